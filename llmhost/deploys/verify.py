@@ -1,0 +1,23 @@
+"""Layer: every service answers /health and a real chat completion."""
+
+from __future__ import annotations
+
+from pyinfra.api import deploy
+
+from llmhost.operations import endpoint
+from llmhost.plan import HostPlan
+
+
+@deploy("llmhost verify layer")
+def apply(plan: HostPlan) -> None:
+    for service in plan.services:
+        endpoint.ready(
+            name=f"Health and chat of {service.unit} at {service.health_url}",
+            url=service.health_url,
+            model=service.served_model_name,
+            python=service.engine.python_bin,
+            tool=plan.tool,
+            env_file=service.env_file,
+            log=service.log,
+            timeout=plan.health_timeout,
+        )

@@ -1,0 +1,27 @@
+"""pyinfra facts of llmhost, and the one place that turns them into the planner's input."""
+
+from __future__ import annotations
+
+from llmhost.facts.host import Cpu, LinuxOs, Memory, NumaNodes, NvidiaGpus, SystemdIsPid1, Wsl
+from llmhost.plan import Gpu, HostFacts
+
+
+def host_facts(host) -> HostFacts:
+    """Read the facts the planner needs from a live pyinfra host (one round trip per fact)."""
+    os_ = host.get_fact(LinuxOs)
+    cpu = host.get_fact(Cpu)
+    return HostFacts(
+        os_id=os_["id"],
+        os_version=os_["version"],
+        wsl=host.get_fact(Wsl),
+        systemd=host.get_fact(SystemdIsPid1),
+        arch=cpu["arch"],
+        cores=cpu["cores"],
+        cpu_online=cpu["online"],
+        cpu_flags=frozenset(cpu["flags"]),
+        memory_bytes=host.get_fact(Memory)["total_bytes"],
+        numa_nodes=max(1, len(host.get_fact(NumaNodes))),
+        gpus=tuple(
+            Gpu(g["name"], g["memory_mib"], g["compute_capability"]) for g in host.get_fact(NvidiaGpus)
+        ),
+    )

@@ -1,0 +1,273 @@
+"""What a host is: the hardware and OS facts the planner reads.
+
+Each fact is one round trip, parses plain text from /proc, /sys or a command, and has fixture
+tests in tests/unit/test_facts.py built from real captured outputs.
+"""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+from pyinfra.api import FactBase
+
+
+class OsDict(TypedDict):
+    id: str
+    version: str
+    codename: str
+    id_like: list[str]
+
+
+class LinuxOs(FactBase[OsDict]):
+    """
+    The distribution from ``/etc/os-release``.
+
+    .. code:: python
+
+        {"id": "ubuntu", "version": "24.04", "codename": "noble", "id_like": ["debian"]}
+    """
+
+    def command(self) -> str:
+        return "cat /etc/os-release"
+
+    @staticmethod
+    def default() -> OsDict:
+        return {"id": "unknown", "version": "", "codename": "", "id_like": []}
+
+    def process(self, output) -> OsDict:
+        values = {}
+        for line in output:
+            key, sep, value = line.partition("=")
+            if sep:
+                values[key.strip()] = value.strip().strip('"').strip("'")
+        return {
+            "id": values.get("ID", "unknown").lower(),
+            "version": values.get("VERSION_ID", ""),
+            "codename": values.get("VERSION_CODENAME") or values.get("UBUNTU_CODENAME", ""),
+            "id_like": values.get("ID_LIKE", "").split(),
+        }
+
+
+class SystemdIsPid1(FactBase[bool]):
+    """
+    Whether systemd runs as PID 1 (what ``sd_booted()`` checks): false in most containers and
+    in WSL without ``systemd=true``.
+
+    .. code:: python
+
+        True
+    """
+
+    def command(self) -> str:
+        return (
+            'if [ -d /run/systemd/system ] && [ "$(cat /proc/1/comm 2>/dev/null)" = systemd ]; '
+            "then echo yes; else echo no; fi"
+        )
+
+    @staticmethod
+    def default() -> bool:
+        return False
+
+    def process(self, output) -> bool:
+        return "".join(output).strip() == "yes"
+
+
+class Wsl(FactBase[bool]):
+    """
+    Whether the host is a WSL kernel (``microsoft`` in the kernel release, e.g.
+    ``5.15.167.4-microsoft-standard-WSL2``).
+
+    .. code:: python
+
+        False
+    """
+
+    def command(self) -> str:
+        return "cat /proc/sys/kernel/osrelease"
+
+    @staticmethod
+    def default() -> bool:
+        return False
+
+    def process(self, output) -> bool:
+        return "microsoft" in "".join(output).lower()
+
+
+class CpuDict(TypedDict):
+    cores: int
+    online: str
+    flags: list[str]
+    model: str
+    arch: str
+
+
+class Cpu(FactBase[CpuDict]):
+    """
+    Usable CPUs (``nproc``: honours cgroup and affinity limits), the online CPU list, the ISA
+    flags of the first processor, its model name and the machine architecture.
+
+    .. code:: python
+
+        {"cores": 2, "online": "0-1", "flags": ["avx2", "fma", ...], "model": "AMD EPYC",
+         "arch": "x86_64"}
+    """
+
+    def command(self) -> str:
+        return (
+            'echo "nproc: $(nproc)"; echo "online: $(cat /sys/devices/system/cpu/online)"; '
+            'echo "arch: $(uname -m)"; '
+            "grep -m1 -E '^(flags|Features)' /proc/cpuinfo; grep -m1 '^model name' /proc/cpuinfo; true"
+        )
+
+    @staticmethod
+    def default() -> CpuDict:
+        return {"cores": 1, "online": "0", "flags": [], "model": "", "arch": ""}
+
+    def process(self, output) -> CpuDict:
+        result = self.default()
+        for line in output:
+            key, _, value = line.partition(":")
+            key, value = key.strip(), value.strip()
+            if key == "nproc":
+                result["cores"] = int(value)
+            elif key == "online":
+                result["online"] = value
+            elif key == "arch":
+                result["arch"] = value
+            elif key in ("flags", "Features"):
+                result["flags"] = sorted(set(value.split()))
+            elif key == "model name":
+                result["model"] = value
+        return result
+
+
+class MemoryDict(TypedDict):
+    total_bytes: int
+    available_bytes: int
+
+
+class Memory(FactBase[MemoryDict]):
+    """
+    Host memory from ``/proc/meminfo`` in bytes.
+
+    .. code:: python
+
+        {"total_bytes": 25276514304, "available_bytes": 24638918656}
+    """
+
+    def command(self) -> str:
+        return "grep -E '^(MemTotal|MemAvailable):' /proc/meminfo"
+
+    @staticmethod
+    def default() -> MemoryDict:
+        return {"total_bytes": 0, "available_bytes": 0}
+
+    def process(self, output) -> MemoryDict:
+        values = {}
+        for line in output:
+            key, _, rest = line.partition(":")
+            values[key.strip()] = int(rest.split()[0]) * 1024
+        return {
+            "total_bytes": values.get("MemTotal", 0),
+            "available_bytes": values.get("MemAvailable", values.get("MemTotal", 0)),
+        }
+
+
+class NumaNodeDict(TypedDict):
+    node: int
+    cpus: str
+    memory_bytes: int
+
+
+class NumaNodes(FactBase[list[NumaNodeDict]]):
+    """
+    NUMA nodes from ``/sys/devices/system/node``: CPU list and memory of each. Empty where the
+    kernel exposes no nodes.
+
+    .. code:: python
+
+        [{"node": 0, "cpus": "0-1", "memory_bytes": 5060648960}]
+    """
+
+    def command(self) -> str:
+        return (
+            "for d in /sys/devices/system/node/node[0-9]*; do [ -d \"$d\" ] || continue; "
+            'echo "$(basename "$d") $(cat "$d/cpulist") $(grep MemTotal "$d/meminfo")"; done'
+        )
+
+    @staticmethod
+    def default() -> list[NumaNodeDict]:
+        return []
+
+    def process(self, output) -> list[NumaNodeDict]:
+        nodes: list[NumaNodeDict] = []
+        for line in output:
+            # node0 0-1 Node 0 MemTotal:        4942040 kB
+            parts = line.split()
+            if len(parts) < 6 or not parts[0].startswith("node"):
+                continue
+            nodes.append(
+                {"node": int(parts[0][4:]), "cpus": parts[1], "memory_bytes": int(parts[5]) * 1024}
+            )
+        return sorted(nodes, key=lambda n: n["node"])
+
+
+class GpuDict(TypedDict):
+    index: int
+    name: str
+    memory_mib: int
+    compute_capability: str | None
+    driver_version: str
+
+
+class NvidiaGpus(FactBase[list[GpuDict]]):
+    """
+    NVIDIA GPUs from ``nvidia-smi --query-gpu``. No nvidia-smi: no GPUs. Old drivers that do not
+    know the ``compute_cap`` field are queried again without it (compute capability ``None``; the
+    planner then looks the name up).
+
+    .. code:: python
+
+        [{"index": 0, "name": "NVIDIA A800-SXM4-80GB", "memory_mib": 81920,
+          "compute_capability": "8.0", "driver_version": "535.161.08"}]
+    """
+
+    _fields = "index,name,memory.total,compute_cap,driver_version"
+
+    def requires_command(self) -> str:
+        return "nvidia-smi"
+
+    def command(self) -> str:
+        return (
+            f"nvidia-smi --query-gpu={self._fields} --format=csv,noheader,nounits 2>/dev/null "
+            "|| nvidia-smi --query-gpu=index,name,memory.total,driver_version "
+            "--format=csv,noheader,nounits"
+        )
+
+    @staticmethod
+    def default() -> list[GpuDict]:
+        return []
+
+    def process(self, output) -> list[GpuDict]:
+        gpus: list[GpuDict] = []
+        for line in output:
+            parts = [p.strip() for p in line.split(", ")]
+            if len(parts) == 5:
+                index, name, memory, cap, driver = parts
+            elif len(parts) == 4:
+                index, name, memory, driver = parts
+                cap = None
+            else:
+                continue
+            if not index.isdigit():
+                continue
+            gpus.append(
+                {
+                    "index": int(index),
+                    "name": name,
+                    "memory_mib": int(float(memory)) if memory not in ("N/A", "") else 0,
+                    "compute_capability": None if cap in (None, "N/A", "[N/A]") else cap,
+                    "driver_version": driver,
+                }
+            )
+        return gpus

@@ -1,0 +1,95 @@
+"""Facts about model directories and engine endpoints on a host."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from typing import TypedDict
+
+from pyinfra.api import FactBase
+
+
+class ModelDirDict(TypedDict):
+    manifest: dict | None
+    sizes: dict[str, int]
+
+
+class ModelDir(FactBase[ModelDirDict]):
+    """
+    A model directory as it is on the host: the manifest stored beside it (None when missing or
+    unreadable) and the size of every regular file in it. Comparing the two is the cheap check;
+    hashes are only recomputed when they disagree.
+
+    .. code:: python
+
+        {"manifest": {"version": 1, "source": "...", "files": {...}},
+         "sizes": {"config.json": 621, "model.safetensors": 5516984}}
+    """
+
+    def command(self, path: str, manifest: str) -> str:
+        p, m = shlex.quote(path), shlex.quote(manifest)
+        return (
+            f"echo '== manifest'; cat {m} 2>/dev/null; echo; echo '== sizes'; "
+            f"[ -d {p} ] && find {p} -type f -printf '%s %P\\n' || true"
+        )
+
+    @staticmethod
+    def default() -> ModelDirDict:
+        return {"manifest": None, "sizes": {}}
+
+    def process(self, output) -> ModelDirDict:
+        section, manifest_lines, sizes = None, [], {}
+        for line in output:
+            if line in ("== manifest", "== sizes"):
+                section = line
+                continue
+            if section == "== manifest":
+                manifest_lines.append(line)
+            elif section == "== sizes" and line.strip():
+                size, _, rel = line.partition(" ")
+                sizes[rel] = int(size)
+        try:
+            manifest = json.loads("\n".join(manifest_lines)) if "".join(manifest_lines).strip() else None
+        except json.JSONDecodeError:
+            manifest = None
+        return {"manifest": manifest, "sizes": sizes}
+
+
+class EndpointCheckDict(TypedDict):
+    ok: bool
+    health_seconds: float | None
+    chat_seconds: float | None
+    reply: str | None
+    error: str | None
+    log_tail: list[str]
+
+
+class EndpointCheck(FactBase[EndpointCheckDict]):
+    """
+    Waits (up to ``timeout`` seconds) for an engine's ``/health`` to answer 200, then sends one real
+    ``POST /v1/chat/completions`` for ``model``. Runs the host-side tool with the engine venv's
+    Python; the API key is read on the host from the service's env file. On failure the result
+    carries the last lines of the engine log.
+
+    .. code:: python
+
+        {"ok": True, "health_seconds": 71.2, "chat_seconds": 0.21, "reply": "...", "error": None,
+         "log_tail": []}
+    """
+
+    def command(self, python: str, tool: str, url: str, model: str, timeout: int, env_file: str, log: str) -> str:
+        args = [python, tool, "check", "--url", url, "--model", model, "--timeout", str(timeout),
+                "--env-file", env_file, "--log", log]  # fmt: skip
+        return " ".join(shlex.quote(a) for a in args)
+
+    @staticmethod
+    def default() -> EndpointCheckDict:
+        return {"ok": False, "health_seconds": None, "chat_seconds": None, "reply": None,
+                "error": "no result from the host-side check", "log_tail": []}  # fmt: skip
+
+    def process(self, output) -> EndpointCheckDict:
+        for line in reversed(list(output)):
+            line = line.strip()
+            if line.startswith("{"):
+                return json.loads(line)
+        return self.default()

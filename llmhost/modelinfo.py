@@ -1,0 +1,75 @@
+"""Read the numbers the planner needs from a model directory's config.json (no weights loaded)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+_DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "half": 2, "float": 4}
+
+
+class ModelInfoError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    architecture: str
+    hidden_size: int
+    num_layers: int
+    num_attention_heads: int
+    num_kv_heads: int
+    head_dim: int
+    max_position_embeddings: int
+    torch_dtype: str
+    weight_bytes: int  # bytes of the weight files as stored
+
+    def kv_bytes_per_token(self, dtype_bytes: int) -> int:
+        """2 (K and V) x layers x kv_heads x head_dim x bytes per element."""
+        return 2 * self.num_layers * self.num_kv_heads * self.head_dim * dtype_bytes
+
+    @property
+    def stored_dtype_bytes(self) -> int:
+        return _DTYPE_BYTES.get(self.torch_dtype, 2)
+
+
+def _weight_bytes(directory: Path) -> int:
+    files = sorted(directory.glob("*.safetensors")) or sorted(directory.glob("*.bin"))
+    return sum(f.stat().st_size for f in files)
+
+
+def parse_config(config: dict, weight_bytes: int) -> ModelInfo:
+    """Map the config.json fields of Qwen2-style and Qwen v1 (QWenLMHeadModel) models."""
+    try:
+        architecture = (config.get("architectures") or [config.get("model_type", "unknown")])[0]
+        hidden = int(config["hidden_size"])
+        heads = int(config["num_attention_heads"])
+        layers = int(config["num_hidden_layers"])
+        kv_heads = int(config.get("num_key_value_heads") or heads)
+        head_dim = int(config.get("head_dim") or config.get("kv_channels") or hidden // heads)
+        max_pos = int(
+            config.get("max_position_embeddings")
+            or config.get("seq_length")
+            or config.get("max_sequence_length")
+            or 2048
+        )
+    except (KeyError, TypeError, ValueError) as e:
+        raise ModelInfoError(f"config.json lacks a usable field ({e})")
+    dtype = str(config.get("torch_dtype") or config.get("dtype") or "bfloat16")
+    return ModelInfo(architecture, hidden, layers, heads, kv_heads, head_dim, max_pos, dtype, weight_bytes)
+
+
+def read_model_dir(directory: str | Path) -> ModelInfo:
+    directory = Path(directory)
+    config_path = directory / "config.json"
+    if not config_path.is_file():
+        raise ModelInfoError("has no config.json")
+    try:
+        config = json.loads(config_path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ModelInfoError(f"config.json is not valid JSON ({e})")
+    weights = _weight_bytes(directory)
+    if weights == 0:
+        raise ModelInfoError("has no *.safetensors or *.bin weight files")
+    return parse_config(config, weights)

@@ -1,0 +1,1 @@
+"""pyinfra operations of llmhost: each reads a fact, compares, and yields commands or a noop."""

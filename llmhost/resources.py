@@ -1,0 +1,36 @@
+"""Where the repository's shared files live: templates/ and group_data/all.py.
+
+In a source checkout (the supported install, `pip install -e .`) they are beside the package. A
+wheel carries copies under ``llmhost/_shared/`` (see pyproject's force-include).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def _first_existing(*candidates: Path) -> Path:
+    for candidate in candidates:
+        if candidate.exists():
+            return candidate
+    raise FileNotFoundError(f"none of {', '.join(str(c) for c in candidates)} exists")
+
+
+def templates_dir() -> Path:
+    return _first_existing(_PACKAGE.parent / "templates", _PACKAGE / "_shared" / "templates")
+
+
+def template(name: str) -> str:
+    return str(templates_dir() / name)
+
+
+def defaults_file() -> Path:
+    return _first_existing(
+        _PACKAGE.parent / "group_data" / "all.py", _PACKAGE / "_shared" / "group_data" / "all.py"
+    )
+
+
+def hostside_tool() -> str:
+    return str(_PACKAGE / "hostside" / "llmhost_hosttool.py")

@@ -1,0 +1,289 @@
+"""The data contract: turn a host's pyinfra data into validated, typed wishes.
+
+Names and defaults come from ``group_data/all.py`` (the one place they are documented). Every
+problem becomes a :class:`DataError` whose message is one line starting with the key, raised
+before any operation is queued, so a bad value never reaches a host.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import runpy
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from pyinfra.api.exceptions import DeployError
+
+from llmhost.modelinfo import ModelInfo, ModelInfoError, read_model_dir
+from llmhost.resources import defaults_file
+
+ENGINES = ("auto", "vllm", "vllm-cpu", "llamacpp", "ollama")
+SUPERVISORS = ("auto", "systemd", "tmux")
+DTYPES = ("auto", "bfloat16", "float16", "float32")
+SERVICE_KEYS = (
+    "name",
+    "model",
+    "engine",
+    "host",
+    "port",
+    "served_model_name",
+    "max_model_len",
+    "max_num_seqs",
+    "dtype",
+    "api_key",
+)
+_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
+_REPO = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_SERVED = re.compile(r"^[\w.:/-]{1,128}$")
+
+
+class DataError(DeployError):
+    """A user data value is wrong. ``str(err)`` is one line: ``<key>: <problem>``."""
+
+    def __init__(self, key: str, problem: str):
+        super().__init__(f"{key}: {problem}")
+        self.key = key
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a service's weights come from."""
+
+    kind: str  # "hf" (fetched on the host) | "controller" (pushed from a local directory)
+    ref: str  # repo id, or absolute directory on the controller
+    revision: str | None
+    slug: str  # directory name under <root>/models on the host
+    info: ModelInfo | None  # config numbers when readable on the controller
+
+
+@dataclass(frozen=True)
+class ServiceWish:
+    name: str
+    model: ModelSource
+    engine: str
+    host: str
+    port: int
+    served_model_name: str
+    max_model_len: int | None
+    max_num_seqs: int | None
+    dtype: str
+    api_key: str | None
+
+    @property
+    def bind_public(self) -> bool:
+        return not ipaddress.ip_address(self.host).is_loopback
+
+
+@dataclass(frozen=True)
+class Settings:
+    services: tuple[ServiceWish, ...]
+    root: str
+    env_dir: str
+    supervisor: str
+    health_timeout: int
+    pip_index_url: str | None
+    pip_extra_index_urls: tuple[str, ...]
+    pip_find_links: tuple[str, ...]
+    torch_index_url: str | None  # "auto", a URL, or None
+    python: str
+    hf_endpoint: str | None
+    hf_token: str | None
+
+
+@lru_cache(maxsize=1)
+def defaults() -> dict[str, Any]:
+    """The documented keys and their defaults, read from group_data/all.py."""
+    namespace = runpy.run_path(str(defaults_file()))
+    return {k: v for k, v in namespace.items() if k.startswith("llmhost_")}
+
+
+# --- small checkers: each returns the clean value or raises DataError(key, ...) ---------------
+
+
+def _describe(value: Any) -> str:
+    return f"{value!r} ({type(value).__name__})"
+
+
+def _int(key: str, value: Any, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise DataError(key, f"expected an integer {lo}..{hi}, got {_describe(value)}")
+    if not lo <= value <= hi:
+        raise DataError(key, f"expected an integer {lo}..{hi}, got {value}")
+    return value
+
+
+def _opt_int(key: str, value: Any, lo: int, hi: int) -> int | None:
+    return None if value is None else _int(key, value, lo, hi)
+
+
+def _str(key: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise DataError(key, f"expected a non-empty string, got {_describe(value)}")
+    return value
+
+
+def _opt_str(key: str, value: Any) -> str | None:
+    return None if value is None else _str(key, value)
+
+
+def _choice(key: str, value: Any, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise DataError(key, f"expected one of {' | '.join(choices)}, got {_describe(value)}")
+    return value
+
+
+def _url(key: str, value: Any) -> str:
+    value = _str(key, value)
+    if not re.match(r"^(https?|file)://\S+$", value):
+        raise DataError(key, f"expected an http(s):// or file:// URL, got {value!r}")
+    return value.rstrip("/")
+
+
+def _str_list(key: str, value: Any, item: Callable[[str, Any], str]) -> tuple[str, ...]:
+    if not isinstance(value, (list, tuple)):
+        raise DataError(key, f"expected a list, got {_describe(value)}")
+    return tuple(item(f"{key}[{i}]", v) for i, v in enumerate(value))
+
+
+def _abs_path(key: str, value: Any) -> str:
+    value = _str(key, value)
+    if not value.startswith("/"):
+        raise DataError(key, f"expected an absolute path on the host, got {value!r}")
+    return value.rstrip("/") or "/"
+
+
+def _bind(key: str, value: Any) -> str:
+    value = _str(key, value)
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise DataError(key, f"expected an IP address to bind (e.g. 127.0.0.1), got {value!r}")
+    return value
+
+
+def parse_model(key: str, value: Any, base: Path) -> ModelSource:
+    """Parse a service's ``model`` value (see group_data/all.py for the accepted forms)."""
+    value = _str(key, value).strip()
+    if value.startswith("hf:") or (
+        _REPO.match(value) and not value.startswith((".", "/", "~"))
+    ):
+        ref = value.removeprefix("hf:")
+        repo, _, revision = ref.partition("@")
+        if not _REPO.match(repo):
+            raise DataError(key, f"expected a hub id like Qwen/Qwen2.5-1.5B-Instruct, got {value!r}")
+        return ModelSource("hf", repo, revision or None, repo.replace("/", "--"), None)
+    if value.startswith(("controller:", ".", "/", "~")):
+        raw = value.removeprefix("controller:")
+        path = Path(raw).expanduser()
+        path = path if path.is_absolute() else (base / path)
+        path = path.resolve()
+        if not path.is_dir():
+            raise DataError(
+                key,
+                f"model directory {raw} does not exist on the controller ({path})"
+                + (f"; create the demo model with: llmhost tiny-model {raw}" if "tiny" in raw else ""),
+            )
+        try:
+            info = read_model_dir(path)
+        except ModelInfoError as e:
+            raise DataError(key, f"model directory {raw}: {e}")
+        return ModelSource("controller", str(path), None, path.name, info)
+    raise DataError(
+        key,
+        f"expected a hub id (org/name, hf:org/name[@rev]) or a directory (./dir, /dir, "
+        f"controller:dir), got {value!r}",
+    )
+
+
+def _service(index: int, raw: Any, base: Path) -> ServiceWish:
+    key = f"llmhost_services[{index}]"
+    if not isinstance(raw, Mapping):
+        raise DataError(key, f"expected a dict with at least name and model, got {_describe(raw)}")
+    unknown = sorted(set(raw) - set(SERVICE_KEYS))
+    if unknown:
+        raise DataError(
+            f"{key}.{unknown[0]}", f"unknown service key (known: {', '.join(SERVICE_KEYS)})"
+        )
+    for required in ("name", "model"):
+        if required not in raw:
+            raise DataError(f"{key}.{required}", "is required")
+    name = _str(f"{key}.name", raw["name"])
+    if not _NAME.match(name):
+        raise DataError(f"{key}.name", f"expected [a-z0-9-] (max 41 chars), got {name!r}")
+    served = _str(f"{key}.served_model_name", raw.get("served_model_name", name))
+    if not _SERVED.match(served):
+        raise DataError(f"{key}.served_model_name", f"unexpected characters in {served!r}")
+    return ServiceWish(
+        name=name,
+        model=parse_model(f"{key}.model", raw["model"], base),
+        engine=_choice(f"{key}.engine", raw.get("engine", "auto"), ENGINES),
+        host=_bind(f"{key}.host", raw.get("host", "127.0.0.1")),
+        port=_int(f"{key}.port", raw.get("port", 8000), 1, 65535),
+        served_model_name=served,
+        max_model_len=_opt_int(f"{key}.max_model_len", raw.get("max_model_len"), 16, 10_000_000),
+        max_num_seqs=_opt_int(f"{key}.max_num_seqs", raw.get("max_num_seqs"), 1, 4096),
+        dtype=_choice(f"{key}.dtype", raw.get("dtype", "auto"), DTYPES),
+        api_key=_opt_str(f"{key}.api_key", raw.get("api_key")),
+    )
+
+
+def _services(key: str, value: Any, base: Path) -> tuple[ServiceWish, ...]:
+    if not isinstance(value, (list, tuple)):
+        raise DataError(key, f"expected a list of service dicts, got {_describe(value)}")
+    services = tuple(_service(i, raw, base) for i, raw in enumerate(value))
+    seen_names: dict[str, int] = {}
+    seen_ports: dict[int, int] = {}
+    for i, svc in enumerate(services):
+        if svc.name in seen_names:
+            raise DataError(f"{key}[{i}].name", f"{svc.name!r} is already used by {key}[{seen_names[svc.name]}]")
+        if svc.port in seen_ports:
+            raise DataError(f"{key}[{i}].port", f"{svc.port} is already used by {key}[{seen_ports[svc.port]}]")
+        seen_names[svc.name] = i
+        seen_ports[svc.port] = i
+    return services
+
+
+def load(data: Mapping[str, Any], base: Path | None = None) -> Settings:
+    """Validate ``data`` (a host's merged pyinfra data) against the contract.
+
+    ``base`` resolves relative model directories (default: the current directory, which is where
+    pyinfra is run from).
+    """
+    known = defaults()
+    unknown = sorted(k for k in data if k.startswith("llmhost_") and k not in known)
+    if unknown:
+        raise DataError(unknown[0], "unknown key (documented keys are in group_data/all.py)")
+    merged = {**known, **{k: v for k, v in data.items() if k in known}}
+    base = base or Path.cwd()
+
+    torch_index = merged["llmhost_torch_index_url"]
+    if torch_index not in (None, "auto"):
+        torch_index = _url("llmhost_torch_index_url", torch_index)
+
+    return Settings(
+        services=_services("llmhost_services", merged["llmhost_services"], base),
+        root=_abs_path("llmhost_root", merged["llmhost_root"]),
+        env_dir=_abs_path("llmhost_env_dir", merged["llmhost_env_dir"]),
+        supervisor=_choice("llmhost_supervisor", merged["llmhost_supervisor"], SUPERVISORS),
+        health_timeout=_int("llmhost_health_timeout", merged["llmhost_health_timeout"], 10, 86400),
+        pip_index_url=(
+            None
+            if merged["llmhost_pip_index_url"] is None
+            else _url("llmhost_pip_index_url", merged["llmhost_pip_index_url"])
+        ),
+        pip_extra_index_urls=_str_list(
+            "llmhost_pip_extra_index_urls", merged["llmhost_pip_extra_index_urls"], _url
+        ),
+        pip_find_links=_str_list("llmhost_pip_find_links", merged["llmhost_pip_find_links"], _abs_path),
+        torch_index_url=torch_index,
+        python=_str("llmhost_python", merged["llmhost_python"]),
+        hf_endpoint=(
+            None
+            if merged["llmhost_hf_endpoint"] is None
+            else _url("llmhost_hf_endpoint", merged["llmhost_hf_endpoint"])
+        ),
+        hf_token=_opt_str("llmhost_hf_token", merged["llmhost_hf_token"]),
+    )

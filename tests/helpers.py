@@ -1,0 +1,54 @@
+"""Shared test helpers: run the real pyinfra CLI and read its JSON results."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PYINFRA = str(Path(sys.executable).parent / "pyinfra")
+
+
+@dataclass
+class Run:
+    rc: int
+    seconds: float
+    stdout: str
+    stderr: str
+    results: dict | None
+
+    @property
+    def changed(self) -> list[str]:
+        """Names of operations that changed something (pyinfra's "Success" column)."""
+        if not self.results:
+            return []
+        return [op["name"] for op in self.results["operations"] if op["success"]]
+
+    @property
+    def failed(self) -> list[str]:
+        if not self.results:
+            return []
+        return [op["name"] for op in self.results["operations"] if op["error"]]
+
+
+def pyinfra(*args: str, cwd: Path = REPO, timeout: int = 3600, env: dict | None = None) -> Run:
+    """Run `pyinfra -y --json ARGS` from the repository root, as users do."""
+    started = time.monotonic()
+    proc = subprocess.run(
+        [PYINFRA, "-y", "--json", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+    seconds = time.monotonic() - started
+    payload = None
+    if proc.stdout.strip().startswith("{"):
+        payload = json.loads(proc.stdout)
+    return Run(proc.returncode, seconds, proc.stdout, proc.stderr, (payload or {}).get("results"))

