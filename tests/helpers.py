@@ -11,6 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+# (label, seconds) measured by tests; printed at the end of the run (tests/conftest.py).
+TIMINGS: list[tuple[str, float]] = []
+
+
+def record_timing(label: str, seconds: float) -> None:
+    TIMINGS.append((label, seconds))
 PYINFRA = str(Path(sys.executable).parent / "pyinfra")
 
 

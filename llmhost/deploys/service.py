@@ -40,3 +40,11 @@ def apply(plan: HostPlan, model_ops: dict[str, OperationMeta]) -> None:
                 _if=changed,
             )
             tmux.session(name=f"Run {service.unit} in tmux", session=service.unit, command=service.launcher)
+
+
+@deploy("llmhost stop services")
+def stop(plan: HostPlan) -> None:
+    """Stop every planned service (their files stay; the next serve starts them again)."""
+    for service in plan.services:
+        if plan.supervisor == "tmux":
+            tmux.session(name=f"Stop {service.unit}", session=service.unit, command=service.launcher, present=False)

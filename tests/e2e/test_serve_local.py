@@ -3,7 +3,7 @@ a chat completion answered; then a second run changes nothing and leaves the ser
 changed setting restarts the engine once; a killed engine comes back.
 
 Slow by nature (engine install ~6 min on a cold machine, each engine start ~1.5 min). Timings
-are printed (run pytest with -s, or read the captured output of a failure).
+are recorded and printed in the "llmhost timings" section at the end of the pytest run.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import time
 import pytest
 import requests
 
-from tests.helpers import pyinfra
+from tests.helpers import pyinfra, record_timing
 
 URL = "http://127.0.0.1:8000"
 MODEL = "tiny-qwen2"
@@ -36,7 +36,7 @@ def engine_pid() -> int | None:
     launcher = tmux_pid()
     if launcher is None:
         return None
-    out = subprocess.run(["ps", "-o", "pid=,args=", "--ppid", str(launcher)], capture_output=True, text=True)
+    out = subprocess.run(["ps", "-ww", "-o", "pid=,args=", "--ppid", str(launcher)], capture_output=True, text=True)
     for line in out.stdout.splitlines():
         pid, _, args = line.strip().partition(" ")
         if "vllm.entrypoints.openai.api_server" in args:
@@ -67,7 +67,7 @@ def wait_healthy(timeout: float) -> float:
 
 
 def report(label: str, run) -> None:
-    print(f"\n[timing] {label}: {run.seconds:.1f} s, {len(run.changed)} operations changed: {run.changed}")
+    record_timing(f"serve @local, {label} ({len(run.changed)} operations changed)", run.seconds)
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +116,7 @@ def test_a_changed_setting_restarts_the_engine_once(first_run):
     ])  # fmt: skip
     after = tmux_pid()
     assert after is not None and after != before
-    out = subprocess.run(["ps", "-o", "args=", "-p", str(engine_pid())], capture_output=True, text=True).stdout
+    out = subprocess.run(["ps", "-ww", "-o", "args=", "-p", str(engine_pid())], capture_output=True, text=True).stdout
     assert "--max-num-seqs 4" in out
     again = pyinfra(*DEPLOY, "--data", _services(max_num_seqs=4))
     assert again.rc == 0 and again.changed == [] and tmux_pid() == after
@@ -135,7 +135,7 @@ def test_a_killed_engine_is_restarted_by_its_launcher(first_run):
     with pytest.raises(requests.RequestException):
         requests.get(f"{URL}/health", timeout=3).raise_for_status()
     recovered = wait_healthy(300)
-    print(f"\n[timing] healthy again {time.monotonic() - started:.1f} s after kill -9 (launcher restart delay 10 s)")
+    record_timing("engine healthy again after kill -9 (launcher restart delay 10 s)", time.monotonic() - started)
     assert engine_pid() not in (None, pid)
     chat()
     run = pyinfra(*DEPLOY)
