@@ -77,6 +77,7 @@ class EnginePlan:
 
 @dataclass(frozen=True)
 class ModelPlan:
+    spec: str  # as written in the data; recorded as the manifest's source
     source: str  # "hf" | "controller"
     ref: str
     revision: str | None
@@ -295,6 +296,7 @@ def _plan_cpu_service(
 
     model_path = f"{root}/models/{wish.model.slug}"
     model = ModelPlan(
+        spec=wish.model.spec,
         source=wish.model.kind,
         ref=wish.model.ref,
         revision=wish.model.revision,

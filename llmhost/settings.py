@@ -52,6 +52,7 @@ class DataError(DeployError):
 class ModelSource:
     """Where a service's weights come from."""
 
+    spec: str  # the value as the user wrote it (stable across checkouts: recorded in manifests)
     kind: str  # "hf" (fetched on the host) | "controller" (pushed from a local directory)
     ref: str  # repo id, or absolute directory on the controller
     revision: str | None
@@ -174,7 +175,7 @@ def parse_model(key: str, value: Any, base: Path) -> ModelSource:
         repo, _, revision = ref.partition("@")
         if not _REPO.match(repo):
             raise DataError(key, f"expected a hub id like Qwen/Qwen2.5-1.5B-Instruct, got {value!r}")
-        return ModelSource("hf", repo, revision or None, repo.replace("/", "--"), None)
+        return ModelSource(value, "hf", repo, revision or None, repo.replace("/", "--"), None)
     if value.startswith(("controller:", ".", "/", "~")):
         raw = value.removeprefix("controller:")
         path = Path(raw).expanduser()
@@ -190,7 +191,7 @@ def parse_model(key: str, value: Any, base: Path) -> ModelSource:
             info = read_model_dir(path)
         except ModelInfoError as e:
             raise DataError(key, f"model directory {raw}: {e}")
-        return ModelSource("controller", str(path), None, path.name, info)
+        return ModelSource(value, "controller", str(path), None, path.name, info)
     raise DataError(
         key,
         f"expected a hub id (org/name, hf:org/name[@rev]) or a directory (./dir, /dir, "

@@ -25,7 +25,7 @@ def apply(plan: HostPlan) -> dict[str, OperationMeta]:
                 name=f"Model {m.path} from the controller",
                 src=m.ref,
                 dest=m.path,
-                manifest=build_manifest(m.ref, f"controller:{m.ref}"),
+                manifest=build_manifest(m.ref, m.spec),
                 manifest_path=m.manifest,
             )
         else:
