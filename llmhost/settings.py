@@ -88,6 +88,7 @@ class Settings:
     pip_index_url: str | None
     pip_extra_index_urls: tuple[str, ...]
     pip_find_links: tuple[str, ...]
+    pip_no_index: bool
     torch_index_url: str | None  # "auto", a URL, or None
     python: str
     hf_endpoint: str | None
@@ -113,6 +114,12 @@ def _int(key: str, value: Any, lo: int, hi: int) -> int:
         raise DataError(key, f"expected an integer {lo}..{hi}, got {_describe(value)}")
     if not lo <= value <= hi:
         raise DataError(key, f"expected an integer {lo}..{hi}, got {value}")
+    return value
+
+
+def _bool(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise DataError(key, f"expected true or false, got {_describe(value)}")
     return value
 
 
@@ -279,6 +286,7 @@ def load(data: Mapping[str, Any], base: Path | None = None) -> Settings:
             "llmhost_pip_extra_index_urls", merged["llmhost_pip_extra_index_urls"], _url
         ),
         pip_find_links=_str_list("llmhost_pip_find_links", merged["llmhost_pip_find_links"], _abs_path),
+        pip_no_index=_bool("llmhost_pip_no_index", merged["llmhost_pip_no_index"]),
         torch_index_url=torch_index,
         python=_str("llmhost_python", merged["llmhost_python"]),
         hf_endpoint=(

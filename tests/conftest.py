@@ -1,6 +1,32 @@
-"""Suite-wide hooks: print the timings tests measured."""
+"""Suite-wide fixtures and hooks: the demo model, markers, and the timings tests measured."""
 
-from tests.helpers import TIMINGS
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from tests.helpers import REPO, TIMINGS
+
+TINY = REPO / "build" / "models" / "tiny-qwen2"
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    """The demo model at build/models/tiny-qwen2, as `make serve` makes it (same bytes every time)."""
+    llmhost = REPO / ".venv" / "bin" / "llmhost"
+    subprocess.run([str(llmhost) if llmhost.exists() else "llmhost", "tiny-model", str(TINY)],
+                   check=True, capture_output=True)  # fmt: skip
+    return TINY
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        path = str(item.fspath)
+        if "/e2e/" in path:
+            item.add_marker(pytest.mark.e2e)
+        elif "/fleet/" in path:
+            item.add_marker(pytest.mark.fleet)
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -17,6 +17,17 @@ TIMINGS: list[tuple[str, float]] = []
 
 def record_timing(label: str, seconds: float) -> None:
     TIMINGS.append((label, seconds))
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip with a reason; under LLMHOST_REQUIRE_FLEET=1 (CI) a missing prerequisite fails."""
+    if condition:
+        return
+    import pytest
+
+    if os.environ.get("LLMHOST_REQUIRE_FLEET") == "1":
+        pytest.fail(f"required by LLMHOST_REQUIRE_FLEET=1: {reason}")
+    pytest.skip(reason)
 PYINFRA = str(Path(sys.executable).parent / "pyinfra")
 
 

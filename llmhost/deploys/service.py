@@ -1,50 +1,87 @@
-"""Layer: keep each planned engine running under the planned supervisor."""
+"""Layer: keep each planned engine running under the planned supervisor (systemd or tmux)."""
 
 from __future__ import annotations
 
 from pyinfra.api import deploy
 from pyinfra.api.operation import OperationMeta
-from pyinfra.operations import files
+from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
-from llmhost.operations import tmux
-from llmhost.plan import HostPlan
-from llmhost.render import env_file_vars, launcher_vars
+from llmhost.operations import secret, tmux
+from llmhost.plan import HostPlan, ServicePlan
+from llmhost.render import env_file_vars, launcher_vars, unit_vars
 from llmhost.resources import template
+
+
+def _systemd(plan: HostPlan, service: ServicePlan, inputs: list[OperationMeta]) -> None:
+    unit = files.template(
+        name=f"Unit {service.unit}.service",
+        src=template("llmhost.service.j2"),
+        dest=service.unit_file,
+        mode="644",
+        **unit_vars(service, user=plan.service_user, workdir=f"{plan.root}/home"),
+    )
+    systemd.daemon_reload(name="Reload systemd units", _if=unit.did_change)
+    systemd.service(
+        name=f"Restart {service.unit} (argv, environment or model changed)",
+        service=f"{service.unit}.service",
+        restarted=True,
+        _if=any_changed(unit, *inputs),
+    )
+    systemd.service(
+        name=f"Run {service.unit} under systemd, enabled at boot",
+        service=f"{service.unit}.service",
+        running=True,
+        enabled=True,
+    )
+
+
+def _tmux(service: ServicePlan, inputs: list[OperationMeta]) -> None:
+    launcher = files.template(
+        name=f"Launcher of {service.unit}",
+        src=template("launcher.sh.j2"),
+        dest=service.launcher,
+        mode="755",
+        **launcher_vars(service),
+    )
+    tmux.session(
+        name=f"Restart {service.unit} (argv, environment or model changed)",
+        session=service.unit,
+        command=service.launcher,
+        restarted=True,
+        _if=any_changed(launcher, *inputs),
+    )
+    tmux.session(name=f"Run {service.unit} in tmux", session=service.unit, command=service.launcher)
 
 
 @deploy("llmhost service layer")
 def apply(plan: HostPlan, model_ops: dict[str, OperationMeta]) -> None:
     for service in plan.services:
-        env_file = files.template(
-            name=f"Env file of {service.unit}",
-            src=template("service.env.j2"),
-            dest=service.env_file,
-            mode="600",
-            **env_file_vars(service),
-        )
-        launcher = files.template(
-            name=f"Launcher of {service.unit}",
-            src=template("launcher.sh.j2"),
-            dest=service.launcher,
-            mode="755",
-            **launcher_vars(service),
-        )
-        changed = any_changed(env_file, launcher, model_ops[service.name])
-        if plan.supervisor == "tmux":
-            tmux.session(
-                name=f"Restart {service.unit} (argv, environment or model changed)",
-                session=service.unit,
-                command=service.launcher,
-                restarted=True,
-                _if=changed,
+        inputs = [
+            files.template(
+                name=f"Env file of {service.unit}",
+                src=template("service.env.j2"),
+                dest=service.env_file,
+                mode="600",
+                **env_file_vars(service),
+            ),
+            model_ops[service.name],
+        ]
+        if service.key_file:
+            inputs.append(
+                secret.generated(name=f"API key of {service.unit}", path=service.key_file, variable="VLLM_API_KEY")
             )
-            tmux.session(name=f"Run {service.unit} in tmux", session=service.unit, command=service.launcher)
+        if plan.supervisor == "systemd":
+            _systemd(plan, service, inputs)
+        else:
+            _tmux(service, inputs)
 
 
 @deploy("llmhost stop services")
 def stop(plan: HostPlan) -> None:
     """Stop every planned service (their files stay; the next serve starts them again)."""
     for service in plan.services:
-        if plan.supervisor == "tmux":
+        if plan.supervisor == "systemd":
+            systemd.service(name=f"Stop {service.unit}", service=f"{service.unit}.service", running=False)
+        else:
             tmux.session(name=f"Stop {service.unit}", session=service.unit, command=service.launcher, present=False)

@@ -1,11 +1,11 @@
-"""Layer: OS packages, llmhost's directories and its host-side tool."""
+"""Layer: OS packages, the service account, llmhost's directories and its host-side tool."""
 
 from __future__ import annotations
 
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.deb import DebPackages
-from pyinfra.operations import apt, files
+from pyinfra.operations import apt, files, server
 
 from llmhost.plan import HostPlan
 from llmhost.resources import hostside_tool
@@ -21,7 +21,23 @@ def apply(plan: HostPlan) -> None:
         apt.update(name="Refresh apt package lists", cache_time=3600)
     apt.packages(name="Install system packages", packages=list(plan.system_packages))
 
+    user = plan.service_user
+    if user:
+        server.group(name=f"Group {user}", group=user, system=True)
+        server.user(
+            name=f"Service user {user}",
+            user=user,
+            group=user,
+            system=True,
+            home=f"{plan.root}/home",
+            create_home=False,
+            ensure_home=False,
+            shell="/usr/sbin/nologin",
+        )
     for path in plan.directories:
         files.directory(name=f"Directory {path}", path=path, mode="755")
+    for path in plan.writable_directories:
+        # where the engines write (logs, caches, HOME): owned by the service user when there is one
+        files.directory(name=f"Directory {path} (writable)", path=path, mode="755", user=user, group=user)
     files.directory(name=f"Directory {plan.env_dir} (secrets)", path=plan.env_dir, mode="700")
     files.put(name="Install llmhost-hosttool", src=hostside_tool(), dest=plan.tool, mode="755")

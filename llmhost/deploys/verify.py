@@ -17,7 +17,7 @@ def apply(plan: HostPlan) -> None:
             model=service.served_model_name,
             python=service.engine.python_bin,
             tool=plan.tool,
-            env_file=service.env_file,
+            env_files=list(service.secret_files),
             log=service.log,
             timeout=plan.health_timeout,
         )

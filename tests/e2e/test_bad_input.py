@@ -29,7 +29,7 @@ def _assert_refused(run, line: str):
          "llmhost_services[0].port: expected an integer 1..65535, got '80' (str)"),
     ],
 )
-def test_bad_data_is_one_line(data, line):
+def test_bad_data_is_one_line(tiny_model, data, line):
     _assert_refused(pyinfra("inventories/local.py", "deploys/serve.py", "--data", data), line)
 
 

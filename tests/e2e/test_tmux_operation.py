@@ -7,8 +7,7 @@ import subprocess
 
 import pytest
 
-from tests.e2e.conftest import require
-from tests.helpers import pyinfra
+from tests.helpers import pyinfra, require
 
 SESSION = "llmhost-test-tmux-op"
 

