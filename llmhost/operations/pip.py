@@ -33,7 +33,9 @@ def requirements(pip: str, present: list[str] | None = None, absent: list[str] |
     + absent: distribution names that must not be installed
 
     When any ``present`` requirement is unsatisfied, all of them are installed in one pip call so
-    the resolver sees every pin together.
+    the resolver sees every pin together; the ``absent`` names are then uninstalled in the same
+    operation (the install may just have pulled them in as dependencies; pip skips those that are
+    not installed).
 
     **Example:**
 
@@ -57,5 +59,6 @@ def requirements(pip: str, present: list[str] | None = None, absent: list[str] |
         return
     if missing:
         yield StringCommand(QuoteString(pip), "install", *(QuoteString(r) for r in present))
+        unwanted = list(absent or [])
     if unwanted:
         yield StringCommand(QuoteString(pip), "uninstall", "--yes", *(QuoteString(n) for n in unwanted))

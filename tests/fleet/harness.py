@@ -38,6 +38,9 @@ RUN_FLAGS = (
     "--cap-add", "SYS_ADMIN", "--security-opt", "seccomp=unconfined",
     "-v", "/sys/fs/cgroup:/sys/fs/cgroup:ro", "--tmpfs", "/run", "--tmpfs", "/run/lock",
     "-e", "container=docker",
+    # vLLM's engine core shares memory through /dev/shm (160 MiB for the tiny model); Docker's
+    # default of 64 MiB is far below what a real server has.
+    "--shm-size", "2g",
 )  # fmt: skip
 
 
@@ -141,6 +144,40 @@ class FleetHost:
         return self.exec("sh", "-c", script, check=check, timeout=timeout).stdout
 
 
+@dataclass
+class SshHost:
+    """A real host (Vagrant box or server) standing in for a fleet container; commands over SSH."""
+
+    name: str
+    ip: str
+    user: str
+    key: str
+
+    def exec(self, *cmd: str, check: bool = True, timeout: int = 120) -> subprocess.CompletedProcess:
+        import shlex
+
+        remote = " ".join(shlex.quote(c) for c in cmd)
+        if self.user != "root":
+            remote = f"sudo -n {remote}"
+        return _run(
+            "ssh", "-i", self.key, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+            "-o", "BatchMode=yes", f"{self.user}@{self.ip}", remote, check=check, timeout=timeout,
+        )  # fmt: skip
+
+    def sh(self, script: str, check: bool = True, timeout: int = 120) -> str:
+        return self.exec("sh", "-c", script, check=check, timeout=timeout).stdout
+
+
+def real_hosts() -> list[SshHost] | None:
+    """Hosts from LLMHOST_FLEET_HOSTS (comma-separated addresses), or None for Docker hosts."""
+    addresses = [a for a in os.environ.get("LLMHOST_FLEET_HOSTS", "").split(",") if a.strip()]
+    if not addresses:
+        return None
+    user = os.environ.get("LLMHOST_FLEET_SSH_USER", "root")
+    key = os.environ.get("LLMHOST_FLEET_SSH_KEY", str(Path.home() / ".ssh" / "id_ed25519"))
+    return [SshHost(f"real-{i}", a.strip(), user, key) for i, a in enumerate(addresses, 1)]
+
+
 def start_host(name: str, volumes: dict[str, str] | None = None, timeout: int = 120) -> FleetHost:
     """Start (or replace) a fleet host and wait until systemd is up and sshd takes our key."""
     _run("docker", "rm", "-f", name, check=False)
@@ -173,11 +210,13 @@ def running_hosts() -> list[str]:
     return sorted(out.stdout.split())
 
 
-def write_inventory(path: Path, hosts: list[FleetHost], data: dict, connector: str = "ssh") -> Path:
+def write_inventory(path: Path, hosts: list, data: dict, connector: str = "ssh") -> Path:
     """An inventory of the fleet: SSH by IP (default) or @docker/<name>; `data` is group data."""
+    real = hosts and isinstance(hosts[0], SshHost)
     ssh = {
-        "ssh_user": "root",
-        "ssh_key": str(ssh_key()),
+        "ssh_user": hosts[0].user if real else "root",
+        "ssh_key": hosts[0].key if real else str(ssh_key()),
+        **({"_sudo": True} if real and hosts[0].user != "root" else {}),
         "ssh_known_hosts_file": "/dev/null",
         "ssh_strict_host_key_checking": "no",
     }

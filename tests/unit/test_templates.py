@@ -125,3 +125,19 @@ def test_systemd_quoting_of_specials():
     assert _systemd_quote('a "b" 50%') == '"a \\"b\\" 50%%"'
     assert _systemd_quote("$HOME", command=True) == '"$$HOME"'
     assert _systemd_quote("$HOME") == '"$HOME"'  # Environment= does not expand variables
+
+
+def test_template_vars_do_not_collide_with_files_template_arguments(plan):
+    """files.template(src, dest, user, group, mode, create_remote_dir, jinja_env_kwargs, **data):
+    a template variable named like one of its own arguments would be taken as that argument."""
+    import inspect
+
+    from pyinfra.operations import files
+
+    from llmhost.render import unit_vars
+
+    reserved = set(inspect.signature(files.template._inner).parameters) - {"data"}
+    svc = plan.services[0]
+    for variables in (launcher_vars(svc), env_file_vars(svc), pip_conf_vars(plan.engines[0]),
+                      unit_vars(svc, user="llmhost", workdir="/opt/llmhost/home")):
+        assert not reserved & set(variables), reserved & set(variables)

@@ -1,0 +1,6 @@
+"""Seed 003: Ubuntu 24.04, RTX 4060 Laptop 8 GB (cc 8.9): Qwen1.5-7B-Chat in 4-bit (bitsandbytes)."""
+
+llmhost_services = [
+    {"name": "qwen", "model": "Qwen/Qwen1.5-7B-Chat", "quantization": "bitsandbytes"},
+]
+llmhost_hf_endpoint = "https://hf-mirror.com"

@@ -1,0 +1,49 @@
+"""Human and JSON renderings of plans (for `llmhost plan`)."""
+
+from __future__ import annotations
+
+import json
+
+from llmhost.plan import HostPlan, ServicePlan
+
+_ROWS = (
+    ("engine", lambda s: f"{s.engine.engine} {s.engine.version} ({s.engine.variant})"),
+    ("dtype", lambda s: s.dtype),
+    ("quantization", lambda s: s.quantization or "-"),
+    ("tensor parallel", lambda s: str(s.tensor_parallel_size)),
+    ("pipeline parallel", lambda s: str(s.pipeline_parallel_size)),
+    ("gpu memory util", lambda s: "-" if s.gpu_memory_utilization is None else f"{s.gpu_memory_utilization:.2f}"),
+    ("max model len", lambda s: str(s.max_model_len)),
+    ("max num seqs", lambda s: str(s.max_num_seqs)),
+    ("listen", lambda s: f"{s.bind}:{s.port} (model name {s.served_model_name})"),
+)
+
+
+def service_text(service: ServicePlan) -> str:
+    lines = [f"  service {service.name}"]
+    lines += [f"    {label:<18} {value(service)}" for label, value in _ROWS]
+    lines.append("    argv               " + " ".join(service.argv))
+    lines += [f"    env                {k}={v}" for k, v in service.env]
+    lines.append("    why:")
+    lines += [f"      - {reason}" for reason in service.reasons]
+    return "\n".join(lines)
+
+
+def host_text(name: str, plan: HostPlan) -> str:
+    lines = [f"host {name}: supervisor {plan.supervisor}; packages {', '.join(plan.system_packages)}"]
+    lines += [f"  - {reason}" for reason in plan.reasons]
+    lines += [service_text(s) for s in plan.services]
+    return "\n".join(lines)
+
+
+def host_json(plan: HostPlan) -> dict:
+    return {
+        "supervisor": plan.supervisor,
+        "system_packages": list(plan.system_packages),
+        "reasons": list(plan.reasons),
+        "services": {s.name: {**s.summary(), "supervisor": plan.supervisor} for s in plan.services},
+    }
+
+
+def dumps(obj) -> str:
+    return json.dumps(obj, indent=2, sort_keys=True)

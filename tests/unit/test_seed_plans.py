@@ -1,0 +1,193 @@
+"""The five seed hosts: hardware files + the seeds' group data -> plans, checked against sums done
+by hand here (GiB = 2^30 bytes; usable GPU memory = memory.total x 0.98; 1 GiB runtime per GPU)."""
+
+from __future__ import annotations
+
+import json
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from llmhost.hardware import HardwareError, load_hardware, parse_hardware
+from llmhost.plan import GiB, PlanError, plan_host
+from llmhost.settings import load
+from tests.helpers import REPO
+
+HARDWARE = REPO / "tests" / "fixtures" / "hardware"
+
+
+def seed_plan(seed: str):
+    data = {k: v for k, v in runpy.run_path(str(REPO / "group_data" / f"{seed}.py")).items() if k.startswith("llmhost_")}
+    return plan_host(load_hardware(HARDWARE / f"{seed}.yaml"), load(data))
+
+
+def args_of(svc) -> dict:
+    argv = list(svc.argv[3:])
+    out, i = {}, 0
+    while i < len(argv):
+        if i + 1 < len(argv) and not argv[i + 1].startswith("--"):
+            out[argv[i]] = argv[i + 1]
+            i += 2
+        else:
+            out[argv[i]] = True
+            i += 1
+    return out
+
+
+def test_a800_qwen2_72b_tp8_at_the_seeds_utilization():
+    plan = seed_plan("a800")
+    (svc,) = plan.services
+    assert plan.supervisor == "systemd"  # Ubuntu 22.04 server: systemd is PID 1 (the seed used tmux)
+    assert (svc.engine.engine, svc.engine.version) == ("vllm", "0.33.0")
+    assert svc.dtype == "bfloat16"  # A800: cc 8.0
+    # 64 heads, 8 KV heads, 8 GPUs: TP 8 divides both.
+    assert svc.tensor_parallel_size == 8
+    assert svc.gpu_memory_utilization == 0.7  # pinned in group_data/a800.py
+    # weights 72.71e9 x 2 B = 145.42e9 B = 135.43 GiB -> 16.93 GiB per GPU
+    # usable 81920 MiB x 0.98 = 78.40 GiB; x 0.7 = 54.88 GiB; KV room 54.88 - 16.93 - 1 = 36.95 GiB
+    # KV 2 x 80 x 8 x 128 x 2 B = 327,680 B/token, /8 = 40,960 per GPU -> ~968,000 tokens >> 32,768
+    assert svc.max_model_len == 32768
+    assert any("36.95 GiB per GPU" in r for r in svc.reasons)
+    a = args_of(svc)
+    assert a["--tensor-parallel-size"] == "8" and a["--gpu-memory-utilization"] == "0.70"
+    assert "--swap-space" not in a and "--quantization" not in a
+    # public bind without a key: one is generated on the host
+    assert svc.key_file == "/etc/llmhost/qwen72.key.env"
+
+
+def test_v100_qwen72_int4_gptq_on_volta():
+    (svc,) = seed_plan("v100").services
+    assert (svc.engine.engine, svc.engine.version) == ("vllm", "0.14.1")  # cc 7.0: the 0.14 line
+    assert svc.dtype == "float16" and svc.quantization == "gptq"
+    assert svc.tensor_parallel_size == 2
+    # weights 41.5e9 B / 2 = 19.32 GiB per GPU; usable 32768 MiB x 0.98 x 0.90 = 28.22 GiB
+    # KV room 28.22 - 19.32 - 1 = 7.90 GiB; KV 2 x 80 x 64 x 128 x 2 = 2,621,440 B/token, 1,310,720 per GPU
+    # -> 6,47x tokens, rounded down to a multiple of 256 = 6400
+    assert svc.max_model_len == 6400
+    a = args_of(svc)
+    assert a["--trust-remote-code"] is True and a["--enforce-eager"] is True
+    assert a["--quantization"] == "gptq"
+
+
+def test_rtx4060_qwen15_7b_in_4bit():
+    (svc,) = seed_plan("rtx4060-laptop").services
+    assert svc.quantization == "bitsandbytes" and svc.dtype == "bfloat16"  # cc 8.9
+    # linear params 7.72e9 - 2 x 151,936 x 4096 = 6.4753e9 x 0.515875 B = 3.340e9
+    # + 1.2447e9 embedding/head params x 2 B = 2.489e9 -> 5.830e9 B = 5.43 GiB
+    # usable 8188 MiB x 0.98 = 7.84 GiB: at 0.90, KV room 7.05 - 5.43 - 1 = 0.62 GiB = 1,276 tokens of
+    # 524,288 B (Qwen1.5 is full MHA) < 2048; at 0.95, 7.44 - 6.43 = 1.02 GiB = 2,07x tokens -> 2048
+    assert svc.gpu_memory_utilization == 0.95
+    assert svc.max_model_len == 2048
+    assert any("raised from 0.9" in r for r in svc.reasons)
+
+
+def test_wsl_mx450_goes_to_llamacpp_with_a_gguf():
+    plan = seed_plan("wsl-laptop")
+    (svc,) = plan.services
+    assert plan.supervisor == "tmux"  # WSL without systemd
+    assert svc.engine.engine == "llamacpp" and svc.quantization == "Q4_K_M"
+    # vLLM: fp16 3.08e9 B does not fit 2048 MiB; bnb 4-bit 1.39 GiB + 1 GiB runtime > 1.96 x 0.95 = 1.86 GiB
+    # short by 1.39 + 1 + 2048 x 28,672 B (0.05 GiB) - 1.86 = 0.58 GiB
+    assert any("0.58 GiB short" in r for r in svc.reasons)
+    # GGUF 1,117,320,736 B = 1.04 GiB; KV 28,672 B x 8192 = 0.22 GiB; + 0.35 runtime = 1.61 <= 1.86: all layers
+    a = args_of(svc)
+    assert a["--n_gpu_layers"] == "-1" and a["--n_ctx"] == "8192"
+    assert a["--model"].endswith("/qwen2.5-1.5b-instruct-q4_k_m.gguf")
+    assert dict(svc.env)["LD_LIBRARY_PATH"] == "/usr/lib/wsl/lib"
+
+
+def test_cpu_server_qwen25_1_5b_on_vllm_cpu():
+    plan = seed_plan("cpu-server")
+    (svc,) = plan.services
+    assert svc.engine.engine == "vllm-cpu" and svc.dtype == "bfloat16"
+    assert "libtcmalloc-minimal4t64" in plan.system_packages  # Ubuntu 24.04 name
+    assert svc.max_num_seqs == 64  # 4 x 16 cores
+    # share 0.8 x 32 GiB = 25.6 GiB; weights 3.09e9 B = 2.88 GiB; room 25.6 - 2.88 - 1 = 21.72 -> 21 GiB
+    # want 28,672 B x 32,768 x 64 = 56 GiB -> 21 GiB; holds 21 GiB / 28,672 = 786,432 tokens
+    assert dict(svc.env)["VLLM_CPU_KVCACHE_SPACE"] == "21"
+    assert svc.max_model_len == 32768
+
+
+def _hw(**over):
+    base = {"os": {"id": "ubuntu", "version": "22.04"}, "cpu": {"cores": 8, "flags": ["avx2"]}, "memory_gib": 64}
+    return parse_hardware({**base, **over})
+
+
+def test_bf16_pin_on_turing_is_refused():
+    facts = _hw(gpus=[{"name": "Tesla T4", "memory_mib": 15360, "compute_capability": "7.5"}])
+    s = load({"llmhost_services": [{"name": "q", "model": "Qwen/Qwen2.5-7B-Instruct", "dtype": "bfloat16"}]})
+    with pytest.raises(PlanError, match=r"^llmhost_services\[0\]\.dtype: bfloat16 needs compute capability >= 8.0; these GPUs have 7.5"):
+        plan_host(facts, s)
+
+
+def test_72b_on_a_4_gib_gpu_is_refused_with_the_shortfall():
+    facts = _hw(gpus=[{"name": "NVIDIA T400 4GB", "memory_mib": 4096, "compute_capability": "7.5"}])
+    s = load({"llmhost_services": [{"name": "q", "model": "Qwen/Qwen2-72B-Instruct", "engine": "vllm"}]})
+    with pytest.raises(PlanError) as err:
+        plan_host(facts, s)
+    msg = str(err.value)
+    assert msg.startswith("llmhost_services[0].model: Qwen/Qwen2-72B-Instruct does not fit 1 x NVIDIA T400 4GB")
+    # best: bnb 4-bit, TP 1, util 0.95. GiB short is printed: weights alone are > 30 GiB.
+    assert "GiB short" in msg and "\n" not in msg
+
+
+def test_tp_that_does_not_divide_the_heads_is_refused():
+    facts = _hw(gpus=[{"name": "NVIDIA A100-SXM4-80GB", "memory_mib": 81920, "count": 8}])
+    s = load({"llmhost_services": [{"name": "q", "model": "Qwen/Qwen2.5-7B-Instruct", "tensor_parallel_size": 8}]})
+    with pytest.raises(PlanError, match=r"tensor_parallel_size: 8 is not possible with 8 GPU\(s\), 28 attention heads"):
+        plan_host(facts, s)
+    # auto picks 4: the largest of 1, 2, 4 that divides 28 heads and 4 KV heads
+    (svc,) = plan_host(facts, load({"llmhost_services": [{"name": "q", "model": "Qwen/Qwen2.5-7B-Instruct"}]})).services
+    assert svc.tensor_parallel_size == 4
+
+
+def test_old_driver_without_compute_cap_uses_the_name_table():
+    facts = _hw(gpus=[{"name": "Tesla V100-SXM2-32GB", "memory_mib": 32510, "count": 2}])
+    (svc,) = plan_host(facts, load({"llmhost_services": [{"name": "q", "model": "Qwen/Qwen2-7B-Instruct"}]})).services
+    assert svc.engine.version == "0.14.1" and svc.dtype == "float16"
+
+
+@pytest.mark.parametrize(
+    "data, line",
+    [
+        ({"os": {"id": "ubuntu"}, "cpu": {"cores": 4}, "memory_gib": 8}, "os.version: is required"),
+        ({"os": {"id": "ubuntu", "version": "24.04"}, "cpu": {"cores": "4"}, "memory_gib": 8}, "cpu.cores: expected int, got '4'"),
+        ({"os": {"id": "ubuntu", "version": "24.04"}, "cpu": {"cores": 4}, "memory_gib": 8, "gpu": []}, "gpu: unknown field"),
+        ({"os": {"id": "ubuntu", "version": "24.04"}, "cpu": {"cores": 4}, "memory_gib": 8,
+          "gpus": [{"name": "X", "memory_mib": "8G"}]}, "gpus[0].memory_mib: expected int, got '8G'"),
+    ],
+)
+def test_malformed_hardware_is_one_line(data, line):
+    with pytest.raises(HardwareError) as err:
+        parse_hardware(data)
+    assert str(err.value).startswith(line)
+
+
+def llmhost(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([str(Path(sys.executable).with_name("llmhost")), *args], capture_output=True, text=True, cwd=REPO)
+
+
+def test_cli_json_has_the_documented_fields():
+    out = llmhost("plan", "--hardware", str(HARDWARE / "a800.yaml"), "--model", "Qwen/Qwen2-72B-Instruct", "--json")
+    assert out.returncode == 0, out.stderr
+    plan = json.loads(out.stdout)
+    for key in ("engine", "engine_version", "dtype", "quantization", "tensor_parallel_size", "pipeline_parallel_size",
+                "gpu_memory_utilization", "max_model_len", "max_num_seqs", "supervisor", "argv", "env", "reasons"):
+        assert key in plan
+    assert plan["quantization"] is None and plan["tensor_parallel_size"] == 8 and plan["supervisor"] == "systemd"
+
+
+def test_cli_refusal_and_malformed_file_are_one_line_without_traceback(tmp_path):
+    small = tmp_path / "small.json"
+    small.write_text(json.dumps({"os": {"id": "ubuntu", "version": "24.04"}, "cpu": {"cores": 4, "flags": ["avx2"]},
+                                 "memory_gib": 16, "gpus": [{"name": "X", "memory_mib": 4096, "compute_capability": "8.6"}]}))
+    out = llmhost("plan", "--hardware", str(small), "--model", "Qwen/Qwen2-72B-Instruct")
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.count("\n") == 1 and "does not fit" in out.stderr and "Traceback" not in out.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("os: [unclosed\n")
+    out = llmhost("plan", "--hardware", str(bad), "--model", "Qwen/Qwen2-72B-Instruct")
+    assert out.returncode == 2 and out.stderr.startswith("llmhost plan: ") and out.stderr.count("\n") == 1
