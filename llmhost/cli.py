@@ -54,10 +54,15 @@ def _plan_inventory(args) -> int:
     deploy = Path(__file__).resolve().parent.parent / "deploys" / "plan.py"
     env = {**os.environ, "LLMHOST_PLAN_JSON": "1" if args.json else "0"}
     proc = subprocess.run([str(pyinfra), "-y", args.inventory, str(deploy)], capture_output=True, text=True, env=env)
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("--> pyinfra error")]
+    lines = proc.stderr.splitlines()
+    unreachable = [line.strip() for line in lines if "Could not connect" in line]
+    errors = [line.split(": ", 1)[-1] for line in lines if line.startswith("--> pyinfra error")]
+    if unreachable:
+        for line in unreachable:
+            print(f"llmhost plan: {line}", file=sys.stderr)
+        return 2
     if proc.returncode != 0:
-        message = errors[-1].split(": ", 1)[-1] if errors else proc.stderr.strip().splitlines()[-1:]
-        print(f"llmhost plan: {message}", file=sys.stderr)
+        print(f"llmhost plan: {(errors or lines or ['pyinfra failed'])[-1]}", file=sys.stderr)
         return 2
     if args.json:
         hosts = {}

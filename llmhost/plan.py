@@ -176,6 +176,7 @@ class HostPlan:
     hf_token: str | None = field(repr=False)
     health_timeout: int
     reasons: tuple[str, ...]
+    disk_free_bytes: int | None = None
 
     @property
     def tool(self) -> str:
@@ -709,4 +710,5 @@ def plan_host(facts: HostFacts, settings: Settings) -> HostPlan:
         hf_token=settings.hf_token,
         health_timeout=settings.health_timeout,
         reasons=tuple(reasons),
+        disk_free_bytes=facts.disk_free_bytes,
     )

@@ -31,6 +31,8 @@ def service_text(service: ServicePlan) -> str:
 
 def host_text(name: str, plan: HostPlan) -> str:
     lines = [f"host {name}: supervisor {plan.supervisor}; packages {', '.join(plan.system_packages)}"]
+    if plan.disk_free_bytes is not None:
+        lines.append(f"  disk free under {plan.root}: {plan.disk_free_bytes / 2**30:.1f} GiB")
     lines += [f"  - {reason}" for reason in plan.reasons]
     lines += [service_text(s) for s in plan.services]
     return "\n".join(lines)

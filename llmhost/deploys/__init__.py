@@ -21,7 +21,7 @@ APPLICABLE_ENGINES = ("vllm-cpu",)
 def host_plan(host) -> HostPlan:
     """Validate ``host``'s data (DataError on bad input), read its facts and plan it (PlanError)."""
     settings = load(host.data.dict())
-    return plan_host(host_facts(host), settings)
+    return plan_host(host_facts(host, settings.root), settings)
 
 
 def applicable(plan: HostPlan) -> HostPlan:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from llmhost.facts.host import Cpu, LinuxOs, Memory, NumaNodes, NvidiaGpus, SystemdIsPid1, Wsl
+from llmhost.facts.host import Cpu, DiskFree, LinuxOs, Memory, NumaNodes, NvidiaGpus, SystemdIsPid1, Wsl
 from llmhost.plan import Gpu, HostFacts
 
 
-def host_facts(host) -> HostFacts:
+def host_facts(host, root: str = "/opt/llmhost") -> HostFacts:
     """Read the facts the planner needs from a live pyinfra host (one round trip per fact)."""
     os_ = host.get_fact(LinuxOs)
     cpu = host.get_fact(Cpu)
@@ -24,4 +24,5 @@ def host_facts(host) -> HostFacts:
         gpus=tuple(
             Gpu(g["name"], g["memory_mib"], g["compute_capability"]) for g in host.get_fact(NvidiaGpus)
         ),
+        disk_free_bytes=host.get_fact(DiskFree, path=f"{root}/models"),
     )

@@ -271,3 +271,70 @@ class NvidiaGpus(FactBase[list[GpuDict]]):
                 }
             )
         return gpus
+
+
+class DiskFree(FactBase[int | None]):
+    """
+    Free bytes on the filesystem that holds ``path`` (or its nearest existing parent, so it can be
+    asked before llmhost has created the directory).
+
+    .. code:: python
+
+        53687091200
+    """
+
+    def command(self, path: str) -> str:
+        import shlex
+
+        return (
+            f"p={shlex.quote(path)}; while [ ! -e \"$p\" ] && [ \"$p\" != / ]; do p=$(dirname \"$p\"); done; "
+            'df -Pk "$p" | tail -n 1'
+        )
+
+    @staticmethod
+    def default() -> int | None:
+        return None
+
+    def process(self, output) -> int | None:
+        for line in output:
+            parts = line.split()
+            if len(parts) >= 6 and parts[3].isdigit():
+                return int(parts[3]) * 1024
+        return None
+
+
+class CudaDict(TypedDict):
+    toolkits: list[str]
+    default: str | None
+
+
+class CudaToolkits(FactBase[CudaDict]):
+    """
+    CUDA toolkits installed side by side under ``/usr/local/cuda-X.Y`` and the version the
+    ``/usr/local/cuda`` link points at (None when there is no link).
+
+    .. code:: python
+
+        {"toolkits": ["12.6", "12.9"], "default": "12.9"}
+    """
+
+    def command(self) -> str:
+        return (
+            "for d in /usr/local/cuda-*; do [ -d \"$d\" ] && echo \"toolkit ${d#/usr/local/cuda-}\"; done; "
+            "[ -L /usr/local/cuda ] && echo \"default $(readlink -f /usr/local/cuda)\"; true"
+        )
+
+    @staticmethod
+    def default() -> CudaDict:
+        return {"toolkits": [], "default": None}
+
+    def process(self, output) -> CudaDict:
+        toolkits, default = [], None
+        for line in output:
+            kind, _, value = line.strip().partition(" ")
+            if kind == "toolkit" and value:
+                toolkits.append(value)
+            elif kind == "default" and value.startswith("/usr/local/cuda-"):
+                default = value.removeprefix("/usr/local/cuda-")
+        return {"toolkits": sorted(toolkits, key=lambda v: tuple(int(x) for x in v.split(".") if x.isdigit())),
+                "default": default}  # fmt: skip

@@ -113,6 +113,22 @@ def test_second_run_changes_nothing_over_ssh_and_docker(state):
     assert main_pid(host) == pid
 
 
+def test_llmhost_plan_reads_the_live_host(state):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    inv = inventory("a", [state["host"]])
+    out = subprocess.run([str(Path(sys.executable).with_name("llmhost")), "plan", inv, "--json"],
+                         capture_output=True, text=True, cwd=REPO)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    (host_plan,) = json.loads(out.stdout).values()
+    svc = host_plan["services"]["tiny"]
+    assert host_plan["supervisor"] == "systemd" and svc["engine"] == "vllm-cpu"
+    # the container sees this machine's CPUs: 4 sequences per core
+    assert svc["max_num_seqs"] == 4 * int(state["host"].sh("nproc").strip())
+
+
 def test_killed_engine_is_restarted_by_systemd(state):
     host = state["host"]
     pid = main_pid(host)

@@ -30,7 +30,8 @@ def test_fact_fixture(path):
 
 def test_every_host_fact_has_a_fixture():
     covered = {p.name.split(".")[0] for p in FIXTURES}
-    for name in ("LinuxOs", "SystemdIsPid1", "Wsl", "Cpu", "Memory", "NumaNodes", "NvidiaGpus", "TmuxSessions"):
+    for name in ("LinuxOs", "SystemdIsPid1", "Wsl", "Cpu", "Memory", "NumaNodes", "NvidiaGpus", "TmuxSessions",
+                 "DiskFree", "CudaToolkits", "PipDistributions"):
         assert name in covered
 
 

@@ -191,3 +191,20 @@ def test_cli_refusal_and_malformed_file_are_one_line_without_traceback(tmp_path)
     bad.write_text("os: [unclosed\n")
     out = llmhost("plan", "--hardware", str(bad), "--model", "Qwen/Qwen2-72B-Instruct")
     assert out.returncode == 2 and out.stderr.startswith("llmhost plan: ") and out.stderr.count("\n") == 1
+
+
+REMOVED_VLLM_FLAGS = ("--swap-space", "--disable-frontend-multiprocessing", "--disable-log-requests", "--device",
+                      "--num-scheduler-steps", "--use-v2-block-manager")  # fmt: skip
+
+
+@pytest.mark.parametrize("seed", ["wsl-laptop", "cpu-server", "a800", "rtx4060-laptop", "v100"])
+def test_no_seed_plan_uses_a_removed_flag_and_every_choice_has_a_reason(seed):
+    plan = seed_plan(seed)
+    for svc in plan.services:
+        assert not set(svc.argv) & set(REMOVED_VLLM_FLAGS)
+        assert "VLLM_USE_V1" not in dict(svc.env)
+        assert svc.argv[1:3] == ("-m", svc.argv[2]) and svc.argv[0] == f"{svc.engine.venv}/bin/python"
+        text = " ".join(svc.reasons)
+        for decision in ("engine", "max_model_len" if svc.engine.engine != "llamacpp" else "n_ctx"):
+            assert decision in text
+        assert len(svc.reasons) >= 4
