@@ -14,10 +14,10 @@ class EngineRelease:
     version: str
     variant: str
     requirements: tuple[str, ...]  # pip requirement pins installed into the engine venv
-    torch_index: str | None  # where the torch build for this variant lives
-    remove: tuple[str, ...]  # packages that must not be in the venv
     module: str  # python -m entry point (console scripts are not relied on)
     source: str
+    torch_index: str | None = None  # where the torch build for this variant lives, if not PyPI
+    remove: tuple[str, ...] = ()  # packages that must not be in the venv
 
 
 VLLM_CPU = EngineRelease(
@@ -44,8 +44,6 @@ VLLM_CUDA = EngineRelease(
     version="0.33.0",
     variant="cu129",
     requirements=("vllm==0.33.0",),
-    torch_index=None,
-    remove=(),
     module="vllm.entrypoints.openai.api_server",
     source="PyPI vllm 0.33.0; vLLM GPU install docs (cc >= 7.5 since 0.21)",
 )
@@ -56,8 +54,6 @@ VLLM_VOLTA = EngineRelease(
     version="0.14.1",
     variant="cu128-volta",
     requirements=("vllm==0.14.1",),
-    torch_index=None,
-    remove=(),
     module="vllm.entrypoints.openai.api_server",
     source="vLLM docs 0.3.3-0.14 (cc >= 7.0); production-stack V100 tutorial (--dtype half, --enforce-eager)",
 )
@@ -69,8 +65,6 @@ LLAMACPP = EngineRelease(
     version="0.3.36",
     variant="gguf",
     requirements=("llama-cpp-python[server]==0.3.36",),
-    torch_index=None,
-    remove=(),
     module="llama_cpp.server",
     source="PyPI llama-cpp-python 0.3.36; reference/engines.md (flags, measured build time)",
 )
