@@ -409,25 +409,19 @@ def _size_vllm_gpu(key: str, wish: ServiceWish, facts: HostFacts, cc: float) -> 
         )
     utils = [wish.gpu_memory_utilization] if wish.gpu_memory_utilization else [GPU_UTIL_DEFAULT, GPU_UTIL_MAX]
 
+    # First fit in order of preference: no quantization before 4-bit, the most GPUs, the default
+    # utilization before the raised one.
     best_miss = None
-    for quant in quants:
+    for quant, tp, util in ((q, t, u) for q in quants for t in tps for u in utils):
         weights, weights_why = _gpu_weights(info, dtype_bytes, quant)
-        for tp in tps:
-            kv_gpu = kv_per_token // min(tp, info.num_kv_heads) if tp <= info.num_kv_heads else kv_per_token // info.num_kv_heads
-            for util in utils:
-                budget = int(per_gpu * util) - weights // tp - GPU_RUNTIME_BYTES
-                holds = max(0, budget) // kv_gpu
-                if holds >= need_len:
-                    break
-                miss = need_len * kv_gpu - budget
-                if best_miss is None or miss < best_miss[0]:
-                    best_miss = (miss, quant, tp, util, weights)
-            else:
-                continue
+        kv_gpu = kv_per_token // min(tp, info.num_kv_heads)  # KV heads split across TP ranks (or replicated)
+        budget = int(per_gpu * util) - weights // tp - GPU_RUNTIME_BYTES
+        holds = max(0, budget) // kv_gpu
+        if holds >= need_len:
             break
-        else:
-            continue
-        break
+        miss = need_len * kv_gpu - budget
+        if best_miss is None or miss < best_miss[0]:
+            best_miss = (miss, quant, tp, util, weights)
     else:
         miss, quant, tp, util, weights = best_miss
         raise PlanError(

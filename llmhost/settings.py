@@ -100,7 +100,7 @@ class Settings:
     torch_index_url: str | None  # "auto", a URL, or None
     python: str
     hf_endpoint: str | None
-    hf_token: str | None
+    hf_token: str | None = field(repr=False)
 
 
 @lru_cache(maxsize=1)
