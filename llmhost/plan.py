@@ -349,6 +349,8 @@ def _gpu_weights(info: ModelInfo, dtype_bytes: int, quantization: str | None) ->
     if info.quantization:
         return info.weight_bytes, f"{info.quantization} {info.bits}-bit checkpoint as stored"
     params = info.params or int(info.weight_bytes / info.stored_dtype_bytes)
+    if quantization == "fp8":
+        return params, f"fp8: {params / 1e9:.2f} B params x 1 B"
     if quantization == "bitsandbytes":
         embed = info.vocab_size * info.hidden_size  # embedding (and the untied output head) stay 16-bit
         sixteen_bit = embed * 2  # conservative: count an output head as well
@@ -395,6 +397,15 @@ def _size_vllm_gpu(key: str, wish: ServiceWish, facts: HostFacts, cc: float) -> 
     need_len = wish.max_model_len or MIN_CONTEXT
 
     # Quantization candidates: the checkpoint's own, else as pinned, else none then bnb 4-bit.
+    if wish.quantization and info.quantization and wish.quantization != info.quantization:
+        raise PlanError(f"{key}.quantization: {wish.model.ref} is a {info.quantization} checkpoint, not {wish.quantization}")
+    if wish.quantization in ("gptq", "awq") and not info.quantization:
+        raise PlanError(
+            f"{key}.quantization: {wish.quantization} needs a {wish.quantization.upper()} checkpoint and "
+            f"{wish.model.ref} is not one (vLLM quantizes on the fly only to bitsandbytes or fp8)"
+        )
+    if wish.quantization == "fp8" and cc < 8.0:
+        raise PlanError(f"{key}.quantization: fp8 needs compute capability >= 8.0; these GPUs have {cc}")
     if info.quantization:
         quants = [info.quantization]
     elif wish.quantization:

@@ -208,3 +208,20 @@ def test_no_seed_plan_uses_a_removed_flag_and_every_choice_has_a_reason(seed):
         for decision in ("engine", "max_model_len" if svc.engine.engine != "llamacpp" else "n_ctx"):
             assert decision in text
         assert len(svc.reasons) >= 4
+
+
+def test_quantization_pins_that_cannot_work_are_refused():
+    a100 = _hw(gpus=[{"name": "NVIDIA A100-SXM4-80GB", "memory_mib": 81920}])
+    v100 = _hw(gpus=[{"name": "Tesla V100-PCIE-16GB", "memory_mib": 16384}])
+    cases = [
+        (a100, {"model": "Qwen/Qwen2.5-7B-Instruct", "quantization": "gptq"}, "quantization: gptq needs a GPTQ checkpoint"),
+        (a100, {"model": "Qwen/Qwen2-7B-Instruct-GPTQ-Int8", "quantization": "awq"}, "is a gptq checkpoint, not awq"),
+        (v100, {"model": "Qwen/Qwen2.5-7B-Instruct", "quantization": "fp8"}, "fp8 needs compute capability >= 8.0"),
+    ]
+    for facts, service, message in cases:
+        with pytest.raises(PlanError, match=message):
+            plan_host(facts, load({"llmhost_services": [{"name": "q", **service}]}))
+    # fp8 on an A100: 7.62e9 params x 1 B = 7.10 GiB
+    (svc,) = plan_host(a100, load({"llmhost_services": [{"name": "q", "model": "Qwen/Qwen2.5-7B-Instruct",
+                                                          "quantization": "fp8"}]})).services  # fmt: skip
+    assert svc.quantization == "fp8" and any("7.10 GiB (fp8" in r for r in svc.reasons)
