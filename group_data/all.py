@@ -18,9 +18,17 @@ the key and the problem.
 #                      unit (llmhost-<name>), the log file and the env file.
 #   model              required. One of:
 #                        "org/name" or "hf:org/name[@revision]"  fetched on the host with
-#                            huggingface_hub (honours llmhost_hf_endpoint / HF_ENDPOINT);
+#                            huggingface_hub (resumable; honours llmhost_hf_endpoint), every file
+#                            checked against the hub's sha256 (LFS) or git blob id;
+#                        "modelscope:org/name[@revision]"  fetched on the host with modelscope
+#                            (honours llmhost_modelscope_endpoint);
 #                        "./dir", "/abs/dir", "~/dir" or "controller:dir"  a directory on the
-#                            controller (config.json + weights), pushed with a sha256 manifest.
+#                            controller (config.json + weights), pushed file by file;
+#                        "host:/abs/dir"  a directory already on the host (never changed by
+#                            llmhost; its manifest is taken on first sight and checked after).
+#                      Every model gets a sha256 manifest on the host
+#                      (<llmhost_root>/models/<name>.manifest.json); hub models are pinned on the
+#                      controller in llmhost_model_lock_dir.
 #   engine             auto | vllm | vllm-cpu | llamacpp | ollama. Default auto: the planner picks
 #                      (vllm-cpu on a host without NVIDIA GPUs).
 #   host               bind address. Default 127.0.0.1. Anything else requires api_key.
@@ -115,3 +123,22 @@ llmhost_hf_endpoint = None
 # Hugging Face access token for gated or private repositories (used for the download only).
 # Example: llmhost_hf_token = "hf_xxx"
 llmhost_hf_token = None
+
+# ModelScope endpoint used when fetching "modelscope:" models on the host. null: modelscope's
+# default (https://www.modelscope.cn, or MODELSCOPE_ENDPOINT already set on the host).
+# Example: llmhost_modelscope_endpoint = "https://www.modelscope.cn"
+llmhost_modelscope_endpoint = None
+
+# Directory on the controller (relative to where pyinfra runs) holding the lock of every hub model:
+# one JSON file per model spec with the resolved commit and every file's size and sha256. The first
+# successful fetch writes it; later runs and rebuilds fetch exactly that commit and check those
+# hashes, so a rebuilt host gets the same bytes even after the hub branch moved. Commit it with
+# your inventory; delete an entry to re-resolve that model.
+# Example: llmhost_model_lock_dir = "locks/models"
+llmhost_model_lock_dir = "llmhost.lock"
+
+# How re-runs check model files already on a host: sizes (the stored manifest and every file's
+# size: cheap) or full (re-hash every file with sha256; a file that differs is fetched or pushed
+# again). Useful per run: pyinfra INVENTORY deploys/serve.py --data llmhost_verify=full
+# Example: llmhost_verify = "full"
+llmhost_verify = "sizes"

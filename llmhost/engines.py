@@ -5,7 +5,7 @@ Tables, not code paths: when a version moves, edit a row here (and its source).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,25 @@ LLAMACPP = EngineRelease(
     module="llama_cpp.server",
     source="PyPI llama-cpp-python 0.3.36; reference/engines.md (flags, measured build time)",
 )
+
+# Not an engine: the venv whose hub clients fetch models on the host (llmhost-hosttool fetch). Kept
+# apart from the engine venvs so that a download never depends on an engine's dependency pins.
+@dataclass(frozen=True)
+class ToolsRelease(EngineRelease):
+    def with_modelscope(self) -> "ToolsRelease":
+        return replace(self, variant="hub+modelscope", requirements=self.requirements + MODELSCOPE_REQUIREMENTS)
+
+
+HUB_TOOLS = ToolsRelease(
+    engine="model-tools",
+    version="1",
+    variant="hub",
+    requirements=("huggingface_hub==2.4.0",),  # the controller's own pin (pyproject.toml)
+    module="huggingface_hub",
+    source="PyPI huggingface_hub 2.4.0",
+)
+# modelscope 1.40 delegates its hub client to modelscope-hub (>=0.4.6); both pinned.
+MODELSCOPE_REQUIREMENTS = ("modelscope==1.40.2", "modelscope-hub==0.5.1")
 
 ENGINE_RELEASES = {VLLM_CPU.engine: VLLM_CPU}
 

@@ -15,6 +15,7 @@ from llmhost.catalog import GGUF, GgufFile
 from llmhost.engines import (
     APT_DISTROS,
     CPU_ENGINE_PACKAGES,
+    HUB_TOOLS,
     LLAMACPP,
     MULTIARCH,
     TCMALLOC_PACKAGE,
@@ -24,7 +25,7 @@ from llmhost.engines import (
 )
 from llmhost.gpus import BF16_MIN_CC, compute_capability
 from llmhost.modelinfo import ModelInfo
-from llmhost.settings import ServiceWish, Settings
+from llmhost.settings import HUB_SOURCES, ModelSource, ServiceWish, Settings
 
 GiB = 1024**3
 DTYPE_BYTES = {"bfloat16": 2, "float16": 2, "float32": 4}
@@ -78,6 +79,8 @@ class HostFacts:
     numa_nodes: int = 1
     gpus: tuple[Gpu, ...] = ()
     disk_free_bytes: int | None = None
+    # bytes already under each model directory on the host (path -> bytes; missing: nothing there)
+    model_bytes: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -105,12 +108,25 @@ class EnginePlan:
 
 @dataclass(frozen=True)
 class ModelPlan:
-    spec: str  # as written in the data; recorded as the manifest's source
-    source: str  # "hf" | "controller"
+    spec: str  # recorded as the manifest's source (see settings.ModelSource.spec)
+    source: str  # "hf" | "modelscope" | "controller" | "host"
     ref: str
-    revision: str | None
+    revision: str | None  # as asked for; a lock entry pins the resolved commit in ``locked``
     path: str  # directory on the host
     manifest: str  # manifest path on the host
+    locked: dict | None = None  # hub models: the controller's lock entry (revision + hashes)
+    lock_file: str | None = None  # hub models: where the host's manifest is kept on the controller
+    size_bytes: int | None = None  # what the whole model takes on disk, where known before fetching
+
+    @property
+    def fetch_revision(self) -> str | None:
+        """The revision a fetch asks the hub for: the locked commit, else the one written."""
+        return self.locked["revision"] if self.locked else self.revision
+
+
+def model_path(root: str, source: ModelSource) -> str:
+    """Where a model lives on the host: under <root>/models, or where a host: source already is."""
+    return source.ref if source.kind == "host" else f"{root}/models/{source.slug}"
 
 
 @dataclass(frozen=True)
@@ -177,6 +193,10 @@ class HostPlan:
     health_timeout: int
     reasons: tuple[str, ...]
     disk_free_bytes: int | None = None
+    modelscope_endpoint: str | None = None
+    python: str = "python3"  # the host's interpreter (llmhost-hosttool outside any venv)
+    verify: str = "sizes"  # how re-runs check models already on the host: sizes | full
+    tools: EnginePlan | None = None  # the venv whose huggingface_hub / modelscope fetch hub models
 
     @property
     def tool(self) -> str:
@@ -580,11 +600,7 @@ def _plan_service(index: int, wish: ServiceWish, facts: HostFacts, settings: Set
     engine = _engine_plan(release, settings)
     reasons = [engine_reason, *sizing.reasons]
 
-    model_path = f"{root}/models/{wish.model.slug}"
-    model = ModelPlan(
-        spec=wish.model.spec, source=wish.model.kind, ref=wish.model.ref, revision=wish.model.revision,
-        path=model_path, manifest=f"{model_path}.manifest.json",
-    )  # fmt: skip
+    model = _model_plan(wish.model, root)
     if release is LLAMACPP:
         argv = (engine.python_bin, "-m", release.module, "--model", f"{model.path}/{sizing.model_file}",
                 "--model_alias", wish.served_model_name, "--host", wish.host, "--port", str(wish.port),
@@ -645,6 +661,49 @@ def _plan_service(index: int, wish: ServiceWish, facts: HostFacts, settings: Set
     )
 
 
+def _model_plan(source: ModelSource, root: str) -> ModelPlan:
+    path = model_path(root, source)
+    manifest = f"{root}/models/{source.slug}.manifest.json" if source.kind == "host" else f"{path}.manifest.json"
+    if source.locked:
+        size = sum(f["size"] for f in source.locked["files"].values())
+    elif source.kind == "controller" or source.info is None:
+        size = None  # a pushed directory is checked file by file; host: and unknown hub ids: not known here
+    else:
+        size = source.info.weight_bytes
+    return ModelPlan(
+        spec=source.spec, source=source.kind, ref=source.ref, revision=source.revision, path=path,
+        manifest=manifest, locked=source.locked, lock_file=source.lock_file, size_bytes=size,
+    )  # fmt: skip
+
+
+def _check_disk(services: list[ServicePlan], facts: HostFacts, root: str) -> list[str]:
+    """Refuse a model download that cannot fit the free disk; the reasons of what was checked."""
+    free = facts.disk_free_bytes
+    present = dict(facts.model_bytes)
+    needed, reasons, seen = 0, [], set()
+    for index, service in enumerate(services):
+        model = service.model
+        if model.path in seen or model.source not in HUB_SOURCES or model.size_bytes is None:
+            continue
+        seen.add(model.path)
+        have = present.get(model.path, 0)
+        more = max(0, model.size_bytes - have)
+        needed += more
+        where = "the lock" if model.locked else "the catalog"
+        if free is not None and needed > free:
+            raise PlanError(
+                f"llmhost_services[{index}].model: {model.spec} needs {_gib(more)} more under {root}/models "
+                f"({_gib(have)} of {_gib(model.size_bytes)} from {where} already there), but only {_gib(free)} is free"
+                + (f" after the models before it" if needed > more else "")
+            )
+        if more:
+            reasons.append(
+                f"disk: {model.spec} needs {_gib(more)} more ({_gib(model.size_bytes)} from {where}); "
+                + (f"{_gib(free)} free under {root}/models" if free is not None else "free space unknown")
+            )
+    return reasons
+
+
 def _engine_plan(release: EngineRelease, settings: Settings) -> EnginePlan:
     extra = list(settings.pip_extra_index_urls)
     if settings.torch_index_url == "auto" and release.torch_index:
@@ -703,6 +762,17 @@ def plan_host(facts: HostFacts, settings: Settings) -> HostPlan:
                 raise PlanError(f"host: no tcmalloc package known for {facts.os_id} {facts.os_version} (llmhost/engines.py)")
             packages.add(tcmalloc)
             packages.update(CPU_ENGINE_PACKAGES)
+    reasons += _check_disk(services, facts, settings.root)
+    tools = None
+    hub = {svc.model.source for svc in services} & set(HUB_SOURCES)
+    if hub:
+        tools = _engine_plan(HUB_TOOLS.with_modelscope() if "modelscope" in hub else HUB_TOOLS, settings)
+        reasons.append(
+            f"model tools venv {tools.venv}: {', '.join(tools.requirements)} fetch hub models "
+            "(apart from the engines, so a model download never depends on an engine's pins)"
+        )
+    verify_why = "re-hash every file (llmhost_verify=full)" if settings.verify == "full" else "manifest and sizes"
+    reasons.append(f"models: checked against their sha256 manifests on every run ({verify_why})")
     return HostPlan(
         root=settings.root,
         env_dir=settings.env_dir,
@@ -716,4 +786,8 @@ def plan_host(facts: HostFacts, settings: Settings) -> HostPlan:
         health_timeout=settings.health_timeout,
         reasons=tuple(reasons),
         disk_free_bytes=facts.disk_free_bytes,
+        modelscope_endpoint=settings.modelscope_endpoint,
+        python=settings.python,
+        verify=settings.verify,
+        tools=tools,
     )

@@ -8,9 +8,10 @@ before any operation is queued, so a bad value never reaches a host.
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 import runpy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -40,6 +41,8 @@ SERVICE_KEYS = (
     "api_key",
 )
 QUANTIZATIONS = ("bitsandbytes", "gptq", "awq", "fp8")
+VERIFY_LEVELS = ("sizes", "full")
+HUB_SOURCES = ("hf", "modelscope")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
 _REPO = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _SERVED = re.compile(r"^[\w.:/-]{1,128}$")
@@ -57,12 +60,16 @@ class DataError(DeployError):
 class ModelSource:
     """Where a service's weights come from."""
 
-    spec: str  # the value as the user wrote it (stable across checkouts: recorded in manifests)
-    kind: str  # "hf" (fetched on the host) | "controller" (pushed from a local directory)
-    ref: str  # repo id, or absolute directory on the controller
+    # Recorded as the manifest's source: the value as written for directories (stable across
+    # checkouts), the canonical "hf:org/name[@rev]" / "modelscope:org/name[@rev]" for hub ids.
+    spec: str
+    kind: str  # "hf" | "modelscope" (fetched on the host) | "controller" (pushed) | "host" (already there)
+    ref: str  # repo id, absolute directory on the controller, or absolute directory on the host
     revision: str | None
     slug: str  # directory name under <root>/models on the host
     info: ModelInfo | None  # config numbers: from the directory, or the catalog for known hub ids
+    locked: dict | None = None  # hub models: the lock entry (resolved revision + file hashes), if any
+    lock_file: str | None = None  # hub models: where the lock entry lives on the controller
 
 
 @dataclass(frozen=True)
@@ -101,6 +108,8 @@ class Settings:
     python: str
     hf_endpoint: str | None
     hf_token: str | None = field(repr=False)
+    modelscope_endpoint: str | None = None
+    verify: str = "sizes"
 
 
 @lru_cache(maxsize=1)
@@ -188,17 +197,30 @@ def _bind(key: str, value: Any) -> str:
     return value
 
 
+def _hub(key: str, kind: str, ref: str, value: str) -> ModelSource:
+    repo, _, revision = ref.partition("@")
+    if not _REPO.match(repo) or "@" in revision or (ref.endswith("@") and not revision):
+        raise DataError(key, f"expected a hub id like {kind}:Qwen/Qwen2.5-1.5B-Instruct[@revision], got {value!r}")
+    spec = f"{kind}:{repo}" + (f"@{revision}" if revision else "")
+    info = catalog.lookup(repo)
+    slug = repo.replace("/", "--")
+    return ModelSource(spec, kind, repo, revision or None, slug if kind == "hf" else f"{kind}--{slug}", info)
+
+
 def parse_model(key: str, value: Any, base: Path) -> ModelSource:
     """Parse a service's ``model`` value (see group_data/all.py for the accepted forms)."""
     value = _str(key, value).strip()
-    if value.startswith("hf:") or (
-        _REPO.match(value) and not value.startswith((".", "/", "~"))
-    ):
-        ref = value.removeprefix("hf:")
-        repo, _, revision = ref.partition("@")
-        if not _REPO.match(repo):
-            raise DataError(key, f"expected a hub id like Qwen/Qwen2.5-1.5B-Instruct, got {value!r}")
-        return ModelSource(value, "hf", repo, revision or None, repo.replace("/", "--"), catalog.lookup(repo))
+    for kind in HUB_SOURCES:
+        if value.startswith(f"{kind}:"):
+            return _hub(key, kind, value.removeprefix(f"{kind}:"), value)
+    if value.startswith("host:"):
+        raw = value.removeprefix("host:")
+        if not raw.startswith("/") or "/../" in f"{raw}/" or len(raw.rstrip("/")) < 2:
+            raise DataError(key, f"host: takes an absolute directory on the host, got {value!r}")
+        path = raw.rstrip("/")
+        return ModelSource(value, "host", path, None, "host--" + path.strip("/").replace("/", "--"), None)
+    if _REPO.match(value.partition("@")[0]) and not value.startswith((".", "/", "~")):
+        return _hub(key, "hf", value, value)
     if value.startswith(("controller:", ".", "/", "~")):
         raw = value.removeprefix("controller:")
         path = Path(raw).expanduser()
@@ -217,9 +239,38 @@ def parse_model(key: str, value: Any, base: Path) -> ModelSource:
         return ModelSource(value, "controller", str(path), None, path.name, info)
     raise DataError(
         key,
-        f"expected a hub id (org/name, hf:org/name[@rev]) or a directory (./dir, /dir, "
-        f"controller:dir), got {value!r}",
+        f"expected a hub id (org/name, hf:org/name[@rev], modelscope:org/name[@rev]), a directory on the "
+        f"controller (./dir, /dir, controller:dir) or on the host (host:/dir), got {value!r}",
     )
+
+
+def lock_file_name(spec: str) -> str:
+    """The lock entry's file name for a hub model spec (one JSON file per model)."""
+    return re.sub(r"[^A-Za-z0-9._@-]+", "--", spec) + ".json"
+
+
+def _locked(source: ModelSource, lock_dir: Path) -> ModelSource:
+    """Attach the controller's lock entry (if any) to a hub model."""
+    path = lock_dir / lock_file_name(source.spec)
+    entry = None
+    if path.exists():
+        try:
+            entry = json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            raise DataError("llmhost_model_lock_dir", f"{path}: not a readable lock entry ({e}); delete it to re-resolve")
+        files = entry.get("files") if isinstance(entry, dict) else None
+        if (
+            entry.get("source") != source.spec
+            or not isinstance(entry.get("revision"), str)
+            or not isinstance(files, dict)
+            or not all(isinstance(f, dict) and {"sha256", "size"} <= set(f) for f in files.values())
+        ):
+            raise DataError(
+                "llmhost_model_lock_dir",
+                f"{path}: not the lock entry of {source.spec} (needs source, revision and files with sha256 and "
+                f"size); delete it to re-resolve",
+            )
+    return replace(source, locked=entry, lock_file=str(path))
 
 
 def _service(index: int, raw: Any, base: Path) -> ServiceWish:
@@ -260,10 +311,13 @@ def _service(index: int, raw: Any, base: Path) -> ServiceWish:
     )
 
 
-def _services(key: str, value: Any, base: Path) -> tuple[ServiceWish, ...]:
+def _services(key: str, value: Any, base: Path, lock_dir: Path) -> tuple[ServiceWish, ...]:
     if not isinstance(value, (list, tuple)):
         raise DataError(key, f"expected a list of service dicts, got {_describe(value)}")
     services = tuple(_service(i, raw, base) for i, raw in enumerate(value))
+    services = tuple(
+        replace(svc, model=_locked(svc.model, lock_dir)) if svc.model.kind in HUB_SOURCES else svc for svc in services
+    )
     seen_names: dict[str, int] = {}
     seen_ports: dict[int, int] = {}
     for i, svc in enumerate(services):
@@ -289,12 +343,17 @@ def load(data: Mapping[str, Any], base: Path | None = None) -> Settings:
     merged = {**known, **{k: v for k, v in data.items() if k in known}}
     base = base or Path.cwd()
 
+    lock_dir = Path(_str("llmhost_model_lock_dir", merged["llmhost_model_lock_dir"])).expanduser()
+    lock_dir = lock_dir if lock_dir.is_absolute() else base / lock_dir
+    if lock_dir.exists() and not lock_dir.is_dir():
+        raise DataError("llmhost_model_lock_dir", f"{lock_dir} exists and is not a directory")
+
     torch_index = merged["llmhost_torch_index_url"]
     if torch_index not in (None, "auto"):
         torch_index = _url("llmhost_torch_index_url", torch_index)
 
     return Settings(
-        services=_services("llmhost_services", merged["llmhost_services"], base),
+        services=_services("llmhost_services", merged["llmhost_services"], base, lock_dir),
         root=_abs_path("llmhost_root", merged["llmhost_root"]),
         env_dir=_abs_path("llmhost_env_dir", merged["llmhost_env_dir"]),
         supervisor=_choice("llmhost_supervisor", merged["llmhost_supervisor"], SUPERVISORS),
@@ -317,4 +376,10 @@ def load(data: Mapping[str, Any], base: Path | None = None) -> Settings:
             else _url("llmhost_hf_endpoint", merged["llmhost_hf_endpoint"])
         ),
         hf_token=_opt_str("llmhost_hf_token", merged["llmhost_hf_token"]),
+        modelscope_endpoint=(
+            None
+            if merged["llmhost_modelscope_endpoint"] is None
+            else _url("llmhost_modelscope_endpoint", merged["llmhost_modelscope_endpoint"])
+        ),
+        verify=_choice("llmhost_verify", merged["llmhost_verify"], VERIFY_LEVELS),
     )

@@ -10,8 +10,8 @@ from __future__ import annotations
 from pyinfra.api.exceptions import DeployError
 
 from llmhost.facts import host_facts
-from llmhost.plan import HostPlan, plan_host
-from llmhost.settings import load
+from llmhost.plan import HostPlan, model_path, plan_host
+from llmhost.settings import HUB_SOURCES, load
 
 # Engines whose install layer exists in this version. The planner plans more (GPU vLLM, llama.cpp:
 # see `llmhost plan`); the layers for those are not written yet.
@@ -21,7 +21,11 @@ APPLICABLE_ENGINES = ("vllm-cpu",)
 def host_plan(host) -> HostPlan:
     """Validate ``host``'s data (DataError on bad input), read its facts and plan it (PlanError)."""
     settings = load(host.data.dict())
-    return plan_host(host_facts(host, settings.root), settings)
+    hub_dirs = {
+        path: f"{path}.manifest.json"
+        for path in (model_path(settings.root, s.model) for s in settings.services if s.model.kind in HUB_SOURCES)
+    }
+    return plan_host(host_facts(host, settings.root, tuple(hub_dirs.items())), settings)
 
 
 def applicable(plan: HostPlan) -> HostPlan:

@@ -1,10 +1,12 @@
-"""Layer: each service's weights on the host, matching a sha256 manifest."""
+"""Layer: each service's weights on the host, matching a sha256 manifest; hub models locked on the controller."""
 
 from __future__ import annotations
 
 from pyinfra.api import deploy
 from pyinfra.api.operation import OperationMeta
+from pyinfra.operations import files
 
+from llmhost.deploys.engine import venv
 from llmhost.manifest import build_manifest
 from llmhost.operations import model
 from llmhost.plan import HostPlan
@@ -15,6 +17,9 @@ def apply(plan: HostPlan) -> dict[str, OperationMeta]:
     """Returns the operation of each service's model, keyed by service name (for restarts)."""
     done: dict[str, OperationMeta] = {}
     by_path: dict[str, OperationMeta] = {}
+    full = plan.verify == "full"
+    if plan.tools:  # the hub clients that fetch models on the host
+        venv(plan.tools)
     for service in plan.services:
         m = service.model
         if m.path in by_path:  # two services of one model share its directory
@@ -27,18 +32,42 @@ def apply(plan: HostPlan) -> dict[str, OperationMeta]:
                 dest=m.path,
                 manifest=build_manifest(m.ref, m.spec),
                 manifest_path=m.manifest,
+                full=full,
+            )
+        elif m.source == "host":
+            op = model.on_host(
+                name=f"Model {m.path} (already on the host)",
+                path=m.path,
+                spec=m.spec,
+                manifest_path=m.manifest,
+                python=plan.python,
+                tool=plan.tool,
+                full=full,
             )
         else:
             op = model.fetched(
-                name=f"Model {m.path} from hf:{m.ref}",
+                name=f"Model {m.path} from {m.spec}" + (f" (locked at {m.locked['revision'][:12]})" if m.locked else ""),
+                source=m.source,
                 repo=m.ref,
+                spec=m.spec,
                 revision=m.revision,
+                locked=m.locked,
                 dest=m.path,
                 manifest_path=m.manifest,
-                python=service.engine.python_bin,
+                python=plan.tools.python_bin,
                 tool=plan.tool,
-                endpoint=plan.hf_endpoint,
-                token=plan.hf_token,
+                endpoint=plan.hf_endpoint if m.source == "hf" else plan.modelscope_endpoint,
+                token=plan.hf_token if m.source == "hf" else None,
+                full=full,
+            )
+            # The controller keeps what the host resolved (commit + hashes): later runs and rebuilds
+            # fetch exactly that. Unchanged (no download) when the lock already says it.
+            files.get(
+                name=f"Lock {m.spec} on the controller ({m.lock_file})",
+                src=m.manifest,
+                dest=m.lock_file,
+                add_deploy_dir=False,
+                create_local_dir=True,
             )
         done[service.name] = by_path[m.path] = op
     return done

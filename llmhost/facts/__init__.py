@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from llmhost.facts.host import Cpu, DiskFree, LinuxOs, Memory, NumaNodes, NvidiaGpus, SystemdIsPid1, Wsl
+from llmhost.facts.model import ModelDir
 from llmhost.plan import Gpu, HostFacts
 
 
-def host_facts(host, root: str = "/opt/llmhost") -> HostFacts:
-    """Read the facts the planner needs from a live pyinfra host (one round trip per fact)."""
+def host_facts(host, root: str = "/opt/llmhost", model_dirs: tuple[tuple[str, str], ...] = ()) -> HostFacts:
+    """Read the facts the planner needs from a live pyinfra host (one round trip per fact).
+
+    ``model_dirs``: (directory, manifest) of the models to be fetched; the bytes already there let
+    the planner check a download against the free disk.
+    """
     os_ = host.get_fact(LinuxOs)
     cpu = host.get_fact(Cpu)
     return HostFacts(
@@ -25,4 +30,8 @@ def host_facts(host, root: str = "/opt/llmhost") -> HostFacts:
             Gpu(g["name"], g["memory_mib"], g["compute_capability"]) for g in host.get_fact(NvidiaGpus)
         ),
         disk_free_bytes=host.get_fact(DiskFree, path=f"{root}/models"),
+        model_bytes=tuple(
+            (path, sum(host.get_fact(ModelDir, path=path, manifest=manifest)["sizes"].values()))
+            for path, manifest in model_dirs
+        ),
     )

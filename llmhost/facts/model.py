@@ -12,47 +12,61 @@ from pyinfra.api import FactBase
 class ModelDirDict(TypedDict):
     manifest: dict | None
     sizes: dict[str, int]
+    hashes: dict[str, str] | None
 
 
 class ModelDir(FactBase[ModelDirDict]):
     """
     A model directory as it is on the host: the manifest stored beside it (None when missing or
-    unreadable) and the size of every regular file in it. Comparing the two is the cheap check;
-    hashes are only recomputed when they disagree.
+    unreadable) and the size of every regular file in it (hidden files, such as the hub client's
+    ``.cache/``, are not part of a model). Comparing the two is the cheap check. With
+    ``hashes=True`` every file's sha256 is computed as well (``llmhost_verify=full``).
 
     .. code:: python
 
         {"manifest": {"version": 1, "source": "...", "files": {...}},
-         "sizes": {"config.json": 621, "model.safetensors": 5516984}}
+         "sizes": {"config.json": 621, "model.safetensors": 5516984},
+         "hashes": None}
     """
 
-    def command(self, path: str, manifest: str) -> str:
+    def command(self, path: str, manifest: str, hashes: bool = False) -> str:
         p, m = shlex.quote(path), shlex.quote(manifest)
-        return (
+        files = f"find {p} -mindepth 1 -name '.*' -prune -o -type f"  # hidden entries below path: not the model
+        command = (
             f"echo '== manifest'; cat {m} 2>/dev/null; echo; echo '== sizes'; "
-            f"[ -d {p} ] && find {p} -type f -printf '%s %P\\n' || true"
+            f"[ -d {p} ] && {files} -printf '%s %P\\n' || true"
         )
+        if hashes:
+            # sha256sum prints "<hash>  <path>"; paths are made relative in process()
+            command += f"; echo {shlex.quote('== hashes ' + path)}; [ -d {p} ] && {files} -exec sha256sum {{}} + || true"
+        return command
 
     @staticmethod
     def default() -> ModelDirDict:
-        return {"manifest": None, "sizes": {}}
+        return {"manifest": None, "sizes": {}, "hashes": None}
 
     def process(self, output) -> ModelDirDict:
-        section, manifest_lines, sizes = None, [], {}
+        section, manifest_lines, sizes, hashes, prefix = None, [], {}, None, ""
         for line in output:
             if line in ("== manifest", "== sizes"):
                 section = line
+                continue
+            if line.startswith("== hashes "):
+                section, hashes, prefix = "== hashes", {}, line.removeprefix("== hashes ").rstrip("/") + "/"
                 continue
             if section == "== manifest":
                 manifest_lines.append(line)
             elif section == "== sizes" and line.strip():
                 size, _, rel = line.partition(" ")
                 sizes[rel] = int(size)
+            elif section == "== hashes" and line.strip():
+                digest, _, path = line.partition("  ")
+                hashes[path.removeprefix(prefix)] = digest
         try:
             manifest = json.loads("\n".join(manifest_lines)) if "".join(manifest_lines).strip() else None
         except json.JSONDecodeError:
             manifest = None
-        return {"manifest": manifest, "sizes": sizes}
+        return {"manifest": manifest, "sizes": sizes, "hashes": hashes}
 
 
 class EndpointCheckDict(TypedDict):

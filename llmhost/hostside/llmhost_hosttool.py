@@ -3,7 +3,8 @@
 venv's Python. Standard library only, except `fetch`, which imports huggingface_hub from that venv.
 
   check     wait for /health, then send one chat completion; print one JSON line (always exit 0)
-  fetch     download a hub model into a directory (resumable) and write its sha256 manifest
+  fetch     download a hub model (Hugging Face or ModelScope) into a directory (resumable), check
+            every file against the hub's hashes (or a lock), and write its sha256 manifest
   manifest  write the sha256 manifest of a directory
 """
 
@@ -13,6 +14,7 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
 import sys
 import time
 import urllib.error
@@ -103,36 +105,200 @@ def check(args) -> int:
     return 0
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
+def _hashes(path: Path) -> tuple[str, str]:
+    """sha256 of a file and its git blob id (sha1 of "blob <size>\\0" + content), in one read."""
+    sha256 = hashlib.sha256()
+    blob = hashlib.sha1(f"blob {path.stat().st_size}\0".encode())
     with open(path, "rb") as f:
         while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+            sha256.update(chunk)
+            blob.update(chunk)
+    return sha256.hexdigest(), blob.hexdigest()
 
 
-def write_manifest(directory: Path, manifest_path: Path, source: str) -> dict:
-    files = {}
+def _sha256(path: Path) -> str:
+    return _hashes(path)[0]
+
+
+def _hidden(rel: str) -> bool:
+    return any(part.startswith(".") for part in rel.split("/"))
+
+
+def _model_files(directory: Path) -> list[tuple[str, Path]]:
+    """Regular files of a model directory; hidden entries (a hub client's .cache/, a repository's
+    .gitattributes) are not the model."""
+    files = []
     for path in sorted(directory.rglob("*")):
         rel = path.relative_to(directory).as_posix()
-        if not path.is_file() or any(part.startswith(".") for part in rel.split("/")):
-            continue
-        files[rel] = {"sha256": _sha256(path), "size": path.stat().st_size}
-    manifest = {"version": MANIFEST_VERSION, "source": source, "files": files}
+        if path.is_file() and not _hidden(rel):
+            files.append((rel, path))
+    return files
+
+
+def _dump_manifest(manifest: dict, manifest_path: Path) -> None:
     tmp = manifest_path.with_suffix(".tmp")
     tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     tmp.replace(manifest_path)
+
+
+def write_manifest(directory: Path, manifest_path: Path, source: str) -> dict:
+    files = {rel: {"sha256": _sha256(path), "size": path.stat().st_size} for rel, path in _model_files(directory)}
+    manifest = {"version": MANIFEST_VERSION, "source": source, "files": files}
+    _dump_manifest(manifest, manifest_path)
     return manifest
 
 
-def fetch(args) -> int:
-    from huggingface_hub import snapshot_download  # from the engine venv
+class FetchError(Exception):
+    pass
 
-    dest = Path(args.dest)
+
+class _HfHub:
+    """Hugging Face (or a compatible server such as hf-mirror or olah) through huggingface_hub."""
+
+    def __init__(self, repo: str, endpoint: str | None):
+        from huggingface_hub import HfApi  # from the model-tools venv
+
+        self.repo, self.endpoint = repo, endpoint
+        self.api = HfApi(endpoint=endpoint)
+
+    def resolve(self, revision: str | None) -> tuple[str, dict]:
+        """The commit a revision names, and {path: {"size", "sha256" (LFS) or "blob" (git id)}}."""
+        commit = self.api.model_info(self.repo, revision=revision or "main").sha
+        files = {}
+        for entry in self.api.list_repo_tree(self.repo, revision=commit, recursive=True):
+            if not hasattr(entry, "blob_id") or _hidden(entry.path):  # a folder, or .gitattributes & co.
+                continue
+            if entry.lfs is not None:
+                files[entry.path] = {"size": entry.lfs.size, "sha256": entry.lfs.sha256}
+            else:
+                files[entry.path] = {"size": entry.size, "blob": entry.blob_id}
+        return commit, files
+
+    def download(self, commit: str, dest: Path, paths: list[str]) -> None:
+        from huggingface_hub import snapshot_download
+
+        # Resumable: an interrupted file is continued from dest/.cache/huggingface/download/*.incomplete
+        # where the server honours Range requests (restarted where it does not); finished files are kept.
+        snapshot_download(repo_id=self.repo, revision=commit, local_dir=str(dest), allow_patterns=paths,
+                          endpoint=self.endpoint)  # fmt: skip
+
+
+class _ModelScope:
+    """ModelScope through its own client (it checks each file's sha256 against the hub as it downloads)."""
+
+    def __init__(self, repo: str, endpoint: str | None):
+        from modelscope.hub.api import HubApi  # from the model-tools venv
+
+        self.repo, self.endpoint = repo, endpoint
+        self.api = HubApi(endpoint=endpoint) if endpoint else HubApi()
+
+    def resolve(self, revision: str | None) -> tuple[str, dict]:
+        revision = revision or "master"
+        listing = self.api.get_model_files(self.repo, revision=revision, recursive=True)
+        files = {f["Path"]: {"size": int(f["Size"]), **({"sha256": f["Sha256"]} if f.get("Sha256") else {})}
+                 for f in listing if f.get("Type", "blob") == "blob" and not _hidden(f["Path"])}  # fmt: skip
+        return revision, files
+
+    def download(self, commit: str, dest: Path, paths: list[str]) -> None:
+        from modelscope import snapshot_download
+
+        kwargs = {"endpoint": self.endpoint} if self.endpoint else {}
+        snapshot_download(model_id=self.repo, revision=commit, local_dir=str(dest), allow_patterns=paths, **kwargs)
+
+
+def _check(rel: str, path: Path, want: dict) -> tuple[str | None, str]:
+    """(problem or None, sha256) of a downloaded file against what the hub or the lock says."""
+    if not path.is_file():
+        return "missing after the download", ""
+    size = path.stat().st_size
+    if size != want["size"]:
+        return f"{size} bytes, expected {want['size']}", ""
+    sha256, blob = _hashes(path)
+    if "sha256" in want and sha256 != want["sha256"]:
+        return f"sha256 {sha256}, expected {want['sha256']}", sha256
+    if "blob" in want and blob != want["blob"]:
+        return f"git blob {blob}, expected {want['blob']}", sha256
+    return None, sha256
+
+
+def fetch(args) -> int:
+    dest, manifest_path = Path(args.dest), Path(args.manifest)
+    hub = (_HfHub if args.source == "hf" else _ModelScope)(args.repo, args.endpoint)
+    locked = json.loads(args.expect) if args.expect else None
+    commit, remote = hub.resolve(locked["revision"] if locked else args.revision)
+    if locked:
+        # the lock's hashes are what the files must be; the hub must still list the same files
+        if set(remote) != set(locked["files"]):
+            raise FetchError(f"{args.spec} at {commit} lists other files than the lock: "
+                             f"{sorted(set(remote) ^ set(locked['files']))}")  # fmt: skip
+        remote = {rel: {**remote[rel], **locked["files"][rel]} for rel in remote}
+
     dest.mkdir(parents=True, exist_ok=True)
-    snapshot_download(repo_id=args.repo, revision=args.revision, local_dir=str(dest))
-    source = f"hf:{args.repo}" + (f"@{args.revision}" if args.revision else "")
-    write_manifest(dest, Path(args.manifest), source)
+    old = {}
+    try:
+        old_manifest = json.loads(manifest_path.read_text())
+        if old_manifest.get("source") == args.spec and old_manifest.get("revision") == commit:
+            old = old_manifest.get("files", {})
+    except (OSError, ValueError):
+        pass
+    # What is already there is kept when the old manifest of this commit vouches for it, or when its
+    # hash is the hub's (say, after an interrupted run); the rest is fetched, as are files asked
+    # for by the controller (it saw them stale).
+    asked = set(args.only or ())
+    todo, files = [], {}
+    for rel, want in sorted(remote.items()):
+        path = dest / rel
+        if rel in asked or not path.is_file() or path.stat().st_size != want["size"]:
+            todo.append(rel)
+            continue
+        entry = old.get(rel)
+        if entry and entry["size"] == want["size"] and entry["sha256"] == want.get("sha256", entry["sha256"]):
+            files[rel] = entry
+            continue
+        problem, sha256 = _check(rel, path, want)
+        if problem:
+            todo.append(rel)
+        else:
+            files[rel] = {"sha256": sha256, "size": want["size"]}
+
+    needed = sum(remote[rel]["size"] - ((dest / rel).stat().st_size if (dest / rel).is_file() else 0) for rel in todo)
+    free = shutil.disk_usage(dest).free
+    if needed > free:
+        raise FetchError(f"{args.spec} needs {needed / 2**30:.2f} GiB more in {dest}, only {free / 2**30:.2f} GiB is free")
+
+    for rel in todo:  # a stale file is fetched anew, never trusted
+        (dest / rel).unlink(missing_ok=True)
+    # An interrupted run resumes file by file: what it finished is kept above (its hash checked). The
+    # file it was writing is left by huggingface_hub >= 2 as a process-unique *.incomplete that no
+    # later run continues (huggingface_hub PR #4228): remove those, or each interruption leaks disk.
+    orphans = [p for p in (dest / ".cache").rglob("*.incomplete") if p.is_file()] if (dest / ".cache").is_dir() else []
+    for orphan in orphans:
+        orphan.unlink()
+    fetched = list(todo)
+    for attempt in (1, 2):
+        if todo:
+            hub.download(commit, dest, todo)
+        bad = {}
+        for rel in todo:
+            problem, sha256 = _check(rel, dest / rel, remote[rel])
+            if problem:
+                bad[rel] = problem
+                (dest / rel).unlink(missing_ok=True)
+            else:
+                files[rel] = {"sha256": sha256, "size": remote[rel]["size"]}
+        if not bad:
+            break
+        print(f"llmhost-hosttool: attempt {attempt}: {len(bad)} file(s) failed verification: {bad}", file=sys.stderr)
+        todo = sorted(bad)
+    else:
+        raise FetchError(f"{args.spec} at {commit}: files failed verification twice: {bad}")
+
+    for rel, path in _model_files(dest):  # the directory holds exactly the repository's files
+        if rel not in remote:
+            path.unlink()
+    _dump_manifest({"version": MANIFEST_VERSION, "source": args.spec, "revision": commit, "files": files}, manifest_path)
+    print(json.dumps({"revision": commit, "fetched": fetched, "kept": len(remote) - len(fetched),
+                      "removed_incomplete": len(orphans)}))  # fmt: skip
     return 0
 
 
@@ -152,8 +318,13 @@ def main(argv=None) -> int:
     p.add_argument("--log", default="")
     p.set_defaults(func=check)
     p = sub.add_parser("fetch")
+    p.add_argument("--source", choices=("hf", "modelscope"), required=True)
     p.add_argument("--repo", required=True)
     p.add_argument("--revision")
+    p.add_argument("--spec", required=True, help="recorded as the manifest's source")
+    p.add_argument("--endpoint", help="hub endpoint (else the client's default or its environment)")
+    p.add_argument("--expect", help="the lock entry (JSON): fetch its revision and check its hashes")
+    p.add_argument("--only", action="append", help="re-fetch these files even if their size is right")
     p.add_argument("--dest", required=True)
     p.add_argument("--manifest", required=True)
     p.set_defaults(func=fetch)
@@ -163,7 +334,11 @@ def main(argv=None) -> int:
     p.add_argument("--source", required=True)
     p.set_defaults(func=manifest)
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except FetchError as e:
+        print(f"llmhost-hosttool: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

