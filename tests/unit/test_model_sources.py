@@ -1,0 +1,188 @@
+"""Model sources, the controller's lock, the disk check and the fetch command.
+
+The hub path runs for real in tests/e2e/test_models_hub.py (olah); ModelScope cannot be reached
+from these machines, so its fetch is checked here at the command level: given these facts, this
+command (or this no-op).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shlex
+
+import pytest
+
+from llmhost.operations import model as model_ops
+from llmhost.plan import GiB, PlanError, plan_host
+from llmhost.settings import DataError, load, lock_file_name
+from tests.unit.test_plan import DEVBOX
+
+REV = "2e8e345d59da70d387dca261b5da857e7059bf27"
+
+
+def services(model: str, **data):
+    return load({"llmhost_services": [{"name": "m", "model": model, "engine": "vllm-cpu"}], **data})
+
+
+@pytest.mark.parametrize(
+    "model, kind, ref, revision, spec, slug",
+    [
+        ("Qwen/Qwen2.5-1.5B-Instruct@v1", "hf", "Qwen/Qwen2.5-1.5B-Instruct", "v1", "hf:Qwen/Qwen2.5-1.5B-Instruct@v1",
+         "Qwen--Qwen2.5-1.5B-Instruct"),
+        ("modelscope:qwen/Qwen2.5-1.5B-Instruct", "modelscope", "qwen/Qwen2.5-1.5B-Instruct", None,
+         "modelscope:qwen/Qwen2.5-1.5B-Instruct", "modelscope--qwen--Qwen2.5-1.5B-Instruct"),
+        ("host:/data/models/qwen/", "host", "/data/models/qwen", None, "host:/data/models/qwen/", "host--data--models--qwen"),
+    ],
+)  # fmt: skip
+def test_sources(model, kind, ref, revision, spec, slug):
+    (svc,) = services(model).services
+    m = svc.model
+    assert (m.kind, m.ref, m.revision, m.spec, m.slug) == (kind, ref, revision, spec, slug)
+
+
+@pytest.mark.parametrize(
+    "model, problem",
+    [
+        ("host:data/models/qwen", "host: takes an absolute directory on the host"),
+        ("host:/data/../etc", "host: takes an absolute directory on the host"),
+        ("modelscope:qwen", "expected a hub id like modelscope:Qwen/"),
+        ("hf:Qwen/Qwen2@", "expected a hub id like hf:Qwen/"),
+        ("s3://bucket/model", "expected a hub id (org/name, hf:org/name[@rev], modelscope:org/name[@rev])"),
+    ],
+)
+def test_bad_sources_are_one_line(model, problem):
+    with pytest.raises(DataError) as err:
+        services(model)
+    assert str(err.value).startswith("llmhost_services[0].model: ") and problem in str(err.value)
+
+
+def _lock(tmp_path, spec="hf:Qwen/Qwen2.5-1.5B-Instruct", **entry):
+    tmp_path.mkdir(exist_ok=True)
+    body = {"version": 1, "source": spec, "revision": REV,
+            "files": {"model.safetensors": {"sha256": "ab" * 32, "size": 10 * GiB}}, **entry}  # fmt: skip
+    (tmp_path / lock_file_name(spec)).write_text(json.dumps(body))
+    return body
+
+
+def test_a_lock_entry_pins_the_commit(tmp_path):
+    entry = _lock(tmp_path / "lock")
+    s = services("Qwen/Qwen2.5-1.5B-Instruct", llmhost_model_lock_dir=str(tmp_path / "lock"))
+    plan = plan_host(dataclasses.replace(DEVBOX, disk_free_bytes=100 * GiB), s)
+    m = plan.services[0].model
+    assert m.locked == entry and m.fetch_revision == REV and m.size_bytes == 10 * GiB
+    assert m.lock_file == str(tmp_path / "lock" / "hf--Qwen--Qwen2.5-1.5B-Instruct.json")
+    # without an entry: the revision as written, the catalog's size
+    m = plan_host(DEVBOX, services("Qwen/Qwen2.5-1.5B-Instruct@v1", llmhost_model_lock_dir=str(tmp_path / "lock"))).services[0].model
+    assert m.locked is None and m.fetch_revision == "v1" and m.size_bytes > 3 * 10**9
+
+
+@pytest.mark.parametrize(
+    "content, problem",
+    [
+        ("{not json", "not a readable lock entry"),
+        (json.dumps({"source": "hf:Other/Model", "revision": REV, "files": {}}), "not the lock entry of hf:Qwen/Qwen2.5-1.5B-Instruct"),
+        (json.dumps({"source": "hf:Qwen/Qwen2.5-1.5B-Instruct", "files": {}}), "needs source, revision and files"),
+    ],
+)  # fmt: skip
+def test_a_broken_lock_entry_is_one_line(tmp_path, content, problem):
+    (tmp_path / "hf--Qwen--Qwen2.5-1.5B-Instruct.json").write_text(content)
+    with pytest.raises(DataError) as err:
+        services("Qwen/Qwen2.5-1.5B-Instruct", llmhost_model_lock_dir=str(tmp_path))
+    assert str(err.value).startswith("llmhost_model_lock_dir: ") and problem in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_a_download_that_cannot_fit_is_refused_before_any_change(tmp_path):
+    _lock(tmp_path / "lock")
+    s = services("Qwen/Qwen2.5-1.5B-Instruct", llmhost_model_lock_dir=str(tmp_path / "lock"))
+    path = "/opt/llmhost/models/Qwen--Qwen2.5-1.5B-Instruct"
+    # 10 GiB locked, 2 GiB already there: 8 GiB more; 5 GiB free -> refused with those numbers
+    facts = dataclasses.replace(DEVBOX, disk_free_bytes=5 * GiB, model_bytes=((path, 2 * GiB),))
+    with pytest.raises(PlanError) as err:
+        plan_host(facts, s)
+    assert str(err.value) == (
+        "llmhost_services[0].model: hf:Qwen/Qwen2.5-1.5B-Instruct needs 8.00 GiB more under /opt/llmhost/models "
+        "(2.00 GiB of 10.00 GiB from the lock already there), but only 5.00 GiB is free"
+    )
+    # 6 GiB there: 4 GiB more fits in 5 GiB, and the plan says so
+    plan = plan_host(dataclasses.replace(facts, model_bytes=((path, 6 * GiB),)), s)
+    assert any(r.startswith("disk: hf:Qwen/Qwen2.5-1.5B-Instruct needs 4.00 GiB more") for r in plan.reasons)
+    # all there: nothing to download, no disk reason
+    plan = plan_host(dataclasses.replace(facts, model_bytes=((path, 10 * GiB),)), s)
+    assert not any(r.startswith("disk:") for r in plan.reasons)
+
+
+def test_the_model_tools_venv_only_for_hub_models(tmp_path):
+    from llmhost.tinymodel import write_tiny_model
+
+    tiny = str(write_tiny_model(tmp_path / "tiny"))
+    assert plan_host(DEVBOX, services(tiny)).tools is None
+    assert plan_host(DEVBOX, services(f"host:{tiny}")).tools is None
+    hf = plan_host(DEVBOX, services("Qwen/Qwen2.5-1.5B-Instruct")).tools
+    assert hf.venv == "/opt/llmhost/venvs/model-tools-1" and hf.requirements == ("huggingface_hub==2.4.0",)
+    ms = plan_host(DEVBOX, services("modelscope:qwen/Qwen2.5-1.5B-Instruct")).tools
+    assert ms.requirements == ("huggingface_hub==2.4.0", "modelscope==1.40.2", "modelscope-hub==0.5.1")
+    # the tools venv takes the same package sources as the engines (offline wheelhouse included)
+    offline = load({"llmhost_services": [{"name": "m", "model": "Qwen/Qwen2.5-1.5B-Instruct"}],
+                    "llmhost_pip_find_links": ["/opt/wheelhouse"], "llmhost_pip_no_index": True})  # fmt: skip
+    tools = plan_host(DEVBOX, offline).tools
+    assert tools.pip_no_index and tools.pip_find_links == ("/opt/wheelhouse",)
+
+
+# --- the fetch operation at the command level: facts in, command (or no-op) out ------------------
+
+
+class _Host:
+    """Stands in for pyinfra's host inside the operation: the ModelDir fact as given, noops recorded."""
+
+    def __init__(self, fact):
+        self.fact, self.noops = fact, []
+
+    def get_fact(self, cls, **kwargs):
+        self.kwargs = kwargs
+        return self.fact
+
+    def noop(self, message):
+        self.noops.append(message)
+
+
+FILES = {"config.json": {"sha256": "11" * 32, "size": 621}, "model.safetensors": {"sha256": "22" * 32, "size": 5000}}
+SPEC = "modelscope:qwen/Qwen2.5-1.5B-Instruct"
+ARGS = dict(source="modelscope", repo="qwen/Qwen2.5-1.5B-Instruct", spec=SPEC, dest="/m/d", manifest_path="/m/d.manifest.json",
+            python="/v/bin/python", tool="/t/hosttool", endpoint="https://www.modelscope.cn")  # fmt: skip
+
+
+def _run(monkeypatch, fact, **kwargs):
+    fake = _Host(fact)
+    monkeypatch.setattr(model_ops, "host", fake)
+    commands = [shlex.split(str(c.get_raw_value())) for c in model_ops.fetched._inner(**{**ARGS, **kwargs})]
+    return commands, fake
+
+
+def test_modelscope_fetch_command_without_a_lock(monkeypatch):
+    commands, fake = _run(monkeypatch, {"manifest": None, "sizes": {}, "hashes": None}, revision="v1.0")
+    assert commands == [["/v/bin/python", "/t/hosttool", "fetch", "--source", "modelscope", "--repo", "qwen/Qwen2.5-1.5B-Instruct",
+                         "--spec", SPEC, "--dest", "/m/d", "--manifest", "/m/d.manifest.json",
+                         "--endpoint", "https://www.modelscope.cn", "--revision", "v1.0"]]  # fmt: skip
+    assert fake.kwargs == {"path": "/m/d", "manifest": "/m/d.manifest.json", "hashes": False}
+
+
+def test_locked_and_matching_is_a_noop(monkeypatch):
+    locked = {"version": 1, "source": SPEC, "revision": "v1.0", "files": FILES}
+    fact = {"manifest": locked, "sizes": {"config.json": 621, "model.safetensors": 5000}, "hashes": None}
+    commands, fake = _run(monkeypatch, fact, locked=locked)
+    assert commands == [] and fake.noops[0].startswith("/m/d matches its lock (modelscope:qwen/Qwen2.5-1.5B-Instruct at v1.0")
+
+
+def test_locked_with_one_bad_file_fetches_that_file(monkeypatch):
+    locked = {"version": 1, "source": SPEC, "revision": "v1.0", "files": FILES}
+    # full verification: the weights' sha256 on the host is not the lock's
+    fact = {"manifest": locked, "sizes": {"config.json": 621, "model.safetensors": 5000},
+            "hashes": {"config.json": "11" * 32, "model.safetensors": "33" * 32}}  # fmt: skip
+    (command,), _ = _run(monkeypatch, fact, locked=locked, full=True, token="hf_secret")
+    assert command[command.index("--only") + 1] == "model.safetensors" and command.count("--only") == 1
+    expect = json.loads(command[command.index("--expect") + 1])
+    assert expect == {"revision": "v1.0", "files": FILES}
+    assert "--revision" not in command  # the lock's commit, not the revision as written
+    assert command[:2] == ["env", "HF_TOKEN=hf_secret"]
