@@ -6,9 +6,10 @@
 
 from pyinfra import host
 
-from llmhost.deploys import host_plan, model, system
+from llmhost.deploys import host_plan, mirrors, model, system
 
 plan = host_plan(host)  # bad data, or a model that cannot fit the disk, stops here before any change
 
+mirrors.apply(plan)
 system.apply(plan)
 model.apply(plan)

@@ -80,6 +80,22 @@ llmhost_supervisor = "auto"
 llmhost_health_timeout = 600
 
 # ---------------------------------------------------------------------------------------------
+# Mirrors
+# ---------------------------------------------------------------------------------------------
+
+# One switch for every mirror a host uses: none | tuna | a dict of base URLs.
+#   none   the distribution's own apt sources (restored from the backup llmhost made if it had
+#          switched them), pip's and the hubs' defaults.
+#   tuna   Tsinghua's mirrors for apt (Debian, Ubuntu; security updates stay on the distribution's
+#          own host) and pip; hf-mirror.com for Hugging Face.
+#   {...}  your own: any of debian, ubuntu (apt base URLs), pip (an index URL), hf (an HF endpoint),
+#          modelscope (a ModelScope endpoint); a target left out keeps its default.
+# llmhost_pip_index_url, llmhost_hf_endpoint and llmhost_modelscope_endpoint, when set, win over
+# the mirror. The apt sources file is backed up once (<file>.llmhost-orig) before it is rewritten.
+# Example: llmhost_mirror = {"ubuntu": "https://mirrors.example.com/ubuntu", "pip": "https://mirrors.example.com/pypi/simple"}
+llmhost_mirror = "none"
+
+# ---------------------------------------------------------------------------------------------
 # Python packages for the engine environments
 # ---------------------------------------------------------------------------------------------
 

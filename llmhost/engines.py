@@ -114,3 +114,53 @@ CPU_ENGINE_PACKAGES = ("g++", "libnuma1", "python3-dev")
 MULTIARCH = {"x86_64": "x86_64-linux-gnu", "aarch64": "aarch64-linux-gnu"}
 
 APT_DISTROS = ("debian", "ubuntu")
+
+
+# --- Mirrors -------------------------------------------------------------------------------------
+# What `llmhost_mirror: tuna` means, per thing it mirrors (mirrors.tuna.tsinghua.edu.cn/help/*;
+# reference/engines.md "Mirrors (China)"). Hugging Face has no TUNA mirror: hf-mirror.com is the
+# one the seeds use. ModelScope is served from China already: no mirror.
+MIRROR_TARGETS = ("debian", "ubuntu", "pip", "hf", "modelscope")
+TUNA = {
+    "debian": "https://mirrors.tuna.tsinghua.edu.cn/debian",
+    "ubuntu": "https://mirrors.tuna.tsinghua.edu.cn/ubuntu",
+    "ubuntu-ports": "https://mirrors.tuna.tsinghua.edu.cn/ubuntu-ports",
+    "pip": "https://pypi.tuna.tsinghua.edu.cn/simple",
+    "hf": "https://hf-mirror.com",
+}
+
+
+@dataclass(frozen=True)
+class AptLayout:
+    """How a distribution release lays out its apt sources, and where security updates come from
+    (always the distribution's own host: mirrors lag behind security fixes)."""
+
+    file: str  # the sources file llmhost rewrites (after backing up the original)
+    deb822: bool
+    suites: tuple[str, ...]  # {c} is the codename
+    components: str
+    keyring: str
+    security_uri: str
+    security_suite: str
+
+
+_DEBIAN_COMPONENTS = "main contrib non-free non-free-firmware"
+_UBUNTU_COMPONENTS = "main restricted universe multiverse"
+_DEBIAN_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
+_UBUNTU_KEYRING = "/usr/share/keyrings/ubuntu-archive-keyring.gpg"
+# Debian 12 installs list their sources in /etc/apt/sources.list; its container images and Debian
+# 13 use deb822 /etc/apt/sources.list.d/debian.sources: llmhost takes the one the host has.
+DEBIAN_SOURCES = ("/etc/apt/sources.list.d/debian.sources", "/etc/apt/sources.list")
+APT_LAYOUTS = {
+    # Ubuntu 24.04 moved to deb822 ubuntu.sources; 22.04 keeps the one-line sources.list.
+    ("ubuntu", "22.04"): AptLayout("/etc/apt/sources.list", False, ("{c}", "{c}-updates", "{c}-backports"),
+                                   _UBUNTU_COMPONENTS, _UBUNTU_KEYRING, "http://security.ubuntu.com/ubuntu", "{c}-security"),
+    ("ubuntu", "24.04"): AptLayout("/etc/apt/sources.list.d/ubuntu.sources", True, ("{c}", "{c}-updates", "{c}-backports"),
+                                   _UBUNTU_COMPONENTS, _UBUNTU_KEYRING, "http://security.ubuntu.com/ubuntu", "{c}-security"),
+    ("debian", "12"): AptLayout("/etc/apt/sources.list", False, ("{c}", "{c}-updates"),
+                                _DEBIAN_COMPONENTS, _DEBIAN_KEYRING, "http://deb.debian.org/debian-security", "{c}-security"),
+    ("debian", "13"): AptLayout("/etc/apt/sources.list.d/debian.sources", True, ("{c}", "{c}-updates"),
+                                _DEBIAN_COMPONENTS, _DEBIAN_KEYRING, "http://deb.debian.org/debian-security", "{c}-security"),
+}  # fmt: skip
+CODENAMES = {("ubuntu", "22.04"): "jammy", ("ubuntu", "24.04"): "noble", ("debian", "12"): "bookworm",
+             ("debian", "13"): "trixie"}  # fmt: skip

@@ -14,6 +14,9 @@ from pyinfra.api.exceptions import DeployError
 from llmhost.catalog import GGUF, GgufFile
 from llmhost.engines import (
     APT_DISTROS,
+    APT_LAYOUTS,
+    CODENAMES,
+    DEBIAN_SOURCES,
     CPU_ENGINE_PACKAGES,
     HUB_TOOLS,
     LLAMACPP,
@@ -81,6 +84,29 @@ class HostFacts:
     disk_free_bytes: int | None = None
     # bytes already under each model directory on the host (path -> bytes; missing: nothing there)
     model_bytes: tuple[tuple[str, int], ...] = ()
+    os_codename: str = ""
+    apt_source_files: tuple[str, ...] = ()  # which of the distribution's apt sources files exist
+
+
+@dataclass(frozen=True)
+class AptPlan:
+    """The host's apt sources: a mirror (``uri``), or the distribution's own (``uri`` None: the
+    original is restored from the backup llmhost made, if it made one)."""
+
+    file: str
+    template: str
+    uri: str | None
+    codename: str
+    suites: tuple[str, ...]
+    components: str
+    keyring: str
+    security_uri: str
+    security_suite: str
+    mirror_name: str
+
+    @property
+    def backup(self) -> str:
+        return f"{self.file}.llmhost-orig"
 
 
 @dataclass(frozen=True)
@@ -197,6 +223,7 @@ class HostPlan:
     python: str = "python3"  # the host's interpreter (llmhost-hosttool outside any venv)
     verify: str = "sizes"  # how re-runs check models already on the host: sizes | full
     tools: EnginePlan | None = None  # the venv whose huggingface_hub / modelscope fetch hub models
+    apt: AptPlan | None = None  # None: a distribution llmhost has no apt layout for, and no mirror asked
 
     @property
     def tool(self) -> str:
@@ -618,6 +645,8 @@ def _plan_service(index: int, wish: ServiceWish, facts: HostFacts, settings: Set
         "VLLM_CACHE_ROOT": f"{root}/cache/vllm",
         "VLLM_NO_USAGE_STATS": "1",
         "DO_NOT_TRACK": "1",
+        **{var: url for var, url in (("HF_ENDPOINT", _endpoints(settings)["hf"]),
+                                     ("MODELSCOPE_ENDPOINT", _endpoints(settings)["modelscope"])) if url},  # fmt: skip
         **sizing.env,
     }
     reasons.append("HF_HUB_OFFLINE=1: the model is a local directory on the host; the engine never calls a hub")
@@ -704,6 +733,57 @@ def _check_disk(services: list[ServicePlan], facts: HostFacts, root: str) -> lis
     return reasons
 
 
+def _endpoints(settings: Settings) -> dict[str, str | None]:
+    """Hub endpoints: the explicit keys win over the mirror."""
+    mirror = dict(settings.mirror)
+    return {"hf": settings.hf_endpoint or mirror.get("hf"),
+            "modelscope": settings.modelscope_endpoint or mirror.get("modelscope")}  # fmt: skip
+
+
+def _mirrors(facts: HostFacts, settings: Settings) -> tuple[AptPlan | None, list[str]]:
+    mirror, name = dict(settings.mirror), settings.mirror_name
+    reasons = []
+    layout = APT_LAYOUTS.get((facts.os_id, facts.os_version))
+    uri = mirror.get(facts.os_id)
+    ports = facts.os_id == "ubuntu" and facts.arch != "x86_64"
+    if ports and name == "tuna":
+        uri = mirror.get("ubuntu-ports")
+    if layout is None:
+        if uri:
+            raise PlanError(f"llmhost_mirror: no apt layout known for {facts.os_id} {facts.os_version} (llmhost/engines.py)")
+        return None, reasons
+    file = layout.file
+    if facts.os_id == "debian":  # the file this host has (deb822 debian.sources or one-line sources.list)
+        file = next((f for f in DEBIAN_SOURCES if f in facts.apt_source_files), layout.file)
+    codename = facts.os_codename or CODENAMES[(facts.os_id, facts.os_version)]
+    security = "http://ports.ubuntu.com/ubuntu-ports" if ports else layout.security_uri
+    apt = AptPlan(
+        file=file,
+        template="apt-sources.deb822.j2" if file.endswith(".sources") else "apt-sources.list.j2",
+        uri=uri,
+        codename=codename,
+        suites=tuple(s.format(c=codename) for s in layout.suites),
+        components=layout.components,
+        keyring=layout.keyring,
+        security_uri=security,
+        security_suite=layout.security_suite.format(c=codename),
+        mirror_name=name,
+    )
+    if uri:
+        reasons.append(f"apt: {uri} in {file} (llmhost_mirror={name}); security updates stay on {security}; the "
+                       f"original is kept in {apt.backup}")  # fmt: skip
+    else:
+        reasons.append(f"apt: the distribution's own sources in {file} (restored from {apt.backup} if llmhost switched them)")
+    endpoints = _endpoints(settings)
+    for what, value, key in (("pip", settings.pip_index_url or mirror.get("pip"), "llmhost_pip_index_url"),
+                             ("hf", endpoints["hf"], "llmhost_hf_endpoint"),
+                             ("modelscope", endpoints["modelscope"], "llmhost_modelscope_endpoint")):  # fmt: skip
+        if value:
+            explicit = getattr(settings, key.removeprefix("llmhost_"))
+            reasons.append(f"{what}: {value} (" + (f"{key}" if explicit else f"llmhost_mirror={name}") + ")")
+    return apt, reasons
+
+
 def _engine_plan(release: EngineRelease, settings: Settings) -> EnginePlan:
     extra = list(settings.pip_extra_index_urls)
     if settings.torch_index_url == "auto" and release.torch_index:
@@ -718,7 +798,7 @@ def _engine_plan(release: EngineRelease, settings: Settings) -> EnginePlan:
         python=settings.python,
         requirements=release.requirements,
         remove=release.remove,
-        pip_index_url=settings.pip_index_url,
+        pip_index_url=settings.pip_index_url or dict(settings.mirror).get("pip"),
         pip_extra_index_urls=tuple(dict.fromkeys(extra)),
         pip_find_links=settings.pip_find_links,
         pip_no_index=settings.pip_no_index,
@@ -742,6 +822,8 @@ def plan_host(facts: HostFacts, settings: Settings) -> HostPlan:
         raise PlanError("llmhost_pip_no_index: true needs llmhost_pip_find_links (a wheelhouse on the host)")
     supervisor, supervisor_reason = _supervisor(facts, settings)
     reasons = [supervisor_reason]
+    apt, mirror_reasons = _mirrors(facts, settings)
+    reasons += mirror_reasons
     if supervisor == "systemd":
         reasons.append("service user llmhost: a system account without login runs the engines")
     packages = {"python3-venv"}
@@ -781,13 +863,14 @@ def plan_host(facts: HostFacts, settings: Settings) -> HostPlan:
         system_packages=tuple(sorted(packages)),
         engines=tuple(engines.values()),
         services=tuple(services),
-        hf_endpoint=settings.hf_endpoint,
+        hf_endpoint=_endpoints(settings)["hf"],
         hf_token=settings.hf_token,
         health_timeout=settings.health_timeout,
         reasons=tuple(reasons),
         disk_free_bytes=facts.disk_free_bytes,
-        modelscope_endpoint=settings.modelscope_endpoint,
+        modelscope_endpoint=_endpoints(settings)["modelscope"],
         python=settings.python,
+        apt=apt,
         verify=settings.verify,
         tools=tools,
     )

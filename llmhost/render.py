@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import shlex
 
-from llmhost.plan import EnginePlan, ServicePlan
+from llmhost.plan import AptPlan, EnginePlan, ServicePlan
 
 RESTART_DELAY_SECONDS = 10
 # systemd gives up after this many failed starts within the interval (then `systemctl reset-failed`).
@@ -78,4 +78,18 @@ def pip_conf_vars(engine: EnginePlan) -> dict:
         "extra_index_urls": list(engine.pip_extra_index_urls),
         "find_links": list(engine.pip_find_links),
         "no_index": engine.pip_no_index,
+    }
+
+
+def apt_sources_vars(apt: AptPlan) -> dict:
+    return {
+        "file": apt.file,
+        "backup_file": apt.backup,
+        "mirror_name": apt.mirror_name,
+        "uri": apt.uri,
+        "suites": list(apt.suites),
+        "components": apt.components,
+        "keyring": apt.keyring,
+        "security_uri": apt.security_uri,
+        "security_suite": apt.security_suite,
     }

@@ -19,6 +19,7 @@ from typing import Any, Callable, Mapping
 from pyinfra.api.exceptions import DeployError
 
 from llmhost import catalog
+from llmhost.engines import MIRROR_TARGETS, TUNA
 from llmhost.modelinfo import ModelInfo, ModelInfoError, read_model_dir
 from llmhost.resources import defaults_file
 
@@ -110,6 +111,8 @@ class Settings:
     hf_token: str | None = field(repr=False)
     modelscope_endpoint: str | None = None
     verify: str = "sizes"
+    mirror_name: str = "none"  # none | tuna | custom
+    mirror: tuple[tuple[str, str], ...] = ()  # target (debian, ubuntu, pip, hf, modelscope) -> base URL
 
 
 @lru_cache(maxsize=1)
@@ -186,6 +189,19 @@ def _abs_path(key: str, value: Any) -> str:
     if not value.startswith("/"):
         raise DataError(key, f"expected an absolute path on the host, got {value!r}")
     return value.rstrip("/") or "/"
+
+
+def _mirror(key: str, value: Any) -> tuple[str, tuple[tuple[str, str], ...]]:
+    if value == "none":
+        return "none", ()
+    if value == "tuna":
+        return "tuna", tuple(sorted(TUNA.items()))
+    if isinstance(value, Mapping):
+        unknown = sorted(set(value) - set(MIRROR_TARGETS))
+        if unknown:
+            raise DataError(f"{key}.{unknown[0]}", f"unknown mirror target (known: {', '.join(MIRROR_TARGETS)})")
+        return "custom", tuple(sorted((k, _url(f"{key}.{k}", v)) for k, v in value.items()))
+    raise DataError(key, f"expected none, tuna or a dict of base URLs ({', '.join(MIRROR_TARGETS)}), got {_describe(value)}")
 
 
 def _bind(key: str, value: Any) -> str:
@@ -348,6 +364,7 @@ def load(data: Mapping[str, Any], base: Path | None = None) -> Settings:
     if lock_dir.exists() and not lock_dir.is_dir():
         raise DataError("llmhost_model_lock_dir", f"{lock_dir} exists and is not a directory")
 
+    mirror_name, mirror = _mirror("llmhost_mirror", merged["llmhost_mirror"])
     torch_index = merged["llmhost_torch_index_url"]
     if torch_index not in (None, "auto"):
         torch_index = _url("llmhost_torch_index_url", torch_index)
@@ -382,4 +399,6 @@ def load(data: Mapping[str, Any], base: Path | None = None) -> Settings:
             else _url("llmhost_modelscope_endpoint", merged["llmhost_modelscope_endpoint"])
         ),
         verify=_choice("llmhost_verify", merged["llmhost_verify"], VERIFY_LEVELS),
+        mirror_name=mirror_name,
+        mirror=mirror,
     )

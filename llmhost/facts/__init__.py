@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from llmhost.facts.host import Cpu, DiskFree, LinuxOs, Memory, NumaNodes, NvidiaGpus, SystemdIsPid1, Wsl
+from llmhost.engines import DEBIAN_SOURCES
+from llmhost.facts.host import (
+    AptSourceFiles,
+    Cpu,
+    DiskFree,
+    LinuxOs,
+    Memory,
+    NumaNodes,
+    NvidiaGpus,
+    SystemdIsPid1,
+    Wsl,
+)
 from llmhost.facts.model import ModelDir
 from llmhost.plan import Gpu, HostFacts
 
@@ -18,6 +29,8 @@ def host_facts(host, root: str = "/opt/llmhost", model_dirs: tuple[tuple[str, st
     return HostFacts(
         os_id=os_["id"],
         os_version=os_["version"],
+        os_codename=os_["codename"],
+        apt_source_files=tuple(host.get_fact(AptSourceFiles, paths=DEBIAN_SOURCES)) if os_["id"] == "debian" else (),
         wsl=host.get_fact(Wsl),
         systemd=host.get_fact(SystemdIsPid1),
         arch=cpu["arch"],

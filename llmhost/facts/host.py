@@ -338,3 +338,27 @@ class CudaToolkits(FactBase[CudaDict]):
                 default = value.removeprefix("/usr/local/cuda-")
         return {"toolkits": sorted(toolkits, key=lambda v: tuple(int(x) for x in v.split(".") if x.isdigit())),
                 "default": default}  # fmt: skip
+
+
+class AptSourceFiles(FactBase[list[str]]):
+    """
+    Which of the given apt sources files exist and are not empty (Debian 12 hosts list their
+    sources in ``/etc/apt/sources.list`` or, in containers and newer installs, in deb822
+    ``/etc/apt/sources.list.d/debian.sources``).
+
+    .. code:: python
+
+        ["/etc/apt/sources.list.d/debian.sources"]
+    """
+
+    def command(self, paths) -> str:
+        import shlex
+
+        return f"for f in {' '.join(shlex.quote(p) for p in paths)}; do [ -s \"$f\" ] && echo \"$f\"; done; true"
+
+    @staticmethod
+    def default() -> list[str]:
+        return []
+
+    def process(self, output) -> list[str]:
+        return [line.strip() for line in output if line.strip()]
