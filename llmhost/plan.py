@@ -224,6 +224,11 @@ class HostPlan:
     verify: str = "sizes"  # how re-runs check models already on the host: sizes | full
     tools: EnginePlan | None = None  # the venv whose huggingface_hub / modelscope fetch hub models
     apt: AptPlan | None = None  # None: a distribution llmhost has no apt layout for, and no mirror asked
+    wheelhouse: str | None = None  # the controller's wheel directory, shipped to ``wheelhouse_dir``
+
+    @property
+    def wheelhouse_dir(self) -> str:
+        return f"{self.root}/wheelhouse"
 
     @property
     def tool(self) -> str:
@@ -800,15 +805,16 @@ def _engine_plan(release: EngineRelease, settings: Settings) -> EnginePlan:
         remove=release.remove,
         pip_index_url=settings.pip_index_url or dict(settings.mirror).get("pip"),
         pip_extra_index_urls=tuple(dict.fromkeys(extra)),
-        pip_find_links=settings.pip_find_links,
-        pip_no_index=settings.pip_no_index,
+        pip_find_links=((f"{settings.root}/wheelhouse",) if settings.wheelhouse else ()) + settings.pip_find_links,
+        pip_no_index=settings.pip_no_index or settings.wheelhouse is not None,
     )
 
 
 def _engine_reason(engine: EnginePlan, settings: Settings) -> str:
     where = []
-    if settings.pip_no_index:
-        where.append(f"offline: no index, wheels only from {', '.join(settings.pip_find_links)}")
+    if engine.pip_no_index:
+        shipped = f" (llmhost_wheelhouse {settings.wheelhouse}, shipped)" if settings.wheelhouse else ""
+        where.append(f"offline: no index, wheels only from {', '.join(engine.pip_find_links)}{shipped}")
     elif engine.pip_extra_index_urls:
         where.append(f"extra indexes {', '.join(engine.pip_extra_index_urls)}")
     return f"engine venv {engine.venv}: {', '.join(engine.requirements)}" + (f" ({'; '.join(where)})" if where else "")
@@ -871,6 +877,7 @@ def plan_host(facts: HostFacts, settings: Settings) -> HostPlan:
         modelscope_endpoint=_endpoints(settings)["modelscope"],
         python=settings.python,
         apt=apt,
+        wheelhouse=settings.wheelhouse,
         verify=settings.verify,
         tools=tools,
     )

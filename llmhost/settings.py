@@ -111,6 +111,7 @@ class Settings:
     hf_token: str | None = field(repr=False)
     modelscope_endpoint: str | None = None
     verify: str = "sizes"
+    wheelhouse: str | None = None  # a directory of wheels on the controller, shipped to the host
     mirror_name: str = "none"  # none | tuna | custom
     mirror: tuple[tuple[str, str], ...] = ()  # target (debian, ubuntu, pip, hf, modelscope) -> base URL
 
@@ -365,6 +366,17 @@ def load(data: Mapping[str, Any], base: Path | None = None) -> Settings:
         raise DataError("llmhost_model_lock_dir", f"{lock_dir} exists and is not a directory")
 
     mirror_name, mirror = _mirror("llmhost_mirror", merged["llmhost_mirror"])
+    wheelhouse = merged["llmhost_wheelhouse"]
+    if wheelhouse is not None:
+        path = Path(_str("llmhost_wheelhouse", wheelhouse)).expanduser()
+        path = (path if path.is_absolute() else base / path).resolve()
+        if not path.is_dir() or not any(path.glob("*.whl")):
+            raise DataError(
+                "llmhost_wheelhouse",
+                f"{wheelhouse} is not a directory of wheels on the controller ({path}); make one with: "
+                f"llmhost wheelhouse {wheelhouse} --hub",
+            )
+        wheelhouse = str(path)
     torch_index = merged["llmhost_torch_index_url"]
     if torch_index not in (None, "auto"):
         torch_index = _url("llmhost_torch_index_url", torch_index)
@@ -401,4 +413,5 @@ def load(data: Mapping[str, Any], base: Path | None = None) -> Settings:
         verify=_choice("llmhost_verify", merged["llmhost_verify"], VERIFY_LEVELS),
         mirror_name=mirror_name,
         mirror=mirror,
+        wheelhouse=wheelhouse,
     )

@@ -94,8 +94,8 @@ class Hub:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"olah exited with {self.process.returncode}; see {self.root / 'olah.log'}")
-            try:
-                requests.get(f"{self.url}/", timeout=2)
+            try:  # any answer: the server is up (its HTML index page may fail under a newer jinja2)
+                requests.get(f"{self.url}/api/models/{ORG}/none/revision/main", timeout=2)
                 return self.url
             except requests.RequestException:
                 time.sleep(0.5)

