@@ -168,7 +168,7 @@ class ServicePlan:
     tensor_parallel_size: int
     pipeline_parallel_size: int
     gpu_memory_utilization: float | None
-    max_model_len: int
+    max_model_len: int | None  # None: the engine reads the model's own from its config.json
     max_num_seqs: int
     argv: tuple[str, ...]
     env: tuple[tuple[str, str], ...]
@@ -279,7 +279,7 @@ class _Sizing:
     quantization: str | None
     tp: int
     util: float | None
-    max_model_len: int
+    max_model_len: int | None
     max_num_seqs: int
     env: dict
     args: tuple[str, ...]  # engine flags after the common ones
@@ -296,6 +296,8 @@ def _cpu_dtype(wish: ServiceWish, facts: HostFacts, info: ModelInfo | None) -> t
         return wish.dtype, f"dtype={wish.dtype}: pinned by the service"
     if native_bf16:
         return "bfloat16", f"dtype=bfloat16: the CPU has native bf16 ({', '.join(sorted(native_bf16))})"
+    if info is None:
+        return "auto", "dtype=auto: the model is not in the catalog; vLLM takes torch_dtype from its config.json on the host"
     if info is not None and info.stored_dtype_bytes == 4:
         return "float32", (
             "dtype=float32: the weights are stored in float32 and the CPU has no native bf16 "
@@ -316,7 +318,7 @@ def _size_cpu(key: str, wish: ServiceWish, facts: HostFacts, share: int, root: s
     reasons = []
     dtype, why = _cpu_dtype(wish, facts, info)
     reasons.append(why)
-    dtype_bytes = DTYPE_BYTES[dtype]
+    dtype_bytes = DTYPE_BYTES.get(dtype, 2)  # "auto": only with no model numbers, where it is unused
 
     # Sequences: CPU decode is memory-bandwidth bound; beyond ~4 sequences per core batching
     # stops paying (measured here: 2 cores, c=8 gives 111 tok/s vs 81 at c=4).
@@ -328,13 +330,14 @@ def _size_cpu(key: str, wish: ServiceWish, facts: HostFacts, share: int, root: s
         reasons.append(f"max_num_seqs={max_num_seqs}: 4 per core on {facts.cores} cores (CPU decode is bandwidth bound)")
 
     if info is None:
-        # A hub model llmhost has no numbers for: let vLLM read its config on the host.
-        max_model_len = wish.max_model_len or 4096
-        kv_gib = max(1, int(share * 0.25 // GiB))
+        # A hub model llmhost has no numbers for: vLLM reads its config.json on the host. Guessing a
+        # length here fails the engine on a model shorter than the guess (seen: 4096 on a 2048 model).
+        max_model_len = wish.max_model_len
         reasons.append(
-            f"max_model_len={max_model_len}: "
-            + ("pinned by the service" if wish.max_model_len else "model not in the catalog; a conservative 4096")
-        )
+            f"max_model_len={max_model_len}: pinned by the service" if max_model_len else
+            "max_model_len: the model's own (not in the catalog; vLLM reads it from config.json on the host)"
+        )  # fmt: skip
+        kv_gib = max(1, int(share * 0.25 // GiB))
         reasons.append(f"VLLM_CPU_KVCACHE_SPACE={kv_gib}: a quarter of this service's memory share ({_gib(share)})")
     else:
         weights = int(info.weight_bytes / info.stored_dtype_bytes * dtype_bytes)
@@ -377,7 +380,8 @@ def _size_cpu(key: str, wish: ServiceWish, facts: HostFacts, share: int, root: s
     if multiarch:
         env["LD_PRELOAD"] = f"/usr/lib/{multiarch}/libtcmalloc_minimal.so.4:{venv}/lib/libiomp5.so"
         reasons.append("LD_PRELOAD=tcmalloc+libiomp5: vLLM's CPU backend recommends both (+50% decode measured here)")
-    args = ("--dtype", dtype, "--max-model-len", str(max_model_len), "--max-num-seqs", str(max_num_seqs))
+    args = ("--dtype", dtype) + (("--max-model-len", str(max_model_len)) if max_model_len else ()) + (
+        "--max-num-seqs", str(max_num_seqs))  # fmt: skip
     return _Sizing(VLLM_CPU, dtype, None, 1, None, max_model_len, max_num_seqs, env, args, None, tuple(reasons))
 
 
@@ -728,7 +732,7 @@ def _check_disk(services: list[ServicePlan], facts: HostFacts, root: str) -> lis
             raise PlanError(
                 f"llmhost_services[{index}].model: {model.spec} needs {_gib(more)} more under {root}/models "
                 f"({_gib(have)} of {_gib(model.size_bytes)} from {where} already there), but only {_gib(free)} is free"
-                + (f" after the models before it" if needed > more else "")
+                + (" after the models before it" if needed > more else "")
             )
         if more:
             reasons.append(

@@ -13,7 +13,7 @@ _ROWS = (
     ("tensor parallel", lambda s: str(s.tensor_parallel_size)),
     ("pipeline parallel", lambda s: str(s.pipeline_parallel_size)),
     ("gpu memory util", lambda s: "-" if s.gpu_memory_utilization is None else f"{s.gpu_memory_utilization:.2f}"),
-    ("max model len", lambda s: str(s.max_model_len)),
+    ("max model len", lambda s: str(s.max_model_len) if s.max_model_len else "the model's own (read by the engine)"),
     ("max num seqs", lambda s: str(s.max_num_seqs)),
     ("listen", lambda s: f"{s.bind}:{s.port} (model name {s.served_model_name})"),
 )

@@ -186,3 +186,15 @@ def test_locked_with_one_bad_file_fetches_that_file(monkeypatch):
     assert expect == {"revision": "v1.0", "files": FILES}
     assert "--revision" not in command  # the lock's commit, not the revision as written
     assert command[:2] == ["env", "HF_TOKEN=hf_secret"]
+
+
+def test_a_hub_model_without_numbers_leaves_length_and_dtype_to_the_engine():
+    """Seen on a fleet host: a guessed --max-model-len 4096 stops vLLM on a 2048-token model.
+    Without catalog numbers the engine reads the model's own config.json."""
+    (svc,) = plan_host(DEVBOX, services("hf:llmhost-test/tiny-qwen2")).services
+    assert "--max-model-len" not in svc.argv and svc.max_model_len is None
+    assert svc.argv[svc.argv.index("--dtype") + 1] == "auto"
+    assert "max_model_len: the model's own (not in the catalog; vLLM reads it from config.json on the host)" in svc.reasons
+    pinned_len = load({"llmhost_services": [{"name": "m", "model": "hf:llmhost-test/tiny-qwen2", "max_model_len": 1024}]})
+    (pinned,) = plan_host(DEVBOX, pinned_len).services
+    assert pinned.argv[pinned.argv.index("--max-model-len") + 1] == "1024"
