@@ -11,7 +11,7 @@ plan = applicable(host_plan(host))  # bad data or an impossible wish stops here,
 
 mirrors.apply(plan)
 system.apply(plan)
-engine.apply(plan)
+engine_ops = engine.apply(plan)
 model_ops = model.apply(plan)
-service.apply(plan, model_ops)
+service.apply(plan, model_ops, engine_ops)
 verify.apply(plan)

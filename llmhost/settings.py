@@ -16,6 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from packaging.requirements import InvalidRequirement, Requirement
 from pyinfra.api.exceptions import DeployError
 
 from llmhost import catalog
@@ -44,6 +45,7 @@ SERVICE_KEYS = (
 QUANTIZATIONS = ("bitsandbytes", "gptq", "awq", "fp8")
 VERIFY_LEVELS = ("sizes", "full")
 HUB_SOURCES = ("hf", "modelscope")
+PINNABLE_ENVS = ("vllm-cpu", "vllm", "llamacpp", "model-tools")  # engine names of llmhost/engines.py
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
 _REPO = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _SERVED = re.compile(r"^[\w.:/-]{1,128}$")
@@ -114,6 +116,11 @@ class Settings:
     wheelhouse: str | None = None  # a directory of wheels on the controller, shipped to the host
     mirror_name: str = "none"  # none | tuna | custom
     mirror: tuple[tuple[str, str], ...] = ()  # target (debian, ubuntu, pip, hf, modelscope) -> base URL
+    engine_pins: tuple[tuple[str, tuple[str, ...]], ...] = ()  # env name -> extra/replacing requirement pins
+    keep_envs: int = 2  # versioned envs kept per engine (the current one included)
+
+    def pins(self, env: str) -> tuple[str, ...]:
+        return dict(self.engine_pins).get(env, ())
 
 
 @lru_cache(maxsize=1)
@@ -190,6 +197,38 @@ def _abs_path(key: str, value: Any) -> str:
     if not value.startswith("/"):
         raise DataError(key, f"expected an absolute path on the host, got {value!r}")
     return value.rstrip("/") or "/"
+
+
+def _python(key: str, value: Any) -> str:
+    """An interpreter name or path; a bare version ("3.10") means python3.10 on the PATH."""
+    value = _str(key, value).strip()
+    if re.fullmatch(r"3\.\d{1,2}", value):
+        return f"python{value}"
+    if not re.fullmatch(r"[\w./+-]+", value):
+        raise DataError(key, f"expected an interpreter (python3.10, /usr/bin/python3.11) or a version (3.10), got {value!r}")
+    return value
+
+
+def _engine_pins(key: str, value: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    if not isinstance(value, Mapping):
+        raise DataError(key, f"expected a dict of environment name -> list of requirements, got {_describe(value)}")
+    pins = []
+    for env, reqs in sorted(value.items()):
+        if env not in PINNABLE_ENVS:
+            raise DataError(f"{key}.{env}", f"not an environment llmhost installs (one of {' | '.join(PINNABLE_ENVS)})")
+        if not isinstance(reqs, (list, tuple)) or not reqs:
+            raise DataError(f"{key}.{env}", f"expected a non-empty list of requirements, got {_describe(reqs)}")
+        clean = []
+        for i, req in enumerate(reqs):
+            try:
+                parsed = Requirement(_str(f"{key}.{env}[{i}]", req))
+            except InvalidRequirement as e:
+                raise DataError(f"{key}.{env}[{i}]", f"not a pip requirement: {str(e).splitlines()[0]}") from None
+            if parsed.url or parsed.marker:
+                raise DataError(f"{key}.{env}[{i}]", f"expected a name with a version (transformers==4.57.1), got {req!r}")
+            clean.append(str(parsed))
+        pins.append((env, tuple(clean)))
+    return tuple(pins)
 
 
 def _mirror(key: str, value: Any) -> tuple[str, tuple[tuple[str, str], ...]]:
@@ -398,7 +437,7 @@ def load(data: Mapping[str, Any], base: Path | None = None) -> Settings:
         pip_find_links=_str_list("llmhost_pip_find_links", merged["llmhost_pip_find_links"], _abs_path),
         pip_no_index=_bool("llmhost_pip_no_index", merged["llmhost_pip_no_index"]),
         torch_index_url=torch_index,
-        python=_str("llmhost_python", merged["llmhost_python"]),
+        python=_python("llmhost_python", merged["llmhost_python"]),
         hf_endpoint=(
             None
             if merged["llmhost_hf_endpoint"] is None
@@ -414,4 +453,6 @@ def load(data: Mapping[str, Any], base: Path | None = None) -> Settings:
         mirror_name=mirror_name,
         mirror=mirror,
         wheelhouse=wheelhouse,
+        engine_pins=_engine_pins("llmhost_engine_pins", merged["llmhost_engine_pins"]),
+        keep_envs=_int("llmhost_keep_envs", merged["llmhost_keep_envs"], 1, 20),
     )

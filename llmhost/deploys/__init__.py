@@ -25,7 +25,7 @@ def host_plan(host) -> HostPlan:
         path: f"{path}.manifest.json"
         for path in (model_path(settings.root, s.model) for s in settings.services if s.model.kind in HUB_SOURCES)
     }
-    return plan_host(host_facts(host, settings.root, tuple(hub_dirs.items())), settings)
+    return plan_host(host_facts(host, settings.root, tuple(hub_dirs.items()), settings.python), settings)
 
 
 def applicable(plan: HostPlan) -> HostPlan:

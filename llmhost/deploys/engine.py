@@ -1,18 +1,24 @@
-"""Layer: one versioned venv per planned engine release, with its pinned packages."""
+"""Layer: one versioned venv per planned engine release, with its pinned packages, behind a
+``<engine>-current`` link that moves only to a venv that imports its engine."""
 
 from __future__ import annotations
 
+import posixpath
+
 from pyinfra.api import deploy
+from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import files, pip
 
+from llmhost.operations import venv as venvs
 from llmhost.operations.pip import requirements
 from llmhost.plan import EnginePlan, HostPlan
 from llmhost.render import pip_conf_vars
 from llmhost.resources import template
 
 
-def venv(engine: EnginePlan) -> None:
-    """A venv with its pip.conf and pinned requirements (engines, and the model-tools venv)."""
+def venv(engine: EnginePlan) -> OperationMeta:
+    """A venv with its pip.conf and pinned requirements (engines, and the model-tools venv), then
+    its link switched to it and the oldest venvs pruned. Returns the switch (it restarts services)."""
     label = f"{engine.engine} {engine.version}"
     pip.venv(name=f"Venv for {label}", path=engine.venv, python=engine.python)
     files.template(
@@ -29,9 +35,25 @@ def venv(engine: EnginePlan) -> None:
         present=list(engine.requirements),
         absent=list(engine.remove),
     )
+    # A failed install above, or an import that fails here, ends the run before the link moves:
+    # the services keep running the venv they run now.
+    switch = venvs.current(
+        name=f"{posixpath.basename(engine.link)} -> {posixpath.basename(engine.venv)} (imports {engine.module})",
+        link=engine.link,
+        venv=engine.venv,
+        module=engine.module,
+    )
+    venvs.pruned(
+        name=f"Prune old {engine.engine} venvs (keep {engine.keep})",
+        directory=posixpath.dirname(engine.venv),
+        engine=engine.engine,
+        keep=engine.keep,
+        current=posixpath.basename(engine.venv),
+    )
+    return switch
 
 
 @deploy("llmhost engine layer")
-def apply(plan: HostPlan) -> None:
-    for engine in plan.engines:
-        venv(engine)
+def apply(plan: HostPlan) -> dict[str, OperationMeta]:
+    """Returns each engine's link switch, keyed by venv (for restarts)."""
+    return {engine.venv: venv(engine) for engine in plan.engines}

@@ -23,7 +23,7 @@ def _systemd(plan: HostPlan, service: ServicePlan, inputs: list[OperationMeta]) 
     )
     systemd.daemon_reload(name="Reload systemd units", _if=unit.did_change)
     systemd.service(
-        name=f"Restart {service.unit} (argv, environment or model changed)",
+        name=f"Restart {service.unit} (argv, environment, engine or model changed)",
         service=f"{service.unit}.service",
         restarted=True,
         _if=any_changed(unit, *inputs),
@@ -45,7 +45,7 @@ def _tmux(service: ServicePlan, inputs: list[OperationMeta]) -> None:
         **launcher_vars(service),
     )
     tmux.session(
-        name=f"Restart {service.unit} (argv, environment or model changed)",
+        name=f"Restart {service.unit} (argv, environment, engine or model changed)",
         session=service.unit,
         command=service.launcher,
         restarted=True,
@@ -55,7 +55,9 @@ def _tmux(service: ServicePlan, inputs: list[OperationMeta]) -> None:
 
 
 @deploy("llmhost service layer")
-def apply(plan: HostPlan, model_ops: dict[str, OperationMeta]) -> None:
+def apply(plan: HostPlan, model_ops: dict[str, OperationMeta], engine_ops: dict[str, OperationMeta]) -> None:
+    """``model_ops``/``engine_ops``: each service's model operation (by service name) and each
+    engine's link switch (by venv); a change in either restarts the service."""
     for service in plan.services:
         inputs = [
             files.template(
@@ -66,6 +68,7 @@ def apply(plan: HostPlan, model_ops: dict[str, OperationMeta]) -> None:
                 **env_file_vars(service),
             ),
             model_ops[service.name],
+            engine_ops[service.engine.venv],
         ]
         if service.key_file:
             inputs.append(

@@ -15,14 +15,18 @@ from llmhost.facts.host import (
     Wsl,
 )
 from llmhost.facts.model import ModelDir
+from llmhost.facts.pip import PythonVersion
 from llmhost.plan import Gpu, HostFacts
 
 
-def host_facts(host, root: str = "/opt/llmhost", model_dirs: tuple[tuple[str, str], ...] = ()) -> HostFacts:
+def host_facts(
+    host, root: str = "/opt/llmhost", model_dirs: tuple[tuple[str, str], ...] = (), python: str = "python3"
+) -> HostFacts:
     """Read the facts the planner needs from a live pyinfra host (one round trip per fact).
 
     ``model_dirs``: (directory, manifest) of the models to be fetched; the bytes already there let
-    the planner check a download against the free disk.
+    the planner check a download against the free disk. ``python``: the interpreter the venvs are
+    made with (llmhost_python), whose version the planner checks.
     """
     os_ = host.get_fact(LinuxOs)
     cpu = host.get_fact(Cpu)
@@ -47,4 +51,5 @@ def host_facts(host, root: str = "/opt/llmhost", model_dirs: tuple[tuple[str, st
             (path, sum(host.get_fact(ModelDir, path=path, manifest=manifest)["sizes"].values()))
             for path, manifest in model_dirs
         ),
+        python_version=host.get_fact(PythonVersion, python=python),
     )

