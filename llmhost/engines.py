@@ -127,17 +127,31 @@ MULTIARCH = {"x86_64": "x86_64-linux-gnu", "aarch64": "aarch64-linux-gnu"}
 APT_DISTROS = ("debian", "ubuntu")
 
 
+# --- conda (llmhost_env_manager = "conda") -------------------------------------------------------
+# Miniforge: conda with conda-forge as its only channel. Anaconda's `defaults` channel is under
+# Anaconda's terms of service even through a mirror, so llmhost never configures it. Each release
+# publishes <installer>.sha256 beside the installer; the TUNA mirror keeps release directories.
+MINIFORGE_VERSION = "25.11.0-1"
+MINIFORGE_INSTALLERS = {
+    "none": "https://github.com/conda-forge/miniforge/releases/download/{v}/Miniforge3-{v}-Linux-{arch}.sh",
+    "tuna": "https://mirrors.tuna.tsinghua.edu.cn/github-release/conda-forge/miniforge/{v}/Miniforge3-{v}-Linux-{arch}.sh",
+}
+# The channel host for conda-forge (conda's `channel_alias`-style custom_channels entry).
+CONDA_FORGE_MIRRORS = {"tuna": "https://mirrors.tuna.tsinghua.edu.cn/anaconda/cloud"}
+
+
 # --- Mirrors -------------------------------------------------------------------------------------
 # What `llmhost_mirror: tuna` means, per thing it mirrors (mirrors.tuna.tsinghua.edu.cn/help/*;
 # reference/engines.md "Mirrors (China)"). Hugging Face has no TUNA mirror: hf-mirror.com is the
 # one the seeds use. ModelScope is served from China already: no mirror.
-MIRROR_TARGETS = ("debian", "ubuntu", "pip", "hf", "modelscope")
+MIRROR_TARGETS = ("debian", "ubuntu", "pip", "hf", "modelscope", "conda")
 TUNA = {
     "debian": "https://mirrors.tuna.tsinghua.edu.cn/debian",
     "ubuntu": "https://mirrors.tuna.tsinghua.edu.cn/ubuntu",
     "ubuntu-ports": "https://mirrors.tuna.tsinghua.edu.cn/ubuntu-ports",
     "pip": "https://pypi.tuna.tsinghua.edu.cn/simple",
     "hf": "https://hf-mirror.com",
+    "conda": CONDA_FORGE_MIRRORS["tuna"],
 }
 
 

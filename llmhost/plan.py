@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass, field
 
 from packaging.requirements import Requirement
@@ -28,6 +29,8 @@ from llmhost.engines import (
     VLLM_CPU,
     VLLM_GPU_RELEASES,
     EngineRelease,
+    MINIFORGE_INSTALLERS,
+    MINIFORGE_VERSION,
     ToolsRelease,
     merge_pins,
 )
@@ -118,6 +121,27 @@ class AptPlan:
 
 
 @dataclass(frozen=True)
+class CondaPlan:
+    """Miniforge under ``prefix``, installed from ``installer`` (checked against ``sha256``, or the
+    ``.sha256`` published beside it), with a ``.condarc`` of conda-forge only (``forge_base``: the
+    mirror host serving conda-forge; None: conda.anaconda.org)."""
+
+    prefix: str
+    version: str
+    installer: str
+    sha256: str | None
+    forge_base: str | None
+
+    @property
+    def conda(self) -> str:
+        return f"{self.prefix}/bin/conda"
+
+    @property
+    def condarc(self) -> str:
+        return f"{self.prefix}/.condarc"
+
+
+@dataclass(frozen=True)
 class EnginePlan:
     """One versioned venv (``venv``: its requirements and Python decide its name) and the stable
     ``link`` (``<engine>-current``) that services and tools run through."""
@@ -136,6 +160,7 @@ class EnginePlan:
     link: str = ""
     module: str = ""  # imported by the new venv's Python before the link switches to it
     keep: int = 2  # versioned venvs of this engine kept, the current one included
+    conda: str | None = None  # the conda that creates this env (``python`` is then a version: "3.10")
 
     @property
     def python_bin(self) -> str:
@@ -244,6 +269,7 @@ class HostPlan:
     tools: EnginePlan | None = None  # the venv whose huggingface_hub / modelscope fetch hub models
     apt: AptPlan | None = None  # None: a distribution llmhost has no apt layout for, and no mirror asked
     wheelhouse: str | None = None  # the controller's wheel directory, shipped to ``wheelhouse_dir``
+    conda: CondaPlan | None = None  # llmhost_env_manager = "conda"
 
     @property
     def wheelhouse_dir(self) -> str:
@@ -812,6 +838,36 @@ def _mirrors(facts: HostFacts, settings: Settings) -> tuple[AptPlan | None, list
     return apt, reasons
 
 
+def _conda_python(settings: Settings) -> str:
+    """The Python version a conda env is made with: llmhost_python as a version (python3.10 -> 3.10)."""
+    version = settings.python.rsplit("/", 1)[-1].removeprefix("python")
+    if not re.fullmatch(r"3\.\d{1,2}", version):
+        raise PlanError(f"llmhost_python: conda envs need a Python version (3.10), got {settings.python!r}")
+    return version
+
+
+def _conda(settings: Settings, facts: HostFacts) -> CondaPlan:
+    if settings.wheelhouse or settings.pip_no_index:
+        raise PlanError(
+            "llmhost_env_manager: conda needs a conda channel to make its envs; offline hosts "
+            "(llmhost_wheelhouse, llmhost_pip_no_index) use venv"
+        )
+    arch = {"x86_64": "x86_64", "aarch64": "aarch64"}.get(facts.arch)
+    if arch is None:
+        raise PlanError(f"llmhost_env_manager: no Miniforge installer for {facts.arch}")
+    mirror = dict(settings.mirror)
+    installer = settings.conda_installer_url or MINIFORGE_INSTALLERS[
+        "tuna" if settings.mirror_name == "tuna" else "none"
+    ].format(v=MINIFORGE_VERSION, arch=arch)
+    return CondaPlan(
+        prefix=f"{settings.root}/miniforge",
+        version=MINIFORGE_VERSION,
+        installer=installer,
+        sha256=settings.conda_installer_sha256,
+        forge_base=mirror.get("conda"),
+    )
+
+
 def env_link(root: str, engine: str) -> str:
     """The stable path of an engine's current venv (a symlink to a versioned one)."""
     return f"{root}/venvs/{engine}-current"
@@ -832,7 +888,10 @@ def _pinned(release: EngineRelease, pins: tuple[str, ...]) -> tuple[tuple[str, .
 def _engine_plan(release: EngineRelease, settings: Settings, facts: HostFacts) -> EnginePlan:
     requirements, version = _pinned(release, settings.pins(release.engine))
     # The venv's identity: what is installed into it and the Python it is made with.
-    identity = json.dumps([requirements, release.remove, settings.python, facts.python_version])
+    conda = settings.env_manager == "conda"
+    python = _conda_python(settings) if conda else settings.python
+    identity = json.dumps([requirements, release.remove, "conda" if conda else settings.python,
+                           python if conda else facts.python_version])  # fmt: skip
     digest = hashlib.sha256(identity.encode()).hexdigest()[:8]
     extra = list(settings.pip_extra_index_urls)
     if settings.torch_index_url == "auto" and release.torch_index:
@@ -844,7 +903,7 @@ def _engine_plan(release: EngineRelease, settings: Settings, facts: HostFacts) -
         version=version,
         variant=release.variant,
         venv=f"{settings.root}/venvs/{release.engine}-{version}-{digest}",
-        python=settings.python,
+        python=python,
         requirements=requirements,
         remove=release.remove,
         pip_index_url=settings.pip_index_url or dict(settings.mirror).get("pip"),
@@ -854,6 +913,7 @@ def _engine_plan(release: EngineRelease, settings: Settings, facts: HostFacts) -
         link=env_link(settings.root, release.engine),
         module=release.module,
         keep=settings.keep_envs,
+        conda=f"{settings.root}/miniforge/bin/conda" if settings.env_manager == "conda" else None,
     )
 
 
@@ -882,13 +942,23 @@ def plan_host(facts: HostFacts, settings: Settings) -> HostPlan:
     reasons += mirror_reasons
     if supervisor == "systemd":
         reasons.append("service user llmhost: a system account without login runs the engines")
+    conda = _conda(settings, facts) if settings.env_manager == "conda" else None
     packages = {"python3-venv"}
-    if facts.python_version == "":
+    if conda:
+        # conda brings the envs' Python (and its headers); the installer is fetched with curl
+        packages = {"curl", "ca-certificates"}
+        reasons.append(
+            f"conda: Miniforge {conda.version} in {conda.prefix} from {conda.installer} ("
+            + (f"sha256 {conda.sha256[:12]}..." if conda.sha256 else "checked against its published .sha256")
+            + "); channel conda-forge only" + (f", from {conda.forge_base}" if conda.forge_base else "")
+            + f"; envs with Python {_conda_python(settings)} (llmhost_python)"
+        )
+    elif facts.python_version == "":
         raise PlanError(
             f"llmhost_python: {settings.python} is not on the host ({facts.os_id} {facts.os_version}); install that "
             "Python first or name one the host has (llmhost_python = \"python3\")"
         )
-    if facts.python_version:
+    if facts.python_version and not conda:
         short = ".".join(facts.python_version.split(".")[:2])
         packages = {f"python{short}-venv"}
         reasons.append(f"python: {settings.python} is Python {facts.python_version} on the host (llmhost_python)")
@@ -915,7 +985,9 @@ def plan_host(facts: HostFacts, settings: Settings) -> HostPlan:
                 raise PlanError(f"host: no tcmalloc package known for {facts.os_id} {facts.os_version} (llmhost/engines.py)")
             packages.add(tcmalloc)
             packages.update(CPU_ENGINE_PACKAGES)
-            if facts.python_version:  # the headers of the venv's own Python
+            if conda:  # the conda env's Python has its headers
+                packages.discard("python3-dev")
+            elif facts.python_version:  # the headers of the venv's own Python
                 packages.discard("python3-dev")
                 packages.add(f"python{short}-dev")
     reasons += _check_disk(services, facts, settings.root)
@@ -943,8 +1015,9 @@ def plan_host(facts: HostFacts, settings: Settings) -> HostPlan:
         reasons=tuple(reasons),
         disk_free_bytes=facts.disk_free_bytes,
         modelscope_endpoint=_endpoints(settings)["modelscope"],
-        python=settings.python,
+        python=f"{conda.prefix}/bin/python" if conda else settings.python,
         apt=apt,
+        conda=conda,
         wheelhouse=settings.wheelhouse,
         verify=settings.verify,
         tools=tools,

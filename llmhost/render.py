@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import shlex
 
-from llmhost.plan import AptPlan, EnginePlan, ServicePlan
+from llmhost.plan import AptPlan, CondaPlan, EnginePlan, ServicePlan
 
 RESTART_DELAY_SECONDS = 10
 # systemd gives up after this many failed starts within the interval (then `systemctl reset-failed`).
@@ -79,6 +79,10 @@ def pip_conf_vars(engine: EnginePlan) -> dict:
         "find_links": list(engine.pip_find_links),
         "no_index": engine.pip_no_index,
     }
+
+
+def condarc_vars(conda: CondaPlan) -> dict:
+    return {"prefix": conda.prefix, "forge_base": conda.forge_base}
 
 
 def apt_sources_vars(apt: AptPlan) -> dict:

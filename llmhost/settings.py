@@ -45,6 +45,7 @@ SERVICE_KEYS = (
 QUANTIZATIONS = ("bitsandbytes", "gptq", "awq", "fp8")
 VERIFY_LEVELS = ("sizes", "full")
 HUB_SOURCES = ("hf", "modelscope")
+ENV_MANAGERS = ("venv", "conda")
 PINNABLE_ENVS = ("vllm-cpu", "vllm", "llamacpp", "model-tools")  # engine names of llmhost/engines.py
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
 _REPO = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -118,6 +119,9 @@ class Settings:
     mirror: tuple[tuple[str, str], ...] = ()  # target (debian, ubuntu, pip, hf, modelscope) -> base URL
     engine_pins: tuple[tuple[str, tuple[str, ...]], ...] = ()  # env name -> extra/replacing requirement pins
     keep_envs: int = 2  # versioned envs kept per engine (the current one included)
+    env_manager: str = "venv"  # venv | conda
+    conda_installer_url: str | None = None  # None: Miniforge from the mirror (or GitHub)
+    conda_installer_sha256: str | None = None  # None: the .sha256 published beside the installer
 
     def pins(self, env: str) -> tuple[str, ...]:
         return dict(self.engine_pins).get(env, ())
@@ -207,6 +211,14 @@ def _python(key: str, value: Any) -> str:
     if not re.fullmatch(r"[\w./+-]+", value):
         raise DataError(key, f"expected an interpreter (python3.10, /usr/bin/python3.11) or a version (3.10), got {value!r}")
     return value
+
+
+def _sha256(key: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9a-f]{64}", value.lower()):
+        raise DataError(key, f"expected a sha256 (64 hex digits), got {_describe(value)}")
+    return value.lower()
 
 
 def _engine_pins(key: str, value: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -455,4 +467,11 @@ def load(data: Mapping[str, Any], base: Path | None = None) -> Settings:
         wheelhouse=wheelhouse,
         engine_pins=_engine_pins("llmhost_engine_pins", merged["llmhost_engine_pins"]),
         keep_envs=_int("llmhost_keep_envs", merged["llmhost_keep_envs"], 1, 20),
+        env_manager=_choice("llmhost_env_manager", merged["llmhost_env_manager"], ENV_MANAGERS),
+        conda_installer_url=(
+            None
+            if merged["llmhost_conda_installer_url"] is None
+            else _url("llmhost_conda_installer_url", merged["llmhost_conda_installer_url"])
+        ),
+        conda_installer_sha256=_sha256("llmhost_conda_installer_sha256", merged["llmhost_conda_installer_sha256"]),
     )

