@@ -17,9 +17,10 @@ from llmhost.render import pip_conf_vars
 from llmhost.resources import template
 
 
-def venv(engine: EnginePlan) -> OperationMeta:
+def venv(engine: EnginePlan, prune_now: bool = True) -> OperationMeta:
     """A venv with its pip.conf and pinned requirements (engines, and the model-tools venv), then
-    its link switched to it and the oldest venvs pruned. Returns the switch (it restarts services)."""
+    its link switched to it (and, with ``prune_now``, the oldest venvs pruned). Returns the switch
+    (it restarts services)."""
     label = f"{engine.engine} {engine.version}"
     if engine.conda:
         conda.env(name=f"conda env for {label} (Python {engine.python})", conda=engine.conda, path=engine.venv,
@@ -48,6 +49,12 @@ def venv(engine: EnginePlan) -> OperationMeta:
         venv=engine.venv,
         module=engine.module,
     )
+    if prune_now:
+        prune(engine)
+    return switch
+
+
+def prune(engine: EnginePlan) -> None:
     venvs.pruned(
         name=f"Prune old {engine.engine} venvs (keep {engine.keep})",
         directory=posixpath.dirname(engine.venv),
@@ -55,10 +62,17 @@ def venv(engine: EnginePlan) -> OperationMeta:
         keep=engine.keep,
         current=posixpath.basename(engine.venv),
     )
-    return switch
 
 
 @deploy("llmhost engine layer")
 def apply(plan: HostPlan) -> dict[str, OperationMeta]:
-    """Returns each engine's link switch, keyed by venv (for restarts)."""
-    return {engine.venv: venv(engine) for engine in plan.engines}
+    """Returns each engine's link switch, keyed by venv (for restarts). Old venvs are pruned by
+    ``pruned``, after the services restarted onto the new ones."""
+    return {engine.venv: venv(engine, prune_now=False) for engine in plan.engines}
+
+
+@deploy("llmhost engine layer")
+def pruned(plan: HostPlan) -> None:
+    """Old engine venvs go once the services run on the planned ones (never under a running engine)."""
+    for engine in plan.engines:
+        prune(engine)

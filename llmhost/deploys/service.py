@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import posixpath
+
+from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
+from llmhost.facts.pip import EngineVenvs
 from llmhost.operations import secret, tmux
 from llmhost.plan import HostPlan, ServicePlan
 from llmhost.render import env_file_vars, launcher_vars, unit_vars
 from llmhost.resources import template
+
+
+def _restart_if(service: ServicePlan, plan: HostPlan, changed):
+    """Restart when a file or input of this run changed, or when the running engine is not on the
+    planned venv (an earlier run moved the link and stopped before its restart)."""
+    running = host.get_fact(EngineVenvs, directory=posixpath.dirname(service.engine.venv), unit=service.unit,
+                            supervisor=plan.supervisor)  # fmt: skip
+    stale = any(name != posixpath.basename(service.engine.venv) for name in running)
+    return lambda: stale or changed()
 
 
 def _systemd(plan: HostPlan, service: ServicePlan, inputs: list[OperationMeta]) -> None:
@@ -26,7 +39,7 @@ def _systemd(plan: HostPlan, service: ServicePlan, inputs: list[OperationMeta]) 
         name=f"Restart {service.unit} (argv, environment, engine or model changed)",
         service=f"{service.unit}.service",
         restarted=True,
-        _if=any_changed(unit, *inputs),
+        _if=_restart_if(service, plan, any_changed(unit, *inputs)),
     )
     systemd.service(
         name=f"Run {service.unit} under systemd, enabled at boot",
@@ -36,7 +49,7 @@ def _systemd(plan: HostPlan, service: ServicePlan, inputs: list[OperationMeta]) 
     )
 
 
-def _tmux(service: ServicePlan, inputs: list[OperationMeta]) -> None:
+def _tmux(plan: HostPlan, service: ServicePlan, inputs: list[OperationMeta]) -> None:
     launcher = files.template(
         name=f"Launcher of {service.unit}",
         src=template("launcher.sh.j2"),
@@ -49,7 +62,7 @@ def _tmux(service: ServicePlan, inputs: list[OperationMeta]) -> None:
         session=service.unit,
         command=service.launcher,
         restarted=True,
-        _if=any_changed(launcher, *inputs),
+        _if=_restart_if(service, plan, any_changed(launcher, *inputs)),
     )
     tmux.session(name=f"Run {service.unit} in tmux", session=service.unit, command=service.launcher)
 
@@ -77,7 +90,7 @@ def apply(plan: HostPlan, model_ops: dict[str, OperationMeta], engine_ops: dict[
         if plan.supervisor == "systemd":
             _systemd(plan, service, inputs)
         else:
-            _tmux(service, inputs)
+            _tmux(plan, service, inputs)
 
 
 @deploy("llmhost stop services")

