@@ -211,15 +211,17 @@ def test_an_engine_left_on_an_old_venv_is_restarted_onto_the_planned_one(state):
     host.sh(f"ln -sfn {planned} /opt/llmhost/venvs/vllm-cpu-current")  # the interrupted run's switch
     pid = main_pid(host)
     run = serve(inventory("a", [host]), "engine on an old venv: restarted onto the planned one")
-    assert sorted(run.changed) == [
-        "llmhost engine layer | Prune old vllm-cpu venvs (keep 2)",  # the copy never imported: it goes
-        f"llmhost service layer | Restart {UNIT} (argv, environment, engine or model changed)",
-    ]
+    assert run.changed == [f"llmhost service layer | Restart {UNIT} (argv, environment, engine or model changed)"]
     new = main_pid(host)
     assert new != pid and f"/opt/llmhost/venvs/{planned}/" in host.sh(f"cat /proc/{new}/maps")
-    assert host.exec("test", "-e", f"/opt/llmhost/venvs/{old}", check=False).returncode == 1
     assert healthy(host)
     chat(host)
+    # the old venv stays for a rollback (llmhost_keep_envs=2); with 1 it goes, and nothing restarts
+    assert host.exec("test", "-d", f"/opt/llmhost/venvs/{old}", check=False).returncode == 0
+    run = serve(inventory("a", [host], llmhost_keep_envs=1), "keep one venv: the old one pruned")
+    assert run.changed == ["llmhost engine layer | Prune old vllm-cpu venvs (keep 1)"]
+    assert host.exec("test", "-e", f"/opt/llmhost/venvs/{old}", check=False).returncode == 1
+    assert main_pid(host) == new and link(host) == planned
     assert serve(inventory("a", [host]), "engine on the planned venv: again").changed == []
 
 
