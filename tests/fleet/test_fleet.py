@@ -335,3 +335,25 @@ def test_a_hub_model_replaces_the_directory_model_on_a_live_host(state, hub_host
     assert (lock / "hf--llmhost-test--tiny-qwen2.json").read_text() == manifest
     assert serve(inv, "hub model: second run").changed == []
     assert main_pid(host) == new
+
+
+def test_a_model_already_on_the_host_is_served_in_place(state):
+    """host:<dir> on a systemd host: the directory (put there by someone else) is recorded in a
+    manifest beside llmhost's models, never written, served with one restart; a second run changes
+    nothing."""
+    host = state["host"]
+    host.sh("rm -rf /srv/models && mkdir -p /srv/models && cp -a /opt/llmhost/models/tiny-qwen2 /srv/models/qwen-local")
+    svc = {**SERVICE, "model": "host:/srv/models/qwen-local"}
+    inv = inventory("a", [host], llmhost_services=[svc])
+    before = host.sh("find /srv/models/qwen-local -type f -exec sha256sum {} + | sort")
+    pid = main_pid(host)
+    run = serve(inv, "host: model served in place")
+    assert f"llmhost service layer | Restart {UNIT} (argv, environment, engine or model changed)" in run.changed
+    new = main_pid(host)
+    assert new != pid and "--model /srv/models/qwen-local" in host.sh(f"ps -ww -o args= -p {new}")
+    manifest = json.loads(host.sh("cat /opt/llmhost/models/host--srv--models--qwen-local.manifest.json"))
+    assert manifest["source"] == "host:/srv/models/qwen-local" and "model.safetensors" in manifest["files"]
+    assert host.sh("find /srv/models/qwen-local -type f -exec sha256sum {} + | sort") == before
+    assert healthy(host)
+    chat(host)
+    assert serve(inv, "host: model, second run").changed == []
