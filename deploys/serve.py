@@ -5,12 +5,13 @@
 
 from pyinfra import host
 
-from llmhost.deploys import applicable, engine, host_plan, mirrors, model, service, system, verify
+from llmhost.deploys import applicable, cuda, engine, host_plan, mirrors, model, service, system, verify
 
 plan = applicable(host_plan(host))  # bad data or an impossible wish stops here, before any change
 
 mirrors.apply(plan)
 system.apply(plan)
+cuda.apply(plan)
 engine_ops = engine.apply(plan)
 model_ops = model.apply(plan)
 service.apply(plan, model_ops, engine_ops)

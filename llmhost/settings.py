@@ -122,6 +122,7 @@ class Settings:
     env_manager: str = "venv"  # venv | conda
     conda_installer_url: str | None = None  # None: Miniforge from the mirror (or GitHub)
     conda_installer_sha256: str | None = None  # None: the .sha256 published beside the installer
+    cuda_default: str | None = None  # the toolkit /usr/local/cuda points to ("12.6"); None: left alone
 
     def pins(self, env: str) -> tuple[str, ...]:
         return dict(self.engine_pins).get(env, ())
@@ -210,6 +211,15 @@ def _python(key: str, value: Any) -> str:
         return f"python{value}"
     if not re.fullmatch(r"[\w./+-]+", value):
         raise DataError(key, f"expected an interpreter (python3.10, /usr/bin/python3.11) or a version (3.10), got {value!r}")
+    return value
+
+
+def _cuda_version(key: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    value = str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+    if not isinstance(value, str) or not re.fullmatch(r"\d{2}\.\d{1,2}", value):
+        raise DataError(key, f"expected a CUDA toolkit version like 12.6, got {_describe(value)}")
     return value
 
 
@@ -474,4 +484,5 @@ def load(data: Mapping[str, Any], base: Path | None = None) -> Settings:
             else _url("llmhost_conda_installer_url", merged["llmhost_conda_installer_url"])
         ),
         conda_installer_sha256=_sha256("llmhost_conda_installer_sha256", merged["llmhost_conda_installer_sha256"]),
+        cuda_default=_cuda_version("llmhost_cuda_default", merged["llmhost_cuda_default"]),
     )

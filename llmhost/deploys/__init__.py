@@ -1,6 +1,6 @@
 """Packaged deploys, one per layer. Each reads a HostPlan and never decides anything itself.
 
-    mirrors -> system -> engine -> model -> service -> engine.pruned -> verify
+    mirrors -> system -> cuda -> engine -> model -> service -> engine.pruned -> verify
 
 ``host_plan(host)`` is the one entry: validate the host's data, read its facts, plan.
 """

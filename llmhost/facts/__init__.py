@@ -6,6 +6,7 @@ from llmhost.engines import DEBIAN_SOURCES
 from llmhost.facts.host import (
     AptSourceFiles,
     Cpu,
+    CudaToolkits,
     DiskFree,
     LinuxOs,
     Memory,
@@ -30,6 +31,7 @@ def host_facts(
     """
     os_ = host.get_fact(LinuxOs)
     cpu = host.get_fact(Cpu)
+    cuda = host.get_fact(CudaToolkits)
     return HostFacts(
         os_id=os_["id"],
         os_version=os_["version"],
@@ -52,4 +54,7 @@ def host_facts(
             for path, manifest in model_dirs
         ),
         python_version=host.get_fact(PythonVersion, python=python),
+        cuda_toolkits=tuple(cuda["toolkits"]),
+        cuda_default=cuda["default"],
+        cuda_link=cuda["link"],
     )

@@ -306,38 +306,47 @@ class DiskFree(FactBase[int | None]):
 class CudaDict(TypedDict):
     toolkits: list[str]
     default: str | None
+    link: str | None
 
 
 class CudaToolkits(FactBase[CudaDict]):
     """
-    CUDA toolkits installed side by side under ``/usr/local/cuda-X.Y`` and the version the
-    ``/usr/local/cuda`` link points at (None when there is no link).
+    CUDA toolkits installed side by side under ``/usr/local/cuda-X.Y``, the version the
+    ``/usr/local/cuda`` link resolves to (None when there is no link), and what ``/usr/local/cuda``
+    is: ``link`` (a plain symlink), ``alternatives`` (a symlink to ``/etc/alternatives/cuda``, as
+    NVIDIA's packages make it), ``directory`` (a toolkit installed right there) or None (absent).
+    Symlinks like NVIDIA's ``/usr/local/cuda-12`` are not toolkits.
 
     .. code:: python
 
-        {"toolkits": ["12.6", "12.9"], "default": "12.9"}
+        {"toolkits": ["12.6", "12.9"], "default": "12.9", "link": "alternatives"}
     """
 
     def command(self) -> str:
         return (
-            "for d in /usr/local/cuda-*; do [ -d \"$d\" ] && echo \"toolkit ${d#/usr/local/cuda-}\"; done; "
-            "[ -L /usr/local/cuda ] && echo \"default $(readlink -f /usr/local/cuda)\"; true"
+            "for d in /usr/local/cuda-*; do [ -d \"$d\" ] && [ ! -L \"$d\" ] && echo \"toolkit ${d#/usr/local/cuda-}\"; done; "
+            "if [ -L /usr/local/cuda ]; then echo \"link $(readlink /usr/local/cuda)\"; "
+            "echo \"default $(readlink -f /usr/local/cuda)\"; elif [ -d /usr/local/cuda ]; then echo directory; fi; true"
         )
 
     @staticmethod
     def default() -> CudaDict:
-        return {"toolkits": [], "default": None}
+        return {"toolkits": [], "default": None, "link": None}
 
     def process(self, output) -> CudaDict:
-        toolkits, default = [], None
+        toolkits, default, link = [], None, None
         for line in output:
             kind, _, value = line.strip().partition(" ")
             if kind == "toolkit" and value:
                 toolkits.append(value)
             elif kind == "default" and value.startswith("/usr/local/cuda-"):
                 default = value.removeprefix("/usr/local/cuda-")
+            elif kind == "link":
+                link = "alternatives" if value == "/etc/alternatives/cuda" else "link"
+            elif kind == "directory":
+                link = "directory"
         return {"toolkits": sorted(toolkits, key=lambda v: tuple(int(x) for x in v.split(".") if x.isdigit())),
-                "default": default}  # fmt: skip
+                "default": default, "link": link}  # fmt: skip
 
 
 class AptSourceFiles(FactBase[list[str]]):
