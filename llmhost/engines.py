@@ -21,6 +21,7 @@ class EngineRelease:
     source: str
     torch_index: str | None = None  # where the torch build for this variant lives, if not PyPI
     remove: tuple[str, ...] = ()  # packages that must not be in the venv
+    cuda: str | None = None  # the CUDA its wheels are built with (the driver must be new enough)
 
 
 VLLM_CPU = EngineRelease(
@@ -47,6 +48,7 @@ VLLM_CUDA = EngineRelease(
     version="0.33.0",
     variant="cu129",
     requirements=("vllm==0.33.0",),
+    cuda="12.9",
     module="vllm.entrypoints.openai.api_server",
     source="PyPI vllm 0.33.0; vLLM GPU install docs (cc >= 7.5 since 0.21)",
 )
@@ -57,6 +59,7 @@ VLLM_VOLTA = EngineRelease(
     version="0.14.1",
     variant="cu128-volta",
     requirements=("vllm==0.14.1",),
+    cuda="12.8",
     module="vllm.entrypoints.openai.api_server",
     source="vLLM docs 0.3.3-0.14 (cc >= 7.0); production-stack V100 tutorial (--dtype half, --enforce-eager)",
 )

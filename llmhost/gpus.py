@@ -38,3 +38,53 @@ def compute_capability(name: str, reported: str | None) -> float | None:
         if fragment in name:
             return float(cc)
     return None
+
+
+# --- The compatibility chain: GPU architecture -> driver branch -> CUDA -> engine -------------------
+# The driver branch llmhost installs where a host needs one: R580, NVIDIA's long-term branch, the
+# last one that supports Maxwell, Pascal and Volta and the first that CUDA 13.0 needs.
+# Sources: NVIDIA's driver release notes for 580 (Volta..Blackwell); CUDA 13.0 release notes
+# ("Maxwell, Pascal and Volta ... are feature-complete ... dropped from CUDA 13.0"; offline
+# compilation for them ends with CUDA 12.9).
+DRIVER_BRANCH = "580"
+
+# (lowest compute capability, architecture, the newest CUDA that still builds for it, the last
+# driver branch that supports it (None: current)).
+ARCHITECTURES = (
+    (10.0, "Blackwell", None, None),
+    (9.0, "Hopper", None, None),
+    (8.9, "Ada", None, None),
+    (8.0, "Ampere", None, None),
+    (7.5, "Turing", None, None),
+    (7.0, "Volta", "12.9", "580"),
+    (6.0, "Pascal", "12.9", "580"),
+)
+
+# Minimum Linux driver of each CUDA toolkit (CUDA Toolkit release notes, Table 3 "CUDA Toolkit and
+# Corresponding Driver Versions", the GA column). CUDA's minor-version compatibility lets a 12.x
+# runtime start on any driver >= 525.60.13, without PTX JIT; llmhost plans the GA minimum, which
+# is what the engines' own kernels are built and tested against.
+CUDA_MIN_DRIVER = {
+    "12.0": "525.60.13",
+    "12.1": "530.30.02",
+    "12.2": "535.54.03",
+    "12.3": "545.23.06",
+    "12.4": "550.54.14",
+    "12.5": "555.42.02",
+    "12.6": "560.28.03",
+    "12.8": "570.26",
+    "12.9": "575.51.03",
+    "13.0": "580.65.06",
+}
+
+
+def architecture(cc: float) -> tuple[str, str | None, str | None]:
+    """(name, newest CUDA, last driver branch) of the architecture of compute capability ``cc``."""
+    for lowest, name, cuda, branch in ARCHITECTURES:
+        if cc >= lowest:
+            return name, cuda, branch
+    return "pre-Pascal", "11.8", "470"
+
+
+def driver_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in version.split(".") if x.isdigit())

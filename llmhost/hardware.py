@@ -9,7 +9,8 @@ YAML or JSON::
     memory_gib: 1024
     disk_free_gib: 2000
     gpus:
-      - {name: NVIDIA A800-SXM4-80GB, memory_mib: 81920, compute_capability: "8.0", count: 8}
+      - {name: NVIDIA A800-SXM4-80GB, memory_mib: 81920, compute_capability: "8.0", count: 8,
+         driver: "550.54.15"}      # optional: the driver nvidia-smi reports (the plan checks it)
 """
 
 from __future__ import annotations
@@ -77,7 +78,10 @@ def parse_hardware(data: Any) -> HostFacts:
         count = g.get("count", 1)
         if not isinstance(count, int) or isinstance(count, bool) or count < 1:
             raise HardwareError(f"{where}count: expected an integer >= 1, got {count!r}")
-        gpus += [Gpu(name, mib, cc)] * count
+        driver = g.get("driver")
+        if driver is not None and not (isinstance(driver, str) and driver.replace(".", "").isdigit()):
+            raise HardwareError(f"{where}driver: expected a driver version like \"550.54.14\", got {driver!r}")
+        gpus += [Gpu(name, mib, cc, driver)] * count
     disk = data.get("disk_free_gib")
     return HostFacts(
         os_id=str(_need(os_, "id", str, "os.")).lower(),

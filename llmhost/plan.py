@@ -34,7 +34,7 @@ from llmhost.engines import (
     ToolsRelease,
     merge_pins,
 )
-from llmhost.gpus import BF16_MIN_CC, compute_capability
+from llmhost.gpus import BF16_MIN_CC, CUDA_MIN_DRIVER, DRIVER_BRANCH, architecture, compute_capability, driver_tuple
 from llmhost.modelinfo import ModelInfo
 from llmhost.settings import HUB_SOURCES, ModelSource, ServiceWish, Settings
 
@@ -72,6 +72,7 @@ class Gpu:
     name: str
     memory_mib: int
     compute_capability: str | None
+    driver: str | None = None  # the NVIDIA driver version nvidia-smi reports (None: unknown)
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,18 @@ class AptPlan:
     @property
     def backup(self) -> str:
         return f"{self.file}.llmhost-orig"
+
+
+@dataclass(frozen=True)
+class DriverPlan:
+    """The NVIDIA driver the planned engines need: ``minimum`` for their ``cuda``; ``install`` the
+    ``branch`` when the host's driver (``found``) is older or missing (never inside WSL)."""
+
+    cuda: str
+    minimum: str
+    found: str | None
+    install: bool
+    branch: str
 
 
 @dataclass(frozen=True)
@@ -179,6 +192,7 @@ class EnginePlan:
     module: str = ""  # imported by the new venv's Python before the link switches to it
     keep: int = 2  # versioned venvs of this engine kept, the current one included
     conda: str | None = None  # the conda that creates this env (``python`` is then a version: "3.10")
+    cuda: str | None = None  # the CUDA the engine's wheels are built with (None: not a CUDA build)
 
     @property
     def python_bin(self) -> str:
@@ -289,6 +303,7 @@ class HostPlan:
     wheelhouse: str | None = None  # the controller's wheel directory, shipped to ``wheelhouse_dir``
     conda: CondaPlan | None = None  # llmhost_env_manager = "conda"
     cuda: CudaPlan | None = None  # llmhost_cuda_default
+    driver: DriverPlan | None = None  # engines built with CUDA need a driver at least this new
 
     @property
     def wheelhouse_dir(self) -> str:
@@ -865,6 +880,51 @@ def _conda_python(settings: Settings) -> str:
     return version
 
 
+def _driver(facts: HostFacts, engines: list[EnginePlan]) -> tuple[DriverPlan | None, list[str]]:
+    """The compatibility chain, from data (llmhost/gpus.py, llmhost/engines.py): each GPU's
+    architecture bounds the CUDA it can run; the engines' CUDA needs a driver at least as new as
+    its toolkit's; a driver that is older or missing is installed (branch DRIVER_BRANCH), except
+    inside WSL, where the driver is Windows'."""
+    needs = [(e, e.cuda) for e in engines if e.cuda]
+    if not needs or not facts.gpus:
+        return None, []
+    engine, cuda = max(needs, key=lambda n: driver_tuple(CUDA_MIN_DRIVER[n[1]]))
+    minimum = CUDA_MIN_DRIVER[cuda]
+    what = f"CUDA {cuda} of {engine.engine} {engine.version}"
+    reasons = []
+    for gpu in {g.name: g for g in facts.gpus}.values():
+        arch, newest, last_branch = architecture(compute_capability(gpu.name, gpu.compute_capability) or 0)
+        if newest and driver_tuple(cuda) > driver_tuple(newest):
+            raise PlanError(f"host: {gpu.name} ({arch}) runs CUDA up to {newest}; {what} is newer (llmhost/gpus.py)")
+        if last_branch and driver_tuple(last_branch) < driver_tuple(DRIVER_BRANCH):
+            raise PlanError(f"host: {gpu.name} ({arch}) is not supported by driver branch {DRIVER_BRANCH} (last: {last_branch})")
+        reasons.append(f"gpu {gpu.name}: {arch}" + (f", CUDA up to {newest}, driver branches up to {last_branch}" if newest else ""))
+    drivers = {g.driver for g in facts.gpus if g.driver}
+    found = min(drivers, key=driver_tuple) if drivers else None
+    ok = found is not None and driver_tuple(found) >= driver_tuple(minimum)
+    source = "CUDA Toolkit release notes, Table 3"
+    if facts.wsl:
+        if found is not None and not ok:
+            raise PlanError(
+                f"driver: inside WSL the NVIDIA driver is Windows' ({found}); {what} needs >= {minimum} ({source}): "
+                "update the NVIDIA driver on Windows"
+            )
+        reasons.append(f"driver: Windows' (WSL: never installed here; libcuda from /usr/lib/wsl/lib)"
+                       + (f", {found} >= {minimum} for {what}" if found else f"; {what} needs >= {minimum}"))  # fmt: skip
+        return DriverPlan(cuda, minimum, found, False, DRIVER_BRANCH), reasons
+    if found is None:  # a hardware file without gpus[].driver (a live host's GPUs come with theirs)
+        reasons.append(f"driver: not known (the hardware file gives none); {what} needs >= {minimum} ({source})")
+        return DriverPlan(cuda, minimum, None, False, DRIVER_BRANCH), reasons
+    if ok:
+        reasons.append(f"driver: {found} satisfies {what} (>= {minimum}, {source}); not touched")
+    else:
+        reasons.append(
+            f"driver: install branch {DRIVER_BRANCH} (found {found}; {what} needs >= "
+            f"{minimum}, {source}; {DRIVER_BRANCH} is NVIDIA's long-term branch, the last for Volta)"
+        )
+    return DriverPlan(cuda, minimum, found, not ok, DRIVER_BRANCH), reasons
+
+
 def _cuda(settings: Settings, facts: HostFacts) -> tuple[CudaPlan | None, list[str]]:
     want = settings.cuda_default
     if want is None:
@@ -956,6 +1016,7 @@ def _engine_plan(release: EngineRelease, settings: Settings, facts: HostFacts) -
         module=release.module,
         keep=settings.keep_envs,
         conda=f"{settings.root}/miniforge/bin/conda" if settings.env_manager == "conda" else None,
+        cuda=release.cuda,
     )
 
 
@@ -1034,6 +1095,8 @@ def plan_host(facts: HostFacts, settings: Settings) -> HostPlan:
             elif facts.python_version:  # the headers of the venv's own Python
                 packages.discard("python3-dev")
                 packages.add(f"python{short}-dev")
+    driver, driver_reasons = _driver(facts, list(engines.values()))
+    reasons += driver_reasons
     reasons += _check_disk(services, facts, settings.root)
     tools = None
     hub = {svc.model.source for svc in services} & set(HUB_SOURCES)
@@ -1063,6 +1126,7 @@ def plan_host(facts: HostFacts, settings: Settings) -> HostPlan:
         apt=apt,
         conda=conda,
         cuda=cuda,
+        driver=driver,
         wheelhouse=settings.wheelhouse,
         verify=settings.verify,
         tools=tools,

@@ -46,7 +46,8 @@ def host_facts(
         memory_bytes=host.get_fact(Memory)["total_bytes"],
         numa_nodes=max(1, len(host.get_fact(NumaNodes))),
         gpus=tuple(
-            Gpu(g["name"], g["memory_mib"], g["compute_capability"]) for g in host.get_fact(NvidiaGpus)
+            Gpu(g["name"], g["memory_mib"], g["compute_capability"], g["driver_version"] or None)
+            for g in host.get_fact(NvidiaGpus)
         ),
         disk_free_bytes=host.get_fact(DiskFree, path=f"{root}/models"),
         model_bytes=tuple(
