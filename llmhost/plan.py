@@ -164,10 +164,6 @@ class CondaPlan:
     forge_base: str | None
 
     @property
-    def conda(self) -> str:
-        return f"{self.prefix}/bin/conda"
-
-    @property
     def condarc(self) -> str:
         return f"{self.prefix}/.condarc"
 
@@ -202,10 +198,6 @@ class EnginePlan:
     @property
     def pip_bin(self) -> str:
         return f"{self.venv}/bin/pip"
-
-    @property
-    def venv_python(self) -> str:
-        return f"{self.venv}/bin/python"
 
 
 @dataclass(frozen=True)
@@ -948,6 +940,11 @@ def _cuda(settings: Settings, facts: HostFacts) -> tuple[CudaPlan | None, list[s
     ]
 
 
+def miniforge(root: str) -> str:
+    """Where llmhost's Miniforge lives on a host (llmhost_env_manager = "conda")."""
+    return f"{root}/miniforge"
+
+
 def _conda(settings: Settings, facts: HostFacts) -> CondaPlan:
     if settings.wheelhouse or settings.pip_no_index:
         raise PlanError(
@@ -962,7 +959,7 @@ def _conda(settings: Settings, facts: HostFacts) -> CondaPlan:
         "tuna" if settings.mirror_name == "tuna" else "none"
     ].format(v=MINIFORGE_VERSION, arch=arch)
     return CondaPlan(
-        prefix=f"{settings.root}/miniforge",
+        prefix=miniforge(settings.root),
         version=MINIFORGE_VERSION,
         installer=installer,
         sha256=settings.conda_installer_sha256,
@@ -1015,7 +1012,7 @@ def _engine_plan(release: EngineRelease, settings: Settings, facts: HostFacts) -
         link=env_link(settings.root, release.engine),
         module=release.module,
         keep=settings.keep_envs,
-        conda=f"{settings.root}/miniforge/bin/conda" if settings.env_manager == "conda" else None,
+        conda=f"{miniforge(settings.root)}/bin/conda" if settings.env_manager == "conda" else None,
         cuda=release.cuda,
     )
 

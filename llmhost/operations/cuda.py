@@ -7,6 +7,7 @@ from pyinfra.api import StringCommand, operation
 from pyinfra.api.command import QuoteString
 
 from llmhost.facts.host import CudaToolkits
+from llmhost.operations.symlink import swap
 
 
 @operation()
@@ -42,5 +43,4 @@ def default(version: str, alternatives: bool = False):
         yield StringCommand("update-alternatives", "--install", "/usr/local/cuda", "cuda", QuoteString(toolkit), priority)
         yield StringCommand("update-alternatives", "--set", "cuda", QuoteString(toolkit))
         return
-    yield StringCommand("ln", "-sfn", QuoteString(toolkit), "/usr/local/cuda.llmhost-new")
-    yield StringCommand("mv", "-Tf", "/usr/local/cuda.llmhost-new", "/usr/local/cuda")
+    yield from swap(toolkit, "/usr/local/cuda", "/usr/local/cuda.llmhost-new")

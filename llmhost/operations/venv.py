@@ -11,6 +11,7 @@ from pyinfra.api.command import QuoteString
 from pyinfra.facts.files import Link
 
 from llmhost.facts.pip import VenvDirs
+from llmhost.operations.symlink import swap
 
 IMPORTED = ".llmhost-imported"
 
@@ -50,8 +51,7 @@ def current(link: str, venv: str, module: str):
     yield StringCommand(QuoteString(f"{venv}/bin/python"), "-c", QuoteString(f"import {module}"))
     # the mark pruning reads: this venv worked once (a venv whose install or import failed has none)
     yield StringCommand("touch", QuoteString(f"{venv}/{IMPORTED}"))
-    yield StringCommand("ln", "-sfn", QuoteString(name), QuoteString(f"{link}.new"))
-    yield StringCommand("mv", "-Tf", QuoteString(f"{link}.new"), QuoteString(link))
+    yield from swap(name, link, f"{link}.new")
 
 
 @operation()
