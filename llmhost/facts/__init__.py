@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pyinfra.facts.deb import DebPackages
+from pyinfra.facts.server import KernelVersion
+
 from llmhost.engines import DEBIAN_SOURCES
 from llmhost.facts.host import (
     AptSourceFiles,
@@ -12,12 +15,18 @@ from llmhost.facts.host import (
     Memory,
     NumaNodes,
     NvidiaGpus,
+    NvidiaModule,
+    PciNvidiaGpus,
+    SecureBoot,
     SystemdIsPid1,
     Wsl,
 )
 from llmhost.facts.model import ModelDir
 from llmhost.facts.pip import PythonVersion
 from llmhost.plan import Gpu, HostFacts
+
+# the installed packages the planner reads: NVIDIA's driver, toolkits and repository keyring
+NVIDIA_PACKAGE_PREFIXES = ("nvidia-", "cuda-", "libnvidia-")
 
 
 def host_facts(
@@ -32,6 +41,7 @@ def host_facts(
     os_ = host.get_fact(LinuxOs)
     cpu = host.get_fact(Cpu)
     cuda = host.get_fact(CudaToolkits)
+    secure_boot = host.get_fact(SecureBoot)
     return HostFacts(
         os_id=os_["id"],
         os_version=os_["version"],
@@ -58,4 +68,12 @@ def host_facts(
         cuda_toolkits=tuple(cuda["toolkits"]),
         cuda_default=cuda["default"],
         cuda_link=cuda["link"],
+        pci_gpus=len(host.get_fact(PciNvidiaGpus)),
+        nvidia_module=host.get_fact(NvidiaModule),
+        secure_boot=secure_boot["enforcing"],
+        dkms_key_enrolled=secure_boot["dkms_key_enrolled"],
+        kernel=host.get_fact(KernelVersion) or "",
+        nvidia_packages=frozenset(
+            name for name in host.get_fact(DebPackages) if name.startswith(NVIDIA_PACKAGE_PREFIXES)
+        ),
     )

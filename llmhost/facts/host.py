@@ -241,7 +241,7 @@ class NvidiaGpus(FactBase[list[GpuDict]]):
         return (
             f"nvidia-smi --query-gpu={self._fields} --format=csv,noheader,nounits 2>/dev/null "
             "|| nvidia-smi --query-gpu=index,name,memory.total,driver_version "
-            "--format=csv,noheader,nounits"
+            "--format=csv,noheader,nounits 2>/dev/null || true"
         )
 
     @staticmethod
@@ -347,6 +347,104 @@ class CudaToolkits(FactBase[CudaDict]):
                 link = "directory"
         return {"toolkits": sorted(toolkits, key=lambda v: tuple(int(x) for x in v.split(".") if x.isdigit())),
                 "default": default, "link": link}  # fmt: skip
+
+
+class PciGpuDict(TypedDict):
+    slot: str
+    device: str
+    pci_class: str
+
+
+class PciNvidiaGpus(FactBase[list[PciGpuDict]]):
+    """
+    NVIDIA display and 3D controllers on the PCI bus (vendor ``0x10de``, class ``0x03xxxx``), read
+    from ``/sys``: they are there before any driver is, when ``nvidia-smi`` is not. Audio functions
+    of the same cards (class ``0x0403``) are not GPUs.
+
+    .. code:: python
+
+        [{"slot": "0000:01:00.0", "device": "0x28e0", "pci_class": "0x030000"}]
+    """
+
+    def command(self) -> str:
+        return (
+            "for d in /sys/bus/pci/devices/*; do [ -r \"$d/vendor\" ] || continue; "
+            "[ \"$(cat \"$d/vendor\")\" = 0x10de ] && echo \"${d##*/} $(cat \"$d/device\") $(cat \"$d/class\")\"; done; true"
+        )
+
+    @staticmethod
+    def default() -> list[PciGpuDict]:
+        return []
+
+    def process(self, output) -> list[PciGpuDict]:
+        gpus: list[PciGpuDict] = []
+        for line in output:
+            parts = line.split()
+            if len(parts) == 3 and parts[2].startswith("0x03"):
+                gpus.append({"slot": parts[0], "device": parts[1], "pci_class": parts[2]})
+        return gpus
+
+
+class NvidiaModule(FactBase[str | None]):
+    """
+    The version of the NVIDIA kernel module loaded now (``/sys/module/nvidia/version``); None when
+    none is loaded. After a driver upgrade and before the reboot it is the old one.
+
+    .. code:: python
+
+        "580.95.05"
+    """
+
+    def command(self) -> str:
+        return "cat /sys/module/nvidia/version 2>/dev/null; true"
+
+    @staticmethod
+    def default() -> str | None:
+        return None
+
+    def process(self, output) -> str | None:
+        for line in output:
+            if line.strip():
+                return line.strip()
+        return None
+
+
+class SecureBootDict(TypedDict):
+    enforcing: bool | None
+    dkms_key_enrolled: bool
+
+
+class SecureBoot(FactBase[SecureBootDict]):
+    """
+    Whether UEFI Secure Boot is enforcing (the last byte of the ``SecureBoot`` EFI variable, what
+    ``mokutil --sb-state`` reads; None on a host booted without EFI, as most VMs and containers
+    are), and whether DKMS's signing key (``/var/lib/dkms/mok.pub``, Debian's dkms signs the modules
+    it builds with it) is enrolled as a Machine Owner Key, so DKMS-built modules load.
+
+    .. code:: python
+
+        {"enforcing": True, "dkms_key_enrolled": False}
+    """
+
+    def command(self) -> str:
+        return (
+            "if [ -d /sys/firmware/efi ]; then echo efi; "
+            "for f in /sys/firmware/efi/efivars/SecureBoot-*; do [ -r \"$f\" ] && od -An -tu1 \"$f\"; done; fi; "
+            "[ -r /var/lib/dkms/mok.pub ] && command -v mokutil >/dev/null && mokutil --test-key /var/lib/dkms/mok.pub; "
+            "true"
+        )
+
+    @staticmethod
+    def default() -> SecureBootDict:
+        return {"enforcing": None, "dkms_key_enrolled": False}
+
+    def process(self, output) -> SecureBootDict:
+        lines = [line.strip() for line in output if line.strip()]
+        enrolled = any("is already enrolled" in line for line in lines)
+        if not lines or lines[0] != "efi":
+            return {"enforcing": None, "dkms_key_enrolled": enrolled}
+        values = [v for line in lines[1:] if line[0].isdigit() for v in line.split()]
+        return {"enforcing": bool(values) and values[-1] == "1", "dkms_key_enrolled": enrolled}
 
 
 class AptSourceFiles(FactBase[list[str]]):

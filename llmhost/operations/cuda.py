@@ -11,7 +11,7 @@ from llmhost.operations.symlink import swap
 
 
 @operation()
-def default(version: str, alternatives: bool = False):
+def default(version: str, alternatives: bool = False, installing: bool = False):
     """
     Point ``/usr/local/cuda`` at ``/usr/local/cuda-<version>``.
 
@@ -20,6 +20,8 @@ def default(version: str, alternatives: bool = False):
       make it so): switch with ``update-alternatives --set`` (registering the toolkit first, at its
       packages' priority, when a runfile install left it out), so apt and llmhost agree on it;
       otherwise the symlink is replaced atomically (``ln -sfn`` + ``mv -T``)
+    + installing: the toolkit is installed earlier in the same run (by apt, from NVIDIA's
+      repository), so the facts read before the run cannot show it yet
 
     A link that already resolves to the toolkit changes nothing.
 
@@ -31,7 +33,7 @@ def default(version: str, alternatives: bool = False):
     """
     toolkit = f"/usr/local/cuda-{version}"
     cuda = host.get_fact(CudaToolkits)
-    if version not in cuda["toolkits"]:
+    if version not in cuda["toolkits"] and not installing:
         raise ValueError(f"CUDA {version} is not installed ({', '.join(cuda['toolkits']) or 'no toolkits'})")
     if cuda["default"] == version:
         host.noop(f"/usr/local/cuda -> {toolkit}")

@@ -38,7 +38,7 @@ def test_the_plan_switches_to_an_installed_toolkit():
 
 def test_refusals_are_one_line_before_any_change():
     with pytest.raises(PlanError, match=r"^llmhost_cuda_default: CUDA 12\.4 is not installed on this host \(toolkits "
-                                        r"under /usr/local/cuda-X\.Y: 12\.6, 12\.9\)$"):  # fmt: skip
+                                        r"under /usr/local/cuda-X\.Y: 12\.6, 12\.9\) nor in llmhost_cuda_toolkits$"):  # fmt: skip
         plan(llmhost_cuda_default="12.4")
     with pytest.raises(PlanError, match=r"is not installed on this host \(toolkits under /usr/local/cuda-X\.Y: none\)"):
         plan(DEVBOX, llmhost_cuda_default="12.6")

@@ -35,8 +35,13 @@ def test_rtx4060_seed_driver_550_is_too_old_for_cuda_12_9():
     plan = seed_plan("rtx4060-laptop")
     d = plan.driver
     assert (d.cuda, d.minimum, d.found, d.install, d.branch) == ("12.9", "575.51.03", "550.163.01", True, "580")
-    assert any(r.startswith("driver: install branch 580 (found 550.163.01; CUDA 12.9 of vllm 0.33.0 needs >= 575.51.03")
-               for r in plan.reasons)  # fmt: skip
+    assert (d.method, d.packages, d.headers, d.reboot) == (
+        "ubuntu-drivers", ("nvidia-headless-no-dkms-580-server", "nvidia-utils-580-server"), None, True)
+    assert any(r.startswith("driver: install branch 580 by ubuntu-drivers install --gpgpu nvidia:580-server")
+               and "(found 550.163.01; CUDA 12.9 of vllm 0.33.0 needs >= 575.51.03" in r for r in plan.reasons)  # fmt: skip
+    # the new module loads after a reboot, which llmhost does not do unasked: the run stops there
+    assert plan.stop_after_driver.startswith("driver branch 580 is installed by this run and loads only after a reboot")
+    assert not plan.reboot
 
 
 def test_a_new_enough_driver_is_left_alone():

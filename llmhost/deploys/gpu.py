@@ -1,0 +1,44 @@
+"""Layer: NVIDIA's apt repository, the driver branch, the CUDA toolkits side by side, and the
+reboot a new driver needs (only when the plan allows it)."""
+
+from __future__ import annotations
+
+from pyinfra.api import deploy
+from pyinfra.operations import apt, files, server
+
+from llmhost.gpus import cuda_toolkit_package
+from llmhost.operations import nvidia
+from llmhost.plan import HostPlan
+from llmhost.resources import template
+
+
+@deploy("llmhost gpu layer")
+def apply(plan: HostPlan) -> None:
+    repo, driver = plan.cuda_repo, plan.driver
+    if repo:
+        keyring = nvidia.keyring(
+            name=f"NVIDIA's cuda-keyring ({repo.distro})",
+            url=repo.keyring_url,
+            download=f"{plan.root}/cache/{repo.keyring_url.rsplit('/', 1)[-1]}",
+        )
+        # the keyring package writes this file too; llmhost's names the repository it was given
+        source = files.template(name=f"NVIDIA's repository ({repo.sources_file})", src=template("cuda-repo.list.j2"),
+                                dest=repo.sources_file, mode="644", url=repo.url)  # fmt: skip
+        apt.update(name="Refresh apt package lists (NVIDIA's repository)", _if=[keyring.did_change, source.did_change])
+    if driver and (driver.install or driver.reboot) and driver.method:
+        nvidia.driver(
+            name=f"NVIDIA driver branch {driver.branch} ({driver.method})",
+            branch=driver.branch,
+            method=driver.method,
+            packages=list(driver.packages),
+            headers=driver.headers,
+        )
+    if plan.cuda_toolkits:
+        apt.packages(
+            name=f"CUDA toolkits {', '.join(plan.cuda_toolkits)} side by side",
+            packages=[cuda_toolkit_package(v) for v in plan.cuda_toolkits],
+            no_recommends=True,
+        )
+    if plan.reboot:
+        server.reboot(name=f"Reboot onto NVIDIA driver {driver.branch} (llmhost_allow_reboot)", delay=30,
+                      reboot_timeout=900)  # fmt: skip

@@ -1,0 +1,84 @@
+"""NVIDIA's side of a host: its apt repository's keyring and the driver branch."""
+
+from __future__ import annotations
+
+from pyinfra import host
+from pyinfra.api import StringCommand, operation
+from pyinfra.api.command import QuoteString
+from pyinfra.facts.deb import DebPackages
+
+APT_ENV = "DEBIAN_FRONTEND=noninteractive"
+
+
+@operation()
+def keyring(url: str, download: str):
+    """
+    Install NVIDIA's ``cuda-keyring`` package (the repository's signing key, and its source file).
+
+    + url: the ``cuda-keyring_<version>_all.deb`` of the host's repository
+    + download: where the package is fetched to on the host (removed after)
+
+    A host with ``cuda-keyring`` installed changes nothing.
+
+    **Example:**
+
+    .. code:: python
+
+        nvidia.keyring(
+            name="NVIDIA's cuda-keyring",
+            url="https://developer.download.nvidia.com/compute/cuda/repos/ubuntu2404/x86_64/cuda-keyring_1.1-1_all.deb",
+            download="/opt/llmhost/cache/cuda-keyring_1.1-1_all.deb",
+        )
+    """
+    if "cuda-keyring" in host.get_fact(DebPackages):
+        host.noop("cuda-keyring is installed")
+        return
+    yield StringCommand("curl", "-fsSL", "--retry", "3", "-o", QuoteString(download), QuoteString(url))
+    yield StringCommand(APT_ENV, "dpkg", "-i", QuoteString(download))
+    yield StringCommand("rm", "-f", QuoteString(download))
+
+
+@operation(is_idempotent=True)
+def driver(branch: str, method: str, packages: list[str], headers: str | None = None):
+    """
+    Install an NVIDIA driver branch, the way the distribution does it best.
+
+    + branch: the driver branch (``580``)
+    + method: ``ubuntu-drivers`` (``ubuntu-drivers install --gpgpu nvidia:<branch>-server``, the
+      headless driver with Canonical's signed prebuilt modules, then ``packages`` for nvidia-smi) or
+      ``nvidia-repo`` (``packages`` from NVIDIA's repository: ``cuda-drivers-<branch>``, built by DKMS
+      against ``headers``)
+    + packages: what an installed branch leaves on the host; all of them there changes nothing
+    + headers: the running kernel's headers package (DKMS)
+
+    Never the unpinned ``cuda-drivers``; never inside WSL (the plan gives no driver there). The new
+    kernel module loads at the next reboot.
+
+    **Example:**
+
+    .. code:: python
+
+        nvidia.driver(
+            name="NVIDIA driver 580",
+            branch="580",
+            method="ubuntu-drivers",
+            packages=["nvidia-headless-no-dkms-580-server", "nvidia-utils-580-server"],
+        )
+    """
+    installed = host.get_fact(DebPackages)
+    missing = [p for p in packages if p not in installed]
+    if not missing:
+        host.noop(f"driver branch {branch} is installed ({', '.join(packages)})")
+        return
+    install = [APT_ENV, "apt-get", "install", "-y", "--no-install-recommends"]
+    if method == "ubuntu-drivers":
+        yield StringCommand("ubuntu-drivers", "install", "--gpgpu", f"nvidia:{branch}-server")
+        utils = [QuoteString(p) for p in missing if p.startswith("nvidia-utils-")]  # --gpgpu leaves nvidia-smi out
+        if utils:
+            yield StringCommand(*install, *utils)
+    elif method == "nvidia-repo":
+        # DKMS builds the modules while the packages install: the headers go first
+        yield StringCommand(*install, *([QuoteString(headers)] if headers else []), "dkms")
+        yield StringCommand(APT_ENV, "apt-get", "install", "-y", *(QuoteString(p) for p in missing))
+    else:
+        raise ValueError(f"unknown driver install method {method!r}")

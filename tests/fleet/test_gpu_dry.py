@@ -1,0 +1,103 @@
+"""`pyinfra --dry deploys/serve.py` with each GPU seed's group data on a real systemd fleet host
+whose `nvidia-smi` is a stand-in printing the seed's GPUs: every fact but the GPU list is read for
+real (OS, kernel, packages, /sys, Secure Boot), the planner decides, and the dry run lists the
+operations the gpu layer would run. Nothing is installed: no GPU, no NVIDIA repository and no
+Ubuntu image are reachable here, so the fleet host is Debian 12 and the driver comes the Debian
+way (NVIDIA's repository, cuda-drivers-580 with DKMS); the Ubuntu way (ubuntu-drivers) is checked
+at the command level in tests/unit/test_gpu_stack.py.
+"""
+
+from __future__ import annotations
+
+import re
+import runpy
+import subprocess
+import time
+
+import pytest
+
+from tests.fleet import harness
+from tests.helpers import PYINFRA, REPO, record_timing
+
+pytestmark = pytest.mark.fleet
+
+# nvidia-smi --query-gpu=index,name,memory.total,compute_cap,driver_version as each seed shows it
+SEEDS = {
+    "rtx4060-laptop": ["0, NVIDIA GeForce RTX 4060 Laptop GPU, 8188, 8.9, 550.163.01"],
+    "v100": ["0, Tesla V100-SXM2-32GB, 32768, 7.0, 470.256.02", "1, Tesla V100-SXM2-32GB, 32768, 7.0, 470.256.02"],
+    "a800": [f"{i}, NVIDIA A800-SXM4-80GB, 81920, 8.0, 535.161.08" for i in range(8)],
+}
+# The a800 seed's 72B model (145 GB in bf16) does not fit this machine's disk, and its python3.10
+# is not on a Debian 12 host: the planner refuses both before any change, as it should. Its dry
+# run serves a 7B on the same eight GPUs with the host's python3 instead, and allows the reboot.
+OVERRIDES = {"a800": {"llmhost_services": [{"name": "qwen7", "model": "Qwen/Qwen2.5-7B-Instruct"}],
+                      "llmhost_python": "python3", "llmhost_allow_reboot": True}}  # fmt: skip
+
+
+def seed_data(seed: str) -> dict:
+    data = runpy.run_path(str(REPO / "group_data" / f"{seed}.py"))
+    return {k: v for k, v in data.items() if k.startswith("llmhost_")} | OVERRIDES.get(seed, {})
+
+
+@pytest.fixture(scope="module")
+def gpu_host(fleet):
+    if harness.real_hosts():
+        pytest.skip("a stand-in nvidia-smi is installed: Docker hosts only")
+    return fleet("llmhost-fleet-gpu")
+
+
+def dry(host, seed: str) -> tuple[list[str], str]:
+    """`pyinfra INVENTORY deploys/serve.py --dry` as a user runs it (without -y: pyinfra prints the
+    operations it detected as changing, then stops). Returns the names of those operations (a
+    conditional change, gated by `_if`, counts) and the whole output."""
+    lines = "\\n".join(SEEDS[seed])
+    host.sh(f"printf '#!/bin/sh\\n# stand-in for the {seed} seed (tests/fleet/test_gpu_dry.py)\\nprintf \"{lines}\\\\n\"\\n' "
+            "> /usr/local/bin/nvidia-smi && chmod 755 /usr/local/bin/nvidia-smi")  # fmt: skip
+    inv = str(harness.write_inventory(harness.STATE / f"gpu-{seed}.py", [host], seed_data(seed)))
+    started = time.monotonic()
+    proc = subprocess.run([PYINFRA, inv, "deploys/serve.py", "--dry"], cwd=REPO, capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=600)  # fmt: skip
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    assert "--> Detected changes:" in out, out[-3000:]
+    # table rows: "<layer> | <operation>   <change: 1 (ip) or ->   <conditional change>"
+    rows = [re.split(r"\s{2,}", line.strip()) for line in out.splitlines() if " layer | " in line]
+    changing = [row[0] for row in rows if len(row) >= 3 and (row[1] != "-" or row[2] != "-")]
+    record_timing(f"fleet gpu --dry: {seed} seed ({len(changing)} operations would change)", time.monotonic() - started)
+    return changing, out
+
+
+def test_rtx4060_seed_dry_run_plans_driver_repository_toolkits_then_stops(gpu_host):
+    changing, out = dry(gpu_host, "rtx4060-laptop")
+    gpu = [name for name in changing if name.startswith("llmhost gpu layer | ")]
+    assert gpu == [
+        "llmhost gpu layer | NVIDIA's cuda-keyring (debian12)",
+        "llmhost gpu layer | NVIDIA's repository (/etc/apt/sources.list.d/cuda-debian12-x86_64.list)",
+        "llmhost gpu layer | Refresh apt package lists (NVIDIA's repository)",
+        "llmhost gpu layer | NVIDIA driver branch 580 (nvidia-repo)",
+        "llmhost gpu layer | CUDA toolkits 12.9, 12.6 side by side",
+    ]
+    # driver 550 -> 580 needs a reboot that is not allowed: nothing after the gpu layer
+    assert not [n for n in changing if n.split(" | ")[0] in ("llmhost engine layer", "llmhost service layer")]
+    assert "this run ends after the gpu layer: driver branch 580 is installed by this run" in out
+    assert "Operations:" not in out and gpu_host.sh("ls /etc/apt/sources.list.d/").strip() == ""  # dry: nothing ran
+
+
+def test_v100_seed_dry_run_plans_the_driver_for_volta_and_no_toolkit(gpu_host):
+    changing, _ = dry(gpu_host, "v100")
+    gpu = [name for name in changing if name.startswith("llmhost gpu layer | ")]
+    assert gpu == [
+        "llmhost gpu layer | NVIDIA's cuda-keyring (debian12)",
+        "llmhost gpu layer | NVIDIA's repository (/etc/apt/sources.list.d/cuda-debian12-x86_64.list)",
+        "llmhost gpu layer | Refresh apt package lists (NVIDIA's repository)",
+        "llmhost gpu layer | NVIDIA driver branch 580 (nvidia-repo)",
+    ]
+
+
+def test_a800_seed_dry_run_with_allow_reboot_reboots_and_goes_on(gpu_host):
+    names, _ = dry(gpu_host, "a800")
+    reboot = names.index("llmhost gpu layer | Reboot onto NVIDIA driver 580 (llmhost_allow_reboot)")
+    assert names[reboot - 1] == "llmhost gpu layer | NVIDIA driver branch 580 (nvidia-repo)"
+    after = {n.split(" | ")[0] for n in names[reboot + 1:]}
+    assert {"llmhost engine layer", "llmhost service layer"} <= after  # the vLLM venv and unit after the reboot
+    assert any(n.startswith("llmhost engine layer | Install vllm 0.33.0") for n in names)
