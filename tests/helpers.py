@@ -69,3 +69,19 @@ def pyinfra(*args: str, cwd: Path = REPO, timeout: int = 3600, env: dict | None 
     if proc.stdout.strip().startswith("{"):
         payload = json.loads(proc.stdout)
     return Run(proc.returncode, seconds, proc.stdout, proc.stderr, (payload or {}).get("results"))
+
+
+class FakeHost:
+    """Stands in for pyinfra's ``host`` inside an operation run at the command level: every fact
+    answers ``fact`` (or, with ``by_class``, the fact class's name looked up in it); noops and the
+    last fact's arguments are recorded."""
+
+    def __init__(self, fact=None, by_class: dict | None = None):
+        self.fact, self.by_class, self.noops, self.kwargs = fact, by_class, [], {}
+
+    def get_fact(self, cls, **kwargs):
+        self.kwargs = kwargs
+        return self.by_class[cls.__name__] if self.by_class is not None else self.fact
+
+    def noop(self, message):
+        self.noops.append(message)

@@ -34,6 +34,15 @@ OVERRIDES = {"a800": {"llmhost_services": [{"name": "qwen7", "model": "Qwen/Qwen
                       "llmhost_python": "python3", "llmhost_allow_reboot": True}}  # fmt: skip
 
 
+# Debian hosts: the driver from NVIDIA's repository, which the keyring and llmhost's source file add
+DRIVER_FROM_NVIDIA_REPO = [
+        "llmhost gpu layer | NVIDIA's cuda-keyring (debian12)",
+        "llmhost gpu layer | NVIDIA's repository (/etc/apt/sources.list.d/cuda-debian12-x86_64.list)",
+        "llmhost gpu layer | Refresh apt package lists (NVIDIA's repository)",
+        "llmhost gpu layer | NVIDIA driver branch 580 (nvidia-repo)",
+]
+
+
 def seed_data(seed: str) -> dict:
     data = runpy.run_path(str(REPO / "group_data" / f"{seed}.py"))
     return {k: v for k, v in data.items() if k.startswith("llmhost_")} | OVERRIDES.get(seed, {})
@@ -70,13 +79,7 @@ def dry(host, seed: str) -> tuple[list[str], str]:
 def test_rtx4060_seed_dry_run_plans_driver_repository_toolkits_then_stops(gpu_host):
     changing, out = dry(gpu_host, "rtx4060-laptop")
     gpu = [name for name in changing if name.startswith("llmhost gpu layer | ")]
-    assert gpu == [
-        "llmhost gpu layer | NVIDIA's cuda-keyring (debian12)",
-        "llmhost gpu layer | NVIDIA's repository (/etc/apt/sources.list.d/cuda-debian12-x86_64.list)",
-        "llmhost gpu layer | Refresh apt package lists (NVIDIA's repository)",
-        "llmhost gpu layer | NVIDIA driver branch 580 (nvidia-repo)",
-        "llmhost gpu layer | CUDA toolkits 12.9, 12.6 side by side",
-    ]
+    assert gpu == DRIVER_FROM_NVIDIA_REPO + ["llmhost gpu layer | CUDA toolkits 12.9, 12.6 side by side"]
     # driver 550 -> 580 needs a reboot that is not allowed: nothing after the gpu layer
     assert not [n for n in changing if n.split(" | ")[0] in ("llmhost engine layer", "llmhost service layer")]
     assert "this run ends after the gpu layer: driver branch 580 is installed by this run" in out
@@ -86,12 +89,7 @@ def test_rtx4060_seed_dry_run_plans_driver_repository_toolkits_then_stops(gpu_ho
 def test_v100_seed_dry_run_plans_the_driver_for_volta_and_no_toolkit(gpu_host):
     changing, _ = dry(gpu_host, "v100")
     gpu = [name for name in changing if name.startswith("llmhost gpu layer | ")]
-    assert gpu == [
-        "llmhost gpu layer | NVIDIA's cuda-keyring (debian12)",
-        "llmhost gpu layer | NVIDIA's repository (/etc/apt/sources.list.d/cuda-debian12-x86_64.list)",
-        "llmhost gpu layer | Refresh apt package lists (NVIDIA's repository)",
-        "llmhost gpu layer | NVIDIA driver branch 580 (nvidia-repo)",
-    ]
+    assert gpu == DRIVER_FROM_NVIDIA_REPO
 
 
 def test_a800_seed_dry_run_with_allow_reboot_reboots_and_goes_on(gpu_host):

@@ -16,6 +16,7 @@ from llmhost.operations import conda as conda_ops
 from llmhost.plan import PlanError, plan_host
 from llmhost.render import condarc_vars
 from llmhost.settings import DataError, load
+from tests.helpers import FakeHost
 from tests.unit.test_plan import DEVBOX
 from tests.unit.test_templates import render
 
@@ -81,19 +82,8 @@ def test_conda_refusals_are_one_line(tmp_path):
 # --- operations -----------------------------------------------------------------------------------
 
 
-class _Host:
-    def __init__(self, exists):
-        self.exists, self.noops = exists, []
-
-    def get_fact(self, cls, path):
-        return {"mode": 755} if self.exists else False
-
-    def noop(self, message):
-        self.noops.append(message)
-
-
 def _commands(monkeypatch, op, exists, **kwargs):
-    fake = _Host(exists)
+    fake = FakeHost({"mode": 755} if exists else False)
     monkeypatch.setattr(conda_ops, "host", fake)
     return [str(c.get_raw_value()) if hasattr(c, "get_raw_value") else c for c in op._inner(**kwargs)], fake
 

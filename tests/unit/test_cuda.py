@@ -14,6 +14,7 @@ from llmhost.operations import cuda as cuda_ops
 from llmhost.plan import PlanError, plan_host
 from llmhost.render import cuda_profile_vars
 from llmhost.settings import DataError, load
+from tests.helpers import FakeHost
 from tests.unit.test_plan import DEVBOX
 from tests.unit.test_templates import render
 
@@ -49,19 +50,8 @@ def test_refusals_are_one_line_before_any_change():
     assert load({"llmhost_cuda_default": 12.6}).cuda_default == "12.6"  # a YAML/--data number works too
 
 
-class _Host:
-    def __init__(self, fact):
-        self.fact, self.noops = fact, []
-
-    def get_fact(self, cls, **kwargs):
-        return self.fact
-
-    def noop(self, message):
-        self.noops.append(message)
-
-
 def _commands(monkeypatch, fact, **kwargs):
-    fake = _Host(fact)
+    fake = FakeHost(fact)
     monkeypatch.setattr(cuda_ops, "host", fake)
     return [shlex.split(str(c.get_raw_value())) for c in cuda_ops.default._inner(**kwargs)], fake
 

@@ -17,24 +17,14 @@ from llmhost.operations import cuda as cuda_ops
 from llmhost.operations import nvidia
 from llmhost.plan import PlanError, plan_host
 from llmhost.settings import load
+from tests.helpers import FakeHost
 from tests.unit.test_seed_plans import HARDWARE, seed_plan
 
 UBUNTU_DRIVER = ("nvidia-headless-no-dkms-580-server", "nvidia-utils-580-server")
 
 
-class _Host:
-    def __init__(self, packages=()):
-        self.packages, self.noops = {p: ["1"] for p in packages}, []
-
-    def get_fact(self, cls, **kwargs):
-        return self.packages
-
-    def noop(self, message):
-        self.noops.append(message)
-
-
 def commands(monkeypatch, op, installed=(), **kwargs):
-    fake = _Host(installed)
+    fake = FakeHost({p: ["1"] for p in installed})
     monkeypatch.setattr(nvidia, "host", fake)
     return [shlex.split(str(c.get_raw_value())) for c in op._inner(**kwargs)], fake.noops
 
@@ -104,8 +94,7 @@ def test_rtx4060_after_the_reboot_everything_is_already_satisfied(monkeypatch):
     assert not plan.driver.install and not plan.driver.reboot and plan.stop_after_driver is None
     # the gpu layer gives the driver op nothing to do; the keyring is a no-op; the switch too
     assert keyring_commands(monkeypatch, plan, {"cuda-keyring"}) == ([], ["cuda-keyring is installed"])
-    fake = _Host()
-    fake.get_fact = lambda cls, **kw: {"toolkits": ["12.6", "12.9"], "default": "12.9", "link": "alternatives"}
+    fake = FakeHost({"toolkits": ["12.6", "12.9"], "default": "12.9", "link": "alternatives"})
     monkeypatch.setattr(cuda_ops, "host", fake)
     assert list(cuda_ops.default._inner(version="12.9", alternatives=True)) == []
     assert plan.cuda.installing is False

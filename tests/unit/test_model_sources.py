@@ -16,6 +16,7 @@ import pytest
 from llmhost.operations import model as model_ops
 from llmhost.plan import GiB, PlanError, plan_host
 from llmhost.settings import DataError, load, lock_file_name
+from tests.helpers import FakeHost
 from tests.unit.test_plan import DEVBOX
 
 REV = "2e8e345d59da70d387dca261b5da857e7059bf27"
@@ -134,20 +135,6 @@ def test_the_model_tools_venv_only_for_hub_models(tmp_path):
 # --- the fetch operation at the command level: facts in, command (or no-op) out ------------------
 
 
-class _Host:
-    """Stands in for pyinfra's host inside the operation: the ModelDir fact as given, noops recorded."""
-
-    def __init__(self, fact):
-        self.fact, self.noops = fact, []
-
-    def get_fact(self, cls, **kwargs):
-        self.kwargs = kwargs
-        return self.fact
-
-    def noop(self, message):
-        self.noops.append(message)
-
-
 FILES = {"config.json": {"sha256": "11" * 32, "size": 621}, "model.safetensors": {"sha256": "22" * 32, "size": 5000}}
 SPEC = "modelscope:qwen/Qwen2.5-1.5B-Instruct"
 ARGS = dict(source="modelscope", repo="qwen/Qwen2.5-1.5B-Instruct", spec=SPEC, dest="/m/d", manifest_path="/m/d.manifest.json",
@@ -155,7 +142,7 @@ ARGS = dict(source="modelscope", repo="qwen/Qwen2.5-1.5B-Instruct", spec=SPEC, d
 
 
 def _run(monkeypatch, fact, **kwargs):
-    fake = _Host(fact)
+    fake = FakeHost(fact)
     monkeypatch.setattr(model_ops, "host", fake)
     commands = [shlex.split(str(c.get_raw_value())) for c in model_ops.fetched._inner(**{**ARGS, **kwargs})]
     return commands, fake

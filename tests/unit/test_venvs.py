@@ -13,6 +13,7 @@ from llmhost.facts.pip import PythonVersion, VenvDirs
 from llmhost.operations import venv as venv_ops
 from llmhost.plan import PlanError, plan_host
 from llmhost.settings import DataError, load
+from tests.helpers import FakeHost
 from tests.unit.test_plan import DEVBOX
 
 MODEL = "Qwen/Qwen2.5-0.5B-Instruct"
@@ -145,19 +146,8 @@ def test_venv_dirs_fact_command_on_a_real_directory(tmp_path):
 # --- operations -----------------------------------------------------------------------------------
 
 
-class _Host:
-    def __init__(self, facts):
-        self.facts, self.noops = facts, []
-
-    def get_fact(self, cls, **kwargs):
-        return self.facts[cls.__name__]
-
-    def noop(self, message):
-        self.noops.append(message)
-
-
 def _commands(monkeypatch, op, facts, **kwargs):
-    fake = _Host(facts)
+    fake = FakeHost(by_class=facts)
     monkeypatch.setattr(venv_ops, "host", fake)
     return [shlex.split(str(c.get_raw_value())) for c in op._inner(**kwargs)], fake
 
