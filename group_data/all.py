@@ -23,20 +23,24 @@ the key and the problem.
 #                        "modelscope:org/name[@revision]"  fetched on the host with modelscope
 #                            (honours llmhost_modelscope_endpoint);
 #                        "./dir", "/abs/dir", "~/dir" or "controller:dir"  a directory on the
-#                            controller (config.json + weights), pushed file by file;
+#                            controller (config.json + weights, or exactly one .gguf file for
+#                            llama.cpp), pushed file by file;
 #                        "host:/abs/dir"  a directory already on the host (never changed by
 #                            llmhost; its manifest is taken on first sight and checked after).
 #                      Every model gets a sha256 manifest on the host
 #                      (<llmhost_root>/models/<name>.manifest.json); hub models are pinned on the
 #                      controller in llmhost_model_lock_dir.
 #   engine             auto | vllm | vllm-cpu | llamacpp | ollama. Default auto: the planner picks
-#                      (vllm-cpu on a host without NVIDIA GPUs).
+#                      (llamacpp for a GGUF model; else vllm-cpu on a host without NVIDIA GPUs,
+#                      vLLM on GPUs, llama.cpp with a GGUF quant where vLLM does not fit). Services
+#                      on the CPU share the host's CPUs in disjoint ranges and its memory evenly.
 #   host               bind address. Default 127.0.0.1. Anything else requires api_key.
 #   port               TCP port, 1-65535. Default 8000. Distinct per host.
 #   served_model_name  the model name clients send. Default: the service name.
 #   max_model_len      context length in tokens. Default null: the planner sizes it (what the
 #                      KV budget holds, capped by the model's own maximum).
-#   max_num_seqs       concurrent sequences. Default null: the planner sizes it.
+#   max_num_seqs       concurrent sequences (llama.cpp: parallel slots, -np). Default null: the
+#                      planner sizes it.
 #   dtype              auto | bfloat16 | float16 | float32. Default auto: the planner decides
 #                      (bf16 only on GPUs with compute capability >= 8.0).
 #   quantization       null | bitsandbytes | gptq | awq | fp8. Default null: the checkpoint's own
@@ -54,6 +58,7 @@ the key and the problem.
 #       {"name": "tiny", "model": "./build/models/tiny-qwen2", "engine": "vllm-cpu", "port": 8001},
 #       {"name": "qwen72", "model": "Qwen/Qwen2-72B-Instruct", "port": 8002,
 #        "gpu_memory_utilization": 0.7},
+#       {"name": "gguf", "model": "./build/models/tiny-qwen2-gguf", "port": 8003},
 #   ]
 llmhost_services = []
 

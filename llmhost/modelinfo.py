@@ -30,6 +30,8 @@ class ModelInfo:
     bits: int | None = None  # bits per quantized weight
     trust_remote_code: bool = False  # architectures outside transformers (Qwen v1)
     params: int | None = None  # parameter count when published
+    gguf_file: str | None = None  # a GGUF model: its file (in the model directory); llama.cpp serves it
+    gguf_type: str | None = None  # the GGUF's file type as llama.cpp names it (ALL_F32, MOSTLY_Q4_K_M, ...)
 
     def kv_bytes_per_token(self, dtype_bytes: int) -> int:
         """2 (K and V) x layers x kv_heads x head_dim x bytes per element."""
@@ -78,11 +80,45 @@ def parse_config(config: dict, weight_bytes: int) -> ModelInfo:
     )  # fmt: skip
 
 
+def read_gguf(path: Path) -> ModelInfo:
+    """The planner's numbers from a GGUF file's metadata, read with llama.cpp's own ``gguf`` reader
+    (only the header and the tensor index: no weights loaded)."""
+    import gguf
+
+    try:
+        fields = gguf.GGUFReader(str(path)).fields
+        arch = fields["general.architecture"].contents()
+
+        def get(key: str, default=None):
+            field = fields.get(f"{arch}.{key}")
+            return field.contents() if field is not None else default
+
+        heads = int(get("attention.head_count"))
+        hidden = int(get("embedding_length"))
+        file_type = fields.get("general.file_type")
+        type_name = gguf.LlamaFileType(file_type.contents()).name if file_type is not None else "unknown"
+        tokens = fields.get("tokenizer.ggml.tokens")
+        return ModelInfo(
+            architecture=f"gguf:{arch}", hidden_size=hidden, num_layers=int(get("block_count")),
+            num_attention_heads=heads, num_kv_heads=int(get("attention.head_count_kv", heads)),
+            head_dim=int(get("attention.key_length", hidden // heads)),
+            max_position_embeddings=int(get("context_length", 2048)), torch_dtype="float16",
+            weight_bytes=path.stat().st_size, intermediate_size=int(get("feed_forward_length", 0)),
+            vocab_size=len(tokens.contents()) if tokens is not None else 0,
+            gguf_file=path.name, gguf_type=type_name,
+        )  # fmt: skip
+    except (KeyError, TypeError, ValueError) as e:
+        raise ModelInfoError(f"{path.name} is not a GGUF llmhost can read ({e})")
+
+
 def read_model_dir(directory: str | Path) -> ModelInfo:
     directory = Path(directory)
     config_path = directory / "config.json"
+    ggufs = sorted(directory.glob("*.gguf"))
+    if not config_path.is_file() and len(ggufs) == 1:
+        return read_gguf(ggufs[0])
     if not config_path.is_file():
-        raise ModelInfoError("has no config.json")
+        raise ModelInfoError("has no config.json" + (f" and {len(ggufs)} GGUF files (one is served)" if ggufs else ""))
     try:
         config = json.loads(config_path.read_text())
     except (OSError, json.JSONDecodeError) as e:

@@ -25,11 +25,14 @@ from llmhost.engines import (
     CPU_ENGINE_PACKAGES,
     HUB_TOOLS,
     LLAMACPP,
+    LLAMACPP_BUILD_PACKAGES,
+    PYPI_FILES,
     MULTIARCH,
     TCMALLOC_PACKAGE,
     VLLM_CPU,
     VLLM_GPU_RELEASES,
     EngineRelease,
+    SourceBuild,
     MINIFORGE_INSTALLERS,
     MINIFORGE_VERSION,
     ToolsRelease,
@@ -70,6 +73,7 @@ GPU_UTIL_DEFAULT = 0.90  # vLLM's own default is 0.90-0.92 depending on version
 GPU_UTIL_MAX = 0.95  # raised up to this, with a reason, when a model only fits that way
 # llama.cpp's CUDA context and compute buffers (reference/engines.md, measured at -c 4096).
 LLAMACPP_RUNTIME_BYTES = int(0.35 * GiB)
+LLAMACPP_SLOTS = 4  # llama-server parallel slots unless max_num_seqs says otherwise
 # The shortest context llmhost plans: below it a chat model is not worth serving.
 MIN_CONTEXT = 2048
 # bitsandbytes NF4 with double quantization: 4 bits + ~0.127 bits of block statistics per weight;
@@ -240,6 +244,22 @@ class EnginePlan:
     keep: int = 2  # versioned venvs of this engine kept, the current one included
     conda: str | None = None  # the conda that creates this env (``python`` is then a version: "3.10")
     cuda: str | None = None  # the CUDA the engine's wheels are built with (None: not a CUDA build)
+    build: SourceBuild | None = None  # built from source with cmake into ``venv`` (llama.cpp)
+    source_url: str | None = None  # where the host fetches the build's source archive
+    build_flags: tuple[str, ...] = ()  # cmake -D flags (the release's and the backend's)
+    build_jobs: int = 1
+
+    @property
+    def server_bin(self) -> str:
+        """A built engine's server binary, through the link."""
+        return f"{self.link}/bin/{self.build.binary}" if self.build else f"{self.link}/bin/python"
+
+    @property
+    def check(self) -> tuple[str, ...]:
+        """What proves a new env works before the link moves to it."""
+        if self.build:
+            return (f"{self.venv}/bin/{self.build.binary}", "--version")
+        return (f"{self.venv}/bin/python", "-c", f"import {self.module}")
 
     @property
     def python_bin(self) -> str:
@@ -297,6 +317,7 @@ class ServicePlan:
     unit_file: str  # systemd: the unit file
     env_file: str  # secrets from the data (API key), mode 0600
     key_file: str | None  # an API key generated on the host once, when none is given
+    api_key_var: str  # the variable the engine reads its API key from (VLLM_API_KEY, LLAMA_API_KEY)
     log: str
     health_url: str
     reasons: tuple[str, ...]
@@ -682,43 +703,70 @@ def _size_vllm_gpu(key: str, wish: ServiceWish, facts: HostFacts, cc: float) -> 
 
 def _size_llamacpp(key: str, wish: ServiceWish, facts: HostFacts, share: int, why_not_vllm: str | None) -> _Sizing:
     info = wish.model.info
-    ggufs: tuple[GgufFile, ...] = GGUF.get(wish.model.ref, ())
-    if info is None or not ggufs:
-        raise PlanError(
-            f"{key}.model: llama.cpp serves GGUF files and llmhost knows none for {wish.model.ref} "
-            f"(known: {', '.join(sorted(GGUF))})"
-        )
-    gguf = min(ggufs, key=lambda g: g.size)  # the smallest quant: fits the most
     reasons = []
     if why_not_vllm:
         reasons.append(f"engine llamacpp: {why_not_vllm}")
-    reasons.append(f"model file {gguf.filename} ({gguf.quant}, {_gib(gguf.size)}) from {gguf.repo}")
+    if info is not None and info.gguf_file:
+        model_file, size, quant = info.gguf_file, info.weight_bytes, info.gguf_type
+        reasons.append(f"model file {model_file} ({quant}, {_gib(size)}): the model is a GGUF")
+    else:
+        ggufs: tuple[GgufFile, ...] = GGUF.get(wish.model.ref, ())
+        if info is None or not ggufs:
+            raise PlanError(
+                f"{key}.model: llama.cpp serves GGUF files and llmhost knows none for {wish.model.ref} "
+                f"(known: {', '.join(sorted(GGUF))}; or give a directory holding one .gguf)"
+            )
+        gguf = min(ggufs, key=lambda g: g.size)  # the smallest quant: fits the most
+        model_file, size, quant = gguf.filename, gguf.size, gguf.quant
+        reasons.append(f"model file {gguf.filename} ({gguf.quant}, {_gib(gguf.size)}) from {gguf.repo}")
     kv_per_token = info.kv_bytes_per_token(2)
     model_max = info.max_position_embeddings
     n_ctx = wish.max_model_len or min(model_max, 8192)
-    kv = kv_per_token * n_ctx
-    args = ["--n_ctx", str(n_ctx)]
+    if n_ctx > model_max:
+        raise PlanError(f"{key}.max_model_len: {n_ctx} exceeds the model's maximum of {model_max} tokens")
+    # parallel slots (-np): llama-server batches them continuously; each gets n_ctx tokens. On a GPU,
+    # fewer slots before fewer layers: a layer left on the CPU costs every request.
+    slots = [wish.max_num_seqs] if wish.max_num_seqs else [LLAMACPP_SLOTS, 2, 1]
     env = {}
     if facts.gpus:
         gpu = int(facts.gpus[0].memory_mib * 2**20 * GPU_USABLE_FRACTION * GPU_UTIL_MAX)
-        room = gpu - LLAMACPP_RUNTIME_BYTES - kv
-        per_layer = gguf.size / info.num_layers
-        layers = max(0, min(info.num_layers, int(room // per_layer)))
-        args += ["--n_gpu_layers", str(-1 if layers == info.num_layers else layers)]
+        per_layer = size / info.num_layers
+        for parallel in slots:
+            kv = kv_per_token * n_ctx * parallel
+            room = gpu - LLAMACPP_RUNTIME_BYTES - kv
+            layers = max(0, min(info.num_layers, int(room // per_layer)))
+            if layers == info.num_layers:
+                break
+        args = ["-c", str(n_ctx * parallel), "-np", str(parallel)]
+        args += ["-ngl", str(999 if layers == info.num_layers else layers)]
         reasons.append(
-            f"n_gpu_layers={'all' if layers == info.num_layers else layers}: {_gib(gpu)} of {facts.gpus[0].name} "
-            f"holds {_gib(LLAMACPP_RUNTIME_BYTES)} runtime + {_gib(kv)} KV for {n_ctx} tokens + "
+            f"-ngl {'all' if layers == info.num_layers else layers}: {_gib(gpu)} of {facts.gpus[0].name} "
+            f"holds {_gib(LLAMACPP_RUNTIME_BYTES)} runtime + {_gib(kv)} KV for {parallel} x {n_ctx} tokens + "
             f"{layers}/{info.num_layers} layers of {_gib(per_layer)}"
         )
         if facts.wsl:
             env["LD_LIBRARY_PATH"] = "/usr/lib/wsl/lib"
-    elif gguf.size + kv + LLAMACPP_RUNTIME_BYTES > share:
-        raise PlanError(f"{key}.model: {gguf.filename} + KV needs {_gib(gguf.size + kv)}; this service's memory share is {_gib(share)}")
+    else:
+        parallel = slots[0]
+        kv = kv_per_token * n_ctx * parallel
+        args = ["-c", str(n_ctx * parallel), "-np", str(parallel)]
+        if size + kv + LLAMACPP_RUNTIME_BYTES > share:
+            raise PlanError(f"{key}.model: {model_file} + KV needs {_gib(size + kv + LLAMACPP_RUNTIME_BYTES)}; "
+                            f"this service's memory share is {_gib(share)}")  # fmt: skip
+        args += ["-ngl", "0"]
     threads = max(1, facts.cores)
-    args += ["--n_threads", str(threads)]
-    reasons.append(f"n_ctx={n_ctx}: KV {kv_per_token} B/token x {n_ctx} = {_gib(kv)} (the model allows {model_max})")
-    reasons.append(f"n_threads={threads}: one per core")
-    return _Sizing(LLAMACPP, "float16", gguf.quant, 1, None, n_ctx, 1, env, tuple(args), gguf.filename, tuple(reasons))
+    ids = _cpu_ids(facts.cpu_online)
+    pinned = []
+    if ids and ids == list(range(ids[0], ids[-1] + 1)):  # --cpu-range takes one lo-hi range
+        pinned = ["--cpu-range", f"{ids[0]}-{ids[-1]}"]
+    args += ["-t", str(threads), *pinned, "--metrics", "--no-webui"]
+    reasons.append(f"-c {n_ctx * parallel} -np {parallel}: {parallel} parallel slots of {n_ctx} tokens"
+                   + (" (pinned)" if wish.max_num_seqs else "") + f"; KV {kv_per_token} B/token = {_gib(kv)} "
+                   f"(the model allows {model_max})")  # fmt: skip
+    reasons.append(f"-t {threads}{' ' + ' '.join(pinned) if pinned else ''}: one thread per core of this service's "
+                   f"CPUs ({facts.cpu_online})")  # fmt: skip
+    reasons.append("--metrics: Prometheus /metrics; --no-webui: an API server only")
+    return _Sizing(LLAMACPP, "float16", quant, 1, None, n_ctx, parallel, env, tuple(args), model_file, tuple(reasons))
 
 
 # --- the service and the host -------------------------------------------------------------------
@@ -734,6 +782,12 @@ def _size(index: int, wish: ServiceWish, facts: HostFacts, share: int, root: str
             raise PlanError(f"host: unknown compute capability of {gpus[ccs.index(None)].name}; add it to llmhost/gpus.py")
         cc = min(ccs)
     engine = wish.engine
+    gguf = wish.model.info is not None and wish.model.info.gguf_file is not None
+    if gguf and engine in ("auto", "llamacpp"):
+        why = "pinned by the service" if engine == "llamacpp" else "auto, and the model is a GGUF (llama.cpp's own format)"
+        return _size_llamacpp(key, wish, facts, share, None), f"engine=llamacpp: {why}"
+    if gguf:
+        raise PlanError(f"{key}.engine: {engine} does not serve GGUF files like {wish.model.info.gguf_file}; use llamacpp or auto")
     if engine == "vllm-cpu" or (engine == "auto" and not gpus):
         why = "pinned by the service" if engine == "vllm-cpu" else "auto, and the host has no NVIDIA GPU"
         return _size_cpu(key, wish, facts, share, root), f"engine=vllm-cpu: {why}"
@@ -756,20 +810,68 @@ def _size(index: int, wish: ServiceWish, facts: HostFacts, share: int, root: str
             raise vllm_refusal
 
 
-def _plan_service(index: int, wish: ServiceWish, facts: HostFacts, settings: Settings, share: int):
+def _cpu_ids(online: str) -> list[int]:
+    """/sys/devices/system/cpu/online ("0-3,8-11") as CPU numbers."""
+    ids: list[int] = []
+    for part in online.split(","):
+        lo, _, hi = part.strip().partition("-")
+        if lo.isdigit():
+            ids.extend(range(int(lo), int(hi or lo) + 1))
+    return ids
+
+
+def _cpu_range(ids: list[int]) -> str:
+    parts, start = [], None
+    for i, cpu in enumerate(ids):
+        if start is None:
+            start = cpu
+        if i + 1 == len(ids) or ids[i + 1] != cpu + 1:
+            parts.append(f"{start}-{cpu}" if cpu != start else str(cpu))
+            start = None
+    return ",".join(parts)
+
+
+def _cpu_shares(facts: HostFacts, settings: Settings) -> list[HostFacts]:
+    """Each service's view of the host's CPUs: services that compute on the CPU (vllm-cpu, llama.cpp
+    without GPUs) get disjoint, contiguous shares of the online CPUs, so two engines never fight
+    over one core; the others see the whole host."""
+    on_cpu = [i for i, w in enumerate(settings.services)
+              if w.engine == "vllm-cpu" or (not facts.gpus and w.engine in ("auto", "llamacpp"))]  # fmt: skip
+    views = [facts] * len(settings.services)
+    if len(on_cpu) < 2:
+        return views
+    ids = _cpu_ids(facts.cpu_online) or list(range(facts.cores))
+    if len(ids) < len(on_cpu):
+        raise PlanError(
+            f"llmhost_services: {len(on_cpu)} services compute on the CPU and the host has {len(ids)} CPU(s) online "
+            f"({facts.cpu_online}); each needs at least one"
+        )
+    size, extra = divmod(len(ids), len(on_cpu))
+    start = 0
+    for n, index in enumerate(on_cpu):
+        take = size + (1 if n < extra else 0)
+        share = ids[start:start + take]
+        start += take
+        views[index] = replace(facts, cores=len(share), cpu_online=_cpu_range(share))
+    return views
+
+
+def _plan_service(index: int, wish: ServiceWish, facts: HostFacts, settings: Settings, share: int,
+                  host: HostFacts | None = None):  # fmt: skip
+    """``facts``: the host as this service sees it (its share of the CPUs); ``host``: the whole host
+    (an engine is installed, or built, once for all its services)."""
     root = settings.root
     sizing, engine_reason = _size(index, wish, facts, share, root)
     release = sizing.release
     if sizing.quantization == "bitsandbytes":  # vLLM loads bnb 4-bit through the bitsandbytes package
         release = replace(release, requirements=release.requirements + (BITSANDBYTES,))
-    engine = _engine_plan(release, settings, facts)
+    engine = _engine_plan(release, settings, host or facts)
     reasons = [engine_reason, *sizing.reasons]
 
     model = _model_plan(wish.model, root)
-    if release is LLAMACPP:
-        argv = (engine.python_bin, "-m", release.module, "--model", f"{model.path}/{sizing.model_file}",
-                "--model_alias", wish.served_model_name, "--host", wish.host, "--port", str(wish.port),
-                *sizing.args)  # fmt: skip
+    if release.build:
+        argv = (engine.server_bin, "-m", f"{model.path}/{sizing.model_file}", "-a", wish.served_model_name,
+                "--host", wish.host, "--port", str(wish.port), *sizing.args)  # fmt: skip
     else:
         argv = (engine.python_bin, "-m", release.module, "--model", model.path,
                 "--served-model-name", wish.served_model_name, "--host", wish.host, "--port", str(wish.port),
@@ -778,22 +880,26 @@ def _plan_service(index: int, wish: ServiceWish, facts: HostFacts, settings: Set
         "HOME": f"{root}/home",
         "PATH": f"{engine.link}/bin:/usr/local/bin:/usr/bin:/bin",
         "LANG": "C.UTF-8",
-        "HF_HOME": f"{root}/cache/huggingface",
-        "HF_HUB_OFFLINE": "1",
-        "VLLM_CACHE_ROOT": f"{root}/cache/vllm",
-        "VLLM_NO_USAGE_STATS": "1",
         "DO_NOT_TRACK": "1",
-        **{var: url for var, url in (("HF_ENDPOINT", _endpoints(settings)["hf"]),
-                                     ("MODELSCOPE_ENDPOINT", _endpoints(settings)["modelscope"])) if url},  # fmt: skip
-        **sizing.env,
     }
-    reasons.append("HF_HUB_OFFLINE=1: the model is a local directory on the host; the engine never calls a hub")
-    if release.cuda:
-        env.update(_cuda_env(release, engine, facts, settings, reasons))
-    secret_env = (("VLLM_API_KEY", wish.api_key),) if wish.api_key else ()
+    if not release.build:  # vLLM (Python, transformers and hub clients inside)
+        env.update({
+            "HF_HOME": f"{root}/cache/huggingface",
+            "HF_HUB_OFFLINE": "1",
+            "VLLM_CACHE_ROOT": f"{root}/cache/vllm",
+            "VLLM_NO_USAGE_STATS": "1",
+            **{var: url for var, url in (("HF_ENDPOINT", _endpoints(settings)["hf"]),
+                                         ("MODELSCOPE_ENDPOINT", _endpoints(settings)["modelscope"])) if url},
+        })  # fmt: skip
+        reasons.append("HF_HUB_OFFLINE=1: the model is a local directory on the host; the engine never calls a hub")
+    env.update(sizing.env)
+    if engine.cuda:
+        env.update(_cuda_env(engine, facts, settings, reasons))
+    api_key_var = "LLAMA_API_KEY" if release.build else "VLLM_API_KEY"
+    secret_env = ((api_key_var, wish.api_key),) if wish.api_key else ()
     key_file = None
     if wish.api_key:
-        reasons.append("api key: required on /v1/* (VLLM_API_KEY from the 0600 env file)")
+        reasons.append(f"api key: required on /v1/* ({api_key_var} from the 0600 env file)")
     elif wish.bind_public:
         key_file = f"{settings.env_dir}/{wish.name}.key.env"
         reasons.append(
@@ -824,26 +930,26 @@ def _plan_service(index: int, wish: ServiceWish, facts: HostFacts, settings: Set
         unit_file=f"/etc/systemd/system/llmhost-{wish.name}.service",
         env_file=f"{settings.env_dir}/{wish.name}.env",
         key_file=key_file,
+        api_key_var=api_key_var,
         log=f"{root}/logs/{wish.name}.log",
         health_url=_bind_url(wish.host, wish.port),
         reasons=tuple(reasons),
     )
 
 
-def _cuda_env(release: EngineRelease, engine: EnginePlan, facts: HostFacts, settings: Settings,
-              reasons: list[str]) -> dict[str, str]:  # fmt: skip
+def _cuda_env(engine: EnginePlan, facts: HostFacts, settings: Settings, reasons: list[str]) -> dict[str, str]:
     """CUDA_HOME / PATH / LD_LIBRARY_PATH of a CUDA engine's service (services do not read
     /etc/profile.d): the toolkit of the engine's own CUDA where there is one, else the default."""
     toolkits = set(facts.cuda_toolkits) | set(settings.cuda_toolkits)
-    version = release.cuda if release.cuda in toolkits else (settings.cuda_default or facts.cuda_default)
+    version = engine.cuda if engine.cuda in toolkits else (settings.cuda_default or facts.cuda_default)
     if version is None:
-        reasons.append(f"CUDA_HOME: not set, no CUDA toolkit on the host; vLLM's wheels carry their CUDA {release.cuda} "
+        reasons.append(f"CUDA_HOME: not set, no CUDA toolkit on the host; vLLM's wheels carry their CUDA {engine.cuda} "
                        "runtime (kernels that compile with nvcc at start-up are not available: llmhost_cuda_toolkits)")  # fmt: skip
         return {}
     home = f"/usr/local/cuda-{version}"
     libraries = (["/usr/lib/wsl/lib"] if facts.wsl else []) + [f"{home}/lib64"]
-    reasons.append(f"CUDA_HOME={home}: " + ("the toolkit of the engine's CUDA" if version == release.cuda else
-                   f"the default toolkit (none of CUDA {release.cuda} on the host)")
+    reasons.append(f"CUDA_HOME={home}: " + ("the toolkit of the engine's CUDA" if version == engine.cuda else
+                   f"the default toolkit (none of CUDA {engine.cuda} on the host)")
                    + "; its bin on PATH and lib64 on LD_LIBRARY_PATH, explicitly (services do not read profile.d)")  # fmt: skip
     return {"CUDA_HOME": home, "PATH": f"{engine.link}/bin:{home}/bin:/usr/local/bin:/usr/bin:/bin",
             "LD_LIBRARY_PATH": ":".join(libraries)}  # fmt: skip
@@ -1151,7 +1257,52 @@ def _pinned(release: EngineRelease, pins: tuple[str, ...]) -> tuple[tuple[str, .
     return requirements, version
 
 
+def _source_url(build: SourceBuild, settings: Settings) -> str:
+    """Where the host fetches a source archive: the shipped wheelhouse, else the pip index's file
+    host (a mirror's /packages/ beside its /simple/), else PyPI's."""
+    if settings.wheelhouse:
+        return f"file://{settings.root}/wheelhouse/{build.filename}"
+    index = settings.pip_index_url or dict(settings.mirror).get("pip")
+    if index and index.rstrip("/").endswith("/simple"):
+        return f"{index.rstrip('/').removesuffix('/simple')}/packages/{build.path}"
+    return f"{PYPI_FILES}/{build.path}"
+
+
+def _build_flags(release: EngineRelease, settings: Settings, facts: HostFacts) -> tuple[tuple[str, ...], str | None, str]:
+    """(cmake flags, the CUDA toolkit it builds with, why) of a source-built engine on this host."""
+    if not facts.gpus:
+        return release.build.cmake_flags + ("-DGGML_NATIVE=ON",), None, "CPU backend, for this host's CPU (GGML_NATIVE)"
+    toolkits = sorted(set(facts.cuda_toolkits) | set(settings.cuda_toolkits), key=driver_tuple)
+    if not toolkits:
+        raise PlanError(
+            "llmhost_cuda_toolkits: llama.cpp's CUDA backend is compiled on the host with nvcc and the host has no "
+            "CUDA toolkit; name one, e.g. llmhost_cuda_toolkits = [\"12.9\"]"
+        )
+    ccs = sorted({compute_capability(g.name, g.compute_capability) or 0 for g in facts.gpus})
+    newest = min((architecture(cc)[1] for cc in ccs if architecture(cc)[1]), key=driver_tuple, default=None)
+    usable = [t for t in toolkits if newest is None or driver_tuple(t) <= driver_tuple(newest)]
+    if not usable:
+        raise PlanError(f"llmhost_cuda_toolkits: the GPUs build with CUDA up to {newest}; the toolkits are {', '.join(toolkits)}")
+    chosen = settings.cuda_default if settings.cuda_default in usable else usable[-1]
+    archs = ";".join(str(int(round(cc * 10))) for cc in ccs)
+    return release.build.cmake_flags + (
+        "-DGGML_CUDA=ON", f"-DCMAKE_CUDA_COMPILER=/usr/local/cuda-{chosen}/bin/nvcc", f"-DCMAKE_CUDA_ARCHITECTURES={archs}",
+    ), chosen, f"CUDA backend with toolkit {chosen} for compute capability {', '.join(str(c) for c in ccs)}"  # fmt: skip
+
+
 def _engine_plan(release: EngineRelease, settings: Settings, facts: HostFacts) -> EnginePlan:
+    if release.build:
+        flags, cuda, _ = _build_flags(release, settings, facts)
+        identity = json.dumps([release.build.sha256, flags])
+        digest = hashlib.sha256(identity.encode()).hexdigest()[:8]
+        return EnginePlan(
+            engine=release.engine, version=release.version, variant=release.variant,
+            venv=f"{settings.root}/venvs/{release.engine}-{release.version}-{digest}", python=settings.python,
+            requirements=(), remove=(), pip_index_url=None, pip_extra_index_urls=(), pip_find_links=(),
+            pip_no_index=False, link=env_link(settings.root, release.engine), module=release.module,
+            keep=settings.keep_envs, cuda=cuda, build=release.build, source_url=_source_url(release.build, settings),
+            build_flags=flags, build_jobs=max(1, facts.cores),
+        )  # fmt: skip
     requirements, version = _pinned(release, settings.pins(release.engine))
     # The venv's identity: what is installed into it and the Python it is made with.
     conda = settings.env_manager == "conda"
@@ -1185,6 +1336,13 @@ def _engine_plan(release: EngineRelease, settings: Settings, facts: HostFacts) -
 
 
 def _engine_reason(engine: EnginePlan, settings: Settings) -> str:
+    if engine.build:
+        return (
+            f"engine {engine.venv}: {engine.build.binary} built with cmake ({' '.join(engine.build_flags[-3:])}, "
+            f"-j{engine.build_jobs}) from {engine.build.filename} (sha256 {engine.build.sha256[:12]}...) at "
+            f"{engine.source_url}; {engine.link} switches to it once `{engine.build.binary} --version` runs; "
+            f"{engine.keep} build(s) kept"
+        )
     where = []
     if engine.pip_no_index:
         shipped = f" (llmhost_wheelhouse {settings.wheelhouse}, shipped)" if settings.wheelhouse else ""
@@ -1240,7 +1398,8 @@ def plan_host(facts: HostFacts, settings: Settings) -> HostPlan:
     driver_first = bool(not facts.gpus and facts.pci_gpus and not facts.wsl
                         and any(w.engine != "vllm-cpu" for w in settings.services))  # fmt: skip
     services = [] if driver_first else [
-        _plan_service(i, wish, facts, settings, share) for i, wish in enumerate(settings.services)
+        _plan_service(i, wish, service_facts, settings, share, facts)
+        for (i, wish), service_facts in zip(enumerate(settings.services), _cpu_shares(facts, settings))
     ]
     engines: dict[str, EnginePlan] = {}
     for svc in services:
@@ -1253,6 +1412,8 @@ def plan_host(facts: HostFacts, settings: Settings) -> HostPlan:
                 )
             engines[svc.engine.venv] = svc.engine
             reasons.append(_engine_reason(svc.engine, settings))
+        if svc.engine.build:
+            packages.update(LLAMACPP_BUILD_PACKAGES)
         if svc.engine.engine == "vllm-cpu":
             tcmalloc = TCMALLOC_PACKAGE.get((facts.os_id, facts.os_version))
             if tcmalloc is None:

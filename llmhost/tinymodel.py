@@ -187,3 +187,68 @@ def write_tiny_model(directory: str | Path, shape: TinyShape = TinyShape()) -> P
     )
     save_file(_weights(shape, vocab_size), str(out / "model.safetensors"), metadata={"format": "pt"})
     return out
+
+
+def write_tiny_gguf(model_dir: str | Path, directory: str | Path) -> Path:
+    """Write the tiny model at ``model_dir`` (from ``write_tiny_model``) as one GGUF file into
+    ``directory`` and return the file's path: what llama.cpp serves.
+
+    Written with llama.cpp's own ``gguf`` package: its tensor-name map for the qwen2 architecture,
+    its writer, and its SpecialVocab for the merges, special tokens and chat template. (llama.cpp's
+    convert_hf_to_gguf.py refuses this tokenizer: it recognizes pre-tokenizers by hashing known
+    tokenizers' output, and this one is trained here.) Float32 weights as stored; same bytes every
+    time.
+    """
+    import gguf
+    from safetensors.numpy import load_file
+
+    src, out = Path(model_dir), Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    config = json.loads((src / "config.json").read_text())
+    tokenizer = json.loads((src / "tokenizer.json").read_text())
+    path = out / "tiny-qwen2-f32.gguf"
+
+    writer = gguf.GGUFWriter(str(path), gguf.MODEL_ARCH_NAMES[gguf.MODEL_ARCH.QWEN2])
+    writer.add_name("tiny-qwen2")
+    writer.add_context_length(config["max_position_embeddings"])
+    writer.add_embedding_length(config["hidden_size"])
+    writer.add_block_count(config["num_hidden_layers"])
+    writer.add_feed_forward_length(config["intermediate_size"])
+    writer.add_head_count(config["num_attention_heads"])
+    writer.add_head_count_kv(config["num_key_value_heads"])
+    writer.add_rope_freq_base(config["rope_theta"])
+    writer.add_layer_norm_rms_eps(config["rms_norm_eps"])
+    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+
+    # the vocabulary in id order, byte-level strings as tokenizer.json holds them
+    vocab = dict(tokenizer["model"]["vocab"])
+    special = {t["content"]: t["id"] for t in tokenizer.get("added_tokens", [])}
+    vocab.update(special)
+    tokens = [""] * config["vocab_size"]
+    types = [gguf.TokenType.UNUSED] * config["vocab_size"]
+    for token, index in vocab.items():
+        tokens[index] = token
+        types[index] = gguf.TokenType.CONTROL if token in special else gguf.TokenType.NORMAL
+    for index, token in enumerate(tokens):
+        if not token:
+            tokens[index] = f"[PAD{index}]"
+    writer.add_tokenizer_model("gpt2")
+    writer.add_tokenizer_pre("qwen2")
+    writer.add_token_list(tokens)
+    writer.add_token_types(types)
+    gguf.SpecialVocab(src, load_merges=True, n_vocab=len(tokens)).add_to_gguf(writer, quiet=True)
+
+    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.QWEN2, config["num_hidden_layers"])
+    for name, tensor in sorted(load_file(str(src / "model.safetensors")).items()):
+        if name == "lm_head.weight" and config.get("tie_word_embeddings"):
+            continue
+        new = names.get_name(name, try_suffixes=(".weight", ".bias"))
+        if new is None:
+            raise ValueError(f"no GGUF name for tensor {name}")
+        writer.add_tensor(new, tensor)
+
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path

@@ -9,13 +9,14 @@ import pytest
 from tests.helpers import REPO, TIMINGS
 
 TINY = REPO / "build" / "models" / "tiny-qwen2"
+TINY_GGUF = REPO / "build" / "models" / "tiny-qwen2-gguf"  # the same model as one GGUF file (llama.cpp)
 
 
 @pytest.fixture(scope="session")
 def tiny_model():
     """The demo model at build/models/tiny-qwen2, as `make serve` makes it (same bytes every time)."""
     llmhost = REPO / ".venv" / "bin" / "llmhost"
-    subprocess.run([str(llmhost) if llmhost.exists() else "llmhost", "tiny-model", str(TINY)],
+    subprocess.run([str(llmhost) if llmhost.exists() else "llmhost", "tiny-model", str(TINY), "--gguf", str(TINY_GGUF)],
                    check=True, capture_output=True)  # fmt: skip
     return TINY
 

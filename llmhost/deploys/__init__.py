@@ -15,10 +15,11 @@ from llmhost.facts import host_facts
 from llmhost.plan import HostPlan, model_path, plan_host
 from llmhost.settings import HUB_SOURCES, load
 
-# Engines whose install layer exists in this version. The planner plans llama.cpp too (see
-# `llmhost plan`); its layer is not written yet. vLLM on GPUs: the same venv/service layers as
-# vllm-cpu with the gpu layer before them (checked at the command level; no GPU runs here).
-APPLICABLE_ENGINES = ("vllm-cpu", "vllm")
+# Engines whose install layer exists in this version. vLLM on GPUs: the same venv/service layers
+# as vllm-cpu with the gpu layer before them (checked at the command level; no GPU runs here).
+# llama.cpp: built from source, serving a GGUF given as a model directory (hub GGUF repositories
+# are planned by `llmhost plan` but not fetched yet).
+APPLICABLE_ENGINES = ("vllm-cpu", "vllm", "llamacpp")
 
 
 def host_plan(host) -> HostPlan:
@@ -34,6 +35,11 @@ def host_plan(host) -> HostPlan:
 def applicable(plan: HostPlan) -> HostPlan:
     """The plan, if this version's layers can apply it; else one line saying what they cannot."""
     for index, service in enumerate(plan.services):
+        if service.engine.build and service.model.source in ("hf", "modelscope"):
+            raise DeployError(
+                f"llmhost_services[{index}].model: llama.cpp would serve a GGUF from the hub repository of "
+                f"{service.model.ref}, which this llmhost version does not fetch yet; give a directory holding the .gguf"
+            )
         if service.engine.engine not in APPLICABLE_ENGINES:
             raise DeployError(
                 f"llmhost_services[{index}].engine: the plan chose {service.engine.engine} "

@@ -9,7 +9,7 @@ from pyinfra.api import deploy
 from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import files, pip
 
-from llmhost.operations import conda
+from llmhost.operations import conda, llamacpp
 from llmhost.operations import venv as venvs
 from llmhost.operations.pip import requirements
 from llmhost.plan import EnginePlan, HostPlan
@@ -22,6 +22,8 @@ def venv(engine: EnginePlan, prune_now: bool = True) -> OperationMeta:
     its link switched to it (and, with ``prune_now``, the oldest venvs pruned). Returns the switch
     (it restarts services)."""
     label = f"{engine.engine} {engine.version}"
+    if engine.build:
+        return _built(engine, label, prune_now)
     if engine.conda:
         conda.env(name=f"conda env for {label} (Python {engine.python})", conda=engine.conda, path=engine.venv,
                   python=engine.python)  # fmt: skip
@@ -48,6 +50,31 @@ def venv(engine: EnginePlan, prune_now: bool = True) -> OperationMeta:
         link=engine.link,
         venv=engine.venv,
         module=engine.module,
+    )
+    if prune_now:
+        prune(engine)
+    return switch
+
+
+def _built(engine: EnginePlan, label: str, prune_now: bool) -> OperationMeta:
+    """A source-built engine (llama.cpp): built into its versioned directory, then the link."""
+    b = engine.build
+    llamacpp.built(
+        name=f"Build {b.binary} of {label} ({engine.build_flags[-1]})",
+        directory=engine.venv,
+        url=engine.source_url,
+        filename=b.filename,
+        sha256=b.sha256,
+        subdir=b.subdir,
+        flags=list(engine.build_flags),
+        targets=list(b.targets),
+        jobs=engine.build_jobs,
+    )
+    switch = venvs.current(
+        name=f"{posixpath.basename(engine.link)} -> {posixpath.basename(engine.venv)} ({b.binary} --version)",
+        link=engine.link,
+        venv=engine.venv,
+        check=list(engine.check),
     )
     if prune_now:
         prune(engine)

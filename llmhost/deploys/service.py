@@ -85,7 +85,8 @@ def apply(plan: HostPlan, model_ops: dict[str, OperationMeta], engine_ops: dict[
         ]
         if service.key_file:
             inputs.append(
-                secret.generated(name=f"API key of {service.unit}", path=service.key_file, variable="VLLM_API_KEY")
+                secret.generated(name=f"API key of {service.unit}", path=service.key_file,
+                                 variable=service.api_key_var)  # fmt: skip
             )
         if plan.supervisor == "systemd":
             _systemd(plan, service, inputs)

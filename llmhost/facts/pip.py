@@ -90,11 +90,12 @@ class VenvDirs(FactBase[VenvDirsDict]):
 
     def command(self, directory: str, engine: str) -> str:
         d, link = shlex.quote(directory), shlex.quote(f"{directory}/{engine}-current")
-        # pyvenv.cfg (a conda env: conda-meta/history) is written when the env is made: it orders them
+        # pyvenv.cfg (a conda env: conda-meta/history; a build: .llmhost-build) is written when the env
+        # is made: it orders them
         return (
             f"[ -L {link} ] && echo current $(readlink {link}); "
             # a version starts with a digit: vllm-[0-9]* is not vllm-cpu-*, nor the -current link
-            f"for v in {d}/{shlex.quote(engine)}-[0-9]*; do f=$v/pyvenv.cfg; [ -f \"$f\" ] || f=$v/conda-meta/history; "
+            f"for v in {d}/{shlex.quote(engine)}-[0-9]*; do f=$v/pyvenv.cfg; [ -f \"$f\" ] || f=$v/conda-meta/history; [ -f \"$f\" ] || f=$v/.llmhost-build; "
             '[ -f "$f" ] || continue; [ -e "$v/.llmhost-imported" ] && ok=1 || ok=0; '
             'echo venv $(stat -c %Y "$f") "$(basename "$v")" $ok; done; true'
         )

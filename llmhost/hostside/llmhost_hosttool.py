@@ -78,7 +78,8 @@ def check(args) -> int:
         "temperature": 0,
     }).encode()
     headers = {"Content-Type": "application/json"}
-    api_key = _env_value(args.env_file, "VLLM_API_KEY")
+    # vLLM reads VLLM_API_KEY, llama-server LLAMA_API_KEY
+    api_key = _env_value(args.env_file, "VLLM_API_KEY") or _env_value(args.env_file, "LLAMA_API_KEY")
     if api_key:
         headers["Authorization"] = f"Bearer {api_key}"
     request = urllib.request.Request(f"{args.url}/v1/chat/completions", data=body, headers=headers)

@@ -17,13 +17,15 @@ IMPORTED = ".llmhost-imported"
 
 
 @operation()
-def current(link: str, venv: str, module: str):
+def current(link: str, venv: str, module: str = "", check: list[str] | None = None):
     """
     Point ``link`` at ``venv``, once the venv's Python imports ``module``.
 
     + link: the stable path services run through (``/opt/llmhost/venvs/vllm-cpu-current``)
     + venv: the versioned venv it must point to (a sibling of the link)
     + module: what ``venv/bin/python -c "import <module>"`` must import first
+    + check: instead of the import, a command that must succeed (a built engine: ``llama-server
+      --version``)
 
     A venv that installed but cannot import its engine (a broken dependency, a wrong torch)
     fails this operation before the link moves: whatever runs through the link keeps its venv.
@@ -48,7 +50,10 @@ def current(link: str, venv: str, module: str):
     if info and info.get("link_target", "").rstrip("/").rsplit("/", 1)[-1] == name:
         host.noop(f"{link} -> {name}")
         return
-    yield StringCommand(QuoteString(f"{venv}/bin/python"), "-c", QuoteString(f"import {module}"))
+    if check:
+        yield StringCommand(*(QuoteString(part) for part in check))
+    else:
+        yield StringCommand(QuoteString(f"{venv}/bin/python"), "-c", QuoteString(f"import {module}"))
     # the mark pruning reads: this venv worked once (a venv whose install or import failed has none)
     yield StringCommand("touch", QuoteString(f"{venv}/{IMPORTED}"))
     yield from swap(name, link, f"{link}.new")

