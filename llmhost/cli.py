@@ -62,17 +62,12 @@ def fetch_source(build, directory: Path, index_url: str | None = None) -> Path:
     import hashlib
     import urllib.request
 
-    from llmhost.engines import PYPI_FILES
-
     target = directory / build.filename
     if target.is_file() and hashlib.sha256(target.read_bytes()).hexdigest() == build.sha256:
         return target
-    base = PYPI_FILES
-    if index_url and index_url.rstrip("/").endswith("/simple"):
-        base = index_url.rstrip("/").removesuffix("/simple") + "/packages"
     directory.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(".part")
-    with urllib.request.urlopen(f"{base}/{build.path}", timeout=600) as resp, open(partial, "wb") as out:
+    with urllib.request.urlopen(build.url(index_url), timeout=600) as resp, open(partial, "wb") as out:
         while chunk := resp.read(1 << 20):
             out.write(chunk)
     digest = hashlib.sha256(partial.read_bytes()).hexdigest()

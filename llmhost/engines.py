@@ -88,6 +88,12 @@ class SourceBuild:
     def binary(self) -> str:
         return self.targets[0]
 
+    def url(self, index_url: str | None = None) -> str:
+        """The archive on a pip index's file host: a mirror's /packages/ beside its /simple/, else PyPI's."""
+        if index_url and index_url.rstrip("/").endswith("/simple"):
+            return f"{index_url.rstrip('/').removesuffix('/simple')}/packages/{self.path}"
+        return f"{PYPI_FILES}/{self.path}"
+
 
 # llama.cpp's own server (llama-server), built with cmake from the llama.cpp that llama-cpp-python
 # 0.3.36 vendors: a pinned llama.cpp source on PyPI (reachable from the hosts and their mirrors,

@@ -26,7 +26,6 @@ from llmhost.engines import (
     HUB_TOOLS,
     LLAMACPP,
     LLAMACPP_BUILD_PACKAGES,
-    PYPI_FILES,
     MULTIARCH,
     TCMALLOC_PACKAGE,
     VLLM_CPU,
@@ -252,7 +251,7 @@ class EnginePlan:
     @property
     def server_bin(self) -> str:
         """A built engine's server binary, through the link."""
-        return f"{self.link}/bin/{self.build.binary}" if self.build else f"{self.link}/bin/python"
+        return f"{self.link}/bin/{self.build.binary}"
 
     @property
     def check(self) -> tuple[str, ...]:
@@ -1262,10 +1261,7 @@ def _source_url(build: SourceBuild, settings: Settings) -> str:
     host (a mirror's /packages/ beside its /simple/), else PyPI's."""
     if settings.wheelhouse:
         return f"file://{settings.root}/wheelhouse/{build.filename}"
-    index = settings.pip_index_url or dict(settings.mirror).get("pip")
-    if index and index.rstrip("/").endswith("/simple"):
-        return f"{index.rstrip('/').removesuffix('/simple')}/packages/{build.path}"
-    return f"{PYPI_FILES}/{build.path}"
+    return build.url(settings.pip_index_url or dict(settings.mirror).get("pip"))
 
 
 def _build_flags(release: EngineRelease, settings: Settings, facts: HostFacts) -> tuple[tuple[str, ...], str | None, str]:

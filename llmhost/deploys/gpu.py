@@ -25,7 +25,7 @@ def apply(plan: HostPlan) -> None:
         source = files.template(name=f"NVIDIA's repository ({repo.sources_file})", src=template("cuda-repo.list.j2"),
                                 dest=repo.sources_file, mode="644", url=repo.url)  # fmt: skip
         apt.update(name="Refresh apt package lists (NVIDIA's repository)", _if=[keyring.did_change, source.did_change])
-    if driver and (driver.install or driver.reboot) and driver.method:
+    if driver and driver.method:  # a branch to install, or one installed and waiting for its reboot
         nvidia.driver(
             name=f"NVIDIA driver branch {driver.branch} ({driver.method})",
             branch=driver.branch,

@@ -7,6 +7,8 @@ from pyinfra.api import StringCommand, operation
 from pyinfra.api.command import QuoteString
 from pyinfra.facts.files import File
 
+from llmhost.operations.download import checked, fetch
+
 
 @operation()
 def installed(prefix: str, installer: str, download: str, sha256: str | None = None):
@@ -34,14 +36,13 @@ def installed(prefix: str, installer: str, download: str, sha256: str | None = N
     if host.get_fact(File, path=f"{prefix}/bin/conda"):
         host.noop(f"conda is installed in {prefix}")
         return
-    yield StringCommand("curl", "-fsSL", "--retry", "3", "-o", QuoteString(download), QuoteString(installer))
     if sha256:
-        expected = QuoteString(f"{sha256}  {download}")
-        yield StringCommand("echo", expected, "|", "sha256sum", "--check", "--strict", "-")
+        yield from checked(installer, download, sha256)
     else:
         # the publisher's "<sha256>  <name>" file; our copy is checked against its hash
         sums = f"{download}.sha256"
-        yield StringCommand("curl", "-fsSL", "--retry", "3", "-o", QuoteString(sums), QuoteString(f"{installer}.sha256"))
+        yield fetch(installer, download)
+        yield fetch(f"{installer}.sha256", sums)
         yield StringCommand(
             "awk", "-v", QuoteString(f"f={download}"), QuoteString('{print $1 "  " f}'), QuoteString(sums),
             "|", "sha256sum", "--check", "--strict", "-",

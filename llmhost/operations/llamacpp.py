@@ -7,6 +7,8 @@ from pyinfra.api import StringCommand, operation
 from pyinfra.api.command import QuoteString
 from pyinfra.facts.files import File
 
+from llmhost.operations.download import checked
+
 BUILT = ".llmhost-build"  # made first: orders the builds by age (pruning), like a venv's pyvenv.cfg
 
 
@@ -51,8 +53,7 @@ def built(directory: str, url: str, filename: str, sha256: str, subdir: str, fla
     src, build, archive = f"{directory}/src", f"{directory}/build", f"{directory}/src/{filename}"
     yield StringCommand("mkdir", "-p", QuoteString(f"{directory}/bin"), QuoteString(src))
     yield StringCommand("[", "-e", QuoteString(f"{directory}/{BUILT}"), "]", "||", "touch", QuoteString(f"{directory}/{BUILT}"))
-    yield StringCommand("curl", "-fsSL", "--retry", "3", "-o", QuoteString(archive), QuoteString(url))
-    yield StringCommand("echo", QuoteString(f"{sha256}  {archive}"), "|", "sha256sum", "-c", "--quiet", "-")
+    yield from checked(url, archive, sha256)
     yield StringCommand("tar", "-xzf", QuoteString(archive), "-C", QuoteString(src))
     yield StringCommand("cmake", "-S", QuoteString(f"{src}/{subdir}"), "-B", QuoteString(build),
                         *(QuoteString(f) for f in flags))  # fmt: skip

@@ -7,6 +7,8 @@ from pyinfra.api import StringCommand, operation
 from pyinfra.api.command import QuoteString
 from pyinfra.facts.deb import DebPackages
 
+from llmhost.operations.download import fetch
+
 APT_ENV = "DEBIAN_FRONTEND=noninteractive"
 
 
@@ -33,7 +35,7 @@ def keyring(url: str, download: str):
     if "cuda-keyring" in host.get_fact(DebPackages):
         host.noop("cuda-keyring is installed")
         return
-    yield StringCommand("curl", "-fsSL", "--retry", "3", "-o", QuoteString(download), QuoteString(url))
+    yield fetch(url, download)
     yield StringCommand(APT_ENV, "dpkg", "-i", QuoteString(download))
     yield StringCommand("rm", "-f", QuoteString(download))
 

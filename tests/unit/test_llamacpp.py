@@ -105,7 +105,7 @@ def test_the_build_fetches_checks_builds_installs_and_cleans_up(monkeypatch):
         ["mkdir", "-p", f"{d}/bin", f"{d}/src"],
         ["[", "-e", f"{d}/.llmhost-build", "]", "||", "touch", f"{d}/.llmhost-build"],
         ["curl", "-fsSL", "--retry", "3", "-o", f"{d}/src/l.tar.gz", "file:///opt/llmhost/wheelhouse/l.tar.gz"],
-        ["echo", f"{'0' * 64}  {d}/src/l.tar.gz", "|", "sha256sum", "-c", "--quiet", "-"],
+        ["echo", f"{'0' * 64}  {d}/src/l.tar.gz", "|", "sha256sum", "--check", "--strict", "-"],
         ["tar", "-xzf", f"{d}/src/l.tar.gz", "-C", f"{d}/src"],
         ["cmake", "-S", f"{d}/src/l/vendor/llama.cpp", "-B", f"{d}/build", "-DGGML_NATIVE=ON"],
         ["cmake", "--build", f"{d}/build", "--target", "llama-server", "-j", "2"],
