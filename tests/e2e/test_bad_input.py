@@ -27,6 +27,9 @@ def _assert_refused(run, line: str):
          "llmhost_services[0].model: model directory ./build/no-such-model does not exist on the controller"),
         ('llmhost_services=[{"name": "t", "model": "a/b", "port": "80"}]',
          "llmhost_services[0].port: expected an integer 1..65535, got '80' (str)"),
+        ('llmhost_services=[{"name": "t", "model": "Qwen/Qwen2.5-1.5B-Instruct", "engine": "llamacpp"}]',
+         "llmhost_services[0].model: llama.cpp would serve a GGUF from the hub repository of "
+         "Qwen/Qwen2.5-1.5B-Instruct, which this llmhost version does not fetch yet; give a directory holding the .gguf"),
     ],
 )
 def test_bad_data_is_one_line(tiny_model, data, line):

@@ -85,6 +85,10 @@ def test_hub_ids(model, kind, ref, revision):
         ({"llmhost_services": [{"name": "x", "model": "./no/such/dir"}]}, "llmhost_services[0].model", "does not exist"),
         ({"llmhost_services": [{"name": "x", "model": "a/b"}, {"name": "x", "model": "a/c", "port": 8001}]}, "llmhost_services[1].name", "already used"),
         ({"llmhost_services": [{"name": "x", "model": "a/b"}, {"name": "y", "model": "a/c"}]}, "llmhost_services[1].port", "already used"),
+        ({"llmhost_cuda_toolkits": "12.9"}, "llmhost_cuda_toolkits", "expected a list"),
+        ({"llmhost_cuda_toolkits": ["12.9", "cuda-12"]}, "llmhost_cuda_toolkits[1]", "like 12.6"),
+        ({"llmhost_cuda_repo_url": "developer.download.nvidia.com"}, "llmhost_cuda_repo_url", "URL"),
+        ({"llmhost_allow_reboot": "yes"}, "llmhost_allow_reboot", "true or false"),
     ],
 )
 def test_bad_input_is_one_line_naming_the_key(data, key, problem):
