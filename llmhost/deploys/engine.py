@@ -9,7 +9,7 @@ from pyinfra.api import deploy
 from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import files, pip
 
-from llmhost.operations import conda, llamacpp
+from llmhost.operations import conda, llamacpp, ollama
 from llmhost.operations import venv as venvs
 from llmhost.operations.pip import requirements
 from llmhost.plan import EnginePlan, HostPlan
@@ -24,6 +24,8 @@ def venv(engine: EnginePlan, prune_now: bool = True) -> OperationMeta:
     label = f"{engine.engine} {engine.version}"
     if engine.build:
         return _built(engine, label, prune_now)
+    if engine.archive:
+        return _unpacked(engine, label, prune_now)
     if engine.conda:
         conda.env(name=f"conda env for {label} (Python {engine.python})", conda=engine.conda, path=engine.venv,
                   python=engine.python)  # fmt: skip
@@ -72,6 +74,28 @@ def _built(engine: EnginePlan, label: str, prune_now: bool) -> OperationMeta:
     )
     switch = venvs.current(
         name=f"{posixpath.basename(engine.link)} -> {posixpath.basename(engine.venv)} ({b.binary} --version)",
+        link=engine.link,
+        venv=engine.venv,
+        check=list(engine.check),
+    )
+    if prune_now:
+        prune(engine)
+    return switch
+
+
+def _unpacked(engine: EnginePlan, label: str, prune_now: bool) -> OperationMeta:
+    """An engine from a release archive (Ollama): unpacked into its versioned directory, then the link."""
+    a = engine.archive
+    ollama.unpacked(
+        name=f"Unpack {label} from {a.filename}",
+        directory=engine.venv,
+        url=a.url,
+        filename=a.filename,
+        sha256=a.sha256,
+        sums_url=a.sums_url,
+    )
+    switch = venvs.current(
+        name=f"{posixpath.basename(engine.link)} -> {posixpath.basename(engine.venv)} ({a.binary} --version)",
         link=engine.link,
         venv=engine.venv,
         check=list(engine.check),

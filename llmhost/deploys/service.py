@@ -7,13 +7,21 @@ import posixpath
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.operation import OperationMeta
-from pyinfra.operations import files, systemd
+from pyinfra.facts.server import Groups
+from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from llmhost.facts.pip import EngineVenvs
-from llmhost.operations import secret, tmux
+from llmhost.operations import ollama, secret, tmux
 from llmhost.plan import HostPlan, ServicePlan
-from llmhost.render import env_file_vars, launcher_vars, unit_vars
+from llmhost.render import (
+    env_file_vars,
+    launcher_vars,
+    ollama_launcher_vars,
+    ollama_override_vars,
+    ollama_unit_vars,
+    unit_vars,
+)
 from llmhost.resources import template
 
 
@@ -67,11 +75,67 @@ def _tmux(plan: HostPlan, service: ServicePlan, inputs: list[OperationMeta]) -> 
     tmux.session(name=f"Run {service.unit} in tmux", session=service.unit, command=service.launcher)
 
 
+def _ollama(plan: HostPlan, model_ops: dict[str, OperationMeta], engine_ops: dict[str, OperationMeta]) -> None:
+    """The host's one Ollama daemon (as its Linux docs set it up: the ollama user, the official unit,
+    every setting in a drop-in), then each ollama service's model imported into it."""
+    o = plan.ollama
+    services = [s for s in plan.services if s.engine.archive]
+    link = files.link(name=f"{o.bin_link} -> {o.engine.link}/bin/ollama", path=o.bin_link,
+                      target=f"{o.engine.link}/bin/ollama")  # fmt: skip
+    inputs = [link, engine_ops[o.engine.venv]]
+    files.directory(name=f"Directory of the Modelfiles ({posixpath.dirname(services[0].modelfile)})",
+                    path=posixpath.dirname(services[0].modelfile), mode="755")  # fmt: skip
+    if plan.supervisor == "systemd":
+        server.user(
+            name=f"System user {o.user} (Ollama's own account, home {o.home})",
+            user=o.user, system=True, home=o.home, shell="/bin/false", create_home=True, group=o.user,
+            # GPU device nodes belong to these groups where they exist (Ollama's install adds them too)
+            groups=[g for g in ("render", "video") if g in host.get_fact(Groups)], append=True,
+        )  # fmt: skip
+        files.directory(name=f"OLLAMA_MODELS {o.models_dir}", path=o.models_dir, user=o.user, group=o.user, mode="755")
+        unit = files.template(name="Unit ollama.service (Ollama's official unit)", src=template("ollama.service.j2"),
+                              dest=o.unit_file, mode="644", **ollama_unit_vars(o))  # fmt: skip
+        dropin = files.template(name="Drop-in ollama.service.d/override.conf (every setting of the daemon)",
+                                src=template("ollama-override.conf.j2"), dest=o.dropin, mode="644",
+                                **ollama_override_vars(o))  # fmt: skip
+        systemd.daemon_reload(name="Reload systemd units", _if=any_changed(unit, dropin))
+        systemd.service(
+            name="Restart ollama (unit, settings or release changed)", service="ollama.service", restarted=True,
+            _if=_restart_if(services[0], plan, any_changed(unit, dropin, *inputs)),
+        )  # fmt: skip
+        systemd.service(name="Run ollama under systemd, enabled at boot", service="ollama.service", running=True,
+                        enabled=True)  # fmt: skip
+    else:
+        files.directory(name=f"OLLAMA_MODELS {o.models_dir}", path=o.models_dir, mode="755")
+        launcher = files.template(name="Launcher of ollama", src=template("launcher.sh.j2"), dest=o.launcher, mode="755",
+                                  **ollama_launcher_vars(services))  # fmt: skip
+        tmux.session(name="Restart ollama (settings or release changed)", session=o.unit, command=o.launcher,
+                     restarted=True, _if=_restart_if(services[0], plan, any_changed(launcher, *inputs)))  # fmt: skip
+        tmux.session(name="Run ollama in tmux", session=o.unit, command=o.launcher)
+    for service in services:
+        imported = ollama.imported(
+            name=f"Import {service.served_model_name} into Ollama ({service.modelfile})",
+            model=service.served_model_name, modelfile=service.modelfile, text=service.modelfile_text,
+            models_dir=o.models_dir, binary=o.bin_link, url=o.url, wait=plan.health_timeout,
+        )  # fmt: skip
+        ollama.imported(
+            name=f"Import {service.served_model_name} again (its GGUF changed)", model=service.served_model_name,
+            modelfile=service.modelfile, text=service.modelfile_text, models_dir=o.models_dir, binary=o.bin_link,
+            url=o.url, wait=plan.health_timeout, force=True,
+            _if=lambda op=model_ops[service.name], done=imported: op.did_change() and not done.did_change(),
+        )  # fmt: skip
+
+
 @deploy("llmhost service layer")
 def apply(plan: HostPlan, model_ops: dict[str, OperationMeta], engine_ops: dict[str, OperationMeta]) -> None:
     """``model_ops``/``engine_ops``: each service's model operation (by service name) and each
-    engine's link switch (by venv); a change in either restarts the service."""
+    engine's link switch (by venv); a change in either restarts the service. The ollama services
+    share one daemon."""
+    if plan.ollama:
+        _ollama(plan, model_ops, engine_ops)
     for service in plan.services:
+        if service.engine.archive:
+            continue
         inputs = [
             files.template(
                 name=f"Env file of {service.unit}",
@@ -98,6 +162,8 @@ def apply(plan: HostPlan, model_ops: dict[str, OperationMeta], engine_ops: dict[
 def stop(plan: HostPlan) -> None:
     """Stop every planned service (their files stay; the next serve starts them again)."""
     for service in plan.services:
+        if service.engine.archive and service is not next(s for s in plan.services if s.engine.archive):
+            continue  # the ollama services share one daemon: stopped once
         if plan.supervisor == "systemd":
             systemd.service(name=f"Stop {service.unit}", service=f"{service.unit}.service", running=False)
         else:

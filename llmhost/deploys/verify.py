@@ -15,10 +15,11 @@ def apply(plan: HostPlan) -> None:
             name=f"Health and chat of {service.unit} at {service.health_url}",
             url=service.health_url,
             model=service.served_model_name,
-            # the engine's own Python; a built engine (llama.cpp) has none: the host's
-            python=plan.python if service.engine.build else service.engine.python_bin,
+            # the engine's own Python; a built or unpacked engine (llama.cpp, Ollama) has none: the host's
+            python=plan.python if service.engine.binary else service.engine.python_bin,
             tool=plan.tool,
             env_files=list(service.secret_files),
             log=service.log,
             timeout=plan.health_timeout,
+            health_path=service.health_path,
         )

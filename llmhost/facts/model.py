@@ -80,7 +80,7 @@ class EndpointCheckDict(TypedDict):
 
 class EndpointCheck(FactBase[EndpointCheckDict]):
     """
-    Waits (up to ``timeout`` seconds) for an engine's ``/health`` to answer 200, then sends one real
+    Waits (up to ``timeout`` seconds) for an engine's ``health_path`` (``/health``; Ollama: ``/``) to answer 200, then sends one real
     ``POST /v1/chat/completions`` for ``model``. Runs the host-side tool with the engine venv's
     Python. On failure the result
     carries the last lines of the engine log. The API key is read on the host from ``env_files``.
@@ -91,8 +91,11 @@ class EndpointCheck(FactBase[EndpointCheckDict]):
          "log_tail": []}
     """
 
-    def command(self, python: str, tool: str, url: str, model: str, timeout: int, env_files, log: str) -> str:
+    def command(self, python: str, tool: str, url: str, model: str, timeout: int, env_files, log: str,
+                health_path: str = "/health") -> str:  # fmt: skip
         args = [python, tool, "check", "--url", url, "--model", model, "--timeout", str(timeout), "--log", log]
+        if health_path != "/health":
+            args += ["--health-path", health_path]
         for env_file in env_files:
             args += ["--env-file", env_file]
         return " ".join(shlex.quote(a) for a in args)

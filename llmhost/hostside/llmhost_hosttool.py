@@ -55,7 +55,7 @@ def check(args) -> int:
     last = "no answer"
     while True:
         try:
-            with urllib.request.urlopen(f"{args.url}/health", timeout=5) as resp:
+            with urllib.request.urlopen(f"{args.url}{args.health_path}", timeout=5) as resp:
                 if resp.status == 200:
                     result["health_seconds"] = round(time.monotonic() - started, 2)
                     break
@@ -65,7 +65,7 @@ def check(args) -> int:
         except (urllib.error.URLError, OSError) as e:
             last = str(getattr(e, "reason", e))
         if time.monotonic() >= deadline:
-            result["error"] = f"{args.url}/health not healthy after {args.timeout}s (last: {last})"
+            result["error"] = f"{args.url}{args.health_path} not healthy after {args.timeout}s (last: {last})"
             result["log_tail"] = _tail(args.log)
             print(json.dumps(result))
             return 0
@@ -90,7 +90,8 @@ def check(args) -> int:
         result["chat_seconds"] = round(time.monotonic() - chat_started, 3)
         choice = answer["choices"][0]
         result["reply"] = choice["message"]["content"]
-        if answer.get("model") != args.model:
+        # Ollama names a model without a tag NAME:latest
+        if answer.get("model") not in (args.model, f"{args.model}:latest"):
             result["error"] = f"answered for model {answer.get('model')!r}, expected {args.model!r}"
         elif not answer.get("usage", {}).get("completion_tokens"):
             result["error"] = "the chat completion produced no tokens"
@@ -317,6 +318,7 @@ def main(argv=None) -> int:
     p.add_argument("--timeout", type=int, default=600)
     p.add_argument("--env-file", action="append", default=[])
     p.add_argument("--log", default="")
+    p.add_argument("--health-path", default="/health", help="what answers 200 once ready (Ollama: /)")
     p.set_defaults(func=check)
     p = sub.add_parser("fetch")
     p.add_argument("--source", choices=("hf", "modelscope"), required=True)

@@ -17,6 +17,7 @@ def ready(
     env_files: list[str],
     log: str,
     timeout: int = 600,
+    health_path: str = "/health",
 ):
     """
     Wait for an OpenAI-compatible engine to be healthy and answer one chat completion.
@@ -27,7 +28,8 @@ def ready(
     + tool: path of llmhost's host-side tool on the host
     + env_files: the service's env files (the API key is read from them on the host)
     + log: the engine log, whose last lines are shown on failure
-    + timeout: seconds to wait for ``/health``
+    + timeout: seconds to wait for ``health_path``
+    + health_path: what answers 200 once the engine is ready (``/health``; Ollama: ``/``)
 
     A passing check changes nothing (noop with the timings); a failing one fails the operation
     with the reason and the end of the engine log. Runs at execution only: before that the engine
@@ -52,7 +54,7 @@ def ready(
         return
     result = host.get_fact(
         EndpointCheck, python=python, tool=tool, url=url, model=model, timeout=timeout,
-        env_files=tuple(env_files), log=log,
+        env_files=tuple(env_files), log=log, health_path=health_path,
     )  # fmt: skip
     if result["ok"]:
         host.noop(

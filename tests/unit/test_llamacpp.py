@@ -13,7 +13,7 @@ import pytest
 from llmhost.modelinfo import read_model_dir
 from llmhost.operations import llamacpp
 from llmhost.operations import venv as venv_ops
-from llmhost.plan import PlanError, plan_host
+from llmhost.plan import NOT_OLLAMA, PlanError, plan_host
 from llmhost.settings import load
 from llmhost.tinymodel import write_tiny_gguf, write_tiny_model
 from tests.helpers import FakeHost
@@ -53,7 +53,7 @@ def test_a_gguf_goes_to_llama_server_and_shares_the_cpus_with_vllm(models):
     vllm, llama = plan.services
     assert dict(vllm.env)["VLLM_CPU_OMP_THREADS_BIND"] == "0" and vllm.max_num_seqs == 4  # 4 per core, 1 core
     assert llama.engine.engine == "llamacpp" and llama.reasons[0] == (
-        "engine=llamacpp: auto, and the model is a GGUF (llama.cpp's own format)")
+        "engine=llamacpp: auto, and the model is a GGUF (llama.cpp's own format; " + NOT_OLLAMA + ")")
     assert llama.argv == (
         "/opt/llmhost/venvs/llamacpp-current/bin/llama-server", "-m", f"{llama.model.path}/tiny-qwen2-f32.gguf",
         "-a", "gguf", "--host", "127.0.0.1", "--port", "8001", "-c", "8192", "-np", "4", "-ngl", "0",

