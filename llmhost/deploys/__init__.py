@@ -22,6 +22,7 @@ from llmhost.settings import HUB_SOURCES, load
 # Ollama: unpacked from its release tarball (checked at the command level and against a stand-in
 # release in the fleet tests; no real Ollama can be downloaded on the machines llmhost is tested on).
 APPLICABLE_ENGINES = ("vllm-cpu", "vllm", "llamacpp", "ollama")
+ENGINE_NAMES = {"llamacpp": "llama.cpp", "ollama": "Ollama"}  # the engines that serve GGUF files
 
 
 def host_plan(host) -> HostPlan:
@@ -39,7 +40,7 @@ def applicable(plan: HostPlan) -> HostPlan:
     for index, service in enumerate(plan.services):
         if service.engine.binary and service.model.source in ("hf", "modelscope"):
             raise DeployError(
-                f"llmhost_services[{index}].model: {service.engine.engine} would serve a GGUF from the hub repository of "
+                f"llmhost_services[{index}].model: {ENGINE_NAMES[service.engine.engine]} would serve a GGUF from the hub repository of "
                 f"{service.model.ref}, which this llmhost version does not fetch yet; give a directory holding the .gguf"
             )
         if service.engine.engine not in APPLICABLE_ENGINES:

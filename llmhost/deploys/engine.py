@@ -72,15 +72,7 @@ def _built(engine: EnginePlan, label: str, prune_now: bool) -> OperationMeta:
         targets=list(b.targets),
         jobs=engine.build_jobs,
     )
-    switch = venvs.current(
-        name=f"{posixpath.basename(engine.link)} -> {posixpath.basename(engine.venv)} ({b.binary} --version)",
-        link=engine.link,
-        venv=engine.venv,
-        check=list(engine.check),
-    )
-    if prune_now:
-        prune(engine)
-    return switch
+    return _switched(engine, prune_now)
 
 
 def _unpacked(engine: EnginePlan, label: str, prune_now: bool) -> OperationMeta:
@@ -94,8 +86,13 @@ def _unpacked(engine: EnginePlan, label: str, prune_now: bool) -> OperationMeta:
         sha256=a.sha256,
         sums_url=a.sums_url,
     )
+    return _switched(engine, prune_now)
+
+
+def _switched(engine: EnginePlan, prune_now: bool) -> OperationMeta:
+    """A built or unpacked engine's link, moved once its binary runs (``--version``)."""
     switch = venvs.current(
-        name=f"{posixpath.basename(engine.link)} -> {posixpath.basename(engine.venv)} ({a.binary} --version)",
+        name=f"{posixpath.basename(engine.link)} -> {posixpath.basename(engine.venv)} ({engine.binary} --version)",
         link=engine.link,
         venv=engine.venv,
         check=list(engine.check),

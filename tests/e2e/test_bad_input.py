@@ -30,6 +30,11 @@ def _assert_refused(run, line: str):
         ('llmhost_services=[{"name": "t", "model": "Qwen/Qwen2.5-1.5B-Instruct", "engine": "llamacpp"}]',
          "llmhost_services[0].model: llama.cpp would serve a GGUF from the hub repository of "
          "Qwen/Qwen2.5-1.5B-Instruct, which this llmhost version does not fetch yet; give a directory holding the .gguf"),
+        ('llmhost_services=[{"name": "t", "model": "Qwen/Qwen2.5-1.5B-Instruct", "engine": "ollama"}]',
+         "llmhost_services[0].model: Ollama would serve a GGUF from the hub repository of "
+         "Qwen/Qwen2.5-1.5B-Instruct, which this llmhost version does not fetch yet; give a directory holding the .gguf"),
+        ('llmhost_services=[{"name": "t", "model": "a/b", "engine": "ollama", "api_key": "k"}]',
+         "llmhost_services[0].api_key: Ollama has no API key; leave it out (bind 127.0.0.1, or put a proxy in front)"),
     ],
 )
 def test_bad_data_is_one_line(tiny_model, data, line):

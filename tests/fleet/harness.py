@@ -283,3 +283,21 @@ def main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
+
+
+def dry_run(inventory: str) -> tuple[list[str], str]:
+    """`pyinfra INVENTORY deploys/serve.py --dry` as a user runs it (without -y: pyinfra prints the
+    operations it detected as changing, then stops). Returns the names of those operations (a
+    conditional change, gated by `_if`, counts) and the whole output."""
+    import re
+
+    from tests.helpers import PYINFRA, REPO
+
+    proc = subprocess.run([PYINFRA, inventory, "deploys/serve.py", "--dry"], cwd=REPO, capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=600)  # fmt: skip
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    assert "--> Detected changes:" in out, out[-3000:]
+    # table rows: "<layer> | <operation>   <change: 1 (ip) or ->   <conditional change>"
+    rows = [re.split(r"\s{2,}", line.strip()) for line in out.splitlines() if " layer | " in line]
+    return [row[0] for row in rows if len(row) >= 3 and (row[1] != "-" or row[2] != "-")], out

@@ -9,15 +9,13 @@ at the command level in tests/unit/test_gpu_stack.py.
 
 from __future__ import annotations
 
-import re
 import runpy
-import subprocess
 import time
 
 import pytest
 
 from tests.fleet import harness
-from tests.helpers import PYINFRA, REPO, record_timing
+from tests.helpers import REPO, record_timing
 
 pytestmark = pytest.mark.fleet
 
@@ -56,22 +54,13 @@ def gpu_host(fleet):
 
 
 def dry(host, seed: str) -> tuple[list[str], str]:
-    """`pyinfra INVENTORY deploys/serve.py --dry` as a user runs it (without -y: pyinfra prints the
-    operations it detected as changing, then stops). Returns the names of those operations (a
-    conditional change, gated by `_if`, counts) and the whole output."""
+    """The seed's dry run on ``host`` (harness.dry_run) with its GPUs behind a stand-in nvidia-smi."""
     lines = "\\n".join(SEEDS[seed])
     host.sh(f"printf '#!/bin/sh\\n# stand-in for the {seed} seed (tests/fleet/test_gpu_dry.py)\\nprintf \"{lines}\\\\n\"\\n' "
             "> /usr/local/bin/nvidia-smi && chmod 755 /usr/local/bin/nvidia-smi")  # fmt: skip
     inv = str(harness.write_inventory(harness.STATE / f"gpu-{seed}.py", [host], seed_data(seed)))
     started = time.monotonic()
-    proc = subprocess.run([PYINFRA, inv, "deploys/serve.py", "--dry"], cwd=REPO, capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL, timeout=600)  # fmt: skip
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out[-3000:]
-    assert "--> Detected changes:" in out, out[-3000:]
-    # table rows: "<layer> | <operation>   <change: 1 (ip) or ->   <conditional change>"
-    rows = [re.split(r"\s{2,}", line.strip()) for line in out.splitlines() if " layer | " in line]
-    changing = [row[0] for row in rows if len(row) >= 3 and (row[1] != "-" or row[2] != "-")]
+    changing, out = harness.dry_run(inv)
     record_timing(f"fleet gpu --dry: {seed} seed ({len(changing)} operations would change)", time.monotonic() - started)
     return changing, out
 

@@ -8,15 +8,13 @@ tests/unit/test_ollama.py."""
 
 from __future__ import annotations
 
-import re
-import subprocess
 import time
 
 import pytest
 
 from tests.fleet import harness
 from tests.fleet.test_fleet import DATA
-from tests.helpers import PYINFRA, REPO, record_timing
+from tests.helpers import record_timing
 
 pytestmark = pytest.mark.fleet
 
@@ -33,13 +31,7 @@ def test_the_ollama_layer_plans_install_user_unit_drop_in_and_import(ollama_host
     inv = str(harness.write_inventory(harness.STATE / "ollama-dry.py", [ollama_host],
                                       {**DATA, "llmhost_services": [OLLAMA]}))  # fmt: skip
     started = time.monotonic()
-    proc = subprocess.run([PYINFRA, inv, "deploys/serve.py", "--dry"], cwd=REPO, capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL, timeout=600)  # fmt: skip
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out[-3000:]
-    assert "--> Detected changes:" in out, out[-3000:]
-    rows = [re.split(r"\s{2,}", line.strip()) for line in out.splitlines() if " layer | " in line]
-    changing = [row[0] for row in rows if len(row) >= 3 and (row[1] != "-" or row[2] != "-")]
+    changing, out = harness.dry_run(inv)
     record_timing(f"fleet ollama --dry ({len(changing)} operations would change)", time.monotonic() - started)
     ollama = [n for n in changing if "ollama" in n.lower() or "Ollama" in n]
     assert ollama == [
