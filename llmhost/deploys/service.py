@@ -86,6 +86,7 @@ def _ollama(plan: HostPlan, model_ops: dict[str, OperationMeta], engine_ops: dic
     files.directory(name=f"Directory of the Modelfiles ({posixpath.dirname(services[0].modelfile)})",
                     path=posixpath.dirname(services[0].modelfile), mode="755")  # fmt: skip
     if plan.supervisor == "systemd":
+        server.group(name=f"System group {o.user}", group=o.user, system=True)
         server.user(
             name=f"System user {o.user} (Ollama's own account, home {o.home})",
             user=o.user, system=True, home=o.home, shell="/bin/false", create_home=True, group=o.user,

@@ -39,6 +39,7 @@ def test_the_ollama_layer_plans_install_user_unit_drop_in_and_import(ollama_host
         f"llmhost engine layer | ollama-current -> {ollama_dir(changing)} (ollama --version)",
         "llmhost service layer | /usr/local/bin/ollama -> /opt/llmhost/venvs/ollama-current/bin/ollama",
         "llmhost service layer | Directory of the Modelfiles (/opt/llmhost/ollama)",
+        "llmhost service layer | System group ollama",
         "llmhost service layer | System user ollama (Ollama's own account, home /usr/share/ollama)",
         "llmhost service layer | OLLAMA_MODELS /opt/llmhost/ollama/models",
         "llmhost service layer | Unit ollama.service (Ollama's official unit)",

@@ -3,8 +3,9 @@ packing beside vLLM and llama.cpp), the data checks, the official unit and the d
 install/import operations at the command level.
 
 No Ollama release can be downloaded on the machines these tests run on (GitHub and ollama.com are
-unreachable), so no real `ollama serve` or `ollama create` runs here; tests/fleet/test_ollama_dry.py
-runs the layer's operations against a real systemd host in --dry mode."""
+unreachable), so no real `ollama serve` or `ollama create` runs here; tests/fleet/test_ollama.py runs
+the layer on real systemd/tmux hosts against a stand-in release, tests/fleet/test_ollama_dry.py the
+default (GitHub) plan in --dry mode."""
 
 from __future__ import annotations
 
