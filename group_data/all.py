@@ -22,6 +22,10 @@ the key and the problem.
 #                            checked against the hub's sha256 (LFS) or git blob id;
 #                        "modelscope:org/name[@revision]"  fetched on the host with modelscope
 #                            (honours llmhost_modelscope_endpoint);
+#                        "hf:org/name/file.gguf[@revision]" (or modelscope:)  one GGUF file of a
+#                            hub repository, fetched alone (llama.cpp, Ollama); the planner takes
+#                            its numbers from llmhost's catalog (llmhost/catalog.py GGUF), so
+#                            another hub GGUF is refused: give a directory holding it instead;
 #                        "./dir", "/abs/dir", "~/dir" or "controller:dir"  a directory on the
 #                            controller (config.json + weights, or exactly one .gguf file for
 #                            llama.cpp), pushed file by file;

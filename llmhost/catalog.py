@@ -10,7 +10,7 @@ Sources: each repository's config.json and file listing on huggingface.co (numbe
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from llmhost.modelinfo import ModelInfo
 
@@ -84,3 +84,14 @@ GGUF: dict[str, tuple[GgufFile, ...]] = {
 
 def lookup(repo: str) -> ModelInfo | None:
     return CATALOG.get(repo)
+
+
+def gguf_lookup(repo: str, filename: str) -> ModelInfo | None:
+    """A GGUF file of a hub repository llmhost knows: its base model's numbers, with the file's own
+    size and quantization (None for any other file: the planner then has no numbers for it)."""
+    for base, files in GGUF.items():
+        for g in files:
+            if (g.repo, g.filename) == (repo, filename) and base in CATALOG:
+                return replace(CATALOG[base], gguf_file=g.filename, gguf_type=g.quant, weight_bytes=g.size,
+                               quantization=None, bits=None)  # fmt: skip
+    return None

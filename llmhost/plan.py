@@ -293,6 +293,7 @@ class ModelPlan:
     locked: dict | None = None  # hub models: the controller's lock entry (revision + hashes)
     lock_file: str | None = None  # hub models: where the host's manifest is kept on the controller
     size_bytes: int | None = None  # what the whole model takes on disk, where known before fetching
+    file: str | None = None  # hub models: the one file fetched (a GGUF), else the whole repository
 
     @property
     def fetch_revision(self) -> str | None:
@@ -1218,7 +1219,7 @@ def _model_plan(source: ModelSource, root: str) -> ModelPlan:
         size = source.info.weight_bytes
     return ModelPlan(
         spec=source.spec, source=source.kind, ref=source.ref, revision=source.revision, path=path,
-        manifest=manifest, locked=source.locked, lock_file=source.lock_file, size_bytes=size,
+        manifest=manifest, locked=source.locked, lock_file=source.lock_file, size_bytes=size, file=source.file,
     )  # fmt: skip
 
 

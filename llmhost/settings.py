@@ -49,6 +49,7 @@ ENV_MANAGERS = ("venv", "conda")
 PINNABLE_ENVS = ("vllm-cpu", "vllm", "llamacpp", "model-tools")  # engine names of llmhost/engines.py
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
 _REPO = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_GGUF_PATH = re.compile(r"^[\w.-]+(/[\w.-]+)*$")
 _SERVED = re.compile(r"^[\w.:/-]{1,128}$")
 _OLLAMA_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}(:[a-z0-9._-]{1,80})?$")  # name[:tag], as `ollama create` takes it
 _KEEP_ALIVE = re.compile(r"^-?(\d+|(\d+(\.\d+)?(ms|s|m|h))+)$")  # Go durations, or seconds
@@ -77,6 +78,7 @@ class ModelSource:
     info: ModelInfo | None  # config numbers: from the directory, or the catalog for known hub ids
     locked: dict | None = None  # hub models: the lock entry (resolved revision + file hashes), if any
     lock_file: str | None = None  # hub models: where the lock entry lives on the controller
+    file: str | None = None  # hub models: the one file fetched from the repository (a GGUF), else all
 
 
 @dataclass(frozen=True)
@@ -287,13 +289,20 @@ def _bind(key: str, value: Any) -> str:
 
 
 def _hub(key: str, kind: str, ref: str, value: str) -> ModelSource:
-    repo, _, revision = ref.partition("@")
+    path, _, revision = ref.partition("@")
+    org, _, rest = path.partition("/")
+    name, _, file = rest.partition("/")
+    repo = f"{org}/{name}"
+    if file and (not file.endswith(".gguf") or not _GGUF_PATH.match(file)):
+        raise DataError(key, f"a hub id names the repository, or one .gguf file in it ({kind}:org/name/file.gguf), "
+                             f"got {value!r}")  # fmt: skip
     if not _REPO.match(repo) or "@" in revision or (ref.endswith("@") and not revision):
         raise DataError(key, f"expected a hub id like {kind}:Qwen/Qwen2.5-1.5B-Instruct[@revision], got {value!r}")
-    spec = f"{kind}:{repo}" + (f"@{revision}" if revision else "")
-    info = catalog.lookup(repo)
-    slug = repo.replace("/", "--")
-    return ModelSource(spec, kind, repo, revision or None, slug if kind == "hf" else f"{kind}--{slug}", info)
+    spec = f"{kind}:{path}" + (f"@{revision}" if revision else "")
+    info = catalog.gguf_lookup(repo, file) if file else catalog.lookup(repo)
+    slug = repo.replace("/", "--") + (f"--{file.removesuffix('.gguf').replace('/', '--')}" if file else "")
+    return ModelSource(spec, kind, repo, revision or None, slug if kind == "hf" else f"{kind}--{slug}", info,
+                       file=file or None)  # fmt: skip
 
 
 def parse_model(key: str, value: Any, base: Path) -> ModelSource:
@@ -308,7 +317,8 @@ def parse_model(key: str, value: Any, base: Path) -> ModelSource:
             raise DataError(key, f"host: takes an absolute directory on the host, got {value!r}")
         path = raw.rstrip("/")
         return ModelSource(value, "host", path, None, "host--" + path.strip("/").replace("/", "--"), None)
-    if _REPO.match(value.partition("@")[0]) and not value.startswith((".", "/", "~")):
+    if _REPO.match(value.partition("@")[0].rsplit("/", 1)[0] if value.partition("@")[0].endswith(".gguf")
+                   else value.partition("@")[0]) and not value.startswith((".", "/", "~")):  # fmt: skip
         return _hub(key, "hf", value, value)
     if value.startswith(("controller:", ".", "/", "~")):
         raw = value.removeprefix("controller:")

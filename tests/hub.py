@@ -36,7 +36,7 @@ def _git(repo: Path, *args: str) -> str:
 
 
 def _is_lfs(rel: str) -> bool:
-    return rel.endswith((".safetensors", ".bin"))
+    return rel.endswith((".safetensors", ".bin", ".gguf"))
 
 
 @dataclass

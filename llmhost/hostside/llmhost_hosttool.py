@@ -228,6 +228,10 @@ def fetch(args) -> int:
     hub = (_HfHub if args.source == "hf" else _ModelScope)(args.repo, args.endpoint)
     locked = json.loads(args.expect) if args.expect else None
     commit, remote = hub.resolve(locked["revision"] if locked else args.revision)
+    if args.file:  # one file of the repository (a GGUF among its quantizations), not all of them
+        if args.file not in remote:
+            raise FetchError(f"{args.spec}: the repository lists no {args.file} at {commit}")
+        remote = {args.file: remote[args.file]}
     if locked:
         # the lock's hashes are what the files must be; the hub must still list the same files
         if set(remote) != set(locked["files"]):
@@ -328,6 +332,7 @@ def main(argv=None) -> int:
     p.add_argument("--endpoint", help="hub endpoint (else the client's default or its environment)")
     p.add_argument("--expect", help="the lock entry (JSON): fetch its revision and check its hashes")
     p.add_argument("--only", action="append", help="re-fetch these files even if their size is right")
+    p.add_argument("--file", help="fetch only this file of the repository (a GGUF)")
     p.add_argument("--dest", required=True)
     p.add_argument("--manifest", required=True)
     p.set_defaults(func=fetch)

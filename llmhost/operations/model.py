@@ -96,6 +96,7 @@ def fetched(
     endpoint: str | None = None,
     token: str | None = None,
     full: bool = False,
+    file: str | None = None,
 ):
     """
     Download a hub model on the host (huggingface_hub or modelscope; resumable), check every file
@@ -103,6 +104,7 @@ def fetched(
 
     + source: ``hf`` or ``modelscope``
     + repo: hub repository id, e.g. ``Qwen/Qwen2.5-0.5B-Instruct``
+    + file: fetch only this file of the repository (one GGUF among its quantizations)
     + spec: the model as llmhost names it (``hf:Qwen/Qwen2.5-0.5B-Instruct``): the manifest's source
     + dest: model directory on the host
     + manifest_path: where the manifest is stored on the host
@@ -159,6 +161,8 @@ def fetched(
         args += ["--expect", json.dumps({"revision": locked["revision"], "files": locked["files"]}, sort_keys=True)]
     elif revision:
         args += ["--revision", revision]
+    if file:
+        args += ["--file", file]
     for rel in only:
         args += ["--only", rel]
     env_args = ["env", *(f"{k}={v}" for k, v in env.items())] if env else []

@@ -28,11 +28,13 @@ def _assert_refused(run, line: str):
         ('llmhost_services=[{"name": "t", "model": "a/b", "port": "80"}]',
          "llmhost_services[0].port: expected an integer 1..65535, got '80' (str)"),
         ('llmhost_services=[{"name": "t", "model": "Qwen/Qwen2.5-1.5B-Instruct", "engine": "llamacpp"}]',
-         "llmhost_services[0].model: llama.cpp would serve a GGUF from the hub repository of "
-         "Qwen/Qwen2.5-1.5B-Instruct, which this llmhost version does not fetch yet; give a directory holding the .gguf"),
+         "llmhost_services[0].model: llama.cpp serves a GGUF, not the repository of Qwen/Qwen2.5-1.5B-Instruct; name "
+         'the GGUF file as the model ("hf:Qwen/Qwen2.5-1.5B-Instruct-GGUF/qwen2.5-1.5b-instruct-q4_k_m.gguf", the one '
+         "planned) or give a directory holding one .gguf"),
         ('llmhost_services=[{"name": "t", "model": "Qwen/Qwen2.5-1.5B-Instruct", "engine": "ollama"}]',
-         "llmhost_services[0].model: Ollama would serve a GGUF from the hub repository of "
-         "Qwen/Qwen2.5-1.5B-Instruct, which this llmhost version does not fetch yet; give a directory holding the .gguf"),
+         "llmhost_services[0].model: Ollama serves a GGUF, not the repository of Qwen/Qwen2.5-1.5B-Instruct; name "
+         'the GGUF file as the model ("hf:Qwen/Qwen2.5-1.5B-Instruct-GGUF/qwen2.5-1.5b-instruct-q4_k_m.gguf", the one '
+         "planned) or give a directory holding one .gguf"),
         ('llmhost_services=[{"name": "t", "model": "a/b", "engine": "ollama", "api_key": "k"}]',
          "llmhost_services[0].api_key: Ollama has no API key; leave it out (bind 127.0.0.1, or put a proxy in front)"),
     ],

@@ -195,3 +195,31 @@ def test_a_directory_already_on_the_host(hub, tiny_model):
     assert model_files(data)["config.json"].endswith(b" ")  # llmhost never writes into a host: directory
     manifest.unlink()  # accept the directory as it is now
     assert len(model_ops(ok(models(inv, "host: change accepted (manifest deleted)")))) == 1
+
+
+def test_one_gguf_of_a_repository_is_fetched_alone_and_checked(hub):
+    """A hub GGUF (model "hf:org/name/file.gguf"): llmhost-hosttool fetch --file, as the model layer
+    runs it, takes that file only (not the repository's other quantizations), checked against the
+    hub's LFS sha256, into a manifest that lists it alone. (Through the model layer a GGUF needs the
+    catalog's numbers for the planner, which a test repository has not: the fetch is run directly.)"""
+    from tests.conftest import TINY_GGUF
+
+    gguf = next(TINY_GGUF.glob("*.gguf"))
+    hub.publish("tiny-qwen2-gguf", {gguf.name: gguf.read_bytes(), "tiny-qwen2-q2.gguf": random.Random(3).randbytes(2**20),
+                                    "README.md": b"# two quantizations\n"})  # fmt: skip
+    dest, manifest = MODELS / "llmhost-test--tiny-qwen2-gguf--tiny-qwen2-f32", MODELS / "gguf.manifest.json"
+    spec = f"hf:llmhost-test/tiny-qwen2-gguf/{gguf.name}"
+    cmd = [sys.executable, str(REPO / "llmhost" / "hostside" / "llmhost_hosttool.py"), "fetch", "--source", "hf",
+           "--repo", "llmhost-test/tiny-qwen2-gguf", "--spec", spec, "--endpoint", hub.url, "--file", gguf.name,
+           "--dest", str(dest), "--manifest", str(manifest)]  # fmt: skip
+    started = time.monotonic()
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    record_timing("models: one GGUF of a hub repository (llmhost-hosttool fetch --file)", time.monotonic() - started)
+    assert model_files(dest) == {gguf.name: gguf.read_bytes()}
+    entry = json.loads(manifest.read_text())
+    assert entry["source"] == spec and list(entry["files"]) == [gguf.name]
+    mtime = (dest / gguf.name).stat().st_mtime_ns
+    subprocess.run(cmd, check=True, capture_output=True, text=True)  # again: checked, not fetched
+    assert (dest / gguf.name).stat().st_mtime_ns == mtime
+    missing = subprocess.run([*cmd[:-6], "--file", "nope.gguf", *cmd[-4:]], capture_output=True, text=True)
+    assert missing.returncode != 0 and "lists no nope.gguf" in missing.stdout + missing.stderr

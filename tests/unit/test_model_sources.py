@@ -10,12 +10,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import shlex
+from pathlib import Path
 
 import pytest
 
 from llmhost.operations import model as model_ops
 from llmhost.plan import GiB, PlanError, plan_host
-from llmhost.settings import DataError, load, lock_file_name
+from llmhost.settings import DataError, load, lock_file_name, parse_model
 from tests.helpers import FakeHost
 from tests.unit.test_plan import DEVBOX
 
@@ -186,3 +187,34 @@ def test_a_hub_model_without_numbers_leaves_length_and_dtype_to_the_engine():
     pinned_len = load({"llmhost_services": [{"name": "m", "model": "hf:llmhost-test/tiny-qwen2", "max_model_len": 1024}]})
     (pinned,) = plan_host(DEVBOX, pinned_len).services
     assert pinned.argv[pinned.argv.index("--max-model-len") + 1] == "1024"
+
+
+# --- one GGUF file of a hub repository -------------------------------------------------------------
+
+GGUF_SPEC = "hf:Qwen/Qwen2.5-1.5B-Instruct-GGUF/qwen2.5-1.5b-instruct-q4_k_m.gguf"
+
+
+def test_a_hub_gguf_file_is_its_own_model_with_the_catalogs_numbers():
+    m = parse_model("k", GGUF_SPEC.removeprefix("hf:"), Path("."))
+    assert (m.spec, m.ref, m.file, m.slug) == (GGUF_SPEC, "Qwen/Qwen2.5-1.5B-Instruct-GGUF",
+                                                "qwen2.5-1.5b-instruct-q4_k_m.gguf",
+                                                "Qwen--Qwen2.5-1.5B-Instruct-GGUF--qwen2.5-1.5b-instruct-q4_k_m")  # fmt: skip
+    assert (m.info.gguf_file, m.info.gguf_type, m.info.weight_bytes, m.info.num_layers) == (
+        "qwen2.5-1.5b-instruct-q4_k_m.gguf", "Q4_K_M", 1_117_320_736, 28)
+    assert parse_model("k", "modelscope:a/b/sub/c.gguf@v1", Path(".")).file == "sub/c.gguf"
+    with pytest.raises(DataError, match=r"^k: a hub id names the repository, or one \.gguf file in it"):
+        parse_model("k", "hf:a/b/c.safetensors", Path("."))
+
+
+def test_a_hub_gguf_is_planned_fetched_alone_and_served_by_its_path(monkeypatch):
+    plan = plan_host(DEVBOX, load({"llmhost_services": [
+        {"name": "q", "model": GGUF_SPEC, "engine": "llamacpp"},
+        {"name": "o", "model": GGUF_SPEC, "engine": "ollama", "port": 11434}]}))  # fmt: skip
+    llama, ollama = plan.services
+    path = "/opt/llmhost/models/Qwen--Qwen2.5-1.5B-Instruct-GGUF--qwen2.5-1.5b-instruct-q4_k_m"
+    assert llama.model.path == path and llama.model.file == "qwen2.5-1.5b-instruct-q4_k_m.gguf"
+    assert llama.argv[1:3] == ("-m", f"{path}/qwen2.5-1.5b-instruct-q4_k_m.gguf")
+    assert f"FROM {path}/qwen2.5-1.5b-instruct-q4_k_m.gguf\n" in ollama.modelfile_text
+    commands, _ = _run(monkeypatch, {"manifest": None, "sizes": {}, "hashes": None}, source="hf",
+                       repo=llama.model.ref, spec=GGUF_SPEC, file=llama.model.file, endpoint=None)  # fmt: skip
+    assert commands[0][-2:] == ["--file", "qwen2.5-1.5b-instruct-q4_k_m.gguf"]
