@@ -372,8 +372,6 @@ class OllamaPlan:
     env: tuple[tuple[str, str], ...]  # OLLAMA_* (and CUDA) settings: override.conf's Environment=
     cpu_affinity: str | None  # CPUAffinity= of the daemon (a CPU share among CPU services)
     models_dir: str
-    max_loaded_models: int
-    num_parallel: int
     user: str = "ollama"
     home: str = "/usr/share/ollama"  # the official install's home of the ollama user
     bin_link: str = "/usr/local/bin/ollama"  # where the official unit runs it from
@@ -484,7 +482,6 @@ class _Ledger:
     are packed explicitly (llama.cpp and Ollama take what they compute, vLLM what is left)."""
 
     def __init__(self, gpus: tuple[Gpu, ...]):
-        self.names = [g.name for g in gpus]
         self.usable = [int(g.memory_mib * 2**20 * GPU_USABLE_FRACTION) for g in gpus]
         self.claims: list[list[tuple[str, int]]] = [[] for _ in gpus]
 
@@ -1158,8 +1155,7 @@ def _plan_ollama(indexed: list[tuple[int, ServiceWish, HostFacts]], settings: Se
                   "Ollama upgrade never rewrites")  # fmt: skip
     ollama = OllamaPlan(
         engine=engine, bind=first.host, port=first.port, env=tuple(sorted(env.items())), cpu_affinity=affinity,
-        models_dir=env["OLLAMA_MODELS"], max_loaded_models=loaded, num_parallel=num_parallel,
-        launcher=f"{root}/run/ollama.sh", log=f"{root}/logs/ollama.log",
+        models_dir=env["OLLAMA_MODELS"], launcher=f"{root}/run/ollama.sh", log=f"{root}/logs/ollama.log",
     )  # fmt: skip
     # tmux runs the daemon with exactly this environment (env -i); systemd's User=ollama sets HOME
     launcher_env = tuple(sorted({**env, "HOME": f"{root}/home", "PATH": "/usr/local/bin:/usr/bin:/bin",
@@ -1339,7 +1335,7 @@ def _driver(facts: HostFacts, engines: list[EnginePlan]) -> tuple[DriverPlan | N
                 f"driver: inside WSL the NVIDIA driver is Windows' ({found}); {what} needs >= {minimum} ({source}): "
                 "update the NVIDIA driver on Windows"
             )
-        reasons.append(f"driver: Windows' (WSL: never installed here; libcuda from /usr/lib/wsl/lib)"
+        reasons.append("driver: Windows' (WSL: never installed here; libcuda from /usr/lib/wsl/lib)"
                        + (f", {found} >= {minimum} for {what}" if found else f"; {what} needs >= {minimum}"))  # fmt: skip
         return DriverPlan(cuda, minimum, found, False, DRIVER_BRANCH), reasons
     if found is None:  # a hardware file without gpus[].driver (a live host's GPUs come with theirs)

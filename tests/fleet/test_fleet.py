@@ -151,7 +151,7 @@ def test_killed_engine_is_restarted_by_systemd(state):
     # Restart=on-failure, RestartSec=10; StartLimitBurst=5 in 600 s: one crash is well inside.
     deadline = started + 300
     while not (main_pid(host) not in (0, pid) and healthy(host)):
-        assert time.monotonic() < deadline, host.sh(f"tail -20 /opt/llmhost/logs/tiny.log", check=False)
+        assert time.monotonic() < deadline, host.sh("tail -20 /opt/llmhost/logs/tiny.log", check=False)
         time.sleep(2)
     record_timing("fleet: healthy again after kill -9 of the engine (systemd restart)", time.monotonic() - started)
     assert int(host.sh(f"systemctl show -p NRestarts --value {UNIT}")) == restarts + 1

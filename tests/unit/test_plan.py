@@ -8,7 +8,7 @@ import re
 import pytest
 
 from llmhost.modelinfo import ModelInfo
-from llmhost.plan import GiB, Gpu, HostFacts, PlanError, plan_host
+from llmhost.plan import GiB, HostFacts, PlanError, plan_host
 from llmhost.settings import load
 
 # This project's dev machine, as its facts read (tests/fixtures/facts/*.debian12-devbox.json).

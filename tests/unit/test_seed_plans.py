@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from llmhost.hardware import HardwareError, load_hardware, parse_hardware
-from llmhost.plan import GiB, PlanError, plan_host
+from llmhost.plan import PlanError, plan_host
 from llmhost.settings import load
 from tests.helpers import REPO
 
