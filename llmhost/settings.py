@@ -20,7 +20,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from pyinfra.api.exceptions import DeployError
 
 from llmhost import catalog
-from llmhost.engines import MIRROR_TARGETS, TUNA
+from llmhost.engines import GGUF_TYPES, MIRROR_TARGETS, TUNA
 from llmhost.modelinfo import ModelInfo, ModelInfoError, read_model_dir
 from llmhost.resources import defaults_file
 
@@ -41,6 +41,7 @@ SERVICE_KEYS = (
     "tensor_parallel_size",
     "gpu_memory_utilization",
     "api_key",
+    "gguf",
 )
 QUANTIZATIONS = ("bitsandbytes", "gptq", "awq", "fp8")
 VERIFY_LEVELS = ("sizes", "full")
@@ -96,6 +97,7 @@ class ServiceWish:
     quantization: str | None = None
     tensor_parallel_size: int | None = None
     gpu_memory_utilization: float | None = None
+    gguf: str | None = None  # convert the HF checkpoint to a GGUF of this llama-quantize type on the host
 
     @property
     def bind_public(self) -> bool:
@@ -407,7 +409,19 @@ def _service(index: int, raw: Any, base: Path) -> ServiceWish:
         ),
         tensor_parallel_size=_opt_int(f"{key}.tensor_parallel_size", raw.get("tensor_parallel_size"), 1, 64),
         gpu_memory_utilization=_opt_fraction(f"{key}.gpu_memory_utilization", raw.get("gpu_memory_utilization")),
+        gguf=_gguf(key, raw),
     )
+
+
+def _gguf(key: str, raw: Mapping) -> str | None:
+    if raw.get("gguf") is None:
+        return None
+    kind = _choice(f"{key}.gguf", str(raw["gguf"]).upper(), tuple(GGUF_TYPES))
+    engine = raw.get("engine", "auto")
+    if engine not in ("auto", "llamacpp"):
+        raise DataError(f"{key}.gguf", f"llama.cpp converts the checkpoint and serves the GGUF; engine {engine} does "
+                                       "not (use llamacpp or auto; Ollama imports a GGUF given as the model)")  # fmt: skip
+    return kind
 
 
 def _services(key: str, value: Any, base: Path, lock_dir: Path) -> tuple[ServiceWish, ...]:

@@ -186,7 +186,27 @@ def write_tiny_model(directory: str | Path, shape: TinyShape = TinyShape()) -> P
         },
     )
     save_file(_weights(shape, vocab_size), str(out / "model.safetensors"), metadata={"format": "pt"})
+    (out / "tokenizer.model").write_bytes(_sentencepiece_model())
     return out
+
+
+def _sentencepiece_model() -> bytes:
+    """A SentencePiece BPE model trained on the same corpus (same bytes every time: one thread).
+
+    Engines use tokenizer.json; this file is for llama.cpp's convert_hf_to_gguf.py, which takes a
+    Qwen2 checkpoint's tokenizer.model when there is one, and refuses a BPE tokenizer.json whose
+    pre-tokenizer it does not recognize (it knows them by hashing real models' output: not this
+    trained one). Real Qwen checkpoints have no tokenizer.model and go the BPE way."""
+    import io
+
+    import sentencepiece as spm
+
+    out = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(_CORPUS * 8), model_writer=out, vocab_size=640, model_type="bpe", num_threads=1,
+        character_coverage=1.0, byte_fallback=True, hard_vocab_limit=False, minloglevel=2,
+    )  # fmt: skip
+    return out.getvalue()
 
 
 def write_tiny_gguf(model_dir: str | Path, directory: str | Path) -> Path:

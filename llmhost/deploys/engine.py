@@ -71,6 +71,7 @@ def _built(engine: EnginePlan, label: str, prune_now: bool) -> OperationMeta:
         flags=list(engine.build_flags),
         targets=list(b.targets),
         jobs=engine.build_jobs,
+        tools=list(b.tools),
     )
     return _switched(engine, prune_now)
 

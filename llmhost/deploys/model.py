@@ -8,13 +8,15 @@ from pyinfra.operations import files
 
 from llmhost.deploys.engine import venv
 from llmhost.manifest import build_manifest
-from llmhost.operations import model
+from llmhost.operations import llamacpp, model
 from llmhost.plan import HostPlan
 
 
 @deploy("llmhost model layer")
-def apply(plan: HostPlan) -> dict[str, OperationMeta]:
-    """Returns the operation of each service's model, keyed by service name (for restarts)."""
+def apply(plan: HostPlan, convert: bool = True) -> dict[str, list[OperationMeta]]:
+    """Returns the operations of each service's model (its weights, and with ``convert`` the GGUF
+    made from them where the service asks for one), keyed by service name: a change in any
+    restarts it."""
     done: dict[str, OperationMeta] = {}
     by_path: dict[str, OperationMeta] = {}
     full = plan.verify == "full"
@@ -71,4 +73,23 @@ def apply(plan: HostPlan) -> dict[str, OperationMeta]:
                 create_local_dir=True,
             )
         done[service.name] = by_path[m.path] = op
-    return done
+    if convert and plan.converter:
+        venv(plan.converter)
+    return {name: [op, *(_converted(plan, name, op) if convert else [])] for name, op in done.items()}
+
+
+def _converted(plan: HostPlan, name: str, weights: OperationMeta) -> list[OperationMeta]:
+    """The GGUF a service asks to be made from its checkpoint (llama.cpp's converter, llama-quantize)."""
+    service = next(s for s in plan.services if s.name == name)
+    c = service.convert
+    if c is None:
+        return []
+    args = dict(source=c.source, source_manifest=c.source_manifest, output=c.output, quant=c.quant, outtype=c.outtype,
+                python=c.python, script=c.script, quantize=c.quantize, manifest=c.manifest, spec=c.spec,
+                host_python=plan.python, tool=plan.tool, threads=c.threads)  # fmt: skip
+    made = llamacpp.converted(name=f"GGUF {c.quant} of {c.source} ({c.output})", **args)
+    again = llamacpp.converted(
+        name=f"GGUF {c.quant} of {c.source} again (the checkpoint changed)", force=True, **args,
+        _if=lambda: weights.did_change() and not made.did_change(),
+    )
+    return [made, again]

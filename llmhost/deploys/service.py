@@ -75,7 +75,7 @@ def _tmux(plan: HostPlan, service: ServicePlan, inputs: list[OperationMeta]) -> 
     tmux.session(name=f"Run {service.unit} in tmux", session=service.unit, command=service.launcher)
 
 
-def _ollama(plan: HostPlan, model_ops: dict[str, OperationMeta], engine_ops: dict[str, OperationMeta]) -> None:
+def _ollama(plan: HostPlan, model_ops: dict[str, list[OperationMeta]], engine_ops: dict[str, OperationMeta]) -> None:
     """The host's one Ollama daemon (as its Linux docs set it up: the ollama user, the official unit,
     every setting in a drop-in), then each ollama service's model imported into it."""
     o = plan.ollama
@@ -123,14 +123,14 @@ def _ollama(plan: HostPlan, model_ops: dict[str, OperationMeta], engine_ops: dic
             name=f"Import {service.served_model_name} again (its GGUF changed)", model=service.served_model_name,
             modelfile=service.modelfile, text=service.modelfile_text, models_dir=o.models_dir, binary=o.bin_link,
             url=o.url, wait=plan.health_timeout, force=True,
-            _if=lambda op=model_ops[service.name], done=imported: op.did_change() and not done.did_change(),
+            _if=lambda op=model_ops[service.name][0], done=imported: op.did_change() and not done.did_change(),
         )  # fmt: skip
 
 
 @deploy("llmhost service layer")
-def apply(plan: HostPlan, model_ops: dict[str, OperationMeta], engine_ops: dict[str, OperationMeta]) -> None:
-    """``model_ops``/``engine_ops``: each service's model operation (by service name) and each
-    engine's link switch (by venv); a change in either restarts the service. The ollama services
+def apply(plan: HostPlan, model_ops: dict[str, list[OperationMeta]], engine_ops: dict[str, OperationMeta]) -> None:
+    """``model_ops``/``engine_ops``: each service's model operations (by service name) and each
+    engine's link switch (by venv); a change in any restarts the service. The ollama services
     share one daemon."""
     if plan.ollama:
         _ollama(plan, model_ops, engine_ops)
@@ -145,7 +145,7 @@ def apply(plan: HostPlan, model_ops: dict[str, OperationMeta], engine_ops: dict[
                 mode="600",
                 **env_file_vars(service),
             ),
-            model_ops[service.name],
+            *model_ops[service.name],
             engine_ops[service.engine.venv],
         ]
         if service.key_file:

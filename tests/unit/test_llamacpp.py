@@ -124,3 +124,91 @@ def test_the_link_moves_to_a_build_once_its_binary_runs(monkeypatch):
         link="/opt/llmhost/venvs/llamacpp-current", venv=d, check=[f"{d}/bin/llama-server", "--version"])]  # fmt: skip
     assert commands[0] == [f"{d}/bin/llama-server", "--version"]
     assert commands[1] == ["touch", f"{d}/.llmhost-imported"]
+
+
+# --- a GGUF made on the host from the HF checkpoint (gguf: TYPE) ---------------------------------
+
+
+def test_gguf_asks_for_a_conversion_planned_with_its_venv_tools_and_path(models):
+    hf, _ = models
+    plan = plan_host(DEVBOX, load({"llmhost_services": [{"name": "g", "model": str(hf), "gguf": "q4_k_m"}]}))
+    svc = plan.services[0]
+    c = svc.convert
+    assert svc.engine.engine == "llamacpp" and svc.reasons[0].startswith(
+        "engine=llamacpp: the service asks for a GGUF of its checkpoint (gguf: Q4_K_M)")
+    out = "/opt/llmhost/models/tiny-qwen2--gguf-Q4_K_M"
+    assert (c.source, c.output, c.manifest, c.quant, c.outtype) == (
+        "/opt/llmhost/models/tiny-qwen2", f"{out}/tiny-qwen2-Q4_K_M.gguf", f"{out}.manifest.json", "Q4_K_M", "f16")
+    assert c.script == "/opt/llmhost/venvs/llamacpp-current/convert/convert_hf_to_gguf.py"
+    assert c.quantize == "/opt/llmhost/venvs/llamacpp-current/bin/llama-quantize"
+    assert c.python == "/opt/llmhost/venvs/gguf-convert-current/bin/python"
+    assert svc.argv[1:3] == ("-m", f"{out}/tiny-qwen2-Q4_K_M.gguf")
+    assert plan.converter.requirements[0] == "torch==2.13.0+cpu" and plan.converter.pip_extra_index_urls == (
+        "https://download.pytorch.org/whl/cpu",)
+    assert any(r.startswith("model file tiny-qwen2-Q4_K_M.gguf (Q4_K_M, ~") and "llama-quantize" in r for r in svc.reasons)
+    assert svc.engine.build.targets == ("llama-server", "llama-quantize")
+    bf16 = plan_host(DEVBOX, load({"llmhost_services": [{"name": "g", "model": str(hf), "gguf": "BF16"}]}))
+    assert bf16.services[0].convert.outtype == "bf16"
+    plain = plan_host(DEVBOX, load({"llmhost_services": [{"name": "g", "model": str(hf), "engine": "vllm-cpu"}]}))
+    assert plain.converter is None and plain.services[0].convert is None
+
+
+def test_gguf_refusals_name_the_key(models):
+    hf, gguf_dir = models
+    from llmhost.settings import DataError
+
+    with pytest.raises(DataError, match=r"^llmhost_services\[0\]\.gguf: expected one of F16 \| BF16 \| Q8_0"):
+        load({"llmhost_services": [{"name": "g", "model": str(hf), "gguf": "Q9"}]})
+    with pytest.raises(DataError, match=r"^llmhost_services\[0\]\.gguf: llama.cpp converts the checkpoint and serves the "
+                                       r"GGUF; engine ollama does not"):  # fmt: skip
+        load({"llmhost_services": [{"name": "g", "model": str(hf), "gguf": "Q8_0", "engine": "ollama"}]})
+    with pytest.raises(PlanError, match=r"^llmhost_services\[0\]\.gguf: .*tiny-gguf is a GGUF already"):
+        plan_host(DEVBOX, load({"llmhost_services": [{"name": "g", "model": str(gguf_dir), "gguf": "Q8_0"}]}))
+
+
+CONVERT = dict(source="/m/tiny", source_manifest="/m/tiny.manifest.json", output="/m/tiny--gguf-Q8_0/tiny-Q8_0.gguf",
+               quant="Q8_0", outtype="f16", python="/v/gguf-convert-current/bin/python",
+               script="/v/llamacpp-current/convert/convert_hf_to_gguf.py", quantize="/v/llamacpp-current/bin/llama-quantize",
+               manifest="/m/tiny--gguf-Q8_0.manifest.json", spec="./tiny as GGUF Q8_0", host_python="python3",
+               tool="/o/bin/llmhost-hosttool", threads=2)  # fmt: skip
+
+
+def test_the_conversion_converts_quantizes_records_and_is_a_noop_while_the_source_stays(monkeypatch):
+    d = "/m/tiny--gguf-Q8_0"
+    monkeypatch.setattr(llamacpp, "host", FakeHost(by_class={"File": None, "FileContents": None, "Sha256File": None}))
+    commands = [shlex.split(str(c.get_raw_value())) for c in llamacpp.converted._inner(**CONVERT)]
+    assert commands == [
+        ["mkdir", "-p", d],
+        ["/v/gguf-convert-current/bin/python", "/v/llamacpp-current/convert/convert_hf_to_gguf.py", "/m/tiny",
+         "--outtype", "f16", "--outfile", f"{d}/.f16.gguf"],
+        ["/v/llamacpp-current/bin/llama-quantize", f"{d}/.f16.gguf", f"{d}/tiny-Q8_0.gguf.part", "Q8_0", "2"],
+        ["rm", "-f", f"{d}/.f16.gguf"],
+        ["mv", f"{d}/tiny-Q8_0.gguf.part", f"{d}/tiny-Q8_0.gguf"],
+        ["sha256sum", "/m/tiny.manifest.json", "|", "cut", "-d", " ", "-f1", ">", f"{d}/.llmhost-source"],
+        ["python3", "/o/bin/llmhost-hosttool", "manifest", "--dir", d, "--manifest", "/m/tiny--gguf-Q8_0.manifest.json",
+         "--source", "./tiny as GGUF Q8_0"],
+    ]  # fmt: skip
+    same = FakeHost(by_class={"File": {"size": 1}, "FileContents": ["ab" * 32], "Sha256File": "ab" * 32})
+    monkeypatch.setattr(llamacpp, "host", same)
+    assert list(llamacpp.converted._inner(**CONVERT)) == [] and same.noops == [
+        f"{d}/tiny-Q8_0.gguf is made from /m/tiny as its manifest is now"]
+    moved = FakeHost(by_class={"File": {"size": 1}, "FileContents": ["ab" * 32], "Sha256File": "cd" * 32})
+    monkeypatch.setattr(llamacpp, "host", moved)
+    assert len(list(llamacpp.converted._inner(**CONVERT))) == 7  # the checkpoint changed: made again
+    monkeypatch.setattr(llamacpp, "host", same)
+    assert len(list(llamacpp.converted._inner(**CONVERT, force=True))) == 7
+    bf16 = [shlex.split(str(c.get_raw_value())) for c in llamacpp.converted._inner(**{**CONVERT, "quant": "BF16", "outtype": "bf16"}, force=True)]
+    assert bf16[1][-1] == f"{d}/tiny-Q8_0.gguf.part" and not any("llama-quantize" in c[0] for c in bf16)
+
+
+def test_the_build_keeps_the_converter_beside_its_binaries(monkeypatch):
+    monkeypatch.setattr(llamacpp, "host", FakeHost(None))
+    d = ARGS["directory"]
+    commands = [shlex.split(str(c.get_raw_value())) for c in llamacpp.built._inner(
+        **{**ARGS, "targets": ["llama-server", "llama-quantize"], "tools": ["convert_hf_to_gguf.py", "gguf-py"]})]  # fmt: skip
+    assert commands[-4:] == [
+        ["install", "-m", "755", f"{d}/build/bin/llama-quantize", f"{d}/bin/llama-quantize"],
+        ["mkdir", "-p", f"{d}/convert"],
+        ["cp", "-r", f"{d}/src/l/vendor/llama.cpp/convert_hf_to_gguf.py", f"{d}/src/l/vendor/llama.cpp/gguf-py", f"{d}/convert/"],
+        ["rm", "-rf", f"{d}/build", f"{d}/src"],
+    ]  # fmt: skip

@@ -18,7 +18,7 @@ def test_same_bytes_every_time(tmp_path):
     assert a == b
     assert set(a["files"]) == {
         "config.json", "generation_config.json", "model.safetensors", "special_tokens_map.json",
-        "tokenizer.json", "tokenizer_config.json",
+        "tokenizer.json", "tokenizer_config.json", "tokenizer.model",
     }  # fmt: skip
 
 
