@@ -32,15 +32,20 @@ DATA = {
 }
 
 
-@pytest.fixture(scope="module")
-def ollama_host(fleet):
+def stand_in_host(fleet, name: str):
+    """A fleet host with the stand-in release in RELEASE_DIR (where llmhost_ollama_url points)."""
     if harness.real_hosts():
         pytest.skip("installs a stand-in Ollama: Docker hosts only")
     release = ollama_release.build(harness.STATE / "ollama-release", VERSION)
-    host = fleet("llmhost-fleet-ollama")
+    host = fleet(name)
     host.sh(f"mkdir -p {RELEASE_DIR}")
     harness._run("docker", "cp", str(release), f"{host.name}:{RELEASE_DIR}/")
     return host
+
+
+@pytest.fixture(scope="module")
+def ollama_host(fleet):
+    return stand_in_host(fleet, "llmhost-fleet-ollama")
 
 
 def serve(host, label: str, **data):
@@ -116,12 +121,7 @@ def test_settings_context_and_an_upgraded_unit(ollama_host):
 
 
 def test_under_tmux_the_daemon_gets_the_same_settings_from_its_launcher(fleet):
-    if harness.real_hosts():
-        pytest.skip("installs a stand-in Ollama: Docker hosts only")
-    release = ollama_release.build(harness.STATE / "ollama-release", VERSION)
-    host = fleet("llmhost-fleet-ollama-tmux")
-    host.sh(f"mkdir -p {RELEASE_DIR}")
-    harness._run("docker", "cp", str(release), f"{host.name}:{RELEASE_DIR}/")
+    host = stand_in_host(fleet, "llmhost-fleet-ollama-tmux")
     first = serve(host, "tmux: first run", llmhost_supervisor="tmux")
     assert {"llmhost service layer | Launcher of ollama", "llmhost service layer | Restart ollama (settings or release changed)",
             "llmhost service layer | Import tiny-gguf into Ollama (/opt/llmhost/ollama/gguf.Modelfile)"} <= set(first.changed)

@@ -24,7 +24,7 @@ OLLAMA = {"name": "gguf", "model": "./build/models/tiny-qwen2-gguf", "engine": "
 
 @pytest.fixture(scope="module")
 def ollama_host(fleet):
-    return fleet("llmhost-fleet-ollama")
+    return fleet("llmhost-fleet-ollama-dry")
 
 
 def test_the_ollama_layer_plans_install_user_unit_drop_in_and_import(ollama_host):
