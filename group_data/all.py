@@ -61,9 +61,10 @@ the key and the problem.
 #   gguf               null | F16 | BF16 | Q8_0 | Q6_K | Q5_K_M | Q5_K_S | Q5_0 | Q4_K_M | Q4_K_S |
 #                      Q4_0 | Q3_K_M | Q2_K. Default null. Make a GGUF of this type from the (HF)
 #                      model on the host with llama.cpp's convert_hf_to_gguf.py and llama-quantize,
-#                      and serve it with llama.cpp (engine auto or llamacpp); the GGUF gets its own
-#                      directory and manifest (<model dir>--gguf-<TYPE>), made again when the
-#                      checkpoint changes.
+#                      and serve it with llama.cpp (engine auto or llamacpp) or import it into
+#                      Ollama (engine ollama; without a llama.cpp service on the host, llama.cpp is
+#                      built for its tools alone). The GGUF gets its own directory and manifest
+#                      (<model dir>--gguf-<TYPE>), made again when the checkpoint changes.
 #   api_key            bearer token the engine requires on /v1/*. Default null (none). Stored on
 #                      the host in /etc/llmhost/<name>.env, mode 0600, never in the launcher.
 #                      Not for ollama services (Ollama has no API key).

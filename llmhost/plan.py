@@ -324,6 +324,7 @@ class ConvertPlan:
     quantize: str
     spec: str  # the GGUF's manifest source
     threads: int
+    tools: EnginePlan  # the llama.cpp build whose converter and llama-quantize make it
 
 
 @dataclass(frozen=True)
@@ -1020,7 +1021,7 @@ def _plan_service(index: int, wish: ServiceWish, facts: HostFacts, settings: Set
     reasons = [engine_reason, *sizing.reasons]
 
     model = _model_plan(wish.model, root)
-    convert = _convert_plan(wish, model, engine, sizing, host or facts, root) if wish.gguf else None
+    convert = _convert_plan(wish, model, engine, sizing.model_file, host or facts, root) if wish.gguf else None
     if release.build:
         gguf = convert.output if convert else f"{model.path}/{sizing.model_file}"
         argv = (engine.server_bin, "-m", gguf, "-a", wish.served_model_name,
@@ -1092,15 +1093,17 @@ def _plan_service(index: int, wish: ServiceWish, facts: HostFacts, settings: Set
     )
 
 
-def _convert_plan(wish: ServiceWish, model: ModelPlan, engine: EnginePlan, sizing: _Sizing, host: HostFacts,
+def _convert_plan(wish: ServiceWish, model: ModelPlan, engine: EnginePlan, model_file: str, host: HostFacts,
                   root: str) -> ConvertPlan:  # fmt: skip
+    """``engine``: the llama.cpp build whose tools make the GGUF."""
     dest = f"{model.path}--gguf-{wish.gguf}"
     outtype = wish.gguf.lower() if wish.gguf in ("F16", "BF16") else "f16"
     return ConvertPlan(
-        source=model.path, source_manifest=model.manifest, output=f"{dest}/{sizing.model_file}",
+        source=model.path, source_manifest=model.manifest, output=f"{dest}/{model_file}",
         manifest=f"{dest}.manifest.json", quant=wish.gguf, outtype=outtype,
         python=f"{env_link(root, CONVERT_TOOLS.engine)}/bin/python", script=f"{engine.link}/convert/convert_hf_to_gguf.py",
         quantize=f"{engine.link}/bin/llama-quantize", spec=f"{model.spec} as GGUF {wish.gguf}", threads=max(1, host.cores),
+        tools=engine,
     )  # fmt: skip
 
 
@@ -1122,10 +1125,12 @@ def _ollama_engine(settings: Settings, host: HostFacts) -> EnginePlan:
 
 
 def _plan_ollama(indexed: list[tuple[int, ServiceWish, HostFacts]], settings: Settings, share: int,
-                 host: HostFacts, ledger: _Ledger) -> tuple[list[ServicePlan], OllamaPlan]:  # fmt: skip
+                 host: HostFacts, ledger: _Ledger, llamacpp: EnginePlan | None) -> tuple[list[ServicePlan], OllamaPlan]:  # fmt: skip
     """The ollama services of a host: one daemon (install, address, how many models it keeps
     loaded, on which GPU or CPUs) and a Modelfile per model; the memory its loaded models take is
-    claimed on the GPU (or counted against the daemon's share of the host's memory)."""
+    claimed on the GPU (or counted against the daemon's share of the host's memory). A service
+    asking for a GGUF of its checkpoint (``gguf``) gets it from llama.cpp's tools: the build of a
+    llama.cpp service on the host, else a CPU build of its own (converting needs no GPU)."""
     root = settings.root
     engine = _ollama_engine(settings, host)
     view = indexed[0][2]  # the daemon's share of the CPUs (every ollama service has the same one)
@@ -1214,7 +1219,12 @@ def _plan_ollama(indexed: list[tuple[int, ServiceWish, HostFacts]], settings: Se
     services = []
     for _, wish, info, n_ctx, _, kv, model_file, quant, why in models:
         model = _model_plan(wish.model, root)
-        lines = [f"# llmhost service {wish.name}: {wish.model.spec}", f"FROM {model.path}/{model_file}",
+        convert = None
+        if wish.gguf:
+            tools = llamacpp or _engine_plan(LLAMACPP, settings, replace(host, gpus=()))
+            convert = _convert_plan(wish, model, tools, model_file, host, root)
+        lines = [f"# llmhost service {wish.name}: {wish.model.spec}",
+                 f"FROM {convert.output if convert else f'{model.path}/{model_file}'}",
                  f"PARAMETER num_ctx {n_ctx}"]  # fmt: skip
         if not host.gpus:
             lines.append(f"PARAMETER num_thread {view.cores}")
@@ -1232,7 +1242,7 @@ def _plan_ollama(indexed: list[tuple[int, ServiceWish, HostFacts]], settings: Se
             unit=ollama.unit, launcher=ollama.launcher, unit_file=ollama.unit_file, env_file="", key_file=None,
             api_key_var="", log=ollama.log, health_url=ollama.url, reasons=tuple(reasons), health_path="/",
             modelfile=f"{root}/{OLLAMA_DIR}/{wish.name}.Modelfile", modelfile_text="\n".join(lines) + "\n",
-            model_file=model_file,
+            model_file=model_file, convert=convert,
         ))  # fmt: skip
     return services, ollama
 
@@ -1679,7 +1689,8 @@ def _plan_services(facts: HostFacts, settings: Settings, share: int) -> tuple[li
     ollama = None
     daemon = [(i, wish, views[i]) for i, wish in wishes if wish.engine == "ollama"]
     if daemon:
-        plans, ollama = _plan_ollama(daemon, settings, share, facts, ledger)
+        llamacpp = next((p.engine for p in planned.values() if p.engine.build), None)
+        plans, ollama = _plan_ollama(daemon, settings, share, facts, ledger, llamacpp)
         planned.update(zip((i for i, _, _ in daemon), plans))
     for i, wish in wishes:
         if i not in planned:
@@ -1732,17 +1743,20 @@ def plan_host(facts: HostFacts, settings: Settings) -> HostPlan:
     services, ollama = ([], None) if driver_first else _plan_services(facts, settings, share)
     engines: dict[str, EnginePlan] = {}
     for svc in services:
-        if svc.engine.venv not in engines:
-            other = next((e for e in engines.values() if e.link == svc.engine.link), None)
+        for engine in (svc.engine, *((svc.convert.tools,) if svc.convert else ())):
+            if engine.venv in engines:
+                continue
+            other = next((e for e in engines.values() if e.link == engine.link), None)
             if other:
                 raise PlanError(
-                    f"llmhost_services: two venvs of {svc.engine.engine} on one host ({other.venv}, {svc.engine.venv}); "
-                    f"{svc.engine.link} can point to one of them"
+                    f"llmhost_services: two venvs of {engine.engine} on one host ({other.venv}, {engine.venv}); "
+                    f"{engine.link} can point to one of them"
                 )
-            engines[svc.engine.venv] = svc.engine
-            reasons.append(_engine_reason(svc.engine, settings))
-        if svc.engine.build:
-            packages.update(LLAMACPP_BUILD_PACKAGES)
+            engines[engine.venv] = engine
+            reasons.append(_engine_reason(engine, settings) + ("" if engine is svc.engine else
+                           f" (its converter and llama-quantize make {svc.name}'s GGUF)"))  # fmt: skip
+            if engine.build:
+                packages.update(LLAMACPP_BUILD_PACKAGES)
         if svc.engine.archive:
             packages.update(OLLAMA_PACKAGES)
         if svc.engine.engine == "vllm-cpu":

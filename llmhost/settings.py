@@ -418,9 +418,9 @@ def _gguf(key: str, raw: Mapping) -> str | None:
         return None
     kind = _choice(f"{key}.gguf", str(raw["gguf"]).upper(), tuple(GGUF_TYPES))
     engine = raw.get("engine", "auto")
-    if engine not in ("auto", "llamacpp"):
-        raise DataError(f"{key}.gguf", f"llama.cpp converts the checkpoint and serves the GGUF; engine {engine} does "
-                                       "not (use llamacpp or auto; Ollama imports a GGUF given as the model)")  # fmt: skip
+    if engine not in ("auto", "llamacpp", "ollama"):
+        raise DataError(f"{key}.gguf", f"a GGUF is served by llama.cpp or Ollama, not engine {engine} (use auto, "
+                                       "llamacpp or ollama)")  # fmt: skip
     return kind
 
 

@@ -39,7 +39,7 @@ def host_plan(host) -> HostPlan:
 def applicable(plan: HostPlan) -> HostPlan:
     """The plan, if this version's layers can apply it; else one line saying what they cannot."""
     for index, service in enumerate(plan.services):
-        if service.engine.binary and service.model.source in HUB_SOURCES and not service.model.file:
+        if service.engine.binary and service.model.source in HUB_SOURCES and not service.model.file and not service.convert:
             gguf = next((g for g in GGUF.get(service.model.ref, ()) if g.filename == service.model_file), None)
             raise DeployError(
                 f"llmhost_services[{index}].model: {ENGINE_NAMES[service.engine.engine]} serves a GGUF, not the "

@@ -123,7 +123,8 @@ def _ollama(plan: HostPlan, model_ops: dict[str, list[OperationMeta]], engine_op
             name=f"Import {service.served_model_name} again (its GGUF changed)", model=service.served_model_name,
             modelfile=service.modelfile, text=service.modelfile_text, models_dir=o.models_dir, binary=o.bin_link,
             url=o.url, wait=plan.health_timeout, force=True,
-            _if=lambda op=model_ops[service.name][0], done=imported: op.did_change() and not done.did_change(),
+            # the weights pushed or fetched anew, or the GGUF made again from them
+            _if=lambda ops=model_ops[service.name], done=imported: any(op.did_change() for op in ops) and not done.did_change(),
         )  # fmt: skip
 
 

@@ -159,9 +159,9 @@ def test_gguf_refusals_name_the_key(models):
 
     with pytest.raises(DataError, match=r"^llmhost_services\[0\]\.gguf: expected one of F16 \| BF16 \| Q8_0"):
         load({"llmhost_services": [{"name": "g", "model": str(hf), "gguf": "Q9"}]})
-    with pytest.raises(DataError, match=r"^llmhost_services\[0\]\.gguf: llama.cpp converts the checkpoint and serves the "
-                                       r"GGUF; engine ollama does not"):  # fmt: skip
-        load({"llmhost_services": [{"name": "g", "model": str(hf), "gguf": "Q8_0", "engine": "ollama"}]})
+    with pytest.raises(DataError, match=r"^llmhost_services\[0\]\.gguf: a GGUF is served by llama.cpp or Ollama, not "
+                                       r"engine vllm-cpu"):  # fmt: skip
+        load({"llmhost_services": [{"name": "g", "model": str(hf), "gguf": "Q8_0", "engine": "vllm-cpu"}]})
     with pytest.raises(PlanError, match=r"^llmhost_services\[0\]\.gguf: .*tiny-gguf is a GGUF already"):
         plan_host(DEVBOX, load({"llmhost_services": [{"name": "g", "model": str(gguf_dir), "gguf": "Q8_0"}]}))
 

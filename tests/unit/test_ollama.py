@@ -301,3 +301,22 @@ def test_the_model_fact_reads_ollamas_manifest_layout_and_the_kept_modelfile(tmp
     modelfile.write_text(MODELFILE)
     assert run() == {"imported": True, "modelfile": MODELFILE}
     assert manifest_path("/m", "qwen") == "/m/manifests/registry.ollama.ai/library/qwen/latest"
+
+
+def test_an_ollama_service_asking_for_a_gguf_gets_llamacpps_tools_and_imports_the_result(gguf):
+    hf, gguf_dir = gguf
+    alone = plan_host(DEVBOX, load({"llmhost_services": [
+        {"name": "o", "model": str(hf), "engine": "ollama", "port": 11434, "gguf": "Q8_0"}]}))  # fmt: skip
+    svc = alone.services[0]
+    out = "/opt/llmhost/models/tiny-qwen2--gguf-Q8_0/tiny-qwen2-Q8_0.gguf"
+    assert svc.convert.output == out and f"FROM {out}\n" in svc.modelfile_text
+    tools = svc.convert.tools
+    # no llama.cpp service: a build of its own, for the CPU (converting needs no GPU), in plan.engines
+    assert tools.engine == "llamacpp" and tools.build_flags[-1] == "-DGGML_NATIVE=ON" and tools in alone.engines
+    assert alone.converter is not None and {"cmake", "g++"} <= set(alone.system_packages)
+    assert any("its converter and llama-quantize make o's GGUF" in r for r in alone.reasons)
+    # beside a llama.cpp service: its build's tools
+    both = plan_host(DEVBOX, load({"llmhost_services": [
+        {"name": "l", "model": str(gguf_dir), "engine": "llamacpp", "port": 8001},
+        {"name": "o", "model": str(hf), "engine": "ollama", "port": 11434, "gguf": "Q8_0"}]}))  # fmt: skip
+    assert both.services[1].convert.tools == both.services[0].engine and len(both.engines) == 2
