@@ -919,7 +919,7 @@ def _size(index: int, wish: ServiceWish, facts: HostFacts, share: int, root: str
         cc = min(ccs)
     engine = wish.engine
     gguf = wish.model.info is not None and wish.model.info.gguf_file is not None
-    if wish.gguf:  # settings allow it with auto and llamacpp only
+    if wish.gguf:  # auto or llamacpp here (ollama services are planned by _plan_ollama)
         return _size_llamacpp(key, wish, facts, share, None, ledger), (
             f"engine=llamacpp: the service asks for a GGUF of its checkpoint (gguf: {wish.gguf}), which llama.cpp serves")
     if gguf and engine in ("auto", "llamacpp"):
@@ -1115,10 +1115,10 @@ def _ollama_engine(settings: Settings, host: HostFacts) -> EnginePlan:
     archive = ollama_archive(settings.ollama_version, host.arch, settings.ollama_url, settings.ollama_sha256,
                              f"{root}/wheelhouse" if settings.wheelhouse else None)  # fmt: skip
     # its identity: the release and its bytes (not where they come from: a mirror is the same Ollama)
-    digest = hashlib.sha256(json.dumps([settings.ollama_version, archive.filename, archive.sha256]).encode()).hexdigest()[:8]
+    identity = [settings.ollama_version, archive.filename, archive.sha256]
     return EnginePlan(
         engine=OLLAMA.engine, version=settings.ollama_version, variant=archive.filename,
-        venv=f"{root}/venvs/ollama-{settings.ollama_version}-{digest}", python=settings.python, requirements=(),
+        venv=_versioned(root, OLLAMA.engine, settings.ollama_version, identity), python=settings.python, requirements=(),
         remove=(), pip_index_url=None, pip_extra_index_urls=(), pip_find_links=(), pip_no_index=False,
         link=env_link(root, OLLAMA.engine), module=OLLAMA.module, keep=settings.keep_envs, archive=archive,
     )  # fmt: skip
@@ -1550,6 +1550,13 @@ def _conda(settings: Settings, facts: HostFacts) -> CondaPlan:
     )
 
 
+def _versioned(root: str, engine: str, version: str, identity: list) -> str:
+    """An engine's versioned directory: named by its version and a digest of what makes it what it
+    is (a new identity is a new directory; the link moves to it once it works)."""
+    digest = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:8]
+    return f"{root}/venvs/{engine}-{version}-{digest}"
+
+
 def env_link(root: str, engine: str) -> str:
     """The stable path of an engine's current venv (a symlink to a versioned one)."""
     return f"{root}/venvs/{engine}-current"
@@ -1601,11 +1608,10 @@ def _engine_plan(release: EngineRelease, settings: Settings, facts: HostFacts) -
     if release.build:
         flags, cuda, _ = _build_flags(release, settings, facts)
         # what is built is its identity: the source, the flags, the targets and the tools kept
-        identity = json.dumps([release.build.sha256, flags, release.build.targets, release.build.tools])
-        digest = hashlib.sha256(identity.encode()).hexdigest()[:8]
+        identity = [release.build.sha256, flags, release.build.targets, release.build.tools]
         return EnginePlan(
             engine=release.engine, version=release.version, variant=release.variant,
-            venv=f"{settings.root}/venvs/{release.engine}-{release.version}-{digest}", python=settings.python,
+            venv=_versioned(settings.root, release.engine, release.version, identity), python=settings.python,
             requirements=(), remove=(), pip_index_url=None, pip_extra_index_urls=(), pip_find_links=(),
             pip_no_index=False, link=env_link(settings.root, release.engine), module=release.module,
             keep=settings.keep_envs, cuda=cuda, build=release.build, source_url=_source_url(release.build, settings),
@@ -1615,9 +1621,8 @@ def _engine_plan(release: EngineRelease, settings: Settings, facts: HostFacts) -
     # The venv's identity: what is installed into it and the Python it is made with.
     conda = settings.env_manager == "conda"
     python = _conda_python(settings) if conda else settings.python
-    identity = json.dumps([requirements, release.remove, "conda" if conda else settings.python,
-                           python if conda else facts.python_version])  # fmt: skip
-    digest = hashlib.sha256(identity.encode()).hexdigest()[:8]
+    identity = [requirements, release.remove, "conda" if conda else settings.python,
+                python if conda else facts.python_version]  # fmt: skip
     extra = list(settings.pip_extra_index_urls)
     if settings.torch_index_url == "auto" and release.torch_index:
         extra.append(release.torch_index)
@@ -1627,7 +1632,7 @@ def _engine_plan(release: EngineRelease, settings: Settings, facts: HostFacts) -
         engine=release.engine,
         version=version,
         variant=release.variant,
-        venv=f"{settings.root}/venvs/{release.engine}-{version}-{digest}",
+        venv=_versioned(settings.root, release.engine, version, identity),
         python=python,
         requirements=requirements,
         remove=release.remove,
