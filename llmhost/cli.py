@@ -59,33 +59,46 @@ def platform_tags(platform: str) -> list[str]:
     return tags + [f"{_LEGACY_MANYLINUX[minor]}_{arch}" for minor in sorted(_LEGACY_MANYLINUX, reverse=True) if minor <= glibc]
 
 
-def fetch_source(build, directory: Path, index_url: str | None = None) -> Path:
-    """A source-built engine's archive into the wheelhouse (the hosts build from it offline):
-    from the index's file host (PyPI's, or a mirror's /packages/), checked against its sha256."""
+def _fetch_checked(url: str, target: Path, sha256: str, what: str) -> Path:
+    """``url`` saved at ``target`` (kept as it is when it already has ``sha256``), streamed through
+    sha256 and renamed into place only when it matches (``what``: the expected hash's origin)."""
     import hashlib
     import urllib.request
 
-    target = directory / build.filename
-    if target.is_file() and hashlib.sha256(target.read_bytes()).hexdigest() == build.sha256:
+    def digest_of(path: Path) -> str:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+        return h.hexdigest()
+
+    if target.is_file() and digest_of(target) == sha256:
         return target
-    directory.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".part")
-    with urllib.request.urlopen(build.url(index_url), timeout=600) as resp, open(partial, "wb") as out:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial, digest = target.with_name(target.name + ".part"), hashlib.sha256()
+    with urllib.request.urlopen(url, timeout=600) as resp, open(partial, "wb") as out:
         while chunk := resp.read(1 << 20):
+            digest.update(chunk)
             out.write(chunk)
-    digest = hashlib.sha256(partial.read_bytes()).hexdigest()
-    if digest != build.sha256:
+    if digest.hexdigest() != sha256:
         partial.unlink()
-        raise ValueError(f"{build.filename}: sha256 {digest} is not the pinned {build.sha256}")
+        raise ValueError(f"{target.name}: sha256 {digest.hexdigest()} is not {what} {sha256}")
     partial.rename(target)
+    return target
+
+
+def fetch_source(build, directory: Path, index_url: str | None = None) -> Path:
+    """A source-built engine's archive into the wheelhouse (the hosts build from it offline):
+    from the index's file host (PyPI's, or a mirror's /packages/), checked against its sha256."""
+    target = _fetch_checked(build.url(index_url), directory / build.filename, build.sha256, "the pinned")
     print(f"llmhost wheelhouse: {build.filename} (sha256 checked) for the hosts' {build.binary} build", flush=True)
     return target
 
 
 def fetch_ollama(directory: Path, version: str, arch: str = "x86_64") -> Path:
     """Ollama's release tarball and its sha256sum.txt into ``directory/ollama-<version>/`` (where a
-    host with llmhost_wheelhouse takes them from), the tarball checked against the sums file."""
-    import hashlib
+    host with llmhost_wheelhouse takes them from), the tarball checked against the sums file (and
+    kept by the next run when it still matches)."""
     import urllib.request
 
     from llmhost.engines import ollama_archive
@@ -100,15 +113,7 @@ def fetch_ollama(directory: Path, version: str, arch: str = "x86_64") -> Path:
                    if line.split()[1:] in ([archive.filename], [f"./{archive.filename}"])), None)  # fmt: skip
     if wanted is None:
         raise ValueError(f"{archive.sums_url} lists no {archive.filename}")
-    out = target / archive.filename
-    digest = hashlib.sha256()
-    with urllib.request.urlopen(archive.url, timeout=600) as resp, open(out, "wb") as f:
-        while chunk := resp.read(1 << 20):
-            digest.update(chunk)
-            f.write(chunk)
-    if digest.hexdigest() != wanted:
-        out.unlink()
-        raise ValueError(f"{archive.filename}: sha256 {digest.hexdigest()} is not the release's {wanted}")
+    out = _fetch_checked(archive.url, target / archive.filename, wanted, "the release's")
     print(f"llmhost wheelhouse: Ollama {version} {archive.filename} (sha256 checked against the release)", flush=True)
     return out
 

@@ -68,3 +68,25 @@ def test_a_manylinux_platform_takes_older_glibc_wheels_too():
     assert tags[0] == "manylinux_2_28_x86_64" and "manylinux_2_17_x86_64" in tags and tags[-1] == "manylinux1_x86_64"
     assert "manylinux2014_x86_64" in tags and "manylinux_2_29_x86_64" not in tags
     assert platform_tags("linux_x86_64") == ["linux_x86_64"]
+
+
+def test_the_ollama_release_is_fetched_checked_against_its_sums_and_kept(tmp_path, monkeypatch):
+    """`llmhost wheelhouse --engine ollama`'s fetch, from a stand-in release served as file://
+    (GitHub is not reachable here): the tarball checked against the release's sha256sum.txt, kept
+    by the next run, and a tarball that does not match is refused and not left behind."""
+    import llmhost.engines as engines
+    from llmhost.cli import fetch_ollama
+    from tests.fleet import ollama_release
+
+    release = ollama_release.build(tmp_path / "releases", "0.0.1")
+    monkeypatch.setattr(engines, "OLLAMA_RELEASES", f"file://{tmp_path / 'releases'}")
+    out = fetch_ollama(tmp_path / "wh", "0.0.1")
+    assert out.read_bytes() == (release / ollama_release.FILENAME).read_bytes()
+    assert (tmp_path / "wh/ollama-0.0.1/sha256sum.txt").read_text() == (release / "sha256sum.txt").read_text()
+    mtime = out.stat().st_mtime_ns
+    assert fetch_ollama(tmp_path / "wh", "0.0.1").stat().st_mtime_ns == mtime  # kept, not fetched again
+    (release / "sha256sum.txt").write_text(f"{'1' * 64}  ./{ollama_release.FILENAME}\n")
+    out.unlink()
+    with pytest.raises(ValueError, match=r"is not the release's 1{64}"):
+        fetch_ollama(tmp_path / "wh", "0.0.1")
+    assert sorted(p.name for p in (tmp_path / "wh/ollama-0.0.1").iterdir()) == ["sha256sum.txt"]
