@@ -7,7 +7,7 @@ from pyinfra.api import StringCommand, operation
 from pyinfra.api.command import QuoteString
 from pyinfra.facts.files import File
 
-from llmhost.operations.download import checked, fetch
+from llmhost.operations.download import checked, fetch, listed
 
 
 @operation()
@@ -43,10 +43,7 @@ def installed(prefix: str, installer: str, download: str, sha256: str | None = N
         sums = f"{download}.sha256"
         yield fetch(installer, download)
         yield fetch(f"{installer}.sha256", sums)
-        yield StringCommand(
-            "awk", "-v", QuoteString(f"f={download}"), QuoteString('{print $1 "  " f}'), QuoteString(sums),
-            "|", "sha256sum", "--check", "--strict", "-",
-        )
+        yield listed(sums, download)
     yield StringCommand("bash", QuoteString(download), "-b", "-p", QuoteString(prefix))
     yield StringCommand("rm", "-f", QuoteString(download), QuoteString(f"{download}.sha256"))
 

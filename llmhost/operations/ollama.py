@@ -11,7 +11,7 @@ from pyinfra.api.command import QuoteString
 from pyinfra.facts.files import File
 
 from llmhost.facts.ollama import OllamaModel
-from llmhost.operations.download import check, fetch
+from llmhost.operations.download import check, fetch, listed
 from llmhost.operations.llamacpp import BUILT
 
 
@@ -53,12 +53,7 @@ def unpacked(directory: str, url: str, filename: str, sha256: str | None = None,
         yield check(sha256, archive)
     else:
         yield fetch(sums_url, sums)
-        # the release's line for this file ("<sha256>  ./<file>"), pointed at our copy
-        yield StringCommand(
-            "awk", "-v", QuoteString(f"f={filename}"), "-v", QuoteString(f"d={archive}"),
-            QuoteString('$2 == f || $2 == "./" f {print $1 "  " d}'), QuoteString(sums),
-            "|", "sha256sum", "--check", "--strict", "-",
-        )  # fmt: skip
+        yield listed(sums, archive, filename)  # the release's line for this file
     yield StringCommand("tar", "-I", "zstd", "-xf", QuoteString(archive), "-C", QuoteString(directory))
     yield StringCommand("rm", "-f", QuoteString(archive), QuoteString(sums))
 
