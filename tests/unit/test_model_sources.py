@@ -202,8 +202,9 @@ def test_a_hub_gguf_file_is_its_own_model_with_the_catalogs_numbers():
     assert (m.info.gguf_file, m.info.gguf_type, m.info.weight_bytes, m.info.num_layers) == (
         "qwen2.5-1.5b-instruct-q4_k_m.gguf", "Q4_K_M", 1_117_320_736, 28)
     assert parse_model("k", "modelscope:a/b/sub/c.gguf@v1", Path(".")).file == "sub/c.gguf"
-    with pytest.raises(DataError, match=r"^k: a hub id names the repository, or one \.gguf file in it"):
-        parse_model("k", "hf:a/b/c.safetensors", Path("."))
+    for bad in ("hf:a/b/c.safetensors", "hf:a/b/../c.gguf", "a/b/./c.gguf"):
+        with pytest.raises(DataError, match=r"^k: a hub id names the repository, or one \.gguf file in it"):
+            parse_model("k", bad, Path("."))
 
 
 def test_a_hub_gguf_is_planned_fetched_alone_and_served_by_its_path(monkeypatch):
