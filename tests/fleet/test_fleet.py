@@ -70,11 +70,12 @@ def healthy(host) -> bool:
     return host.sh("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8000/health", check=False).strip() == "200"
 
 
-def chat(host) -> dict:
-    body = json.dumps({"model": MODEL, "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 8})
-    out = host.sh(f"curl -sf http://127.0.0.1:8000/v1/chat/completions -H 'Content-Type: application/json' -d '{body}'")
+def chat(host, port: int = 8000, model: str = MODEL) -> dict:
+    """One chat completion from the service on ``port``, answered by ``model`` with tokens."""
+    body = json.dumps({"model": model, "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 8})
+    out = host.sh(f"curl -sf http://127.0.0.1:{port}/v1/chat/completions -H 'Content-Type: application/json' -d '{body}'")
     answer = json.loads(out)
-    assert answer["model"] == MODEL and answer["usage"]["completion_tokens"] > 0
+    assert answer["model"] == model and answer["usage"]["completion_tokens"] > 0, answer
     return answer
 
 

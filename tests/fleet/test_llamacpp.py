@@ -11,19 +11,11 @@ import json
 import pytest
 
 from tests.fleet import harness
-from tests.fleet.test_fleet import DATA, MODEL, SERVICE, serve
+from tests.fleet.test_fleet import DATA, MODEL, SERVICE, chat, serve
 
 pytestmark = pytest.mark.fleet
 
 GGUF = {"name": "gguf", "model": "./build/models/tiny-qwen2-gguf", "port": 8001, "served_model_name": "tiny-gguf"}
-
-
-def chat(host, port: int, model: str) -> dict:
-    body = json.dumps({"model": model, "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 8})
-    answer = json.loads(host.sh(f"curl -sf http://127.0.0.1:{port}/v1/chat/completions "
-                                f"-H 'Content-Type: application/json' -d '{body}'"))  # fmt: skip
-    assert answer["usage"]["completion_tokens"] > 0, answer
-    return answer
 
 
 @pytest.fixture(scope="module")
