@@ -86,12 +86,13 @@ def _ollama(plan: HostPlan, model_ops: dict[str, list[OperationMeta]], engine_op
     files.directory(name=f"Directory of the Modelfiles ({posixpath.dirname(services[0].modelfile)})",
                     path=posixpath.dirname(services[0].modelfile), mode="755")  # fmt: skip
     if plan.supervisor == "systemd":
+        groups = host.get_fact(Groups)
         server.group(name=f"System group {o.user}", group=o.user, system=True)
         server.user(
             name=f"System user {o.user} (Ollama's own account, home {o.home})",
             user=o.user, system=True, home=o.home, shell="/bin/false", create_home=True, group=o.user,
             # GPU device nodes belong to these groups where they exist (Ollama's install adds them too)
-            groups=[g for g in ("render", "video") if g in host.get_fact(Groups)], append=True,
+            groups=[g for g in ("render", "video") if g in groups], append=True,
         )  # fmt: skip
         files.directory(name=f"OLLAMA_MODELS {o.models_dir}", path=o.models_dir, user=o.user, group=o.user, mode="755")
         unit = files.template(name="Unit ollama.service (Ollama's official unit)", src=template("ollama.service.j2"),
