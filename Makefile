@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TINY := build/models/tiny-qwen2
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test unit e2e plan clean
+.PHONY: serve test unit e2e plan golden clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ test: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/pytest -v -m 'not e2e'
+
+## golden: render the golden plans (tests/fixtures/plans) again after a planner change meant to move them
+golden: $(STAMP)
+	$(BIN)/python -m tests.golden
 
 clean:
 	rm -rf $(VENV) build
