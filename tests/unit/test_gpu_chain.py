@@ -10,7 +10,8 @@ import pytest
 from llmhost.engines import VLLM_CUDA, VLLM_GPU_RELEASES, VLLM_VOLTA
 from llmhost.gpus import ARCHITECTURES, COMPUTE_CAPABILITY, CUDA_MIN_DRIVER, DRIVER_BRANCH, architecture, driver_tuple
 from llmhost.hardware import load_hardware
-from llmhost.plan import Gpu, PlanError, _driver, plan_host
+from llmhost.plan import Gpu, PlanError, plan_host
+from llmhost.plan.gpu_stack import driver
 from llmhost.settings import load
 from tests.unit.test_seed_plans import HARDWARE, seed_plan
 
@@ -82,10 +83,10 @@ def test_a_cuda_newer_than_the_architecture_is_refused():
     engine = seed_plan("v100").engines[0]
     volta = load_hardware(HARDWARE / "v100.yaml")
     with pytest.raises(PlanError, match=r"^host: Tesla V100-SXM2-32GB \(Volta\) runs CUDA up to 12\.9; CUDA 13\.0 of vllm"):
-        _driver(volta, [dataclasses.replace(engine, cuda="13.0")])
+        driver(volta, [dataclasses.replace(engine, cuda="13.0")])
 
 
-def test_cpu_engines_need_no_driver():
+def test_cpu_engines_need_nodriver():
     assert seed_plan("cpu-server").driver is None
-    assert _driver(load_hardware(HARDWARE / "v100.yaml"), []) == (None, [])
+    assert driver(load_hardware(HARDWARE / "v100.yaml"), []) == (None, [])
     assert VLLM_CUDA.cuda == "12.9" and Gpu("x", 1, None).driver is None

@@ -13,7 +13,8 @@ import pytest
 from llmhost.modelinfo import read_model_dir
 from llmhost.operations import llamacpp
 from llmhost.operations import venv as venv_ops
-from llmhost.plan import NOT_OLLAMA, PlanError, plan_host
+from llmhost.plan import PlanError, plan_host
+from llmhost.plan.route import NOT_OLLAMA
 from llmhost.settings import load
 from llmhost.tinymodel import write_tiny_gguf, write_tiny_model
 from tests.helpers import FakeHost

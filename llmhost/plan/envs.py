@@ -1,0 +1,208 @@
+"""The environments engines and tools live in: versioned venvs (or conda envs) named by what is
+installed into them, with the release's pins and the user's; built engines' sources and cmake
+flags (CPU native, or CUDA with a toolkit the GPUs run); Ollama's release archive; Miniforge."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+
+from packaging.requirements import Requirement
+
+from llmhost.engines import (
+    MINIFORGE_INSTALLERS,
+    MINIFORGE_VERSION,
+    OLLAMA,
+    EngineRelease,
+    SourceBuild,
+    ToolsRelease,
+    merge_pins,
+    ollama_archive,
+)
+from llmhost.gpus import architecture, compute_capability, driver_tuple
+from llmhost.plan.types import CondaPlan, EnginePlan, HostFacts, PlanError
+from llmhost.settings import Settings
+
+
+def conda_python(settings: Settings) -> str:
+    """The Python version a conda env is made with: llmhost_python as a version (python3.10 -> 3.10)."""
+    version = settings.python.rsplit("/", 1)[-1].removeprefix("python")
+    if not re.fullmatch(r"3\.\d{1,2}", version):
+        raise PlanError(f"llmhost_python: conda envs need a Python version (3.10), got {settings.python!r}")
+    return version
+
+
+def miniforge(root: str) -> str:
+    """Where llmhost's Miniforge lives on a host (llmhost_env_manager = "conda")."""
+    return f"{root}/miniforge"
+
+
+def conda(settings: Settings, facts: HostFacts) -> tuple[CondaPlan, str]:
+    """Miniforge for llmhost_env_manager = "conda": the installer (a mirror's where one is asked
+    for), conda-forge as the only channel, the envs' Python version."""
+    if settings.wheelhouse or settings.pip_no_index:
+        raise PlanError(
+            "llmhost_env_manager: conda needs a conda channel to make its envs; offline hosts "
+            "(llmhost_wheelhouse, llmhost_pip_no_index) use venv"
+        )
+    arch = {"x86_64": "x86_64", "aarch64": "aarch64"}.get(facts.arch)
+    if arch is None:
+        raise PlanError(f"llmhost_env_manager: no Miniforge installer for {facts.arch}")
+    mirror = dict(settings.mirror)
+    installer = settings.conda_installer_url or MINIFORGE_INSTALLERS[
+        "tuna" if settings.mirror_name == "tuna" else "none"
+    ].format(v=MINIFORGE_VERSION, arch=arch)
+    plan = CondaPlan(
+        prefix=miniforge(settings.root),
+        version=MINIFORGE_VERSION,
+        installer=installer,
+        sha256=settings.conda_installer_sha256,
+        forge_base=mirror.get("conda"),
+    )
+    return plan, (
+        f"conda: Miniforge {plan.version} in {plan.prefix} from {plan.installer} ("
+        + (f"sha256 {plan.sha256[:12]}..." if plan.sha256 else "checked against its published .sha256")
+        + "); channel conda-forge only" + (f", from {plan.forge_base}" if plan.forge_base else "")
+        + f"; envs with Python {conda_python(settings)} (llmhost_python)"
+    )
+
+
+def versioned(root: str, engine: str, version: str, identity: list) -> str:
+    """An engine's versioned directory: named by its version and a digest of what makes it what it
+    is (a new identity is a new directory; the link moves to it once it works)."""
+    digest = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:8]
+    return f"{root}/venvs/{engine}-{version}-{digest}"
+
+
+def env_link(root: str, engine: str) -> str:
+    """The stable path of an engine's current venv (a symlink to a versioned one)."""
+    return f"{root}/venvs/{engine}-current"
+
+
+def pinned(release: EngineRelease, pins: tuple[str, ...]) -> tuple[tuple[str, ...], str]:
+    """The release's requirements with the user's pins (a pin replaces the release's pin of the same
+    distribution), and the engine version they mean."""
+    requirements = merge_pins(release.requirements, pins)
+    version = release.version
+    own = Requirement(requirements[0])
+    exact = [s.version for s in own.specifier if s.operator == "=="]
+    if requirements[0] != release.requirements[0] and not isinstance(release, ToolsRelease):
+        version = exact[0] if len(exact) == 1 else f"{release.version}+pinned"
+    return requirements, version
+
+
+def source_url(build: SourceBuild, settings: Settings) -> str:
+    """Where the host fetches a source archive: the shipped wheelhouse, else the pip index's file
+    host (a mirror's /packages/ beside its /simple/), else PyPI's."""
+    if settings.wheelhouse:
+        return f"file://{settings.root}/wheelhouse/{build.filename}"
+    return build.url(settings.pip_index_url or dict(settings.mirror).get("pip"))
+
+
+def build_flags(release: EngineRelease, settings: Settings, facts: HostFacts) -> tuple[tuple[str, ...], str | None, str]:
+    """(cmake flags, the CUDA toolkit it builds with, why) of a source-built engine on this host."""
+    if not facts.gpus:
+        return release.build.cmake_flags + ("-DGGML_NATIVE=ON",), None, "CPU backend, for this host's CPU (GGML_NATIVE)"
+    toolkits = sorted(set(facts.cuda_toolkits) | set(settings.cuda_toolkits), key=driver_tuple)
+    if not toolkits:
+        raise PlanError(
+            "llmhost_cuda_toolkits: llama.cpp's CUDA backend is compiled on the host with nvcc and the host has no "
+            "CUDA toolkit; name one, e.g. llmhost_cuda_toolkits = [\"12.9\"]"
+        )
+    ccs = sorted({compute_capability(g.name, g.compute_capability) or 0 for g in facts.gpus})
+    newest = min((architecture(cc)[1] for cc in ccs if architecture(cc)[1]), key=driver_tuple, default=None)
+    usable = [t for t in toolkits if newest is None or driver_tuple(t) <= driver_tuple(newest)]
+    if not usable:
+        raise PlanError(f"llmhost_cuda_toolkits: the GPUs build with CUDA up to {newest}; the toolkits are {', '.join(toolkits)}")
+    chosen = settings.cuda_default if settings.cuda_default in usable else usable[-1]
+    archs = ";".join(str(int(round(cc * 10))) for cc in ccs)
+    return release.build.cmake_flags + (
+        "-DGGML_CUDA=ON", f"-DCMAKE_CUDA_COMPILER=/usr/local/cuda-{chosen}/bin/nvcc", f"-DCMAKE_CUDA_ARCHITECTURES={archs}",
+    ), chosen, f"CUDA backend with toolkit {chosen} for compute capability {', '.join(str(c) for c in ccs)}"  # fmt: skip
+
+
+def engine_plan(release: EngineRelease, settings: Settings, facts: HostFacts) -> EnginePlan:
+    if release.build:
+        flags, cuda, _ = build_flags(release, settings, facts)
+        # what is built is its identity: the source, the flags, the targets and the tools kept
+        identity = [release.build.sha256, flags, release.build.targets, release.build.tools]
+        return EnginePlan(
+            engine=release.engine, version=release.version, variant=release.variant,
+            venv=versioned(settings.root, release.engine, release.version, identity), python=settings.python,
+            requirements=(), remove=(), pip_index_url=None, pip_extra_index_urls=(), pip_find_links=(),
+            pip_no_index=False, link=env_link(settings.root, release.engine), module=release.module,
+            keep=settings.keep_envs, cuda=cuda, build=release.build, source_url=source_url(release.build, settings),
+            build_flags=flags, build_jobs=max(1, facts.cores),
+        )  # fmt: skip
+    requirements, version = pinned(release, settings.pins(release.engine))
+    # The venv's identity: what is installed into it and the Python it is made with.
+    conda = settings.env_manager == "conda"
+    python = conda_python(settings) if conda else settings.python
+    identity = [requirements, release.remove, "conda" if conda else settings.python,
+                python if conda else facts.python_version]  # fmt: skip
+    extra = list(settings.pip_extra_index_urls)
+    if settings.torch_index_url == "auto" and release.torch_index:
+        extra.append(release.torch_index)
+    elif settings.torch_index_url not in (None, "auto"):
+        extra.append(settings.torch_index_url)
+    return EnginePlan(
+        engine=release.engine,
+        version=version,
+        variant=release.variant,
+        venv=versioned(settings.root, release.engine, version, identity),
+        python=python,
+        requirements=requirements,
+        remove=release.remove,
+        pip_index_url=settings.pip_index_url or dict(settings.mirror).get("pip"),
+        pip_extra_index_urls=tuple(dict.fromkeys(extra)),
+        pip_find_links=((f"{settings.root}/wheelhouse",) if settings.wheelhouse else ()) + settings.pip_find_links,
+        pip_no_index=settings.pip_no_index or settings.wheelhouse is not None,
+        link=env_link(settings.root, release.engine),
+        module=release.module,
+        keep=settings.keep_envs,
+        conda=f"{miniforge(settings.root)}/bin/conda" if settings.env_manager == "conda" else None,
+        cuda=release.cuda,
+    )
+
+
+def ollama_engine(settings: Settings, host: HostFacts) -> EnginePlan:
+    root = settings.root
+    archive = ollama_archive(settings.ollama_version, host.arch, settings.ollama_url, settings.ollama_sha256,
+                             f"{root}/wheelhouse" if settings.wheelhouse else None)  # fmt: skip
+    # its identity: the release and its bytes (not where they come from: a mirror is the same Ollama)
+    identity = [settings.ollama_version, archive.filename, archive.sha256]
+    return EnginePlan(
+        engine=OLLAMA.engine, version=settings.ollama_version, variant=archive.filename,
+        venv=versioned(root, OLLAMA.engine, settings.ollama_version, identity), python=settings.python, requirements=(),
+        remove=(), pip_index_url=None, pip_extra_index_urls=(), pip_find_links=(), pip_no_index=False,
+        link=env_link(root, OLLAMA.engine), module=OLLAMA.module, keep=settings.keep_envs, archive=archive,
+    )  # fmt: skip
+
+
+def engine_reason(engine: EnginePlan, settings: Settings) -> str:
+    if engine.archive:
+        a = engine.archive
+        return (
+            f"engine {engine.venv}: Ollama {engine.version} unpacked from {a.url} ("
+            + (f"sha256 {a.sha256[:12]}..." if a.sha256 else f"checked against {a.sums_url}")
+            + f"; never its install.sh, which may install a driver); {engine.link} switches to it once "
+            f"`ollama --version` runs; /usr/local/bin/ollama links to it; {engine.keep} release(s) kept"
+        )
+    if engine.build:
+        return (
+            f"engine {engine.venv}: {engine.build.binary} built with cmake ({' '.join(engine.build_flags[-3:])}, "
+            f"-j{engine.build_jobs}) from {engine.build.filename} (sha256 {engine.build.sha256[:12]}...) at "
+            f"{engine.source_url}; {engine.link} switches to it once `{engine.build.binary} --version` runs; "
+            f"{engine.keep} build(s) kept"
+        )
+    where = []
+    if engine.pip_no_index:
+        shipped = f" (llmhost_wheelhouse {settings.wheelhouse}, shipped)" if settings.wheelhouse else ""
+        where.append(f"offline: no index, wheels only from {', '.join(engine.pip_find_links)}{shipped}")
+    elif engine.pip_extra_index_urls:
+        where.append(f"extra indexes {', '.join(engine.pip_extra_index_urls)}")
+    return (
+        f"engine venv {engine.venv}: {', '.join(engine.requirements)}" + (f" ({'; '.join(where)})" if where else "")
+        + f"; {engine.link} switches to it once its Python imports {engine.module}; {engine.keep} venv(s) kept"
+    )

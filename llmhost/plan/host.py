@@ -1,0 +1,157 @@
+"""One host's plan: the order of its decisions (plan_host) and the host-wide ones made here: the
+supervisor, the Python the environments are made with, the engines to install (one venv per
+engine), the system packages, the model tools and the re-run check."""
+
+from __future__ import annotations
+
+from llmhost.engines import (
+    APT_DISTROS,
+    CONVERT_TOOLS,
+    CPU_ENGINE_PACKAGES,
+    HUB_TOOLS,
+    LLAMACPP_BUILD_PACKAGES,
+    OLLAMA_PACKAGES,
+    TCMALLOC_PACKAGE,
+)
+from llmhost.plan import envs, gpu_stack, mirrors
+from llmhost.plan.models import check_disk
+from llmhost.plan.route import may_use_gpus
+from llmhost.plan.services import plan_services
+from llmhost.plan.types import EnginePlan, HostFacts, HostPlan, PlanError
+from llmhost.settings import HUB_SOURCES, Settings
+
+
+def _supervisor(facts: HostFacts, settings: Settings) -> tuple[str, str]:
+    """systemd where it is PID 1, else tmux (or what llmhost_supervisor pins)."""
+    if settings.supervisor == "auto":
+        if facts.systemd:
+            return "systemd", "supervisor=systemd: systemd is PID 1"
+        where = "WSL without systemd" if facts.wsl else "a container or an init without systemd"
+        return "tmux", f"supervisor=tmux: systemd is not PID 1 ({where})"
+    if settings.supervisor == "systemd" and not facts.systemd:
+        raise PlanError("llmhost_supervisor: systemd is not PID 1 on this host; use auto or tmux")
+    return settings.supervisor, f"supervisor={settings.supervisor}: pinned by llmhost_supervisor"
+
+
+def plan_host(facts: HostFacts, settings: Settings) -> HostPlan:
+    """Decide everything for one host, in this order: supervisor, sources, /usr/local/cuda, Python
+    environments, services (llmhost.plan.services), their engines and system packages, the driver
+    and its reboot, NVIDIA's repository, disk, model tools. Pure: same inputs, same plan."""
+    if facts.os_id not in APT_DISTROS:
+        raise PlanError(f"host: {facts.os_id} {facts.os_version} is not supported (supported: Debian, Ubuntu)")
+    if settings.pip_no_index and not settings.pip_find_links:
+        raise PlanError("llmhost_pip_no_index: true needs llmhost_pip_find_links (a wheelhouse on the host)")
+    supervisor, supervisor_reason = _supervisor(facts, settings)
+    reasons = [supervisor_reason]
+    apt, mirror_reasons = mirrors.sources(facts, settings)
+    reasons += mirror_reasons
+    cuda, cuda_reasons = gpu_stack.cuda_default(settings, facts)
+    reasons += cuda_reasons
+    if supervisor == "systemd":
+        reasons.append("service user llmhost: a system account without login runs the engines")
+    conda = None
+    packages = {"python3-venv"}
+    if settings.env_manager == "conda":
+        conda, conda_reason = envs.conda(settings, facts)
+        # conda brings the envs' Python (and its headers); the installer is fetched with curl
+        packages = {"curl", "ca-certificates"}
+        reasons.append(conda_reason)
+    elif facts.python_version == "":
+        raise PlanError(
+            f"llmhost_python: {settings.python} is not on the host ({facts.os_id} {facts.os_version}); install that "
+            "Python first or name one the host has (llmhost_python = \"python3\")"
+        )
+    if facts.python_version and not conda:
+        short = ".".join(facts.python_version.split(".")[:2])
+        packages = {f"python{short}-venv"}
+        reasons.append(f"python: {settings.python} is Python {facts.python_version} on the host (llmhost_python)")
+    if supervisor == "tmux":
+        packages.add("tmux")
+
+    # GPUs on the PCI bus that nvidia-smi cannot read: the driver first, the services after it runs
+    driver_first = bool(not facts.gpus and facts.pci_gpus and not facts.wsl and any(map(may_use_gpus, settings.services)))
+    services, ollama = ([], None) if driver_first else plan_services(facts, settings)
+    engines: dict[str, EnginePlan] = {}
+    for svc in services:
+        for engine in (svc.engine, *((svc.convert.tools,) if svc.convert else ())):
+            if engine.venv in engines:
+                continue
+            other = next((e for e in engines.values() if e.link == engine.link), None)
+            if other:
+                raise PlanError(
+                    f"llmhost_services: two venvs of {engine.engine} on one host ({other.venv}, {engine.venv}); "
+                    f"{engine.link} can point to one of them"
+                )
+            engines[engine.venv] = engine
+            reasons.append(envs.engine_reason(engine, settings) + ("" if engine is svc.engine else
+                           f" (its converter and llama-quantize make {svc.name}'s GGUF)"))  # fmt: skip
+            if engine.build:
+                packages.update(LLAMACPP_BUILD_PACKAGES)
+        if svc.engine.archive:
+            packages.update(OLLAMA_PACKAGES)
+        if svc.engine.engine == "vllm-cpu":
+            tcmalloc = TCMALLOC_PACKAGE.get((facts.os_id, facts.os_version))
+            if tcmalloc is None:
+                raise PlanError(f"host: no tcmalloc package known for {facts.os_id} {facts.os_version} (llmhost/engines.py)")
+            packages.add(tcmalloc)
+            packages.update(CPU_ENGINE_PACKAGES)
+            if conda:  # the conda env's Python has its headers
+                packages.discard("python3-dev")
+            elif facts.python_version:  # the headers of the venv's own Python
+                packages.discard("python3-dev")
+                packages.add(f"python{short}-dev")
+    driver, driver_reasons = gpu_stack.driver_first(facts) if driver_first else gpu_stack.driver(facts, list(engines.values()))
+    reasons += driver_reasons
+    reboot, stop_after_driver, reboot_reasons = gpu_stack.reboot(driver, facts, settings)
+    reasons += reboot_reasons
+    cuda_repo, toolkit_reasons = gpu_stack.toolkits(settings, facts, driver)
+    reasons += toolkit_reasons
+    if cuda_repo:
+        packages.update(("curl", "ca-certificates"))  # the keyring package is fetched with curl
+    if driver and driver.method == "ubuntu-drivers" and driver.install:
+        packages.add("ubuntu-drivers-common")
+    reasons += check_disk(services, facts, settings.root)
+    tools = None
+    hub = {svc.model.source for svc in services} & set(HUB_SOURCES)
+    if hub:
+        tools = envs.engine_plan(HUB_TOOLS.with_modelscope() if "modelscope" in hub else HUB_TOOLS, settings, facts)
+        reasons.append(
+            f"model tools venv {tools.venv}: {', '.join(tools.requirements)} fetch hub models "
+            "(apart from the engines, so a model download never depends on an engine's pins)"
+        )
+    converter = None
+    if any(svc.convert for svc in services):
+        converter = envs.engine_plan(CONVERT_TOOLS, settings, facts)
+        reasons.append(f"converter venv {converter.venv}: {', '.join(converter.requirements)} run llama.cpp's "
+                       "convert_hf_to_gguf.py (apart from the engines)")  # fmt: skip
+    verify_why = "re-hash every file (llmhost_verify=full)" if settings.verify == "full" else "manifest and sizes"
+    reasons.append(f"models: checked against their sha256 manifests on every run ({verify_why})")
+    return HostPlan(
+        root=settings.root,
+        env_dir=settings.env_dir,
+        supervisor=supervisor,
+        service_user="llmhost" if supervisor == "systemd" else None,
+        system_packages=tuple(sorted(packages)),
+        engines=tuple(engines.values()),
+        services=tuple(services),
+        hf_endpoint=mirrors.endpoints(settings)["hf"],
+        hf_token=settings.hf_token,
+        health_timeout=settings.health_timeout,
+        reasons=tuple(reasons),
+        disk_free_bytes=facts.disk_free_bytes,
+        modelscope_endpoint=mirrors.endpoints(settings)["modelscope"],
+        python=f"{conda.prefix}/bin/python" if conda else settings.python,
+        apt=apt,
+        conda=conda,
+        cuda=cuda,
+        driver=driver,
+        cuda_repo=cuda_repo,
+        cuda_toolkits=settings.cuda_toolkits,
+        stop_after_driver=stop_after_driver,
+        reboot=reboot,
+        ollama=ollama,
+        converter=converter,
+        wheelhouse=settings.wheelhouse,
+        verify=settings.verify,
+        tools=tools,
+    )

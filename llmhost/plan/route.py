@@ -1,0 +1,67 @@
+"""What each service runs on: the one place that reads a service's ``engine``, its model's format
+and the host's GPUs and decides the engine and the device. The order services are planned in,
+the CPU shares and the sizing all read this decision; none decides it again."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from llmhost.plan.types import HostFacts, PlanError
+from llmhost.settings import ServiceWish
+
+# Why auto never picks Ollama (it is chosen by pinning engine: ollama): it changes the service's
+# shape, not only its engine.
+NOT_OLLAMA = ("not Ollama, which is chosen only when pinned: one daemon serves all its models on one address, "
+              "loads them on demand and has no API key")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Route:
+    """``engine`` (vllm | vllm-cpu | llamacpp | ollama) and whether it computes on the host's GPUs
+    (else on its share of the CPUs), with ``why``. ``fallback``: auto on GPUs, where vLLM cannot
+    serve the model, llama.cpp with a GGUF quant instead (why)."""
+
+    engine: str
+    on_gpu: bool
+    why: str
+    fallback: str | None = None
+
+    @property
+    def reason(self) -> str:
+        return f"engine={self.engine}: {self.why}"
+
+
+def route(index: int, wish: ServiceWish, facts: HostFacts) -> Route:
+    """What service ``index`` runs on; an engine that cannot serve its model here is refused."""
+    key = f"llmhost_services[{index}]"
+    engine, gpus = wish.engine, bool(facts.gpus)
+    gguf = wish.model.info is not None and wish.model.info.gguf_file is not None
+    if engine == "ollama":  # one daemon for all of them, on the GPUs where there are any
+        return Route("ollama", gpus, "pinned by the service")
+    if wish.gguf:  # auto or llamacpp here (llmhost.settings refuses gguf with the vLLM engines)
+        return Route("llamacpp", gpus, f"the service asks for a GGUF of its checkpoint (gguf: {wish.gguf}), which "
+                                       "llama.cpp serves")  # fmt: skip
+    if gguf and engine in ("auto", "llamacpp"):
+        return Route("llamacpp", gpus, "pinned by the service" if engine == "llamacpp" else
+                     f"auto, and the model is a GGUF (llama.cpp's own format; {NOT_OLLAMA})")  # fmt: skip
+    if gguf:
+        raise PlanError(f"{key}.engine: {engine} does not serve GGUF files like {wish.model.info.gguf_file}; use llamacpp or auto")
+    if engine == "vllm-cpu" or (engine == "auto" and not gpus):
+        return Route("vllm-cpu", False, "pinned by the service" if engine == "vllm-cpu" else
+                     "auto, and the host has no NVIDIA GPU")  # fmt: skip
+    if engine == "vllm":
+        if not gpus:
+            raise PlanError(f"{key}.engine: vllm (the CUDA build) needs an NVIDIA GPU and this host has none; use vllm-cpu or auto")
+        return Route("vllm", True, "pinned by the service")
+    if engine == "llamacpp":
+        return Route("llamacpp", gpus, "pinned by the service")
+    # auto with GPUs: vLLM where it fits, else llama.cpp with a GGUF quant.
+    return Route("vllm", True, f"auto, the host has {len(facts.gpus)} NVIDIA GPU(s) (vLLM batches the most requests "
+                               "per GPU; llama.cpp/Ollama only where vLLM cannot serve the model)",
+                 fallback=f"auto ({NOT_OLLAMA})")  # fmt: skip
+
+
+def may_use_gpus(wish: ServiceWish) -> bool:
+    """Whether a service may run on GPUs the host cannot read yet (no driver): every engine but
+    vllm-cpu, so the driver comes first and the services are routed once the GPUs can be read."""
+    return wish.engine != "vllm-cpu"

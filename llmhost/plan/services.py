@@ -1,0 +1,161 @@
+"""Every service of a host, in planning order, and each one's argv, environment and API key: the
+route decides what it runs on, the sizing its numbers, this module turns them into a ServicePlan."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from llmhost.engines import BITSANDBYTES
+from llmhost.gpus import compute_capability
+from llmhost.plan.envs import engine_plan
+from llmhost.plan.gpu_stack import cuda_env
+from llmhost.plan.mirrors import endpoints
+from llmhost.plan.models import convert_plan, model_plan
+from llmhost.plan.packing import Ledger, cpu_shares, memory_share
+from llmhost.plan.route import Route, route
+from llmhost.plan.sizing.cpu import size_cpu
+from llmhost.plan.sizing.llamacpp import size_llamacpp
+from llmhost.plan.sizing.ollama import plan_ollama
+from llmhost.plan.sizing.vllm_gpu import size_vllm_gpu
+from llmhost.plan.types import HostFacts, OllamaPlan, PlanError, ServicePlan, Sizing, bind_url
+from llmhost.settings import ServiceWish, Settings
+
+
+def plan_services(facts: HostFacts, settings: Settings) -> tuple[list[ServicePlan], OllamaPlan | None]:
+    """Every service, packed onto shared GPUs in this order: llama.cpp (what its layers and KV
+    take), then the Ollama daemon (the models it keeps loaded), then vLLM (what is left, as its
+    gpu_memory_utilization; a service that falls back from vLLM to llama.cpp is planned here too).
+    The services keep the order they are listed in."""
+    wishes = list(enumerate(settings.services))
+    routes = [route(i, wish, facts) for i, wish in wishes]
+    views = cpu_shares(facts, routes)
+    share = memory_share(facts, len(wishes))
+    ledger = Ledger(facts.gpus)
+    planned: dict[int, ServicePlan] = {}
+    for i, wish in wishes:
+        if routes[i].engine == "llamacpp":
+            planned[i] = plan_service(i, wish, routes[i], views[i], settings, share, facts, ledger)
+    ollama = None
+    daemon = [(i, wish, views[i]) for i, wish in wishes if routes[i].engine == "ollama"]
+    if daemon:
+        llamacpp = next((p.engine for p in planned.values() if p.engine.build), None)
+        plans, ollama = plan_ollama(daemon, routes[daemon[0][0]].why, settings, share, facts, ledger, llamacpp)
+        planned.update(zip((i for i, _, _ in daemon), plans))
+    for i, wish in wishes:
+        if i not in planned:
+            planned[i] = plan_service(i, wish, routes[i], views[i], settings, share, facts, ledger)
+    return [planned[i] for i, _ in wishes], ollama
+
+
+def _size(index: int, wish: ServiceWish, route: Route, facts: HostFacts, share: int, root: str,
+          ledger: Ledger) -> tuple[Sizing, str]:  # fmt: skip
+    """The service sized for the engine of its route (a vLLM route with a fallback: llama.cpp where
+    vLLM cannot serve the model, else vLLM's refusal), and the route's reason."""
+    key = f"llmhost_services[{index}]"
+    cc = None
+    if facts.gpus:
+        ccs = [compute_capability(g.name, g.compute_capability) for g in facts.gpus]
+        if None in ccs:
+            raise PlanError(f"host: unknown compute capability of {facts.gpus[ccs.index(None)].name}; add it to llmhost/gpus.py")
+        cc = min(ccs)
+    if route.engine == "vllm-cpu":
+        return size_cpu(key, wish, facts, share, root), route.reason
+    if route.engine == "llamacpp":
+        return size_llamacpp(key, wish, facts, share, None, ledger), route.reason
+    try:
+        return size_vllm_gpu(key, wish, facts, cc, ledger), route.reason
+    except PlanError as vllm_refusal:
+        if route.fallback is None:
+            raise
+        reason = str(vllm_refusal).split(": ", 1)[1]
+        try:
+            return (size_llamacpp(key, wish, facts, share, f"vLLM cannot serve it here ({reason})", ledger),
+                    f"engine=llamacpp: {route.fallback}")  # fmt: skip
+        except PlanError:
+            raise vllm_refusal
+
+
+def plan_service(index: int, wish: ServiceWish, route: Route, facts: HostFacts, settings: Settings, share: int,
+                 host: HostFacts, ledger: Ledger) -> ServicePlan:  # fmt: skip
+    """``facts``: the host as this service sees it (its share of the CPUs); ``host``: the whole host
+    (an engine is installed, or built, once for all its services); ``ledger``: the GPU memory the
+    services planned before it hold."""
+    root = settings.root
+    sizing, engine_reason = _size(index, wish, route, facts, share, root, ledger)
+    release = sizing.release
+    if sizing.quantization == "bitsandbytes":  # vLLM loads bnb 4-bit through the bitsandbytes package
+        release = replace(release, requirements=release.requirements + (BITSANDBYTES,))
+    engine = engine_plan(release, settings, host)
+    reasons = [engine_reason, *sizing.reasons]
+
+    model = model_plan(wish.model, root)
+    convert = convert_plan(wish, model, engine, sizing.model_file, host, root) if wish.gguf else None
+    if release.build:
+        gguf = convert.output if convert else f"{model.path}/{sizing.model_file}"
+        argv = (engine.server_bin, "-m", gguf, "-a", wish.served_model_name,
+                "--host", wish.host, "--port", str(wish.port), *sizing.args)  # fmt: skip
+    else:
+        argv = (engine.python_bin, "-m", release.module, "--model", model.path,
+                "--served-model-name", wish.served_model_name, "--host", wish.host, "--port", str(wish.port),
+                *sizing.args)  # fmt: skip
+    env = {
+        "HOME": f"{root}/home",
+        "PATH": f"{engine.link}/bin:/usr/local/bin:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "DO_NOT_TRACK": "1",
+    }
+    if not release.build:  # vLLM (Python, transformers and hub clients inside)
+        env.update({
+            "HF_HOME": f"{root}/cache/huggingface",
+            "HF_HUB_OFFLINE": "1",
+            "VLLM_CACHE_ROOT": f"{root}/cache/vllm",
+            "VLLM_NO_USAGE_STATS": "1",
+            **{var: url for var, url in (("HF_ENDPOINT", endpoints(settings)["hf"]),
+                                         ("MODELSCOPE_ENDPOINT", endpoints(settings)["modelscope"])) if url},
+        })  # fmt: skip
+        reasons.append("HF_HUB_OFFLINE=1: the model is a local directory on the host; the engine never calls a hub")
+    env.update(sizing.env)
+    if engine.cuda:
+        env.update(cuda_env(engine, facts, settings, reasons))
+    api_key_var = "LLAMA_API_KEY" if release.build else "VLLM_API_KEY"
+    secret_env = ((api_key_var, wish.api_key),) if wish.api_key else ()
+    key_file = None
+    if wish.api_key:
+        reasons.append(f"api key: required on /v1/* ({api_key_var} from the 0600 env file)")
+    elif wish.bind_public:
+        key_file = f"{settings.env_dir}/{wish.name}.key.env"
+        reasons.append(
+            f"api key: generated once on the host into {key_file} (0600) because the engine listens on "
+            f"{wish.host}, beyond loopback, and the service sets no api_key"
+        )
+    if wish.bind_public:
+        reasons.append(f"bind {wish.host}: asked for by the service; the API key guards /v1/*")
+    return ServicePlan(
+        name=wish.name,
+        engine=engine,
+        model=model,
+        bind=wish.host,
+        port=wish.port,
+        served_model_name=wish.served_model_name,
+        dtype=sizing.dtype,
+        quantization=sizing.quantization,
+        tensor_parallel_size=sizing.tp,
+        pipeline_parallel_size=1,
+        gpu_memory_utilization=sizing.util,
+        max_model_len=sizing.max_model_len,
+        max_num_seqs=sizing.max_num_seqs,
+        argv=argv,
+        env=tuple(sorted(env.items())),
+        secret_env=secret_env,
+        unit=f"llmhost-{wish.name}",
+        launcher=f"{root}/run/{wish.name}.sh",
+        unit_file=f"/etc/systemd/system/llmhost-{wish.name}.service",
+        env_file=f"{settings.env_dir}/{wish.name}.env",
+        key_file=key_file,
+        api_key_var=api_key_var,
+        log=f"{root}/logs/{wish.name}.log",
+        health_url=bind_url(wish.host, wish.port),
+        reasons=tuple(reasons),
+        model_file=sizing.model_file,
+        convert=convert,
+    )

@@ -1,0 +1,406 @@
+"""The planner's input (HostFacts) and its output: frozen plan objects, which the layers read and
+never change. No decisions here: properties only name paths a decision already fixed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pyinfra.api.exceptions import DeployError
+
+from llmhost.engines import Archive, EngineRelease, SourceBuild
+from llmhost.gpus import CUDA_KEYRING
+
+GiB = 1024**3
+
+
+def gib(n: float) -> str:
+    return f"{n / GiB:.2f} GiB"
+
+
+def bind_url(bind: str, port: int) -> str:
+    """Where a client on the host reaches a server bound to ``bind`` (a wildcard: loopback)."""
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(bind, bind)
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+class PlanError(DeployError):
+    """A wish that cannot be satisfied; the message is one line naming the key and the numbers."""
+
+
+@dataclass(frozen=True)
+class Gpu:
+    name: str
+    memory_mib: int
+    compute_capability: str | None
+    driver: str | None = None  # the NVIDIA driver version nvidia-smi reports (None: unknown)
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    """What the planner knows about a host (built from facts, or from a hardware file)."""
+
+    os_id: str
+    os_version: str
+    wsl: bool
+    systemd: bool
+    arch: str
+    cores: int
+    cpu_online: str
+    cpu_flags: frozenset[str]
+    memory_bytes: int
+    numa_nodes: int = 1
+    gpus: tuple[Gpu, ...] = ()
+    disk_free_bytes: int | None = None
+    # bytes already under each model directory on the host (path -> bytes; missing: nothing there)
+    model_bytes: tuple[tuple[str, int], ...] = ()
+    os_codename: str = ""
+    apt_source_files: tuple[str, ...] = ()  # which of the distribution's apt sources files exist
+    # version of llmhost_python on the host ("3.11.2"); "" when the host has no such interpreter;
+    # None when unknown (a plan from a hardware file)
+    python_version: str | None = None
+    cuda_toolkits: tuple[str, ...] = ()  # CUDA toolkits under /usr/local/cuda-X.Y
+    cuda_default: str | None = None  # the one /usr/local/cuda resolves to
+    cuda_link: str | None = None  # what /usr/local/cuda is: link | alternatives | directory | None
+    pci_gpus: int = 0  # NVIDIA GPUs on the PCI bus (seen with or without a driver)
+    nvidia_module: str | None = None  # the NVIDIA kernel module loaded now
+    secure_boot: bool | None = None  # UEFI Secure Boot enforcing (None: not an EFI boot, or unknown)
+    dkms_key_enrolled: bool = False  # DKMS's signing key is an enrolled MOK (its modules load)
+    kernel: str = ""  # uname -r (the headers DKMS builds against)
+    nvidia_packages: frozenset[str] = frozenset()  # installed Debian packages of NVIDIA's (nvidia-*, cuda-*)
+
+
+@dataclass(frozen=True)
+class AptPlan:
+    """The host's apt sources: a mirror (``uri``), or the distribution's own (``uri`` None: the
+    original is restored from the backup llmhost made, if it made one)."""
+
+    file: str
+    template: str
+    uri: str | None
+    codename: str
+    suites: tuple[str, ...]
+    components: str
+    keyring: str
+    security_uri: str
+    security_suite: str
+    mirror_name: str
+
+    @property
+    def backup(self) -> str:
+        return f"{self.file}.llmhost-orig"
+
+
+@dataclass(frozen=True)
+class DriverPlan:
+    """The NVIDIA driver the planned engines need: ``minimum`` for their ``cuda`` (None: GPUs seen
+    only on PCI, no driver yet, so the branch whatever they run); ``install`` the ``branch`` by
+    ``method`` (ubuntu-drivers | nvidia-repo) when the host's driver (``found``) is older or missing
+    (never inside WSL). ``packages``: what the installed branch leaves on the host (the install's
+    no-op check); ``headers``: the kernel headers DKMS builds against. ``reboot``: the new module
+    loads only after a reboot (installed by this run, or by an earlier one)."""
+
+    cuda: str | None
+    minimum: str | None
+    found: str | None
+    install: bool
+    branch: str
+    method: str = ""
+    packages: tuple[str, ...] = ()
+    headers: str | None = None
+    reboot: bool = False
+
+
+@dataclass(frozen=True)
+class CudaRepoPlan:
+    """NVIDIA's apt repository for the host's distribution (``distro``: ubuntu2404, wsl-ubuntu, ...)."""
+
+    base: str
+    distro: str
+    arch: str
+
+    @property
+    def url(self) -> str:
+        return f"{self.base}/{self.distro}/{self.arch}/"
+
+    @property
+    def keyring_url(self) -> str:
+        return f"{self.url}{CUDA_KEYRING}"
+
+    @property
+    def sources_file(self) -> str:
+        # the name NVIDIA's cuda-keyring package gives it, so llmhost's file replaces its own
+        return f"/etc/apt/sources.list.d/cuda-{self.distro}-{self.arch}.list"
+
+
+@dataclass(frozen=True)
+class CudaPlan:
+    """``/usr/local/cuda`` -> ``/usr/local/cuda-<version>``, through update-alternatives when
+    ``alternatives`` (NVIDIA's packages manage the link), else a plain symlink."""
+
+    version: str
+    alternatives: bool
+    installing: bool = False  # the toolkit is installed earlier in the same run
+    link: str = "/usr/local/cuda"
+    profile: str = "/etc/profile.d/cuda.sh"
+
+    @property
+    def toolkit(self) -> str:
+        return f"/usr/local/cuda-{self.version}"
+
+
+@dataclass(frozen=True)
+class CondaPlan:
+    """Miniforge under ``prefix``, installed from ``installer`` (checked against ``sha256``, or the
+    ``.sha256`` published beside it), with a ``.condarc`` of conda-forge only (``forge_base``: the
+    mirror host serving conda-forge; None: conda.anaconda.org)."""
+
+    prefix: str
+    version: str
+    installer: str
+    sha256: str | None
+    forge_base: str | None
+
+    @property
+    def condarc(self) -> str:
+        return f"{self.prefix}/.condarc"
+
+
+@dataclass(frozen=True)
+class EnginePlan:
+    """One versioned venv (``venv``: its requirements and Python decide its name) and the stable
+    ``link`` (``<engine>-current``) that services and tools run through."""
+
+    engine: str
+    version: str
+    variant: str
+    venv: str
+    python: str
+    requirements: tuple[str, ...]
+    remove: tuple[str, ...]
+    pip_index_url: str | None
+    pip_extra_index_urls: tuple[str, ...]
+    pip_find_links: tuple[str, ...]
+    pip_no_index: bool
+    link: str = ""
+    module: str = ""  # imported by the new venv's Python before the link switches to it
+    keep: int = 2  # versioned venvs of this engine kept, the current one included
+    conda: str | None = None  # the conda that creates this env (``python`` is then a version: "3.10")
+    cuda: str | None = None  # the CUDA the engine's wheels are built with (None: not a CUDA build)
+    build: SourceBuild | None = None  # built from source with cmake into ``venv`` (llama.cpp)
+    source_url: str | None = None  # where the host fetches the build's source archive
+    build_flags: tuple[str, ...] = ()  # cmake -D flags (the release's and the backend's)
+    build_jobs: int = 1
+    archive: Archive | None = None  # unpacked from a release archive into ``venv`` (Ollama)
+
+    @property
+    def binary(self) -> str | None:
+        """A built or unpacked engine's server binary (None: a Python engine)."""
+        return self.build.binary if self.build else self.archive.binary if self.archive else None
+
+    @property
+    def server_bin(self) -> str:
+        """A built or unpacked engine's server binary, through the link."""
+        return f"{self.link}/bin/{self.binary}"
+
+    @property
+    def check(self) -> tuple[str, ...]:
+        """What proves a new env works before the link moves to it."""
+        if self.binary:
+            return (f"{self.venv}/bin/{self.binary}", "--version")
+        return (f"{self.venv}/bin/python", "-c", f"import {self.module}")
+
+    @property
+    def python_bin(self) -> str:
+        """The Python services and tools run: through the link, so an upgrade never edits them."""
+        return f"{self.link}/bin/python"
+
+    @property
+    def pip_bin(self) -> str:
+        return f"{self.venv}/bin/pip"
+
+
+@dataclass(frozen=True)
+class ModelPlan:
+    spec: str  # recorded as the manifest's source (see settings.ModelSource.spec)
+    source: str  # "hf" | "modelscope" | "controller" | "host"
+    ref: str
+    revision: str | None  # as asked for; a lock entry pins the resolved commit in ``locked``
+    path: str  # directory on the host
+    manifest: str  # manifest path on the host
+    locked: dict | None = None  # hub models: the controller's lock entry (revision + hashes)
+    lock_file: str | None = None  # hub models: where the host's manifest is kept on the controller
+    size_bytes: int | None = None  # what the whole model takes on disk, where known before fetching
+    file: str | None = None  # hub models: the one file fetched (a GGUF), else the whole repository
+
+    @property
+    def fetch_revision(self) -> str | None:
+        """The revision a fetch asks the hub for: the locked commit, else the one written."""
+        return self.locked["revision"] if self.locked else self.revision
+
+
+@dataclass(frozen=True)
+class ConvertPlan:
+    """A GGUF made on the host from the service's HF checkpoint with llama.cpp's converter and
+    llama-quantize (the service asks with ``gguf``)."""
+
+    source: str  # the checkpoint's directory
+    source_manifest: str
+    output: str  # the GGUF; its directory is a model directory of its own, with a manifest beside it
+    manifest: str
+    quant: str
+    outtype: str  # what convert_hf_to_gguf.py writes before llama-quantize
+    python: str  # the converter venv's
+    script: str
+    quantize: str
+    spec: str  # the GGUF's manifest source
+    threads: int
+    tools: EnginePlan  # the llama.cpp build whose converter and llama-quantize make it
+
+
+@dataclass(frozen=True)
+class ServicePlan:
+    name: str
+    engine: EnginePlan
+    model: ModelPlan
+    bind: str
+    port: int
+    served_model_name: str
+    dtype: str
+    quantization: str | None
+    tensor_parallel_size: int
+    pipeline_parallel_size: int
+    gpu_memory_utilization: float | None
+    max_model_len: int | None  # None: the engine reads the model's own from its config.json
+    max_num_seqs: int
+    argv: tuple[str, ...]
+    env: tuple[tuple[str, str], ...]
+    secret_env: tuple[tuple[str, str], ...] = field(repr=False)
+    unit: str  # tmux session / systemd unit name (without .service)
+    launcher: str  # tmux: the script the session runs
+    unit_file: str  # systemd: the unit file
+    env_file: str  # secrets from the data (API key), mode 0600
+    key_file: str | None  # an API key generated on the host once, when none is given
+    api_key_var: str  # the variable the engine reads its API key from (VLLM_API_KEY, LLAMA_API_KEY)
+    log: str
+    health_url: str
+    reasons: tuple[str, ...]
+    health_path: str = "/health"  # Ollama: "/" ("Ollama is running")
+    modelfile: str | None = None  # Ollama: where the model's Modelfile is kept on the host
+    modelfile_text: str | None = None
+    model_file: str | None = None  # the GGUF file served (llama.cpp, Ollama)
+    convert: ConvertPlan | None = None  # the GGUF is made on the host from the HF checkpoint
+
+    @property
+    def secret_files(self) -> tuple[str, ...]:
+        return tuple(f for f in (self.env_file, self.key_file) if f)
+
+    def summary(self) -> dict:
+        """The JSON shape of `llmhost plan --json` (secrets left out)."""
+        return {
+            "name": self.name,
+            "engine": self.engine.engine,
+            "engine_version": self.engine.version,
+            "dtype": self.dtype,
+            "quantization": self.quantization,
+            "tensor_parallel_size": self.tensor_parallel_size,
+            "pipeline_parallel_size": self.pipeline_parallel_size,
+            "gpu_memory_utilization": self.gpu_memory_utilization,
+            "max_model_len": self.max_model_len,
+            "max_num_seqs": self.max_num_seqs,
+            "argv": list(self.argv),
+            "env": dict(self.env),
+            "reasons": list(self.reasons),
+        }
+
+
+@dataclass(frozen=True)
+class OllamaPlan:
+    """The one Ollama daemon of a host: its install, the official unit, every setting in the
+    drop-in (or the tmux launcher's environment), and the models its services import."""
+
+    engine: EnginePlan
+    bind: str
+    port: int
+    env: tuple[tuple[str, str], ...]  # OLLAMA_* (and CUDA) settings: override.conf's Environment=
+    cpu_affinity: str | None  # CPUAffinity= of the daemon (a CPU share among CPU services)
+    models_dir: str
+    user: str = "ollama"
+    home: str = "/usr/share/ollama"  # the official install's home of the ollama user
+    bin_link: str = "/usr/local/bin/ollama"  # where the official unit runs it from
+    unit: str = "ollama"
+    unit_file: str = "/etc/systemd/system/ollama.service"
+    dropin: str = "/etc/systemd/system/ollama.service.d/override.conf"
+    launcher: str = ""  # tmux
+    log: str = ""
+
+    @property
+    def url(self) -> str:
+        return bind_url(self.bind, self.port)
+
+
+@dataclass(frozen=True)
+class HostPlan:
+    root: str
+    env_dir: str
+    supervisor: str
+    service_user: str | None  # systemd: engines run as this system user; tmux: the connecting user
+    system_packages: tuple[str, ...]
+    engines: tuple[EnginePlan, ...]
+    services: tuple[ServicePlan, ...]
+    hf_endpoint: str | None
+    hf_token: str | None = field(repr=False)
+    health_timeout: int
+    reasons: tuple[str, ...]
+    disk_free_bytes: int | None = None
+    modelscope_endpoint: str | None = None
+    python: str = "python3"  # the host's interpreter (llmhost-hosttool outside any venv)
+    verify: str = "sizes"  # how re-runs check models already on the host: sizes | full
+    tools: EnginePlan | None = None  # the venv whose huggingface_hub / modelscope fetch hub models
+    apt: AptPlan | None = None  # None: a distribution llmhost has no apt layout for, and no mirror asked
+    wheelhouse: str | None = None  # the controller's wheel directory, shipped to ``wheelhouse_dir``
+    conda: CondaPlan | None = None  # llmhost_env_manager = "conda"
+    cuda: CudaPlan | None = None  # llmhost_cuda_default
+    driver: DriverPlan | None = None  # engines built with CUDA need a driver at least this new
+    cuda_repo: CudaRepoPlan | None = None  # NVIDIA's apt repository (toolkits; Debian's driver)
+    cuda_toolkits: tuple[str, ...] = ()  # toolkits to install side by side (llmhost_cuda_toolkits)
+    # the run ends after the driver layer (a reboot stands between the driver and the engines): why
+    stop_after_driver: str | None = None
+    reboot: bool = False  # llmhost reboots the host after the driver layer (llmhost_allow_reboot)
+    ollama: OllamaPlan | None = None  # services with engine ollama share this daemon
+    converter: EnginePlan | None = None  # the venv that runs llama.cpp's convert_hf_to_gguf.py
+
+    @property
+    def wheelhouse_dir(self) -> str:
+        return f"{self.root}/wheelhouse"
+
+    @property
+    def tool(self) -> str:
+        return f"{self.root}/bin/llmhost-hosttool"
+
+    @property
+    def directories(self) -> tuple[str, ...]:
+        r = self.root
+        return (r, f"{r}/bin", f"{r}/venvs", f"{r}/models", f"{r}/run")
+
+    @property
+    def writable_directories(self) -> tuple[str, ...]:
+        r = self.root
+        return (f"{r}/logs", f"{r}/home", f"{r}/cache")
+
+
+@dataclass(frozen=True)
+class Sizing:
+    """The engine-specific part of a service plan, before argv and env are written."""
+
+    release: EngineRelease
+    dtype: str
+    quantization: str | None
+    tp: int
+    util: float | None
+    max_model_len: int | None
+    max_num_seqs: int
+    env: dict
+    args: tuple[str, ...]  # engine flags after the common ones
+    model_file: str | None  # GGUF file inside the model directory
+    reasons: tuple[str, ...]
+
