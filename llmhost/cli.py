@@ -192,35 +192,62 @@ def _plan_hardware(args) -> int:
     return 0
 
 
-def _plan_inventory(args) -> int:
+def _run_deploy(command: str, inventory: str, deploy: str, *flags: str, env: dict | None = None):
+    """Run one of llmhost's read-only deploys over an inventory; (its stdout, or None after the one
+    line that says why it could not run)."""
     import os
     import subprocess
-    from pathlib import Path
 
     pyinfra = Path(sys.executable).with_name("pyinfra")
-    deploy = Path(__file__).resolve().parent.parent / "deploys" / "plan.py"
-    env = {**os.environ, "LLMHOST_PLAN_JSON": "1" if args.json else "0"}
-    proc = subprocess.run([str(pyinfra), "-y", args.inventory, str(deploy)], capture_output=True, text=True, env=env)
+    path = Path(__file__).resolve().parent.parent / "deploys" / deploy
+    proc = subprocess.run([str(pyinfra), *flags, inventory, str(path)], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL)  # fmt: skip
     lines = proc.stderr.splitlines()
     unreachable = [line.strip() for line in lines if "Could not connect" in line]
     errors = [line.split(": ", 1)[-1] for line in lines if line.startswith("--> pyinfra error")]
     if unreachable:
         for line in unreachable:
-            print(f"llmhost plan: {line}", file=sys.stderr)
-        return 2
+            print(f"llmhost {command}: {line}", file=sys.stderr)
+        return None
     if proc.returncode != 0:
-        print(f"llmhost plan: {(errors or lines or ['pyinfra failed'])[-1]}", file=sys.stderr)
+        print(f"llmhost {command}: {(errors or lines or ['pyinfra failed'])[-1]}", file=sys.stderr)
+        return None
+    return proc.stdout
+
+
+def _plan_inventory(args) -> int:
+    stdout = _run_deploy("plan", args.inventory, "plan.py", "-y", env={"LLMHOST_PLAN_JSON": "1" if args.json else "0"})
+    if stdout is None:
         return 2
     if args.json:
-        hosts = {}
-        for line in proc.stdout.splitlines():
-            if line.startswith("{"):
-                entry = json.loads(line)
-                hosts[entry.pop("host")] = entry
-        print(json.dumps(hosts, indent=2, sort_keys=True))
+        print(json.dumps(_host_lines(stdout), indent=2, sort_keys=True))
     else:
-        print(proc.stdout, end="")
+        print(stdout, end="")
     return 0
+
+
+def _host_lines(stdout: str) -> dict:
+    """The JSON line each host printed, by host."""
+    hosts = {}
+    for line in stdout.splitlines():
+        if line.startswith("{"):
+            entry = json.loads(line)
+            hosts[entry.pop("host")] = entry
+    return hosts
+
+
+def _status(args) -> int:
+    """Every host and service of an inventory now, read-only: exit 1 when anything is unhealthy or
+    drifted (a serve run would change something), 2 when a host cannot be read or planned."""
+    from llmhost import report
+
+    # --dry without -y: pyinfra checks what every operation of the serve layers would change, and stops
+    stdout = _run_deploy("status", args.inventory, "status.py", "--dry")
+    if stdout is None:
+        return 2
+    hosts = {name: entry["status"] for name, entry in _host_lines(stdout).items()}
+    print(report.dumps(hosts) if args.json else report.status_text(hosts))
+    return 0 if all(report.green(h) for h in hosts.values()) else 1
 
 
 def _plan(args) -> int:
@@ -282,6 +309,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--gpu-memory-utilization", type=float)
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")
     p.set_defaults(func=_plan)
+
+    p = sub.add_parser("status", help="every host and service of an inventory now, and what a serve run would change "
+                                      "(read-only; exit 1 when anything is unhealthy or drifted)")
+    p.add_argument("inventory", help="a pyinfra inventory")
+    p.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    p.set_defaults(func=_status)
 
     args = parser.parse_args(argv)
     try:

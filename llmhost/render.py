@@ -37,9 +37,10 @@ def _header(service: ServicePlan) -> dict:
     }
 
 
-def launcher_vars(service: ServicePlan) -> dict:
+def launcher_vars(service: ServicePlan, nofile: int) -> dict:
     return {
         **_header(service),
+        "nofile": nofile,
         "secret_files": list(service.secret_files),
         "restart_delay": RESTART_DELAY_SECONDS,
         "log_q": shlex.quote(service.log),
@@ -49,9 +50,10 @@ def launcher_vars(service: ServicePlan) -> dict:
     }
 
 
-def unit_vars(service: ServicePlan, user: str, workdir: str) -> dict:
+def unit_vars(service: ServicePlan, user: str, workdir: str, nofile: int) -> dict:
     return {
         **_header(service),
+        "nofile": nofile,
         "service_user": user,
         "workdir": workdir,
         "environment": [_systemd_quote(f"{k}={v}") for k, v in service.env],
@@ -69,18 +71,20 @@ def ollama_unit_vars(ollama: OllamaPlan) -> dict:
     return {"bin_link": ollama.bin_link, "account": ollama.user}
 
 
-def ollama_override_vars(ollama: OllamaPlan) -> dict:
+def ollama_override_vars(ollama: OllamaPlan, nofile: int) -> dict:
     return {
+        "nofile": nofile,
         "version": ollama.engine.version,
         "environment": [_systemd_quote(f"{k}={v}") for k, v in ollama.env],
         "cpu_affinity": ollama.cpu_affinity,
         "log": ollama.log,
+        "unit": ollama.unit,
     }
 
 
-def ollama_launcher_vars(services: list[ServicePlan]) -> dict:
+def ollama_launcher_vars(services: list[ServicePlan], nofile: int) -> dict:
     """tmux: the daemon's launcher (the ollama services share it: same argv and environment)."""
-    return {**launcher_vars(services[0]), "served_model_name": ", ".join(s.served_model_name for s in services)}
+    return {**launcher_vars(services[0], nofile), "served_model_name": ", ".join(s.served_model_name for s in services)}
 
 
 def env_file_vars(service: ServicePlan) -> dict:
@@ -97,6 +101,8 @@ def pip_conf_vars(engine: EnginePlan) -> dict:
         "extra_index_urls": list(engine.pip_extra_index_urls),
         "find_links": list(engine.pip_find_links),
         "no_index": engine.pip_no_index,
+        "timeout": engine.pip_timeout,
+        "retries": engine.pip_retries,
     }
 
 

@@ -49,3 +49,38 @@ def host_json(plan: HostPlan) -> dict:
 
 def dumps(obj) -> str:
     return json.dumps(obj, indent=2, sort_keys=True)
+
+
+def green(status: dict) -> bool:
+    """A host whose services all run, answer and hold their models, and which no serve run would change."""
+    return not status["drift"] and all(
+        s["running"] and s["healthy"] and s["manifest"] == "ok" for s in status["services"].values()
+    )
+
+
+_STATUS = (
+    ("SERVICE", lambda n, s: n),
+    ("STATE", lambda n, s: s["state"] or "unknown (no llmhost-hosttool status on the host)"),
+    ("SINCE", lambda n, s: s["since"] or "-"),
+    ("RESTARTS", lambda n, s: "-" if s["restarts"] is None else str(s["restarts"])),
+    ("HEALTH", lambda n, s: "ok" if s["healthy"] else (s["health"] or "no answer")),
+    ("MODEL", lambda n, s: s["model"]),
+    ("MANIFEST", lambda n, s: s["manifest"]),
+    ("ENGINE", lambda n, s: s["engine"]),
+    ("LISTEN", lambda n, s: s["listen"]),
+)
+
+
+def status_text(hosts: dict) -> str:
+    """`llmhost status` as a table per host, then each host's drift (what a serve run would change)."""
+    rows = [("HOST", *(label for label, _ in _STATUS))]
+    for host, status in sorted(hosts.items()):
+        rows += [(host, *(value(name, s) for _, value in _STATUS)) for name, s in sorted(status["services"].items())]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    for host, status in sorted(hosts.items()):
+        if status["drift"]:
+            lines.append(f"{host}: drift, a serve run would change: " + "; ".join(status["drift"]))
+        else:
+            lines.append(f"{host}: no drift" + ("" if green(status) else "; not every service is running and healthy"))
+    return "\n".join(lines)

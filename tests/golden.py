@@ -104,6 +104,7 @@ class _FixtureHost:
         "KernelVersion": "6.1.0-devbox",  # read only where a driver is built (DKMS headers)
         "DebPackages": {},  # only nvidia-*/cuda-* packages are read: none on the dev machine
         "ModelDir": {"manifest": None, "sizes": {}, "hashes": None},
+        "OwnedRecord": {},  # no record of what llmhost created: nothing to tear down
     }
 
     def get_fact(self, cls, **kwargs):

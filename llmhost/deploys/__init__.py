@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from pyinfra import host as current_host
+from pyinfra import logger
 from pyinfra.api.exceptions import DeployError
 
 from llmhost.catalog import GGUF
@@ -34,6 +36,24 @@ def host_plan(host) -> HostPlan:
         for path in (model_path(settings.root, s.model) for s in settings.services if s.model.kind in HUB_SOURCES)
     }
     return plan_host(host_facts(host, settings.root, tuple(hub_dirs.items()), settings.python), settings)
+
+
+def serve(plan: HostPlan) -> None:
+    """Every layer in order (deploys/serve.py; deploys/status.py runs them dry, for drift)."""
+    from llmhost.deploys import cuda, engine, gpu, mirrors, model, service, system, verify
+
+    mirrors.apply(plan)
+    system.apply(plan)
+    gpu.apply(plan)
+    if plan.stop_after_driver:  # a reboot stands between the new driver and the engines
+        logger.warning(f"{current_host.name}: this run ends after the gpu layer: {plan.stop_after_driver}")
+        return
+    cuda.apply(plan)
+    engine_ops = engine.apply(plan)
+    model_ops = model.apply(plan)
+    service.apply(plan, model_ops, engine_ops)
+    engine.pruned(plan)
+    verify.apply(plan)
 
 
 def applicable(plan: HostPlan) -> HostPlan:

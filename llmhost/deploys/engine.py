@@ -17,10 +17,10 @@ from llmhost.render import pip_conf_vars
 from llmhost.resources import template
 
 
-def venv(engine: EnginePlan, prune_now: bool = True) -> OperationMeta:
+def venv(engine: EnginePlan, tool: str, prune_now: bool = True) -> OperationMeta:
     """A venv with its pip.conf and pinned requirements (engines, and the model-tools venv), then
     its link switched to it (and, with ``prune_now``, the oldest venvs pruned). Returns the switch
-    (it restarts services)."""
+    (it restarts services). ``tool``: llmhost's host-side tool, which probes the indexes before pip."""
     label = f"{engine.engine} {engine.version}"
     if engine.build:
         return _built(engine, label, prune_now)
@@ -44,6 +44,8 @@ def venv(engine: EnginePlan, prune_now: bool = True) -> OperationMeta:
         pip=engine.pip_bin,
         present=list(engine.requirements),
         absent=list(engine.remove),
+        reach=[list(r) for r in engine.reach],
+        tool=tool,
     )
     # A failed install above, or an import that fails in the switch, ends the run before the link
     # moves: the services keep running the venv they run now.
@@ -64,6 +66,7 @@ def _built(engine: EnginePlan, label: str, prune_now: bool) -> OperationMeta:
         targets=list(b.targets),
         jobs=engine.build_jobs,
         tools=list(b.tools),
+        source_key=dict(engine.reach).get(engine.source_url),
     )
     return _switched(engine, prune_now)
 
@@ -78,6 +81,7 @@ def _unpacked(engine: EnginePlan, label: str, prune_now: bool) -> OperationMeta:
         filename=a.filename,
         sha256=a.sha256,
         sums_url=a.sums_url,
+        source_key=dict(engine.reach).get(a.url),
     )
     return _switched(engine, prune_now)
 
@@ -111,7 +115,7 @@ def prune(engine: EnginePlan) -> None:
 def apply(plan: HostPlan) -> dict[str, OperationMeta]:
     """Returns each engine's link switch, keyed by venv (for restarts). Old venvs are pruned by
     ``pruned``, after the services restarted onto the new ones."""
-    return {engine.venv: venv(engine, prune_now=False) for engine in plan.engines}
+    return {engine.venv: venv(engine, plan.tool, prune_now=False) for engine in plan.engines}
 
 
 @deploy("llmhost engine layer")

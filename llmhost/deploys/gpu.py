@@ -20,6 +20,7 @@ def apply(plan: HostPlan) -> None:
             name=f"NVIDIA's cuda-keyring ({repo.distro})",
             url=repo.keyring_url,
             download=f"{plan.root}/cache/{repo.keyring_url.rsplit('/', 1)[-1]}",
+            source_key="llmhost_cuda_repo_url",
         )
         # the keyring package writes this file too; llmhost's names the repository it was given
         source = files.template(name=f"NVIDIA's repository ({repo.sources_file})", src=template("cuda-repo.list.j2"),

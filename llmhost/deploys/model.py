@@ -21,7 +21,7 @@ def apply(plan: HostPlan, convert: bool = True) -> dict[str, list[OperationMeta]
     by_path: dict[str, OperationMeta] = {}
     full = plan.verify == "full"
     if plan.tools:  # the hub clients that fetch models on the host
-        venv(plan.tools)
+        venv(plan.tools, plan.tool)
     for service in plan.services:
         m = service.model
         if m.path in by_path:  # two services of one model share its directory
@@ -59,6 +59,7 @@ def apply(plan: HostPlan, convert: bool = True) -> dict[str, list[OperationMeta]
                 python=plan.tools.python_bin,
                 tool=plan.tool,
                 endpoint=plan.hf_endpoint if m.source == "hf" else plan.modelscope_endpoint,
+                endpoint_key=dict(plan.endpoint_keys)[m.source],
                 token=plan.hf_token if m.source == "hf" else None,
                 full=full,
                 file=m.file,
@@ -74,7 +75,7 @@ def apply(plan: HostPlan, convert: bool = True) -> dict[str, list[OperationMeta]
             )
         done[service.name] = by_path[m.path] = op
     if convert and plan.converter:
-        venv(plan.converter)
+        venv(plan.converter, plan.tool)
     return {name: [op, *(_converted(plan, name, op) if convert else [])] for name, op in done.items()}
 
 

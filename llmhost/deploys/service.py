@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import posixpath
 
 from pyinfra import host
@@ -40,7 +42,7 @@ def _systemd(plan: HostPlan, service: ServicePlan, inputs: list[OperationMeta]) 
         src=template("llmhost.service.j2"),
         dest=service.unit_file,
         mode="644",
-        **unit_vars(service, user=plan.service_user, workdir=f"{plan.root}/home"),
+        **unit_vars(service, user=plan.service_user, workdir=f"{plan.root}/home", nofile=plan.nofile),
     )
     systemd.daemon_reload(name="Reload systemd units", _if=unit.did_change)
     systemd.service(
@@ -63,7 +65,7 @@ def _tmux(plan: HostPlan, service: ServicePlan, inputs: list[OperationMeta]) -> 
         src=template("launcher.sh.j2"),
         dest=service.launcher,
         mode="755",
-        **launcher_vars(service),
+        **launcher_vars(service, plan.nofile),
     )
     tmux.session(
         name=f"Restart {service.unit} (argv, environment, engine or model changed)",
@@ -99,7 +101,7 @@ def _ollama(plan: HostPlan, model_ops: dict[str, list[OperationMeta]], engine_op
                               dest=o.unit_file, mode="644", **ollama_unit_vars(o))  # fmt: skip
         dropin = files.template(name="Drop-in ollama.service.d/override.conf (every setting of the daemon)",
                                 src=template("ollama-override.conf.j2"), dest=o.dropin, mode="644",
-                                **ollama_override_vars(o))  # fmt: skip
+                                **ollama_override_vars(o, plan.nofile))  # fmt: skip
         systemd.daemon_reload(name="Reload systemd units", _if=any_changed(unit, dropin))
         systemd.service(
             name="Restart ollama (unit, settings or release changed)", service="ollama.service", restarted=True,
@@ -110,7 +112,7 @@ def _ollama(plan: HostPlan, model_ops: dict[str, list[OperationMeta]], engine_op
     else:
         files.directory(name=f"OLLAMA_MODELS {o.models_dir}", path=o.models_dir, mode="755")
         launcher = files.template(name="Launcher of ollama", src=template("launcher.sh.j2"), dest=o.launcher, mode="755",
-                                  **ollama_launcher_vars(services))  # fmt: skip
+                                  **ollama_launcher_vars(services, plan.nofile))  # fmt: skip
         tmux.session(name="Restart ollama (settings or release changed)", session=o.unit, command=o.launcher,
                      restarted=True, _if=_restart_if(services[0], plan, any_changed(launcher, *inputs)))  # fmt: skip
         tmux.session(name="Run ollama in tmux", session=o.unit, command=o.launcher)
@@ -129,11 +131,31 @@ def _ollama(plan: HostPlan, model_ops: dict[str, list[OperationMeta]], engine_op
         )  # fmt: skip
 
 
+def _teardown(plan: HostPlan) -> None:
+    """What llmhost created and the plan no longer wants, stopped and removed (its record says what
+    that is: nothing else is touched); then the record of what this plan creates, before it does."""
+    removed = []
+    for gone in plan.teardown:
+        if gone.stop and gone.supervisor == "systemd":
+            systemd.service(name=f"Stop and disable {gone.unit} (no longer planned)", service=f"{gone.unit}.service",
+                            running=False, enabled=False)  # fmt: skip
+        elif gone.stop:
+            tmux.session(name=f"Stop {gone.unit} (no longer planned)", session=gone.unit, command="", present=False)
+        removed += [files.file(name=f"Remove {path} ({gone.unit}, no longer planned)", path=path, present=False)
+                    for path in gone.files]  # fmt: skip
+    if removed and any(gone.supervisor == "systemd" for gone in plan.teardown):
+        systemd.daemon_reload(name="Reload systemd units (units removed)", _if=any_changed(*removed))
+    record = {"version": 1, "units": {o.unit: o.as_record() for o in plan.owned}}
+    files.put(name=f"llmhost's record of what it created ({plan.owned_file})",
+              src=io.StringIO(json.dumps(record, indent=1, sort_keys=True) + "\n"), dest=plan.owned_file, mode="644")  # fmt: skip
+
+
 @deploy("llmhost service layer")
 def apply(plan: HostPlan, model_ops: dict[str, list[OperationMeta]], engine_ops: dict[str, OperationMeta]) -> None:
     """``model_ops``/``engine_ops``: each service's model operations (by service name) and each
     engine's link switch (by venv); a change in any restarts the service. The ollama services
-    share one daemon."""
+    share one daemon. What the plan no longer wants goes first (its port is free for the new)."""
+    _teardown(plan)
     if plan.ollama:
         _ollama(plan, model_ops, engine_ops)
     for service in plan.services:

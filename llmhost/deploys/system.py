@@ -1,5 +1,5 @@
-"""Layer: OS packages, the service account, llmhost's directories, its host-side tool, the
-offline wheelhouse, and Miniforge when the envs are conda's."""
+"""Layer: OS packages, /dev/shm grown where the plan says so, the service account, llmhost's
+directories, its host-side tool, the offline wheelhouse, and Miniforge when the envs are conda's."""
 
 from __future__ import annotations
 
@@ -24,6 +24,12 @@ def apply(plan: HostPlan) -> None:
         # never touches apt.
         apt.update(name="Refresh apt package lists", cache_time=3600)
     apt.packages(name="Install system packages", packages=list(plan.system_packages))
+    if plan.shm:  # the engines' shared memory (the plan's reasons say how much, and why)
+        server.mount(name=f"Remount {plan.shm.path} with {plan.shm.option}", path=plan.shm.path,
+                     options=[plan.shm.option])  # fmt: skip
+        files.line(name=f"Keep {plan.shm.path} at {plan.shm.option} in /etc/fstab", path="/etc/fstab",
+                   line=r"^[^#[:space:]]+[[:space:]]+/dev/shm[[:space:]]", replace=plan.shm.fstab_line,
+                   extended_regex=True)  # fmt: skip
 
     user = plan.service_user
     if user:
@@ -62,6 +68,7 @@ def apply(plan: HostPlan) -> None:
             installer=c.installer,
             download=f"{plan.root}/cache/{c.installer.rsplit('/', 1)[-1]}",
             sha256=c.sha256,
+            source_key=c.installer_key,
         )
         files.template(name=f"conda channels ({c.condarc})", src=template("condarc.j2"), dest=c.condarc,
                        mode="644", **condarc_vars(c))  # fmt: skip

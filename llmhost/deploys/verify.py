@@ -22,4 +22,7 @@ def apply(plan: HostPlan) -> None:
             log=service.log,
             timeout=plan.health_timeout,
             health_path=service.health_path,
+            supervisor=plan.supervisor,
+            unit=service.unit,
+            errors=list(service.errors),
         )

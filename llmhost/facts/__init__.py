@@ -16,14 +16,17 @@ from llmhost.facts.host import (
     NumaNodes,
     NvidiaGpus,
     NvidiaModule,
+    OpenFiles,
+    OwnedRecord,
     PciNvidiaGpus,
     SecureBoot,
+    SharedMemory,
     SystemdIsPid1,
     Wsl,
 )
 from llmhost.facts.model import ModelDir
 from llmhost.facts.pip import PythonVersion
-from llmhost.plan import Gpu, HostFacts
+from llmhost.plan import Gpu, HostFacts, Owned, owned_record
 
 # the installed packages the planner reads: NVIDIA's driver, toolkits and repository keyring
 NVIDIA_PACKAGE_PREFIXES = ("nvidia-", "cuda-", "libnvidia-")
@@ -42,6 +45,8 @@ def host_facts(
     cpu = host.get_fact(Cpu)
     cuda = host.get_fact(CudaToolkits)
     secure_boot = host.get_fact(SecureBoot)
+    memory = host.get_fact(Memory)
+    shm = host.get_fact(SharedMemory)
     return HostFacts(
         os_id=os_["id"],
         os_version=os_["version"],
@@ -53,7 +58,15 @@ def host_facts(
         cores=cpu["cores"],
         cpu_online=cpu["online"],
         cpu_flags=frozenset(cpu["flags"]),
-        memory_bytes=host.get_fact(Memory)["total_bytes"],
+        memory_bytes=memory["total_bytes"],
+        memory_limit_bytes=memory["limit_bytes"],
+        shm_bytes=shm["size_bytes"],
+        shm_growable=shm["can_remount"],
+        nofile_hard=host.get_fact(OpenFiles)["hard"],
+        owned=tuple(
+            Owned(unit, entry["supervisor"], tuple(entry["files"]))
+            for unit, entry in sorted(host.get_fact(OwnedRecord, path=owned_record(root)).items())
+        ),
         numa_nodes=max(1, len(host.get_fact(NumaNodes))),
         gpus=tuple(
             Gpu(g["name"], g["memory_mib"], g["compute_capability"], g["driver_version"] or None)

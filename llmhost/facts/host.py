@@ -144,33 +144,130 @@ class Cpu(FactBase[CpuDict]):
 class MemoryDict(TypedDict):
     total_bytes: int
     available_bytes: int
+    limit_bytes: int | None
 
 
 class Memory(FactBase[MemoryDict]):
     """
-    Host memory from ``/proc/meminfo`` in bytes.
+    Host memory from ``/proc/meminfo`` in bytes, and the memory limit of the cgroup the host's
+    processes run in where it is below that (a container started with ``--memory``: cgroup v2's
+    ``memory.max`` or v1's ``memory.limit_in_bytes`` at the root of its cgroup namespace; None: no
+    limit). ``/proc/meminfo`` shows the machine's memory inside a container too.
 
     .. code:: python
 
-        {"total_bytes": 25276514304, "available_bytes": 24638918656}
+        {"total_bytes": 25276514304, "available_bytes": 24638918656, "limit_bytes": 4294967296}
     """
 
     def command(self) -> str:
-        return "grep -E '^(MemTotal|MemAvailable):' /proc/meminfo"
+        return (
+            "grep -E '^(MemTotal|MemAvailable):' /proc/meminfo; "
+            "for f in /sys/fs/cgroup/memory.max /sys/fs/cgroup/memory/memory.limit_in_bytes; do "
+            '[ -r "$f" ] && echo "cgroup-limit: $(cat "$f")" && break; done; true'
+        )
 
     @staticmethod
     def default() -> MemoryDict:
-        return {"total_bytes": 0, "available_bytes": 0}
+        return {"total_bytes": 0, "available_bytes": 0, "limit_bytes": None}
 
     def process(self, output) -> MemoryDict:
-        values = {}
+        values: dict[str, int] = {}
+        limit = None
         for line in output:
             key, _, rest = line.partition(":")
-            values[key.strip()] = int(rest.split()[0]) * 1024
+            if key == "cgroup-limit":
+                limit = int(rest.strip()) if rest.strip().isdigit() else None  # "max": none
+            elif rest.split():
+                values[key.strip()] = int(rest.split()[0]) * 1024
+        total = values.get("MemTotal", 0)
         return {
-            "total_bytes": values.get("MemTotal", 0),
-            "available_bytes": values.get("MemAvailable", values.get("MemTotal", 0)),
+            "total_bytes": total,
+            "available_bytes": values.get("MemAvailable", total),
+            # cgroup v1 writes "no limit" as a page-rounded 2^63
+            "limit_bytes": limit if limit is not None and limit < total else None,
         }
+
+
+class SharedMemoryDict(TypedDict):
+    size_bytes: int | None
+    free_bytes: int | None
+    fstype: str | None
+    options: list[str]
+    can_remount: bool
+
+
+class SharedMemory(FactBase[SharedMemoryDict]):
+    """
+    ``/dev/shm``, where engines share memory between their processes (vLLM's message queues, NCCL):
+    its size and free bytes, its mount, and whether the connecting user may remount it (root with
+    ``CAP_SYS_ADMIN``; a container started without it may not).
+
+    .. code:: python
+
+        {"size_bytes": 67108864, "free_bytes": 67108864, "fstype": "tmpfs",
+         "options": ["rw", "nosuid", "nodev", "noexec", "relatime", "size=65536k", "inode64"],
+         "can_remount": True}
+    """
+
+    def command(self) -> str:
+        return (
+            "df -Pk /dev/shm 2>/dev/null | tail -n 1 | sed 's/^/df: /'; "
+            "awk '$2 == \"/dev/shm\" {print \"mount: \" $3 \" \" $4}' /proc/mounts; "
+            "grep '^CapEff:' /proc/self/status; echo \"uid: $(id -u)\""
+        )
+
+    @staticmethod
+    def default() -> SharedMemoryDict:
+        return {"size_bytes": None, "free_bytes": None, "fstype": None, "options": [], "can_remount": False}
+
+    def process(self, output) -> SharedMemoryDict:
+        result = self.default()
+        caps, uid = 0, None
+        for line in output:
+            key, _, rest = line.partition(":")
+            parts = rest.split()
+            if key == "df" and len(parts) >= 6 and parts[1].isdigit() and parts[3].isdigit():
+                result["size_bytes"], result["free_bytes"] = int(parts[1]) * 1024, int(parts[3]) * 1024
+            elif key == "mount" and len(parts) == 2:  # the last one: the mount on top
+                result["fstype"], result["options"] = parts[0], parts[1].split(",")
+            elif key == "CapEff" and parts:
+                caps = int(parts[0], 16)
+            elif key == "uid" and parts:
+                uid = parts[0]
+        # CAP_SYS_ADMIN is capability 21 (linux/capability.h): mount and remount need it
+        result["can_remount"] = uid == "0" and bool(caps & (1 << 21)) and result["fstype"] == "tmpfs"
+        return result
+
+
+class OpenFilesDict(TypedDict):
+    soft: int | None
+    hard: int | None
+
+
+class OpenFiles(FactBase[OpenFilesDict]):
+    """
+    The open-files limit (``ulimit -n``) of the connecting shell, soft and hard: what a tmux
+    session started from it inherits (None: unlimited).
+
+    .. code:: python
+
+        {"soft": 1024, "hard": 524288}
+    """
+
+    def command(self) -> str:
+        return 'echo "soft $(ulimit -Sn)"; echo "hard $(ulimit -Hn)"'
+
+    @staticmethod
+    def default() -> OpenFilesDict:
+        return {"soft": None, "hard": None}
+
+    def process(self, output) -> OpenFilesDict:
+        result = self.default()
+        for line in output:
+            key, _, value = line.strip().partition(" ")
+            if key in result and value.isdigit():
+                result[key] = int(value)
+        return result
 
 
 class NumaNodeDict(TypedDict):
@@ -469,3 +566,41 @@ class AptSourceFiles(FactBase[list[str]]):
 
     def process(self, output) -> list[str]:
         return [line.strip() for line in output if line.strip()]
+
+
+class OwnedRecord(FactBase[dict]):
+    """
+    llmhost's record of what it created on the host (``<llmhost_root>/owned.json``): each
+    supervised process (systemd unit or tmux session) and the files written for it. Empty when
+    there is no record (a new host, or one provisioned before llmhost kept it) or it cannot be read.
+
+    .. code:: python
+
+        {"llmhost-tiny": {"supervisor": "systemd",
+                          "files": ["/etc/systemd/system/llmhost-tiny.service", "/etc/llmhost/tiny.env"]}}
+    """
+
+    def command(self, path: str) -> str:
+        import shlex
+
+        return f"cat {shlex.quote(path)} 2>/dev/null || true"
+
+    @staticmethod
+    def default() -> dict:
+        return {}
+
+    def process(self, output) -> dict:
+        import json
+
+        try:
+            record = json.loads("\n".join(output) or "{}")
+        except ValueError:
+            return {}
+        units = record.get("units") if isinstance(record, dict) else None
+        if not isinstance(units, dict):
+            return {}
+        return {
+            unit: {"supervisor": entry["supervisor"], "files": [f for f in entry.get("files", []) if isinstance(f, str)]}
+            for unit, entry in units.items()
+            if isinstance(entry, dict) and entry.get("supervisor") in ("systemd", "tmux")
+        }

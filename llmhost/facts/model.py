@@ -80,10 +80,12 @@ class EndpointCheckDict(TypedDict):
 
 class EndpointCheck(FactBase[EndpointCheckDict]):
     """
-    Waits (up to ``timeout`` seconds) for an engine's ``health_path`` (``/health``; Ollama: ``/``) to answer 200, then sends one real
-    ``POST /v1/chat/completions`` for ``model``. Runs the host-side tool with the engine venv's
-    Python. On failure the result
-    carries the last lines of the engine log. The API key is read on the host from ``env_files``.
+    Waits (up to ``timeout`` seconds) for an engine's ``health_path`` (``/health``; Ollama: ``/``)
+    to answer 200, then sends one real ``POST /v1/chat/completions`` for ``model``. Runs the
+    host-side tool with the engine venv's Python. With ``unit`` (and its ``supervisor``), an engine
+    that dies while it is waited for ends the wait at once: the error names the first line of its
+    last attempt in the log that matches ``errors``. On failure the result carries the last lines
+    of the engine log. The API key is read on the host from ``env_files``.
 
     .. code:: python
 
@@ -92,10 +94,15 @@ class EndpointCheck(FactBase[EndpointCheckDict]):
     """
 
     def command(self, python: str, tool: str, url: str, model: str, timeout: int, env_files, log: str,
-                health_path: str = "/health") -> str:  # fmt: skip
+                health_path: str = "/health", supervisor: str | None = None, unit: str | None = None,
+                errors: tuple[str, ...] = ()) -> str:  # fmt: skip
         args = [python, tool, "check", "--url", url, "--model", model, "--timeout", str(timeout), "--log", log]
         if health_path != "/health":
             args += ["--health-path", health_path]
+        if unit:
+            args += ["--supervisor", supervisor, "--unit", unit]
+        for pattern in errors:
+            args += ["--error-pattern", pattern]
         for env_file in env_files:
             args += ["--env-file", env_file]
         return " ".join(shlex.quote(a) for a in args)
@@ -109,5 +116,44 @@ class EndpointCheck(FactBase[EndpointCheckDict]):
         for line in reversed(list(output)):
             line = line.strip()
             if line.startswith("{"):
+                return json.loads(line)
+        return self.default()
+
+
+class EngineStateDict(TypedDict):
+    running: bool
+    state: str | None
+    since: str | None
+    restarts: int | None
+    healthy: bool
+    health: str | None
+
+
+class EngineState(FactBase[EngineStateDict]):
+    """
+    An engine as it runs now (read-only, a few seconds at most): its supervisor's state and since
+    when, how often it was restarted (systemd's NRestarts; tmux: the launcher's starts in this
+    session), and whether its health URL answers 200. Runs the host-side tool with the host's
+    Python; a host llmhost has not provisioned has none (``state`` None).
+
+    .. code:: python
+
+        {"running": True, "state": "active (running)", "since": "Wed 2026-11-25 21:40:02 UTC",
+         "restarts": 0, "healthy": True, "health": "HTTP 200"}
+    """
+
+    def command(self, python: str, tool: str, supervisor: str, unit: str, url: str, health_path: str,
+                log: str) -> str:  # fmt: skip
+        args = [python, tool, "status", "--supervisor", supervisor, "--unit", unit, "--url", url,
+                "--health-path", health_path, "--log", log]  # fmt: skip
+        return f"[ -e {shlex.quote(tool)} ] && {' '.join(shlex.quote(a) for a in args)} || true"
+
+    @staticmethod
+    def default() -> EngineStateDict:
+        return {"running": False, "state": None, "since": None, "restarts": None, "healthy": False, "health": None}
+
+    def process(self, output) -> EngineStateDict:
+        for line in reversed(list(output)):
+            if line.strip().startswith("{"):
                 return json.loads(line)
         return self.default()

@@ -2,10 +2,13 @@
 """llmhost's host-side helper, copied to <llmhost_root>/bin/llmhost-hosttool and run with an engine
 venv's Python. Standard library only, except `fetch`, which imports huggingface_hub from that venv.
 
-  check     wait for /health, then send one chat completion; print one JSON line (always exit 0)
+  check     wait for /health, then send one chat completion; print one JSON line (always exit 0); with
+            --unit, an engine that dies while it is waited for ends the wait with the cause from its log
   fetch     download a hub model (Hugging Face or ModelScope) into a directory (resumable), check
             every file against the hub's hashes (or a lock), and write its sha256 manifest
   manifest  write the sha256 manifest of a directory
+  status    one engine now: its supervisor's state, since when, its restarts, its health (one JSON line)
+  reachable each --url answers within a bounded time, or one line names it and its data key (exit 1)
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
+import subprocess
 import sys
 import time
 import urllib.error
@@ -24,11 +29,12 @@ from pathlib import Path
 MANIFEST_VERSION = 1
 
 
-def _tail(path: str, lines: int = 40) -> list[str]:
+def _tail(path: str, lines: int = 40, window: int = 64 * 1024) -> list[str]:
+    """The last ``lines`` lines of ``path`` within its last ``window`` bytes."""
     try:
         with open(path, "rb") as f:
             f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - 64 * 1024))
+            f.seek(max(0, f.tell() - window))
             text = f.read().decode("utf-8", "replace")
     except OSError as e:
         return [f"(cannot read {path}: {e})"]
@@ -47,12 +53,84 @@ def _env_value(env_files: list[str], key: str) -> str | None:
     return None
 
 
+def _attempts(lines: list[str], unit: str) -> list[dict]:
+    """The engine's starts in its log, each with its lines and its exit mark (None: still running),
+    from the marks the unit (ExecStartPre/ExecStopPost) and the tmux launcher write."""
+    start, end = f"llmhost: starting {unit}", f"llmhost: {unit} exited with status"
+    attempts: list[dict] = []
+    for line in lines:
+        if line.strip() == start:
+            attempts.append({"lines": [], "exit": None})
+        elif attempts and line.startswith(end):
+            attempts[-1]["exit"] = line.strip()
+        elif attempts:
+            attempts[-1]["lines"].append(line)
+    return attempts
+
+
+# vLLM's prefix of its other processes' lines, and of its logger: "(EngineCore pid=1) ERROR 11-25
+# 21:45:29 [core.py:1510] "
+_PREFIX = re.compile(r"^(\(\w+ pid=\d+\) )?((DEBUG|INFO|WARNING|ERROR|CRITICAL) \d\d-\d\d [\d:]+ \[[^\]]+\] )?")
+
+
+def _cause(lines: list[str], patterns: list[str], width: int = 400) -> str | None:
+    """The first line matching one of ``patterns`` (without vLLM's prefixes), with the indented
+    line that continues it (pydantic's "  Value error, ..." under its header)."""
+    compiled = [re.compile(p) for p in patterns]
+    for i, line in enumerate(lines):
+        if any(c.search(line) for c in compiled):
+            parts = [_PREFIX.sub("", line).strip()]
+            more = _PREFIX.sub("", lines[i + 1]) if i + 1 < len(lines) else ""
+            if more[:1].isspace() and more.strip() and not more.strip().startswith(("File ", "Traceback")):
+                parts.append(more.strip())
+            return " | ".join(p if len(p) <= width else p[:width] + "..." for p in parts)
+    return None
+
+
+def _supervised(supervisor: str, unit: str) -> str | None:
+    """Why the supervisor says the engine is not running (None: it runs, or is starting)."""
+    if supervisor == "systemd":
+        try:
+            out = subprocess.run(["systemctl", "show", f"{unit}.service", "--property=ActiveState,SubState,NRestarts"],
+                                 capture_output=True, text=True, timeout=10).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        state = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+        if state.get("SubState") == "auto-restart" or state.get("ActiveState") in ("failed", "inactive"):
+            return (f"systemd: {unit} is {state.get('ActiveState')} ({state.get('SubState')}), "
+                    f"{state.get('NRestarts', '?')} restart(s)")
+    elif supervisor == "tmux":
+        try:
+            gone = subprocess.run(["tmux", "has-session", "-t", f"={unit}"], capture_output=True, timeout=10).returncode
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        if gone:
+            return f"tmux: the session {unit} is gone"
+    return None
+
+
+def _died(args) -> tuple[str, list[str]] | None:
+    """(why, last lines) when the engine's last attempt has ended, or its supervisor says so."""
+    attempts = _attempts(_tail(args.log, 20000, 1024 * 1024), args.unit)
+    ended = [a for a in attempts if a["exit"]]
+    supervisor = _supervised(args.supervisor, args.unit)
+    if not (attempts and attempts[-1]["exit"]) and supervisor is None:
+        return None
+    attempt = ended[-1] if ended else (attempts[-1] if attempts else {"lines": [], "exit": None})
+    cause = _cause(attempt["lines"], args.error_pattern)
+    why = "; ".join(w for w in (attempt["exit"] and attempt["exit"].removeprefix("llmhost: "), supervisor) if w)
+    return (f"{args.unit} died before it was healthy ({why or 'no exit mark in ' + args.log})"
+            + (f"; cause: {cause}" if cause else "; no error line in its log")), (
+        attempt["lines"][-15:] + ([attempt["exit"]] if attempt["exit"] else []))
+
+
 def check(args) -> int:
     started = time.monotonic()
     result = {"ok": False, "health_seconds": None, "chat_seconds": None, "reply": None,
               "error": None, "log_tail": []}
     deadline = started + args.timeout
     last = "no answer"
+    suspect = 0  # consecutive probes that found the engine dead (two in a row end the wait)
     while True:
         try:
             with urllib.request.urlopen(f"{args.url}{args.health_path}", timeout=5) as resp:
@@ -64,6 +142,12 @@ def check(args) -> int:
             last = f"HTTP {e.code}"
         except (urllib.error.URLError, OSError) as e:
             last = str(getattr(e, "reason", e))
+        died = _died(args) if args.unit else None
+        suspect = suspect + 1 if died else 0
+        if died and suspect >= 2:  # twice: a restart that has just begun writes its start mark in between
+            result["error"], result["log_tail"] = died
+            print(json.dumps(result))
+            return 0
         if time.monotonic() >= deadline:
             result["error"] = f"{args.url}{args.health_path} not healthy after {args.timeout}s (last: {last})"
             result["log_tail"] = _tail(args.log)
@@ -104,6 +188,48 @@ def check(args) -> int:
     if not result["ok"]:
         result["log_tail"] = _tail(args.log)
     print(json.dumps(result))
+    return 0
+
+
+def _run(*argv: str) -> str:
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
+def status(args) -> int:
+    """One engine as it runs now: its supervisor's state and since when, its restarts, its health."""
+    out = {"running": False, "state": None, "since": None, "restarts": None, "healthy": False, "health": None}
+    if args.supervisor == "systemd":
+        show = _run("systemctl", "show", f"{args.unit}.service",
+                    "--property=ActiveState,SubState,NRestarts,ActiveEnterTimestamp,LoadState")
+        state = dict(line.split("=", 1) for line in show.splitlines() if "=" in line)
+        out["running"] = state.get("ActiveState") == "active"
+        out["state"] = ("not installed" if state.get("LoadState") == "not-found" else
+                        f"{state.get('ActiveState')} ({state.get('SubState')})")
+        out["since"] = state.get("ActiveEnterTimestamp") or None
+        out["restarts"] = int(state["NRestarts"]) if state.get("NRestarts", "").isdigit() else None
+    else:
+        pid = next(iter(_run("tmux", "list-panes", "-t", f"={args.unit}", "-F", "#{pane_pid}").split()), None)
+        out["running"], out["state"] = bool(pid), "running (tmux)" if pid else "not running (tmux)"
+        if pid:
+            out["since"] = _run("ps", "-o", "lstart=", "-p", pid).strip() or None
+            # the launcher marks its session, then each start of the engine in it
+            lines = _tail(args.log, 20000, 1024 * 1024)
+            session = max((i for i, line in enumerate(lines) if line.strip() == f"llmhost: session {args.unit}"),
+                          default=None)
+            if session is not None:
+                starts = sum(1 for line in lines[session:] if line.strip() == f"llmhost: starting {args.unit}")
+                out["restarts"] = max(0, starts - 1)
+    try:
+        with urllib.request.urlopen(f"{args.url}{args.health_path}", timeout=3) as resp:
+            out["healthy"], out["health"] = resp.status == 200, f"HTTP {resp.status}"
+    except urllib.error.HTTPError as e:
+        out["health"] = f"HTTP {e.code}"
+    except (urllib.error.URLError, OSError) as e:
+        out["health"] = str(getattr(e, "reason", e))
+    print(json.dumps(out))
     return 0
 
 
@@ -223,8 +349,39 @@ def _check(rel: str, path: Path, want: dict) -> tuple[str | None, str]:
     return None, sha256
 
 
+def _unreachable(url: str, timeout: int = 10, tries: int = 2) -> str | None:
+    """Why ``url`` cannot be reached from here (None: it answers, any HTTP status will do)."""
+    last = ""
+    for attempt in range(tries):
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout):
+                return None
+        except urllib.error.HTTPError:
+            return None  # an answer: the host is reachable
+        except (urllib.error.URLError, OSError, ValueError) as e:
+            last = str(getattr(e, "reason", e))
+        if attempt + 1 < tries:
+            time.sleep(2)
+    return f"{last} ({tries} tries, {timeout} s each)"
+
+
+def reachable(args) -> int:
+    """Each --url answers (in bounded time), or one line names it, and the data key that sets it."""
+    for url, key in zip(args.url, args.key):
+        problem = _unreachable(url)
+        if problem:
+            print(f"{key}: {url} is not reachable from this host: {problem}", file=sys.stderr)
+            return 1
+    return 0
+
+
 def fetch(args) -> int:
     dest, manifest_path = Path(args.dest), Path(args.manifest)
+    if args.endpoint_key:  # an unreachable hub fails in bounded time, naming the key that sets it
+        endpoint = args.endpoint or ("https://huggingface.co" if args.source == "hf" else "https://www.modelscope.cn")
+        problem = _unreachable(endpoint)
+        if problem:
+            raise FetchError(f"{args.endpoint_key}: {endpoint} is not reachable from this host: {problem}")
     hub = (_HfHub if args.source == "hf" else _ModelScope)(args.repo, args.endpoint)
     locked = json.loads(args.expect) if args.expect else None
     commit, remote = hub.resolve(locked["revision"] if locked else args.revision)
@@ -323,6 +480,10 @@ def main(argv=None) -> int:
     p.add_argument("--env-file", action="append", default=[])
     p.add_argument("--log", default="")
     p.add_argument("--health-path", default="/health", help="what answers 200 once ready (Ollama: /)")
+    p.add_argument("--supervisor", choices=("systemd", "tmux"), help="with --unit: end the wait when the engine dies")
+    p.add_argument("--unit", help="the engine's unit or tmux session (the marks in --log name it)")
+    p.add_argument("--error-pattern", action="append", default=[],
+                   help="a regular expression of the engine's log lines that name why it died (repeatable)")
     p.set_defaults(func=check)
     p = sub.add_parser("fetch")
     p.add_argument("--source", choices=("hf", "modelscope"), required=True)
@@ -330,12 +491,24 @@ def main(argv=None) -> int:
     p.add_argument("--revision")
     p.add_argument("--spec", required=True, help="recorded as the manifest's source")
     p.add_argument("--endpoint", help="hub endpoint (else the client's default or its environment)")
+    p.add_argument("--endpoint-key", help="the data key that sets the endpoint: probed first, named if unreachable")
     p.add_argument("--expect", help="the lock entry (JSON): fetch its revision and check its hashes")
     p.add_argument("--only", action="append", help="re-fetch these files even if their size is right")
     p.add_argument("--file", help="fetch only this file of the repository (a GGUF)")
     p.add_argument("--dest", required=True)
     p.add_argument("--manifest", required=True)
     p.set_defaults(func=fetch)
+    p = sub.add_parser("status")
+    p.add_argument("--supervisor", choices=("systemd", "tmux"), required=True)
+    p.add_argument("--unit", required=True)
+    p.add_argument("--url", required=True)
+    p.add_argument("--health-path", default="/health")
+    p.add_argument("--log", default="")
+    p.set_defaults(func=status)
+    p = sub.add_parser("reachable")
+    p.add_argument("--url", action="append", default=[], help="a URL that must answer (repeatable)")
+    p.add_argument("--key", action="append", default=[], help="the data key that sets each --url, in order")
+    p.set_defaults(func=reachable)
     p = sub.add_parser("manifest")
     p.add_argument("--dir", required=True)
     p.add_argument("--manifest", required=True)

@@ -11,7 +11,7 @@ from llmhost.operations.download import checked, fetch, listed
 
 
 @operation()
-def installed(prefix: str, installer: str, download: str, sha256: str | None = None):
+def installed(prefix: str, installer: str, download: str, sha256: str | None = None, source_key: str | None = None):
     """
     Install Miniforge into ``prefix`` from ``installer``, verified by sha256 before it runs.
 
@@ -19,6 +19,7 @@ def installed(prefix: str, installer: str, download: str, sha256: str | None = N
     + installer: URL of the Miniforge installer (a mirror's or GitHub's)
     + download: where the installer is saved on the host while it is checked and run
     + sha256: its expected sha256; ``None``: the ``<installer>.sha256`` published beside it
+    + source_key: the data key that sets ``installer``, named when it cannot be fetched (bounded time)
 
     A prefix that has ``bin/conda`` changes nothing (conda is not upgraded in place).
 
@@ -37,12 +38,12 @@ def installed(prefix: str, installer: str, download: str, sha256: str | None = N
         host.noop(f"conda is installed in {prefix}")
         return
     if sha256:
-        yield from checked(installer, download, sha256)
+        yield from checked(installer, download, sha256, source_key)
     else:
         # the publisher's "<sha256>  <name>" file; our copy is checked against its hash
         sums = f"{download}.sha256"
-        yield fetch(installer, download)
-        yield fetch(f"{installer}.sha256", sums)
+        yield fetch(installer, download, source_key)
+        yield fetch(f"{installer}.sha256", sums, source_key)
         yield listed(sums, download)
     yield StringCommand("bash", QuoteString(download), "-b", "-p", QuoteString(prefix))
     yield StringCommand("rm", "-f", QuoteString(download), QuoteString(f"{download}.sha256"))

@@ -7,9 +7,19 @@ from pyinfra.api import StringCommand
 from pyinfra.api.command import QuoteString
 
 
-def fetch(url: str, dest: str) -> StringCommand:
-    """``url`` (https:// or file://) saved at ``dest``; an HTTP error fails it (curl -f)."""
-    return StringCommand("curl", "-fsSL", "--retry", "3", "-o", QuoteString(dest), QuoteString(url))
+# An unreachable or stalled source ends the fetch in bounded time: 20 s to connect, 2 retries, and
+# a transfer slower than 1 KiB/s for 60 s is abandoned.
+BOUNDS = ("--connect-timeout", "20", "--retry", "2", "--retry-delay", "2", "--speed-limit", "1024", "--speed-time", "60")
+
+
+def fetch(url: str, dest: str, key: str | None = None) -> StringCommand:
+    """``url`` (https:// or file://) saved at ``dest``; an HTTP error fails it (curl -f), and an
+    unreachable or stalled source in bounded time, naming ``key`` (the data key that sets ``url``)."""
+    curl = StringCommand("curl", "-fsSL", *BOUNDS, "-o", QuoteString(dest), QuoteString(url))
+    if not key:
+        return curl
+    return StringCommand(curl, "||", "{", "echo", QuoteString(f"{key}: {url} could not be fetched from this host"),
+                         ">&2;", "exit", "1;", "}")  # fmt: skip
 
 
 def check(sha256: str, dest: str) -> StringCommand:
@@ -27,6 +37,6 @@ def listed(sums: str, dest: str, filename: str | None = None) -> StringCommand:
                          QuoteString(sums), "|", "sha256sum", "--check", "--strict", "-")  # fmt: skip
 
 
-def checked(url: str, dest: str, sha256: str) -> list[StringCommand]:
+def checked(url: str, dest: str, sha256: str, key: str | None = None) -> list[StringCommand]:
     """``url`` saved at ``dest`` and checked against ``sha256`` before anything uses it."""
-    return [fetch(url, dest), check(sha256, dest)]
+    return [fetch(url, dest, key), check(sha256, dest)]

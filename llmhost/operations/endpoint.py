@@ -18,6 +18,9 @@ def ready(
     log: str,
     timeout: int = 600,
     health_path: str = "/health",
+    supervisor: str | None = None,
+    unit: str | None = None,
+    errors: list[str] | None = None,
 ):
     """
     Wait for an OpenAI-compatible engine to be healthy and answer one chat completion.
@@ -30,6 +33,11 @@ def ready(
     + log: the engine log, whose last lines are shown on failure
     + timeout: seconds to wait for ``health_path``
     + health_path: what answers 200 once the engine is ready (``/health``; Ollama: ``/``)
+    + supervisor: ``systemd`` or ``tmux``, which runs ``unit``
+    + unit: the engine's unit or tmux session: when it dies (its exit mark in ``log``, a unit in
+      auto-restart or failed, a session gone) the wait ends at once
+    + errors: regular expressions of the log lines that say why the engine died; the first line of
+      its last attempt that matches one is named in the error
 
     A passing check changes nothing (noop with the timings); a failing one fails the operation
     with the reason and the end of the engine log. Runs at execution only: before that the engine
@@ -47,6 +55,9 @@ def ready(
             tool="/opt/llmhost/bin/llmhost-hosttool",
             env_files=["/etc/llmhost/tiny.env"],
             log="/opt/llmhost/logs/tiny.log",
+            supervisor="systemd",
+            unit="llmhost-tiny",
+            errors=["Error: "],
         )
     """
     if not host.state.is_executing:
@@ -54,7 +65,8 @@ def ready(
         return
     result = host.get_fact(
         EndpointCheck, python=python, tool=tool, url=url, model=model, timeout=timeout,
-        env_files=tuple(env_files), log=log, health_path=health_path,
+        env_files=tuple(env_files), log=log, health_path=health_path, supervisor=supervisor, unit=unit,
+        errors=tuple(errors or ()),
     )  # fmt: skip
     if result["ok"]:
         host.noop(

@@ -14,7 +14,7 @@ BUILT = ".llmhost-build"  # made first: orders the builds by age (pruning), like
 
 @operation()
 def built(directory: str, url: str, filename: str, sha256: str, subdir: str, flags: list[str],
-          targets: list[str], jobs: int = 1, tools: list[str] | None = None):  # fmt: skip
+          targets: list[str], jobs: int = 1, tools: list[str] | None = None, source_key: str | None = None):  # fmt: skip
     """
     Build llama.cpp's ``targets`` with cmake into ``directory/bin``, from a source archive checked
     by its sha256.
@@ -28,6 +28,7 @@ def built(directory: str, url: str, filename: str, sha256: str, subdir: str, fla
     + targets: what to build; each lands in ``directory/bin``
     + jobs: parallel compile jobs
     + tools: paths in the project kept in ``directory/convert`` (llama.cpp's HF -> GGUF converter)
+    + source_key: the data key that sets ``url``, named when it cannot be fetched (bounded time)
 
     A directory whose first target is already there changes nothing. The sources and the build
     tree are removed after a build (hundreds of MB); a failed build leaves them for the next run.
@@ -54,7 +55,7 @@ def built(directory: str, url: str, filename: str, sha256: str, subdir: str, fla
     src, build, archive = f"{directory}/src", f"{directory}/build", f"{directory}/src/{filename}"
     yield StringCommand("mkdir", "-p", QuoteString(f"{directory}/bin"), QuoteString(src))
     yield StringCommand("[", "-e", QuoteString(f"{directory}/{BUILT}"), "]", "||", "touch", QuoteString(f"{directory}/{BUILT}"))
-    yield from checked(url, archive, sha256)
+    yield from checked(url, archive, sha256, source_key)
     yield StringCommand("tar", "-xzf", QuoteString(archive), "-C", QuoteString(src))
     yield StringCommand("cmake", "-S", QuoteString(f"{src}/{subdir}"), "-B", QuoteString(build),
                         *(QuoteString(f) for f in flags))  # fmt: skip

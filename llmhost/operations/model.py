@@ -15,21 +15,7 @@ from pyinfra.api.exceptions import OperationError
 from pyinfra.operations import files
 
 from llmhost.facts.model import ModelDir
-from llmhost.manifest import dumps, total_bytes
-
-
-def _stale(manifest: dict, remote: dict) -> list[str]:
-    """Files whose copy on the host may differ from ``manifest``: not recorded as this hash, not
-    this size, or (when the fact hashed them: llmhost_verify=full) not this sha256."""
-    recorded = (remote["manifest"] or {}).get("files", {})
-    hashes = remote.get("hashes")
-    return [
-        rel
-        for rel, entry in sorted(manifest["files"].items())
-        if recorded.get(rel) != entry
-        or remote["sizes"].get(rel) != entry["size"]
-        or (hashes is not None and hashes.get(rel) != entry["sha256"])
-    ]
+from llmhost.manifest import dumps, stale_files, total_bytes
 
 
 def _how(full: bool) -> str:
@@ -64,7 +50,7 @@ def pushed(src: str, dest: str, manifest: dict, manifest_path: str, full: bool =
         )
     """
     remote = host.get_fact(ModelDir, path=dest, manifest=manifest_path, hashes=full)
-    stale = _stale(manifest, remote)
+    stale = stale_files(manifest, remote)
     extra = sorted(set(remote["sizes"]) - set(manifest["files"]))
     if not stale and not extra and remote["manifest"] == manifest:
         host.noop(
@@ -95,6 +81,7 @@ def fetched(
     locked: dict | None = None,
     endpoint: str | None = None,
     token: str | None = None,
+    endpoint_key: str | None = None,
     full: bool = False,
     file: str | None = None,
 ):
@@ -113,6 +100,8 @@ def fetched(
     + revision: branch, tag or commit; default the repository's default branch
     + locked: the lock entry (``revision`` + ``files``): that commit is fetched and its hashes checked
     + endpoint: the hub endpoint (e.g. https://hf-mirror.com)
+    + endpoint_key: the data key that sets it: the host probes the endpoint first (bounded time) and
+      an unreachable one fails naming the key
     + token: HF_TOKEN for gated repositories
     + full: re-hash every file on the host instead of trusting the stored manifest and sizes
 
@@ -142,7 +131,7 @@ def fetched(
     stored = remote["manifest"]
     only: list[str] = []
     if locked is not None:
-        stale = _stale(locked, remote)
+        stale = stale_files(locked, remote)
         extra = sorted(set(remote["sizes"]) - set(locked["files"]))
         if not stale and not extra and stored == locked:
             host.noop(
@@ -157,6 +146,8 @@ def fetched(
             "--dest", dest, "--manifest", manifest_path]  # fmt: skip
     if endpoint:
         args += ["--endpoint", endpoint]
+    if endpoint_key:
+        args += ["--endpoint-key", endpoint_key]
     if locked:
         args += ["--expect", json.dumps({"revision": locked["revision"], "files": locked["files"]}, sort_keys=True)]
     elif revision:
@@ -206,7 +197,7 @@ def on_host(path: str, spec: str, manifest_path: str, python: str, tool: str, fu
         yield StringCommand(*(QuoteString(a) for a in (python, tool, "manifest", "--dir", path,
                                                         "--manifest", manifest_path, "--source", spec)))  # fmt: skip
         return
-    stale = _stale(stored, remote)
+    stale = stale_files(stored, remote)
     extra = sorted(set(remote["sizes"]) - set(stored["files"]))
     if stale or extra:
         raise OperationError(

@@ -13,12 +13,13 @@ APT_ENV = "DEBIAN_FRONTEND=noninteractive"
 
 
 @operation()
-def keyring(url: str, download: str):
+def keyring(url: str, download: str, source_key: str | None = None):
     """
     Install NVIDIA's ``cuda-keyring`` package (the repository's signing key, and its source file).
 
     + url: the ``cuda-keyring_<version>_all.deb`` of the host's repository
     + download: where the package is fetched to on the host (removed after)
+    + source_key: the data key that sets ``url``, named when it cannot be fetched (bounded time)
 
     A host with ``cuda-keyring`` installed changes nothing.
 
@@ -35,7 +36,7 @@ def keyring(url: str, download: str):
     if "cuda-keyring" in host.get_fact(DebPackages):
         host.noop("cuda-keyring is installed")
         return
-    yield fetch(url, download)
+    yield fetch(url, download, source_key)
     yield StringCommand(APT_ENV, "dpkg", "-i", QuoteString(download))
     yield StringCommand("rm", "-f", QuoteString(download))
 

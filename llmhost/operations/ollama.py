@@ -16,7 +16,8 @@ from llmhost.operations.llamacpp import BUILT
 
 
 @operation()
-def unpacked(directory: str, url: str, filename: str, sha256: str | None = None, sums_url: str | None = None):
+def unpacked(directory: str, url: str, filename: str, sha256: str | None = None, sums_url: str | None = None,
+             source_key: str | None = None):  # fmt: skip
     """
     Unpack an Ollama release tarball (``bin/ollama``, ``lib/ollama``) into ``directory``, checked by
     sha256 first. Never Ollama's install.sh (it installs ``cuda-drivers`` where it finds no
@@ -27,6 +28,7 @@ def unpacked(directory: str, url: str, filename: str, sha256: str | None = None,
     + filename: its name (``ollama-linux-amd64.tar.zst``), as listed in the release's sha256sum.txt
     + sha256: its expected sha256; ``None``: the line for ``filename`` in ``sums_url``
     + sums_url: the release's ``sha256sum.txt`` (``<sha256>  ./<file>`` lines)
+    + source_key: the data key that sets ``url``, named when it cannot be fetched (bounded time)
 
     A directory that has ``bin/ollama`` changes nothing.
 
@@ -48,11 +50,11 @@ def unpacked(directory: str, url: str, filename: str, sha256: str | None = None,
     archive, sums = f"{directory}/{filename}", f"{directory}/sha256sum.txt"
     yield StringCommand("mkdir", "-p", QuoteString(directory))
     yield StringCommand("[", "-e", QuoteString(f"{directory}/{BUILT}"), "]", "||", "touch", QuoteString(f"{directory}/{BUILT}"))
-    yield fetch(url, archive)
+    yield fetch(url, archive, source_key)
     if sha256:
         yield check(sha256, archive)
     else:
-        yield fetch(sums_url, sums)
+        yield fetch(sums_url, sums, source_key)
         yield listed(sums, archive, filename)  # the release's line for this file
     yield StringCommand("tar", "-I", "zstd", "-xf", QuoteString(archive), "-C", QuoteString(directory))
     yield StringCommand("rm", "-f", QuoteString(archive), QuoteString(sums))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import posixpath
+
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
@@ -24,13 +26,17 @@ def _satisfied(requirement: str, installed: dict[str, str]) -> bool:
 
 
 @operation()
-def requirements(pip: str, present: list[str] | None = None, absent: list[str] | None = None):
+def requirements(pip: str, present: list[str] | None = None, absent: list[str] | None = None,
+                 reach: list[list[str]] | None = None, tool: str | None = None):  # fmt: skip
     """
     Make a venv hold pinned requirements and not hold some distributions.
 
     + pip: path of the venv's pip
     + present: requirement strings (``torch==2.13.0+cpu``) that must be satisfied
     + absent: distribution names that must not be installed
+    + reach: ``[url, key]`` of every index pip fetches from, with the data key that sets it: probed
+      (in bounded time) before an install, so an unreachable one fails naming its key
+    + tool: llmhost's host-side tool, run with the venv's Python for the probe
 
     When any ``present`` requirement is unsatisfied, all of them are installed in one pip call so
     the resolver sees every pin together; the ``absent`` names are then uninstalled in the same
@@ -58,6 +64,10 @@ def requirements(pip: str, present: list[str] | None = None, absent: list[str] |
         )
         return
     if missing:
+        if reach and tool:
+            python = posixpath.join(posixpath.dirname(pip), "python")
+            yield StringCommand(QuoteString(python), QuoteString(tool), "reachable",
+                                *(QuoteString(a) for url, key in reach for a in ("--url", url, "--key", key)))  # fmt: skip
         yield StringCommand(QuoteString(pip), "install", *(QuoteString(r) for r in present))
         unwanted = list(absent or [])
     if unwanted:

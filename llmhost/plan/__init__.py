@@ -12,6 +12,7 @@ services -> host -> this package's face, which hands on only what the layers and
 """
 
 from llmhost.plan.host import plan_host
+from llmhost.plan.inputs import Gpu, HostFacts, Owned, owned_record
 from llmhost.plan.models import model_path
 from llmhost.plan.types import (
     AptPlan,
@@ -19,8 +20,6 @@ from llmhost.plan.types import (
     CudaPlan,
     EnginePlan,
     GiB,
-    Gpu,
-    HostFacts,
     HostPlan,
     OllamaPlan,
     PlanError,
@@ -37,8 +36,10 @@ __all__ = [
     "HostFacts",
     "HostPlan",
     "OllamaPlan",
+    "Owned",
     "PlanError",
     "ServicePlan",
     "model_path",
+    "owned_record",
     "plan_host",
 ]

@@ -14,6 +14,7 @@ from llmhost.engines import (
     MINIFORGE_INSTALLERS,
     MINIFORGE_VERSION,
     OLLAMA,
+    PYPI_SIMPLE,
     EngineRelease,
     SourceBuild,
     ToolsRelease,
@@ -21,7 +22,8 @@ from llmhost.engines import (
     ollama_archive,
 )
 from llmhost.gpus import architecture, compute_capability, driver_tuple
-from llmhost.plan.types import CondaPlan, EnginePlan, HostFacts, PlanError
+from llmhost.plan.inputs import HostFacts
+from llmhost.plan.types import CondaPlan, EnginePlan, PlanError
 from llmhost.settings import Settings
 
 
@@ -59,6 +61,8 @@ def conda(settings: Settings, facts: HostFacts) -> tuple[CondaPlan, str]:
         installer=installer,
         sha256=settings.conda_installer_sha256,
         forge_base=mirror.get("conda"),
+        installer_key="llmhost_conda_installer_url" if settings.conda_installer_url else
+        "llmhost_mirror (tuna)" if settings.mirror_name == "tuna" else "llmhost_conda_installer_url (unset: GitHub)",
     )
     return plan, (
         f"conda: Miniforge {plan.version} in {plan.prefix} from {plan.installer} ("
@@ -92,12 +96,15 @@ def pinned(release: EngineRelease, pins: tuple[str, ...]) -> tuple[tuple[str, ..
     return requirements, version
 
 
-def source_url(build: SourceBuild, settings: Settings) -> str:
-    """Where the host fetches a source archive: the shipped wheelhouse, else the pip index's file
-    host (a mirror's /packages/ beside its /simple/), else PyPI's."""
+def source_url(build: SourceBuild, settings: Settings) -> tuple[str, str | None]:
+    """Where the host fetches a source archive, and the data key that sets it (None: the shipped
+    wheelhouse): the pip index's file host (a mirror's /packages/ beside its /simple/), else PyPI's."""
     if settings.wheelhouse:
-        return f"file://{settings.root}/wheelhouse/{build.filename}"
-    return build.url(settings.pip_index_url or dict(settings.mirror).get("pip"))
+        return f"file://{settings.root}/wheelhouse/{build.filename}", None
+    mirror = dict(settings.mirror).get("pip")
+    key = ("llmhost_pip_index_url" if settings.pip_index_url else f"llmhost_mirror ({settings.mirror_name})" if mirror
+           else "llmhost_pip_index_url (unset: PyPI)")  # fmt: skip
+    return build.url(settings.pip_index_url or mirror), key
 
 
 def build_flags(release: EngineRelease, settings: Settings, facts: HostFacts) -> tuple[tuple[str, ...], str | None, str]:
@@ -127,13 +134,14 @@ def engine_plan(release: EngineRelease, settings: Settings, facts: HostFacts) ->
         flags, cuda, _ = build_flags(release, settings, facts)
         # what is built is its identity: the source, the flags, the targets and the tools kept
         identity = [release.build.sha256, flags, release.build.targets, release.build.tools]
+        url, key = source_url(release.build, settings)
         return EnginePlan(
             engine=release.engine, version=release.version, variant=release.variant,
             venv=versioned(settings.root, release.engine, release.version, identity), python=settings.python,
             requirements=(), remove=(), pip_index_url=None, pip_extra_index_urls=(), pip_find_links=(),
             pip_no_index=False, link=env_link(settings.root, release.engine), module=release.module,
-            keep=settings.keep_envs, cuda=cuda, build=release.build, source_url=source_url(release.build, settings),
-            build_flags=flags, build_jobs=max(1, facts.cores),
+            keep=settings.keep_envs, cuda=cuda, build=release.build, source_url=url,
+            build_flags=flags, build_jobs=max(1, facts.cores), reach=((url, key),) if key else (),
         )  # fmt: skip
     requirements, version = pinned(release, settings.pins(release.engine))
     # The venv's identity: what is installed into it and the Python it is made with.
@@ -146,6 +154,7 @@ def engine_plan(release: EngineRelease, settings: Settings, facts: HostFacts) ->
         extra.append(release.torch_index)
     elif settings.torch_index_url not in (None, "auto"):
         extra.append(settings.torch_index_url)
+    no_index = settings.pip_no_index or settings.wheelhouse is not None
     return EnginePlan(
         engine=release.engine,
         version=version,
@@ -157,13 +166,35 @@ def engine_plan(release: EngineRelease, settings: Settings, facts: HostFacts) ->
         pip_index_url=settings.pip_index_url or dict(settings.mirror).get("pip"),
         pip_extra_index_urls=tuple(dict.fromkeys(extra)),
         pip_find_links=((f"{settings.root}/wheelhouse",) if settings.wheelhouse else ()) + settings.pip_find_links,
-        pip_no_index=settings.pip_no_index or settings.wheelhouse is not None,
+        pip_no_index=no_index,
         link=env_link(settings.root, release.engine),
         module=release.module,
         keep=settings.keep_envs,
         conda=f"{miniforge(settings.root)}/bin/conda" if settings.env_manager == "conda" else None,
         cuda=release.cuda,
+        reach=pip_reach(settings, release, no_index),
     )
+
+
+def pip_reach(settings: Settings, release: EngineRelease, no_index: bool) -> tuple[tuple[str, str], ...]:
+    """What pip fetches from for a venv, each with the data key that sets it: the host probes them
+    (in bounded time) before it installs, so an unreachable one fails naming its key."""
+    mirror = dict(settings.mirror)
+    reach: list[tuple[str, str]] = []
+    if no_index:  # wheels from directories on the host only (llmhost_pip_find_links are paths)
+        return ()
+    if settings.pip_index_url:
+        reach.append((settings.pip_index_url, "llmhost_pip_index_url"))
+    elif mirror.get("pip"):
+        reach.append((mirror["pip"], f"llmhost_mirror ({settings.mirror_name})"))
+    else:
+        reach.append((PYPI_SIMPLE, "llmhost_pip_index_url (unset: PyPI)"))
+    reach += [(url, f"llmhost_pip_extra_index_urls[{i}]") for i, url in enumerate(settings.pip_extra_index_urls)]
+    if settings.torch_index_url == "auto" and release.torch_index:
+        reach.append((release.torch_index, "llmhost_torch_index_url (auto)"))
+    elif settings.torch_index_url not in (None, "auto"):
+        reach.append((settings.torch_index_url, "llmhost_torch_index_url"))
+    return tuple(dict.fromkeys(reach))
 
 
 def ollama_engine(settings: Settings, host: HostFacts) -> EnginePlan:
@@ -172,11 +203,14 @@ def ollama_engine(settings: Settings, host: HostFacts) -> EnginePlan:
                              f"{root}/wheelhouse" if settings.wheelhouse else None)  # fmt: skip
     # its identity: the release and its bytes (not where they come from: a mirror is the same Ollama)
     identity = [settings.ollama_version, archive.filename, archive.sha256]
+    key = ("llmhost_ollama_url" if settings.ollama_url else None if settings.wheelhouse else
+           "llmhost_ollama_url (unset: Ollama's GitHub releases)")  # fmt: skip
     return EnginePlan(
         engine=OLLAMA.engine, version=settings.ollama_version, variant=archive.filename,
         venv=versioned(root, OLLAMA.engine, settings.ollama_version, identity), python=settings.python, requirements=(),
         remove=(), pip_index_url=None, pip_extra_index_urls=(), pip_find_links=(), pip_no_index=False,
         link=env_link(root, OLLAMA.engine), module=OLLAMA.module, keep=settings.keep_envs, archive=archive,
+        reach=((archive.url, key),) if key else (),
     )  # fmt: skip
 
 

@@ -18,7 +18,8 @@ from llmhost.gpus import (
     driver_packages,
     driver_tuple,
 )
-from llmhost.plan.types import CudaPlan, CudaRepoPlan, DriverPlan, EnginePlan, HostFacts, PlanError
+from llmhost.plan.inputs import HostFacts
+from llmhost.plan.types import CudaPlan, CudaRepoPlan, DriverPlan, EnginePlan, PlanError
 from llmhost.settings import Settings
 
 

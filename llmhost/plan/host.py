@@ -13,11 +13,12 @@ from llmhost.engines import (
     OLLAMA_PACKAGES,
     TCMALLOC_PACKAGE,
 )
-from llmhost.plan import envs, gpu_stack, mirrors
+from llmhost.plan import envs, gpu_stack, mirrors, preconditions, teardown
+from llmhost.plan.inputs import HostFacts, owned_record
 from llmhost.plan.models import check_disk
 from llmhost.plan.route import may_use_gpus
 from llmhost.plan.services import plan_services
-from llmhost.plan.types import EnginePlan, HostFacts, HostPlan, PlanError
+from llmhost.plan.types import EnginePlan, HostPlan, PlanError
 from llmhost.settings import HUB_SOURCES, Settings
 
 
@@ -68,6 +69,7 @@ def plan_host(facts: HostFacts, settings: Settings) -> HostPlan:
     if supervisor == "tmux":
         packages.add("tmux")
 
+    reasons += preconditions.memory(facts)
     # GPUs on the PCI bus that nvidia-smi cannot read: the driver first, the services after it runs
     driver_first = bool(not facts.gpus and facts.pci_gpus and not facts.wsl and any(map(may_use_gpus, settings.services)))
     services, ollama = ([], None) if driver_first else plan_services(facts, settings)
@@ -100,6 +102,14 @@ def plan_host(facts: HostFacts, settings: Settings) -> HostPlan:
             elif facts.python_version:  # the headers of the venv's own Python
                 packages.discard("python3-dev")
                 packages.add(f"python{short}-dev")
+    made, gone = (), ()
+    if not driver_first:  # (the services are planned, and the host's record read, once the GPUs can be)
+        made = teardown.owned(services, ollama, supervisor)
+        gone, teardown_reasons = teardown.teardown(facts, made, owned_record(settings.root))
+        reasons += teardown_reasons
+    shm, shm_reasons = preconditions.shared_memory(facts, services)
+    nofile, nofile_reasons = preconditions.open_files(facts, supervisor, services)
+    reasons += shm_reasons + nofile_reasons
     driver, driver_reasons = gpu_stack.driver_first(facts) if driver_first else gpu_stack.driver(facts, list(engines.values()))
     reasons += driver_reasons
     reboot, stop_after_driver, reboot_reasons = gpu_stack.reboot(driver, facts, settings)
@@ -140,6 +150,7 @@ def plan_host(facts: HostFacts, settings: Settings) -> HostPlan:
         reasons=tuple(reasons),
         disk_free_bytes=facts.disk_free_bytes,
         modelscope_endpoint=mirrors.endpoints(settings)["modelscope"],
+        endpoint_keys=tuple(sorted(mirrors.endpoint_keys(settings).items())),
         python=f"{conda.prefix}/bin/python" if conda else settings.python,
         apt=apt,
         conda=conda,
@@ -154,4 +165,8 @@ def plan_host(facts: HostFacts, settings: Settings) -> HostPlan:
         wheelhouse=settings.wheelhouse,
         verify=settings.verify,
         tools=tools,
+        shm=shm,
+        nofile=nofile,
+        owned=made,
+        teardown=gone,
     )

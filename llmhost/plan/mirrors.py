@@ -4,7 +4,8 @@ restored), the pip index and the hubs' endpoints (the explicit keys win over llm
 from __future__ import annotations
 
 from llmhost.engines import APT_LAYOUTS, CODENAMES, DEBIAN_SOURCES
-from llmhost.plan.types import AptPlan, HostFacts, PlanError
+from llmhost.plan.inputs import HostFacts
+from llmhost.plan.types import AptPlan, PlanError
 from llmhost.settings import Settings
 
 
@@ -13,6 +14,17 @@ def endpoints(settings: Settings) -> dict[str, str | None]:
     mirror = dict(settings.mirror)
     return {"hf": settings.hf_endpoint or mirror.get("hf"),
             "modelscope": settings.modelscope_endpoint or mirror.get("modelscope")}  # fmt: skip
+
+
+def endpoint_keys(settings: Settings) -> dict[str, str]:
+    """The data key that sets each hub's endpoint (named when the host cannot reach it)."""
+    mirror = dict(settings.mirror)
+    return {
+        hub: f"llmhost_{hub}_endpoint" if explicit else
+        f"llmhost_mirror ({settings.mirror_name})" if mirror.get(hub) else f"llmhost_{hub}_endpoint (unset: {default})"
+        for hub, explicit, default in (("hf", settings.hf_endpoint, "huggingface.co"),
+                                       ("modelscope", settings.modelscope_endpoint, "modelscope.cn"))
+    }  # fmt: skip
 
 
 def sources(facts: HostFacts, settings: Settings) -> tuple[AptPlan | None, list[str]]:

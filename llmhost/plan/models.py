@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from llmhost.engines import CONVERT_TOOLS
 from llmhost.plan.envs import env_link
-from llmhost.plan.types import ConvertPlan, EnginePlan, HostFacts, ModelPlan, PlanError, ServicePlan, gib
+from llmhost.plan.inputs import HostFacts
+from llmhost.plan.types import ConvertPlan, EnginePlan, ModelPlan, PlanError, ServicePlan, gib
 from llmhost.settings import HUB_SOURCES, ModelSource, ServiceWish
 
 

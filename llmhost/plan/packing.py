@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from llmhost.plan.inputs import Gpu, HostFacts
 from llmhost.plan.route import Route
-from llmhost.plan.types import Gpu, HostFacts, PlanError, gib
+from llmhost.plan.types import PlanError, gib
 
 # Share of host memory llmhost lets all engines use (weights + KV + runtime); the rest stays
 # for the OS, page cache and other tenants.
@@ -17,8 +18,8 @@ GPU_UTIL_MAX = 0.95  # the most of a GPU one service takes (vLLM raises its util
 
 
 def memory_share(facts: HostFacts, services: int) -> int:
-    """Host memory is shared evenly between services."""
-    return int(facts.memory_bytes * HOST_MEMORY_SHARE / max(1, services))
+    """Host memory (a container's limit where it has one) is shared evenly between services."""
+    return int(facts.usable_memory_bytes * HOST_MEMORY_SHARE / max(1, services))
 
 
 class Ledger:

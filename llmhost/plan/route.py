@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from llmhost.plan.types import HostFacts, PlanError
+from llmhost.plan.inputs import HostFacts
+from llmhost.plan.types import PlanError
 from llmhost.settings import ServiceWish
 
 # Why auto never picks Ollama (it is chosen by pinning engine: ollama): it changes the service's

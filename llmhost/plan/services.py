@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from llmhost.engines import BITSANDBYTES
+from llmhost.engines import BITSANDBYTES, ENGINE_DEATH
 from llmhost.gpus import compute_capability
 from llmhost.plan.envs import engine_plan
 from llmhost.plan.gpu_stack import cuda_env
+from llmhost.plan.inputs import HostFacts
 from llmhost.plan.mirrors import endpoints
 from llmhost.plan.models import convert_plan, model_plan
 from llmhost.plan.packing import Ledger, cpu_shares, memory_share
@@ -17,7 +18,7 @@ from llmhost.plan.sizing.cpu import size_cpu
 from llmhost.plan.sizing.llamacpp import size_llamacpp
 from llmhost.plan.sizing.ollama import plan_ollama
 from llmhost.plan.sizing.vllm_gpu import size_vllm_gpu
-from llmhost.plan.types import HostFacts, OllamaPlan, PlanError, ServicePlan, Sizing, bind_url
+from llmhost.plan.types import OllamaPlan, PlanError, ServicePlan, Sizing, bind_url
 from llmhost.settings import ServiceWish, Settings
 
 
@@ -158,4 +159,5 @@ def plan_service(index: int, wish: ServiceWish, route: Route, facts: HostFacts, 
         reasons=tuple(reasons),
         model_file=sizing.model_file,
         convert=convert,
+        errors=release.errors + ENGINE_DEATH,
     )

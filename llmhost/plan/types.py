@@ -1,5 +1,5 @@
-"""The planner's input (HostFacts) and its output: frozen plan objects, which the layers read and
-never change. No decisions here: properties only name paths a decision already fixed."""
+"""The planner's output: frozen plan objects, which the layers read and never change. No decisions
+here: properties only name paths a decision already fixed."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pyinfra.api.exceptions import DeployError
 
 from llmhost.engines import Archive, EngineRelease, SourceBuild
 from llmhost.gpus import CUDA_KEYRING
+from llmhost.plan.inputs import Owned, owned_record
 
 GiB = 1024**3
 
@@ -25,48 +26,6 @@ def bind_url(bind: str, port: int) -> str:
 
 class PlanError(DeployError):
     """A wish that cannot be satisfied; the message is one line naming the key and the numbers."""
-
-
-@dataclass(frozen=True)
-class Gpu:
-    name: str
-    memory_mib: int
-    compute_capability: str | None
-    driver: str | None = None  # the NVIDIA driver version nvidia-smi reports (None: unknown)
-
-
-@dataclass(frozen=True)
-class HostFacts:
-    """What the planner knows about a host (built from facts, or from a hardware file)."""
-
-    os_id: str
-    os_version: str
-    wsl: bool
-    systemd: bool
-    arch: str
-    cores: int
-    cpu_online: str
-    cpu_flags: frozenset[str]
-    memory_bytes: int
-    numa_nodes: int = 1
-    gpus: tuple[Gpu, ...] = ()
-    disk_free_bytes: int | None = None
-    # bytes already under each model directory on the host (path -> bytes; missing: nothing there)
-    model_bytes: tuple[tuple[str, int], ...] = ()
-    os_codename: str = ""
-    apt_source_files: tuple[str, ...] = ()  # which of the distribution's apt sources files exist
-    # version of llmhost_python on the host ("3.11.2"); "" when the host has no such interpreter;
-    # None when unknown (a plan from a hardware file)
-    python_version: str | None = None
-    cuda_toolkits: tuple[str, ...] = ()  # CUDA toolkits under /usr/local/cuda-X.Y
-    cuda_default: str | None = None  # the one /usr/local/cuda resolves to
-    cuda_link: str | None = None  # what /usr/local/cuda is: link | alternatives | directory | None
-    pci_gpus: int = 0  # NVIDIA GPUs on the PCI bus (seen with or without a driver)
-    nvidia_module: str | None = None  # the NVIDIA kernel module loaded now
-    secure_boot: bool | None = None  # UEFI Secure Boot enforcing (None: not an EFI boot, or unknown)
-    dkms_key_enrolled: bool = False  # DKMS's signing key is an enrolled MOK (its modules load)
-    kernel: str = ""  # uname -r (the headers DKMS builds against)
-    nvidia_packages: frozenset[str] = frozenset()  # installed Debian packages of NVIDIA's (nvidia-*, cuda-*)
 
 
 @dataclass(frozen=True)
@@ -149,6 +108,24 @@ class CudaPlan:
 
 
 @dataclass(frozen=True)
+class ShmPlan:
+    """``/dev/shm`` remounted at ``size_bytes`` (a tmpfs takes memory only as it fills), and kept so
+    in ``/etc/fstab`` (systemd applies it to the API file system at boot)."""
+
+    size_bytes: int
+    path: str = "/dev/shm"
+
+    @property
+    def option(self) -> str:
+        """The size as the kernel shows it in the mount's options."""
+        return f"size={self.size_bytes // 1024}k"
+
+    @property
+    def fstab_line(self) -> str:
+        return f"tmpfs {self.path} tmpfs rw,nosuid,nodev,{self.option} 0 0"
+
+
+@dataclass(frozen=True)
 class CondaPlan:
     """Miniforge under ``prefix``, installed from ``installer`` (checked against ``sha256``, or the
     ``.sha256`` published beside it), with a ``.condarc`` of conda-forge only (``forge_base``: the
@@ -159,6 +136,7 @@ class CondaPlan:
     installer: str
     sha256: str | None
     forge_base: str | None
+    installer_key: str = "llmhost_conda_installer_url"  # the data key that set ``installer``
 
     @property
     def condarc(self) -> str:
@@ -191,6 +169,10 @@ class EnginePlan:
     build_flags: tuple[str, ...] = ()  # cmake -D flags (the release's and the backend's)
     build_jobs: int = 1
     archive: Archive | None = None  # unpacked from a release archive into ``venv`` (Ollama)
+    # what the host fetches it from (URL, the data key that sets it), probed before an install
+    reach: tuple[tuple[str, str], ...] = ()
+    pip_timeout: int = 20  # seconds pip waits for each request (pip.conf), and
+    pip_retries: int = 2  # its retries: an unreachable index cannot hold a run for long
 
     @property
     def binary(self) -> str | None:
@@ -289,6 +271,7 @@ class ServicePlan:
     modelfile_text: str | None = None
     model_file: str | None = None  # the GGUF file served (llama.cpp, Ollama)
     convert: ConvertPlan | None = None  # the GGUF is made on the host from the HF checkpoint
+    errors: tuple[str, ...] = ()  # regular expressions of the engine's log lines that name why it died
 
     @property
     def secret_files(self) -> tuple[str, ...]:
@@ -339,6 +322,17 @@ class OllamaPlan:
 
 
 @dataclass(frozen=True)
+class Teardown:
+    """Something llmhost created that the plan no longer wants: its unit or tmux session stopped
+    (``stop``; systemd: disabled too) and ``files`` removed."""
+
+    unit: str
+    supervisor: str
+    stop: bool
+    files: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class HostPlan:
     root: str
     env_dir: str
@@ -353,6 +347,7 @@ class HostPlan:
     reasons: tuple[str, ...]
     disk_free_bytes: int | None = None
     modelscope_endpoint: str | None = None
+    endpoint_keys: tuple[tuple[str, str], ...] = ()  # hub (hf, modelscope) -> the data key of its endpoint
     python: str = "python3"  # the host's interpreter (llmhost-hosttool outside any venv)
     verify: str = "sizes"  # how re-runs check models already on the host: sizes | full
     tools: EnginePlan | None = None  # the venv whose huggingface_hub / modelscope fetch hub models
@@ -368,6 +363,14 @@ class HostPlan:
     reboot: bool = False  # llmhost reboots the host after the driver layer (llmhost_allow_reboot)
     ollama: OllamaPlan | None = None  # services with engine ollama share this daemon
     converter: EnginePlan | None = None  # the venv that runs llama.cpp's convert_hf_to_gguf.py
+    shm: ShmPlan | None = None  # /dev/shm grown for the engines (None: it holds what they need)
+    owned: tuple[Owned, ...] = ()  # what this plan creates, recorded on the host (owned_file)
+    teardown: tuple[Teardown, ...] = ()  # what llmhost created that this plan no longer wants
+    nofile: int = 65536  # the engines' open-files limit (LimitNOFILE=, or ulimit -n in a launcher)
+
+    @property
+    def owned_file(self) -> str:
+        return owned_record(self.root)
 
     @property
     def wheelhouse_dir(self) -> str:

@@ -141,3 +141,38 @@ def test_a_killed_engine_is_restarted_by_its_launcher(first_run):
     run = pyinfra(*DEPLOY)
     assert run.rc == 0 and run.changed == []
     assert recovered > 0
+
+
+DEAD = {"name": "dead", "model": "./build/models/tiny-qwen2", "engine": "vllm-cpu", "port": 8011,
+        "host": "192.0.2.1"}  # an address this machine does not have: vLLM dies binding it  # fmt: skip
+
+
+def _session(name: str) -> bool:
+    return subprocess.run(["tmux", "has-session", "-t", f"={name}"], capture_output=True).returncode == 0
+
+
+def test_an_engine_that_dies_at_start_fails_the_run_fast_under_tmux(first_run):
+    tiny = json.loads(_services().removeprefix("llmhost_services="))[0]
+    run = pyinfra(*DEPLOY, "--data", "llmhost_services=" + json.dumps([tiny, DEAD]))
+    report("a new engine that dies at start (tmux), start to failure", run)
+    assert run.rc != 0
+    assert "llmhost-dead died before it was healthy (llmhost-dead exited with status 1)" in run.stderr, run.stderr[-4000:]
+    assert "cause: OSError: [Errno 99] Cannot assign requested address" in run.stderr
+    assert run.seconds < 60, run.seconds  # the health timeout is 600 s
+    assert _session("llmhost-dead")  # its launcher retries: llmhost stops it when it leaves the data
+
+
+def test_a_removed_service_is_stopped_and_its_files_go(first_run):
+    before = tmux_pid()
+    run = pyinfra(*DEPLOY)
+    report("the dead service removed from the data", run)
+    assert run.rc == 0, run.stderr[-4000:]
+    assert "llmhost service layer | Stop llmhost-dead (no longer planned)" in run.changed
+    assert not _session("llmhost-dead")
+    for path in ("/opt/llmhost/run/dead.sh", "/etc/llmhost/dead.env", "/etc/llmhost/dead.key.env"):
+        assert not os.path.exists(path), path
+    with open("/opt/llmhost/owned.json") as f:
+        assert list(json.load(f)["units"]) == ["llmhost-tiny"]
+    assert tmux_pid() == before  # the service that stays is not touched
+    again = pyinfra(*DEPLOY)
+    assert again.rc == 0 and again.changed == []

@@ -61,14 +61,14 @@ def fleet(fleet_image, wheelhouse, tiny_model):
     started: list[str] = []
     real = harness.real_hosts()
 
-    def start(name: str):
+    def start(name: str, **options):
         if real:
             # a, b, c -> the 1st, 2nd, 3rd real host; they cannot be destroyed and rebuilt here
             index = "abc".index(name[-1])
             require(index < len(real), f"LLMHOST_FLEET_HOSTS lists {len(real)} hosts; this test needs {index + 1}")
             return real[index]
         t = time.monotonic()
-        host = harness.start_host(name)
+        host = harness.start_host(name, **options)
         record_timing(f"fleet host {name} booted (systemd running, sshd up)", time.monotonic() - t)
         started.append(name)
         return host

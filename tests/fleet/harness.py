@@ -38,10 +38,11 @@ RUN_FLAGS = (
     "--cap-add", "SYS_ADMIN", "--security-opt", "seccomp=unconfined",
     "-v", "/sys/fs/cgroup:/sys/fs/cgroup:ro", "--tmpfs", "/run", "--tmpfs", "/run/lock",
     "-e", "container=docker",
-    # vLLM's engine core shares memory through /dev/shm (160 MiB for the tiny model); Docker's
-    # default of 64 MiB is far below what a real server has.
-    "--shm-size", "2g",
 )  # fmt: skip
+# vLLM's engine core shares memory through /dev/shm (400 MiB for the tiny model); Docker's default
+# of 64 MiB is far below what a real server has. llmhost grows it where it may (root with
+# CAP_SYS_ADMIN, as these hosts have): tests/fleet/test_failures.py starts a host with the default.
+SHM_SIZE = "2g"
 
 
 class FleetUnavailable(RuntimeError):
@@ -208,13 +209,16 @@ def image_with_packages(packages: list[str]) -> str:
 
 def start_host(
     name: str, volumes: dict[str, str] | None = None, timeout: int = 120, image: str | None = None,
-    network: str | None = None,
+    network: str | None = None, shm_size: str | None = SHM_SIZE,
 ) -> FleetHost:
-    """Start (or replace) a fleet host and wait until systemd is up and sshd takes our key."""
+    """Start (or replace) a fleet host and wait until systemd is up and sshd takes our key
+    (``shm_size`` None: Docker's default /dev/shm of 64 MiB)."""
     _run("docker", "rm", "-f", name, check=False)
     vols = [a for host, guest in (volumes or {}).items() for a in ("-v", f"{host}:{guest}:ro")]
     net = ("--network", network) if network else ()
-    _run("docker", "run", "-d", "--name", name, "--hostname", name, *RUN_FLAGS, *net, *vols, image or ensure_image())
+    shm = ("--shm-size", shm_size) if shm_size else ()
+    _run("docker", "run", "-d", "--name", name, "--hostname", name, *RUN_FLAGS, *shm, *net, *vols,
+         image or ensure_image())  # fmt: skip
     host = FleetHost(name, "")
     deadline = time.monotonic() + timeout
     state = ""

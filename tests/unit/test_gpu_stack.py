@@ -11,6 +11,7 @@ import subprocess
 
 import pytest
 
+from llmhost.operations.download import BOUNDS
 from llmhost.facts.host import PciNvidiaGpus, SecureBoot
 from llmhost.hardware import load_hardware
 from llmhost.operations import cuda as cuda_ops
@@ -67,7 +68,7 @@ def test_rtx4060_seed_installs_580_the_ubuntu_way_then_stops_for_the_reboot(monk
     # the toolkits come from NVIDIA's ubuntu2404 repository, by its keyring
     assert plan.cuda_repo.url == "https://developer.download.nvidia.com/compute/cuda/repos/ubuntu2404/x86_64/"
     assert keyring_commands(monkeypatch, plan)[0] == [
-        ["curl", "-fsSL", "--retry", "3", "-o", "/opt/llmhost/cache/k.deb",
+        ["curl", "-fsSL", *BOUNDS, "-o", "/opt/llmhost/cache/k.deb",
          "https://developer.download.nvidia.com/compute/cuda/repos/ubuntu2404/x86_64/cuda-keyring_1.1-1_all.deb"],
         ["DEBIAN_FRONTEND=noninteractive", "dpkg", "-i", "/opt/llmhost/cache/k.deb"],
         ["rm", "-f", "/opt/llmhost/cache/k.deb"],

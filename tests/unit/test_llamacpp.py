@@ -10,6 +10,7 @@ import shlex
 
 import pytest
 
+from llmhost.operations.download import BOUNDS
 from llmhost.modelinfo import read_model_dir
 from llmhost.operations import llamacpp
 from llmhost.operations import venv as venv_ops
@@ -58,7 +59,7 @@ def test_a_gguf_goes_to_llama_server_and_shares_the_cpus_with_vllm(models):
     assert llama.argv == (
         "/opt/llmhost/venvs/llamacpp-current/bin/llama-server", "-m", f"{llama.model.path}/tiny-qwen2-f32.gguf",
         "-a", "gguf", "--host", "127.0.0.1", "--port", "8001", "-c", "8192", "-np", "4", "-ngl", "0",
-        "-t", "1", "--cpu-range", "1-1", "--metrics", "--no-webui")  # fmt: skip
+        "-t", "1", "--cpu-range", "1-1", "--metrics", "--no-webui", "--log-prefix")  # fmt: skip
     assert llama.api_key_var == "LLAMA_API_KEY" and "VLLM_CACHE_ROOT" not in dict(llama.env)
     e = llama.engine
     assert e.build_flags[-1] == "-DGGML_NATIVE=ON" and e.cuda is None and e.build_jobs == 2
@@ -105,7 +106,7 @@ def test_the_build_fetches_checks_builds_installs_and_cleans_up(monkeypatch):
     assert commands == [
         ["mkdir", "-p", f"{d}/bin", f"{d}/src"],
         ["[", "-e", f"{d}/.llmhost-build", "]", "||", "touch", f"{d}/.llmhost-build"],
-        ["curl", "-fsSL", "--retry", "3", "-o", f"{d}/src/l.tar.gz", "file:///opt/llmhost/wheelhouse/l.tar.gz"],
+        ["curl", "-fsSL", *BOUNDS, "-o", f"{d}/src/l.tar.gz", "file:///opt/llmhost/wheelhouse/l.tar.gz"],
         ["echo", f"{'0' * 64}  {d}/src/l.tar.gz", "|", "sha256sum", "--check", "--strict", "-"],
         ["tar", "-xzf", f"{d}/src/l.tar.gz", "-C", f"{d}/src"],
         ["cmake", "-S", f"{d}/src/l/vendor/llama.cpp", "-B", f"{d}/build", "-DGGML_NATIVE=ON"],

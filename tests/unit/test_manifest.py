@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from llmhost.manifest import build_manifest, dumps, sha256_file, total_bytes
-from llmhost.operations.model import _stale
+from llmhost.manifest import stale_files
 from llmhost.resources import hostside_tool
 
 
@@ -43,10 +43,10 @@ def test_host_tool_writes_the_same_manifest(tmp_path):
 def test_stale_files_are_those_whose_hash_or_size_disagree(tmp_path):
     m = build_manifest(_tree(tmp_path), "s")
     sizes = {rel: e["size"] for rel, e in m["files"].items()}
-    assert _stale(m, {"manifest": m, "sizes": sizes}) == []
-    assert _stale(m, {"manifest": None, "sizes": sizes}) == ["a.json", "sub/w.bin"]
+    assert stale_files(m, {"manifest": m, "sizes": sizes}) == []
+    assert stale_files(m, {"manifest": None, "sizes": sizes}) == ["a.json", "sub/w.bin"]
     truncated = {**sizes, "sub/w.bin": 100}  # a half-written file
-    assert _stale(m, {"manifest": m, "sizes": truncated}) == ["sub/w.bin"]
+    assert stale_files(m, {"manifest": m, "sizes": truncated}) == ["sub/w.bin"]
     other = json.loads(json.dumps(m))
     other["files"]["a.json"]["sha256"] = "0" * 64
-    assert _stale(m, {"manifest": other, "sizes": sizes}) == ["a.json"]
+    assert stale_files(m, {"manifest": other, "sizes": sizes}) == ["a.json"]

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from jinja2 import Environment, StrictUndefined
 
+from llmhost.operations.download import BOUNDS
 from llmhost.facts.ollama import OllamaModel, manifest_path
 from llmhost.hardware import load_hardware
 from llmhost.operations import ollama as ollama_ops
@@ -209,16 +210,19 @@ def test_the_official_unit_and_every_setting_in_the_drop_in(gguf):
         'Environment="PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"\n\n'
         "[Install]\nWantedBy=default.target\n"
     )
-    dropin = render("ollama-override.conf.j2", ollama_override_vars(plan.ollama))
+    dropin = render("ollama-override.conf.j2", ollama_override_vars(plan.ollama, plan.nofile))
     lines = dropin.splitlines()
     assert lines[2] == "[Service]" and lines[3:] == [
         'Environment="OLLAMA_HOST=127.0.0.1:11434"', 'Environment="OLLAMA_KEEP_ALIVE=-1"',
         'Environment="OLLAMA_MAX_LOADED_MODELS=1"', 'Environment="OLLAMA_MODELS=/opt/llmhost/ollama/models"',
         'Environment="OLLAMA_NUM_PARALLEL=4"', "CPUAffinity=0", "LimitNOFILE=65536",
+        "# start and exit marks in the log, like the tmux launcher's (the verify layer reads the last attempt)",
+        'ExecStartPre=/bin/echo "llmhost: starting ollama"',
+        'ExecStopPost=/bin/sh -c "echo \\"llmhost: ollama exited with status $${EXIT_STATUS:-?} ($${SERVICE_RESULT:-?})\\""',
         "StandardOutput=append:/opt/llmhost/logs/ollama.log", "StandardError=inherit",
     ]  # fmt: skip
-    assert render("ollama-override.conf.j2", ollama_override_vars(plan.ollama)) == dropin  # same bytes every time
-    launcher = render("launcher.sh.j2", ollama_launcher_vars([s for s in plan.services if s.engine.archive]))
+    assert render("ollama-override.conf.j2", ollama_override_vars(plan.ollama, plan.nofile)) == dropin  # same bytes every time
+    launcher = render("launcher.sh.j2", ollama_launcher_vars([s for s in plan.services if s.engine.archive], plan.nofile))
     assert "OLLAMA_NUM_PARALLEL=4" in launcher and "HOME=/opt/llmhost/home" in launcher
     assert launcher.rstrip().splitlines()[0] == "#!/bin/bash"
 
@@ -240,8 +244,8 @@ def test_unpacked_checks_the_release_sums_before_tar_and_is_a_noop_once_there(mo
     assert commands(ollama_ops.unpacked, **args) == [
         ["mkdir", "-p", D],
         ["[", "-e", f"{D}/.llmhost-build", "]", "||", "touch", f"{D}/.llmhost-build"],
-        ["curl", "-fsSL", "--retry", "3", "-o", f"{D}/ollama-linux-amd64.tar.zst", f"{RELEASE}/ollama-linux-amd64.tar.zst"],
-        ["curl", "-fsSL", "--retry", "3", "-o", f"{D}/sha256sum.txt", f"{RELEASE}/sha256sum.txt"],
+        ["curl", "-fsSL", *BOUNDS, "-o", f"{D}/ollama-linux-amd64.tar.zst", f"{RELEASE}/ollama-linux-amd64.tar.zst"],
+        ["curl", "-fsSL", *BOUNDS, "-o", f"{D}/sha256sum.txt", f"{RELEASE}/sha256sum.txt"],
         ["awk", "-v", "f=ollama-linux-amd64.tar.zst", "-v", f"d={D}/ollama-linux-amd64.tar.zst",
          '$2 == f || $2 == "./" f {print $1 "  " d}', f"{D}/sha256sum.txt", "|", "sha256sum", "--check", "--strict", "-"],
         ["tar", "-I", "zstd", "-xf", f"{D}/ollama-linux-amd64.tar.zst", "-C", D],

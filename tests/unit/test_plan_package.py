@@ -14,14 +14,15 @@ PLAN = REPO / "llmhost" / "plan"
 MODULES = sorted(PLAN.rglob("*.py"))
 # Each module imports only modules of a lower rank (and never the layers, facts or the CLI).
 RANK = {
-    "types": 0,
-    "route": 1, "mirrors": 1, "envs": 1, "gpu_stack": 1,
-    "packing": 2, "models": 2,
-    "sizing": 3, "sizing.cpu": 3, "sizing.vllm_gpu": 3, "sizing.llamacpp": 3,
-    "sizing.ollama": 4,
-    "services": 5,
-    "host": 6,
-    "": 7,  # the package's __init__
+    "inputs": 0,
+    "types": 1,
+    "route": 2, "mirrors": 2, "envs": 2, "gpu_stack": 2, "preconditions": 2, "teardown": 2,
+    "packing": 3, "models": 3,
+    "sizing": 4, "sizing.cpu": 4, "sizing.vllm_gpu": 4, "sizing.llamacpp": 4,
+    "sizing.ollama": 5,
+    "services": 6,
+    "host": 7,
+    "": 8,  # the package's __init__
 }  # fmt: skip
 OUTSIDE = ("llmhost.deploys", "llmhost.facts", "llmhost.operations", "llmhost.cli", "llmhost.report",
            "llmhost.render", "llmhost.hardware", "llmhost.hostside", "pyinfra.operations", "pyinfra.facts")  # fmt: skip

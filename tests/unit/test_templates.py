@@ -38,8 +38,8 @@ def plan(tmp_path_factory):
 
 def test_launcher_is_valid_bash_and_deterministic(plan):
     svc = plan.services[0]
-    text = render("launcher.sh.j2", launcher_vars(svc))
-    assert text == render("launcher.sh.j2", launcher_vars(svc))
+    text = render("launcher.sh.j2", launcher_vars(svc, 65536))
+    assert text == render("launcher.sh.j2", launcher_vars(svc, 65536))
     subprocess.run(["bash", "-n"], input=text, text=True, check=True)
     assert "k3y" not in text  # secrets stay in the 0600 env file
 
@@ -52,9 +52,11 @@ def test_launcher_gives_the_engine_exactly_the_planned_environment(plan, tmp_pat
     # Same plan, but the "engine" prints its environment and exits 0 (ending the restart loop).
     probe = dataclasses.replace(svc, argv=("/usr/bin/env",), env_file=str(env_file), log=str(log))
     launcher = tmp_path / "launch.sh"
-    launcher.write_text(render("launcher.sh.j2", launcher_vars(probe)))
+    launcher.write_text(render("launcher.sh.j2", launcher_vars(probe, 65536)))
     subprocess.run(["bash", str(launcher)], check=True, timeout=30, env={"LEAK": "1", "PATH": "/usr/bin:/bin"})
     lines = log.read_text().splitlines()
+    assert lines[0] == "llmhost: session llmhost-tiny"  # once per session; then each start of the engine
+    lines = lines[1:]
     assert lines[0] == "llmhost: starting llmhost-tiny"
     assert lines[-1] == "llmhost: llmhost-tiny exited with status 0"
     # (ld.so complains when the planned LD_PRELOAD's venv is not on this machine: not the env's output)
@@ -77,7 +79,7 @@ def test_pip_conf_is_read_by_configparser_as_pip_does(plan):
     assert parser.get("global", "extra-index-url").split() == ["https://download.pytorch.org/whl/cpu"]
 
 
-def test_pip_conf_without_settings_is_an_empty_section(tmp_path):
+def test_pip_conf_without_settings_bounds_only_the_network(tmp_path):
     from llmhost.tinymodel import write_tiny_model
 
     model = write_tiny_model(tmp_path / "m")
@@ -85,7 +87,8 @@ def test_pip_conf_without_settings_is_an_empty_section(tmp_path):
     text = render("pip.conf.j2", pip_conf_vars(p.engines[0]))
     parser = configparser.RawConfigParser()
     parser.read_string(text)
-    assert parser.items("global") == []
+    # each request waits at most 20 s and is retried twice: an unreachable index cannot hold a run
+    assert parser.items("global") == [("timeout", "20"), ("retries", "2")]
 
 
 def test_systemd_unit_carries_the_planned_argv_environment_and_limits(tmp_path):
@@ -98,8 +101,8 @@ def test_systemd_unit_carries_the_planned_argv_environment_and_limits(tmp_path):
     facts = dataclasses.replace(DEVBOX, systemd=True)
     p = plan_host(facts, load({"llmhost_services": [{"name": "t", "model": str(model), "host": "0.0.0.0"}]}))
     svc = p.services[0]
-    text = render("llmhost.service.j2", unit_vars(svc, user=p.service_user, workdir="/opt/llmhost/home"))
-    assert text == render("llmhost.service.j2", unit_vars(svc, user=p.service_user, workdir="/opt/llmhost/home"))
+    text = render("llmhost.service.j2", unit_vars(svc, user=p.service_user, workdir="/opt/llmhost/home", nofile=65536))
+    assert text == render("llmhost.service.j2", unit_vars(svc, user=p.service_user, workdir="/opt/llmhost/home", nofile=65536))
     sections: dict[str, dict[str, list[str]]] = {}
     current = None
     for line in text.splitlines():
@@ -139,6 +142,6 @@ def test_template_vars_do_not_collide_with_files_template_arguments(plan):
 
     reserved = set(inspect.signature(files.template._inner).parameters) - {"data"}
     svc = plan.services[0]
-    for variables in (launcher_vars(svc), env_file_vars(svc), pip_conf_vars(plan.engines[0]),
-                      unit_vars(svc, user="llmhost", workdir="/opt/llmhost/home")):
+    for variables in (launcher_vars(svc, 65536), env_file_vars(svc), pip_conf_vars(plan.engines[0]),
+                      unit_vars(svc, user="llmhost", workdir="/opt/llmhost/home", nofile=65536)):
         assert not reserved & set(variables), reserved & set(variables)

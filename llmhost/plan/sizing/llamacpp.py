@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from llmhost.catalog import GGUF, GgufFile
 from llmhost.engines import GGUF_TYPES, LLAMACPP
+from llmhost.plan.inputs import HostFacts
 from llmhost.plan.packing import Ledger, cpu_ids
-from llmhost.plan.types import GiB, HostFacts, PlanError, Sizing, gib
+from llmhost.plan.types import GiB, PlanError, Sizing, gib
 from llmhost.settings import ServiceWish
 
 # llama.cpp's CUDA context and compute buffers (reference/engines.md, measured at -c 4096).
@@ -95,11 +96,12 @@ def size_llamacpp(key: str, wish: ServiceWish, facts: HostFacts, share: int, why
     pinned = []
     if ids and ids == list(range(ids[0], ids[-1] + 1)):  # --cpu-range takes one lo-hi range
         pinned = ["--cpu-range", f"{ids[0]}-{ids[-1]}"]
-    args += ["-t", str(threads), *pinned, "--metrics", "--no-webui"]
+    args += ["-t", str(threads), *pinned, "--metrics", "--no-webui", "--log-prefix"]
     reasons.append(f"-c {n_ctx * parallel} -np {parallel}: {parallel} parallel slots of {n_ctx} tokens"
                    + (" (pinned)" if wish.max_num_seqs else "") + f"; KV {kv_per_token} B/token = {gib(kv)} "
                    f"(the model allows {model_max})")  # fmt: skip
     reasons.append(f"-t {threads}{' ' + ' '.join(pinned) if pinned else ''}: one thread per core of this service's "
                    f"CPUs ({facts.cpu_online})")  # fmt: skip
-    reasons.append("--metrics: Prometheus /metrics; --no-webui: an API server only")
+    reasons.append("--metrics: Prometheus /metrics; --no-webui: an API server only; --log-prefix: error lines "
+                   "marked E (the verify layer names the first as the cause when the server dies)")
     return Sizing(LLAMACPP, "float16", quant, 1, None, n_ctx, parallel, env, tuple(args), model_file, tuple(reasons))

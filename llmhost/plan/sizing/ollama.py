@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from llmhost.engines import LLAMACPP
+from llmhost.engines import ENGINE_DEATH, LLAMACPP, OLLAMA
 from llmhost.plan.envs import engine_plan, ollama_engine
+from llmhost.plan.inputs import HostFacts
 from llmhost.plan.models import convert_plan, model_plan
 from llmhost.plan.packing import Ledger
 from llmhost.plan.sizing.llamacpp import LLAMACPP_RUNTIME_BYTES, LLAMACPP_SLOTS, gguf_file
-from llmhost.plan.types import EnginePlan, HostFacts, OllamaPlan, PlanError, ServicePlan, gib
+from llmhost.plan.types import EnginePlan, OllamaPlan, PlanError, ServicePlan, gib
 from llmhost.settings import ServiceWish, Settings
 
 OLLAMA_CONTEXT = 4096  # Ollama's own default num_ctx; a service's max_model_len overrides it
@@ -137,6 +138,6 @@ def plan_ollama(indexed: list[tuple[int, ServiceWish, HostFacts]], why: str, set
             unit=ollama.unit, launcher=ollama.launcher, unit_file=ollama.unit_file, env_file="", key_file=None,
             api_key_var="", log=ollama.log, health_url=ollama.url, reasons=tuple(reasons), health_path="/",
             modelfile=f"{root}/{OLLAMA_DIR}/{wish.name}.Modelfile", modelfile_text="\n".join(lines) + "\n",
-            model_file=model_file, convert=convert,
+            model_file=model_file, convert=convert, errors=OLLAMA.errors + ENGINE_DEATH,
         ))  # fmt: skip
     return services, ollama

@@ -10,9 +10,10 @@ import math
 from llmhost.engines import VLLM_GPU_RELEASES
 from llmhost.gpus import BF16_MIN_CC
 from llmhost.modelinfo import ModelInfo
+from llmhost.plan.inputs import HostFacts
 from llmhost.plan.packing import GPU_USABLE_FRACTION, GPU_UTIL_MAX, Ledger
 from llmhost.plan.sizing import DTYPE_BYTES
-from llmhost.plan.types import GiB, HostFacts, PlanError, Sizing, gib
+from llmhost.plan.types import GiB, PlanError, Sizing, gib
 from llmhost.settings import ServiceWish
 
 # Per GPU, vLLM needs room beside weights and KV for the CUDA context, NCCL buffers, CUDA graphs

@@ -1,0 +1,41 @@
+"""The fleet as it is now, read-only: `llmhost status INVENTORY` runs this with `--dry`.
+
+    llmhost status inventories/a800.py     (runs: pyinfra INVENTORY deploys/status.py --dry)
+
+Per host, one JSON line: each service's supervisor state, restarts, health, model manifest, engine,
+listen address; and the drift: the operations a serve run would change now (pyinfra's own check of
+every layer against the host's facts; those gated by `_if` follow from others and are left out).
+"""
+
+import json
+
+from pyinfra import host, state
+
+from llmhost.deploys import applicable, host_plan, serve
+from llmhost.facts.model import EngineState, ModelDir
+from llmhost.manifest import stale_files
+
+plan = applicable(host_plan(host))
+serve(plan)  # with --dry (and no -y) pyinfra only checks what each operation would change
+
+services = {}
+for service in plan.services:
+    live = host.get_fact(EngineState, python=plan.python, tool=plan.tool, supervisor=plan.supervisor,
+                         unit=service.unit, url=service.health_url, health_path=service.health_path,
+                         log=service.log)  # fmt: skip
+    model = host.get_fact(ModelDir, path=service.model.path, manifest=service.model.manifest)
+    manifest = model["manifest"]
+    services[service.name] = {
+        **live,
+        "unit": service.unit,
+        "model": service.served_model_name,
+        "manifest": "missing" if not manifest else "changed" if stale_files(manifest, model) else "ok",
+        "engine": f"{service.engine.engine} {service.engine.version}",
+        "listen": f"{service.bind}:{service.port}",
+    }
+drift = []
+for op_hash in host.op_hash_order:
+    data = state.get_op_data_for_host(host, op_hash)
+    if data.operation_meta.will_change and not data.global_arguments.get("_if"):
+        drift.append(sorted(state.get_op_meta(op_hash).names)[0].split(" | ", 1)[-1])
+print(json.dumps({"host": host.name, "status": {"services": services, "drift": drift}}, sort_keys=True), flush=True)

@@ -1,0 +1,76 @@
+"""The planner's input: what a host is (HostFacts), built from its live facts (llmhost.facts) or
+from a hardware file (llmhost.hardware)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+def owned_record(root: str) -> str:
+    """Where llmhost keeps its record of what it created on a host."""
+    return f"{root}/owned.json"
+
+
+@dataclass(frozen=True)
+class Owned:
+    """A supervised process llmhost created on a host and the files it wrote for it, as its record
+    there says (``<llmhost_root>/owned.json``): only these are ever stopped and removed."""
+
+    unit: str  # the systemd unit (without .service) or tmux session
+    supervisor: str  # systemd | tmux
+    files: tuple[str, ...]
+
+    def as_record(self) -> dict:
+        return {"supervisor": self.supervisor, "files": list(self.files)}
+
+
+@dataclass(frozen=True)
+class Gpu:
+    name: str
+    memory_mib: int
+    compute_capability: str | None
+    driver: str | None = None  # the NVIDIA driver version nvidia-smi reports (None: unknown)
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    """What the planner knows about a host (built from facts, or from a hardware file)."""
+
+    os_id: str
+    os_version: str
+    wsl: bool
+    systemd: bool
+    arch: str
+    cores: int
+    cpu_online: str
+    cpu_flags: frozenset[str]
+    memory_bytes: int
+    numa_nodes: int = 1
+    gpus: tuple[Gpu, ...] = ()
+    disk_free_bytes: int | None = None
+    # bytes already under each model directory on the host (path -> bytes; missing: nothing there)
+    model_bytes: tuple[tuple[str, int], ...] = ()
+    os_codename: str = ""
+    apt_source_files: tuple[str, ...] = ()  # which of the distribution's apt sources files exist
+    # version of llmhost_python on the host ("3.11.2"); "" when the host has no such interpreter;
+    # None when unknown (a plan from a hardware file)
+    python_version: str | None = None
+    cuda_toolkits: tuple[str, ...] = ()  # CUDA toolkits under /usr/local/cuda-X.Y
+    cuda_default: str | None = None  # the one /usr/local/cuda resolves to
+    cuda_link: str | None = None  # what /usr/local/cuda is: link | alternatives | directory | None
+    pci_gpus: int = 0  # NVIDIA GPUs on the PCI bus (seen with or without a driver)
+    nvidia_module: str | None = None  # the NVIDIA kernel module loaded now
+    secure_boot: bool | None = None  # UEFI Secure Boot enforcing (None: not an EFI boot, or unknown)
+    dkms_key_enrolled: bool = False  # DKMS's signing key is an enrolled MOK (its modules load)
+    kernel: str = ""  # uname -r (the headers DKMS builds against)
+    nvidia_packages: frozenset[str] = frozenset()  # installed Debian packages of NVIDIA's (nvidia-*, cuda-*)
+    memory_limit_bytes: int | None = None  # the cgroup limit of a container, below memory_bytes (None: none)
+    shm_bytes: int | None = None  # the size of /dev/shm (None: unknown, e.g. a hardware file)
+    shm_growable: bool = False  # llmhost may remount /dev/shm larger (root with CAP_SYS_ADMIN, a tmpfs)
+    nofile_hard: int | None = None  # the hard open-files limit tmux sessions inherit (None: unknown or unlimited)
+    owned: tuple[Owned, ...] = ()  # what llmhost's record on the host says it created (None recorded: nothing)
+
+    @property
+    def usable_memory_bytes(self) -> int:
+        """What the host's processes may use: the machine's memory, or a container's limit below it."""
+        return min(self.memory_bytes, self.memory_limit_bytes or self.memory_bytes)

@@ -1,0 +1,93 @@
+"""What the planned engines need from the host's OS before they start, checked against its facts
+before any change: the size of /dev/shm, the open-files limit, the memory a container may use. Where
+llmhost may fix it as root, the plan says so (the system layer does it); where it may not, the plan
+refuses with the number and the fix."""
+
+from __future__ import annotations
+
+import math
+
+from llmhost.plan.inputs import HostFacts
+from llmhost.plan.types import GiB, PlanError, ServicePlan, ShmPlan, gib
+
+MiB = 2**20
+# vLLM's shared-memory message queues (vllm/distributed/device_communicators/shm_broadcast.py; vLLM
+# >= 0.27 checks /dev/shm's free space before creating each and dies with "Insufficient space in
+# /dev/shm"): the executor's broadcast queue (VLLM_MQ_MAX_CHUNK_BYTES_MB 16 MiB x 10 chunks), one
+# response queue per worker (24 MiB x 10), and a TP group's broadcaster (4 MiB x 6) where TP > 1.
+# The CPU backend always runs the multiprocessing executor; on GPUs only TP > 1 does (TP 1 is one
+# process with no queues). Pages are taken as the queues fill: all of it at the worst.
+VLLM_SHM_BROADCAST = 160 * MiB
+VLLM_SHM_PER_WORKER = 240 * MiB
+VLLM_SHM_TP_GROUP = 24 * MiB
+# NCCL's shared-memory transport between the GPUs of one host: a segment of ~9.2 MiB per peer
+# connection (its "Error while creating shared memory segment /dev/shm/nccl-* (size 9637888)").
+NCCL_SHM_PER_PAIR = 10 * MiB
+SHM_MIN_GROWN = 1 * GiB  # /dev/shm is grown to at least this, in whole GiB
+# vLLM raises its soft open-files limit to 65535 at start (a descriptor per connection); below it,
+# it warns of "Too many open files" under load.
+NOFILE = 65536
+
+
+def shm_need(service: ServicePlan) -> tuple[int, str]:
+    """What one service's engine takes of /dev/shm at the worst, and what it is."""
+    workers = service.tensor_parallel_size * service.pipeline_parallel_size
+    if service.engine.engine == "vllm-cpu" or (service.engine.engine == "vllm" and workers > 1):
+        need = VLLM_SHM_BROADCAST + workers * VLLM_SHM_PER_WORKER
+        what = f"{service.name}: vLLM's queues {VLLM_SHM_BROADCAST // MiB} MiB + {workers} x {VLLM_SHM_PER_WORKER // MiB} MiB"
+        if workers > 1:
+            need += VLLM_SHM_TP_GROUP + workers * (workers - 1) * NCCL_SHM_PER_PAIR
+            what += (f" + {VLLM_SHM_TP_GROUP // MiB} MiB (TP group) + NCCL {workers} x {workers - 1} x "
+                     f"{NCCL_SHM_PER_PAIR // MiB} MiB")
+        return need, what
+    return 0, ""
+
+
+def shared_memory(facts: HostFacts, services: list[ServicePlan]) -> tuple[ShmPlan | None, list[str]]:
+    """/dev/shm against what the planned engines take of it together: enough, grown, or refused."""
+    needs = [shm_need(s) for s in services]
+    need = sum(n for n, _ in needs)
+    if not need:
+        return None, []
+    what = "; ".join(w for n, w in needs if n)
+    mib = f"{need // MiB} MiB ({what})"
+    if facts.shm_bytes is None:
+        return None, [f"/dev/shm: the engines need {mib}; its size is not known here"]
+    if facts.shm_bytes >= need:
+        return None, [f"/dev/shm: {facts.shm_bytes // MiB} MiB holds what the engines need, {mib}"]
+    grown = max(SHM_MIN_GROWN, math.ceil(need / GiB) * GiB)
+    if not facts.shm_growable:
+        raise PlanError(
+            f"host: /dev/shm is {facts.shm_bytes // MiB} MiB and the engines need {mib}; llmhost may not "
+            f"grow it here (it is not root with CAP_SYS_ADMIN: a container's /dev/shm is its runtime's): start "
+            f"the container with --shm-size={grown // GiB}g (or --ipc=host), or grow it as root"
+        )
+    plan = ShmPlan(grown)
+    kept = ("kept in /etc/fstab (systemd applies it at boot)" if facts.systemd else
+            "kept in /etc/fstab (a container without systemd starts with its runtime's /dev/shm again: give it "
+            f"--shm-size={grown // GiB}g)")  # fmt: skip
+    return plan, [f"/dev/shm: grown from {facts.shm_bytes // MiB} MiB to {gib(grown)} ({plan.option}): the engines "
+                  f"need {mib}; remounted now, {kept}"]  # fmt: skip
+
+
+def open_files(facts: HostFacts, supervisor: str, services: list[ServicePlan]) -> tuple[int, list[str]]:
+    """The engines' open-files limit: LimitNOFILE= in their units; in a launcher, ulimit -n up to
+    the hard limit the tmux session inherits."""
+    if not services:
+        return NOFILE, []
+    if supervisor == "systemd":
+        return NOFILE, [f"open files: LimitNOFILE={NOFILE} in the engines' units (vLLM raises its soft limit to "
+                        "65535: a descriptor per connection)"]  # fmt: skip
+    hard = facts.nofile_hard
+    nofile = NOFILE if hard is None or hard >= NOFILE else hard
+    return nofile, [f"open files: ulimit -Sn {nofile} in the launchers (a tmux session starts with the shell's soft "
+                    "limit)" + ("" if nofile == NOFILE else f"; the hard limit here is {hard}, below the 65535 vLLM "
+                    "asks for (raise it: /etc/security/limits.conf, or docker run --ulimit nofile=65536)")]  # fmt: skip
+
+
+def memory(facts: HostFacts) -> list[str]:
+    """The memory the engines are sized within, where a container's limit is below the machine's."""
+    if facts.usable_memory_bytes >= facts.memory_bytes:
+        return []
+    return [f"memory: {gib(facts.usable_memory_bytes)}, this container's cgroup limit (the machine has "
+            f"{gib(facts.memory_bytes)}): the engines are sized within it"]

@@ -1,0 +1,43 @@
+"""What llmhost created on a host and the plan no longer wants: a service removed from the data, an
+Ollama daemon with no services left, a service moved to another supervisor. Only what llmhost's
+record on the host lists is ever stopped or removed: a unit someone else wrote, files llmhost did
+not, stay as they are. Models and engine venvs stay (their own keep/prune rules)."""
+
+from __future__ import annotations
+
+from llmhost.plan.inputs import HostFacts, Owned
+from llmhost.plan.types import OllamaPlan, ServicePlan, Teardown
+
+
+def owned(services: list[ServicePlan], ollama: OllamaPlan | None, supervisor: str) -> tuple[Owned, ...]:
+    """What this plan creates: each engine's unit or tmux session and the files written for it."""
+    made = []
+    for service in services:
+        if service.engine.archive:
+            continue
+        kept = (service.unit_file if supervisor == "systemd" else service.launcher, *service.secret_files)
+        made.append(Owned(service.unit, supervisor, tuple(kept)))
+    if ollama:
+        daemon = (ollama.unit_file, ollama.dropin) if supervisor == "systemd" else (ollama.launcher,)
+        models = tuple(s.modelfile for s in services if s.engine.archive)
+        made.append(Owned(ollama.unit, supervisor, daemon + models))
+    return tuple(sorted(made, key=lambda o: o.unit))
+
+
+def teardown(facts: HostFacts, made: tuple[Owned, ...], record: str) -> tuple[tuple[Teardown, ...], list[str]]:
+    """What the host's record (``record``) lists and this plan does not: stopped where its unit or
+    session is not planned the same way, its files removed unless the plan writes them too."""
+    planned = {(o.unit, o.supervisor) for o in made}
+    keep = {f for o in made for f in o.files}
+    plans, reasons = [], []
+    for old in facts.owned:
+        stop = (old.unit, old.supervisor) not in planned
+        files = tuple(f for f in old.files if f not in keep)
+        if not stop and not files:
+            continue
+        plans.append(Teardown(old.unit, old.supervisor, stop, files))
+        what = (f"{old.unit} ({old.supervisor}) is no longer planned: stopped" + (" and disabled" if old.supervisor ==
+                "systemd" else "") if stop else f"{old.unit}: files no longer planned")  # fmt: skip
+        reasons.append(f"teardown: {what}" + (f"; {', '.join(files)} removed" if files else "")
+                       + f" (llmhost's record {record}; models and venvs stay)")  # fmt: skip
+    return tuple(plans), reasons

@@ -1,0 +1,84 @@
+"""Bounded network: what pip and the downloads fetch from is probed in bounded time before an
+install, and an unreachable source fails with one line naming its URL and the data key that sets it."""
+
+from __future__ import annotations
+
+import http.server
+import shlex
+import subprocess
+import threading
+import time
+
+import pytest
+
+from llmhost.operations import pip as pip_ops
+from llmhost.operations.download import BOUNDS, fetch
+from llmhost.plan import plan_host
+from llmhost.settings import load
+from tests.helpers import REPO, FakeHost
+from tests.unit.test_plan import DEVBOX
+
+TOOL = str(REPO / "llmhost" / "hostside" / "llmhost_hosttool.py")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    from llmhost.tinymodel import write_tiny_model
+
+    return str(write_tiny_model(tmp_path_factory.mktemp("m") / "tiny-qwen2"))
+
+
+def test_the_plan_names_each_index_with_its_key(tiny):
+    plan = plan_host(DEVBOX, load({"llmhost_services": [{"name": "t", "model": tiny}], "llmhost_mirror": "tuna",
+                                   "llmhost_pip_extra_index_urls": ["https://extra.example.com/simple"],
+                                   "llmhost_pip_find_links": ["/opt/wheels"]}))  # fmt: skip
+    assert plan.engines[0].reach == (
+        ("https://pypi.tuna.tsinghua.edu.cn/simple", "llmhost_mirror (tuna)"),
+        ("https://extra.example.com/simple", "llmhost_pip_extra_index_urls[0]"),
+        ("https://download.pytorch.org/whl/cpu", "llmhost_torch_index_url (auto)"),
+    )
+    offline = plan_host(DEVBOX, load({"llmhost_services": [{"name": "t", "model": tiny}], "llmhost_pip_no_index": True,
+                                      "llmhost_pip_find_links": ["/opt/wheels"]}))  # fmt: skip
+    assert offline.engines[0].reach == ()  # nothing to reach: a converged or offline host never probes
+    assert dict(offline.endpoint_keys) == {"hf": "llmhost_hf_endpoint (unset: huggingface.co)",
+                                           "modelscope": "llmhost_modelscope_endpoint (unset: modelscope.cn)"}
+
+
+def test_pip_probes_its_indexes_only_when_it_installs(monkeypatch):
+    reach = [["http://10.255.255.1/simple", "llmhost_pip_extra_index_urls[0]"]]
+    fake = FakeHost(by_class={"PipDistributions": {}})
+    monkeypatch.setattr(pip_ops, "host", fake)
+    commands = [shlex.split(str(c.get_raw_value())) for c in pip_ops.requirements._inner(
+        pip="/v/bin/pip", present=["six==1.17.0"], reach=reach, tool="/o/bin/llmhost-hosttool")]  # fmt: skip
+    assert commands == [
+        ["/v/bin/python", "/o/bin/llmhost-hosttool", "reachable", "--url", "http://10.255.255.1/simple",
+         "--key", "llmhost_pip_extra_index_urls[0]"],
+        ["/v/bin/pip", "install", "six==1.17.0"],
+    ]  # fmt: skip
+    fake = FakeHost(by_class={"PipDistributions": {"six": "1.17.0"}})
+    monkeypatch.setattr(pip_ops, "host", fake)
+    assert list(pip_ops.requirements._inner(pip="/v/bin/pip", present=["six==1.17.0"], reach=reach, tool="/t")) == []
+
+
+def test_a_download_is_bounded_and_names_its_key():
+    cmd = str(fetch("https://x.example.com/a.tar.gz", "/tmp/a", "llmhost_ollama_url").get_raw_value())
+    assert cmd.startswith("curl -fsSL " + " ".join(BOUNDS) + " -o /tmp/a https://x.example.com/a.tar.gz || {")
+    assert "'llmhost_ollama_url: https://x.example.com/a.tar.gz could not be fetched from this host' >&2; exit 1; }" in cmd
+
+
+def test_the_probe_for_real_a_refused_port_and_a_server_that_answers():
+    refused = subprocess.run(["python3", TOOL, "reachable", "--url", "http://127.0.0.1:9/simple", "--key", "k[0]"],
+                             capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert refused.returncode == 1
+    line = refused.stderr.strip()
+    assert line.startswith("k[0]: http://127.0.0.1:9/simple is not reachable from this host: ") and "(2 tries" in line
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        started = time.monotonic()
+        url = f"http://127.0.0.1:{server.server_address[1]}/no-such-page"  # any HTTP answer proves it reachable
+        ok = subprocess.run(["python3", TOOL, "reachable", "--url", url, "--key", "k"], capture_output=True, timeout=60)
+        assert ok.returncode == 0 and time.monotonic() - started < 10
+    finally:
+        server.shutdown()
