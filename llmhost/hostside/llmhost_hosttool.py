@@ -109,8 +109,9 @@ def _supervised(supervisor: str, unit: str) -> str | None:
     return None
 
 
-def _died(args) -> tuple[str, list[str]] | None:
-    """(why, last lines) when the engine's last attempt has ended, or its supervisor says so."""
+def _died(args, waited: float = 0.0) -> tuple[str, list[str]] | None:
+    """(why, last lines) when the engine's last attempt has ended, or its supervisor says so
+    (``waited``: seconds the check has waited, said in the why)."""
     attempts = _attempts(_tail(args.log, 20000, 1024 * 1024), args.unit)
     ended = [a for a in attempts if a["exit"]]
     supervisor = _supervised(args.supervisor, args.unit)
@@ -119,7 +120,8 @@ def _died(args) -> tuple[str, list[str]] | None:
     attempt = ended[-1] if ended else (attempts[-1] if attempts else {"lines": [], "exit": None})
     cause = _cause(attempt["lines"], args.error_pattern)
     why = "; ".join(w for w in (attempt["exit"] and attempt["exit"].removeprefix("llmhost: "), supervisor) if w)
-    return (f"{args.unit} died before it was healthy ({why or 'no exit mark in ' + args.log})"
+    return (f"{args.unit} died before it was healthy ({why or 'no exit mark in ' + args.log}; "
+            f"seen {waited:.0f} s into the wait)"
             + (f"; cause: {cause}" if cause else "; no error line in its log")), (
         attempt["lines"][-15:] + ([attempt["exit"]] if attempt["exit"] else []))
 
@@ -142,7 +144,7 @@ def check(args) -> int:
             last = f"HTTP {e.code}"
         except (urllib.error.URLError, OSError) as e:
             last = str(getattr(e, "reason", e))
-        died = _died(args) if args.unit else None
+        died = _died(args, time.monotonic() - started) if args.unit else None
         suspect = suspect + 1 if died else 0
         if died and suspect >= 2:  # twice: a restart that has just begun writes its start mark in between
             result["error"], result["log_tail"] = died
@@ -349,15 +351,22 @@ def _check(rel: str, path: Path, want: dict) -> tuple[str | None, str]:
     return None, sha256
 
 
+# answers that still show a server is there: it wants credentials, or takes no HEAD
+_ANSWERED = (401, 403, 405)
+
+
 def _unreachable(url: str, timeout: int = 10, tries: int = 2) -> str | None:
-    """Why ``url`` cannot be reached from here (None: it answers, any HTTP status will do)."""
+    """Why ``url`` cannot be used from here (None: it answers). A 404 or a server error is not an
+    index or a hub (and an intercepting proxy answers 404 for hosts it cannot reach)."""
     last = ""
     for attempt in range(tries):
         try:
             with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout):
                 return None
-        except urllib.error.HTTPError:
-            return None  # an answer: the host is reachable
+        except urllib.error.HTTPError as e:
+            if e.code in _ANSWERED:
+                return None
+            last = f"it answered HTTP {e.code}"
         except (urllib.error.URLError, OSError, ValueError) as e:
             last = str(getattr(e, "reason", e))
         if attempt + 1 < tries:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -156,14 +157,18 @@ def test_an_engine_that_dies_at_start_fails_the_run_fast_under_tmux(first_run):
     run = pyinfra(*DEPLOY, "--data", "llmhost_services=" + json.dumps([tiny, DEAD]))
     report("a new engine that dies at start (tmux), start to failure", run)
     assert run.rc != 0
-    assert "llmhost-dead died before it was healthy (llmhost-dead exited with status 1)" in run.stderr, run.stderr[-4000:]
-    assert "cause: OSError: [Errno 99] Cannot assign requested address" in run.stderr
-    assert run.seconds < 60, run.seconds  # the health timeout is 600 s
+    found = re.search(r"llmhost-dead died before it was healthy \(llmhost-dead exited with status 1; (tmux: [^;]*; )?"
+                      r"seen (\d+) s into the wait\); cause: OSError: \[Errno 99\] Cannot assign requested address",
+                      run.stderr)  # fmt: skip
+    assert found, run.stderr[-4000:]
+    record_timing("the verify layer's wait for the dead engine (tmux)", float(found.group(2)))
+    # within seconds of the death, not the 600 s health timeout; the run also restarts tiny (it now shares
+    # the CPUs with dead) and waits for it to answer
+    assert int(found.group(2)) < 60 and run.seconds < 150, (found.group(2), run.seconds)
     assert _session("llmhost-dead")  # its launcher retries: llmhost stops it when it leaves the data
 
 
 def test_a_removed_service_is_stopped_and_its_files_go(first_run):
-    before = tmux_pid()
     run = pyinfra(*DEPLOY)
     report("the dead service removed from the data", run)
     assert run.rc == 0, run.stderr[-4000:]
@@ -173,6 +178,8 @@ def test_a_removed_service_is_stopped_and_its_files_go(first_run):
         assert not os.path.exists(path), path
     with open("/opt/llmhost/owned.json") as f:
         assert list(json.load(f)["units"]) == ["llmhost-tiny"]
-    assert tmux_pid() == before  # the service that stays is not touched
+    # the service that stays restarts once: alone again it has both CPUs (beside dead it had one)
+    assert "llmhost service layer | Restart llmhost-tiny (argv, environment, engine or model changed)" in run.changed
+    chat()
     again = pyinfra(*DEPLOY)
     assert again.rc == 0 and again.changed == []

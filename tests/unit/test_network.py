@@ -77,8 +77,12 @@ def test_the_probe_for_real_a_refused_port_and_a_server_that_answers():
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         started = time.monotonic()
-        url = f"http://127.0.0.1:{server.server_address[1]}/no-such-page"  # any HTTP answer proves it reachable
-        ok = subprocess.run(["python3", TOOL, "reachable", "--url", url, "--key", "k"], capture_output=True, timeout=60)
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        ok = subprocess.run(["python3", TOOL, "reachable", "--url", f"{base}/", "--key", "k"], capture_output=True, timeout=60)
         assert ok.returncode == 0 and time.monotonic() - started < 10
+        # a 404 is no index (an intercepting proxy answers so for hosts it cannot reach)
+        missing = subprocess.run(["python3", TOOL, "reachable", "--url", f"{base}/simple", "--key", "k"],
+                                 capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert missing.returncode == 1 and "it answered HTTP 404 (2 tries" in missing.stderr
     finally:
         server.shutdown()
