@@ -160,7 +160,10 @@ llmhost_torch_index_url = "auto"
 # The Python of the engine and model-tools venvs: an interpreter on the host (name or path), or a
 # version ("3.10" means python3.10). The planner reads its version on the host and refuses the run
 # when it is missing; a venv is tied to its Python, so a new one (or a distribution upgrade of
-# python3) gets a new versioned venv.
+# python3) gets a new versioned venv. Left at python3, an engine release whose Requires-Python
+# excludes the host's python3 (vllm 0.33.0 needs >= 3.11; Ubuntu 22.04 has 3.10) gets a conda env
+# with a Python that fits (Miniforge, as llmhost_env_manager = "conda" makes them); set to anything
+# else, such a release is refused with the fix, as it is on an offline host.
 # Example: llmhost_python = "3.10"
 llmhost_python = "python3"
 
@@ -192,7 +195,9 @@ llmhost_cuda_default = None
 # cuda-toolkit-X-Y packages: never the cuda / cuda-X-Y / cuda-drivers meta-packages, which pull a
 # driver. vLLM's wheels carry their own CUDA runtime; a toolkit is for nvcc (JIT kernels, builds)
 # and for users. Services get CUDA_HOME / PATH / LD_LIBRARY_PATH of the toolkit matching their
-# engine's CUDA (else the default) in their own environment. []: no toolkit installed.
+# engine's CUDA (else the newest of its major; never another major's) in their own environment.
+# []: none, except what an engine compiled on the host needs (llama.cpp's CUDA backend: the newest
+# toolkit the host's driver and GPUs run, installed unasked).
 # Example: llmhost_cuda_toolkits = ["12.9", "12.6"]
 llmhost_cuda_toolkits = []
 

@@ -181,7 +181,7 @@ def _plan_hardware(args) -> int:
             service[key] = getattr(args, key)
     try:
         facts = load_hardware(args.hardware)
-        plan = plan_host(facts, load({"llmhost_services": [service]}))
+        plan = plan_host(facts, load({"llmhost_services": [service]}, estimate_weights=True))
     except (HardwareError, DataError, PlanError) as e:
         print(f"llmhost plan: {e}", file=sys.stderr)
         return 2

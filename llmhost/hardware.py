@@ -10,7 +10,11 @@ YAML or JSON::
     disk_free_gib: 2000
     gpus:
       - {name: NVIDIA A800-SXM4-80GB, memory_mib: 81920, compute_capability: "8.0", count: 8,
-         driver: "550.54.15"}      # optional: the driver nvidia-smi reports (the plan checks it)
+         driver: "550.54.15",      # optional: the driver nvidia-smi reports (the plan checks it)
+         memory_used_mib: 0}       # optional: GPU memory other processes hold (a desktop)
+    python: "3.10.12"              # optional: the version of python3 on the host
+    nvswitches: 6                  # optional: NVSwitch bridges on PCI (HGX boards)
+    packages: [nvidia-driver-550]  # optional: NVIDIA's Debian packages installed (a desktop driver)
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ import yaml
 
 from llmhost.plan import GiB, Gpu, HostFacts
 
-TOP_KEYS = ("os", "wsl", "systemd", "cpu", "memory_gib", "disk_free_gib", "gpus", "arch")
+TOP_KEYS = ("os", "wsl", "systemd", "cpu", "memory_gib", "disk_free_gib", "gpus", "arch", "python", "nvswitches",
+            "packages")
 
 
 class HardwareError(ValueError):
@@ -81,8 +86,20 @@ def parse_hardware(data: Any) -> HostFacts:
         driver = g.get("driver")
         if driver is not None and not (isinstance(driver, str) and driver.replace(".", "").isdigit()):
             raise HardwareError(f"{where}driver: expected a driver version like \"550.54.14\", got {driver!r}")
-        gpus += [Gpu(name, mib, cc, driver)] * count
+        used = g.get("memory_used_mib", 0)
+        if not isinstance(used, int) or isinstance(used, bool) or used < 0:
+            raise HardwareError(f"{where}memory_used_mib: expected an integer >= 0, got {used!r}")
+        gpus += [Gpu(name, mib, cc, driver, used)] * count
     disk = data.get("disk_free_gib")
+    python = data.get("python")
+    if python is not None and not (isinstance(python, str) and python.replace(".", "").isdigit()):
+        raise HardwareError(f"python: expected a version like \"3.10.12\", got {python!r}")
+    switches = data.get("nvswitches", 0)
+    if not isinstance(switches, int) or isinstance(switches, bool) or switches < 0:
+        raise HardwareError(f"nvswitches: expected an integer >= 0, got {switches!r}")
+    packages = data.get("packages", [])
+    if not isinstance(packages, list) or not all(isinstance(p, str) for p in packages):
+        raise HardwareError("packages: expected a list of package names")
     return HostFacts(
         os_id=str(_need(os_, "id", str, "os.")).lower(),
         os_version=str(_need(os_, "version", (str, int, float), "os.")),
@@ -95,6 +112,10 @@ def parse_hardware(data: Any) -> HostFacts:
         memory_bytes=int(memory * GiB),
         gpus=tuple(gpus),
         disk_free_bytes=None if disk is None else int(disk * GiB),
+        python_version=python,
+        nvswitches=switches,
+        nvidia_packages=frozenset(packages),
+        nvidia_smi="/usr/lib/wsl/lib/nvidia-smi" if gpus and data.get("wsl") else "nvidia-smi" if gpus else None,
     )
 
 

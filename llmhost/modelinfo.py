@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 _DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "half": 2, "float": 4}
@@ -32,6 +32,7 @@ class ModelInfo:
     params: int | None = None  # parameter count when published
     gguf_file: str | None = None  # a GGUF model: its file (in the model directory); llama.cpp serves it
     gguf_type: str | None = None  # the GGUF's file type as llama.cpp names it (ALL_F32, MOSTLY_Q4_K_M, ...)
+    estimated: bool = False  # weight_bytes worked out from config.json (a directory without weight files)
 
     def kv_bytes_per_token(self, dtype_bytes: int) -> int:
         """2 (K and V) x layers x kv_heads x head_dim x bytes per element."""
@@ -111,7 +112,21 @@ def read_gguf(path: Path) -> ModelInfo:
         raise ModelInfoError(f"{path.name} is not a GGUF llmhost can read ({e})")
 
 
-def read_model_dir(directory: str | Path) -> ModelInfo:
+def estimate_params(config: dict) -> int:
+    """Parameters of a decoder-only transformer from its config.json: embeddings (and an untied output
+    head), each layer's attention (q, o: hidden x hidden; k, v: hidden x kv heads x head_dim) and
+    gated MLP (3 x hidden x intermediate); norms and biases are left out (a fraction of a percent)."""
+    info = parse_config(config, 0)
+    hidden, vocab = info.hidden_size, info.vocab_size
+    attention = 2 * hidden * info.num_attention_heads * info.head_dim + 2 * hidden * info.num_kv_heads * info.head_dim
+    mlp = 3 * hidden * info.intermediate_size
+    embeddings = vocab * hidden * (1 if config.get("tie_word_embeddings") else 2)
+    return embeddings + info.num_layers * (attention + mlp)
+
+
+def read_model_dir(directory: str | Path, estimate: bool = False) -> ModelInfo:
+    """A model directory's numbers; ``estimate``: a directory with a config.json and no weight files
+    (enough for a plan, not for a deploy) gets them worked out from the config."""
     directory = Path(directory)
     config_path = directory / "config.json"
     ggufs = sorted(directory.glob("*.gguf"))
@@ -124,6 +139,12 @@ def read_model_dir(directory: str | Path) -> ModelInfo:
     except (OSError, json.JSONDecodeError) as e:
         raise ModelInfoError(f"config.json is not valid JSON ({e})")
     weights = _weight_bytes(directory)
+    if weights == 0 and estimate:
+        params = estimate_params(config)
+        info = parse_config(config, 0)
+        bits = (config.get("quantization_config") or {}).get("bits")
+        size = int(params * bits / 8 * 1.03) if bits else params * info.stored_dtype_bytes  # + ~3% group scales
+        return replace(parse_config(config, size), params=params, estimated=True)
     if weights == 0:
         raise ModelInfoError("has no *.safetensors or *.bin weight files")
     return parse_config(config, weights)

@@ -44,6 +44,7 @@ def host_json(plan: HostPlan) -> dict:
         "system_packages": list(plan.system_packages),
         "reasons": list(plan.reasons),
         "services": {s.name: {**s.summary(), "supervisor": plan.supervisor} for s in plan.services},
+        "engines": {e.venv: {"engine": e.engine, "version": e.version, **e.summary()} for e in plan.engines},
     }
 
 

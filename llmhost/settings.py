@@ -138,6 +138,7 @@ class Settings:
     ollama_sha256: str | None = None  # None: the release's sha256sum.txt
     ollama_keep_alive: str = "5m"
     ollama_max_loaded_models: int | None = None  # None: planned
+    python_pinned: bool = False  # llmhost_python set to other than its default (the planner may not pick another)
 
     def pins(self, env: str) -> tuple[str, ...]:
         return dict(self.engine_pins).get(env, ())
@@ -313,7 +314,7 @@ def _hub(key: str, kind: str, ref: str, value: str) -> ModelSource:
                        file=file or None)  # fmt: skip
 
 
-def parse_model(key: str, value: Any, base: Path) -> ModelSource:
+def parse_model(key: str, value: Any, base: Path, estimate: bool = False) -> ModelSource:
     """Parse a service's ``model`` value (see group_data/all.py for the accepted forms)."""
     value = _str(key, value).strip()
     for kind in HUB_SOURCES:
@@ -340,7 +341,7 @@ def parse_model(key: str, value: Any, base: Path) -> ModelSource:
                 + (f"; create the demo model with: llmhost tiny-model {raw}" if "tiny" in raw else ""),
             )
         try:
-            info = read_model_dir(path)
+            info = read_model_dir(path, estimate)
         except ModelInfoError as e:
             raise DataError(key, f"model directory {raw}: {e}")
         return ModelSource(value, "controller", str(path), None, path.name, info)
@@ -380,7 +381,7 @@ def _locked(source: ModelSource, lock_dir: Path) -> ModelSource:
     return replace(source, locked=entry, lock_file=str(path))
 
 
-def _service(index: int, raw: Any, base: Path) -> ServiceWish:
+def _service(index: int, raw: Any, base: Path, estimate: bool = False) -> ServiceWish:
     key = f"llmhost_services[{index}]"
     if not isinstance(raw, Mapping):
         raise DataError(key, f"expected a dict with at least name and model, got {_describe(raw)}")
@@ -400,7 +401,7 @@ def _service(index: int, raw: Any, base: Path) -> ServiceWish:
         raise DataError(f"{key}.served_model_name", f"unexpected characters in {served!r}")
     return ServiceWish(
         name=name,
-        model=parse_model(f"{key}.model", raw["model"], base),
+        model=parse_model(f"{key}.model", raw["model"], base, estimate),
         engine=_choice(f"{key}.engine", raw.get("engine", "auto"), ENGINES),
         host=_bind(f"{key}.host", raw.get("host", "127.0.0.1")),
         port=_int(f"{key}.port", raw.get("port", 8000), 1, 65535),
@@ -430,10 +431,10 @@ def _gguf(key: str, raw: Mapping) -> str | None:
     return kind
 
 
-def _services(key: str, value: Any, base: Path, lock_dir: Path) -> tuple[ServiceWish, ...]:
+def _services(key: str, value: Any, base: Path, lock_dir: Path, estimate: bool = False) -> tuple[ServiceWish, ...]:
     if not isinstance(value, (list, tuple)):
         raise DataError(key, f"expected a list of service dicts, got {_describe(value)}")
-    services = tuple(_service(i, raw, base) for i, raw in enumerate(value))
+    services = tuple(_service(i, raw, base, estimate) for i, raw in enumerate(value))
     services = tuple(
         replace(svc, model=_locked(svc.model, lock_dir)) if svc.model.kind in HUB_SOURCES else svc for svc in services
     )
@@ -481,11 +482,12 @@ def _keep_alive(key: str, value: Any) -> str:
     return text
 
 
-def load(data: Mapping[str, Any], base: Path | None = None) -> Settings:
+def load(data: Mapping[str, Any], base: Path | None = None, estimate_weights: bool = False) -> Settings:
     """Validate ``data`` (a host's merged pyinfra data) against the contract.
 
     ``base`` resolves relative model directories (default: the current directory, which is where
-    pyinfra is run from).
+    pyinfra is run from). ``estimate_weights``: a model directory with a config.json and no weight
+    files is sized from the config (`llmhost plan --hardware`: a plan only; a deploy needs them).
     """
     known = defaults()
     unknown = sorted(k for k in data if k.startswith("llmhost_") and k not in known)
@@ -516,7 +518,7 @@ def load(data: Mapping[str, Any], base: Path | None = None) -> Settings:
         torch_index = _url("llmhost_torch_index_url", torch_index)
 
     return Settings(
-        services=_services("llmhost_services", merged["llmhost_services"], base, lock_dir),
+        services=_services("llmhost_services", merged["llmhost_services"], base, lock_dir, estimate_weights),
         root=_abs_path("llmhost_root", merged["llmhost_root"]),
         env_dir=_abs_path("llmhost_env_dir", merged["llmhost_env_dir"]),
         supervisor=_choice("llmhost_supervisor", merged["llmhost_supervisor"], SUPERVISORS),
@@ -533,6 +535,7 @@ def load(data: Mapping[str, Any], base: Path | None = None) -> Settings:
         pip_no_index=_bool("llmhost_pip_no_index", merged["llmhost_pip_no_index"]),
         torch_index_url=torch_index,
         python=_python("llmhost_python", merged["llmhost_python"]),
+        python_pinned=merged["llmhost_python"] != known["llmhost_python"],
         hf_endpoint=(
             None
             if merged["llmhost_hf_endpoint"] is None

@@ -28,6 +28,8 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.e2e)
         elif "/fleet/" in path:
             item.add_marker(pytest.mark.fleet)
+        elif "/upstream/" in path:
+            item.add_marker(pytest.mark.upstream)
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -105,6 +105,8 @@ class _FixtureHost:
         "DebPackages": {},  # only nvidia-*/cuda-* packages are read: none on the dev machine
         "ModelDir": {"manifest": None, "sizes": {}, "hashes": None},
         "OwnedRecord": {},  # no record of what llmhost created: nothing to tear down
+        "NvidiaDisplays": [],  # read only where there are NVIDIA GPUs
+        "NvidiaComputeApps": {},  # read only where a GPU has memory in use
     }
 
     def get_fact(self, cls, **kwargs):

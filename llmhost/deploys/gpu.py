@@ -4,9 +4,9 @@ reboot a new driver needs (only when the plan allows it)."""
 from __future__ import annotations
 
 from pyinfra.api import deploy
-from pyinfra.operations import apt, files, server
+from pyinfra.operations import apt, files, server, systemd
 
-from llmhost.gpus import cuda_toolkit_package
+from llmhost.gpus import FABRIC_MANAGER_SERVICE, cuda_toolkit_package
 from llmhost.operations import nvidia
 from llmhost.plan import HostPlan
 from llmhost.resources import template
@@ -28,12 +28,19 @@ def apply(plan: HostPlan) -> None:
         apt.update(name="Refresh apt package lists (NVIDIA's repository)", _if=[keyring.did_change, source.did_change])
     if driver and driver.method:  # a branch to install, or one installed and waiting for its reboot
         nvidia.driver(
-            name=f"NVIDIA driver branch {driver.branch} ({driver.method})",
+            name=f"NVIDIA driver branch {driver.branch} ({driver.method}: {driver.flavour})",
             branch=driver.branch,
             method=driver.method,
+            command=list(driver.command),
             packages=list(driver.packages),
             headers=driver.headers,
         )
+    if driver and driver.fabric:  # NVSwitch boards: at the driver's version, running once the module is loaded
+        apt.packages(name=f"NVSwitch fabric manager ({', '.join(driver.fabric)})", packages=list(driver.fabric),
+                     no_recommends=True)  # fmt: skip
+        systemd.service(name=f"{FABRIC_MANAGER_SERVICE}, enabled at boot" + ("" if driver.reboot else ", running"),
+                        service=f"{FABRIC_MANAGER_SERVICE}.service", running=None if driver.reboot else True,
+                        enabled=True)  # fmt: skip
     if plan.cuda_toolkits:
         apt.packages(
             name=f"CUDA toolkits {', '.join(plan.cuda_toolkits)} side by side",

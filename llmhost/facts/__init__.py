@@ -14,8 +14,11 @@ from llmhost.facts.host import (
     LinuxOs,
     Memory,
     NumaNodes,
+    NvidiaComputeApps,
+    NvidiaDisplays,
     NvidiaGpus,
     NvidiaModule,
+    NvSwitches,
     OpenFiles,
     OwnedRecord,
     PciNvidiaGpus,
@@ -45,6 +48,9 @@ def host_facts(
     cpu = host.get_fact(Cpu)
     cuda = host.get_fact(CudaToolkits)
     secure_boot = host.get_fact(SecureBoot)
+    gpus = host.get_fact(NvidiaGpus)
+    ours = host.get_fact(NvidiaComputeApps, root=root) if any(g["memory_used_mib"] for g in gpus) else {}
+    pci = host.get_fact(PciNvidiaGpus)
     memory = host.get_fact(Memory)
     shm = host.get_fact(SharedMemory)
     return HostFacts(
@@ -69,9 +75,11 @@ def host_facts(
         ),
         numa_nodes=max(1, len(host.get_fact(NumaNodes))),
         gpus=tuple(
-            Gpu(g["name"], g["memory_mib"], g["compute_capability"], g["driver_version"] or None)
-            for g in host.get_fact(NvidiaGpus)
+            Gpu(g["name"], g["memory_mib"], g["compute_capability"], g["driver_version"] or None,
+                max(0, g["memory_used_mib"] - ours.get(g["uuid"] or "", 0)))
+            for g in gpus
         ),
+        nvidia_smi=gpus[0]["nvidia_smi"] if gpus else None,
         disk_free_bytes=host.get_fact(DiskFree, path=f"{root}/models"),
         model_bytes=tuple(
             (path, sum(host.get_fact(ModelDir, path=path, manifest=manifest)["sizes"].values()))
@@ -81,7 +89,10 @@ def host_facts(
         cuda_toolkits=tuple(cuda["toolkits"]),
         cuda_default=cuda["default"],
         cuda_link=cuda["link"],
-        pci_gpus=len(host.get_fact(PciNvidiaGpus)),
+        pci_gpus=len(pci),
+        pci_gpu_devices=tuple(d["device"] for d in pci),
+        nvswitches=len(host.get_fact(NvSwitches)),
+        nvidia_displays=len(host.get_fact(NvidiaDisplays)) if gpus or pci else 0,
         nvidia_module=host.get_fact(NvidiaModule),
         secure_boot=secure_boot["enforcing"],
         dkms_key_enrolled=secure_boot["dkms_key_enrolled"],

@@ -313,32 +313,42 @@ class GpuDict(TypedDict):
     index: int
     name: str
     memory_mib: int
+    memory_used_mib: int
     compute_capability: str | None
     driver_version: str
+    uuid: str | None
+    nvidia_smi: str
+
+
+# nvidia-smi on the PATH, else WSL's: inside WSL it lives in /usr/lib/wsl/lib, which is not on the
+# PATH of root or of an SSH session (NVIDIA's and Microsoft's WSL docs).
+NVIDIA_SMI = ("nvidia-smi", "/usr/lib/wsl/lib/nvidia-smi")
 
 
 class NvidiaGpus(FactBase[list[GpuDict]]):
     """
-    NVIDIA GPUs from ``nvidia-smi --query-gpu``. No nvidia-smi: no GPUs. Old drivers that do not
-    know the ``compute_cap`` field are queried again without it (compute capability ``None``; the
-    planner then looks the name up).
+    NVIDIA GPUs from ``nvidia-smi --query-gpu``: the one on the PATH, else WSL's
+    (``/usr/lib/wsl/lib/nvidia-smi``); which one answered is in each entry. No nvidia-smi: no GPUs.
+    Old drivers that do not know the ``compute_cap`` field are queried again without it (compute
+    capability ``None``; the planner then looks the name up). ``memory_used_mib`` is all that is in
+    use (the planner subtracts llmhost's own engines, NvidiaComputeApps).
 
     .. code:: python
 
-        [{"index": 0, "name": "NVIDIA A800-SXM4-80GB", "memory_mib": 81920,
-          "compute_capability": "8.0", "driver_version": "535.161.08"}]
+        [{"index": 0, "name": "NVIDIA A800-SXM4-80GB", "memory_mib": 81920, "memory_used_mib": 0,
+          "compute_capability": "8.0", "driver_version": "535.161.08",
+          "uuid": "GPU-8a7f...", "nvidia_smi": "nvidia-smi"}]
     """
 
-    _fields = "index,name,memory.total,compute_cap,driver_version"
-
-    def requires_command(self) -> str:
-        return "nvidia-smi"
+    _fields = "index,name,memory.total,memory.used,compute_cap,driver_version,uuid"
+    _old = "index,name,memory.total,memory.used,driver_version,uuid"
 
     def command(self) -> str:
+        candidates = " ".join(NVIDIA_SMI)
         return (
-            f"nvidia-smi --query-gpu={self._fields} --format=csv,noheader,nounits 2>/dev/null "
-            "|| nvidia-smi --query-gpu=index,name,memory.total,driver_version "
-            "--format=csv,noheader,nounits 2>/dev/null || true"
+            f"for s in {candidates}; do command -v \"$s\" >/dev/null 2>&1 || continue; echo \"nvidia-smi: $s\"; "
+            f"\"$s\" --query-gpu={self._fields} --format=csv,noheader,nounits 2>/dev/null "
+            f"|| \"$s\" --query-gpu={self._old} --format=csv,noheader,nounits 2>/dev/null; break; done; true"
         )
 
     @staticmethod
@@ -347,12 +357,16 @@ class NvidiaGpus(FactBase[list[GpuDict]]):
 
     def process(self, output) -> list[GpuDict]:
         gpus: list[GpuDict] = []
+        smi = "nvidia-smi"
         for line in output:
+            if line.startswith("nvidia-smi: "):
+                smi = line.removeprefix("nvidia-smi: ").strip()
+                continue
             parts = [p.strip() for p in line.split(", ")]
-            if len(parts) == 5:
-                index, name, memory, cap, driver = parts
-            elif len(parts) == 4:
-                index, name, memory, driver = parts
+            if len(parts) == 7:
+                index, name, memory, used, cap, driver, uuid = parts
+            elif len(parts) == 6:
+                index, name, memory, used, driver, uuid = parts
                 cap = None
             else:
                 continue
@@ -362,12 +376,51 @@ class NvidiaGpus(FactBase[list[GpuDict]]):
                 {
                     "index": int(index),
                     "name": name,
-                    "memory_mib": int(float(memory)) if memory not in ("N/A", "") else 0,
+                    "memory_mib": int(float(memory)) if memory not in ("N/A", "[N/A]", "") else 0,
+                    "memory_used_mib": int(float(used)) if used not in ("N/A", "[N/A]", "") else 0,
                     "compute_capability": None if cap in (None, "N/A", "[N/A]") else cap,
                     "driver_version": driver,
+                    "uuid": uuid if uuid.startswith("GPU-") else None,
+                    "nvidia_smi": smi,
                 }
             )
         return gpus
+
+
+class NvidiaComputeApps(FactBase[dict[str, int]]):
+    """
+    GPU memory (MiB) held by llmhost's own engines, per GPU uuid: the compute processes
+    ``nvidia-smi --query-compute-apps`` lists whose executable lies under ``root``/venvs (vLLM's
+    Python, llama-server, Ollama's runner). The planner counts the rest of a GPU's used memory as
+    taken by others (a desktop, another job), so a re-run never plans around its own engines.
+
+    .. code:: python
+
+        {"GPU-8a7f...": 74210}
+    """
+
+    def command(self, root: str) -> str:
+        import shlex
+
+        candidates = " ".join(NVIDIA_SMI)
+        return (
+            f"for s in {candidates}; do command -v \"$s\" >/dev/null 2>&1 || continue; "
+            "\"$s\" --query-compute-apps=gpu_uuid,pid,used_memory --format=csv,noheader,nounits 2>/dev/null "
+            "| while IFS=', ' read -r uuid pid used; do exe=$(readlink \"/proc/$pid/exe\" 2>/dev/null); "
+            f"case \"$exe\" in {shlex.quote(root.rstrip('/') + '/venvs/')}*) echo \"$uuid $used\";; esac; done; break; done; true"
+        )
+
+    @staticmethod
+    def default() -> dict[str, int]:
+        return {}
+
+    def process(self, output) -> dict[str, int]:
+        ours: dict[str, int] = {}
+        for line in output:
+            parts = line.split()
+            if len(parts) == 2 and parts[0].startswith("GPU-") and parts[1].isdigit():
+                ours[parts[0]] = ours.get(parts[0], 0) + int(parts[1])
+        return ours
 
 
 class DiskFree(FactBase[int | None]):
@@ -480,6 +533,55 @@ class PciNvidiaGpus(FactBase[list[PciGpuDict]]):
             if len(parts) == 3 and parts[2].startswith("0x03"):
                 gpus.append({"slot": parts[0], "device": parts[1], "pci_class": parts[2]})
         return gpus
+
+
+class NvSwitches(FactBase[list[str]]):
+    """
+    NVIDIA NVSwitch bridges on the PCI bus (vendor ``0x10de``, class ``0x0680``: HGX 8-GPU boards
+    such as A100/A800/H100 SXM), by slot: such a board needs the fabric manager beside the driver.
+
+    .. code:: python
+
+        ["0000:07:00.0", "0000:08:00.0"]
+    """
+
+    def command(self) -> str:
+        return (
+            "for d in /sys/bus/pci/devices/*; do [ -r \"$d/vendor\" ] || continue; "
+            "[ \"$(cat \"$d/vendor\")\" = 0x10de ] && echo \"${d##*/} $(cat \"$d/device\") $(cat \"$d/class\")\"; done; true"
+        )
+
+    @staticmethod
+    def default() -> list[str]:
+        return []
+
+    def process(self, output) -> list[str]:
+        return [parts[0] for parts in (line.split() for line in output) if len(parts) == 3 and parts[2].startswith("0x0680")]
+
+
+class NvidiaDisplays(FactBase[list[str]]):
+    """
+    Display outputs connected to an NVIDIA GPU (``/sys/class/drm/card*-*/status`` of cards whose
+    vendor is ``0x10de``): a desktop runs on it, so its driver is the desktop one.
+
+    .. code:: python
+
+        ["card1-eDP-1"]
+    """
+
+    def command(self) -> str:
+        return (
+            "for c in /sys/class/drm/card*-*; do [ -r \"$c/status\" ] || continue; card=${c%%-*}; "
+            "[ \"$(cat \"$card/device/vendor\" 2>/dev/null)\" = 0x10de ] && [ \"$(cat \"$c/status\")\" = connected ] "
+            "&& echo \"${c##*/}\"; done; true"
+        )
+
+    @staticmethod
+    def default() -> list[str]:
+        return []
+
+    def process(self, output) -> list[str]:
+        return [line.strip() for line in output if line.strip().startswith("card")]
 
 
 class NvidiaModule(FactBase[str | None]):

@@ -42,20 +42,23 @@ def keyring(url: str, download: str, source_key: str | None = None):
 
 
 @operation(is_idempotent=True)
-def driver(branch: str, method: str, packages: list[str], headers: str | None = None):
+def driver(branch: str, method: str, command: list[str], packages: list[str], headers: str | None = None):
     """
     Install an NVIDIA driver branch, the way the distribution does it best.
 
     + branch: the driver branch (``580``)
-    + method: ``ubuntu-drivers`` (``ubuntu-drivers install --gpgpu nvidia:<branch>-server``, the
-      headless driver with Canonical's signed prebuilt modules, then ``packages`` for nvidia-smi) or
-      ``nvidia-repo`` (``packages`` from NVIDIA's repository: ``cuda-drivers-<branch>``, built by DKMS
-      against ``headers``)
+    + method: ``ubuntu-drivers`` (``ubuntu-drivers <command>``: ``install --gpgpu
+      nvidia:<branch>-server[-open]``, the headless driver with Canonical's signed prebuilt modules,
+      then nvidia-utils for nvidia-smi; or ``install nvidia:<branch>[-open]``, a desktop's driver) or
+      ``nvidia-repo`` (``command``: the packages from NVIDIA's repository in order, the branch's
+      pinning package first, then ``nvidia-open`` or ``cuda-drivers``, built by DKMS against
+      ``headers``)
+    + command: ubuntu-drivers' arguments, or the packages in install order
     + packages: what an installed branch leaves on the host; all of them there changes nothing
     + headers: the running kernel's headers package (DKMS)
 
-    Never the unpinned ``cuda-drivers``; never inside WSL (the plan gives no driver there). The new
-    kernel module loads at the next reboot.
+    Never an unpinned branch; never inside WSL (the plan gives no driver there). The new kernel
+    module loads at the next reboot.
 
     **Example:**
 
@@ -65,7 +68,8 @@ def driver(branch: str, method: str, packages: list[str], headers: str | None = 
             name="NVIDIA driver 580",
             branch="580",
             method="ubuntu-drivers",
-            packages=["nvidia-headless-no-dkms-580-server", "nvidia-utils-580-server"],
+            command=["install", "--gpgpu", "nvidia:580-server-open"],
+            packages=["nvidia-headless-no-dkms-580-server-open", "nvidia-utils-580-server"],
         )
     """
     installed = host.get_fact(DebPackages)
@@ -75,13 +79,15 @@ def driver(branch: str, method: str, packages: list[str], headers: str | None = 
         return
     install = [APT_ENV, "apt-get", "install", "-y", "--no-install-recommends"]
     if method == "ubuntu-drivers":
-        yield StringCommand("ubuntu-drivers", "install", "--gpgpu", f"nvidia:{branch}-server")
+        yield StringCommand("ubuntu-drivers", *(QuoteString(a) for a in command))
         utils = [QuoteString(p) for p in missing if p.startswith("nvidia-utils-")]  # --gpgpu leaves nvidia-smi out
-        if utils:
+        if utils and "--gpgpu" in command:
             yield StringCommand(*install, *utils)
     elif method == "nvidia-repo":
-        # DKMS builds the modules while the packages install: the headers go first
+        # DKMS builds the modules while the packages install: the headers go first; the pinning
+        # package before the driver, so that apt takes the driver from the pinned branch
         yield StringCommand(*install, *([QuoteString(headers)] if headers else []), "dkms")
-        yield StringCommand(APT_ENV, "apt-get", "install", "-y", *(QuoteString(p) for p in missing))
+        for package in command:
+            yield StringCommand(APT_ENV, "apt-get", "install", "-y", QuoteString(package))
     else:
         raise ValueError(f"unknown driver install method {method!r}")

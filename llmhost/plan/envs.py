@@ -9,6 +9,8 @@ import json
 import re
 
 from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
 
 from llmhost.engines import (
     MINIFORGE_INSTALLERS,
@@ -21,7 +23,7 @@ from llmhost.engines import (
     merge_pins,
     ollama_archive,
 )
-from llmhost.gpus import architecture, compute_capability, driver_tuple
+from llmhost.gpus import CUDA_MIN_DRIVER, architecture, compute_capability, driver_tuple, min_driver
 from llmhost.plan.inputs import HostFacts
 from llmhost.plan.types import CondaPlan, EnginePlan, PlanError
 from llmhost.settings import Settings
@@ -40,9 +42,10 @@ def miniforge(root: str) -> str:
     return f"{root}/miniforge"
 
 
-def conda(settings: Settings, facts: HostFacts) -> tuple[CondaPlan, str]:
-    """Miniforge for llmhost_env_manager = "conda": the installer (a mirror's where one is asked
-    for), conda-forge as the only channel, the envs' Python version."""
+def conda(settings: Settings, facts: HostFacts, engines: list[EnginePlan]) -> tuple[CondaPlan, str]:
+    """Miniforge for the conda envs (llmhost_env_manager = "conda", or ``engines`` whose release
+    needs a Python the host does not have): the installer (a mirror's where one is asked for),
+    conda-forge as the only channel, the envs' Python versions."""
     if settings.wheelhouse or settings.pip_no_index:
         raise PlanError(
             "llmhost_env_manager: conda needs a conda channel to make its envs; offline hosts "
@@ -68,8 +71,31 @@ def conda(settings: Settings, facts: HostFacts) -> tuple[CondaPlan, str]:
         f"conda: Miniforge {plan.version} in {plan.prefix} from {plan.installer} ("
         + (f"sha256 {plan.sha256[:12]}..." if plan.sha256 else "checked against its published .sha256")
         + "); channel conda-forge only" + (f", from {plan.forge_base}" if plan.forge_base else "")
-        + f"; envs with Python {conda_python(settings)} (llmhost_python)"
+        + (f"; envs with Python {conda_python(settings)} (llmhost_python)" if settings.env_manager == "conda" else
+           "; envs with Python " + ", ".join(f"{e.python} for {e.engine} {e.version}" for e in engines))
     )
+
+
+# The Python a conda env gets where the host's is outside a release's Requires-Python: the first of
+# these it admits (3.12: what the seeds' engines are built and tested with most).
+CONDA_PYTHONS = ("3.12", "3.11", "3.13", "3.10")
+
+
+def _fitting_python(release: EngineRelease, settings: Settings, facts: HostFacts) -> str | None:
+    """None where the venv's Python fits ``release``; else the Python of a conda env that does, or
+    a refusal (llmhost_python pinned, or an offline host that cannot reach conda-forge)."""
+    admits = SpecifierSet(release.python)
+    if not facts.python_version or Version(facts.python_version) in admits:
+        return None
+    what = (f"{settings.python} is Python {facts.python_version}, outside {release.engine} {release.version}'s "
+            f"Requires-Python {admits}")  # fmt: skip
+    if settings.python_pinned:
+        raise PlanError(f"llmhost_python: {what}; name a Python the host has in that range, or leave llmhost_python "
+                        "unset to get one from conda-forge")  # fmt: skip
+    if settings.wheelhouse or settings.pip_no_index:
+        raise PlanError(f"llmhost_python: {what}, and an offline host cannot get one from conda-forge: install one "
+                        "on the host and name it in llmhost_python")  # fmt: skip
+    return next(v for v in CONDA_PYTHONS if Version(v) in admits)
 
 
 def versioned(root: str, engine: str, version: str, identity: list) -> str:
@@ -112,13 +138,14 @@ def build_flags(release: EngineRelease, settings: Settings, facts: HostFacts) ->
     if not facts.gpus:
         return release.build.cmake_flags + ("-DGGML_NATIVE=ON",), None, "CPU backend, for this host's CPU (GGML_NATIVE)"
     toolkits = sorted(set(facts.cuda_toolkits) | set(settings.cuda_toolkits), key=driver_tuple)
-    if not toolkits:
-        raise PlanError(
-            "llmhost_cuda_toolkits: llama.cpp's CUDA backend is compiled on the host with nvcc and the host has no "
-            "CUDA toolkit; name one, e.g. llmhost_cuda_toolkits = [\"12.9\"]"
-        )
     ccs = sorted({compute_capability(g.name, g.compute_capability) or 0 for g in facts.gpus})
     newest = min((architecture(cc)[1] for cc in ccs if architecture(cc)[1]), key=driver_tuple, default=None)
+    if not toolkits:  # nvcc is needed: the newest toolkit the GPUs and their driver run (the plan installs it)
+        chosen = buildable_cuda(facts, newest)
+        if chosen is None:
+            raise PlanError(f"driver: llama.cpp's CUDA backend is compiled on the host and no CUDA toolkit llmhost knows "
+                            f"runs on driver {_driver_of(facts)}; update the NVIDIA driver")  # fmt: skip
+        toolkits = [chosen]
     usable = [t for t in toolkits if newest is None or driver_tuple(t) <= driver_tuple(newest)]
     if not usable:
         raise PlanError(f"llmhost_cuda_toolkits: the GPUs build with CUDA up to {newest}; the toolkits are {', '.join(toolkits)}")
@@ -127,6 +154,22 @@ def build_flags(release: EngineRelease, settings: Settings, facts: HostFacts) ->
     return release.build.cmake_flags + (
         "-DGGML_CUDA=ON", f"-DCMAKE_CUDA_COMPILER=/usr/local/cuda-{chosen}/bin/nvcc", f"-DCMAKE_CUDA_ARCHITECTURES={archs}",
     ), chosen, f"CUDA backend with toolkit {chosen} for compute capability {', '.join(str(c) for c in ccs)}"  # fmt: skip
+
+
+def _driver_of(facts: HostFacts) -> str | None:
+    drivers = [g.driver for g in facts.gpus if g.driver]
+    return min(drivers, key=driver_tuple) if drivers else None
+
+
+def buildable_cuda(facts: HostFacts, newest: str | None) -> str | None:
+    """The newest CUDA toolkit llmhost knows whose minimum driver the host's driver meets (inside WSL:
+    Windows' minimum; no driver yet: the branch llmhost installs runs them all) and that the GPUs'
+    architecture still builds for (``newest``)."""
+    driver = _driver_of(facts)
+    fits = [v for v in CUDA_MIN_DRIVER
+            if (newest is None or driver_tuple(v) <= driver_tuple(newest))
+            and (driver is None or driver_tuple(min_driver(v, facts.wsl)) <= driver_tuple(driver))]  # fmt: skip
+    return max(fits, key=driver_tuple, default=None)
 
 
 def engine_plan(release: EngineRelease, settings: Settings, facts: HostFacts) -> EnginePlan:
@@ -142,11 +185,18 @@ def engine_plan(release: EngineRelease, settings: Settings, facts: HostFacts) ->
             pip_no_index=False, link=env_link(settings.root, release.engine), module=release.module,
             keep=settings.keep_envs, cuda=cuda, build=release.build, source_url=url,
             build_flags=flags, build_jobs=max(1, facts.cores), reach=((url, key),) if key else (),
+            driver_minimum=min_driver(cuda, facts.wsl) if cuda else None,
         )  # fmt: skip
     requirements, version = pinned(release, settings.pins(release.engine))
     # The venv's identity: what is installed into it and the Python it is made with.
     conda = settings.env_manager == "conda"
     python = conda_python(settings) if conda else settings.python
+    if conda and Version(python) not in SpecifierSet(release.python):
+        raise PlanError(f"llmhost_python: conda envs get Python {python}, outside {release.engine} {release.version}'s "
+                        f"Requires-Python {release.python}")  # fmt: skip
+    fitting = None if conda else _fitting_python(release, settings, facts)
+    if fitting:  # the host's Python does not fit this release: a conda env with one that does
+        conda, python = True, fitting
     identity = [requirements, release.remove, "conda" if conda else settings.python,
                 python if conda else facts.python_version]  # fmt: skip
     extra = list(settings.pip_extra_index_urls)
@@ -170,8 +220,12 @@ def engine_plan(release: EngineRelease, settings: Settings, facts: HostFacts) ->
         link=env_link(settings.root, release.engine),
         module=release.module,
         keep=settings.keep_envs,
-        conda=f"{miniforge(settings.root)}/bin/conda" if settings.env_manager == "conda" else None,
+        conda=f"{miniforge(settings.root)}/bin/conda" if conda else None,
         cuda=release.cuda,
+        python_version=python if conda else facts.python_version,
+        driver_minimum=min_driver(release.cuda, facts.wsl) if release.cuda else None,
+        python_range=release.python,
+        host_python=facts.python_version if fitting else None,
         reach=pip_reach(settings, release, no_index),
     )
 
@@ -236,7 +290,10 @@ def engine_reason(engine: EnginePlan, settings: Settings) -> str:
         where.append(f"offline: no index, wheels only from {', '.join(engine.pip_find_links)}{shipped}")
     elif engine.pip_extra_index_urls:
         where.append(f"extra indexes {', '.join(engine.pip_extra_index_urls)}")
+    fitted = (f"; a conda env with Python {engine.python}: the host's Python {engine.host_python} is outside "
+              f"{engine.engine} {engine.version}'s Requires-Python {engine.python_range}" if engine.host_python else "")
     return (
-        f"engine venv {engine.venv}: {', '.join(engine.requirements)}" + (f" ({'; '.join(where)})" if where else "")
+        f"engine {'conda env' if engine.conda else 'venv'} {engine.venv}: {', '.join(engine.requirements)}"
+        + (f" ({'; '.join(where)})" if where else "") + fitted
         + f"; {engine.link} switches to it once its Python imports {engine.module}; {engine.keep} venv(s) kept"
     )

@@ -5,18 +5,25 @@ data (llmhost/gpus.py, llmhost/engines.py); this module reads it."""
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
+
 from llmhost.gpus import (
     CUDA_KEYRING,
-    CUDA_MIN_DRIVER,
     CUDA_REPO_ARCHS,
     CUDA_REPO_DISTROS,
     CUDA_REPO_WSL,
     DRIVER_BRANCH,
     DRIVER_METHODS,
+    FABRIC_MANAGER_SERVICE,
+    OPEN_MODULES_MIN_CC,
+    OPEN_MODULES_MIN_PCI_DEVICE,
     architecture,
     compute_capability,
-    driver_packages,
+    driver_recipe,
     driver_tuple,
+    fabric_manager,
+    min_driver,
 )
 from llmhost.plan.inputs import HostFacts
 from llmhost.plan.types import CudaPlan, CudaRepoPlan, DriverPlan, EnginePlan, PlanError
@@ -26,13 +33,14 @@ from llmhost.settings import Settings
 def driver(facts: HostFacts, engines: list[EnginePlan]) -> tuple[DriverPlan | None, list[str]]:
     """The compatibility chain, from data (llmhost/gpus.py, llmhost/engines.py): each GPU's
     architecture bounds the CUDA it can run; the engines' CUDA needs a driver at least as new as
-    its toolkit's; a driver that is older or missing is installed (branch DRIVER_BRANCH), except
-    inside WSL, where the driver is Windows'."""
+    its toolkit's (inside WSL: the Windows driver, against CUDA's Windows minimums); a driver that is
+    older or missing is installed (branch DRIVER_BRANCH), except inside WSL, where it is Windows'.
+    NVSwitch boards get the fabric manager with it."""
     needs = [(e, e.cuda) for e in engines if e.cuda]
     if not needs or not facts.gpus:
         return None, []
-    engine, cuda = max(needs, key=lambda n: driver_tuple(CUDA_MIN_DRIVER[n[1]]))
-    minimum = CUDA_MIN_DRIVER[cuda]
+    engine, cuda = max(needs, key=lambda n: driver_tuple(min_driver(n[1], facts.wsl)))
+    minimum = min_driver(cuda, facts.wsl)
     what = f"CUDA {cuda} of {engine.engine} {engine.version}"
     reasons = []
     for gpu in {g.name: g for g in facts.gpus}.values():
@@ -42,10 +50,13 @@ def driver(facts: HostFacts, engines: list[EnginePlan]) -> tuple[DriverPlan | No
         if last_branch and driver_tuple(last_branch) < driver_tuple(DRIVER_BRANCH):
             raise PlanError(f"host: {gpu.name} ({arch}) is not supported by driver branch {DRIVER_BRANCH} (last: {last_branch})")
         reasons.append(f"gpu {gpu.name}: {arch}" + (f", CUDA up to {newest}, driver branches up to {last_branch}" if newest else ""))
+    if facts.nvidia_smi and facts.nvidia_smi != "nvidia-smi":
+        reasons.append(f"gpus: read with {facts.nvidia_smi}" + (" (WSL's: it is not on the PATH of an SSH session)"
+                                                                 if facts.wsl else ""))  # fmt: skip
     drivers = {g.driver for g in facts.gpus if g.driver}
     found = min(drivers, key=driver_tuple) if drivers else None
     ok = found is not None and driver_tuple(found) >= driver_tuple(minimum)
-    source = "CUDA Toolkit release notes, Table 3"
+    source = "CUDA Toolkit release notes, Table 3" + (", Windows column" if facts.wsl else "")
     if facts.wsl:
         if found is not None and not ok:
             raise PlanError(
@@ -57,46 +68,97 @@ def driver(facts: HostFacts, engines: list[EnginePlan]) -> tuple[DriverPlan | No
         return DriverPlan(cuda, minimum, found, False, DRIVER_BRANCH), reasons
     if found is None:  # a hardware file without gpus[].driver (a live host's GPUs come with theirs)
         reasons.append(f"driver: not known (the hardware file gives none); {what} needs >= {minimum} ({source})")
-        return DriverPlan(cuda, minimum, None, False, DRIVER_BRANCH), reasons
+        plan, fabric_reasons = _with_fabric(facts, DriverPlan(cuda, minimum, None, False, DRIVER_BRANCH))
+        return plan, reasons + fabric_reasons
     if ok:
         reasons.append(f"driver: {found} satisfies {what} (>= {minimum}, {source}); not touched")
-        return DriverPlan(cuda, minimum, found, False, DRIVER_BRANCH), reasons
+        plan, fabric_reasons = _with_fabric(facts, DriverPlan(cuda, minimum, found, False, DRIVER_BRANCH))
+        return plan, reasons + fabric_reasons
     plan, install_reasons = driver_install(facts, cuda, minimum, found, f"found {found}; {what} needs >= {minimum}, {source}")
     return plan, reasons + install_reasons
 
 
+def _open_modules(facts: HostFacts) -> tuple[bool, str]:
+    """NVIDIA's open kernel modules where every GPU is Turing or newer, else the proprietary ones."""
+    if facts.gpus:
+        ccs = [compute_capability(g.name, g.compute_capability) or 0 for g in facts.gpus]
+        if min(ccs) >= OPEN_MODULES_MIN_CC:
+            return True, f"open kernel modules: the GPUs are Turing or newer (cc {min(ccs)}; NVIDIA's default since 560)"
+        return False, (f"proprietary kernel modules: cc {min(ccs)} ({architecture(min(ccs))[0]}) has no open ones "
+                       "(they start at Turing)")  # fmt: skip
+    devices = [int(d, 16) for d in facts.pci_gpu_devices if d.startswith("0x")]
+    if devices and min(devices) >= OPEN_MODULES_MIN_PCI_DEVICE:
+        return True, (f"open kernel modules: PCI device {hex(min(devices))} is Turing or newer (no nvidia-smi yet: "
+                      "its id says so)")  # fmt: skip
+    return False, ("proprietary kernel modules: " + (f"PCI device {hex(min(devices))} is older than Turing" if devices
+                   else "the GPUs' architecture is not known yet") + " (open ones start at Turing)")  # fmt: skip
+
+
+def _desktop(facts: HostFacts) -> str | None:
+    """Why the host is a desktop whose NVIDIA driver is the desktop one (None: a server)."""
+    installed = sorted(p for p in facts.nvidia_packages if re.fullmatch(r"nvidia-driver-\d+(-open)?", p))
+    if installed:
+        return f"{', '.join(installed)} installed"
+    if facts.nvidia_displays:
+        return f"{facts.nvidia_displays} display(s) connected to its NVIDIA GPU"
+    return None
+
+
+def _with_fabric(facts: HostFacts, plan: DriverPlan) -> tuple[DriverPlan, list[str]]:
+    """An NVSwitch board's fabric manager, at the driver branch's version, installed and running."""
+    if not facts.nvswitches or facts.wsl:
+        return plan, []
+    packages = fabric_manager(facts.os_id, plan.branch)
+    missing = [p for p in packages if p not in facts.nvidia_packages]
+    return replace(plan, fabric=packages), [
+        f"fabric manager: {facts.nvswitches} NVSwitch(es) on PCI: {', '.join(packages)}"
+        + (f" installed ({', '.join(missing)} missing)" if missing else " (installed)")
+        + f" and {FABRIC_MANAGER_SERVICE} running, at exactly the driver's version (the packages depend on it, so "
+        "an upgrade moves both); without it CUDA reports \"system not yet initialized\""
+    ]
+
+
 def driver_install(facts: HostFacts, cuda: str | None, minimum: str | None, found: str | None,
-                    why: str) -> tuple[DriverPlan, list[str]]:  # fmt: skip
+                   why: str) -> tuple[DriverPlan, list[str]]:  # fmt: skip
     """Branch DRIVER_BRANCH on a host whose driver is older or missing: installed (or, when an
-    earlier run installed it, waiting for its reboot), the way the distribution does it best."""
+    earlier run installed it, waiting for its reboot), the way the distribution does it best, in the
+    flavour the host needs (server or desktop; open or proprietary kernel modules)."""
     if facts.os_id not in DRIVER_METHODS:
         raise PlanError(f"driver: llmhost installs NVIDIA drivers on {', '.join(DRIVER_METHODS)}, not {facts.os_id}")
-    method, packages = driver_packages(facts.os_id, DRIVER_BRANCH)
+    desktop = _desktop(facts) if facts.os_id == "ubuntu" else None
+    open_modules, modules_why = _open_modules(facts)
+    method, command, packages = driver_recipe(facts.os_id, DRIVER_BRANCH, bool(desktop), open_modules)
     installed = all(p in facts.nvidia_packages for p in packages)
     headers = f"linux-headers-{facts.kernel}" if method == "nvidia-repo" and facts.kernel else None
     if method == "nvidia-repo" and facts.secure_boot and not facts.dkms_key_enrolled:
         raise PlanError(
             f"driver: Secure Boot is on and branch {DRIVER_BRANCH} from NVIDIA's repository builds its kernel modules "
-            "with DKMS, signed by a key the firmware does not trust, so the kernel would refuse to load them; enroll "
-            "DKMS's key (mokutil --import /var/lib/dkms/mok.pub, confirm at the next boot) or turn Secure Boot off, "
-            "then run again"
+            "with DKMS, signed by a key the firmware does not trust, so the kernel would refuse to load them; make "
+            "DKMS's key and enroll it (dkms makes /var/lib/dkms/mok.pub on its first signed build; to have it now: "
+            "openssl req -new -x509 -nodes -days 36500 -subj '/CN=DKMS module signing key' -newkey rsa:2048 -keyout "
+            "/var/lib/dkms/mok.key -outform DER -out /var/lib/dkms/mok.pub, as dkms does), then mokutil --import "
+            "/var/lib/dkms/mok.pub and confirm at the next boot; or turn Secure Boot off; then run again"
         )
-    reasons = []
+    flavour = ("desktop" if desktop else "server") + (", open" if open_modules else ", proprietary") + " kernel modules"
+    reasons = [f"driver flavour: {'desktop (' + desktop + ': the headless server driver would remove it)' if desktop else 'server'}; {modules_why}"]
     if installed:
         reasons.append(
             f"driver: branch {DRIVER_BRANCH} is installed ({', '.join(packages)}) but the running kernel module is "
             f"{facts.nvidia_module or 'none'}: it loads at the next reboot ({why})"
         )
     else:
-        how = (f"ubuntu-drivers install --gpgpu nvidia:{DRIVER_BRANCH}-server (headless, Canonical's signed prebuilt "
-               f"modules) + nvidia-utils-{DRIVER_BRANCH}-server" if method == "ubuntu-drivers" else
-               f"cuda-drivers-{DRIVER_BRANCH} from NVIDIA's repository (branch-pinned; DKMS against {headers or 'the kernel headers'})")  # fmt: skip
+        how = (f"ubuntu-drivers {' '.join(command)} (Canonical's signed prebuilt modules)"
+               + (f" + nvidia-utils-{DRIVER_BRANCH}-server" if "--gpgpu" in command else "") if method == "ubuntu-drivers"
+               else f"{' then '.join(command)} from NVIDIA's repository (the branch pinned; DKMS against "
+               f"{headers or 'the kernel headers'})")  # fmt: skip
         reasons.append(f"driver: install branch {DRIVER_BRANCH} by {how} ({why}; {DRIVER_BRANCH} is NVIDIA's long-term "
-                       "branch, the last for Volta)")  # fmt: skip
+                       "branch, the last for Maxwell, Pascal and Volta)")  # fmt: skip
     if facts.secure_boot:
         reasons.append("secure boot: on; " + ("Ubuntu's prebuilt modules are signed by Canonical and load"
                                               if method == "ubuntu-drivers" else "DKMS's key is an enrolled MOK"))  # fmt: skip
-    return DriverPlan(cuda, minimum, found, not installed, DRIVER_BRANCH, method, packages, headers, True), reasons
+    plan = DriverPlan(cuda, minimum, found, not installed, DRIVER_BRANCH, method, packages, headers, True, command, flavour)
+    plan, fabric_reasons = _with_fabric(facts, plan)
+    return plan, reasons + fabric_reasons
 
 
 def driver_first(facts: HostFacts) -> tuple[DriverPlan, list[str]]:
@@ -125,12 +187,18 @@ def reboot(driver: DriverPlan | None, facts: HostFacts, settings: Settings) -> t
     return True, None, ["reboot: llmhost_allow_reboot; the host reboots onto the new driver and the run goes on"]
 
 
-def toolkits(settings: Settings, facts: HostFacts, driver: DriverPlan | None) -> tuple[CudaRepoPlan | None, list[str]]:
-    """NVIDIA's repository, where toolkits are asked for (or Debian's driver comes from it)."""
-    wants_repo = settings.cuda_toolkits or (driver and driver.install and driver.method == "nvidia-repo")
+def toolkits(settings: Settings, facts: HostFacts, driver: DriverPlan | None,
+             planned: tuple[tuple[str, str], ...] = ()) -> tuple[CudaRepoPlan | None, list[str]]:  # fmt: skip
+    """NVIDIA's repository, where toolkits are asked for or ``planned`` (version, for what: an
+    engine built with nvcc on a host with none), or Debian's driver comes from it."""
+    new = [v for v, _ in planned if v not in facts.cuda_toolkits]
+    # Debian's driver and fabric manager come from NVIDIA's repository (Ubuntu's from its own archive)
+    nvidia_packages = driver and ((driver.method == "nvidia-repo" and driver.install)
+                                  or (driver.fabric and facts.os_id != "ubuntu"))  # fmt: skip
+    wants_repo = settings.cuda_toolkits or new or nvidia_packages
     if not wants_repo:
         return None, []
-    key = "llmhost_cuda_toolkits" if settings.cuda_toolkits else "driver"
+    key = "llmhost_cuda_toolkits" if settings.cuda_toolkits or new else "driver"
     distro = CUDA_REPO_WSL if facts.wsl else CUDA_REPO_DISTROS.get((facts.os_id, facts.os_version))
     if distro is None or (facts.wsl and facts.os_id != "ubuntu"):
         raise PlanError(f"{key}: NVIDIA's CUDA repository has no packages for {facts.os_id} {facts.os_version}"
@@ -148,6 +216,12 @@ def toolkits(settings: Settings, facts: HostFacts, driver: DriverPlan | None) ->
             f"(cuda-toolkit-X-Y packages only, never the meta-packages that pull a driver)"
             + (f"; already there: {', '.join(have)}" if have else "")
         )
+    for version, what in planned:
+        if version in new:
+            drivers = sorted({g.driver for g in facts.gpus if g.driver}, key=driver_tuple)
+            reasons.append(f"cuda toolkit {version}: {what} is compiled with nvcc and the host has no toolkit: the newest "
+                           "CUDA " + (f"its driver {drivers[0]} ({'Windows' if facts.wsl else 'Linux'} minimum "
+                           f"{min_driver(version, facts.wsl)}) and " if drivers else "") + "its GPUs run, from " + repo.url)  # fmt: skip
     return repo, reasons
 
 
@@ -182,17 +256,24 @@ def cuda_default(settings: Settings, facts: HostFacts) -> tuple[CudaPlan | None,
 
 def cuda_env(engine: EnginePlan, facts: HostFacts, settings: Settings, reasons: list[str]) -> dict[str, str]:
     """CUDA_HOME / PATH / LD_LIBRARY_PATH of a CUDA engine's service (services do not read
-    /etc/profile.d): the toolkit of the engine's own CUDA where there is one, else the default."""
-    toolkits = set(facts.cuda_toolkits) | set(settings.cuda_toolkits)
-    version = engine.cuda if engine.cuda in toolkits else (settings.cuda_default or facts.cuda_default)
+    /etc/profile.d): the toolkit of the engine's own CUDA where there is one, else the newest of its
+    major; none of another major (torch's extension builder and FlashInfer's JIT refuse one)."""
+    # a built engine's toolkit is there by the time it runs (the plan installs the one it builds with)
+    toolkits = sorted(set(facts.cuda_toolkits) | set(settings.cuda_toolkits) | ({engine.cuda} if engine.build else set()),
+                      key=driver_tuple)  # fmt: skip
+    major = engine.cuda.split(".")[0]
+    same = [t for t in toolkits if t.split(".")[0] == major]
+    version = engine.cuda if engine.cuda in same else (same[-1] if same else None)
     if version is None:
-        reasons.append(f"CUDA_HOME: not set, no CUDA toolkit on the host; vLLM's wheels carry their CUDA {engine.cuda} "
-                       "runtime (kernels that compile with nvcc at start-up are not available: llmhost_cuda_toolkits)")  # fmt: skip
+        reasons.append(f"CUDA_HOME: not set: no CUDA {major}.x toolkit on the host" + (f" (it has {', '.join(toolkits)}: "
+                       "torch's extension builder and FlashInfer's JIT refuse a toolkit of another major)" if toolkits else "")
+                       + f"; the engine's wheels carry their CUDA {engine.cuda} runtime (kernels compiled with nvcc at "
+                       f"start-up need a {major}.x toolkit: llmhost_cuda_toolkits)")  # fmt: skip
         return {}
     home = f"/usr/local/cuda-{version}"
     libraries = (["/usr/lib/wsl/lib"] if facts.wsl else []) + [f"{home}/lib64"]
     reasons.append(f"CUDA_HOME={home}: " + ("the toolkit of the engine's CUDA" if version == engine.cuda else
-                   f"the default toolkit (none of CUDA {engine.cuda} on the host)")
+                   f"the newest CUDA {major}.x toolkit on the host (none of CUDA {engine.cuda})")
                    + "; its bin on PATH and lib64 on LD_LIBRARY_PATH, explicitly (services do not read profile.d)")  # fmt: skip
     return {"CUDA_HOME": home, "PATH": f"{engine.link}/bin:{home}/bin:/usr/local/bin:/usr/bin:/bin",
             "LD_LIBRARY_PATH": ":".join(libraries)}  # fmt: skip

@@ -53,7 +53,7 @@ def plan_host(facts: HostFacts, settings: Settings) -> HostPlan:
     conda = None
     packages = {"python3-venv"}
     if settings.env_manager == "conda":
-        conda, conda_reason = envs.conda(settings, facts)
+        conda, conda_reason = envs.conda(settings, facts, [])
         # conda brings the envs' Python (and its headers); the installer is fetched with curl
         packages = {"curl", "ca-certificates"}
         reasons.append(conda_reason)
@@ -97,11 +97,16 @@ def plan_host(facts: HostFacts, settings: Settings) -> HostPlan:
                 raise PlanError(f"host: no tcmalloc package known for {facts.os_id} {facts.os_version} (llmhost/engines.py)")
             packages.add(tcmalloc)
             packages.update(CPU_ENGINE_PACKAGES)
-            if conda:  # the conda env's Python has its headers
+            if svc.engine.conda:  # the conda env's Python has its headers
                 packages.discard("python3-dev")
             elif facts.python_version:  # the headers of the venv's own Python
                 packages.discard("python3-dev")
                 packages.add(f"python{short}-dev")
+    fitted = [e for e in engines.values() if e.host_python]
+    if fitted and not conda:  # releases the host's Python does not fit get conda envs of their own
+        conda, conda_reason = envs.conda(settings, facts, fitted)
+        packages.update(("curl", "ca-certificates"))  # the installer is fetched with curl
+        reasons.append(conda_reason)
     made, gone = (), ()
     if not driver_first:  # (the services are planned, and the host's record read, once the GPUs can be)
         made = teardown.owned(services, ollama, supervisor)
@@ -114,7 +119,10 @@ def plan_host(facts: HostFacts, settings: Settings) -> HostPlan:
     reasons += driver_reasons
     reboot, stop_after_driver, reboot_reasons = gpu_stack.reboot(driver, facts, settings)
     reasons += reboot_reasons
-    cuda_repo, toolkit_reasons = gpu_stack.toolkits(settings, facts, driver)
+    # engines compiled with nvcc on a host with no toolkit: the toolkit they were planned with is installed
+    built = tuple((e.cuda, f"{e.engine} {e.version}'s CUDA build") for e in engines.values()
+                  if e.build and e.cuda and e.cuda not in facts.cuda_toolkits and e.cuda not in settings.cuda_toolkits)  # fmt: skip
+    cuda_repo, toolkit_reasons = gpu_stack.toolkits(settings, facts, driver, built)
     reasons += toolkit_reasons
     if cuda_repo:
         packages.update(("curl", "ca-certificates"))  # the keyring package is fetched with curl
@@ -151,13 +159,13 @@ def plan_host(facts: HostFacts, settings: Settings) -> HostPlan:
         disk_free_bytes=facts.disk_free_bytes,
         modelscope_endpoint=mirrors.endpoints(settings)["modelscope"],
         endpoint_keys=tuple(sorted(mirrors.endpoint_keys(settings).items())),
-        python=f"{conda.prefix}/bin/python" if conda else settings.python,
+        python=f"{conda.prefix}/bin/python" if settings.env_manager == "conda" else settings.python,
         apt=apt,
         conda=conda,
         cuda=cuda,
         driver=driver,
         cuda_repo=cuda_repo,
-        cuda_toolkits=settings.cuda_toolkits,
+        cuda_toolkits=tuple(dict.fromkeys(settings.cuda_toolkits + tuple(v for v, _ in built))),
         stop_after_driver=stop_after_driver,
         reboot=reboot,
         ollama=ollama,

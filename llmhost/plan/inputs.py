@@ -30,6 +30,7 @@ class Gpu:
     memory_mib: int
     compute_capability: str | None
     driver: str | None = None  # the NVIDIA driver version nvidia-smi reports (None: unknown)
+    memory_used_mib: int = 0  # taken by processes that are not llmhost's engines (a desktop, another job)
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,10 @@ class HostFacts:
     shm_growable: bool = False  # llmhost may remount /dev/shm larger (root with CAP_SYS_ADMIN, a tmpfs)
     nofile_hard: int | None = None  # the hard open-files limit tmux sessions inherit (None: unknown or unlimited)
     owned: tuple[Owned, ...] = ()  # what llmhost's record on the host says it created (None recorded: nothing)
+    nvidia_smi: str | None = None  # the nvidia-smi that read the GPUs (WSL's is in /usr/lib/wsl/lib)
+    pci_gpu_devices: tuple[str, ...] = ()  # PCI device ids of the NVIDIA GPUs ("0x2684")
+    nvswitches: int = 0  # NVSwitch bridges on PCI (HGX boards: they need the fabric manager)
+    nvidia_displays: int = 0  # connected display outputs of NVIDIA GPUs (a desktop runs on them)
 
     @property
     def usable_memory_bytes(self) -> int:

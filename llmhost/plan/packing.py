@@ -15,6 +15,9 @@ HOST_MEMORY_SHARE = 0.80
 # torch sees less than nvidia-smi's memory.total (24576 MiB -> 23.58 GiB on an RTX 3090: 0.98).
 GPU_USABLE_FRACTION = 0.98
 GPU_UTIL_MAX = 0.95  # the most of a GPU one service takes (vLLM raises its utilization up to it, with a reason)
+# Memory other processes hold on a GPU (a desktop's Xorg and shell, another job) is claimed first,
+# with room for it to grow: vLLM refuses to start when less than utilization x total is free.
+GPU_OTHERS_MARGIN_MIB = 256
 
 
 def memory_share(facts: HostFacts, services: int) -> int:
@@ -29,6 +32,10 @@ class Ledger:
     def __init__(self, gpus: tuple[Gpu, ...]):
         self.usable = [int(g.memory_mib * 2**20 * GPU_USABLE_FRACTION) for g in gpus]
         self.claims: list[list[tuple[str, int]]] = [[] for _ in gpus]
+        for i, gpu in enumerate(gpus):
+            if gpu.memory_used_mib:
+                self.claim([i], f"other processes ({gpu.memory_used_mib} MiB in use + {GPU_OTHERS_MARGIN_MIB} MiB to grow)",
+                           (gpu.memory_used_mib + GPU_OTHERS_MARGIN_MIB) * 2**20)  # fmt: skip
 
     def free(self, gpu: int) -> int:
         return self.usable[gpu] - sum(n for _, n in self.claims[gpu])

@@ -14,11 +14,12 @@ from llmhost.plan.mirrors import endpoints
 from llmhost.plan.models import convert_plan, model_plan
 from llmhost.plan.packing import Ledger, cpu_shares, memory_share
 from llmhost.plan.route import Route, route
+from llmhost.plan.sizing import Sizing
 from llmhost.plan.sizing.cpu import size_cpu
 from llmhost.plan.sizing.llamacpp import size_llamacpp
 from llmhost.plan.sizing.ollama import plan_ollama
 from llmhost.plan.sizing.vllm_gpu import size_vllm_gpu
-from llmhost.plan.types import OllamaPlan, PlanError, ServicePlan, Sizing, bind_url
+from llmhost.plan.types import OllamaPlan, PlanError, ServicePlan, bind_url
 from llmhost.settings import ServiceWish, Settings
 
 
@@ -88,6 +89,10 @@ def plan_service(index: int, wish: ServiceWish, route: Route, facts: HostFacts, 
         release = replace(release, requirements=release.requirements + (BITSANDBYTES,))
     engine = engine_plan(release, settings, host)
     reasons = [engine_reason, *sizing.reasons]
+    if wish.model.info and wish.model.info.estimated:
+        reasons.append(f"model: {wish.model.ref} has a config.json and no weight files: its weights "
+                       f"({wish.model.info.weight_bytes / 2**30:.2f} GiB) are estimated from the config for this plan "
+                       "(a deploy needs the weights)")  # fmt: skip
 
     model = model_plan(wish.model, root)
     convert = convert_plan(wish, model, engine, sizing.model_file, host, root) if wish.gguf else None

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from pyinfra.api.exceptions import DeployError
 
-from llmhost.engines import Archive, EngineRelease, SourceBuild
+from llmhost.engines import Archive, SourceBuild
 from llmhost.gpus import CUDA_KEYRING
 from llmhost.plan.inputs import Owned, owned_record
 
@@ -67,6 +67,9 @@ class DriverPlan:
     packages: tuple[str, ...] = ()
     headers: str | None = None
     reboot: bool = False
+    command: tuple[str, ...] = ()  # ubuntu-drivers' arguments, or NVIDIA's packages in install order
+    flavour: str = ""  # server | desktop, open | proprietary kernel modules (said in the reasons)
+    fabric: tuple[str, ...] = ()  # the NVSwitch fabric manager's packages (none: no NVSwitch)
 
 
 @dataclass(frozen=True)
@@ -171,8 +174,16 @@ class EnginePlan:
     archive: Archive | None = None  # unpacked from a release archive into ``venv`` (Ollama)
     # what the host fetches it from (URL, the data key that sets it), probed before an install
     reach: tuple[tuple[str, str], ...] = ()
+    python_version: str | None = None  # the env's Python ("3.12"; a venv: the host's, None where unknown)
+    python_range: str | None = None  # the release's Requires-Python
+    host_python: str | None = None  # the host's Python, where it is outside python_range (a conda env instead)
+    driver_minimum: str | None = None  # the oldest NVIDIA driver its CUDA runs on (inside WSL: Windows')
     pip_timeout: int = 20  # seconds pip waits for each request (pip.conf), and
     pip_retries: int = 2  # its retries: an unreachable index cannot hold a run for long
+
+    def summary(self) -> dict:
+        """What an engine is, to hold a plan against upstream: its env's Python, its CUDA, the driver it needs."""
+        return {"engine_python": self.python_version, "engine_cuda": self.cuda, "driver_minimum": self.driver_minimum}
 
     @property
     def binary(self) -> str | None:
@@ -283,6 +294,7 @@ class ServicePlan:
             "name": self.name,
             "engine": self.engine.engine,
             "engine_version": self.engine.version,
+            **self.engine.summary(),
             "dtype": self.dtype,
             "quantization": self.quantization,
             "tensor_parallel_size": self.tensor_parallel_size,
@@ -389,21 +401,3 @@ class HostPlan:
     def writable_directories(self) -> tuple[str, ...]:
         r = self.root
         return (f"{r}/logs", f"{r}/home", f"{r}/cache")
-
-
-@dataclass(frozen=True)
-class Sizing:
-    """The engine-specific part of a service plan, before argv and env are written."""
-
-    release: EngineRelease
-    dtype: str
-    quantization: str | None
-    tp: int
-    util: float | None
-    max_model_len: int | None
-    max_num_seqs: int
-    env: dict
-    args: tuple[str, ...]  # engine flags after the common ones
-    model_file: str | None  # GGUF file inside the model directory
-    reasons: tuple[str, ...]
-

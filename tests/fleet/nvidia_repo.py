@@ -3,8 +3,9 @@ repository (`<base>/debian12/x86_64/`, NVIDIA's layout) signed with a throw-away
 a `cuda-keyring` package (the key and a source file pointing at NVIDIA, as the real one does) and
 `cuda-toolkit-12-9` / `cuda-toolkit-12-6` packages whose files are a stand-in `nvcc` under
 `/usr/local/cuda-X.Y` and whose postinst registers the toolkit with update-alternatives at
-priority XY, as NVIDIA's cuda-toolkit-config-common does, and an empty `cuda-drivers-580` (a driver
-branch installed by an earlier run, its module not loaded yet). Real apt, dpkg, gpgv and
+priority XY, as NVIDIA's cuda-toolkit-config-common does, and empty `nvidia-driver-pinning-580` and
+`nvidia-open` (a driver branch installed by an earlier run, its module not loaded yet; NVIDIA's
+packaging for 570 and later). Real apt, dpkg, gpgv and
 update-alternatives on the host do the rest. (NVIDIA's repository is not reachable here.)
 """
 
@@ -76,8 +77,9 @@ def build(base: Path) -> Path:
                          {f"{home}/bin/nvcc": (nvcc, 0o755), f"{home}/lib64/.keep": ("", 0o644)},
                          f"#!/bin/sh\nset -e\nupdate-alternatives --install /usr/local/cuda cuda {home} {priority}\n"))  # fmt: skip
     # an installed driver branch, as an earlier run leaves it before the reboot (no module in it)
-    debs.append(_deb(repo, "cuda-drivers-580", "580.95.05-1", "amd64", {"/usr/share/doc/cuda-drivers-580/README": (
-        "stand-in: the branch is installed, its kernel module is not loaded\n", 0o644)}))  # fmt: skip
+    for name in ("nvidia-driver-pinning-580", "nvidia-open"):
+        debs.append(_deb(repo, name, "580.95.05-1", "amd64", {f"/usr/share/doc/{name}/README": (
+            "stand-in: the branch is installed, its kernel module is not loaded\n", 0o644)}))  # fmt: skip
     packages = "\n".join(_stanza(d) for d in debs)
     (repo / "Packages").write_text(packages)
     (repo / "Packages.gz").write_bytes(gzip.compress(packages.encode(), mtime=0))

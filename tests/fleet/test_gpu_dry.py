@@ -3,7 +3,8 @@ whose `nvidia-smi` is a stand-in printing the seed's GPUs: every fact but the GP
 real (OS, kernel, packages, /sys, Secure Boot), the planner decides, and the dry run lists the
 operations the gpu layer would run. Nothing is installed: no GPU, no NVIDIA repository and no
 Ubuntu image are reachable here, so the fleet host is Debian 12 and the driver comes the Debian
-way (NVIDIA's repository, cuda-drivers-580 with DKMS); the Ubuntu way (ubuntu-drivers) is checked
+way (NVIDIA's repository: the branch pinned, nvidia-open or cuda-drivers with DKMS); the Ubuntu way
+(ubuntu-drivers) is checked
 at the command level in tests/unit/test_gpu_stack.py.
 """
 
@@ -19,26 +20,28 @@ from tests.helpers import REPO, record_timing
 
 pytestmark = pytest.mark.fleet
 
-# nvidia-smi --query-gpu=index,name,memory.total,compute_cap,driver_version as each seed shows it
+# nvidia-smi --query-gpu=index,name,memory.total,memory.used,compute_cap,driver_version,uuid as each
+# seed shows it
 SEEDS = {
-    "rtx4060-laptop": ["0, NVIDIA GeForce RTX 4060 Laptop GPU, 8188, 8.9, 550.163.01"],
-    "v100": ["0, Tesla V100-SXM2-32GB, 32768, 7.0, 470.256.02", "1, Tesla V100-SXM2-32GB, 32768, 7.0, 470.256.02"],
-    "a800": [f"{i}, NVIDIA A800-SXM4-80GB, 81920, 8.0, 535.161.08" for i in range(8)],
+    "rtx4060-laptop": ["0, NVIDIA GeForce RTX 4060 Laptop GPU, 8188, 0, 8.9, 550.163.01, GPU-0"],
+    "v100": [f"{i}, Tesla V100-SXM2-32GB, 32768, 0, 7.0, 470.256.02, GPU-{i}" for i in range(2)],
+    "a800": [f"{i}, NVIDIA A800-SXM4-80GB, 81920, 0, 8.0, 535.161.08, GPU-{i}" for i in range(8)],
 }
-# The a800 seed's 72B model (145 GB in bf16) does not fit this machine's disk, and its python3.10
-# is not on a Debian 12 host: the planner refuses both before any change, as it should. Its dry
-# run serves a 7B on the same eight GPUs with the host's python3 instead, and allows the reboot.
+# The a800 seed's 72B model (145 GB in bf16) does not fit this machine's disk: the planner refuses
+# it before any change, as it should. Its dry run serves a 7B on the same eight GPUs instead, and
+# allows the reboot.
 OVERRIDES = {"a800": {"llmhost_services": [{"name": "qwen7", "model": "Qwen/Qwen2.5-7B-Instruct"}],
-                      "llmhost_python": "python3", "llmhost_allow_reboot": True}}  # fmt: skip
+                      "llmhost_allow_reboot": True}}  # fmt: skip
 
 
-# Debian hosts: the driver from NVIDIA's repository, which the keyring and llmhost's source file add
-DRIVER_FROM_NVIDIA_REPO = [
+def driver_from_nvidia_repo(modules: str) -> list[str]:
+    """Debian hosts: the driver from NVIDIA's repository, which the keyring and llmhost's source file add."""
+    return [
         "llmhost gpu layer | NVIDIA's cuda-keyring (debian12)",
         "llmhost gpu layer | NVIDIA's repository (/etc/apt/sources.list.d/cuda-debian12-x86_64.list)",
         "llmhost gpu layer | Refresh apt package lists (NVIDIA's repository)",
-        "llmhost gpu layer | NVIDIA driver branch 580 (nvidia-repo)",
-]
+        f"llmhost gpu layer | NVIDIA driver branch 580 (nvidia-repo: server, {modules} kernel modules)",
+    ]
 
 
 def seed_data(seed: str) -> dict:
@@ -68,7 +71,7 @@ def dry(host, seed: str) -> tuple[list[str], str]:
 def test_rtx4060_seed_dry_run_plans_driver_repository_toolkits_then_stops(gpu_host):
     changing, out = dry(gpu_host, "rtx4060-laptop")
     gpu = [name for name in changing if name.startswith("llmhost gpu layer | ")]
-    assert gpu == DRIVER_FROM_NVIDIA_REPO + ["llmhost gpu layer | CUDA toolkits 12.9, 12.6 side by side"]
+    assert gpu == driver_from_nvidia_repo("open") + ["llmhost gpu layer | CUDA toolkits 12.9, 12.6 side by side"]
     # driver 550 -> 580 needs a reboot that is not allowed: nothing after the gpu layer
     assert not [n for n in changing if n.split(" | ")[0] in ("llmhost engine layer", "llmhost service layer")]
     assert "this run ends after the gpu layer: driver branch 580 is installed by this run" in out
@@ -78,13 +81,13 @@ def test_rtx4060_seed_dry_run_plans_driver_repository_toolkits_then_stops(gpu_ho
 def test_v100_seed_dry_run_plans_the_driver_for_volta_and_no_toolkit(gpu_host):
     changing, _ = dry(gpu_host, "v100")
     gpu = [name for name in changing if name.startswith("llmhost gpu layer | ")]
-    assert gpu == DRIVER_FROM_NVIDIA_REPO
+    assert gpu == driver_from_nvidia_repo("proprietary")  # Volta has no open kernel modules
 
 
 def test_a800_seed_dry_run_with_allow_reboot_reboots_and_goes_on(gpu_host):
     names, _ = dry(gpu_host, "a800")
     reboot = names.index("llmhost gpu layer | Reboot onto NVIDIA driver 580 (llmhost_allow_reboot)")
-    assert names[reboot - 1] == "llmhost gpu layer | NVIDIA driver branch 580 (nvidia-repo)"
+    assert names[reboot - 1] == "llmhost gpu layer | NVIDIA driver branch 580 (nvidia-repo: server, open kernel modules)"
     after = {n.split(" | ")[0] for n in names[reboot + 1:]}
     assert {"llmhost engine layer", "llmhost service layer"} <= after  # the vLLM venv and unit after the reboot
     assert any(n.startswith("llmhost engine layer | Install vllm 0.33.0") for n in names)

@@ -75,12 +75,14 @@ def test_toolkits_from_the_repository_side_by_side_then_nothing_then_a_switch(re
 
 def test_a_driver_installed_before_waits_for_its_reboot_and_the_run_stops_there(repo_host):
     """The rtx4060 seed's GPU on driver 550 (a stand-in nvidia-smi), with branch 580 installed by
-    an earlier run and no reboot since (the stand-in cuda-drivers-580, dpkg-installed): the plan
+    an earlier run and no reboot since (the stand-in nvidia-driver-pinning-580 and nvidia-open, the
+    open kernel modules an Ada GPU gets, dpkg-installed): the plan
     reads the packages for real, installs nothing, and the run ends after the gpu layer."""
     host, inv = repo_host
-    host.sh("printf '#!/bin/sh\\nprintf \"0, NVIDIA GeForce RTX 4060 Laptop GPU, 8188, 8.9, 550.163.01\\\\n\"\\n' "
+    host.sh("printf '#!/bin/sh\\nprintf \"0, NVIDIA GeForce RTX 4060 Laptop GPU, 8188, 0, 8.9, 550.163.01, GPU-0\\\\n\"\\n' "
             "> /usr/local/bin/nvidia-smi && chmod 755 /usr/local/bin/nvidia-smi && "
-            f"dpkg -i {REPO_DIR}/debian12/x86_64/cuda-drivers-580_580.95.05-1_amd64.deb >/dev/null")  # fmt: skip
+            f"dpkg -i {REPO_DIR}/debian12/x86_64/nvidia-driver-pinning-580_580.95.05-1_amd64.deb "
+            f"{REPO_DIR}/debian12/x86_64/nvidia-open_580.95.05-1_amd64.deb >/dev/null")  # fmt: skip
     gpu_data = {**DATA, "llmhost_services": [{"name": "q", "model": "Qwen/Qwen2.5-0.5B-Instruct"}]}  # engine auto
     inv = str(harness.write_inventory(harness.STATE / "nvrepo-gpu.py", [host], gpu_data))
     r = run(inv, "deploys/serve.py", "driver installed, reboot pending")

@@ -25,11 +25,11 @@ MODEL = "Qwen/Qwen2.5-0.5B-Instruct"
 
 def plan(facts=DEVBOX, **data):
     return plan_host(facts, load({"llmhost_services": [{"name": "m", "model": MODEL}], "llmhost_env_manager": "conda",
-                                  "llmhost_python": "3.10", **data}))  # fmt: skip
+                                  "llmhost_python": "3.12", **data}))  # fmt: skip
 
 
 def test_conda_plan_from_github_with_conda_forge_only():
-    p = plan(dataclasses.replace(DEVBOX, python_version=""))  # the host has no 3.10: conda brings it
+    p = plan(dataclasses.replace(DEVBOX, python_version=""))  # the host has no 3.12: conda brings it
     c = p.conda
     assert c.prefix == "/opt/llmhost/miniforge" and c.version == "25.11.0-1"
     assert c.installer == (
@@ -37,7 +37,7 @@ def test_conda_plan_from_github_with_conda_forge_only():
     )
     assert c.sha256 is None and c.forge_base is None
     (e,) = p.engines
-    assert e.conda == "/opt/llmhost/miniforge/bin/conda" and e.python == "3.10"
+    assert e.conda == "/opt/llmhost/miniforge/bin/conda" and e.python == "3.12"
     assert e.link == "/opt/llmhost/venvs/vllm-cpu-current"
     assert p.python == "/opt/llmhost/miniforge/bin/python"  # llmhost-hosttool's interpreter
     assert "python3-venv" not in p.system_packages and "python3-dev" not in p.system_packages

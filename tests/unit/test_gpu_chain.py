@@ -21,7 +21,7 @@ def test_the_tables_agree_with_each_other():
         assert release.cuda in CUDA_MIN_DRIVER, release
     for _, cc in COMPUTE_CAPABILITY:
         name, newest, branch = architecture(float(cc))
-        assert name != "pre-Pascal"
+        assert name != "Kepler or older"
         if newest:  # an architecture CUDA stopped at must still run the engine planned for it
             assert branch and driver_tuple(branch) >= driver_tuple(DRIVER_BRANCH)
     assert architecture(7.0) == ("Volta", "12.9", "580") and architecture(8.9)[0] == "Ada"
@@ -31,15 +31,20 @@ def test_the_tables_agree_with_each_other():
     assert all(driver_tuple(DRIVER_BRANCH) >= driver_tuple(v)[:1] for v in CUDA_MIN_DRIVER.values())
 
 
-def test_rtx4060_seed_driver_550_is_too_old_for_cuda_12_9():
-    """Seed 003's nvidia-smi shows driver 550.163.01; vLLM 0.33.0's wheels are CUDA 12.9 (>= 575.51.03)."""
+def test_rtx4060_seed_driver_550_is_too_old_for_cuda_13():
+    """Seed 003's nvidia-smi shows driver 550.163.01; vLLM 0.33.0's wheels are CUDA 13.0 (torch 2.14.0's
+    metadata), whose minimum on Linux is 580.65.06. The laptop runs its desktop on the GPU with Ubuntu's
+    desktop nvidia-driver-550: it gets the desktop driver of branch 580, open kernel modules (Ada)."""
     plan = seed_plan("rtx4060-laptop")
     d = plan.driver
-    assert (d.cuda, d.minimum, d.found, d.install, d.branch) == ("12.9", "575.51.03", "550.163.01", True, "580")
-    assert (d.method, d.packages, d.headers, d.reboot) == (
-        "ubuntu-drivers", ("nvidia-headless-no-dkms-580-server", "nvidia-utils-580-server"), None, True)
-    assert any(r.startswith("driver: install branch 580 by ubuntu-drivers install --gpgpu nvidia:580-server")
-               and "(found 550.163.01; CUDA 12.9 of vllm 0.33.0 needs >= 575.51.03" in r for r in plan.reasons)  # fmt: skip
+    assert (d.cuda, d.minimum, d.found, d.install, d.branch) == ("13.0", "580.65.06", "550.163.01", True, "580")
+    assert (d.method, d.command, d.packages, d.headers, d.reboot) == (
+        "ubuntu-drivers", ("install", "nvidia:580-open"), ("nvidia-driver-580-open",), None, True)
+    assert any(r.startswith("driver: install branch 580 by ubuntu-drivers install nvidia:580-open")
+               and "(found 550.163.01; CUDA 13.0 of vllm 0.33.0 needs >= 580.65.06" in r for r in plan.reasons)  # fmt: skip
+    assert ("driver flavour: desktop (nvidia-driver-550 installed: the headless server driver "
+            "would remove it); open kernel modules: the GPUs are Turing or newer (cc 8.9; NVIDIA's default since "
+            "560)") in plan.reasons
     # the new module loads after a reboot, which llmhost does not do unasked: the run stops there
     assert plan.stop_after_driver.startswith("driver branch 580 is installed by this run and loads only after a reboot")
     assert not plan.reboot
@@ -49,9 +54,9 @@ def test_a_new_enough_driver_is_left_alone():
     facts = load_hardware(HARDWARE / "rtx4060-laptop.yaml")
     gpu = dataclasses.replace(facts.gpus[0], driver="580.95.05")
     plan = plan_host(dataclasses.replace(facts, gpus=(gpu,)), load({"llmhost_services": [
-        {"name": "q", "model": "Qwen/Qwen1.5-7B-Chat", "quantization": "bitsandbytes"}]}))  # fmt: skip
+        {"name": "q", "model": "Qwen/Qwen1.5-7B-Chat", "quantization": "bitsandbytes", "max_model_len": 1024}]}))  # fmt: skip
     assert not plan.driver.install and plan.driver.found == "580.95.05"
-    assert "driver: 580.95.05 satisfies CUDA 12.9 of vllm 0.33.0 (>= 575.51.03, CUDA Toolkit release notes, Table 3); not touched" in plan.reasons
+    assert "driver: 580.95.05 satisfies CUDA 13.0 of vllm 0.33.0 (>= 580.65.06, CUDA Toolkit release notes, Table 3); not touched" in plan.reasons
 
 
 def test_v100_with_driver_470_gets_the_580_branch_for_cuda_12_8():
@@ -69,9 +74,10 @@ def test_wsl_never_installs_a_driver_and_refuses_an_old_windows_one():
     wish = load({"llmhost_services": [{"name": "q", "model": "Qwen/Qwen2.5-0.5B-Instruct", "engine": "vllm"}]})
     with pytest.raises(PlanError) as err:
         plan_host(facts, wish)
+    # the Windows driver is held against CUDA's Windows minimum (13.0: branch 580's first, 580.88)
     assert str(err.value) == (
-        "driver: inside WSL the NVIDIA driver is Windows' (556.12); CUDA 12.9 of vllm 0.33.0 needs >= 575.51.03 "
-        "(CUDA Toolkit release notes, Table 3): update the NVIDIA driver on Windows"
+        "driver: inside WSL the NVIDIA driver is Windows' (556.12); CUDA 13.0 of vllm 0.33.0 needs >= 580.88 "
+        "(CUDA Toolkit release notes, Table 3, Windows column): update the NVIDIA driver on Windows"
     )
     newer = dataclasses.replace(facts, gpus=(dataclasses.replace(facts.gpus[0], driver="581.42"),))
     plan = plan_host(newer, wish)
@@ -89,4 +95,4 @@ def test_a_cuda_newer_than_the_architecture_is_refused():
 def test_cpu_engines_need_nodriver():
     assert seed_plan("cpu-server").driver is None
     assert driver(load_hardware(HARDWARE / "v100.yaml"), []) == (None, [])
-    assert VLLM_CUDA.cuda == "12.9" and Gpu("x", 1, None).driver is None
+    assert VLLM_CUDA.cuda == "13.0" and Gpu("x", 1, None).driver is None

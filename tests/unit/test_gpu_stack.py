@@ -21,7 +21,8 @@ from llmhost.settings import load
 from tests.helpers import FakeHost
 from tests.unit.test_seed_plans import HARDWARE, seed_plan
 
-UBUNTU_DRIVER = ("nvidia-headless-no-dkms-580-server", "nvidia-utils-580-server")
+UBUNTU_DRIVER = ("nvidia-headless-no-dkms-580-server-open", "nvidia-utils-580-server")  # a server, Turing or newer
+DESKTOP_DRIVER = ("nvidia-driver-580-open",)
 
 
 def commands(monkeypatch, op, installed=(), **kwargs):
@@ -33,7 +34,7 @@ def commands(monkeypatch, op, installed=(), **kwargs):
 def driver_commands(monkeypatch, plan, installed=()):
     d = plan.driver
     return commands(monkeypatch, nvidia.driver, installed, branch=d.branch, method=d.method,
-                    packages=list(d.packages), headers=d.headers)  # fmt: skip
+                    command=list(d.command), packages=list(d.packages), headers=d.headers)  # fmt: skip
 
 
 def keyring_commands(monkeypatch, plan, installed=()):
@@ -49,21 +50,25 @@ def gpu_driver(f, version):
     return tuple(dataclasses.replace(g, driver=version) for g in f.gpus)
 
 
+def seed_plan_data(seed):
+    from tests.golden import seed_data
+
+    return seed_data(seed)["llmhost_services"]
+
+
 def plan_of(f, **data):
     data.setdefault("llmhost_services", [{"name": "q", "model": "Qwen/Qwen2.5-7B-Instruct"}])
     return plan_host(f, load(data))
 
 
-# --- rtx4060 (seed 003): Ubuntu 24.04, driver 550 too old for CUDA 12.9, two toolkits ------------
+# --- rtx4060 (seed 003): Ubuntu 24.04 desktop, driver 550 too old for CUDA 13.0, two toolkits ---
 
 
 def test_rtx4060_seed_installs_580_the_ubuntu_way_then_stops_for_the_reboot(monkeypatch):
     plan = seed_plan("rtx4060-laptop")
     assert (plan.driver.method, plan.driver.install, plan.driver.reboot) == ("ubuntu-drivers", True, True)
-    assert driver_commands(monkeypatch, plan) == ([
-        ["ubuntu-drivers", "install", "--gpgpu", "nvidia:580-server"],
-        ["DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "--no-install-recommends", "nvidia-utils-580-server"],
-    ], [])  # fmt: skip
+    # the desktop driver (its desktop stays), open kernel modules (Ada); nvidia-smi comes with it
+    assert driver_commands(monkeypatch, plan) == ([["ubuntu-drivers", "install", "nvidia:580-open"]], [])
     assert "ubuntu-drivers-common" in plan.system_packages
     # the toolkits come from NVIDIA's ubuntu2404 repository, by its keyring
     assert plan.cuda_repo.url == "https://developer.download.nvidia.com/compute/cuda/repos/ubuntu2404/x86_64/"
@@ -77,20 +82,28 @@ def test_rtx4060_seed_installs_580_the_ubuntu_way_then_stops_for_the_reboot(monk
     # 12.9 is installed by this run: /usr/local/cuda then belongs to update-alternatives
     assert (plan.cuda.version, plan.cuda.installing, plan.cuda.alternatives) == ("12.9", True, True)
     assert plan.stop_after_driver and not plan.reboot
-    # the service gets the toolkit of its engine's CUDA explicitly
-    env = dict(plan.services[0].env)
-    assert env["CUDA_HOME"] == "/usr/local/cuda-12.9"
-    assert env["PATH"] == "/opt/llmhost/venvs/vllm-current/bin:/usr/local/cuda-12.9/bin:/usr/local/bin:/usr/bin:/bin"
-    assert env["LD_LIBRARY_PATH"] == "/usr/local/cuda-12.9/lib64"
-    assert "bitsandbytes==0.50.2" in plan.services[0].engine.requirements  # the seed's 4-bit
+    # the engine's wheels are CUDA 13.0: a 12.x toolkit is not given to it (torch's extension builder
+    # and FlashInfer's JIT refuse a toolkit of another major), and the reasons say so
+    svc = plan.services[0]
+    env = dict(svc.env)
+    assert "CUDA_HOME" not in env and env["PATH"] == "/opt/llmhost/venvs/vllm-current/bin:/usr/local/bin:/usr/bin:/bin"
+    assert any(r.startswith("CUDA_HOME: not set: no CUDA 13.x toolkit on the host (it has 12.6, 12.9: torch's "
+                            "extension builder and FlashInfer's JIT refuse a toolkit of another major)") for r in svc.reasons)
+    assert "bitsandbytes==0.50.2" in svc.engine.requirements  # the seed's 4-bit
+    # with a 13.0 toolkit beside them, the service gets that one explicitly
+    both = plan_of(facts("rtx4060-laptop"), llmhost_services=seed_plan_data("rtx4060-laptop"),
+                   llmhost_cuda_toolkits=["12.9", "13.0"])  # fmt: skip
+    env = dict(both.services[0].env)
+    assert env["CUDA_HOME"] == "/usr/local/cuda-13.0" and env["LD_LIBRARY_PATH"] == "/usr/local/cuda-13.0/lib64"
+    assert env["PATH"] == "/opt/llmhost/venvs/vllm-current/bin:/usr/local/cuda-13.0/bin:/usr/local/bin:/usr/bin:/bin"
 
 
 def test_rtx4060_after_the_reboot_everything_is_already_satisfied(monkeypatch):
     f = facts("rtx4060-laptop", nvidia_module="580.95.05", cuda_toolkits=("12.6", "12.9"), cuda_default="12.9",
-              cuda_link="alternatives", nvidia_packages=frozenset(UBUNTU_DRIVER + ("cuda-keyring",)))  # fmt: skip
+              cuda_link="alternatives", nvidia_packages=frozenset(DESKTOP_DRIVER + ("cuda-keyring",)))  # fmt: skip
     f = dataclasses.replace(f, gpus=gpu_driver(f, "580.95.05"))
     plan = plan_host(f, load({"llmhost_services": [{"name": "q", "model": "Qwen/Qwen1.5-7B-Chat",
-                                                    "quantization": "bitsandbytes"}],
+                                                    "quantization": "bitsandbytes", "max_model_len": 1024}],
                               "llmhost_cuda_toolkits": ["12.9", "12.6"], "llmhost_cuda_default": "12.9"}))  # fmt: skip
     assert not plan.driver.install and not plan.driver.reboot and plan.stop_after_driver is None
     # the gpu layer gives the driver op nothing to do; the keyring is a no-op; the switch too
@@ -102,12 +115,12 @@ def test_rtx4060_after_the_reboot_everything_is_already_satisfied(monkeypatch):
 
 
 def test_installed_branch_waiting_for_its_reboot_is_not_installed_again(monkeypatch):
-    f = facts("rtx4060-laptop", nvidia_module="550.163.01", nvidia_packages=frozenset(UBUNTU_DRIVER))
+    f = facts("rtx4060-laptop", nvidia_module="550.163.01", nvidia_packages=frozenset(DESKTOP_DRIVER))
     plan = plan_of(f)
     assert (plan.driver.install, plan.driver.reboot) == (False, True)
     assert plan.stop_after_driver.startswith("driver branch 580 is installed and loads only after a reboot")
-    assert driver_commands(monkeypatch, plan, UBUNTU_DRIVER) == (
-        [], ["driver branch 580 is installed (nvidia-headless-no-dkms-580-server, nvidia-utils-580-server)"])
+    assert driver_commands(monkeypatch, plan, DESKTOP_DRIVER) == (
+        [], ["driver branch 580 is installed (nvidia-driver-580-open)"])
     allowed = plan_of(f, llmhost_allow_reboot=True)
     assert allowed.reboot and allowed.stop_after_driver is None  # GPUs known: reboot, then the run goes on
 
@@ -120,17 +133,21 @@ def test_v100_old_driver_on_debian_uses_nvidia_repo_branch_with_dkms_headers(mon
     f = dataclasses.replace(f, gpus=gpu_driver(f, "470.256.02"))
     plan = plan_of(f)
     d = plan.driver
-    assert (d.method, d.packages, d.headers, d.cuda) == ("nvidia-repo", ("cuda-drivers-580",), "linux-headers-6.1.0-28-amd64", "12.8")
+    # NVIDIA's guide for 570 and later: the branch's pinning package first, then the driver; Volta
+    # has no open kernel modules: the proprietary ones (cuda-drivers)
+    assert (d.method, d.packages, d.headers, d.cuda) == (
+        "nvidia-repo", ("nvidia-driver-pinning-580", "cuda-drivers"), "linux-headers-6.1.0-28-amd64", "12.8")
     assert plan.cuda_repo.distro == "debian12" and plan.cuda_toolkits == ()  # the repository for the driver only
     assert driver_commands(monkeypatch, plan) == ([
         ["DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "--no-install-recommends",
          "linux-headers-6.1.0-28-amd64", "dkms"],
-        ["DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "cuda-drivers-580"],
+        ["DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "nvidia-driver-pinning-580"],
+        ["DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "cuda-drivers"],
     ], [])  # fmt: skip
     svc = plan.services[0]
     assert svc.engine.version == "0.14.1" and "--enforce-eager" in svc.argv
     assert "CUDA_HOME" not in dict(svc.env)  # no toolkit: the wheels' own runtime, said in the reasons
-    assert any(r.startswith("CUDA_HOME: not set, no CUDA toolkit on the host") for r in svc.reasons)
+    assert any(r.startswith("CUDA_HOME: not set: no CUDA 12.x toolkit on the host;") for r in svc.reasons)
 
 
 def test_secure_boot_with_dkms_modules_is_explained_before_any_change():
@@ -140,6 +157,8 @@ def test_secure_boot_with_dkms_modules_is_explained_before_any_change():
         plan_of(f)
     assert str(err.value).startswith("driver: Secure Boot is on and branch 580 from NVIDIA's repository builds its "
                                      "kernel modules with DKMS")  # fmt: skip
+    # dkms makes its key only on its first signed build: the message says how to have it now
+    assert "openssl req -new -x509 -nodes -days 36500" in str(err.value) and "-out /var/lib/dkms/mok.pub" in str(err.value)
     assert "mokutil --import /var/lib/dkms/mok.pub" in str(err.value) and "\n" not in str(err.value)
     assert plan_of(dataclasses.replace(f, dkms_key_enrolled=True)).driver.install  # an enrolled key is fine
     # Ubuntu's prebuilt modules are signed by Canonical: Secure Boot is only noted
@@ -156,8 +175,10 @@ def test_a800_seed_driver_535_gets_580_and_with_allow_reboot_goes_on(monkeypatch
     plan = plan_of(f, llmhost_allow_reboot=True)
     assert (plan.driver.found, plan.driver.install, plan.reboot, plan.stop_after_driver) == ("535.161.08", True, True, None)
     assert "reboot: llmhost_allow_reboot; the host reboots onto the new driver and the run goes on" in plan.reasons
-    assert driver_commands(monkeypatch, plan)[0][0] == ["ubuntu-drivers", "install", "--gpgpu", "nvidia:580-server"]
+    assert driver_commands(monkeypatch, plan)[0][0] == ["ubuntu-drivers", "install", "--gpgpu", "nvidia:580-server-open"]
     assert plan.cuda_repo is None  # no toolkits asked for, Ubuntu's own driver: NVIDIA's repository not needed
+    # an HGX board: the fabric manager of the same branch, from Ubuntu's archive
+    assert plan.driver.fabric == ("nvidia-fabricmanager-580", "libnvidia-nscq-580")
 
 
 # --- WSL (seed 000): never a driver; toolkits from wsl-ubuntu ------------------------------------------
@@ -171,7 +192,10 @@ def test_wsl_gets_no_driver_operation_and_toolkits_from_wsl_ubuntu():
     assert plan.driver.method == "" and not plan.driver.install and not plan.reboot
     assert plan.cuda_repo.url == "https://developer.download.nvidia.com/compute/cuda/repos/wsl-ubuntu/x86_64/"
     env = dict(plan.services[0].env)
-    assert env["LD_LIBRARY_PATH"] == "/usr/lib/wsl/lib:/usr/local/cuda-12.9/lib64"  # Windows' libcuda first
+    assert env["LD_LIBRARY_PATH"] == "/usr/lib/wsl/lib"  # Windows' libcuda; no 13.x toolkit for the CUDA 13 wheels
+    with13 = plan_of(f, llmhost_services=[{"name": "q", "model": "Qwen/Qwen2.5-0.5B-Instruct", "engine": "vllm"}],
+                     llmhost_cuda_toolkits=["13.0"])  # fmt: skip
+    assert dict(with13.services[0].env)["LD_LIBRARY_PATH"] == "/usr/lib/wsl/lib:/usr/local/cuda-13.0/lib64"
     # even GPUs that nvidia-smi cannot read are never a reason for a driver inside WSL
     blind = plan_of(dataclasses.replace(f, gpus=(), pci_gpus=1))
     assert blind.driver is None and blind.services[0].engine.engine == "vllm-cpu"
@@ -185,7 +209,9 @@ def test_gpus_on_pci_without_a_driver_get_the_driver_first():
     plan = plan_of(f)
     assert plan.services == () and plan.engines == ()  # never planned onto the CPU by mistake
     assert (plan.driver.install, plan.driver.cuda, plan.driver.method) == (True, None, "ubuntu-drivers")
-    assert plan.reasons[-4].startswith("gpus: 2 NVIDIA GPU(s) on the PCI bus and nvidia-smi cannot read them")
+    assert any(r.startswith("gpus: 2 NVIDIA GPU(s) on the PCI bus and nvidia-smi cannot read them") for r in plan.reasons)
+    # no nvidia-smi: the architecture is not known, and the proprietary modules run every GPU before Blackwell
+    assert plan.driver.packages == ("nvidia-headless-no-dkms-580-server", "nvidia-utils-580-server")
     assert plan.stop_after_driver.startswith("driver branch 580 is installed by this run")
     allowed = plan_of(f, llmhost_allow_reboot=True)
     assert allowed.reboot and allowed.stop_after_driver == "the host reboots onto the driver; run again to plan and serve on its GPUs"

@@ -80,8 +80,13 @@ def test_gguf_refusals_are_one_line(models):
     with pytest.raises(PlanError, match=r"^llmhost_services: 3 services compute on the CPU and the host has 2 CPU\(s\) online \(0-1\)"):
         plan_host(DEVBOX, three)
     on_gpu = dataclasses.replace(DEVBOX, gpus=(dataclasses.replace(_gpu(), driver="580.95.05"),))
-    with pytest.raises(PlanError, match=r"^llmhost_cuda_toolkits: llama.cpp's CUDA backend is compiled on the host"):
-        plan_host(on_gpu, load({"llmhost_services": [{"name": "g", "model": str(gguf_dir)}]}))
+    # no toolkit on the host: the newest its driver runs (580.95.05: CUDA 13.0) is planned and installed
+    auto = plan_host(on_gpu, load({"llmhost_services": [{"name": "g", "model": str(gguf_dir)}]}))
+    assert auto.services[0].engine.cuda == "13.0" and auto.cuda_toolkits == ("13.0",)
+    old = dataclasses.replace(DEVBOX, gpus=(dataclasses.replace(_gpu(), driver="470.256.02"),))
+    with pytest.raises(PlanError, match=r"^driver: llama.cpp's CUDA backend is compiled on the host and no CUDA toolkit "
+                                        r"llmhost knows runs on driver 470\.256\.02; update the NVIDIA driver"):  # fmt: skip
+        plan_host(old, load({"llmhost_services": [{"name": "g", "model": str(gguf_dir)}]}))
     cuda = plan_host(on_gpu, load({"llmhost_services": [{"name": "g", "model": str(gguf_dir)}],
                                    "llmhost_cuda_toolkits": ["12.9", "12.6"], "llmhost_cuda_default": "12.6"}))
     assert cuda.services[0].engine.build_flags[-3:] == (

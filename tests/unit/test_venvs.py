@@ -89,10 +89,10 @@ def test_a_python_the_host_lacks_is_refused_before_any_change():
 
 
 def test_the_pinned_pythons_own_venv_and_headers_are_installed():
-    p = plan(dataclasses.replace(DEVBOX, python_version="3.10.12"), llmhost_python="3.10")
-    assert "python3.10-venv" in p.system_packages and "python3.10-dev" in p.system_packages
+    p = plan(dataclasses.replace(DEVBOX, python_version="3.12.3"), llmhost_python="3.12")
+    assert "python3.12-venv" in p.system_packages and "python3.12-dev" in p.system_packages
     assert "python3-venv" not in p.system_packages and "python3-dev" not in p.system_packages
-    assert "python: python3.10 is Python 3.10.12 on the host (llmhost_python)" in p.reasons
+    assert "python: python3.12 is Python 3.12.3 on the host (llmhost_python)" in p.reasons
 
 
 # --- facts ----------------------------------------------------------------------------------------

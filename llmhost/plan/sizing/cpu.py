@@ -9,8 +9,8 @@ from llmhost.engines import MULTIARCH, VLLM_CPU
 from llmhost.modelinfo import ModelInfo
 from llmhost.plan.envs import env_link
 from llmhost.plan.inputs import HostFacts
-from llmhost.plan.sizing import DTYPE_BYTES
-from llmhost.plan.types import GiB, PlanError, Sizing, gib
+from llmhost.plan.sizing import DTYPE_BYTES, Sizing
+from llmhost.plan.types import GiB, PlanError, gib
 from llmhost.settings import ServiceWish
 
 # Python, torch and vLLM's own heap per CPU engine process, measured here as ~0.9 GiB RSS for

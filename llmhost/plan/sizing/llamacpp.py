@@ -8,7 +8,8 @@ from llmhost.catalog import GGUF, GgufFile
 from llmhost.engines import GGUF_TYPES, LLAMACPP
 from llmhost.plan.inputs import HostFacts
 from llmhost.plan.packing import Ledger, cpu_ids
-from llmhost.plan.types import GiB, PlanError, Sizing, gib
+from llmhost.plan.sizing import Sizing
+from llmhost.plan.types import GiB, PlanError, gib
 from llmhost.settings import ServiceWish
 
 # llama.cpp's CUDA context and compute buffers (reference/engines.md, measured at -c 4096).

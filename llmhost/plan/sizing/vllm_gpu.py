@@ -12,8 +12,8 @@ from llmhost.gpus import BF16_MIN_CC
 from llmhost.modelinfo import ModelInfo
 from llmhost.plan.inputs import HostFacts
 from llmhost.plan.packing import GPU_USABLE_FRACTION, GPU_UTIL_MAX, Ledger
-from llmhost.plan.sizing import DTYPE_BYTES
-from llmhost.plan.types import GiB, PlanError, Sizing, gib
+from llmhost.plan.sizing import DTYPE_BYTES, Sizing
+from llmhost.plan.types import GiB, PlanError, gib
 from llmhost.settings import ServiceWish
 
 # Per GPU, vLLM needs room beside weights and KV for the CUDA context, NCCL buffers, CUDA graphs
@@ -70,7 +70,7 @@ def size_vllm_gpu(key: str, wish: ServiceWish, facts: HostFacts, cc: float, ledg
     if release is None:
         raise PlanError(f"{key}.engine: vLLM needs compute capability >= 7.0; {facts.gpus[0].name} has {cc}")
     reasons = [f"engine vllm=={release.version} ({release.variant}): the GPUs have compute capability {cc}"
-               + (" (Volta: the 0.14 line is the last with sm_70 kernels)" if cc < 7.5 else "")]  # fmt: skip
+               + (" (Volta: vLLM's docs list cc >= 7.0 up to the 0.14 line, cc >= 7.5 later)" if cc < 7.5 else "")]  # fmt: skip
 
     # dtype: bf16 only on cc >= 8.0 (the seed's MX450 crashed with bf16); quantized kernels want fp16.
     if wish.dtype != "auto":

