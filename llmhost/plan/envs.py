@@ -144,7 +144,7 @@ def build_flags(release: EngineRelease, settings: Settings, facts: HostFacts) ->
         chosen = buildable_cuda(facts, newest)
         if chosen is None:
             raise PlanError(f"driver: llama.cpp's CUDA backend is compiled on the host and no CUDA toolkit llmhost knows "
-                            f"runs on driver {_driver_of(facts)}; update the NVIDIA driver")  # fmt: skip
+                            f"runs on driver {facts.gpu_driver}; update the NVIDIA driver")  # fmt: skip
         toolkits = [chosen]
     usable = [t for t in toolkits if newest is None or driver_tuple(t) <= driver_tuple(newest)]
     if not usable:
@@ -156,16 +156,11 @@ def build_flags(release: EngineRelease, settings: Settings, facts: HostFacts) ->
     ), chosen, f"CUDA backend with toolkit {chosen} for compute capability {', '.join(str(c) for c in ccs)}"  # fmt: skip
 
 
-def _driver_of(facts: HostFacts) -> str | None:
-    drivers = [g.driver for g in facts.gpus if g.driver]
-    return min(drivers, key=driver_tuple) if drivers else None
-
-
 def buildable_cuda(facts: HostFacts, newest: str | None) -> str | None:
     """The newest CUDA toolkit llmhost knows whose minimum driver the host's driver meets (inside WSL:
     Windows' minimum; no driver yet: the branch llmhost installs runs them all) and that the GPUs'
     architecture still builds for (``newest``)."""
-    driver = _driver_of(facts)
+    driver = facts.gpu_driver
     fits = [v for v in CUDA_MIN_DRIVER
             if (newest is None or driver_tuple(v) <= driver_tuple(newest))
             and (driver is None or driver_tuple(min_driver(v, facts.wsl)) <= driver_tuple(driver))]  # fmt: skip

@@ -53,8 +53,7 @@ def driver(facts: HostFacts, engines: list[EnginePlan]) -> tuple[DriverPlan | No
     if facts.nvidia_smi and facts.nvidia_smi != "nvidia-smi":
         reasons.append(f"gpus: read with {facts.nvidia_smi}" + (" (WSL's: it is not on the PATH of an SSH session)"
                                                                  if facts.wsl else ""))  # fmt: skip
-    drivers = {g.driver for g in facts.gpus if g.driver}
-    found = min(drivers, key=driver_tuple) if drivers else None
+    found = facts.gpu_driver
     ok = found is not None and driver_tuple(found) >= driver_tuple(minimum)
     source = "CUDA Toolkit release notes, Table 3" + (", Windows column" if facts.wsl else "")
     if facts.wsl:
@@ -218,10 +217,10 @@ def toolkits(settings: Settings, facts: HostFacts, driver: DriverPlan | None,
         )
     for version, what in planned:
         if version in new:
-            drivers = sorted({g.driver for g in facts.gpus if g.driver}, key=driver_tuple)
+            driver_part = (f"its driver {facts.gpu_driver} ({'Windows' if facts.wsl else 'Linux'} minimum "
+                           f"{min_driver(version, facts.wsl)}) and " if facts.gpu_driver else "")  # fmt: skip
             reasons.append(f"cuda toolkit {version}: {what} is compiled with nvcc and the host has no toolkit: the newest "
-                           "CUDA " + (f"its driver {drivers[0]} ({'Windows' if facts.wsl else 'Linux'} minimum "
-                           f"{min_driver(version, facts.wsl)}) and " if drivers else "") + "its GPUs run, from " + repo.url)  # fmt: skip
+                           f"CUDA {driver_part}its GPUs run, from {repo.url}")  # fmt: skip
     return repo, reasons
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from llmhost.gpus import driver_tuple
+
 
 def owned_record(root: str) -> str:
     """Where llmhost keeps its record of what it created on a host."""
@@ -74,6 +76,12 @@ class HostFacts:
     pci_gpu_devices: tuple[str, ...] = ()  # PCI device ids of the NVIDIA GPUs ("0x2684")
     nvswitches: int = 0  # NVSwitch bridges on PCI (HGX boards: they need the fabric manager)
     nvidia_displays: int = 0  # connected display outputs of NVIDIA GPUs (a desktop runs on them)
+
+    @property
+    def gpu_driver(self) -> str | None:
+        """The oldest NVIDIA driver its GPUs report (inside WSL: Windows'); None: not known."""
+        drivers = {g.driver for g in self.gpus if g.driver}
+        return min(drivers, key=driver_tuple) if drivers else None
 
     @property
     def usable_memory_bytes(self) -> int:
