@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TINY := build/models/tiny-qwen2
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test unit e2e plan golden clean
+.PHONY: serve test unit e2e plan golden bench-cpu clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ unit: $(STAMP)
 ## golden: render the golden plans (tests/fixtures/plans) again after a planner change meant to move them
 golden: $(STAMP)
 	$(BIN)/python -m tests.golden
+
+## bench-cpu: the CPU plan against the hardware's limit on this machine (~25 min; README "Benchmarks")
+bench-cpu: $(STAMP)
+	$(BIN)/python scripts/bench_cpu.py
 
 clean:
 	rm -rf $(VENV) build

@@ -65,6 +65,12 @@ the key and the problem.
 #                      Ollama (engine ollama; without a llama.cpp service on the host, llama.cpp is
 #                      built for its tools alone). The GGUF gets its own directory and manifest
 #                      (<model dir>--gguf-<TYPE>), made again when the checkpoint changes.
+#   workload           throughput | latency. Default throughput. What engine auto serves for on a
+#                      host without NVIDIA GPUs (on GPUs vLLM serves both): throughput = vLLM's
+#                      CPU build, which batches concurrent requests; latency = llama.cpp, which
+#                      decodes one stream nearest the memory-bandwidth bound (an HF checkpoint is
+#                      converted to a BF16 GGUF on the host, F16 for a float16/float32 one;
+#                      measured on both in README "Benchmarks"). Pinned engines ignore it.
 #   api_key            bearer token the engine requires on /v1/*. Default null (none). Stored on
 #                      the host in /etc/llmhost/<name>.env, mode 0600, never in the launcher.
 #                      Not for ollama services (Ollama has no API key).
@@ -73,6 +79,7 @@ the key and the problem.
 #       {"name": "qwen", "model": "Qwen/Qwen2.5-1.5B-Instruct", "port": 8000,
 #        "served_model_name": "qwen2.5-1.5b", "max_model_len": 8192},
 #       {"name": "tiny", "model": "./build/models/tiny-qwen2", "engine": "vllm-cpu", "port": 8001},
+#       {"name": "chat", "model": "Qwen/Qwen2.5-0.5B-Instruct", "port": 8004, "workload": "latency"},
 #       {"name": "qwen72", "model": "Qwen/Qwen2-72B-Instruct", "port": 8002,
 #        "gpu_memory_utilization": 0.7},
 #       {"name": "gguf", "model": "./build/models/tiny-qwen2-gguf", "port": 8003},

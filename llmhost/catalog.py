@@ -26,6 +26,7 @@ class GgufFile:
 
 
 def _qwen2(hidden, layers, heads, kv, inter, vocab, params, size, max_pos=32768, dtype="bfloat16", **kw):
+    kw.setdefault("tied_embeddings", False)  # config.json's tie_word_embeddings: true only up to Qwen2.5-3B
     return ModelInfo(
         architecture="Qwen2ForCausalLM", hidden_size=hidden, num_layers=layers, num_attention_heads=heads,
         num_kv_heads=kv, head_dim=hidden // heads, max_position_embeddings=max_pos, torch_dtype=dtype,
@@ -34,8 +35,9 @@ def _qwen2(hidden, layers, heads, kv, inter, vocab, params, size, max_pos=32768,
 
 
 CATALOG: dict[str, ModelInfo] = {
-    "Qwen/Qwen2.5-0.5B-Instruct": _qwen2(896, 24, 14, 2, 4864, 151936, 494_000_000, 988 * 10**6),
-    "Qwen/Qwen2.5-1.5B-Instruct": _qwen2(1536, 28, 12, 2, 8960, 151936, 1_540_000_000, 3_090 * 10**6),
+    "Qwen/Qwen2.5-0.5B-Instruct": _qwen2(896, 24, 14, 2, 4864, 151936, 494_000_000, 988 * 10**6, tied_embeddings=True),
+    "Qwen/Qwen2.5-1.5B-Instruct": _qwen2(1536, 28, 12, 2, 8960, 151936, 1_540_000_000, 3_090 * 10**6,
+                                         tied_embeddings=True),
     "Qwen/Qwen2.5-7B-Instruct": _qwen2(3584, 28, 28, 4, 18944, 152064, 7_620_000_000, 15_230 * 10**6),
     "Qwen/Qwen2-7B-Instruct": _qwen2(3584, 28, 28, 4, 18944, 152064, 7_620_000_000, 15_200 * 10**6),
     # GPTQ 8-bit checkpoint of Qwen2-7B-Instruct, stored with fp16 scales (8.87 GB of files).
@@ -52,7 +54,7 @@ CATALOG: dict[str, ModelInfo] = {
         architecture="QWenLMHeadModel", hidden_size=5120, num_layers=40, num_attention_heads=40,
         num_kv_heads=40, head_dim=128, max_position_embeddings=8192, torch_dtype="bfloat16",
         weight_bytes=28_340 * 10**6, intermediate_size=27392, vocab_size=152064,
-        trust_remote_code=True, params=14_170_000_000,
+        trust_remote_code=True, params=14_170_000_000, tied_embeddings=False,
     ),  # fmt: skip
     # GPTQ 4-bit, fp16 scales. File size estimated from the parameter count (the repository listing
     # was not at hand): 70.9e9 quantized weights x 0.5 B x 1.03 (group-128 scales and zeros)
@@ -61,12 +63,13 @@ CATALOG: dict[str, ModelInfo] = {
         architecture="QWenLMHeadModel", hidden_size=8192, num_layers=80, num_attention_heads=64,
         num_kv_heads=64, head_dim=128, max_position_embeddings=32768, torch_dtype="float16",
         weight_bytes=41_500 * 10**6, intermediate_size=49152, vocab_size=152064,
-        quantization="gptq", bits=4, trust_remote_code=True, params=72_300_000_000,
+        quantization="gptq", bits=4, trust_remote_code=True, params=72_300_000_000, tied_embeddings=False,
     ),  # fmt: skip
     "google/gemma-2-9b-it": ModelInfo(
         architecture="Gemma2ForCausalLM", hidden_size=3584, num_layers=42, num_attention_heads=16,
         num_kv_heads=8, head_dim=256, max_position_embeddings=8192, torch_dtype="bfloat16",
         weight_bytes=18_480 * 10**6, intermediate_size=14336, vocab_size=256000, params=9_240_000_000,
+        tied_embeddings=True,
     ),  # fmt: skip
 }
 

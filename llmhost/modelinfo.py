@@ -33,6 +33,8 @@ class ModelInfo:
     gguf_file: str | None = None  # a GGUF model: its file (in the model directory); llama.cpp serves it
     gguf_type: str | None = None  # the GGUF's file type as llama.cpp names it (ALL_F32, MOSTLY_Q4_K_M, ...)
     estimated: bool = False  # weight_bytes worked out from config.json (a directory without weight files)
+    # the output head is the input embedding (one table, read whole per decoded token); None: unknown
+    tied_embeddings: bool | None = None
 
     def kv_bytes_per_token(self, dtype_bytes: int) -> int:
         """2 (K and V) x layers x kv_heads x head_dim x bytes per element."""
@@ -78,6 +80,7 @@ def parse_config(config: dict, weight_bytes: int) -> ModelInfo:
         quantization=quant.get("quant_method"),
         bits=quant.get("bits"),
         trust_remote_code=bool(config.get("auto_map")),
+        tied_embeddings=config.get("tie_word_embeddings") if isinstance(config.get("tie_word_embeddings"), bool) else None,
     )  # fmt: skip
 
 
@@ -87,7 +90,8 @@ def read_gguf(path: Path) -> ModelInfo:
     import gguf
 
     try:
-        fields = gguf.GGUFReader(str(path)).fields
+        reader = gguf.GGUFReader(str(path))
+        fields = reader.fields
         arch = fields["general.architecture"].contents()
 
         def get(key: str, default=None):
@@ -107,6 +111,7 @@ def read_gguf(path: Path) -> ModelInfo:
             weight_bytes=path.stat().st_size, intermediate_size=int(get("feed_forward_length", 0)),
             vocab_size=len(tokens.contents()) if tokens is not None else 0,
             gguf_file=path.name, gguf_type=type_name,
+            tied_embeddings=not any(t.name == "output.weight" for t in reader.tensors),
         )  # fmt: skip
     except (KeyError, TypeError, ValueError) as e:
         raise ModelInfoError(f"{path.name} is not a GGUF llmhost can read ({e})")

@@ -34,3 +34,7 @@ def defaults_file() -> Path:
 
 def hostside_tool() -> str:
     return str(_PACKAGE / "hostside" / "llmhost_hosttool.py")
+
+
+def hostside_bench() -> str:
+    return str(_PACKAGE / "hostside" / "llmhost_bench.py")

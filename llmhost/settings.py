@@ -27,6 +27,7 @@ from llmhost.resources import defaults_file
 ENGINES = ("auto", "vllm", "vllm-cpu", "llamacpp", "ollama")
 SUPERVISORS = ("auto", "systemd", "tmux")
 DTYPES = ("auto", "bfloat16", "float16", "float32")
+WORKLOADS = ("throughput", "latency")
 SERVICE_KEYS = (
     "name",
     "model",
@@ -42,6 +43,7 @@ SERVICE_KEYS = (
     "gpu_memory_utilization",
     "api_key",
     "gguf",
+    "workload",
 )
 QUANTIZATIONS = ("bitsandbytes", "gptq", "awq", "fp8")
 VERIFY_LEVELS = ("sizes", "full")
@@ -98,6 +100,7 @@ class ServiceWish:
     tensor_parallel_size: int | None = None
     gpu_memory_utilization: float | None = None
     gguf: str | None = None  # convert the HF checkpoint to a GGUF of this llama-quantize type on the host
+    workload: str = "throughput"  # what engine auto optimises on a CPU host: many streams, or one
 
     @property
     def bind_public(self) -> bool:
@@ -417,6 +420,7 @@ def _service(index: int, raw: Any, base: Path, estimate: bool = False) -> Servic
         tensor_parallel_size=_opt_int(f"{key}.tensor_parallel_size", raw.get("tensor_parallel_size"), 1, 64),
         gpu_memory_utilization=_opt_fraction(f"{key}.gpu_memory_utilization", raw.get("gpu_memory_utilization")),
         gguf=_gguf(key, raw),
+        workload=_choice(f"{key}.workload", raw.get("workload", "throughput"), WORKLOADS),
     )
 
 

@@ -53,10 +53,20 @@ class TinyShape:
     vocab_target: int = 1024
     max_position_embeddings: int = 2048
     seed: int = 20261122
+    vocab_size: int | None = None  # embedding rows (None: the tokenizer's, rounded up to 64)
+    dtype: str = "float32"  # float32 | bfloat16 (as stored)
 
     @property
     def head_dim(self) -> int:
         return self.hidden_size // self.num_attention_heads
+
+
+# Qwen2.5-0.5B's shapes (its config.json) with random weights in bfloat16: 494M weights, 0.99 GB read
+# per decoded token (embeddings tied), the tiny tokenizer (the rows past it are never prompted).
+# What `llmhost bench`'s CPU goals are measured with (scripts/bench_cpu.py).
+QWEN25_05B = TinyShape(hidden_size=896, num_attention_heads=14, num_key_value_heads=2, num_hidden_layers=24,
+                       intermediate_size=4864, vocab_size=151936, max_position_embeddings=32768, dtype="bfloat16")  # fmt: skip
+SHAPES = {"tiny": TinyShape(), "qwen2.5-0.5b": QWEN25_05B}
 
 
 def _train_tokenizer(vocab_target: int):
@@ -109,6 +119,55 @@ def _weights(shape: TinyShape, vocab_size: int) -> dict:
     return tensors
 
 
+def _pad_vocab(path: Path, size: int) -> None:
+    """Give every embedding row a token (" tok<id>", never produced by the merges, so prompts stay
+    as trained): a model of a real vocabulary's size samples any id, and an id the tokenizer lacks
+    decodes to nothing, so an engine streams nothing for it (no inter-token timings to measure)."""
+    tokenizer = json.loads(path.read_text())
+    vocab = tokenizer["model"]["vocab"]
+    taken = set(vocab.values()) | {t["id"] for t in tokenizer.get("added_tokens", [])}
+    vocab.update({f"\u0120tok{i}": i for i in range(size) if i not in taken})
+    path.write_text(json.dumps(tokenizer, ensure_ascii=False))
+
+
+def _save_bf16(tensors: dict, path: Path) -> None:
+    """A safetensors file of bfloat16 tensors (the numpy binding has no bfloat16): float32 rounded to
+    the nearest even bfloat16, written in safetensors' layout (a length, a JSON header, the data)."""
+    import numpy as np
+
+    header, chunks, offset = {"__metadata__": {"format": "pt"}}, [], 0
+    for name in sorted(tensors):
+        bits = tensors[name].astype(np.float32).view(np.uint32)
+        bf16 = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype("<u2")
+        data = bf16.tobytes()
+        header[name] = {"dtype": "BF16", "shape": list(tensors[name].shape), "data_offsets": [offset, offset + len(data)]}
+        chunks.append(data)
+        offset += len(data)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)  # the data starts 8-byte aligned
+    with open(path, "wb") as f:
+        f.write(len(text).to_bytes(8, "little") + text)
+        for data in chunks:
+            f.write(data)
+
+
+def _load_safetensors(path: Path) -> dict:
+    """A safetensors file's tensors as numpy arrays, bfloat16 ones as their raw uint16 bits (the numpy
+    binding of safetensors refuses bfloat16)."""
+    import numpy as np
+
+    with open(path, "rb") as f:
+        size = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(size))
+        data = f.read()
+    types = {"F32": np.float32, "BF16": np.uint16, "F16": np.float16}
+    return {
+        name: np.frombuffer(data[e["data_offsets"][0] : e["data_offsets"][1]], dtype=types[e["dtype"]]).reshape(e["shape"])
+        for name, e in header.items()
+        if name != "__metadata__"
+    }
+
+
 def _dump(path: Path, obj: dict) -> None:
     path.write_text(json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
@@ -122,9 +181,11 @@ def write_tiny_model(directory: str | Path, shape: TinyShape = TinyShape()) -> P
 
     tokenizer = _train_tokenizer(shape.vocab_target)
     tokenizer.save(str(out / "tokenizer.json"))
+    if shape.vocab_size:
+        _pad_vocab(out / "tokenizer.json", shape.vocab_size)
     ids = {token: tokenizer.token_to_id(token) for token in SPECIAL_TOKENS}
     # Round the embedding rows up to a multiple of 64, as real checkpoints pad their vocabularies.
-    vocab_size = -(-tokenizer.get_vocab_size() // 64) * 64
+    vocab_size = shape.vocab_size or -(-tokenizer.get_vocab_size() // 64) * 64
 
     _dump(
         out / "config.json",
@@ -145,7 +206,7 @@ def write_tiny_model(directory: str | Path, shape: TinyShape = TinyShape()) -> P
             "sliding_window": None,
             "use_sliding_window": False,
             "tie_word_embeddings": True,
-            "torch_dtype": "float32",
+            "torch_dtype": shape.dtype,
             "use_cache": True,
             "vocab_size": vocab_size,
             "bos_token_id": ids["<|endoftext|>"],
@@ -185,7 +246,10 @@ def write_tiny_model(directory: str | Path, shape: TinyShape = TinyShape()) -> P
             "additional_special_tokens": ["<|im_start|>", "<|im_end|>"],
         },
     )
-    save_file(_weights(shape, vocab_size), str(out / "model.safetensors"), metadata={"format": "pt"})
+    if shape.dtype == "bfloat16":
+        _save_bf16(_weights(shape, vocab_size), out / "model.safetensors")
+    else:
+        save_file(_weights(shape, vocab_size), str(out / "model.safetensors"), metadata={"format": "pt"})
     (out / "tokenizer.model").write_bytes(_sentencepiece_model())
     return out
 
@@ -216,17 +280,18 @@ def write_tiny_gguf(model_dir: str | Path, directory: str | Path) -> Path:
     Written with llama.cpp's own ``gguf`` package: its tensor-name map for the qwen2 architecture,
     its writer, and its SpecialVocab for the merges, special tokens and chat template. (llama.cpp's
     convert_hf_to_gguf.py refuses this tokenizer: it recognizes pre-tokenizers by hashing known
-    tokenizers' output, and this one is trained here.) Float32 weights as stored; same bytes every
-    time.
+    tokenizers' output, and this one is trained here.) Weights as stored (float32, or bfloat16 with
+    the 1-D norms and biases in float32, as llama.cpp's converter writes them); same bytes every time.
     """
     import gguf
-    from safetensors.numpy import load_file
+    import numpy as np
 
     src, out = Path(model_dir), Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     config = json.loads((src / "config.json").read_text())
     tokenizer = json.loads((src / "tokenizer.json").read_text())
-    path = out / "tiny-qwen2-f32.gguf"
+    bf16 = config["torch_dtype"] == "bfloat16"
+    path = out / ("tiny-qwen2-bf16.gguf" if bf16 else "tiny-qwen2-f32.gguf")
 
     writer = gguf.GGUFWriter(str(path), gguf.MODEL_ARCH_NAMES[gguf.MODEL_ARCH.QWEN2])
     writer.add_name("tiny-qwen2")
@@ -238,7 +303,7 @@ def write_tiny_gguf(model_dir: str | Path, directory: str | Path) -> Path:
     writer.add_head_count_kv(config["num_key_value_heads"])
     writer.add_rope_freq_base(config["rope_theta"])
     writer.add_layer_norm_rms_eps(config["rms_norm_eps"])
-    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+    writer.add_file_type(gguf.LlamaFileType.MOSTLY_BF16 if bf16 else gguf.LlamaFileType.ALL_F32)
 
     # the vocabulary in id order, byte-level strings as tokenizer.json holds them
     vocab = dict(tokenizer["model"]["vocab"])
@@ -259,13 +324,18 @@ def write_tiny_gguf(model_dir: str | Path, directory: str | Path) -> Path:
     gguf.SpecialVocab(src, load_merges=True, n_vocab=len(tokens)).add_to_gguf(writer, quiet=True)
 
     names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.QWEN2, config["num_hidden_layers"])
-    for name, tensor in sorted(load_file(str(src / "model.safetensors")).items()):
+    for name, tensor in sorted(_load_safetensors(src / "model.safetensors").items()):
         if name == "lm_head.weight" and config.get("tie_word_embeddings"):
             continue
         new = names.get_name(name, try_suffixes=(".weight", ".bias"))
         if new is None:
             raise ValueError(f"no GGUF name for tensor {name}")
-        writer.add_tensor(new, tensor)
+        if tensor.dtype == np.uint16 and tensor.ndim == 1:  # bf16 norms and biases: float32 in a GGUF
+            writer.add_tensor(new, (tensor.astype(np.uint32) << 16).view(np.float32))
+        elif tensor.dtype == np.uint16:
+            writer.add_tensor(new, tensor, raw_dtype=gguf.GGMLQuantizationType.BF16)
+        else:
+            writer.add_tensor(new, tensor)
 
     writer.write_header_to_file()
     writer.write_kv_data_to_file()

@@ -216,6 +216,11 @@ SCENARIOS: dict[str, dict] = {
         svc(TINY), svc(TINY_GGUF, "g", port=8001), svc(TINY, "t", port=8002)]}),
     "cpu-gguf-convert": _s("devbox", {"llmhost_services": [svc(TINY, gguf="Q8_0")]}),
     "cpu-gguf-convert-f16": _s("devbox", {"llmhost_services": [svc(TINY, engine="llamacpp", gguf="F16")]}),
+    "cpu-workload-latency": _s("devbox", {"llmhost_services": [svc(TINY, workload="latency")]}),
+    "cpu-workload-latency-pinned-vllm": _s("devbox", {"llmhost_services": [
+        svc(TINY, engine="vllm-cpu", workload="latency")]}),
+    "cpu-workload-latency-gguf-kept": _s("devbox", {"llmhost_services": [svc(TINY, workload="latency", gguf="Q8_0")]}),
+    "cpu-workload-bad": _s("devbox", {"llmhost_services": [svc(TINY, workload="fast")]}),
     "cpu-gguf-of-gguf": _s("devbox", {"llmhost_services": [svc(TINY_GGUF, gguf="Q8_0")]}),
     "cpu-gguf-of-unknown": _s("devbox", {"llmhost_services": [svc("Qwen/Qwen3-0.6B", gguf="Q8_0")]}),
     "cpu-llamacpp-no-gguf-known": _s("devbox", {"llmhost_services": [svc("Qwen/Qwen2-7B-Instruct", engine="llamacpp")]}),
@@ -298,6 +303,7 @@ SCENARIOS: dict[str, dict] = {
         svc("Qwen/Qwen2-72B-Instruct", "big", gpu_memory_utilization=0.95),
         svc("Qwen/Qwen2-72B-Instruct", "again", port=8001)]}),
     "gpu-v100-packed": _s("v100", v100_mix(8)),
+    "gpu-workload-latency": _s("v100", {"llmhost_services": [svc("Qwen/Qwen2.5-0.5B-Instruct", workload="latency")]}),
     "gpu-v100-packing-refused": _s("v100", v100_mix(30, svc("google/gemma-2-9b-it", "go", engine="ollama", port=11434),
                                                  llmhost_ollama_max_loaded_models=6)),
     "gpu-two-vllm-venvs": _s("a800", {"llmhost_services": [

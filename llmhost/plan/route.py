@@ -15,21 +15,34 @@ from llmhost.settings import ServiceWish
 NOT_OLLAMA = ("not Ollama, which is chosen only when pinned: one daemon serves all its models on one address, "
               "loads them on demand and has no API key")  # fmt: skip
 
+# What `workload` chooses between on a CPU host, measured with `scripts/bench_cpu.py` (README,
+# "Benchmarks": a Qwen2.5-0.5B-shaped bf16 model on 2 EPYC cores, prompt 155, 64 out).
+LATENCY = ("llama.cpp decodes one stream nearest the memory-bandwidth bound (0.92x measured, vLLM's CPU build "
+           "0.83x); vLLM batches more streams per second")  # fmt: skip
+THROUGHPUT = ("vLLM's CPU build batches concurrent requests (1.2x llama.cpp's output tok/s at 8 streams measured); "
+              "workload: latency picks llama.cpp, faster for one stream")  # fmt: skip
+
 
 @dataclass(frozen=True)
 class Route:
     """``engine`` (vllm | vllm-cpu | llamacpp | ollama) and whether it computes on the host's GPUs
     (else on its share of the CPUs), with ``why``. ``fallback``: auto on GPUs, where vLLM cannot
-    serve the model, llama.cpp with a GGUF quant instead (why)."""
+    serve the model, llama.cpp with a GGUF quant instead (why). ``gguf``: the lossless GGUF type the
+    checkpoint is converted to for a llama.cpp route the service did not ask a GGUF for."""
 
     engine: str
     on_gpu: bool
     why: str
     fallback: str | None = None
+    gguf: str | None = None  # a GGUF of the checkpoint the route needs (llama.cpp for workload: latency)
 
     @property
     def reason(self) -> str:
         return f"engine={self.engine}: {self.why}"
+
+
+def pinned(wish: ServiceWish) -> str:
+    return "pinned by the service" + (" (workload steers engine auto only)" if wish.workload == "latency" else "")
 
 
 def route(index: int, wish: ServiceWish, facts: HostFacts) -> Route:
@@ -38,27 +51,34 @@ def route(index: int, wish: ServiceWish, facts: HostFacts) -> Route:
     engine, gpus = wish.engine, bool(facts.gpus)
     gguf = wish.model.info is not None and wish.model.info.gguf_file is not None
     if engine == "ollama":  # one daemon for all of them, on the GPUs where there are any
-        return Route("ollama", gpus, "pinned by the service")
+        return Route("ollama", gpus, pinned(wish))
     if wish.gguf:  # auto or llamacpp here (llmhost.settings refuses gguf with the vLLM engines)
         return Route("llamacpp", gpus, f"the service asks for a GGUF of its checkpoint (gguf: {wish.gguf}), which "
                                        "llama.cpp serves")  # fmt: skip
     if gguf and engine in ("auto", "llamacpp"):
-        return Route("llamacpp", gpus, "pinned by the service" if engine == "llamacpp" else
+        return Route("llamacpp", gpus, pinned(wish) if engine == "llamacpp" else
                      f"auto, and the model is a GGUF (llama.cpp's own format; {NOT_OLLAMA})")  # fmt: skip
     if gguf:
         raise PlanError(f"{key}.engine: {engine} does not serve GGUF files like {wish.model.info.gguf_file}; use llamacpp or auto")
+    if engine == "auto" and not gpus and wish.workload == "latency":
+        stored = wish.model.info.torch_dtype if wish.model.info else "bfloat16"
+        gguf = "BF16" if stored == "bfloat16" else "F16"
+        kept = {"bfloat16": "as stored", "float16": "as stored"}.get(stored, f"half the bytes of its {stored}")
+        return Route("llamacpp", False, f"auto, workload: latency and no NVIDIA GPU: {LATENCY}; the checkpoint is "
+                                        f"made into a {gguf} GGUF on the host ({kept})", gguf=gguf)  # fmt: skip
     if engine == "vllm-cpu" or (engine == "auto" and not gpus):
-        return Route("vllm-cpu", False, "pinned by the service" if engine == "vllm-cpu" else
-                     "auto, and the host has no NVIDIA GPU")  # fmt: skip
+        return Route("vllm-cpu", False, pinned(wish) if engine == "vllm-cpu" else
+                     f"auto, workload: throughput and no NVIDIA GPU: {THROUGHPUT}")  # fmt: skip
     if engine == "vllm":
         if not gpus:
             raise PlanError(f"{key}.engine: vllm (the CUDA build) needs an NVIDIA GPU and this host has none; use vllm-cpu or auto")
-        return Route("vllm", True, "pinned by the service")
+        return Route("vllm", True, pinned(wish))
     if engine == "llamacpp":
-        return Route("llamacpp", gpus, "pinned by the service")
+        return Route("llamacpp", gpus, pinned(wish))
     # auto with GPUs: vLLM where it fits, else llama.cpp with a GGUF quant.
     return Route("vllm", True, f"auto, the host has {len(facts.gpus)} NVIDIA GPU(s) (vLLM batches the most requests "
-                               "per GPU; llama.cpp/Ollama only where vLLM cannot serve the model)",
+                               "per GPU; llama.cpp/Ollama only where vLLM cannot serve the model"
+                               + ("; workload steers CPU hosts only" if wish.workload == "latency" else "") + ")",
                  fallback=f"auto ({NOT_OLLAMA})")  # fmt: skip
 
 

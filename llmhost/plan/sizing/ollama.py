@@ -139,5 +139,6 @@ def plan_ollama(indexed: list[tuple[int, ServiceWish, HostFacts]], why: str, set
             api_key_var="", log=ollama.log, health_url=ollama.url, reasons=tuple(reasons), health_path="/",
             modelfile=f"{root}/{OLLAMA_DIR}/{wish.name}.Modelfile", modelfile_text="\n".join(lines) + "\n",
             model_file=model_file, convert=convert, errors=OLLAMA.errors + ENGINE_DEATH,
+            gpus=(int(env["CUDA_VISIBLE_DEVICES"]),) if "CUDA_VISIBLE_DEVICES" in env else (),
         ))  # fmt: skip
     return services, ollama
