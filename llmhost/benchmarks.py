@@ -98,7 +98,7 @@ def table(record: dict) -> str:
             f"  {lv['concurrency']:>4}  {lv['output_tokens_per_second']:>9.1f}  {lv['decode_tokens_per_second'] or 0:>16.1f}"
             f"  {lv['requests_per_second']:>5.2f}  {_ms(lv['ttft_ms'], 'p50'):>7}/{_ms(lv['ttft_ms'], 'p90')}/"
             f"{_ms(lv['ttft_ms'], 'p99'):<7}  {_ms(lv['itl_ms'], 'p50'):>6}/{_ms(lv['itl_ms'], 'p90')}/"
-            f"{_ms(lv['itl_ms'], 'p99'):<8}  {_ms(lv['tpot_ms'], 'p50'):>11}  {r['errored']}/{r['successful'] + r['errored']:<4}"
+            f"{_ms(lv['itl_ms'], 'p99'):<8}  {_ms(lv['tpot_ms'], 'p50'):>11}  {r['errored']}/{sum(r.values()):<4}"
             f"  {_ms(lv, 'prompt_tokens_mean'):>6}"
         )  # fmt: skip
     rows.append("  " + bound_line(record))
@@ -131,10 +131,15 @@ def plot(records: list[dict], path: str | Path) -> Path:
         if record.get("bound"):
             bounds.append((record["bound"]["tokens_per_second"], color, record["service"]))
     # a bound far above every curve (a tiny model) would flatten them: named in the legend, off the axis
+    # one line per bound: runs of one model on one host share theirs
+    merged: dict[float, tuple[str, list[str]]] = {}
     for value, color, service in bounds:
+        merged.setdefault(round(value, 1), (color, []))[1].append(service)
+    for value, (color, services) in merged.items():
         shown = value <= 3 * top or not top
         tput.axhline(value if shown else 0, color=color, linestyle="--", linewidth=1, alpha=1 if shown else 0,
-                     label=f"{service}: single-stream bound {value:.0f} tok/s" + ("" if shown else " (off the axis)"))  # fmt: skip
+                     label=f"{', '.join(dict.fromkeys(services))}: single-stream bound {value:.0f} tok/s"
+                           + ("" if shown else " (off the axis)"))  # fmt: skip
     for ax, title, ylabel in ((tput, "Throughput", "output tokens/s (all streams)"),
                               (itl, "Inter-token latency (p50)", "ms per token after the first"),
                               (ttft, "Time to first token (p50)", "ms")):  # fmt: skip

@@ -250,8 +250,42 @@ def write_tiny_model(directory: str | Path, shape: TinyShape = TinyShape()) -> P
         _save_bf16(_weights(shape, vocab_size), out / "model.safetensors")
     else:
         save_file(_weights(shape, vocab_size), str(out / "model.safetensors"), metadata={"format": "pt"})
-    (out / "tokenizer.model").write_bytes(_sentencepiece_model())
+    spm_model = _sentencepiece_model()
+    if shape.vocab_size:
+        spm_model = _pad_sentencepiece(spm_model, shape.vocab_size)
+    (out / "tokenizer.model").write_bytes(spm_model)
     return out
+
+
+def _pad_sentencepiece(model: bytes, size: int) -> bytes:
+    """The SentencePiece model with a piece for every id up to ``size`` ("▁tok<id>", type NORMAL,
+    scored below every trained piece): llama.cpp's converter otherwise fills the ids past the trained
+    vocabulary with UNUSED [PAD<id>] tokens, which llama-server renders as nothing, so a GGUF made on
+    the host of a model of a real vocabulary's size would stream nothing for most tokens (what
+    _pad_vocab avoids for the engines that read tokenizer.json). Appended as ModelProto field 1
+    entries, which protobuf parsing adds to the repeated field in order."""
+    import struct
+
+    import sentencepiece as spm
+
+    def varint(n: int) -> bytes:
+        out = b""
+        while True:
+            low, n = n & 0x7F, n >> 7
+            out += bytes([low | (0x80 if n else 0)])
+            if not n:
+                return out
+
+    def field(number: int, payload: bytes) -> bytes:
+        return varint(number << 3 | 2) + varint(len(payload)) + payload
+
+    trained = spm.SentencePieceProcessor(model_proto=model)
+    score = struct.pack("<f", min(trained.GetScore(i) for i in range(trained.vocab_size())) - 1.0)
+    pieces = b"".join(
+        field(1, field(1, f"\u2581tok{i}".encode()) + b"\x15" + score + b"\x18\x01")
+        for i in range(trained.vocab_size(), size)
+    )
+    return model + pieces
 
 
 def _sentencepiece_model() -> bytes:
