@@ -227,3 +227,24 @@ def test_stored_records_are_compared_without_an_inventory(tmp_path, capsys):
     assert "h/s a: vllm-cpu" in out and "h/s b: vllm-cpu" in out and (tmp_path / "c.png").is_file()
     assert main(["bench", "--compare", str(tmp_path / "nothing.json")]) == 2
     assert capsys.readouterr().err.startswith("llmhost bench: --compare: ")
+
+
+def test_guidellm_runs_in_a_group_of_its_own_killed_whole_after_it_or_past_its_time(tmp_path):
+    """GuideLLM's load runs in worker processes; workers of a killed main process were found still
+    polling hours later. What the main process leaves behind goes with it, and a run past its time
+    is killed whole."""
+    import subprocess
+    import sys
+    import time
+
+    marker = f"llmhost-left-behind-{os.getpid()}"
+    leaves = [sys.executable, "-c", "import subprocess, sys; subprocess.Popen([sys.executable, '-c', "
+              f"'import time; time.sleep(120)', '{marker}']); print('started')"]  # fmt: skip
+    assert llmhost_bench.run_group(leaves, dict(os.environ), 30, tmp_path / "a.log") == 0
+    assert (tmp_path / "a.log").read_text() == "started\n"
+    time.sleep(0.3)
+    assert subprocess.run(["pgrep", "-f", marker], capture_output=True).returncode == 1  # none left
+    started = time.monotonic()
+    forever = [sys.executable, "-c", "import time; time.sleep(120)"]
+    assert llmhost_bench.run_group(forever, dict(os.environ), 1, tmp_path / "b.log") is None
+    assert time.monotonic() - started < 10
