@@ -99,7 +99,7 @@ def table(record: dict) -> str:
             f"  {lv['requests_per_second']:>5.2f}  {_ms(lv['ttft_ms'], 'p50'):>7}/{_ms(lv['ttft_ms'], 'p90')}/"
             f"{_ms(lv['ttft_ms'], 'p99'):<7}  {_ms(lv['itl_ms'], 'p50'):>6}/{_ms(lv['itl_ms'], 'p90')}/"
             f"{_ms(lv['itl_ms'], 'p99'):<8}  {_ms(lv['tpot_ms'], 'p50'):>11}  {r['errored']}/{sum(r.values()):<4}"
-            f"  {_ms(lv, 'prompt_tokens_mean'):>6}"
+            f"  {_ms(lv, 'prompt_tokens_mean'):>6}" + (f"  ({lv['short']})" if lv.get("short") else "")
         )  # fmt: skip
     rows.append("  " + bound_line(record))
     return "\n".join(rows)

@@ -66,8 +66,12 @@ def test_a_sweep_of_a_keyed_service_is_recorded_with_what_produced_it(first):
     assert [lv["concurrency"] for lv in record["levels"]] == [1, 2]
     for level in record["levels"]:
         assert level["status"] == "ok", level
-        assert level["requests"] == {"successful": 4, "errored": 0, "incomplete": 0}
-        assert level["output_tokens"] == 4 * 16  # ignore_eos: every request generates what was asked
+        # GuideLLM sometimes ends a level of such short requests (tens of ms) before the last are
+        # done (2 of 4 seen in CI): the record says so rather than hiding it
+        done = level["requests"]["successful"]
+        assert 1 <= done <= 4 and level["requests"]["errored"] == 0 and level["requests_asked"] == 4
+        assert ("short" in level) == (sum(level["requests"].values()) < 4)
+        assert level["output_tokens"] == done * 16  # ignore_eos: every request generates what was asked
         assert level["output_tokens_per_second"] > 0 and level["ttft_ms"]["p99"] >= level["ttft_ms"]["p50"] > 0
     produced = record["produced_by"]
     assert produced["engine"] == "vllm-cpu" and "--max-num-seqs" in produced["argv"]
