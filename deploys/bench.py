@@ -18,6 +18,6 @@ from llmhost.plan import plan_bench, plan_host
 
 settings, facts = host_inputs(host)
 plan = applicable(plan_host(facts, settings))
-request, asked = bench_request(os.environ.get("LLMHOST_BENCH", "{}"))
+request = bench_request(os.environ.get("LLMHOST_BENCH", "{}"))
 bench = plan_bench(plan, facts, settings, request)
-layer.apply(plan, bench, facts, os.environ.get("LLMHOST_BENCH_RESULTS", "build/bench"), asked)
+layer.apply(plan, bench, facts, os.environ.get("LLMHOST_BENCH_RESULTS", "build/bench"), request)

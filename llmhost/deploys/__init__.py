@@ -44,21 +44,19 @@ def host_plan(host) -> HostPlan:
     return plan_host(facts, settings)
 
 
-def bench_request(text: str) -> tuple[BenchRequest, dict]:
-    """The benchmark `llmhost bench` asks for (LLMHOST_BENCH, JSON), and the same as the record keeps it."""
+def bench_request(text: str) -> BenchRequest:
+    """The benchmark `llmhost bench` asks for (LLMHOST_BENCH, JSON)."""
     import json
     import time
 
     asked = json.loads(text or "{}")
-    stamp = asked.get("stamp") or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    request = BenchRequest(
-        stamp=stamp, services=tuple(asked.get("services") or ()),
+    return BenchRequest(
+        stamp=asked.get("stamp") or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
+        services=tuple(asked.get("services") or ()),
         levels=tuple(asked["levels"]) if asked.get("levels") else None,
         prompt_tokens=int(asked.get("prompt_tokens") or 256), output_tokens=int(asked.get("output_tokens") or 128),
         requests=asked.get("requests"), max_seconds=int(asked.get("max_seconds") or 600),
     )  # fmt: skip
-    return request, {"stamp": stamp, "services": list(request.services), "prompt_tokens": request.prompt_tokens,
-                     "output_tokens": request.output_tokens, "max_seconds": request.max_seconds}  # fmt: skip
 
 
 def serve(plan: HostPlan) -> None:

@@ -14,7 +14,7 @@ from pyinfra.operations import files
 
 from llmhost.deploys import engine
 from llmhost.operations import bench as ops
-from llmhost.plan import BenchPlan, HostFacts, HostPlan
+from llmhost.plan import BenchPlan, BenchRequest, HostFacts, HostPlan
 from llmhost.resources import hostside_bench
 
 
@@ -24,7 +24,8 @@ def _facts(facts: HostFacts) -> dict:
 
 
 @deploy("llmhost bench layer")
-def apply(plan: HostPlan, bench: BenchPlan, facts: HostFacts, results: str, request: dict) -> None:
+def apply(plan: HostPlan, bench: BenchPlan, facts: HostFacts, results: str, request: BenchRequest) -> None:
+    asked = dataclasses.asdict(request)  # the record's request; its levels and counts are each run's
     engine.venv(bench.tools, plan.tool)
     files.put(name="Install llmhost-bench", src=hostside_bench(), dest=bench.script, mode="755")
     python = bench.tools.python_bin
@@ -41,7 +42,8 @@ def apply(plan: HostPlan, bench: BenchPlan, facts: HostFacts, results: str, requ
         meta = {
             "host": host.name, "service": run.service, "stamp": bench.stamp, "produced_by": run.produced_by,
             "weights_bytes": run.weights_bytes, "bound_note": "; ".join(r for r in run.reasons if r.startswith("bound")),
-            "request": {**request, "levels": list(run.levels), "requests": list(run.requests)},
+            "request": {**asked, "services": list(request.services), "levels": list(run.levels),
+                        "requests": list(run.requests)},
             "plan_reasons": list(run.reasons), "host_facts": _facts(facts), "tool": "guidellm",
         }  # fmt: skip
         ops.swept(

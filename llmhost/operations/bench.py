@@ -87,9 +87,10 @@ def swept(python: str, script: str, spec: str, results: str, meta: dict, cache: 
             logger.error(f"{host.print_prefix}llmhost bench: {meta['service']}: {warm}")
             return False
         measured = bandwidth
-        if cache:
-            ok, output = host.run_shell_command(StringCommand("cat", cache))
-            measured = {**json.loads(output.stdout), "source": "probed"} if ok else None
+        if cache:  # probed by this run or an earlier one: read now, after the probe (the fact's own parsing)
+            ok, output = host.run_shell_command(StringCommand(MemoryBandwidth().command(cache)))
+            probed = MemoryBandwidth().process(output.stdout_lines) if ok else None
+            measured = {**probed, "source": "probed"} if probed else None
         record = make_record(meta, result, measured)
         write_record(target, record)
         failed = [lv["concurrency"] for lv in record["levels"] if lv["status"] != "ok"]

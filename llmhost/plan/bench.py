@@ -12,6 +12,7 @@ from llmhost.modelinfo import ModelInfo
 from llmhost.plan.envs import engine_plan
 from llmhost.plan.inputs import HostFacts
 from llmhost.plan.sizing import DTYPE_BYTES
+from llmhost.plan.sizing.llamacpp import made_gguf_bytes
 from llmhost.plan.types import EnginePlan, HostPlan, PlanError, ServicePlan, bind_url
 from llmhost.settings import Settings
 
@@ -94,9 +95,9 @@ def weights_per_token(service: ServicePlan, info: ModelInfo | None) -> tuple[int
         return None, "the plan has no numbers for this model (not in the catalog): no bound"
     embedding = info.vocab_size * info.hidden_size
     if service.convert:  # a GGUF made on the host: the checkpoint's weights at the type's bits
-        quant, params = service.convert.quant, info.params or info.weight_bytes // info.stored_dtype_bytes
+        quant = service.convert.quant
+        params, size = made_gguf_bytes(info, quant)
         per_weight = GGUF_TYPES[quant] / 8
-        size = int(params * per_weight)
         how = (f"{service.model_file}, made on the host (~{size / 1e9:.2f} GB: {params / 1e9:.3f} B weights x "
                f"{GGUF_TYPES[quant]:g} bits{'' if quant in ('F16', 'BF16') else ', the type average'})")  # fmt: skip
     elif service.model_file:  # a GGUF: its file, as served

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from llmhost.catalog import GGUF, GgufFile
 from llmhost.engines import GGUF_TYPES, LLAMACPP
+from llmhost.modelinfo import ModelInfo
 from llmhost.plan.inputs import HostFacts
 from llmhost.plan.packing import Ledger, cpu_ids
 from llmhost.plan.sizing import Sizing
@@ -17,6 +18,13 @@ LLAMACPP_RUNTIME_BYTES = int(0.35 * GiB)
 LLAMACPP_SLOTS = 4  # llama-server parallel slots unless max_num_seqs says otherwise
 
 
+def made_gguf_bytes(info: ModelInfo, quant: str) -> tuple[int, int]:
+    """(weights, bytes) of a GGUF of ``quant`` made on the host from the checkpoint ``info`` describes:
+    its weights (the published count, else the stored bytes over their width) at the type's bits."""
+    params = info.params or int(info.weight_bytes / info.stored_dtype_bytes)
+    return params, int(params * GGUF_TYPES[quant] / 8)
+
+
 def gguf_file(key: str, wish: ServiceWish, engine: str) -> tuple[str, int, str, str]:
     """(file, bytes, quantization, why) of the GGUF a service serves: the model directory's own,
     else the smallest quant llmhost knows for the hub model (it fits the most)."""
@@ -25,8 +33,7 @@ def gguf_file(key: str, wish: ServiceWish, engine: str) -> tuple[str, int, str, 
         if info is None or info.gguf_file:
             raise PlanError(f"{key}.gguf: " + (f"{wish.model.ref} is a GGUF already" if info else
                             f"llmhost has no numbers for {wish.model.ref} to size its GGUF (give a directory with its config.json)"))  # fmt: skip
-        params = info.params or int(info.weight_bytes / info.stored_dtype_bytes)
-        size = int(params * GGUF_TYPES[wish.gguf] / 8)
+        params, size = made_gguf_bytes(info, wish.gguf)
         name = f"{wish.model.slug}-{wish.gguf}.gguf"
         return (name, size, wish.gguf,
                 f"model file {name} ({wish.gguf}, ~{gib(size)}: {params / 1e9:.3f} B params x {GGUF_TYPES[wish.gguf]} "
