@@ -89,6 +89,58 @@ the key and the problem.
 llmhost_services = []
 
 # ---------------------------------------------------------------------------------------------
+# Gateway: one OpenAI endpoint for the services of the inventory (LiteLLM proxy)
+# ---------------------------------------------------------------------------------------------
+
+# A gateway on this host: LiteLLM's proxy (litellm[proxy], pinned in llmhost/engines.py, in its
+# own versioned venv like the engines, offline from a wheelhouse made with `llmhost wheelhouse
+# --gateway`), supervised like them (unit or tmux session llmhost-gateway). Every service of the
+# hosts it fronts becomes a deployment under its served_model_name; services of several hosts with
+# the same served_model_name are one model group, load-balanced (simple-shuffle), with retries and
+# a cooldown for a failing backend. Clients authenticate with the master key (Bearer); a request
+# without it is refused (401). null: no gateway on this host. Keys of the dict (all optional):
+#   host           bind address. Default 127.0.0.1 (LiteLLM's own default is 0.0.0.0).
+#   port           Default 4000.
+#   hosts          the inventory hosts whose services it fronts, by inventory name. Default null:
+#                  every host of the inventory, this one included. A service on another host must
+#                  listen where this host reaches it (its host: a non-loopback address, or 0.0.0.0
+#                  with that host's llmhost_address) and have an api_key in its data (a key
+#                  generated on its host never reaches the controller): else the plan refuses,
+#                  naming the keys to set. Ollama has no key: only as a backend on this host.
+#   aliases        {alias: served_model_name}: more names for a model group ("gpt-4": "qwen").
+#   fallbacks      {served_model_name: [served_model_name, ...]}: where a request goes when every
+#                  backend of its group failed (retries spent).
+#   num_retries    retries of a failed request, across the group's backends. Default 2.
+#   timeout        seconds a backend request may take. Default 600.
+#   cooldown_time  seconds a failing backend is left out. Default 30.
+#   allowed_fails  failures in a minute before a backend cools down. Default 1.
+#   master_key     the key clients send. Default null: generated once on the controller into
+#                  llmhost_secrets_dir/<host>/gateway-master-key ("sk-" + 64 hex, mode 0600),
+#                  the same on every run and every rebuild; kept on the host in a 0600 env file,
+#                  never in the config or the launcher, never printed. Rotate: delete that file
+#                  (or set a new key here) and run again (the gateway restarts with it). There
+#                  are no per-client keys (LiteLLM's virtual keys need PostgreSQL).
+# Example:
+#   llmhost_gateway = {
+#       "aliases": {"gpt-4": "qwen", "gpt-3.5-turbo": "qwen-small"},
+#       "fallbacks": {"qwen": ["qwen-small"]},
+#       "hosts": ["10.0.0.11", "10.0.0.12"],
+#   }
+llmhost_gateway = None
+
+# The address other hosts of the inventory (a gateway) reach this host at, for services bound to
+# a wildcard address (0.0.0.0). Default null: the ssh_hostname of its inventory data, else its
+# inventory name.
+# Example: llmhost_address = "10.0.0.12"
+llmhost_address = None
+
+# Directory on the controller (relative to where pyinfra runs) of the secrets llmhost generates
+# there: each gateway's master key (<host>/gateway-master-key, mode 0600). Keep it out of version
+# control and back it up: a rebuilt host gets the same key from it.
+# Example: llmhost_secrets_dir = "~/.llmhost/secrets"
+llmhost_secrets_dir = "secrets"
+
+# ---------------------------------------------------------------------------------------------
 # Layout and supervision
 # ---------------------------------------------------------------------------------------------
 

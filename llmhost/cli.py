@@ -46,6 +46,23 @@ def wheelhouse_requirements(engines: list[str] | str, hub: bool, modelscope: boo
     return requirements
 
 
+# pip evaluates dependencies' environment markers with the Python that runs it, even under
+# --python-version (pypa/pip#11010, #11198): Debian 12's Python 3.11.2 needs async-timeout for redis
+# (a dependency of litellm[proxy]: python_full_version < '3.11.3'), which a controller on 3.11.7
+# leaves out, and the offline host's install fails (seen in the fleet tests). So the download runs
+# pip with the markers of the target Python: its python_version, and python_full_version as given
+# (3.11 -> 3.11.0, the oldest of the series: every patch release's dependencies are downloaded).
+PIP_AS_TARGET = (
+    "import sys\n"
+    "import pip._vendor.packaging.markers as markers\n"
+    "full = sys.argv.pop(1)\n"
+    "host = markers.default_environment\n"
+    "markers.default_environment = lambda: {**host(), 'python_full_version': full,\n"
+    "                                       'python_version': '.'.join(full.split('.')[:2])}\n"
+    "from pip._internal.cli.main import main\n"
+    "sys.exit(main(sys.argv[1:]))\n"
+)
+
 _LEGACY_MANYLINUX = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
 
 
@@ -127,7 +144,7 @@ def _wheelhouse(args) -> int:
 
     from packaging.requirements import InvalidRequirement, Requirement
 
-    from llmhost.engines import ENGINE_RELEASES, merge_pins
+    from llmhost.engines import ENGINE_RELEASES, GATEWAY, merge_pins
 
     try:
         pins = tuple(str(Requirement(p)) for p in args.pin)
@@ -139,6 +156,8 @@ def _wheelhouse(args) -> int:
     cmd = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--only-binary=:all:",
            "-d", args.directory]  # fmt: skip
     if args.python_version:
+        full = ".".join((args.python_version.split(".") + ["0", "0"])[:3])
+        cmd[1:4] = ["-c", PIP_AS_TARGET, full, "download"]
         cmd += ["--python-version", args.python_version, "--implementation", "cp"]
     for platform in args.platform:
         for tag in platform_tags(platform):
@@ -149,12 +168,16 @@ def _wheelhouse(args) -> int:
         cmd += ["--index-url", args.index_url]
     for url in args.extra_index_url:
         cmd += ["--extra-index-url", url]
-    print("llmhost wheelhouse: " + " ".join(requirements), flush=True)
-    proc = subprocess.run([*cmd, *requirements]) if requirements else subprocess.CompletedProcess(cmd, 0)
-    if proc.returncode:
-        print(f"llmhost wheelhouse: pip download failed ({proc.returncode}); the wheels of {args.directory} are incomplete",
-              file=sys.stderr)  # fmt: skip
-        return proc.returncode
+    # the gateway's venv is resolved on its own (its pins need not agree with an engine's)
+    for wanted in (requirements, merge_pins(GATEWAY.requirements, pins) if args.gateway else ()):
+        if not wanted:
+            continue
+        print("llmhost wheelhouse: " + " ".join(wanted), flush=True)
+        proc = subprocess.run([*cmd, *wanted])
+        if proc.returncode:
+            print(f"llmhost wheelhouse: pip download failed ({proc.returncode}); the wheels of {args.directory} are "
+                  "incomplete", file=sys.stderr)  # fmt: skip
+            return proc.returncode
     for engine in engines:
         if ENGINE_RELEASES[engine].build:
             fetch_source(ENGINE_RELEASES[engine].build, Path(args.directory), args.index_url)
@@ -387,6 +410,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hub", action="store_true", help="also the model-tools venv (hf: models)")
     p.add_argument("--modelscope", action="store_true", help="also the model-tools venv with modelscope")
     p.add_argument("--bench", action="store_true", help="also the bench-tools venv (GuideLLM, for `llmhost bench`)")
+    p.add_argument("--gateway", action="store_true", help="also the gateway's venv (LiteLLM proxy, llmhost_gateway)")
     p.add_argument("--python-version", help="the hosts' Python, e.g. 3.10 (default: the controller's)")
     p.add_argument("--platform", action="append", default=[],
                    help="the hosts' wheel platform, e.g. manylinux_2_36_x86_64 for glibc 2.36 (older manylinux "

@@ -268,6 +268,25 @@ BENCH_TOOLS = ToolsRelease(
     source="PyPI guidellm 0.8.1 (Requires-Python >=3.10; requires torch, transformers); vLLM docs, benchmarking",
     python=">=3.10,<4.0",
 )
+# Not an engine: the venv of the fleet's gateway (llmhost_gateway), LiteLLM's proxy. 1.106.12: a
+# release of its maintained 1.106 line that installs from PyPI with the `proxy` extra (1.82.7 and
+# 1.82.8 were a supply-chain compromise, removed from PyPI; 1.107.0 final is not on PyPI). Beside it:
+# prometheus-client, which its Prometheus callback (/metrics) imports and the `proxy` extra does
+# not pull in (only the heavy `proxy-runtime` extra does); prisma, which 1.106.12's auth error
+# handler imports for every refused request: without it a request with no key answers 500
+# (ModuleNotFoundError: No module named 'prisma', seen here) instead of 401. prisma only imports
+# here: no database is configured, so it never generates a client or fetches Prisma's engines.
+GATEWAY = ToolsRelease(
+    engine="gateway",
+    version="1.106.12",
+    variant="litellm-proxy",
+    requirements=("litellm[proxy]==1.106.12", "prometheus-client==0.26.0", "prisma==0.15.0"),
+    module="litellm.proxy.proxy_server",
+    source="PyPI litellm 1.106.12 (Requires-Python >=3.10,<3.15; extras proxy, extra-proxy: prisma>=0.11,<1), "
+           "prometheus-client 0.26.0, prisma 0.15.0",
+    errors=PYTHON_ERRORS,
+    python=">=3.10,<3.15",
+)
 # modelscope 1.40 delegates its hub client to modelscope-hub (>=0.4.6); both pinned.
 MODELSCOPE_REQUIREMENTS = ("modelscope==1.40.2", "modelscope-hub==0.5.1")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import shlex
 
-from llmhost.plan import AptPlan, CondaPlan, CudaPlan, EnginePlan, OllamaPlan, ServicePlan
+from llmhost.plan import AptPlan, CondaPlan, CudaPlan, EnginePlan, GatewayPlan, OllamaPlan, ServicePlan
 
 RESTART_DELAY_SECONDS = 10
 # systemd gives up after this many failed starts within the interval (then `systemctl reset-failed`).
@@ -126,3 +126,39 @@ def apt_sources_vars(apt: AptPlan) -> dict:
         "security_uri": apt.security_uri,
         "security_suite": apt.security_suite,
     }
+
+
+def gateway_config(gateway: GatewayPlan) -> str:
+    """LiteLLM's config.yaml: every backend under its model group, the router's aliases, fallbacks,
+    retries and cooldown, Prometheus on. No secret in it: keys are ``os.environ/`` references to the
+    gateway's env file. YAML from the plan alone (sorted, no timestamps): same plan, same bytes."""
+    import yaml
+
+    models = []
+    for d in gateway.deployments:
+        params = {"model": d.model, "api_base": d.api_base,
+                  # the openai provider needs some key; a backend without one ignores it
+                  "api_key": f"os.environ/{d.key_var}" if d.key_var else "none",
+                  "timeout": gateway.timeout}  # fmt: skip
+        models.append({"model_name": d.group, "litellm_params": params, "model_info": {"id": d.id}})
+    router = {
+        "routing_strategy": "simple-shuffle",
+        "num_retries": gateway.num_retries,
+        "timeout": gateway.timeout,
+        "allowed_fails": gateway.allowed_fails,
+        "cooldown_time": gateway.cooldown_time,
+    }
+    if gateway.aliases:
+        router["model_group_alias"] = dict(gateway.aliases)
+    if gateway.fallbacks:
+        router["fallbacks"] = [{group: list(targets)} for group, targets in gateway.fallbacks]
+    config = {
+        "model_list": models,
+        "router_settings": router,
+        # /metrics (Prometheus) on the proxy's port, behind the master key
+        "litellm_settings": {"callbacks": ["prometheus"], "require_auth_for_metrics_endpoint": True},
+        "general_settings": {"master_key": "os.environ/LITELLM_MASTER_KEY"},
+    }
+    header = (f"# {gateway.unit}: LiteLLM {gateway.engine.version} in front of {len(gateway.deployments)} backend(s).\n"
+              "# Rendered by llmhost from the host plan; changes here are overwritten on the next run.\n")
+    return header + yaml.safe_dump(config, sort_keys=False, default_flow_style=False)

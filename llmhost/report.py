@@ -35,6 +35,13 @@ def host_text(name: str, plan: HostPlan) -> str:
         lines.append(f"  disk free under {plan.root}: {plan.disk_free_bytes / 2**30:.1f} GiB")
     lines += [f"  - {reason}" for reason in plan.reasons]
     lines += [service_text(s) for s in plan.services]
+    if plan.gateway:
+        g = plan.gateway
+        lines.append(f"  gateway {g.unit}: {g.engine.engine} {g.engine.version} on {g.bind}:{g.port}")
+        lines += [f"    {d.group:<18} {d.api_base} ({d.id})" for d in g.deployments]
+        lines += [f"    alias {a} -> {t}" for a, t in g.aliases]
+        lines += [f"    fallback {grp} -> {', '.join(t)}" for grp, t in g.fallbacks]
+        lines.append("    argv               " + " ".join(g.argv))
     return "\n".join(lines)
 
 
@@ -45,6 +52,7 @@ def host_json(plan: HostPlan) -> dict:
         "reasons": list(plan.reasons),
         "services": {s.name: {**s.summary(), "supervisor": plan.supervisor} for s in plan.services},
         "engines": {e.venv: {"engine": e.engine, "version": e.version, **e.summary()} for e in plan.engines},
+        **({"gateway": plan.gateway.summary()} if plan.gateway else {}),
     }
 
 
@@ -53,9 +61,10 @@ def dumps(obj) -> str:
 
 
 def green(status: dict) -> bool:
-    """A host whose services all run, answer and hold their models, and which no serve run would change."""
+    """A host whose services all run, answer and hold their models (a gateway holds none: "-"), and
+    which no serve run would change."""
     return not status["drift"] and all(
-        s["running"] and s["healthy"] and s["manifest"] == "ok" for s in status["services"].values()
+        s["running"] and s["healthy"] and s["manifest"] in ("ok", "-") for s in status["services"].values()
     )
 
 

@@ -108,6 +108,28 @@ class ServiceWish:
 
 
 @dataclass(frozen=True)
+class GatewayWish:
+    """llmhost_gateway: a LiteLLM proxy on this host in front of the services of the inventory."""
+
+    host: str = "127.0.0.1"
+    port: int = 4000
+    hosts: tuple[str, ...] | None = None  # inventory host names (None: every host of the inventory)
+    aliases: tuple[tuple[str, str], ...] = ()  # alias -> served_model_name
+    fallbacks: tuple[tuple[str, tuple[str, ...]], ...] = ()  # served_model_name -> fallbacks, in order
+    num_retries: int = 2
+    timeout: int = 600
+    cooldown_time: int = 30
+    allowed_fails: int = 1
+    master_key: str | None = field(default=None, repr=False)  # None: generated on the controller
+
+
+GATEWAY_KEYS = ("host", "port", "hosts", "aliases", "fallbacks", "num_retries", "timeout", "cooldown_time",
+                "allowed_fails", "master_key")  # fmt: skip
+# LiteLLM refuses to start with these (its master_key_boot_check blocklist: the docs' example key)
+WEAK_MASTER_KEYS = ("sk-1234",)
+
+
+@dataclass(frozen=True)
 class Settings:
     services: tuple[ServiceWish, ...]
     root: str
@@ -142,6 +164,9 @@ class Settings:
     ollama_keep_alive: str = "5m"
     ollama_max_loaded_models: int | None = None  # None: planned
     python_pinned: bool = False  # llmhost_python set to other than its default (the planner may not pick another)
+    gateway: GatewayWish | None = None  # llmhost_gateway
+    address: str | None = None  # llmhost_address: where other hosts reach this one
+    secrets_dir: str = "secrets"  # llmhost_secrets_dir, resolved on the controller
 
     def pins(self, env: str) -> tuple[str, ...]:
         return dict(self.engine_pins).get(env, ())
@@ -472,6 +497,60 @@ def _services(key: str, value: Any, base: Path, lock_dir: Path, estimate: bool =
     return services
 
 
+def _gateway(key: str, value: Any) -> GatewayWish | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise DataError(key, f"expected a dict (or null: no gateway), got {_describe(value)}")
+    unknown = sorted(set(value) - set(GATEWAY_KEYS))
+    if unknown:
+        raise DataError(f"{key}.{unknown[0]}", f"unknown gateway key (known: {', '.join(GATEWAY_KEYS)})")
+    hosts = value.get("hosts")
+    if hosts is not None:
+        hosts = _str_list(f"{key}.hosts", hosts, _str)
+        if not hosts:
+            raise DataError(f"{key}.hosts", "expected at least one inventory host (null: every host)")
+    aliases = value.get("aliases") or {}
+    if not isinstance(aliases, Mapping):
+        raise DataError(f"{key}.aliases", f"expected a dict of alias -> served_model_name, got {_describe(aliases)}")
+    for alias, target in aliases.items():
+        if not isinstance(alias, str) or not _SERVED.match(alias):
+            raise DataError(f"{key}.aliases", f"unexpected characters in the alias {alias!r}")
+        _str(f"{key}.aliases.{alias}", target)
+    fallbacks = value.get("fallbacks") or {}
+    if not isinstance(fallbacks, Mapping):
+        raise DataError(f"{key}.fallbacks", f"expected a dict of served_model_name -> list of served_model_names, "
+                                            f"got {_describe(fallbacks)}")  # fmt: skip
+    clean_fallbacks = []
+    for group, targets in fallbacks.items():
+        targets = _str_list(f"{key}.fallbacks.{group}", targets, _str)
+        if not targets:
+            raise DataError(f"{key}.fallbacks.{group}", "expected at least one served_model_name to fall back to")
+        if group in targets:
+            raise DataError(f"{key}.fallbacks.{group}", "a model group cannot fall back to itself")
+        clean_fallbacks.append((_str(f"{key}.fallbacks", group), targets))
+    master_key = _opt_str(f"{key}.master_key", value.get("master_key"))
+    if master_key is not None:
+        if master_key.strip() in WEAK_MASTER_KEYS:
+            raise DataError(f"{key}.master_key", "a publicly known key (LiteLLM refuses to start with it); leave it "
+                                                 "out to have one generated")  # fmt: skip
+        if not re.fullmatch(r"sk-[\x21-\x7e]{16,}", master_key):
+            raise DataError(f"{key}.master_key", "expected \"sk-\" and at least 16 more printable characters (no "
+                                                 "spaces); leave it out to have one generated")  # fmt: skip
+    return GatewayWish(
+        host=_bind(f"{key}.host", value.get("host", "127.0.0.1")),
+        port=_int(f"{key}.port", value.get("port", 4000), 1, 65535),
+        hosts=hosts,
+        aliases=tuple(sorted(aliases.items())),
+        fallbacks=tuple(sorted(clean_fallbacks)),
+        num_retries=_int(f"{key}.num_retries", value.get("num_retries", 2), 0, 10),
+        timeout=_int(f"{key}.timeout", value.get("timeout", 600), 1, 86400),
+        cooldown_time=_int(f"{key}.cooldown_time", value.get("cooldown_time", 30), 0, 86400),
+        allowed_fails=_int(f"{key}.allowed_fails", value.get("allowed_fails", 1), 0, 1000),
+        master_key=master_key,
+    )
+
+
 def _version(key: str, value: Any) -> str:
     text = _str(key, value).removeprefix("v")
     if not _VERSION.match(text):
@@ -517,12 +596,19 @@ def load(data: Mapping[str, Any], base: Path | None = None, estimate_weights: bo
                 f"llmhost wheelhouse {wheelhouse} --hub",
             )
         wheelhouse = str(path)
+    gateway = _gateway("llmhost_gateway", merged["llmhost_gateway"])
+    secrets_dir = Path(_str("llmhost_secrets_dir", merged["llmhost_secrets_dir"])).expanduser()
+    secrets_dir = secrets_dir if secrets_dir.is_absolute() else base / secrets_dir
+    services = _services("llmhost_services", merged["llmhost_services"], base, lock_dir, estimate_weights)
+    if gateway and any(s.port == gateway.port for s in services):
+        index = next(i for i, s in enumerate(services) if s.port == gateway.port)
+        raise DataError("llmhost_gateway.port", f"{gateway.port} is already used by llmhost_services[{index}]")
     torch_index = merged["llmhost_torch_index_url"]
     if torch_index not in (None, "auto"):
         torch_index = _url("llmhost_torch_index_url", torch_index)
 
     return Settings(
-        services=_services("llmhost_services", merged["llmhost_services"], base, lock_dir, estimate_weights),
+        services=services,
         root=_abs_path("llmhost_root", merged["llmhost_root"]),
         env_dir=_abs_path("llmhost_env_dir", merged["llmhost_env_dir"]),
         supervisor=_choice("llmhost_supervisor", merged["llmhost_supervisor"], SUPERVISORS),
@@ -573,4 +659,7 @@ def load(data: Mapping[str, Any], base: Path | None = None, estimate_weights: bo
         ollama_sha256=_sha256("llmhost_ollama_sha256", merged["llmhost_ollama_sha256"]),
         ollama_keep_alive=_keep_alive("llmhost_ollama_keep_alive", merged["llmhost_ollama_keep_alive"]),
         ollama_max_loaded_models=_opt_int("llmhost_ollama_max_loaded_models", merged["llmhost_ollama_max_loaded_models"], 1, 64),
+        gateway=gateway,
+        address=_opt_str("llmhost_address", merged["llmhost_address"]),
+        secrets_dir=str(secrets_dir),
     )

@@ -221,6 +221,9 @@ SCENARIOS: dict[str, dict] = {
         svc(TINY, engine="vllm-cpu", workload="latency")]}),
     "cpu-workload-latency-gguf-kept": _s("devbox", {"llmhost_services": [svc(TINY, workload="latency", gguf="Q8_0")]}),
     "cpu-workload-bad": _s("devbox", {"llmhost_services": [svc(TINY, workload="fast")]}),
+    # a gateway planned from this host's data alone (an inventory's hosts: tests/unit/test_gateway.py)
+    "cpu-gateway": _s("devbox", {"llmhost_services": [svc(TINY), svc(TINY_GGUF, "g", port=8001)],
+                                 "llmhost_gateway": {"aliases": {"gpt-4": "m"}, "fallbacks": {"m": ["g"]}}}),
     "cpu-gguf-of-gguf": _s("devbox", {"llmhost_services": [svc(TINY_GGUF, gguf="Q8_0")]}),
     "cpu-gguf-of-unknown": _s("devbox", {"llmhost_services": [svc("Qwen/Qwen3-0.6B", gguf="Q8_0")]}),
     "cpu-llamacpp-no-gguf-known": _s("devbox", {"llmhost_services": [svc("Qwen/Qwen2-7B-Instruct", engine="llamacpp")]}),
@@ -391,7 +394,7 @@ def _masked(plan) -> dict:
     data = dataclasses.asdict(plan)
     if data["hf_token"]:
         data["hf_token"] = "<secret>"
-    for service in data["services"]:
+    for service in [*data["services"], *([data["gateway"]] if data.get("gateway") else [])]:
         service["secret_env"] = [[var, "<secret>"] for var, _ in service["secret_env"]]
     return data
 

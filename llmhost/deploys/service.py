@@ -15,9 +15,10 @@ from pyinfra.operations.util import any_changed
 
 from llmhost.facts.pip import EngineVenvs
 from llmhost.operations import ollama, secret, tmux
-from llmhost.plan import HostPlan, ServicePlan
+from llmhost.plan import GatewayPlan, HostPlan, ServicePlan
 from llmhost.render import (
     env_file_vars,
+    gateway_config,
     launcher_vars,
     ollama_launcher_vars,
     ollama_override_vars,
@@ -131,6 +132,23 @@ def _ollama(plan: HostPlan, model_ops: dict[str, list[OperationMeta]], engine_op
         )  # fmt: skip
 
 
+def _gateway(plan: HostPlan, gateway: GatewayPlan, engine_ops: dict[str, OperationMeta]) -> None:
+    """The gateway, supervised like an engine: its config (no secrets), its env file (the master key
+    and the backends' keys, 0600), restarted when either or its venv changed (LiteLLM has no reload;
+    the engines it fronts are never touched)."""
+    inputs = [
+        files.put(name=f"Config of {gateway.unit} ({len(gateway.deployments)} backends, {len(gateway.aliases)} aliases)",
+                  src=io.StringIO(gateway_config(gateway)), dest=gateway.config, mode="644"),
+        files.template(name=f"Env file of {gateway.unit} (master key, backends' keys)", src=template("service.env.j2"),
+                       dest=gateway.env_file, mode="600", **env_file_vars(gateway)),
+        engine_ops[gateway.engine.venv],
+    ]  # fmt: skip
+    if plan.supervisor == "systemd":
+        _systemd(plan, gateway, inputs)
+    else:
+        _tmux(plan, gateway, inputs)
+
+
 def _teardown(plan: HostPlan) -> None:
     """What llmhost created and the plan no longer wants, stopped and removed (its record says what
     that is: nothing else is touched); then the record of what this plan creates, before it does."""
@@ -181,12 +199,14 @@ def apply(plan: HostPlan, model_ops: dict[str, list[OperationMeta]], engine_ops:
             _systemd(plan, service, inputs)
         else:
             _tmux(plan, service, inputs)
+    if plan.gateway:
+        _gateway(plan, plan.gateway, engine_ops)
 
 
 @deploy("llmhost stop services")
 def stop(plan: HostPlan) -> None:
-    """Stop every planned service (their files stay; the next serve starts them again)."""
-    for service in plan.services:
+    """Stop every planned service and the gateway (their files stay; the next serve starts them again)."""
+    for service in (*plan.services, *((plan.gateway,) if plan.gateway else ())):
         if service.engine.archive and service is not next(s for s in plan.services if s.engine.archive):
             continue  # the ollama services share one daemon: stopped once
         if plan.supervisor == "systemd":

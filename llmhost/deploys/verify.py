@@ -1,4 +1,5 @@
-"""Layer: every service answers /health and a real chat completion."""
+"""Layer: every service answers /health and a real chat completion; so does the gateway, for each
+model group and alias, with its master key (and refuses a request without it)."""
 
 from __future__ import annotations
 
@@ -25,4 +26,21 @@ def apply(plan: HostPlan) -> None:
             supervisor=plan.supervisor,
             unit=service.unit,
             errors=list(service.errors),
+        )
+    gateway = plan.gateway
+    for name in gateway.names if gateway else ():
+        endpoint.ready(
+            name=f"Chat through {gateway.unit} at {gateway.health_url} as {name!r} (with the master key; none: 401)",
+            url=gateway.health_url,
+            model=name,
+            python=plan.python,
+            tool=plan.tool,
+            env_files=list(gateway.secret_files),
+            log=gateway.log,
+            timeout=plan.health_timeout,
+            health_path=gateway.health_path,
+            supervisor=plan.supervisor,
+            unit=gateway.unit,
+            errors=list(gateway.errors),
+            refused_without_key=True,
         )

@@ -85,7 +85,8 @@ class EndpointCheck(FactBase[EndpointCheckDict]):
     host-side tool with the engine venv's Python. With ``unit`` (and its ``supervisor``), an engine
     that dies while it is waited for ends the wait at once: the error names the first line of its
     last attempt in the log that matches ``errors``. On failure the result carries the last lines
-    of the engine log. The API key is read on the host from ``env_files``.
+    of the engine log. The API key is read on the host from ``env_files``. With
+    ``refused_without_key``, the same request without the key must be refused with 401 (a gateway).
 
     .. code:: python
 
@@ -95,8 +96,10 @@ class EndpointCheck(FactBase[EndpointCheckDict]):
 
     def command(self, python: str, tool: str, url: str, model: str, timeout: int, env_files, log: str,
                 health_path: str = "/health", supervisor: str | None = None, unit: str | None = None,
-                errors: tuple[str, ...] = ()) -> str:  # fmt: skip
+                errors: tuple[str, ...] = (), refused_without_key: bool = False) -> str:  # fmt: skip
         args = [python, tool, "check", "--url", url, "--model", model, "--timeout", str(timeout), "--log", log]
+        if refused_without_key:
+            args.append("--refused-without-key")
         if health_path != "/health":
             args += ["--health-path", health_path]
         if unit:

@@ -126,6 +126,18 @@ def _died(args, waited: float = 0.0) -> tuple[str, list[str]] | None:
         attempt["lines"][-15:] + ([attempt["exit"]] if attempt["exit"] else []))
 
 
+def _refused(url: str, body: bytes) -> str | None:
+    """Why a request without a key was not refused with 401 (None: it was)."""
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            return f"a request without the key was answered (HTTP {resp.status}), expected 401"
+    except urllib.error.HTTPError as e:
+        return None if e.code == 401 else f"a request without the key answered HTTP {e.code}, expected 401"
+    except (urllib.error.URLError, OSError) as e:
+        return f"a request without the key failed: {getattr(e, 'reason', e)}"
+
+
 def check(args) -> int:
     started = time.monotonic()
     result = {"ok": False, "health_seconds": None, "chat_seconds": None, "reply": None,
@@ -164,8 +176,15 @@ def check(args) -> int:
         "temperature": 0,
     }).encode()
     headers = {"Content-Type": "application/json"}
-    # vLLM reads VLLM_API_KEY, llama-server LLAMA_API_KEY
-    api_key = _env_value(args.env_file, "VLLM_API_KEY") or _env_value(args.env_file, "LLAMA_API_KEY")
+    # vLLM reads VLLM_API_KEY, llama-server LLAMA_API_KEY, LiteLLM's proxy LITELLM_MASTER_KEY
+    api_key = next(filter(None, (_env_value(args.env_file, v) for v in ("VLLM_API_KEY", "LLAMA_API_KEY",
+                                                                      "LITELLM_MASTER_KEY"))), None)  # fmt: skip
+    if args.refused_without_key:
+        refused = _refused(f"{args.url}/v1/chat/completions", body)
+        if refused:
+            result["error"], result["log_tail"] = refused, _tail(args.log)
+            print(json.dumps(result))
+            return 0
     if api_key:
         headers["Authorization"] = f"Bearer {api_key}"
     request = urllib.request.Request(f"{args.url}/v1/chat/completions", data=body, headers=headers)
@@ -491,6 +510,8 @@ def main(argv=None) -> int:
     p.add_argument("--health-path", default="/health", help="what answers 200 once ready (Ollama: /)")
     p.add_argument("--supervisor", choices=("systemd", "tmux"), help="with --unit: end the wait when the engine dies")
     p.add_argument("--unit", help="the engine's unit or tmux session (the marks in --log name it)")
+    p.add_argument("--refused-without-key", action="store_true",
+                   help="the request without the key must be refused with 401 (a gateway)")
     p.add_argument("--error-pattern", action="append", default=[],
                    help="a regular expression of the engine's log lines that name why it died (repeatable)")
     p.set_defaults(func=check)

@@ -21,6 +21,7 @@ def ready(
     supervisor: str | None = None,
     unit: str | None = None,
     errors: list[str] | None = None,
+    refused_without_key: bool = False,
 ):
     """
     Wait for an OpenAI-compatible engine to be healthy and answer one chat completion.
@@ -38,6 +39,7 @@ def ready(
       auto-restart or failed, a session gone) the wait ends at once
     + errors: regular expressions of the log lines that say why the engine died; the first line of
       its last attempt that matches one is named in the error
+    + refused_without_key: the same request without the key must be refused with 401 (a gateway)
 
     A passing check changes nothing (noop with the timings); a failing one fails the operation
     with the reason and the end of the engine log. Runs at execution only: before that the engine
@@ -66,7 +68,7 @@ def ready(
     result = host.get_fact(
         EndpointCheck, python=python, tool=tool, url=url, model=model, timeout=timeout,
         env_files=tuple(env_files), log=log, health_path=health_path, supervisor=supervisor, unit=unit,
-        errors=tuple(errors or ()),
+        errors=tuple(errors or ()), refused_without_key=refused_without_key,
     )  # fmt: skip
     if result["ok"]:
         host.noop(

@@ -13,7 +13,8 @@ services -> host -> this package's face, which hands on only what the layers and
 
 from llmhost.plan.bench import BenchPlan, BenchRequest, plan_bench
 from llmhost.plan.host import plan_host
-from llmhost.plan.inputs import Gpu, HostFacts, Owned, owned_record
+from llmhost.plan.hostplan import GatewayPlan, HostPlan
+from llmhost.plan.inputs import Backend, GatewayInputs, Gpu, HostFacts, Owned, owned_record
 from llmhost.plan.models import model_path
 from llmhost.plan.types import (
     AptPlan,
@@ -21,7 +22,6 @@ from llmhost.plan.types import (
     CudaPlan,
     EnginePlan,
     GiB,
-    HostPlan,
     OllamaPlan,
     PlanError,
     ServicePlan,
@@ -34,7 +34,10 @@ __all__ = [
     "CondaPlan",
     "CudaPlan",
     "EnginePlan",
+    "GatewayInputs",
+    "GatewayPlan",
     "GiB",
+    "Backend",
     "Gpu",
     "HostFacts",
     "HostPlan",

@@ -13,7 +13,8 @@ from llmhost.plan.envs import engine_plan
 from llmhost.plan.inputs import HostFacts
 from llmhost.plan.sizing import DTYPE_BYTES
 from llmhost.plan.sizing.llamacpp import made_gguf_bytes
-from llmhost.plan.types import EnginePlan, HostPlan, PlanError, ServicePlan, bind_url
+from llmhost.plan.hostplan import HostPlan
+from llmhost.plan.types import EnginePlan, PlanError, ServicePlan, bind_url
 from llmhost.settings import Settings
 
 # A level's default request count: enough that the steady state outweighs the ramp at its start

@@ -14,11 +14,13 @@ from llmhost.engines import (
     TCMALLOC_PACKAGE,
 )
 from llmhost.plan import envs, gpu_stack, mirrors, preconditions, teardown
-from llmhost.plan.inputs import HostFacts, owned_record
+from llmhost.plan.gateway import plan_gateway
+from llmhost.plan.inputs import Backend, GatewayInputs, HostFacts, owned_record
 from llmhost.plan.models import check_disk
 from llmhost.plan.route import may_use_gpus
 from llmhost.plan.services import plan_services
-from llmhost.plan.types import EnginePlan, HostPlan, PlanError
+from llmhost.plan.hostplan import HostPlan
+from llmhost.plan.types import EnginePlan, PlanError
 from llmhost.settings import HUB_SOURCES, Settings
 
 
@@ -34,10 +36,18 @@ def _supervisor(facts: HostFacts, settings: Settings) -> tuple[str, str]:
     return settings.supervisor, f"supervisor={settings.supervisor}: pinned by llmhost_supervisor"
 
 
-def plan_host(facts: HostFacts, settings: Settings) -> HostPlan:
+def _alone(settings: Settings) -> GatewayInputs:
+    """A gateway planned without an inventory (a hardware file): in front of this host's services."""
+    return GatewayInputs("this host", ("this host",), tuple(
+        Backend("this host", True, "127.0.0.1", i, s.name, s.engine, s.host, s.port, s.served_model_name, s.api_key)
+        for i, s in enumerate(settings.services)))  # fmt: skip
+
+
+def plan_host(facts: HostFacts, settings: Settings, gateway: GatewayInputs | None = None) -> HostPlan:
     """Decide everything for one host, in this order: supervisor, sources, /usr/local/cuda, Python
-    environments, services (llmhost.plan.services), their engines and system packages, the driver
-    and its reboot, NVIDIA's repository, disk, model tools. Pure: same inputs, same plan."""
+    environments, services (llmhost.plan.services), their engines and system packages, the gateway
+    (``gateway``: the inventory around this host), the driver and its reboot, NVIDIA's repository,
+    disk, model tools. Pure: same inputs, same plan."""
     if facts.os_id not in APT_DISTROS:
         raise PlanError(f"host: {facts.os_id} {facts.os_version} is not supported (supported: Debian, Ubuntu)")
     if settings.pip_no_index and not settings.pip_find_links:
@@ -102,6 +112,13 @@ def plan_host(facts: HostFacts, settings: Settings) -> HostPlan:
             elif facts.python_version:  # the headers of the venv's own Python
                 packages.discard("python3-dev")
                 packages.add(f"python{short}-dev")
+    gateway_plan = None
+    if settings.gateway and not driver_first:
+        g = gateway or _alone(settings)
+        gateway_plan = plan_gateway(settings, facts, g.host, g.backends, g.inventory, g.master_key)
+        engines[gateway_plan.engine.venv] = gateway_plan.engine
+        reasons.append(envs.engine_reason(gateway_plan.engine, settings) + " (the gateway)")
+        reasons += gateway_plan.reasons
     fitted = [e for e in engines.values() if e.host_python]
     if fitted and not conda:  # releases the host's Python does not fit get conda envs of their own
         conda, conda_reason = envs.conda(settings, facts, fitted)
@@ -109,7 +126,7 @@ def plan_host(facts: HostFacts, settings: Settings) -> HostPlan:
         reasons.append(conda_reason)
     made, gone = (), ()
     if not driver_first:  # (the services are planned, and the host's record read, once the GPUs can be)
-        made = teardown.owned(services, ollama, supervisor)
+        made = teardown.owned(services, ollama, supervisor, gateway_plan)
         gone, teardown_reasons = teardown.teardown(facts, made, owned_record(settings.root))
         reasons += teardown_reasons
     shm, shm_reasons = preconditions.shared_memory(facts, services)
@@ -177,4 +194,5 @@ def plan_host(facts: HostFacts, settings: Settings) -> HostPlan:
         nofile=nofile,
         owned=made,
         teardown=gone,
+        gateway=gateway_plan,
     )

@@ -3,7 +3,7 @@ from a hardware file (llmhost.hardware)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from llmhost.gpus import driver_tuple
 
@@ -87,3 +87,31 @@ class HostFacts:
     def usable_memory_bytes(self) -> int:
         """What the host's processes may use: the machine's memory, or a container's limit below it."""
         return min(self.memory_bytes, self.memory_limit_bytes or self.memory_bytes)
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A service of a host of the inventory, as a gateway plans to reach it: from that host's data
+    (the controller has every host's data; a gateway never reads another host's facts)."""
+
+    host: str  # the inventory name of the host that serves it
+    local: bool  # served on the gateway's own host
+    address: str  # where that host is reached (its llmhost_address, ssh_hostname, or name)
+    index: int  # its index in that host's llmhost_services
+    name: str
+    engine: str
+    bind: str
+    port: int
+    served_model_name: str
+    api_key: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class GatewayInputs:
+    """What a gateway's plan reads beyond its own host: the inventory's services (from the data of
+    every host), the hosts' names, and the master key (the data's, or the controller's generated one)."""
+
+    host: str  # this host's inventory name
+    inventory: tuple[str, ...]
+    backends: tuple[Backend, ...]
+    master_key: str = field(default="", repr=False)

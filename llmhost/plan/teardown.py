@@ -6,12 +6,18 @@ not, stay as they are. Models and engine venvs stay (their own keep/prune rules)
 from __future__ import annotations
 
 from llmhost.plan.inputs import HostFacts, Owned
+from llmhost.plan.hostplan import GatewayPlan
 from llmhost.plan.types import OllamaPlan, ServicePlan, Teardown
 
 
-def owned(services: list[ServicePlan], ollama: OllamaPlan | None, supervisor: str) -> tuple[Owned, ...]:
-    """What this plan creates: each engine's unit or tmux session and the files written for it."""
+def owned(services: list[ServicePlan], ollama: OllamaPlan | None, supervisor: str,
+          gateway: GatewayPlan | None = None) -> tuple[Owned, ...]:  # fmt: skip
+    """What this plan creates: each engine's (and the gateway's) unit or tmux session and the files
+    written for it."""
     made = []
+    if gateway:
+        kept = (gateway.unit_file if supervisor == "systemd" else gateway.launcher, gateway.config, gateway.env_file)
+        made.append(Owned(gateway.unit, supervisor, kept))
     for service in services:
         if service.engine.archive:
             continue

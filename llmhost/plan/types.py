@@ -9,7 +9,6 @@ from pyinfra.api.exceptions import DeployError
 
 from llmhost.engines import Archive, SourceBuild
 from llmhost.gpus import CUDA_KEYRING
-from llmhost.plan.inputs import Owned, owned_record
 
 GiB = 1024**3
 
@@ -343,62 +342,3 @@ class Teardown:
     supervisor: str
     stop: bool
     files: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class HostPlan:
-    root: str
-    env_dir: str
-    supervisor: str
-    service_user: str | None  # systemd: engines run as this system user; tmux: the connecting user
-    system_packages: tuple[str, ...]
-    engines: tuple[EnginePlan, ...]
-    services: tuple[ServicePlan, ...]
-    hf_endpoint: str | None
-    hf_token: str | None = field(repr=False)
-    health_timeout: int
-    reasons: tuple[str, ...]
-    disk_free_bytes: int | None = None
-    modelscope_endpoint: str | None = None
-    endpoint_keys: tuple[tuple[str, str], ...] = ()  # hub (hf, modelscope) -> the data key of its endpoint
-    python: str = "python3"  # the host's interpreter (llmhost-hosttool outside any venv)
-    verify: str = "sizes"  # how re-runs check models already on the host: sizes | full
-    tools: EnginePlan | None = None  # the venv whose huggingface_hub / modelscope fetch hub models
-    apt: AptPlan | None = None  # None: a distribution llmhost has no apt layout for, and no mirror asked
-    wheelhouse: str | None = None  # the controller's wheel directory, shipped to ``wheelhouse_dir``
-    conda: CondaPlan | None = None  # llmhost_env_manager = "conda"
-    cuda: CudaPlan | None = None  # llmhost_cuda_default
-    driver: DriverPlan | None = None  # engines built with CUDA need a driver at least this new
-    cuda_repo: CudaRepoPlan | None = None  # NVIDIA's apt repository (toolkits; Debian's driver)
-    cuda_toolkits: tuple[str, ...] = ()  # toolkits to install side by side (llmhost_cuda_toolkits)
-    # the run ends after the driver layer (a reboot stands between the driver and the engines): why
-    stop_after_driver: str | None = None
-    reboot: bool = False  # llmhost reboots the host after the driver layer (llmhost_allow_reboot)
-    ollama: OllamaPlan | None = None  # services with engine ollama share this daemon
-    converter: EnginePlan | None = None  # the venv that runs llama.cpp's convert_hf_to_gguf.py
-    shm: ShmPlan | None = None  # /dev/shm grown for the engines (None: it holds what they need)
-    owned: tuple[Owned, ...] = ()  # what this plan creates, recorded on the host (owned_file)
-    teardown: tuple[Teardown, ...] = ()  # what llmhost created that this plan no longer wants
-    nofile: int = 65536  # the engines' open-files limit (LimitNOFILE=, or ulimit -n in a launcher)
-
-    @property
-    def owned_file(self) -> str:
-        return owned_record(self.root)
-
-    @property
-    def wheelhouse_dir(self) -> str:
-        return f"{self.root}/wheelhouse"
-
-    @property
-    def tool(self) -> str:
-        return f"{self.root}/bin/llmhost-hosttool"
-
-    @property
-    def directories(self) -> tuple[str, ...]:
-        r = self.root
-        return (r, f"{r}/bin", f"{r}/venvs", f"{r}/models", f"{r}/run")
-
-    @property
-    def writable_directories(self) -> tuple[str, ...]:
-        r = self.root
-        return (f"{r}/logs", f"{r}/home", f"{r}/cache")

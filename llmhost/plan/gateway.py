@@ -1,0 +1,165 @@
+"""A host's gateway (llmhost_gateway): LiteLLM's proxy in front of the services of the inventory.
+Which backends it fronts and how it reaches each (address, key), the model groups (one per served
+model name: several backends are load-balanced), aliases and fallbacks, its venv, argv and env.
+A backend it cannot reach or cannot authenticate to is refused here, with the keys to set."""
+
+from __future__ import annotations
+
+from llmhost.engines import ENGINE_DEATH, GATEWAY
+from llmhost.plan.envs import engine_plan
+from llmhost.plan.inputs import Backend, HostFacts
+from llmhost.plan.hostplan import Deployment, GatewayPlan
+from llmhost.plan.types import PlanError, bind_url
+from llmhost.settings import Settings
+
+KEY = "llmhost_gateway"
+UNIT = "llmhost-gateway"
+# LiteLLM reads these at import and at first use: each keeps a fetch from the Internet away
+# (the model cost map from GitHub at every start, Anthropic's beta headers, the UI's blog posts,
+# the autorouter presets, the policy templates); LITELLM_MODE=PRODUCTION stops it from loading a
+# .env of its working directory.
+OFFLINE_ENV = {
+    "LITELLM_MODE": "PRODUCTION",
+    "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+    "LITELLM_LOCAL_ANTHROPIC_BETA_HEADERS": "True",
+    "LITELLM_LOCAL_BLOG_POSTS": "True",
+    "LITELLM_LOCAL_AUTOROUTER_PRESETS": "True",
+    "LITELLM_LOCAL_POLICY_TEMPLATES": "True",
+    "HF_HUB_OFFLINE": "1",
+    "DO_NOT_TRACK": "1",
+}
+
+
+def _where(b: Backend) -> str:
+    return f"{b.host}'s llmhost_services[{b.index}] ({b.name})"
+
+
+def _api_base(b: Backend, gateway_host: str) -> tuple[str, str]:
+    """Where the gateway reaches a backend, and why there; a backend it cannot reach is refused."""
+    loopback = b.bind.startswith("127.") or b.bind == "::1"
+    if b.local:
+        return f"{bind_url(b.bind, b.port)}/v1", "on this host"
+    if b.engine == "ollama":
+        raise PlanError(f"{KEY}: {_where(b)} is served by Ollama, which has no API key: only a gateway on {b.host} "
+                        f"may front it; leave {b.host} out of {KEY}.hosts")  # fmt: skip
+    if loopback:
+        raise PlanError(
+            f"{KEY}: {_where(b)} listens on {b.bind}, which {gateway_host} cannot reach; set "
+            f"llmhost_services[{b.index}].host on {b.host} to its private address (or 0.0.0.0) and "
+            f"llmhost_services[{b.index}].api_key, or leave {b.host} out of {KEY}.hosts"
+        )
+    wildcard = b.bind in ("0.0.0.0", "::")
+    address = b.address if wildcard else b.bind
+    url = f"http://[{address}]:{b.port}" if ":" in address else f"http://{address}:{b.port}"
+    return f"{url}/v1", (f"{b.host} binds {b.bind}, reached at {address} (its llmhost_address, ssh_hostname or name)"
+                         if wildcard else f"{b.host} binds {b.bind}")  # fmt: skip
+
+
+def plan_gateway(settings: Settings, facts: HostFacts, host: str, backends: tuple[Backend, ...],
+                 inventory: tuple[str, ...], master_key: str) -> GatewayPlan:  # fmt: skip
+    """``host``: this host's inventory name; ``backends``: every service of every host of the
+    inventory (``inventory``: their names), from their data; ``master_key``: llmhost_gateway's, or
+    the one generated on the controller."""
+    gw = settings.gateway
+    if any(s.name == "gateway" for s in settings.services):
+        index = next(i for i, s in enumerate(settings.services) if s.name == "gateway")
+        raise PlanError(f"llmhost_services[{index}].name: 'gateway' names the gateway's unit on this host ({UNIT}); "
+                        "rename the service")  # fmt: skip
+    fronted = gw.hosts or inventory
+    unknown = [h for h in fronted if h not in inventory]
+    if unknown:
+        raise PlanError(f"{KEY}.hosts: {unknown[0]!r} is not a host of the inventory (its hosts: {', '.join(inventory)})")
+    chosen = [b for b in backends if b.host in fronted]
+    if not chosen:
+        raise PlanError(f"{KEY}: the hosts it fronts ({', '.join(fronted)}) serve no service (llmhost_services)")
+    deployments, secret_env, reasons = [], [("LITELLM_MASTER_KEY", master_key)], []
+    for b in chosen:
+        api_base, why = _api_base(b, host)
+        key_var = None
+        if b.api_key:
+            key_var = f"LLMHOST_BACKEND_KEY_{len([v for v, _ in secret_env])}"
+            secret_env.append((key_var, b.api_key))
+        elif b.local and b.engine != "ollama" and not (b.bind.startswith("127.") or b.bind == "::1"):
+            raise PlanError(
+                f"{KEY}: {_where(b)} listens on {b.bind} with a key generated on this host, which the gateway is "
+                f"not given; set llmhost_services[{b.index}].api_key (or bind it to 127.0.0.1)"
+            )
+        elif not b.local:  # (_api_base refused the other ways to be keyless on another host)
+            raise PlanError(
+                f"{KEY}: {_where(b)} has no api_key in the data (a key generated on {b.host} never reaches the "
+                f"controller); set llmhost_services[{b.index}].api_key on {b.host}"
+            )
+        deployments.append(Deployment(b.served_model_name, f"openai/{b.served_model_name}", api_base, key_var,
+                                      f"{b.host}/{b.name}"))  # fmt: skip
+        reasons.append(f"gateway backend {b.host}/{b.name}: model group {b.served_model_name!r} at {api_base} ({why}"
+                       + ("; its api_key from the data, in the gateway's env file" if key_var else "; no key") + ")")
+    groups = list(dict.fromkeys(d.group for d in deployments))
+    for alias, target in gw.aliases:
+        if target not in groups:
+            raise PlanError(f"{KEY}.aliases.{alias}: {target!r} is not a served_model_name of the services it fronts "
+                            f"({', '.join(groups)})")  # fmt: skip
+        if alias in groups:
+            raise PlanError(f"{KEY}.aliases.{alias}: {alias!r} is already a model group (a served_model_name)")
+    for group, targets in gw.fallbacks:
+        for name in (group, *targets):
+            if name not in groups:
+                raise PlanError(f"{KEY}.fallbacks.{group}: {name!r} is not a served_model_name of the services it "
+                                f"fronts ({', '.join(groups)})")  # fmt: skip
+    for group in groups:
+        count = sum(d.group == group for d in deployments)
+        if count > 1:
+            reasons.append(f"gateway model group {group!r}: {count} backends, load-balanced (simple-shuffle)")
+    reasons.append(
+        f"gateway: {gw.num_retries} retries, {gw.timeout}s timeout per request; a backend that fails more than "
+        f"{gw.allowed_fails} time(s) in a minute cools down for {gw.cooldown_time}s"
+        + ("; fallbacks " + ", ".join(f"{g} -> {'/'.join(t)}" for g, t in gw.fallbacks) if gw.fallbacks else "")
+        + ("; aliases " + ", ".join(f"{a} -> {t}" for a, t in gw.aliases) if gw.aliases else "")
+    )
+    reasons.append(
+        "gateway master key: " + ("from llmhost_gateway.master_key" if gw.master_key else
+                                  f"generated once on the controller ({settings.secrets_dir})")
+        + "; in the 0600 env file with the backends' keys, never in the config or the launcher; no per-client keys "
+        "(LiteLLM's virtual keys need PostgreSQL)"
+    )  # fmt: skip
+    if not (gw.host.startswith("127.") or gw.host == "::1"):
+        reasons.append(f"gateway bind {gw.host}: asked for; the master key guards every route but /health/liveliness "
+                       "and /health/readiness")  # fmt: skip
+    reasons.append("gateway: nothing fetched at start (LITELLM_LOCAL_MODEL_COST_MAP and the other LITELLM_LOCAL_* "
+                   "settings); Prometheus /metrics behind the master key; a changed config restarts the gateway "
+                   "(LiteLLM has no reload), never an engine")  # fmt: skip
+    engine = engine_plan(GATEWAY, settings, facts)
+    root = settings.root
+    config = f"{root}/run/gateway.yaml"
+    env = {
+        "HOME": f"{root}/home",
+        "PATH": f"{engine.link}/bin:/usr/local/bin:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        **OFFLINE_ENV,
+    }
+    return GatewayPlan(
+        engine=engine,
+        bind=gw.host,
+        port=gw.port,
+        deployments=tuple(deployments),
+        aliases=gw.aliases,
+        fallbacks=gw.fallbacks,
+        num_retries=gw.num_retries,
+        timeout=gw.timeout,
+        cooldown_time=gw.cooldown_time,
+        allowed_fails=gw.allowed_fails,
+        config=config,
+        # the console script through the link (its shebang names the versioned venv's Python)
+        argv=(f"{engine.link}/bin/litellm", "--config", config, "--host", gw.host, "--port", str(gw.port),
+              "--num_workers", "1"),  # fmt: skip
+        env=tuple(sorted(env.items())),
+        secret_env=tuple(secret_env),
+        unit=UNIT,
+        launcher=f"{root}/run/gateway.sh",
+        unit_file=f"/etc/systemd/system/{UNIT}.service",
+        env_file=f"{settings.env_dir}/gateway.env",
+        log=f"{root}/logs/gateway.log",
+        health_url=bind_url(gw.host, gw.port),
+        reasons=tuple(reasons),
+        errors=GATEWAY.errors + ENGINE_DEATH,
+        served_model_name=", ".join(groups),
+    )

@@ -1,0 +1,148 @@
+"""The host's plan, as every layer reads it (HostPlan), and its gateway's (GatewayPlan): frozen,
+like the rest of the planner's output (llmhost.plan.types). No decisions here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from llmhost.plan.inputs import Owned, owned_record
+from llmhost.plan.types import (
+    AptPlan,
+    CondaPlan,
+    CudaPlan,
+    CudaRepoPlan,
+    DriverPlan,
+    EnginePlan,
+    OllamaPlan,
+    ServicePlan,
+    ShmPlan,
+    Teardown,
+)
+
+@dataclass(frozen=True)
+class Deployment:
+    """One backend of a gateway's model group (LiteLLM's model_list entry)."""
+
+    group: str  # the model group: the backend's served_model_name
+    model: str  # what LiteLLM asks the backend for: openai/<served_model_name>
+    api_base: str  # <url>/v1
+    key_var: str | None  # the env var of the gateway's env file that holds its key (None: it has none)
+    id: str  # <host>/<service>: stable, in the gateway's logs and metrics
+
+
+@dataclass(frozen=True)
+class GatewayPlan:
+    """LiteLLM's proxy in front of the inventory's services: its venv, its config (no secrets in it),
+    its env file (the master key and the backends' keys, 0600) and its supervisor's files. It is
+    supervised like an engine: the unit/launcher templates read the same fields as a ServicePlan's."""
+
+    engine: EnginePlan
+    bind: str
+    port: int
+    deployments: tuple[Deployment, ...]
+    aliases: tuple[tuple[str, str], ...]  # alias -> model group
+    fallbacks: tuple[tuple[str, tuple[str, ...]], ...]
+    num_retries: int
+    timeout: int
+    cooldown_time: int
+    allowed_fails: int
+    config: str  # config.yaml on the host
+    argv: tuple[str, ...]
+    env: tuple[tuple[str, str], ...]
+    secret_env: tuple[tuple[str, str], ...] = field(repr=False)
+    unit: str
+    launcher: str
+    unit_file: str
+    env_file: str
+    log: str
+    health_url: str
+    reasons: tuple[str, ...]
+    errors: tuple[str, ...] = ()
+    health_path: str = "/health/liveliness"  # no auth; 200 once the proxy has loaded its config
+    key_file: str | None = None
+    api_key_var: str = "LITELLM_MASTER_KEY"
+    served_model_name: str = ""  # what its unit's header names (the groups it routes)
+    name: str = "gateway"
+
+    @property
+    def secret_files(self) -> tuple[str, ...]:
+        return (self.env_file,)
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(d.group for d in self.deployments))
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every name a client may ask for: the model groups and the aliases."""
+        return self.groups + tuple(a for a, _ in self.aliases)
+
+    def summary(self) -> dict:
+        """The JSON shape of `llmhost plan --json` (secrets left out)."""
+        return {
+            "engine": self.engine.engine, "engine_version": self.engine.version, "bind": self.bind, "port": self.port,
+            "deployments": [{"group": d.group, "api_base": d.api_base, "id": d.id, "keyed": bool(d.key_var)}
+                            for d in self.deployments],
+            "aliases": dict(self.aliases), "fallbacks": {g: list(f) for g, f in self.fallbacks},
+            "argv": list(self.argv), "env": dict(self.env), "reasons": list(self.reasons),
+        }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class HostPlan:
+    root: str
+    env_dir: str
+    supervisor: str
+    service_user: str | None  # systemd: engines run as this system user; tmux: the connecting user
+    system_packages: tuple[str, ...]
+    engines: tuple[EnginePlan, ...]
+    services: tuple[ServicePlan, ...]
+    hf_endpoint: str | None
+    hf_token: str | None = field(repr=False)
+    health_timeout: int
+    reasons: tuple[str, ...]
+    disk_free_bytes: int | None = None
+    modelscope_endpoint: str | None = None
+    endpoint_keys: tuple[tuple[str, str], ...] = ()  # hub (hf, modelscope) -> the data key of its endpoint
+    python: str = "python3"  # the host's interpreter (llmhost-hosttool outside any venv)
+    verify: str = "sizes"  # how re-runs check models already on the host: sizes | full
+    tools: EnginePlan | None = None  # the venv whose huggingface_hub / modelscope fetch hub models
+    apt: AptPlan | None = None  # None: a distribution llmhost has no apt layout for, and no mirror asked
+    wheelhouse: str | None = None  # the controller's wheel directory, shipped to ``wheelhouse_dir``
+    conda: CondaPlan | None = None  # llmhost_env_manager = "conda"
+    cuda: CudaPlan | None = None  # llmhost_cuda_default
+    driver: DriverPlan | None = None  # engines built with CUDA need a driver at least this new
+    cuda_repo: CudaRepoPlan | None = None  # NVIDIA's apt repository (toolkits; Debian's driver)
+    cuda_toolkits: tuple[str, ...] = ()  # toolkits to install side by side (llmhost_cuda_toolkits)
+    # the run ends after the driver layer (a reboot stands between the driver and the engines): why
+    stop_after_driver: str | None = None
+    reboot: bool = False  # llmhost reboots the host after the driver layer (llmhost_allow_reboot)
+    ollama: OllamaPlan | None = None  # services with engine ollama share this daemon
+    converter: EnginePlan | None = None  # the venv that runs llama.cpp's convert_hf_to_gguf.py
+    shm: ShmPlan | None = None  # /dev/shm grown for the engines (None: it holds what they need)
+    owned: tuple[Owned, ...] = ()  # what this plan creates, recorded on the host (owned_file)
+    teardown: tuple[Teardown, ...] = ()  # what llmhost created that this plan no longer wants
+    nofile: int = 65536  # the engines' open-files limit (LimitNOFILE=, or ulimit -n in a launcher)
+    gateway: GatewayPlan | None = None  # llmhost_gateway: LiteLLM's proxy in front of the inventory's services
+
+    @property
+    def owned_file(self) -> str:
+        return owned_record(self.root)
+
+    @property
+    def wheelhouse_dir(self) -> str:
+        return f"{self.root}/wheelhouse"
+
+    @property
+    def tool(self) -> str:
+        return f"{self.root}/bin/llmhost-hosttool"
+
+    @property
+    def directories(self) -> tuple[str, ...]:
+        r = self.root
+        return (r, f"{r}/bin", f"{r}/venvs", f"{r}/models", f"{r}/run")
+
+    @property
+    def writable_directories(self) -> tuple[str, ...]:
+        r = self.root
+        return (f"{r}/logs", f"{r}/home", f"{r}/cache")
