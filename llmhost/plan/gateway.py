@@ -105,6 +105,10 @@ def plan_gateway(settings: Settings, facts: HostFacts, host: str, backends: tupl
             if name not in groups:
                 raise PlanError(f"{KEY}.fallbacks.{group}: {name!r} is not a served_model_name of the services it "
                                 f"fronts ({', '.join(groups)})")  # fmt: skip
+    # LiteLLM looks a fallback up by the name a request asked for: an alias has none of its group's
+    # unless it is named too ("model group 'gpt-4' failed ... Fallbacks are configured for: qwen", seen)
+    chains = dict(gw.fallbacks)
+    fallbacks = gw.fallbacks + tuple((alias, chains[target]) for alias, target in gw.aliases if target in chains)
     for group in groups:
         count = sum(d.group == group for d in deployments)
         if count > 1:
@@ -112,7 +116,7 @@ def plan_gateway(settings: Settings, facts: HostFacts, host: str, backends: tupl
     reasons.append(
         f"gateway: {gw.num_retries} retries, {gw.timeout}s timeout per request; a backend that fails more than "
         f"{gw.allowed_fails} time(s) in a minute cools down for {gw.cooldown_time}s"
-        + ("; fallbacks " + ", ".join(f"{g} -> {'/'.join(t)}" for g, t in gw.fallbacks) if gw.fallbacks else "")
+        + ("; fallbacks " + ", ".join(f"{g} -> {'/'.join(t)}" for g, t in fallbacks) if fallbacks else "")
         + ("; aliases " + ", ".join(f"{a} -> {t}" for a, t in gw.aliases) if gw.aliases else "")
     )
     reasons.append(
@@ -142,7 +146,7 @@ def plan_gateway(settings: Settings, facts: HostFacts, host: str, backends: tupl
         port=gw.port,
         deployments=tuple(deployments),
         aliases=gw.aliases,
-        fallbacks=gw.fallbacks,
+        fallbacks=fallbacks,
         num_retries=gw.num_retries,
         timeout=gw.timeout,
         cooldown_time=gw.cooldown_time,

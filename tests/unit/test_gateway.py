@@ -46,12 +46,16 @@ def test_two_hosts_one_group_load_balanced_with_alias_and_fallback(tiny):
     others = (backend("10.0.0.12"), backend("10.0.0.12", 1, "small", "small", port=8001, api_key="k-s"))
     p = plan(tiny, {"aliases": {"gpt-4": "tiny"}, "fallbacks": {"small": ["tiny"]}}, others)
     g = p.gateway
+    assert g.fallbacks == (("small", ("tiny",)),)
     assert [(d.group, d.api_base, d.id) for d in g.deployments] == [
         ("tiny", "http://127.0.0.1:8000/v1", "gw/tiny"),
         ("tiny", "http://10.0.0.12:8000/v1", "10.0.0.12/tiny"),
         ("small", "http://10.0.0.12:8001/v1", "10.0.0.12/small"),
     ]
     assert g.names == ("tiny", "small", "gpt-4")
+    # LiteLLM looks fallbacks up by the name asked for: an alias gets its group's
+    aliased = plan(tiny, {"aliases": {"gpt-4": "small"}, "fallbacks": {"small": ["tiny"]}}, others).gateway
+    assert aliased.fallbacks == (("small", ("tiny",)), ("gpt-4", ("tiny",)))
     assert any("'tiny': 2 backends, load-balanced" in r for r in p.reasons)
     # the engine layer installs the gateway's venv like an engine's; the service layer supervises it
     assert g.engine in p.engines and g.engine.requirements[0] == "litellm[proxy]==1.106.12"
