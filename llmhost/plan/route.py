@@ -17,8 +17,8 @@ NOT_OLLAMA = ("not Ollama, which is chosen only when pinned: one daemon serves a
 
 # What `workload` chooses between on a CPU host, measured with `scripts/bench_cpu.py` (README,
 # "Benchmarks": a Qwen2.5-0.5B-shaped bf16 model on 2 EPYC cores, prompt 155, 64 out).
-LATENCY = ("llama.cpp decodes one stream nearest the memory-bandwidth bound (0.94x measured, vLLM's CPU build "
-           "0.61-0.80x); vLLM batches more streams per second")  # fmt: skip
+LATENCY = ("llama.cpp decodes one stream nearest the memory-bandwidth bound (0.86-1.00x measured in three runs, "
+           "vLLM's CPU build 0.61-0.90x); vLLM batches more streams per second")  # fmt: skip
 THROUGHPUT = ("vLLM's CPU build batches concurrent requests (1.36x llama.cpp's output tok/s at 8 streams measured); "
               "workload: latency picks llama.cpp, faster for one stream")  # fmt: skip
 

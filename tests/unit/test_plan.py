@@ -59,7 +59,10 @@ def test_tiny_model_on_the_devbox(tiny):
     assert args == {
         "--model": "/opt/llmhost/models/tiny-qwen2", "--served-model-name": "tiny", "--host": "127.0.0.1",
         "--port": "8000", "--dtype": "float32", "--max-model-len": "2048", "--max-num-seqs": "8",
+        "--stream-interval": "16",  # workload: throughput (the default) sends a stream's tokens 16 at a time
     }  # fmt: skip
+    latency = plan_host(DEVBOX, settings(tiny, engine="vllm-cpu", workload="latency")).services[0]
+    assert "--stream-interval" not in latency.argv  # every token as it comes
     for removed in ("--swap-space", "--disable-log-requests", "--device", "--disable-frontend-multiprocessing"):
         assert removed not in svc.argv
     assert svc.health_url == "http://127.0.0.1:8000"
