@@ -209,12 +209,13 @@ def image_with_packages(packages: list[str]) -> str:
 
 def start_host(
     name: str, volumes: dict[str, str] | None = None, timeout: int = 120, image: str | None = None,
-    network: str | None = None, shm_size: str | None = SHM_SIZE,
+    network: str | None = None, shm_size: str | None = SHM_SIZE, tmpfs: dict[str, str] | None = None,
 ) -> FleetHost:
     """Start (or replace) a fleet host and wait until systemd is up and sshd takes our key
-    (``shm_size`` None: Docker's default /dev/shm of 64 MiB)."""
+    (``shm_size`` None: Docker's default /dev/shm of 64 MiB; ``tmpfs``: path -> mount options)."""
     _run("docker", "rm", "-f", name, check=False)
     vols = [a for host, guest in (volumes or {}).items() for a in ("-v", f"{host}:{guest}:ro")]
+    vols += [a for path, options in (tmpfs or {}).items() for a in ("--tmpfs", f"{path}:{options}")]
     net = ("--network", network) if network else ()
     shm = ("--shm-size", shm_size) if shm_size else ()
     _run("docker", "run", "-d", "--name", name, "--hostname", name, *RUN_FLAGS, *shm, *net, *vols,

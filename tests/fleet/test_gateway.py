@@ -94,7 +94,10 @@ def pid(host, unit: str) -> str:
 @pytest.fixture(scope="module")
 def hosts(fleet, wheelhouse):
     shutil.rmtree(SECRETS, ignore_errors=True)
-    return fleet("llmhost-fleet-gw-a"), fleet("llmhost-fleet-gw-b")
+    yield fleet("llmhost-fleet-gw-a"), fleet("llmhost-fleet-gw-b")
+    if not harness.real_hosts():  # their disk (three venvs, two engines' caches) is free for the tests after
+        for name in ("llmhost-fleet-gw-a", "llmhost-fleet-gw-b"):
+            harness.stop_host(name)
 
 
 def test_two_hosts_and_a_gateway_serve_cold(hosts):

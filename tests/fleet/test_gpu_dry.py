@@ -53,7 +53,11 @@ def seed_data(seed: str) -> dict:
 def gpu_host(fleet):
     if harness.real_hosts():
         pytest.skip("a stand-in nvidia-smi is installed: Docker hosts only")
-    return fleet("llmhost-fleet-gpu")
+    # The plan checks the seeds' models against the free disk under llmhost_root (the v100 seed's
+    # Qwen-72B-Chat-Int4 needs 38.65 GiB). A container sees this machine's disk, which the rest of the
+    # fleet fills during a run (CI failed on 37.75 GiB free): a dry run writes nothing, so the root is
+    # an empty tmpfs the size of a server's disk instead.
+    return fleet("llmhost-fleet-gpu", tmpfs={"/opt/llmhost": "size=200g"})
 
 
 def dry(host, seed: str) -> tuple[list[str], str]:
