@@ -127,6 +127,8 @@ GATEWAY_KEYS = ("host", "port", "hosts", "aliases", "fallbacks", "num_retries", 
                 "allowed_fails", "master_key")  # fmt: skip
 # LiteLLM refuses to start with these (its master_key_boot_check blocklist: the docs' example key)
 WEAK_MASTER_KEYS = ("sk-1234",)
+# what llmhost takes as a gateway master key (given in the data, or read back from the controller)
+MASTER_KEY = re.compile(r"sk-[\x21-\x7e]{16,}")
 
 
 @dataclass(frozen=True)
@@ -534,7 +536,7 @@ def _gateway(key: str, value: Any) -> GatewayWish | None:
         if master_key.strip() in WEAK_MASTER_KEYS:
             raise DataError(f"{key}.master_key", "a publicly known key (LiteLLM refuses to start with it); leave it "
                                                  "out to have one generated")  # fmt: skip
-        if not re.fullmatch(r"sk-[\x21-\x7e]{16,}", master_key):
+        if not MASTER_KEY.fullmatch(master_key):
             raise DataError(f"{key}.master_key", "expected \"sk-\" and at least 16 more printable characters (no "
                                                  "spaces); leave it out to have one generated")  # fmt: skip
     return GatewayWish(

@@ -18,7 +18,7 @@ from pyinfra.api.exceptions import DeployError
 from llmhost.catalog import GGUF
 from llmhost.facts import host_facts
 from llmhost.plan import Backend, BenchRequest, GatewayInputs, HostFacts, HostPlan, model_path, plan_host
-from llmhost.settings import HUB_SOURCES, DataError, Settings, load
+from llmhost.settings import HUB_SOURCES, MASTER_KEY, DataError, Settings, load
 
 # Engines whose install layer exists in this version. vLLM on GPUs: the same venv/service layers
 # as vllm-cpu with the gpu layer before them (checked at the command level; no GPU runs here).
@@ -58,7 +58,7 @@ def master_key(settings: Settings, host_name: str) -> str:
         key = path.read_text().strip()
     except OSError as e:
         raise DataError("llmhost_secrets_dir", f"cannot keep the gateway's master key in {path}: {e.strerror}")
-    if not re.fullmatch(r"sk-[\x21-\x7e]{16,}", key):
+    if not MASTER_KEY.fullmatch(key):
         raise DataError("llmhost_secrets_dir", f"{path} does not hold a master key (\"sk-\" and 16+ characters); "
                                                "delete it to have one generated")  # fmt: skip
     return key

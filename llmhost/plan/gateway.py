@@ -5,6 +5,8 @@ A backend it cannot reach or cannot authenticate to is refused here, with the ke
 
 from __future__ import annotations
 
+import ipaddress
+
 from llmhost.engines import ENGINE_DEATH, GATEWAY
 from llmhost.plan.envs import engine_plan
 from llmhost.plan.inputs import Backend, HostFacts
@@ -30,19 +32,23 @@ OFFLINE_ENV = {
 }
 
 
+def _loopback(address: str) -> bool:
+    """A bind only its own host reaches (as ServiceWish.bind_public tells a public one)."""
+    return ipaddress.ip_address(address).is_loopback
+
+
 def _where(b: Backend) -> str:
     return f"{b.host}'s llmhost_services[{b.index}] ({b.name})"
 
 
 def _api_base(b: Backend, gateway_host: str) -> tuple[str, str]:
     """Where the gateway reaches a backend, and why there; a backend it cannot reach is refused."""
-    loopback = b.bind.startswith("127.") or b.bind == "::1"
     if b.local:
         return f"{bind_url(b.bind, b.port)}/v1", "on this host"
     if b.engine == "ollama":
         raise PlanError(f"{KEY}: {_where(b)} is served by Ollama, which has no API key: only a gateway on {b.host} "
                         f"may front it; leave {b.host} out of {KEY}.hosts")  # fmt: skip
-    if loopback:
+    if _loopback(b.bind):
         raise PlanError(
             f"{KEY}: {_where(b)} listens on {b.bind}, which {gateway_host} cannot reach; set "
             f"llmhost_services[{b.index}].host on {b.host} to its private address (or 0.0.0.0) and "
@@ -77,9 +83,9 @@ def plan_gateway(settings: Settings, facts: HostFacts, host: str, backends: tupl
         api_base, why = _api_base(b, host)
         key_var = None
         if b.api_key:
-            key_var = f"LLMHOST_BACKEND_KEY_{len([v for v, _ in secret_env])}"
+            key_var = f"LLMHOST_BACKEND_KEY_{len(secret_env)}"
             secret_env.append((key_var, b.api_key))
-        elif b.local and b.engine != "ollama" and not (b.bind.startswith("127.") or b.bind == "::1"):
+        elif b.local and b.engine != "ollama" and not _loopback(b.bind):
             raise PlanError(
                 f"{KEY}: {_where(b)} listens on {b.bind} with a key generated on this host, which the gateway is "
                 f"not given; set llmhost_services[{b.index}].api_key (or bind it to 127.0.0.1)"
@@ -125,7 +131,7 @@ def plan_gateway(settings: Settings, facts: HostFacts, host: str, backends: tupl
         + "; in the 0600 env file with the backends' keys, never in the config or the launcher; no per-client keys "
         "(LiteLLM's virtual keys need PostgreSQL)"
     )  # fmt: skip
-    if not (gw.host.startswith("127.") or gw.host == "::1"):
+    if not _loopback(gw.host):
         reasons.append(f"gateway bind {gw.host}: asked for; the master key guards every route but /health/liveliness "
                        "and /health/readiness")  # fmt: skip
     reasons.append("gateway: nothing fetched at start (LITELLM_LOCAL_MODEL_COST_MAP and the other LITELLM_LOCAL_* "
