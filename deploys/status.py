@@ -2,7 +2,7 @@
 
     llmhost status inventories/a800.py     (runs: pyinfra INVENTORY deploys/status.py --dry)
 
-Per host, one JSON line: each service's (and the gateway's) supervisor state, restarts, health,
+Per host, one JSON line: each service's (the gateway's, the web UI's) supervisor state, restarts, health,
 model manifest, engine, listen address; and the drift: the operations a serve run would change now (pyinfra's own check of
 every layer against the host's facts; those gated by `_if` follow from others and are left out).
 """
@@ -33,12 +33,14 @@ for service in plan.services:
         "engine": f"{service.engine.engine} {service.engine.version}",
         "listen": f"{service.bind}:{service.port}",
     }
-if plan.gateway:  # a row of its own: the names it answers for; it holds no model
-    g = plan.gateway
-    live = host.get_fact(EngineState, python=plan.python, tool=plan.tool, supervisor=plan.supervisor, unit=g.unit,
-                         url=g.health_url, health_path=g.health_path, log=g.log)  # fmt: skip
-    services["gateway"] = {**live, "unit": g.unit, "model": ", ".join(g.names), "manifest": "-",
-                           "engine": f"{g.engine.engine} {g.engine.version}", "listen": f"{g.bind}:{g.port}"}  # fmt: skip
+# the gateway and the web UI: a row each, with the names they answer for or list; they hold no model
+for name, g, names in (("gateway", plan.gateway, plan.gateway and plan.gateway.names),
+                       ("webui", plan.webui, plan.webui and plan.webui.models)):  # fmt: skip
+    if g:
+        live = host.get_fact(EngineState, python=plan.python, tool=plan.tool, supervisor=plan.supervisor, unit=g.unit,
+                             url=g.health_url, health_path=g.health_path, log=g.log)  # fmt: skip
+        services[name] = {**live, "unit": g.unit, "model": ", ".join(names), "manifest": "-",
+                          "engine": f"{g.engine.engine} {g.engine.version}", "listen": f"{g.bind}:{g.port}"}  # fmt: skip
 drift = []
 for op_hash in host.op_hash_order:
     data = state.get_op_data_for_host(host, op_hash)

@@ -128,6 +128,37 @@ llmhost_services = []
 #   }
 llmhost_gateway = None
 
+# A web chat page on this host: Open WebUI (open-webui, pinned in llmhost/engines.py, with PyTorch's
+# CPU build: never the CUDA one), in its own versioned venv like the engines (Python 3.11-3.12: a
+# conda env where the host's Python is outside; offline from `llmhost wheelhouse --webui`),
+# supervised like them (unit or tmux session llmhost-webui). It lists the models of this host's
+# gateway when there is one (llmhost_gateway; its master key in the UI's 0600 env file), else the
+# services of the inventory (reached and keyed as a gateway would reach them; Ollama's API only
+# for an Ollama daemon on this host). Offline and private: nothing fetched at start (no embedding
+# model, no version check, no telemetry); sign-in always on, sign-up off; its settings come from
+# here on every start (Open WebUI's persistent config is off, so a re-run's data wins over what
+# was changed in its admin pages). Its database and uploads live in <llmhost_root>/webui and
+# survive upgrades and its removal from the data. null: no web UI. Keys (all optional):
+#   host           bind address. Default 127.0.0.1 (Open WebUI's own default is 0.0.0.0).
+#   port           Default 8080.
+#   hosts          without a gateway: the inventory hosts whose services it lists. Default null:
+#                  every host (the same rules as llmhost_gateway.hosts).
+#   title          the page's name (WEBUI_NAME). Default "llmhost".
+#   default_model  the model a new chat starts with. Default null: the first it lists (the
+#                  gateway's first model group, or the first service's served_model_name).
+#   admin_email    the admin account, created at the UI's first start. Default "admin@llmhost.local".
+#   admin_name     Default "Admin".
+#   admin_password Default null: generated once on the controller into
+#                  llmhost_secrets_dir/<host>/webui-admin-password (mode 0600; read it there),
+#                  kept on the host only in the UI's 0600 env file, never printed. A changed
+#                  password is set on the admin account by the next run.
+#   env            {VARIABLE: value}: more of Open WebUI's own settings (its environment variables,
+#                  e.g. "ENABLE_TITLE_GENERATION": False); the ones llmhost sets are refused.
+# Example:
+#   llmhost_webui = {"host": "0.0.0.0", "title": "Lab chat", "admin_email": "ops@example.com",
+#                    "env": {"ENABLE_TITLE_GENERATION": False}}
+llmhost_webui = None
+
 # The address other hosts of the inventory (a gateway) reach this host at, for services bound to
 # a wildcard address (0.0.0.0). Default null: the ssh_hostname of its inventory data, else its
 # inventory name.
@@ -135,8 +166,9 @@ llmhost_gateway = None
 llmhost_address = None
 
 # Directory on the controller (relative to where pyinfra runs) of the secrets llmhost generates
-# there: each gateway's master key (<host>/gateway-master-key, mode 0600). Keep it out of version
-# control and back it up: a rebuilt host gets the same key from it.
+# there, mode 0600: each gateway's master key (<host>/gateway-master-key), each web UI's admin
+# password and session secret (<host>/webui-admin-password, <host>/webui-secret-key). Keep it out
+# of version control and back it up: a rebuilt host gets the same secrets from it.
 # Example: llmhost_secrets_dir = "~/.llmhost/secrets"
 llmhost_secrets_dir = "secrets"
 

@@ -144,7 +144,7 @@ def _wheelhouse(args) -> int:
 
     from packaging.requirements import InvalidRequirement, Requirement
 
-    from llmhost.engines import ENGINE_RELEASES, GATEWAY, merge_pins
+    from llmhost.engines import ENGINE_RELEASES, GATEWAY, WEBUI, merge_pins
 
     try:
         pins = tuple(str(Requirement(p)) for p in args.pin)
@@ -168,8 +168,9 @@ def _wheelhouse(args) -> int:
         cmd += ["--index-url", args.index_url]
     for url in args.extra_index_url:
         cmd += ["--extra-index-url", url]
-    # the gateway's venv is resolved on its own (its pins need not agree with an engine's)
-    for wanted in (requirements, merge_pins(GATEWAY.requirements, pins) if args.gateway else ()):
+    # the gateway's and the web UI's venvs are resolved on their own (their pins need not agree with an engine's)
+    for wanted in (requirements, merge_pins(GATEWAY.requirements, pins) if args.gateway else (),
+                   merge_pins(WEBUI.requirements, pins) if args.webui else ()):  # fmt: skip
         if not wanted:
             continue
         print("llmhost wheelhouse: " + " ".join(wanted), flush=True)
@@ -411,6 +412,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--modelscope", action="store_true", help="also the model-tools venv with modelscope")
     p.add_argument("--bench", action="store_true", help="also the bench-tools venv (GuideLLM, for `llmhost bench`)")
     p.add_argument("--gateway", action="store_true", help="also the gateway's venv (LiteLLM proxy, llmhost_gateway)")
+    p.add_argument("--webui", action="store_true", help="also the web UI's venv (Open WebUI, llmhost_webui; its torch "
+                   "is the +cpu build: give PyTorch's CPU index with --extra-index-url, or --find-links)")  # fmt: skip
     p.add_argument("--python-version", help="the hosts' Python, e.g. 3.10 (default: the controller's)")
     p.add_argument("--platform", action="append", default=[],
                    help="the hosts' wheel platform, e.g. manylinux_2_36_x86_64 for glibc 2.36 (older manylinux "

@@ -287,6 +287,36 @@ GATEWAY = ToolsRelease(
     errors=PYTHON_ERRORS,
     python=">=3.10,<3.15",
 )
+# Not an engine: the web UI's venv (llmhost_webui), Open WebUI from PyPI. 0.12.4: the newest release
+# (2026-10-25), Requires-Python >=3.11,<3.13.0a1 (its own metadata). It pulls torch in through
+# accelerate and sentence-transformers (not a direct dependency): pinned here to the +cpu build, from
+# the PyTorch CPU index or the wheelhouse, because PyPI's torch is the CUDA 13 build and its nvidia-*
+# wheels (gigabytes) for nothing: with its embedding model left empty the UI never imports torch.
+# Its `[all]` extra (playwright and more) is left out. The venv is ~2.9 GB (measured here).
+WEBUI = ToolsRelease(
+    engine="webui",
+    version="0.12.4",
+    variant="open-webui",
+    requirements=("open-webui==0.12.4", "torch==2.13.0+cpu"),
+    torch_index="https://download.pytorch.org/whl/cpu",
+    remove=("torchvision", "torchaudio", "torchcodec"),
+    module="open_webui",
+    source="PyPI open-webui 0.12.4 (Requires-Python <3.13.0a1,>=3.11; accelerate and sentence-transformers require torch)",
+    errors=PYTHON_ERRORS,
+    python=">=3.11,<3.13.0a1",
+)
+# The environment variables llmhost sets for Open WebUI itself (llmhost.plan.webui), which
+# llmhost_webui.env may not: its data and static directories, its secrets, sign-in, the connections,
+# and the offline/private settings.
+WEBUI_MANAGED_ENV = (
+    "DATA_DIR", "STATIC_DIR", "ENV", "WEBUI_SECRET_KEY", "ENABLE_PERSISTENT_CONFIG", "OFFLINE_MODE",
+    "HF_HUB_OFFLINE", "ENABLE_VERSION_UPDATE_CHECK", "SCARF_NO_ANALYTICS", "DO_NOT_TRACK", "ANONYMIZED_TELEMETRY",
+    "RAG_EMBEDDING_MODEL", "RAG_EMBEDDING_ENGINE", "BYPASS_EMBEDDING_AND_RETRIEVAL", "WEBUI_AUTH", "ENABLE_SIGNUP",
+    "DEFAULT_USER_ROLE", "WEBUI_ADMIN_EMAIL", "WEBUI_ADMIN_PASSWORD", "WEBUI_ADMIN_NAME", "WEBUI_NAME",
+    "DEFAULT_MODELS", "ENABLE_OPENAI_API", "OPENAI_API_BASE_URL", "OPENAI_API_BASE_URLS", "OPENAI_API_KEY",
+    "OPENAI_API_KEYS", "ENABLE_OLLAMA_API", "OLLAMA_BASE_URL", "OLLAMA_BASE_URLS", "HOME", "PATH", "LANG",
+    "PORT", "HOST",
+)  # fmt: skip
 # modelscope 1.40 delegates its hub client to modelscope-hub (>=0.4.6); both pinned.
 MODELSCOPE_REQUIREMENTS = ("modelscope==1.40.2", "modelscope-hub==0.5.1")
 

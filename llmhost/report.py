@@ -42,6 +42,13 @@ def host_text(name: str, plan: HostPlan) -> str:
         lines += [f"    alias {a} -> {t}" for a, t in g.aliases]
         lines += [f"    fallback {grp} -> {', '.join(t)}" for grp, t in g.fallbacks]
         lines.append("    argv               " + " ".join(g.argv))
+    if plan.webui:
+        w = plan.webui
+        lines.append(f"  webui {w.unit}: Open WebUI {w.engine.version} on {w.bind}:{w.port}, admin {w.admin_email}, "
+                     f"default model {w.default_model}")  # fmt: skip
+        lines += [f"    connection {url} ({what})" for url, what in w.connections]
+        lines += [f"    ollama {w.ollama_url}"] if w.ollama_url else []
+        lines.append("    argv               " + " ".join(w.argv))
     return "\n".join(lines)
 
 
@@ -53,6 +60,7 @@ def host_json(plan: HostPlan) -> dict:
         "services": {s.name: {**s.summary(), "supervisor": plan.supervisor} for s in plan.services},
         "engines": {e.venv: {"engine": e.engine, "version": e.version, **e.summary()} for e in plan.engines},
         **({"gateway": plan.gateway.summary()} if plan.gateway else {}),
+        **({"webui": plan.webui.summary()} if plan.webui else {}),
     }
 
 
@@ -61,7 +69,7 @@ def dumps(obj) -> str:
 
 
 def green(status: dict) -> bool:
-    """A host whose services all run, answer and hold their models (a gateway holds none: "-"), and
+    """A host whose services all run, answer and hold their models (a gateway or a web UI holds none: "-"), and
     which no serve run would change."""
     return not status["drift"] and all(
         s["running"] and s["healthy"] and s["manifest"] in ("ok", "-") for s in status["services"].values()

@@ -20,7 +20,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from pyinfra.api.exceptions import DeployError
 
 from llmhost import catalog
-from llmhost.engines import GGUF_TYPES, MIRROR_TARGETS, TUNA
+from llmhost.engines import GGUF_TYPES, MIRROR_TARGETS, TUNA, WEBUI_MANAGED_ENV
 from llmhost.modelinfo import ModelInfo, ModelInfoError, read_model_dir
 from llmhost.resources import defaults_file
 
@@ -132,6 +132,29 @@ MASTER_KEY = re.compile(r"sk-[\x21-\x7e]{16,}")
 
 
 @dataclass(frozen=True)
+class WebuiWish:
+    """llmhost_webui: Open WebUI on this host, in front of its gateway or the inventory's services."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    hosts: tuple[str, ...] | None = None  # without a gateway: the hosts whose services it lists (None: all)
+    title: str = "llmhost"  # WEBUI_NAME
+    default_model: str | None = None  # None: planned (the first model it lists)
+    admin_email: str = "admin@llmhost.local"
+    admin_name: str = "Admin"
+    admin_password: str | None = field(default=None, repr=False)  # None: generated on the controller
+    env: tuple[tuple[str, str], ...] = ()  # more of Open WebUI's own settings (environment variables)
+
+
+WEBUI_KEYS = ("host", "port", "hosts", "title", "default_model", "admin_email", "admin_name", "admin_password", "env")
+# an e-mail address as Open WebUI's sign-in form takes it (<input type=email>)
+_EMAIL = re.compile(r"^[\w.+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$")
+# what llmhost takes as a web UI admin password (given in the data, or read back from the controller)
+# (no quotes, backslash or "$": an env file's value is read the same by systemd and the tmux launcher)
+WEBUI_PASSWORD = re.compile(r"[!#%&(-\[\]-~]{8,}")
+
+
+@dataclass(frozen=True)
 class Settings:
     services: tuple[ServiceWish, ...]
     root: str
@@ -167,6 +190,7 @@ class Settings:
     ollama_max_loaded_models: int | None = None  # None: planned
     python_pinned: bool = False  # llmhost_python set to other than its default (the planner may not pick another)
     gateway: GatewayWish | None = None  # llmhost_gateway
+    webui: WebuiWish | None = None  # llmhost_webui
     address: str | None = None  # llmhost_address: where other hosts reach this one
     secrets_dir: str = "secrets"  # llmhost_secrets_dir, resolved on the controller
 
@@ -499,6 +523,16 @@ def _services(key: str, value: Any, base: Path, lock_dir: Path, estimate: bool =
     return services
 
 
+def _hosts(key: str, value: Any) -> tuple[str, ...] | None:
+    """Inventory host names (a gateway's or a web UI's ``hosts``); None: every host."""
+    if value is None:
+        return None
+    hosts = _str_list(key, value, _str)
+    if not hosts:
+        raise DataError(key, "expected at least one inventory host (null: every host)")
+    return hosts
+
+
 def _gateway(key: str, value: Any) -> GatewayWish | None:
     if value is None:
         return None
@@ -507,11 +541,7 @@ def _gateway(key: str, value: Any) -> GatewayWish | None:
     unknown = sorted(set(value) - set(GATEWAY_KEYS))
     if unknown:
         raise DataError(f"{key}.{unknown[0]}", f"unknown gateway key (known: {', '.join(GATEWAY_KEYS)})")
-    hosts = value.get("hosts")
-    if hosts is not None:
-        hosts = _str_list(f"{key}.hosts", hosts, _str)
-        if not hosts:
-            raise DataError(f"{key}.hosts", "expected at least one inventory host (null: every host)")
+    hosts = _hosts(f"{key}.hosts", value.get("hosts"))
     aliases = value.get("aliases") or {}
     if not isinstance(aliases, Mapping):
         raise DataError(f"{key}.aliases", f"expected a dict of alias -> served_model_name, got {_describe(aliases)}")
@@ -550,6 +580,58 @@ def _gateway(key: str, value: Any) -> GatewayWish | None:
         cooldown_time=_int(f"{key}.cooldown_time", value.get("cooldown_time", 30), 0, 86400),
         allowed_fails=_int(f"{key}.allowed_fails", value.get("allowed_fails", 1), 0, 1000),
         master_key=master_key,
+    )
+
+
+def _webui(key: str, value: Any, managed: tuple[str, ...]) -> WebuiWish | None:
+    """``managed``: the environment variables llmhost sets itself (llmhost.plan.webui), which
+    ``env`` may not."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise DataError(key, f"expected a dict (or null: no web UI), got {_describe(value)}")
+    unknown = sorted(set(value) - set(WEBUI_KEYS))
+    if unknown:
+        raise DataError(f"{key}.{unknown[0]}", f"unknown web UI key (known: {', '.join(WEBUI_KEYS)})")
+    hosts = _hosts(f"{key}.hosts", value.get("hosts"))
+    email = _str(f"{key}.admin_email", value.get("admin_email", "admin@llmhost.local"))
+    if not _EMAIL.match(email):
+        raise DataError(f"{key}.admin_email", f"expected an e-mail address (admin@example.com), got {email!r}")
+    password = _opt_str(f"{key}.admin_password", value.get("admin_password"))
+    if password is not None and not WEBUI_PASSWORD.fullmatch(password):
+        raise DataError(f"{key}.admin_password", "expected 8 or more printable ASCII characters without spaces, "
+                                                 "quotes, backslashes or \"$\"; leave it out to have one generated")  # fmt: skip
+    default_model = _opt_str(f"{key}.default_model", value.get("default_model"))
+    if default_model is not None and not _SERVED.match(default_model):
+        raise DataError(f"{key}.default_model", f"unexpected characters in {default_model!r}")
+    env = value.get("env") or {}
+    if not isinstance(env, Mapping):
+        raise DataError(f"{key}.env", f"expected a dict of Open WebUI setting -> value, got {_describe(env)}")
+    clean_env = []
+    for name, setting in env.items():
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Z][A-Z0-9_]*", name):
+            raise DataError(f"{key}.env", f"{name!r} is not an environment variable name (UPPER_CASE)")
+        if name in managed:
+            raise DataError(f"{key}.env.{name}", "set by llmhost itself (from llmhost_webui and the plan); "
+                                                 "see group_data/all.py for the key that sets it")  # fmt: skip
+        if isinstance(setting, bool):
+            setting = "true" if setting else "false"
+        elif isinstance(setting, int):
+            setting = str(setting)
+        if not isinstance(setting, str) or "\n" in setting:
+            raise DataError(f"{key}.env.{name}", f"expected a one-line string, number or true/false, got "
+                                                 f"{_describe(setting)}")  # fmt: skip
+        clean_env.append((name, setting))
+    return WebuiWish(
+        host=_bind(f"{key}.host", value.get("host", "127.0.0.1")),
+        port=_int(f"{key}.port", value.get("port", 8080), 1, 65535),
+        hosts=hosts,
+        title=_str(f"{key}.title", value.get("title", "llmhost")),
+        default_model=default_model,
+        admin_email=email,
+        admin_name=_str(f"{key}.admin_name", value.get("admin_name", "Admin")),
+        admin_password=password,
+        env=tuple(sorted(clean_env)),
     )
 
 
@@ -605,6 +687,13 @@ def load(data: Mapping[str, Any], base: Path | None = None, estimate_weights: bo
     if gateway and any(s.port == gateway.port for s in services):
         index = next(i for i, s in enumerate(services) if s.port == gateway.port)
         raise DataError("llmhost_gateway.port", f"{gateway.port} is already used by llmhost_services[{index}]")
+    webui = _webui("llmhost_webui", merged["llmhost_webui"], WEBUI_MANAGED_ENV)
+    if webui:
+        taken = {s.port: f"llmhost_services[{i}]" for i, s in enumerate(services)}
+        if gateway:
+            taken[gateway.port] = "llmhost_gateway"
+        if webui.port in taken:
+            raise DataError("llmhost_webui.port", f"{webui.port} is already used by {taken[webui.port]}")
     torch_index = merged["llmhost_torch_index_url"]
     if torch_index not in (None, "auto"):
         torch_index = _url("llmhost_torch_index_url", torch_index)
@@ -662,6 +751,7 @@ def load(data: Mapping[str, Any], base: Path | None = None, estimate_weights: bo
         ollama_keep_alive=_keep_alive("llmhost_ollama_keep_alive", merged["llmhost_ollama_keep_alive"]),
         ollama_max_loaded_models=_opt_int("llmhost_ollama_max_loaded_models", merged["llmhost_ollama_max_loaded_models"], 1, 64),
         gateway=gateway,
+        webui=webui,
         address=_opt_str("llmhost_address", merged["llmhost_address"]),
         secrets_dir=str(secrets_dir),
     )

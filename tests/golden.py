@@ -224,6 +224,23 @@ SCENARIOS: dict[str, dict] = {
     # a gateway planned from this host's data alone (an inventory's hosts: tests/unit/test_gateway.py)
     "cpu-gateway": _s("devbox", {"llmhost_services": [svc(TINY), svc(TINY_GGUF, "g", port=8001)],
                                  "llmhost_gateway": {"aliases": {"gpt-4": "m"}, "fallbacks": {"m": ["g"]}}}),
+    # a web UI: in front of this host's gateway; in front of the services (a keyed one, an Ollama
+    # daemon); on a host whose Python is outside Open WebUI's 3.11-3.12 (a conda env); refusals
+    "cpu-webui-gateway": _s("devbox", {"llmhost_services": [svc(TINY), svc(TINY_GGUF, "g", port=8001)],
+                                       "llmhost_gateway": {"aliases": {"gpt-4": "m"}},
+                                       "llmhost_webui": {"title": "Lab chat", "default_model": "gpt-4",
+                                                         "admin_password": "correct-horse",
+                                                         "env": {"ENABLE_TITLE_GENERATION": False}}}),
+    "cpu-webui-services": _s("devbox", {"llmhost_services": [
+        svc(TINY, "k", host="0.0.0.0", api_key="sk-given"), svc(TINY_GGUF, "o", engine="ollama", port=11434)],
+        "llmhost_webui": {"host": "0.0.0.0", "port": 3000}}),
+    "cpu-webui-python310": _s({**UBUNTU, "os": {"id": "ubuntu", "version": "22.04"}}, {
+        "llmhost_services": [svc(TINY)], "llmhost_webui": {}}, facts={"python_version": "3.10.12"}),
+    "cpu-webui-managed-env": _s("devbox", {"llmhost_services": [svc(TINY)],
+                                           "llmhost_webui": {"env": {"WEBUI_AUTH": False}}}),
+    "cpu-webui-default-unknown": _s("devbox", {"llmhost_services": [svc(TINY)],
+                                               "llmhost_webui": {"default_model": "gpt-4"}}),
+    "cpu-webui-port-taken": _s("devbox", {"llmhost_services": [svc(TINY, port=8080)], "llmhost_webui": {}}),
     "cpu-gguf-of-gguf": _s("devbox", {"llmhost_services": [svc(TINY_GGUF, gguf="Q8_0")]}),
     "cpu-gguf-of-unknown": _s("devbox", {"llmhost_services": [svc("Qwen/Qwen3-0.6B", gguf="Q8_0")]}),
     "cpu-llamacpp-no-gguf-known": _s("devbox", {"llmhost_services": [svc("Qwen/Qwen2-7B-Instruct", engine="llamacpp")]}),
@@ -394,7 +411,7 @@ def _masked(plan) -> dict:
     data = dataclasses.asdict(plan)
     if data["hf_token"]:
         data["hf_token"] = "<secret>"
-    for service in [*data["services"], *([data["gateway"]] if data.get("gateway") else [])]:
+    for service in [*data["services"], *(data[k] for k in ("gateway", "webui") if data.get(k))]:
         service["secret_env"] = [[var, "<secret>"] for var, _ in service["secret_env"]]
     return data
 

@@ -10,6 +10,9 @@
 from __future__ import annotations
 
 import os
+import re
+import secrets
+from pathlib import Path
 
 from pyinfra import host as current_host
 from pyinfra import logger
@@ -18,7 +21,7 @@ from pyinfra.api.exceptions import DeployError
 from llmhost.catalog import GGUF
 from llmhost.facts import host_facts
 from llmhost.plan import Backend, BenchRequest, GatewayInputs, HostFacts, HostPlan, model_path, plan_host
-from llmhost.settings import HUB_SOURCES, MASTER_KEY, DataError, Settings, load
+from llmhost.settings import HUB_SOURCES, MASTER_KEY, WEBUI_PASSWORD, DataError, Settings, load
 
 # Engines whose install layer exists in this version. vLLM on GPUs: the same venv/service layers
 # as vllm-cpu with the gpu layer before them (checked at the command level; no GPU runs here).
@@ -40,47 +43,65 @@ def host_inputs(host) -> tuple[Settings, HostFacts]:
     return settings, host_facts(host, settings.root, tuple(hub_dirs.items()), settings.python)
 
 
-def master_key(settings: Settings, host_name: str) -> str:
-    """The gateway's master key: the data's, else the one generated on the controller, once
-    (llmhost_secrets_dir/<host>/gateway-master-key, 0600): the same on every run and rebuild."""
-    import re
-    import secrets
-    from pathlib import Path
-
-    if settings.gateway.master_key:
-        return settings.gateway.master_key
-    path = Path(settings.secrets_dir) / re.sub(r"[^A-Za-z0-9._@-]+", "--", host_name) / "gateway-master-key"
+def controller_secret(settings: Settings, host_name: str, name: str, make, valid: re.Pattern, what: str) -> str:
+    """A secret generated once on the controller (llmhost_secrets_dir/<host>/<name>, 0600) by
+    ``make()``: the same on every run and rebuild; ``valid``/``what``: what a good one is."""
+    path = Path(settings.secrets_dir) / re.sub(r"[^A-Za-z0-9._@-]+", "--", host_name) / name
     try:
         if not path.exists():
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             with open(path, "x", opener=lambda p, flags: os.open(p, flags, 0o600)) as f:
-                f.write(f"sk-{secrets.token_hex(32)}\n")
-        key = path.read_text().strip()
+                f.write(f"{make()}\n")
+        value = path.read_text().strip()
     except OSError as e:
-        raise DataError("llmhost_secrets_dir", f"cannot keep the gateway's master key in {path}: {e.strerror}")
-    if not MASTER_KEY.fullmatch(key):
-        raise DataError("llmhost_secrets_dir", f"{path} does not hold a master key (\"sk-\" and 16+ characters); "
-                                               "delete it to have one generated")  # fmt: skip
-    return key
+        raise DataError("llmhost_secrets_dir", f"cannot keep the {name.replace('-', ' ')} in {path}: {e.strerror}")
+    if not valid.fullmatch(value):
+        raise DataError("llmhost_secrets_dir", f"{path} does not hold {what}; delete it to have one generated")
+    return value
+
+
+def master_key(settings: Settings, host_name: str) -> str:
+    """The gateway's master key: the data's, else the one generated on the controller, once
+    (llmhost_secrets_dir/<host>/gateway-master-key, 0600): the same on every run and rebuild."""
+    if settings.gateway.master_key:
+        return settings.gateway.master_key
+    return controller_secret(settings, host_name, "gateway-master-key", lambda: f"sk-{secrets.token_hex(32)}",
+                             MASTER_KEY, 'a master key ("sk-" and 16+ characters)')  # fmt: skip
+
+
+def webui_secrets(settings: Settings, host_name: str) -> tuple[str, str]:
+    """The web UI's admin password (the data's, else generated on the controller once) and its
+    session secret (generated there once: sign-ins survive a rebuild)."""
+    password = settings.webui.admin_password or controller_secret(
+        settings, host_name, "webui-admin-password", lambda: secrets.token_urlsafe(18), WEBUI_PASSWORD,
+        "a password (8+ printable characters)")  # fmt: skip
+    secret = controller_secret(settings, host_name, "webui-secret-key", lambda: secrets.token_hex(32),
+                               re.compile(r"[0-9a-f]{64}"), "a session secret (64 hex digits)")  # fmt: skip
+    return password, secret
 
 
 def gateway_inputs(host, settings: Settings) -> GatewayInputs | None:
     """The services of every host of the inventory, from their data (a bad value in another host's
-    data is named with that host), for ``host``'s gateway; None where it has none."""
-    if not settings.gateway:
+    data is named with that host), and the secrets kept on the controller, for ``host``'s gateway
+    and web UI; None where it has neither."""
+    if not settings.gateway and not settings.webui:
         return None
     backends = []
     for other in host.inventory:
+        # by name: the deploy's `host` is pyinfra's context proxy, never the inventory's object itself
+        # (`is` made every service of the host remote: its loopback ones were refused, seen under @local)
+        this = other.name == host.name
         try:
-            theirs = settings if other is host else load(other.data.dict())
+            theirs = settings if this else load(other.data.dict())
         except DataError as e:
             raise DataError(e.key, f"(in the data of {other.name}, a host the gateway on {host.name} reads) "
                                    f"{str(e).split(': ', 1)[1]}")  # fmt: skip
         address = theirs.address or other.data.get("ssh_hostname") or other.name
-        backends += [Backend(other.name, other is host, address, i, s.name, s.engine, s.host, s.port,
+        backends += [Backend(other.name, this, address, i, s.name, s.engine, s.host, s.port,
                              s.served_model_name, s.api_key) for i, s in enumerate(theirs.services)]  # fmt: skip
+    password, secret = webui_secrets(settings, host.name) if settings.webui else ("", "")
     return GatewayInputs(host.name, tuple(h.name for h in host.inventory), tuple(backends),
-                         master_key(settings, host.name))  # fmt: skip
+                         master_key(settings, host.name) if settings.gateway else "", password, secret)  # fmt: skip
 
 
 def host_plan(host) -> HostPlan:

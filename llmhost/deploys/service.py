@@ -14,8 +14,8 @@ from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from llmhost.facts.pip import EngineVenvs
-from llmhost.operations import ollama, secret, tmux
-from llmhost.plan import GatewayPlan, HostPlan, ServicePlan
+from llmhost.operations import ollama, secret, tmux, webui
+from llmhost.plan import GatewayPlan, HostPlan, ServicePlan, WebuiPlan
 from llmhost.render import (
     env_file_vars,
     gateway_config,
@@ -149,6 +149,27 @@ def _gateway(plan: HostPlan, gateway: GatewayPlan, engine_ops: dict[str, Operati
         _tmux(plan, gateway, inputs)
 
 
+def _webui(plan: HostPlan, ui: WebuiPlan, engine_ops: dict[str, OperationMeta]) -> None:
+    """The web UI, supervised like an engine: its env file (the admin's password, the session
+    secret, the connections' keys: 0600), restarted when it or its venv changed (Open WebUI reads
+    its settings at start); then its admin account as the data has it (Open WebUI sets it only at
+    its first start)."""
+    env_file = files.template(name=f"Env file of {ui.unit} (admin password, session secret, connections' keys)",
+                              src=template("service.env.j2"), dest=ui.env_file, mode="600", **env_file_vars(ui))  # fmt: skip
+    inputs = [env_file, engine_ops[ui.engine.venv]]
+    if plan.supervisor == "systemd":
+        _systemd(plan, ui, inputs)
+    else:
+        _tmux(plan, ui, inputs)
+    account = {"python": ui.engine.python_bin, "tool": plan.tool, "database": ui.database, "email": ui.admin_email,
+               "env_files": list(ui.secret_files)}  # fmt: skip
+    # as its database has it now (someone changed the password in the UI), against the env file
+    webui.admin(name=f"Admin account of {ui.unit} ({ui.admin_email})", **account)
+    # and against the env file this run wrote (the fact above read the one before it)
+    webui.admin(name=f"Admin account of {ui.unit} ({ui.admin_email}) as the new env file has it", force=True,
+                _if=env_file.did_change, **account)  # fmt: skip
+
+
 def _teardown(plan: HostPlan) -> None:
     """What llmhost created and the plan no longer wants, stopped and removed (its record says what
     that is: nothing else is touched); then the record of what this plan creates, before it does."""
@@ -201,12 +222,15 @@ def apply(plan: HostPlan, model_ops: dict[str, list[OperationMeta]], engine_ops:
             _tmux(plan, service, inputs)
     if plan.gateway:
         _gateway(plan, plan.gateway, engine_ops)
+    if plan.webui:
+        _webui(plan, plan.webui, engine_ops)
 
 
 @deploy("llmhost stop services")
 def stop(plan: HostPlan) -> None:
-    """Stop every planned service and the gateway (their files stay; the next serve starts them again)."""
-    for service in (*plan.services, *((plan.gateway,) if plan.gateway else ())):
+    """Stop every planned service, the gateway and the web UI (their files stay; the next serve
+    starts them again)."""
+    for service in (*plan.services, *(s for s in (plan.gateway, plan.webui) if s)):
         if service.engine.archive and service is not next(s for s in plan.services if s.engine.archive):
             continue  # the ollama services share one daemon: stopped once
         if plan.supervisor == "systemd":

@@ -1,15 +1,16 @@
 """Layer: every service answers /health and a real chat completion; so does the gateway, for each
-model group and alias, with its master key (and refuses a request without it)."""
+model group and alias, with its master key (and refuses a request without it); the web UI signs its
+admin in, lists the default model and chats with it through its own API."""
 
 from __future__ import annotations
 
 from pyinfra.api import deploy
 
 from llmhost.operations import endpoint
-from llmhost.plan import GatewayPlan, HostPlan, ServicePlan
+from llmhost.plan import GatewayPlan, HostPlan, ServicePlan, WebuiPlan
 
 
-def _ready(plan: HostPlan, supervised: ServicePlan | GatewayPlan, name: str, model: str, python: str,
+def _ready(plan: HostPlan, supervised: ServicePlan | GatewayPlan | WebuiPlan, name: str, model: str, python: str,
            **more) -> None:  # fmt: skip
     """Health, then a chat completion for ``model``, of a service or the gateway (its supervisor's
     unit ends the wait at once when it dies; its log names why)."""
@@ -40,3 +41,7 @@ def apply(plan: HostPlan) -> None:
     for name in gateway.names if gateway else ():
         _ready(plan, gateway, f"Chat through {gateway.unit} at {gateway.health_url} as {name!r} (with the master "
                "key; none: 401)", name, plan.python, refused_without_key=True)  # fmt: skip
+    ui = plan.webui
+    if ui:
+        _ready(plan, ui, f"Sign in to {ui.unit} at {ui.health_url} as {ui.admin_email} and chat with "
+               f"{ui.default_model!r} through it", ui.default_model, plan.python, signin=ui.admin_email)  # fmt: skip

@@ -69,6 +69,14 @@ class ModelDir(FactBase[ModelDirDict]):
         return {"manifest": manifest, "sizes": sizes, "hashes": hashes}
 
 
+def _last_json(output, default):
+    """The host-side tool's one JSON line (the last line that is one), else ``default``."""
+    for line in reversed(list(output)):
+        if line.strip().startswith("{"):
+            return json.loads(line)
+    return default
+
+
 class EndpointCheckDict(TypedDict):
     ok: bool
     health_seconds: float | None
@@ -87,6 +95,8 @@ class EndpointCheck(FactBase[EndpointCheckDict]):
     last attempt in the log that matches ``errors``. On failure the result carries the last lines
     of the engine log. The API key is read on the host from ``env_files``. With
     ``refused_without_key``, the same request without the key must be refused with 401 (a gateway).
+    With ``signin`` (Open WebUI), the check signs in as that admin (its password from ``env_files``),
+    sees ``model`` listed and chats through the UI's own ``POST /api/chat/completions``.
 
     .. code:: python
 
@@ -96,10 +106,12 @@ class EndpointCheck(FactBase[EndpointCheckDict]):
 
     def command(self, python: str, tool: str, url: str, model: str, timeout: int, env_files, log: str,
                 health_path: str = "/health", supervisor: str | None = None, unit: str | None = None,
-                errors: tuple[str, ...] = (), refused_without_key: bool = False) -> str:  # fmt: skip
+                errors: tuple[str, ...] = (), refused_without_key: bool = False, signin: str | None = None) -> str:  # fmt: skip
         args = [python, tool, "check", "--url", url, "--model", model, "--timeout", str(timeout), "--log", log]
         if refused_without_key:
             args.append("--refused-without-key")
+        if signin:
+            args += ["--signin", signin]
         if health_path != "/health":
             args += ["--health-path", health_path]
         if unit:
@@ -116,11 +128,7 @@ class EndpointCheck(FactBase[EndpointCheckDict]):
                 "error": "no result from the host-side check", "log_tail": []}  # fmt: skip
 
     def process(self, output) -> EndpointCheckDict:
-        for line in reversed(list(output)):
-            line = line.strip()
-            if line.startswith("{"):
-                return json.loads(line)
-        return self.default()
+        return _last_json(output, self.default())
 
 
 class EngineStateDict(TypedDict):
@@ -156,7 +164,39 @@ class EngineState(FactBase[EngineStateDict]):
         return {"running": False, "state": None, "since": None, "restarts": None, "healthy": False, "health": None}
 
     def process(self, output) -> EngineStateDict:
-        for line in reversed(list(output)):
-            if line.strip().startswith("{"):
-                return json.loads(line)
-        return self.default()
+        return _last_json(output, self.default())
+
+
+class WebuiAdminDict(TypedDict):
+    database: bool
+    account: str | None
+    matches: bool
+    changed: bool
+
+
+class WebuiAdmin(FactBase[WebuiAdminDict]):
+    """
+    Open WebUI's admin account against the data: whether its database exists yet (Open WebUI creates
+    it, and the admin from its environment, at its first start), whether an account has the data's
+    e-mail (``"exists"``; else the first admin's, ``"renamed from <e-mail>"``, or ``"none"``) and
+    whether its password is the one in ``env_files`` (WEBUI_ADMIN_PASSWORD, read on the host: the
+    password never appears in a command line). Runs the host-side tool with the web UI venv's Python.
+
+    .. code:: python
+
+        {"database": True, "account": "exists", "matches": True, "changed": False}
+    """
+
+    def command(self, python: str, tool: str, database: str, email: str, env_files) -> str:
+        args = [python, tool, "webui-admin", "--database", database, "--email", email]
+        for env_file in env_files:
+            args += ["--env-file", env_file]
+        # the venv does not exist before its first install: nothing to compare yet
+        return f"if [ -x {shlex.quote(python)} ]; then {' '.join(shlex.quote(a) for a in args)}; fi"
+
+    @staticmethod
+    def default() -> WebuiAdminDict:
+        return {"database": False, "account": None, "matches": False, "changed": False}
+
+    def process(self, output) -> WebuiAdminDict:
+        return _last_json(output, self.default())

@@ -3,12 +3,14 @@
 venv's Python. Standard library only, except `fetch`, which imports huggingface_hub from that venv.
 
   check     wait for /health, then send one chat completion; print one JSON line (always exit 0); with
-            --unit, an engine that dies while it is waited for ends the wait with the cause from its log
+            --unit, an engine that dies while it is waited for ends the wait with the cause from its log;
+            with --signin, through Open WebUI's own API as its admin
   fetch     download a hub model (Hugging Face or ModelScope) into a directory (resumable), check
             every file against the hub's hashes (or a lock), and write its sha256 manifest
   manifest  write the sha256 manifest of a directory
   status    one engine now: its supervisor's state, since when, its restarts, its health (one JSON line)
   reachable each --url answers within a bounded time, or one line names it and its data key (exit 1)
+  webui-admin  Open WebUI's admin account against the data's e-mail and password (with --apply: set)
 """
 
 from __future__ import annotations
@@ -138,6 +140,69 @@ def _refused(url: str, body: bytes) -> str | None:
         return f"a request without the key failed: {getattr(e, 'reason', e)}"
 
 
+def _webui_session(args) -> tuple[str | None, str | None]:
+    """(token, None) once Open WebUI's admin (--signin, its password WEBUI_ADMIN_PASSWORD from the
+    env files) has signed in and the UI lists --model; else (None, why)."""
+    password = _env_value(args.env_file, "WEBUI_ADMIN_PASSWORD")
+    body = json.dumps({"email": args.signin, "password": password or ""}).encode()
+    request = urllib.request.Request(f"{args.url}/api/v1/auths/signin", data=body,
+                                     headers={"Content-Type": "application/json"})  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            token = json.loads(resp.read()).get("token")
+    except urllib.error.HTTPError as e:
+        return None, (f"sign-in as {args.signin} refused (HTTP {e.code} {e.read()[:200]!r}): the admin account and "
+                      "its password are the data's (llmhost_webui.admin_email, admin_password)")  # fmt: skip
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        return None, f"sign-in as {args.signin} failed: {getattr(e, 'reason', e)}"
+    if not token:
+        return None, f"sign-in as {args.signin} gave no session (a pending account, or a second factor asked)"
+    request = urllib.request.Request(f"{args.url}/api/models?refresh=true", headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as resp:
+            listed = [m.get("id") for m in json.loads(resp.read()).get("data", [])]
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        return None, f"GET /api/models failed: {getattr(e, 'reason', e)}"
+    if args.model not in listed:
+        return None, (f"the UI lists {', '.join(map(str, listed)) or 'no model'}, not {args.model!r} (its connections "
+                      "did not answer: see its log)")  # fmt: skip
+    return token, None
+
+
+def webui_admin(args) -> int:
+    """Open WebUI's admin account as the data has it (--email, its password WEBUI_ADMIN_PASSWORD from
+    --env-file): Open WebUI sets both only when it creates the account, at its first start. One JSON
+    line: the database's state; with --apply, the password (and an admin renamed to --email) set.
+    Run with the web UI venv's Python (bcrypt, Open WebUI's hash)."""
+    import sqlite3
+
+    import bcrypt
+
+    result = {"database": os.path.exists(args.database), "account": None, "matches": False, "changed": False}
+    if not result["database"]:
+        print(json.dumps(result))
+        return 0
+    password = _env_value(args.env_file, "WEBUI_ADMIN_PASSWORD") or ""
+    with sqlite3.connect(args.database, timeout=30) as db:
+        if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'auth'").fetchone():
+            print(json.dumps({**result, "database": False}))  # not migrated yet: its first start is under way
+            return 0
+        row = db.execute("SELECT id, password FROM auth WHERE lower(email) = lower(?)", (args.email,)).fetchone()
+        if row:
+            result["account"] = "exists"
+            result["matches"] = bool(row[1]) and bcrypt.checkpw(password.encode()[:72], row[1].encode())
+        else:  # the data names another admin: the first admin account becomes it
+            row = db.execute('SELECT id, email FROM "user" WHERE role = \'admin\' ORDER BY created_at LIMIT 1').fetchone()
+            result["account"] = f"renamed from {row[1]}" if row else "none"
+        if args.apply and row and not result["matches"]:
+            digest = bcrypt.hashpw(password.encode(), bcrypt.gensalt()).decode()
+            db.execute("UPDATE auth SET email = ?, password = ? WHERE id = ?", (args.email.lower(), digest, row[0]))
+            db.execute('UPDATE "user" SET email = ? WHERE id = ?', (args.email.lower(), row[0]))
+            result["changed"] = True
+    print(json.dumps(result))
+    return 0
+
+
 def check(args) -> int:
     started = time.monotonic()
     result = {"ok": False, "health_seconds": None, "chat_seconds": None, "reply": None,
@@ -179,6 +244,14 @@ def check(args) -> int:
     # vLLM reads VLLM_API_KEY, llama-server LLAMA_API_KEY, LiteLLM's proxy LITELLM_MASTER_KEY
     api_key = next(filter(None, (_env_value(args.env_file, v) for v in ("VLLM_API_KEY", "LLAMA_API_KEY",
                                                                       "LITELLM_MASTER_KEY"))), None)  # fmt: skip
+    chat_path = "/v1/chat/completions"
+    if args.signin:  # Open WebUI: sign in as its admin, see the model listed, chat through its own API
+        chat_path = "/api/chat/completions"
+        api_key, error = _webui_session(args)
+        if error:
+            result["error"], result["log_tail"] = error, _tail(args.log)
+            print(json.dumps(result))
+            return 0
     if args.refused_without_key:
         refused = _refused(f"{args.url}/v1/chat/completions", body)
         if refused:
@@ -187,7 +260,7 @@ def check(args) -> int:
             return 0
     if api_key:
         headers["Authorization"] = f"Bearer {api_key}"
-    request = urllib.request.Request(f"{args.url}/v1/chat/completions", data=body, headers=headers)
+    request = urllib.request.Request(f"{args.url}{chat_path}", data=body, headers=headers)
     chat_started = time.monotonic()
     try:
         with urllib.request.urlopen(request, timeout=120) as resp:
@@ -203,9 +276,9 @@ def check(args) -> int:
         else:
             result["ok"] = True
     except urllib.error.HTTPError as e:
-        result["error"] = f"POST /v1/chat/completions: HTTP {e.code} {e.read()[:300]!r}"
+        result["error"] = f"POST {chat_path}: HTTP {e.code} {e.read()[:300]!r}"
     except (urllib.error.URLError, OSError, ValueError, KeyError, IndexError) as e:
-        result["error"] = f"POST /v1/chat/completions failed: {e}"
+        result["error"] = f"POST {chat_path} failed: {e}"
     if not result["ok"]:
         result["log_tail"] = _tail(args.log)
     print(json.dumps(result))
@@ -510,6 +583,8 @@ def main(argv=None) -> int:
     p.add_argument("--health-path", default="/health", help="what answers 200 once ready (Ollama: /)")
     p.add_argument("--supervisor", choices=("systemd", "tmux"), help="with --unit: end the wait when the engine dies")
     p.add_argument("--unit", help="the engine's unit or tmux session (the marks in --log name it)")
+    p.add_argument("--signin", help="Open WebUI: sign in as this admin (its password from the env files), chat "
+                   "through /api/chat/completions")  # fmt: skip
     p.add_argument("--refused-without-key", action="store_true",
                    help="the request without the key must be refused with 401 (a gateway)")
     p.add_argument("--error-pattern", action="append", default=[],
@@ -539,6 +614,12 @@ def main(argv=None) -> int:
     p.add_argument("--url", action="append", default=[], help="a URL that must answer (repeatable)")
     p.add_argument("--key", action="append", default=[], help="the data key that sets each --url, in order")
     p.set_defaults(func=reachable)
+    p = sub.add_parser("webui-admin")
+    p.add_argument("--database", required=True, help="Open WebUI's webui.db")
+    p.add_argument("--email", required=True)
+    p.add_argument("--env-file", action="append", default=[], help="holds WEBUI_ADMIN_PASSWORD")
+    p.add_argument("--apply", action="store_true", help="set the password (and the e-mail) where they differ")
+    p.set_defaults(func=webui_admin)
     p = sub.add_parser("manifest")
     p.add_argument("--dir", required=True)
     p.add_argument("--manifest", required=True)

@@ -22,6 +22,7 @@ def ready(
     unit: str | None = None,
     errors: list[str] | None = None,
     refused_without_key: bool = False,
+    signin: str | None = None,
 ):
     """
     Wait for an OpenAI-compatible engine to be healthy and answer one chat completion.
@@ -40,6 +41,8 @@ def ready(
     + errors: regular expressions of the log lines that say why the engine died; the first line of
       its last attempt that matches one is named in the error
     + refused_without_key: the same request without the key must be refused with 401 (a gateway)
+    + signin: Open WebUI: sign in as this admin (password from ``env_files``), see ``model`` listed
+      and chat through its own API
 
     A passing check changes nothing (noop with the timings); a failing one fails the operation
     with the reason and the end of the engine log. Runs at execution only: before that the engine
@@ -68,7 +71,7 @@ def ready(
     result = host.get_fact(
         EndpointCheck, python=python, tool=tool, url=url, model=model, timeout=timeout,
         env_files=tuple(env_files), log=log, health_path=health_path, supervisor=supervisor, unit=unit,
-        errors=tuple(errors or ()), refused_without_key=refused_without_key,
+        errors=tuple(errors or ()), refused_without_key=refused_without_key, signin=signin,
     )  # fmt: skip
     if result["ok"]:
         host.noop(

@@ -13,7 +13,7 @@ services -> host -> this package's face, which hands on only what the layers and
 
 from llmhost.plan.bench import BenchPlan, BenchRequest, plan_bench
 from llmhost.plan.host import plan_host
-from llmhost.plan.hostplan import GatewayPlan, HostPlan
+from llmhost.plan.hostplan import GatewayPlan, HostPlan, WebuiPlan
 from llmhost.plan.inputs import Backend, GatewayInputs, Gpu, HostFacts, Owned, owned_record
 from llmhost.plan.models import model_path
 from llmhost.plan.types import (
@@ -45,6 +45,7 @@ __all__ = [
     "Owned",
     "PlanError",
     "ServicePlan",
+    "WebuiPlan",
     "model_path",
     "owned_record",
     "plan_bench",

@@ -41,24 +41,54 @@ def _where(b: Backend) -> str:
     return f"{b.host}'s llmhost_services[{b.index}] ({b.name})"
 
 
-def _api_base(b: Backend, gateway_host: str) -> tuple[str, str]:
-    """Where the gateway reaches a backend, and why there; a backend it cannot reach is refused."""
+def reach(b: Backend, host: str, key: str = KEY) -> tuple[str, str, str | None]:
+    """Where ``host`` (a gateway's or a web UI's: ``key`` names its data key) reaches a backend, why
+    there, and the key it sends (the data's; None: the backend wants none). A backend it cannot
+    reach or cannot authenticate to is refused, with the keys to set."""
     if b.local:
-        return f"{bind_url(b.bind, b.port)}/v1", "on this host"
-    if b.engine == "ollama":
-        raise PlanError(f"{KEY}: {_where(b)} is served by Ollama, which has no API key: only a gateway on {b.host} "
-                        f"may front it; leave {b.host} out of {KEY}.hosts")  # fmt: skip
-    if _loopback(b.bind):
+        api_base, why = f"{bind_url(b.bind, b.port)}/v1", "on this host"
+    elif b.engine == "ollama":
+        raise PlanError(f"{key}: {_where(b)} is served by Ollama, which has no API key: only a {key.split('_')[1]} "
+                        f"on {b.host} may {'front' if key == KEY else 'list'} it; leave {b.host} out of {key}.hosts")  # fmt: skip
+    elif _loopback(b.bind):
         raise PlanError(
-            f"{KEY}: {_where(b)} listens on {b.bind}, which {gateway_host} cannot reach; set "
+            f"{key}: {_where(b)} listens on {b.bind}, which {host} cannot reach; set "
             f"llmhost_services[{b.index}].host on {b.host} to its private address (or 0.0.0.0) and "
-            f"llmhost_services[{b.index}].api_key, or leave {b.host} out of {KEY}.hosts"
+            f"llmhost_services[{b.index}].api_key, or leave {b.host} out of {key}.hosts"
         )
-    wildcard = b.bind in ("0.0.0.0", "::")
-    address = b.address if wildcard else b.bind
-    url = f"http://[{address}]:{b.port}" if ":" in address else f"http://{address}:{b.port}"
-    return f"{url}/v1", (f"{b.host} binds {b.bind}, reached at {address} (its llmhost_address, ssh_hostname or name)"
-                         if wildcard else f"{b.host} binds {b.bind}")  # fmt: skip
+    else:
+        wildcard = b.bind in ("0.0.0.0", "::")
+        address = b.address if wildcard else b.bind
+        url = f"http://[{address}]:{b.port}" if ":" in address else f"http://{address}:{b.port}"
+        api_base = f"{url}/v1"
+        why = (f"{b.host} binds {b.bind}, reached at {address} (its llmhost_address, ssh_hostname or name)"
+               if wildcard else f"{b.host} binds {b.bind}")  # fmt: skip
+    if b.api_key:
+        return api_base, why, b.api_key
+    if b.local and b.engine != "ollama" and not _loopback(b.bind):
+        raise PlanError(
+            f"{key}: {_where(b)} listens on {b.bind} with a key generated on this host, which the "
+            f"{key.split('_')[1]} is not given; set llmhost_services[{b.index}].api_key (or bind it to 127.0.0.1)"
+        )
+    if not b.local:  # (refused above: the other ways to be keyless on another host)
+        raise PlanError(
+            f"{key}: {_where(b)} has no api_key in the data (a key generated on {b.host} never reaches the "
+            f"controller); set llmhost_services[{b.index}].api_key on {b.host}"
+        )
+    return api_base, why, None
+
+
+def fronted(key: str, hosts: tuple[str, ...] | None, backends: tuple[Backend, ...],
+            inventory: tuple[str, ...]) -> list[Backend]:  # fmt: skip
+    """The backends of ``hosts`` (None: every host of the inventory); an unknown host is refused."""
+    chosen_hosts = hosts or inventory
+    unknown = [h for h in chosen_hosts if h not in inventory]
+    if unknown:
+        raise PlanError(f"{key}.hosts: {unknown[0]!r} is not a host of the inventory (its hosts: {', '.join(inventory)})")
+    chosen = [b for b in backends if b.host in chosen_hosts]
+    if not chosen:
+        raise PlanError(f"{key}: the hosts it fronts ({', '.join(chosen_hosts)}) serve no service (llmhost_services)")
+    return chosen
 
 
 def plan_gateway(settings: Settings, facts: HostFacts, host: str, backends: tuple[Backend, ...],
@@ -71,30 +101,13 @@ def plan_gateway(settings: Settings, facts: HostFacts, host: str, backends: tupl
         index = next(i for i, s in enumerate(settings.services) if s.name == "gateway")
         raise PlanError(f"llmhost_services[{index}].name: 'gateway' names the gateway's unit on this host ({UNIT}); "
                         "rename the service")  # fmt: skip
-    fronted = gw.hosts or inventory
-    unknown = [h for h in fronted if h not in inventory]
-    if unknown:
-        raise PlanError(f"{KEY}.hosts: {unknown[0]!r} is not a host of the inventory (its hosts: {', '.join(inventory)})")
-    chosen = [b for b in backends if b.host in fronted]
-    if not chosen:
-        raise PlanError(f"{KEY}: the hosts it fronts ({', '.join(fronted)}) serve no service (llmhost_services)")
     deployments, secret_env, reasons = [], [("LITELLM_MASTER_KEY", master_key)], []
-    for b in chosen:
-        api_base, why = _api_base(b, host)
+    for b in fronted(KEY, gw.hosts, backends, inventory):
+        api_base, why, api_key = reach(b, host)
         key_var = None
-        if b.api_key:
+        if api_key:
             key_var = f"LLMHOST_BACKEND_KEY_{len(secret_env)}"
-            secret_env.append((key_var, b.api_key))
-        elif b.local and b.engine != "ollama" and not _loopback(b.bind):
-            raise PlanError(
-                f"{KEY}: {_where(b)} listens on {b.bind} with a key generated on this host, which the gateway is "
-                f"not given; set llmhost_services[{b.index}].api_key (or bind it to 127.0.0.1)"
-            )
-        elif not b.local:  # (_api_base refused the other ways to be keyless on another host)
-            raise PlanError(
-                f"{KEY}: {_where(b)} has no api_key in the data (a key generated on {b.host} never reaches the "
-                f"controller); set llmhost_services[{b.index}].api_key on {b.host}"
-            )
+            secret_env.append((key_var, api_key))
         deployments.append(Deployment(b.served_model_name, f"openai/{b.served_model_name}", api_base, key_var,
                                       f"{b.host}/{b.name}"))  # fmt: skip
         reasons.append(f"gateway backend {b.host}/{b.name}: model group {b.served_model_name!r} at {api_base} ({why}"

@@ -15,6 +15,7 @@ from llmhost.engines import (
 )
 from llmhost.plan import envs, gpu_stack, mirrors, preconditions, teardown
 from llmhost.plan.gateway import plan_gateway
+from llmhost.plan.webui import plan_webui
 from llmhost.plan.inputs import Backend, GatewayInputs, HostFacts, owned_record
 from llmhost.plan.models import check_disk
 from llmhost.plan.route import may_use_gpus
@@ -46,7 +47,7 @@ def _alone(settings: Settings) -> GatewayInputs:
 def plan_host(facts: HostFacts, settings: Settings, gateway: GatewayInputs | None = None) -> HostPlan:
     """Decide everything for one host, in this order: supervisor, sources, /usr/local/cuda, Python
     environments, services (llmhost.plan.services), their engines and system packages, the gateway
-    (``gateway``: the inventory around this host), the driver and its reboot, NVIDIA's repository,
+    and the web UI (``gateway``: the inventory around this host), the driver and its reboot, NVIDIA's repository,
     disk, model tools. Pure: same inputs, same plan."""
     if facts.os_id not in APT_DISTROS:
         raise PlanError(f"host: {facts.os_id} {facts.os_version} is not supported (supported: Debian, Ubuntu)")
@@ -119,6 +120,14 @@ def plan_host(facts: HostFacts, settings: Settings, gateway: GatewayInputs | Non
         engines[gateway_plan.engine.venv] = gateway_plan.engine
         reasons.append(envs.engine_reason(gateway_plan.engine, settings) + " (the gateway)")
         reasons += gateway_plan.reasons
+    webui_plan = None
+    if settings.webui and not driver_first:
+        g = gateway or _alone(settings)
+        webui_plan = plan_webui(settings, facts, g.host, gateway_plan, g.backends, g.inventory, g.master_key,
+                                g.webui_password, g.webui_secret)  # fmt: skip
+        engines[webui_plan.engine.venv] = webui_plan.engine
+        reasons.append(envs.engine_reason(webui_plan.engine, settings) + " (the web UI)")
+        reasons += webui_plan.reasons
     fitted = [e for e in engines.values() if e.host_python]
     if fitted and not conda:  # releases the host's Python does not fit get conda envs of their own
         conda, conda_reason = envs.conda(settings, facts, fitted)
@@ -126,7 +135,7 @@ def plan_host(facts: HostFacts, settings: Settings, gateway: GatewayInputs | Non
         reasons.append(conda_reason)
     made, gone = (), ()
     if not driver_first:  # (the services are planned, and the host's record read, once the GPUs can be)
-        made = teardown.owned(services, ollama, supervisor, gateway_plan)
+        made = teardown.owned(services, ollama, supervisor, gateway_plan, webui_plan)
         gone, teardown_reasons = teardown.teardown(facts, made, owned_record(settings.root))
         reasons += teardown_reasons
     shm, shm_reasons = preconditions.shared_memory(facts, services)
@@ -195,4 +204,5 @@ def plan_host(facts: HostFacts, settings: Settings, gateway: GatewayInputs | Non
         owned=made,
         teardown=gone,
         gateway=gateway_plan,
+        webui=webui_plan,
     )

@@ -1,5 +1,6 @@
-"""The host's plan, as every layer reads it (HostPlan), and its gateway's (GatewayPlan): frozen,
-like the rest of the planner's output (llmhost.plan.types). No decisions here."""
+"""The host's plan, as every layer reads it (HostPlan), its gateway's (GatewayPlan) and its web
+UI's (WebuiPlan): frozen, like the rest of the planner's output (llmhost.plan.types). No decisions
+here."""
 
 from __future__ import annotations
 
@@ -89,6 +90,55 @@ class GatewayPlan:
 
 
 @dataclass(frozen=True)
+class WebuiPlan:
+    """Open WebUI: its venv, its data directory, its connections (the gateway, or the services), its
+    env file (the admin's password, the session secret, the connections' keys: 0600) and its
+    supervisor's files, read by the same templates as a ServicePlan's."""
+
+    engine: EnginePlan
+    bind: str
+    port: int
+    connections: tuple[tuple[str, str], ...]  # (OpenAI-compatible base URL, what it is)
+    ollama_url: str | None  # this host's Ollama daemon, listed through Open WebUI's Ollama API
+    models: tuple[str, ...]  # the names it lists (the verify layer chats with the first)
+    default_model: str
+    admin_email: str
+    data_dir: str  # its database, uploads and cache: under llmhost's root, kept across upgrades
+    argv: tuple[str, ...]
+    env: tuple[tuple[str, str], ...]
+    secret_env: tuple[tuple[str, str], ...] = field(repr=False)
+    unit: str
+    launcher: str
+    unit_file: str
+    env_file: str
+    log: str
+    health_url: str
+    reasons: tuple[str, ...]
+    errors: tuple[str, ...] = ()
+    health_path: str = "/health"
+    key_file: str | None = None
+    served_model_name: str = ""  # what its unit's header names (the models it lists)
+    name: str = "webui"
+
+    @property
+    def secret_files(self) -> tuple[str, ...]:
+        return (self.env_file,)
+
+    @property
+    def database(self) -> str:
+        return f"{self.data_dir}/webui.db"
+
+    def summary(self) -> dict:
+        """The JSON shape of `llmhost plan --json` (secrets left out)."""
+        return {
+            "engine": self.engine.engine, "engine_version": self.engine.version, "bind": self.bind, "port": self.port,
+            "connections": [{"url": u, "what": w} for u, w in self.connections], "ollama": self.ollama_url,
+            "models": list(self.models), "default_model": self.default_model, "admin_email": self.admin_email,
+            "data_dir": self.data_dir, "argv": list(self.argv), "env": dict(self.env), "reasons": list(self.reasons),
+        }  # fmt: skip
+
+
+@dataclass(frozen=True)
 class HostPlan:
     root: str
     env_dir: str
@@ -124,6 +174,7 @@ class HostPlan:
     teardown: tuple[Teardown, ...] = ()  # what llmhost created that this plan no longer wants
     nofile: int = 65536  # the engines' open-files limit (LimitNOFILE=, or ulimit -n in a launcher)
     gateway: GatewayPlan | None = None  # llmhost_gateway: LiteLLM's proxy in front of the inventory's services
+    webui: WebuiPlan | None = None  # llmhost_webui: Open WebUI in front of the gateway or the services
 
     @property
     def owned_file(self) -> str:
@@ -145,4 +196,4 @@ class HostPlan:
     @property
     def writable_directories(self) -> tuple[str, ...]:
         r = self.root
-        return (f"{r}/logs", f"{r}/home", f"{r}/cache")
+        return (f"{r}/logs", f"{r}/home", f"{r}/cache") + ((self.webui.data_dir,) if self.webui else ())

@@ -108,10 +108,13 @@ class Backend:
 
 @dataclass(frozen=True)
 class GatewayInputs:
-    """What a gateway's plan reads beyond its own host: the inventory's services (from the data of
-    every host), the hosts' names, and the master key (the data's, or the controller's generated one)."""
+    """What a gateway's or a web UI's plan reads beyond its own host: the inventory's services (from
+    the data of every host), the hosts' names, and the secrets kept on the controller (the data's, or
+    generated there once): the gateway's master key, the web UI's admin password and session secret."""
 
     host: str  # this host's inventory name
     inventory: tuple[str, ...]
     backends: tuple[Backend, ...]
     master_key: str = field(default="", repr=False)
+    webui_password: str = field(default="", repr=False)
+    webui_secret: str = field(default="", repr=False)

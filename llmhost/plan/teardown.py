@@ -6,18 +6,21 @@ not, stay as they are. Models and engine venvs stay (their own keep/prune rules)
 from __future__ import annotations
 
 from llmhost.plan.inputs import HostFacts, Owned
-from llmhost.plan.hostplan import GatewayPlan
+from llmhost.plan.hostplan import GatewayPlan, WebuiPlan
 from llmhost.plan.types import OllamaPlan, ServicePlan, Teardown
 
 
 def owned(services: list[ServicePlan], ollama: OllamaPlan | None, supervisor: str,
-          gateway: GatewayPlan | None = None) -> tuple[Owned, ...]:  # fmt: skip
-    """What this plan creates: each engine's (and the gateway's) unit or tmux session and the files
-    written for it."""
+          gateway: GatewayPlan | None = None, webui: WebuiPlan | None = None) -> tuple[Owned, ...]:  # fmt: skip
+    """What this plan creates: each engine's (the gateway's, the web UI's) unit or tmux session and
+    the files written for it (the web UI's database stays, like the models)."""
     made = []
     if gateway:
         kept = (gateway.unit_file if supervisor == "systemd" else gateway.launcher, gateway.config, gateway.env_file)
         made.append(Owned(gateway.unit, supervisor, kept))
+    if webui:
+        made.append(Owned(webui.unit, supervisor, (webui.unit_file if supervisor == "systemd" else webui.launcher,
+                                                   webui.env_file)))  # fmt: skip
     for service in services:
         if service.engine.archive:
             continue

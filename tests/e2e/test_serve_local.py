@@ -144,6 +144,35 @@ def test_a_killed_engine_is_restarted_by_its_launcher(first_run):
     assert recovered > 0
 
 
+def test_a_web_ui_under_tmux_lists_the_service_and_leaves_with_the_data(first_run, tmp_path):
+    """Open WebUI on this machine (no systemd: a tmux session) with no gateway: its connection is the
+    tiny service; the verify layer signs in and chats through it. Cost: its venv (~2.9 GB, ~1.5 min
+    from PyPI and /opt/wheels' CPU torch), then ~15 s a start."""
+    engine = tmux_pid()
+    data = ("llmhost_webui=" + json.dumps({"admin_password": "e2e-password-1", "env": {"ENABLE_TITLE_GENERATION": False}}),
+            f"llmhost_secrets_dir={tmp_path}")  # fmt: skip
+    run = pyinfra(*DEPLOY, *(a for d in data for a in ("--data", d)))
+    report("the web UI added (tmux, in front of the service)", run)
+    assert run.rc == 0, run.stderr[-5000:]
+    assert _session("llmhost-webui") and tmux_pid() == engine  # the engine is not touched
+    signin = requests.post("http://127.0.0.1:8080/api/v1/auths/signin", timeout=30,
+                           json={"email": "admin@llmhost.local", "password": "e2e-password-1"})  # fmt: skip
+    assert signin.status_code == 200, signin.text
+    token = signin.json()["token"]
+    models = requests.get("http://127.0.0.1:8080/api/models", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    assert [m["id"] for m in models.json()["data"]] == [MODEL]
+    assert oct(os.stat("/etc/llmhost/webui.env").st_mode & 0o777) == "0o600"
+    with open("/opt/llmhost/run/webui.sh") as f:
+        assert "e2e-password-1" not in f.read()  # the launcher reads the env file at start
+    again = pyinfra(*DEPLOY, *(a for d in data for a in ("--data", d)))
+    assert again.rc == 0 and again.changed == []
+    gone = pyinfra(*DEPLOY)
+    report("the web UI removed from the data (tmux)", gone)
+    assert gone.rc == 0 and "llmhost service layer | Stop llmhost-webui (no longer planned)" in gone.changed
+    assert not _session("llmhost-webui") and tmux_pid() == engine
+    assert not os.path.exists("/etc/llmhost/webui.env") and os.path.exists("/opt/llmhost/webui/webui.db")
+
+
 DEAD = {"name": "dead", "model": "./build/models/tiny-qwen2", "engine": "vllm-cpu", "port": 8011,
         "host": "192.0.2.1"}  # an address this machine does not have: vLLM dies binding it  # fmt: skip
 

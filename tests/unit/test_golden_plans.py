@@ -42,7 +42,7 @@ def test_the_golden_set_covers_every_engine_and_refusals(rendered):
     and refusals are recorded as well as plans."""
     plans = [golden.json.loads(rendered[n]) for n in NAMES if n.startswith("plan-")]
     engines = {e["engine"] for p in plans if "engines" in p for e in p["engines"]}
-    assert engines == {"vllm-cpu", "vllm", "llamacpp", "ollama", "gateway"}
+    assert engines == {"vllm-cpu", "vllm", "llamacpp", "ollama", "gateway", "webui"}
     assert sum("refused" in p for p in plans) >= 20 and sum("refused" not in p for p in plans) >= 40
     assert any(p.get("driver") and p["driver"]["install"] for p in plans)
     assert any(p.get("conda") for p in plans) and any(p.get("ollama") for p in plans)

@@ -26,6 +26,7 @@ from llmhost.engines import (
     VLLM_CPU,
     VLLM_CUDA,
     VLLM_VOLTA,
+    WEBUI,
     EngineRelease,
 )
 from tests.helpers import require
@@ -155,6 +156,28 @@ def test_the_gateway_is_what_the_data_says():
     assert extra and all(version in r.specifier for r in extra), f"{litellm} asks for {extra}; llmhost pins {prisma}"
     for pin in (prometheus, prisma):
         assert metadata(pin, python)["version"] == pin.split("==")[1]
+
+
+def test_the_web_ui_is_what_the_data_says():
+    """Open WebUI's Python range is the web UI venv's (3.11-3.12: the plan gets a conda env outside
+    it); it does not require torch itself but through accelerate and sentence-transformers, whose
+    ranges admit the +cpu build llmhost pins; its [all] extra (playwright) is not what llmhost installs."""
+    webui, torch = WEBUI.requirements
+    python = lowest(WEBUI.python)
+    meta = metadata(webui, python)
+    assert meta["version"] == WEBUI.version
+    assert SpecifierSet(meta["requires_python"]) == SpecifierSet(WEBUI.python), (
+        f"{webui} now declares Requires-Python {meta['requires_python']}; llmhost/engines.py says {WEBUI.python}")
+    assert pinned(meta, "torch", python) is None, "open-webui requires torch directly now"
+    version = torch.split("==")[1]
+    for name in ("accelerate", "sentence-transformers"):
+        dependency = pinned(meta, name, python)
+        assert dependency and len(dependency.specifier) == 1, f"{webui} asks for {dependency}"
+        wanted = metadata(str(dependency), python)
+        torch_range = pinned(wanted, "torch", python)
+        assert torch_range and torch_range.specifier.contains(version, prereleases=True), (
+            f"{dependency} asks for {torch_range}; llmhost pins {torch}")
+    assert any(Requirement(r).name == "playwright" and "extra" in r for r in meta["requires_dist"])
 
 
 def test_a_wheelhouse_takes_the_dependencies_of_the_hosts_python_not_the_controllers(tmp_path):
