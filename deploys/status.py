@@ -34,12 +34,11 @@ for service in plan.services:
         "listen": f"{service.bind}:{service.port}",
     }
 # the gateway and the web UI: a row each, with the names they answer for or list; they hold no model
-for name, g, names in (("gateway", plan.gateway, plan.gateway and plan.gateway.names),
-                       ("webui", plan.webui, plan.webui and plan.webui.models)):  # fmt: skip
+for name, g in (("gateway", plan.gateway), ("webui", plan.webui)):
     if g:
         live = host.get_fact(EngineState, python=plan.python, tool=plan.tool, supervisor=plan.supervisor, unit=g.unit,
                              url=g.health_url, health_path=g.health_path, log=g.log)  # fmt: skip
-        services[name] = {**live, "unit": g.unit, "model": ", ".join(names), "manifest": "-",
+        services[name] = {**live, "unit": g.unit, "model": ", ".join(g.names), "manifest": "-",
                           "engine": f"{g.engine.engine} {g.engine.version}", "listen": f"{g.bind}:{g.port}"}  # fmt: skip
 drift = []
 for op_hash in host.op_hash_order:

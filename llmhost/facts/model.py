@@ -174,6 +174,14 @@ class WebuiAdminDict(TypedDict):
     changed: bool
 
 
+def webui_admin_args(python: str, tool: str, database: str, email: str, env_files, apply: bool = False) -> str:
+    """The host-side tool's ``webui-admin`` command line (``apply``: set what differs)."""
+    args = [python, tool, "webui-admin", "--database", database, "--email", email, *(["--apply"] if apply else [])]
+    for env_file in env_files:
+        args += ["--env-file", env_file]
+    return " ".join(shlex.quote(a) for a in args)
+
+
 class WebuiAdmin(FactBase[WebuiAdminDict]):
     """
     Open WebUI's admin account against the data: whether its database exists yet (Open WebUI creates
@@ -188,11 +196,8 @@ class WebuiAdmin(FactBase[WebuiAdminDict]):
     """
 
     def command(self, python: str, tool: str, database: str, email: str, env_files) -> str:
-        args = [python, tool, "webui-admin", "--database", database, "--email", email]
-        for env_file in env_files:
-            args += ["--env-file", env_file]
         # the venv does not exist before its first install: nothing to compare yet
-        return f"if [ -x {shlex.quote(python)} ]; then {' '.join(shlex.quote(a) for a in args)}; fi"
+        return f"if [ -x {shlex.quote(python)} ]; then {webui_admin_args(python, tool, database, email, env_files)}; fi"
 
     @staticmethod
     def default() -> WebuiAdminDict:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import shlex
-
 from pyinfra import host
 from pyinfra.api import StringCommand, operation
 
-from llmhost.facts.model import WebuiAdmin
+from llmhost.facts.model import WebuiAdmin, webui_admin_args
 
 
 @operation()
@@ -42,11 +40,9 @@ def admin(python: str, tool: str, database: str, email: str, env_files: list[str
             env_files=["/etc/llmhost/webui.env"],
         )
     """
-    args = [python, tool, "webui-admin", "--database", database, "--email", email, "--apply"]
-    for env_file in env_files:
-        args += ["--env-file", env_file]
+    command = StringCommand(webui_admin_args(python, tool, database, email, env_files, apply=True))
     if force:
-        yield StringCommand(" ".join(shlex.quote(a) for a in args))
+        yield command
         return
     state = host.get_fact(WebuiAdmin, python=python, tool=tool, database=database, email=email,
                           env_files=tuple(env_files))  # fmt: skip
@@ -59,4 +55,4 @@ def admin(python: str, tool: str, database: str, email: str, env_files: list[str
     if state["account"] == "none":
         host.noop(f"{database} holds no admin account: Open WebUI creates {email} at its next start")
         return
-    yield StringCommand(" ".join(shlex.quote(a) for a in args))
+    yield command

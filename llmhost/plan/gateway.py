@@ -32,7 +32,7 @@ OFFLINE_ENV = {
 }
 
 
-def _loopback(address: str) -> bool:
+def loopback(address: str) -> bool:
     """A bind only its own host reaches (as ServiceWish.bind_public tells a public one)."""
     return ipaddress.ip_address(address).is_loopback
 
@@ -50,7 +50,7 @@ def reach(b: Backend, host: str, key: str = KEY) -> tuple[str, str, str | None]:
     elif b.engine == "ollama":
         raise PlanError(f"{key}: {_where(b)} is served by Ollama, which has no API key: only a {key.split('_')[1]} "
                         f"on {b.host} may {'front' if key == KEY else 'list'} it; leave {b.host} out of {key}.hosts")  # fmt: skip
-    elif _loopback(b.bind):
+    elif loopback(b.bind):
         raise PlanError(
             f"{key}: {_where(b)} listens on {b.bind}, which {host} cannot reach; set "
             f"llmhost_services[{b.index}].host on {b.host} to its private address (or 0.0.0.0) and "
@@ -65,7 +65,7 @@ def reach(b: Backend, host: str, key: str = KEY) -> tuple[str, str, str | None]:
                if wildcard else f"{b.host} binds {b.bind}")  # fmt: skip
     if b.api_key:
         return api_base, why, b.api_key
-    if b.local and b.engine != "ollama" and not _loopback(b.bind):
+    if b.local and b.engine != "ollama" and not loopback(b.bind):
         raise PlanError(
             f"{key}: {_where(b)} listens on {b.bind} with a key generated on this host, which the "
             f"{key.split('_')[1]} is not given; set llmhost_services[{b.index}].api_key (or bind it to 127.0.0.1)"
@@ -144,7 +144,7 @@ def plan_gateway(settings: Settings, facts: HostFacts, host: str, backends: tupl
         + "; in the 0600 env file with the backends' keys, never in the config or the launcher; no per-client keys "
         "(LiteLLM's virtual keys need PostgreSQL)"
     )  # fmt: skip
-    if not _loopback(gw.host):
+    if not loopback(gw.host):
         reasons.append(f"gateway bind {gw.host}: asked for; the master key guards every route but /health/liveliness "
                        "and /health/readiness")  # fmt: skip
     reasons.append("gateway: nothing fetched at start (LITELLM_LOCAL_MODEL_COST_MAP and the other LITELLM_LOCAL_* "

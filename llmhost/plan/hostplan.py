@@ -128,6 +128,11 @@ class WebuiPlan:
     def database(self) -> str:
         return f"{self.data_dir}/webui.db"
 
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The model names it lists (as GatewayPlan.names: what `llmhost status` shows)."""
+        return self.models
+
     def summary(self) -> dict:
         """The JSON shape of `llmhost plan --json` (secrets left out)."""
         return {

@@ -5,11 +5,9 @@ every start. A backend it cannot reach or authenticate to is refused as the gate
 
 from __future__ import annotations
 
-import ipaddress
-
 from llmhost.engines import ENGINE_DEATH, WEBUI
 from llmhost.plan.envs import engine_plan
-from llmhost.plan.gateway import fronted, reach
+from llmhost.plan.gateway import fronted, loopback, reach
 from llmhost.plan.hostplan import GatewayPlan, WebuiPlan
 from llmhost.plan.inputs import Backend, HostFacts
 from llmhost.plan.types import PlanError, bind_url
@@ -45,10 +43,6 @@ PRIVATE_ENV = {
 # 400 ('"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set',
 # seen through the gateway in the fleet test), while its API without a session works.
 DEFAULT_ENV = {"ENABLE_COMMUNITY_SHARING": "false", "DEFAULT_MODEL_PARAMS": '{"function_calling": "legacy"}'}
-
-
-def _loopback(address: str) -> bool:
-    return ipaddress.ip_address(address).is_loopback
 
 
 def _connections(settings: Settings, host: str, gateway: GatewayPlan | None, backends: tuple[Backend, ...],
@@ -102,7 +96,7 @@ def plan_webui(settings: Settings, facts: HostFacts, host: str, gateway: Gateway
     url = bind_url(wish.host, wish.port)
     # the origins its API and its websocket (socket.io checks Origin) answer: the page's own URL; a
     # public bind is reached by names the plan does not know: any origin, unless the data names it
-    origins = f"{url};http://localhost:{wish.port}" if _loopback(wish.host) else "*"
+    origins = f"{url};http://localhost:{wish.port}" if loopback(wish.host) else "*"
     env = {
         "HOME": f"{root}/home",
         "PATH": f"{engine.link}/bin:/usr/local/bin:/usr/bin:/bin",
@@ -135,7 +129,7 @@ def plan_webui(settings: Settings, facts: HostFacts, host: str, gateway: Gateway
            f"generated once on the controller ({settings.secrets_dir}/<host>/webui-admin-password)")
         + "; the password, the session secret and the connections' keys in the 0600 env file only"
     )  # fmt: skip
-    if not _loopback(wish.host):
+    if not loopback(wish.host):
         reasons.append(f"webui bind {wish.host}: asked for; every page and API route but /health needs a sign-in; "
                        + ("CORS and websocket origins from llmhost_webui.env" if "CORS_ALLOW_ORIGIN" in dict(wish.env)
                           else "any origin (CORS_ALLOW_ORIGIN=*: the names the page is reached by are not in the "
