@@ -151,7 +151,8 @@ llmhost_gateway = None
 #   admin_password Default null: generated once on the controller into
 #                  llmhost_secrets_dir/<host>/webui-admin-password (mode 0600; read it there),
 #                  kept on the host only in the UI's 0600 env file, never printed. A changed
-#                  password is set on the admin account by the next run.
+#                  password is set on the admin account by the next run. Given: 8 to 72
+#                  printable ASCII characters (bcrypt's limit), no spaces, quotes, "\" or "$".
 #   env            {VARIABLE: value}: more of Open WebUI's own settings (its environment variables,
 #                  e.g. "ENABLE_TITLE_GENERATION": False); the ones llmhost sets are refused.
 # Example:

@@ -150,8 +150,9 @@ WEBUI_KEYS = ("host", "port", "hosts", "title", "default_model", "admin_email", 
 # an e-mail address as Open WebUI's sign-in form takes it (<input type=email>)
 _EMAIL = re.compile(r"^[\w.+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$")
 # what llmhost takes as a web UI admin password (given in the data, or read back from the controller)
-# (no quotes, backslash or "$": an env file's value is read the same by systemd and the tmux launcher)
-WEBUI_PASSWORD = re.compile(r"[!#%&(-\[\]-~]{8,}")
+# (no quotes, backslash or "$": an env file's value is read the same by systemd and the tmux launcher;
+# 72 at most: bcrypt's limit, which Open WebUI hashes with: bcrypt 5.0, its pin, raises on longer ones)
+WEBUI_PASSWORD = re.compile(r"[!#%&(-\[\]-~]{8,72}")
 
 
 @dataclass(frozen=True)
@@ -599,8 +600,9 @@ def _webui(key: str, value: Any, managed: tuple[str, ...]) -> WebuiWish | None:
         raise DataError(f"{key}.admin_email", f"expected an e-mail address (admin@example.com), got {email!r}")
     password = _opt_str(f"{key}.admin_password", value.get("admin_password"))
     if password is not None and not WEBUI_PASSWORD.fullmatch(password):
-        raise DataError(f"{key}.admin_password", "expected 8 or more printable ASCII characters without spaces, "
-                                                 "quotes, backslashes or \"$\"; leave it out to have one generated")  # fmt: skip
+        raise DataError(f"{key}.admin_password", "expected 8 or more printable ASCII characters (72 at most: "
+                                                 "bcrypt's limit) without spaces, quotes, backslashes or \"$\"; leave it "
+                                                 "out to have one generated")  # fmt: skip
     default_model = _opt_str(f"{key}.default_model", value.get("default_model"))
     if default_model is not None and not _SERVED.match(default_model):
         raise DataError(f"{key}.default_model", f"unexpected characters in {default_model!r}")

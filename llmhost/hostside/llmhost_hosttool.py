@@ -190,7 +190,7 @@ def webui_admin(args) -> int:
         row = db.execute("SELECT id, password FROM auth WHERE lower(email) = lower(?)", (args.email,)).fetchone()
         if row:
             result["account"] = "exists"
-            result["matches"] = bool(row[1]) and bcrypt.checkpw(password.encode()[:72], row[1].encode())
+            result["matches"] = bool(row[1]) and bcrypt.checkpw(password.encode(), row[1].encode())
         else:  # the data names another admin: the first admin account becomes it
             row = db.execute('SELECT id, email FROM "user" WHERE role = \'admin\' ORDER BY created_at LIMIT 1').fetchone()
             result["account"] = f"renamed from {row[1]}" if row else "none"

@@ -122,6 +122,7 @@ def test_leaving_a_host_out_makes_it_plannable(tiny):
     ({"admin_email": "admin"}, "llmhost_webui.admin_email: expected an e-mail address"),
     ({"admin_password": 'has"quote'}, "llmhost_webui.admin_password: expected 8 or more printable ASCII characters"),
     ({"admin_password": "short"}, "llmhost_webui.admin_password: expected 8 or more"),
+    ({"admin_password": "x" * 73}, "llmhost_webui.admin_password: expected 8 or more printable ASCII characters (72 at most"),
     ({"env": {"WEBUI_AUTH": False}}, "llmhost_webui.env.WEBUI_AUTH: set by llmhost itself"),
     ({"env": {"OPENAI_API_KEYS": "x"}}, "llmhost_webui.env.OPENAI_API_KEYS: set by llmhost itself"),
     ({"env": {"lower": "x"}}, "llmhost_webui.env: 'lower' is not an environment variable name"),
