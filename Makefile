@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TINY := build/models/tiny-qwen2
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test unit e2e plan golden bench-cpu clean
+.PHONY: serve test unit e2e plan golden bench-cpu gpu-kit clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ golden: $(STAMP)
 ## bench-cpu: the CPU plan against the hardware's limit on this machine (~25 min; README "Benchmarks")
 bench-cpu: $(STAMP)
 	$(BIN)/python scripts/bench_cpu.py
+
+## gpu-kit: what the GPU acceptance needs on a machine without an index (README "What has and has not run on a real GPU")
+gpu-kit: $(STAMP)
+	scripts/gpu-acceptance/kit.sh
 
 clean:
 	rm -rf $(VENV) build
