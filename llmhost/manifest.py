@@ -6,8 +6,11 @@ bytes. The host-side tool (llmhost/hostside/llmhost_hosttool.py) writes the same
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
+import time
 from pathlib import Path
 
 MANIFEST_VERSION = 1
@@ -22,16 +25,59 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def cache_file() -> Path:
+    """The controller's cache of file hashes: a deploy hashes the wheelhouse (a GB) and the models
+    it pushes on every run and for every host; a file keeps its hash while its size, inode, mtime
+    and ctime (which no one sets by hand) stay, as git's index trusts them."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "llmhost" / "sha256.json"
+
+
+_memo: dict[str, list] = {}  # resolved path -> [size, inode, mtime_ns, ctime_ns, sha256, hashed at (ns)]
+_RACY_NS = 2 * 10**9
+
+
+def _now_ns() -> int:
+    return time.time_ns()
+
+
+def _hashes(paths: list[Path]) -> dict[Path, str]:
+    if not _memo:
+        with contextlib.suppress(OSError, ValueError):
+            _memo.update(json.loads(cache_file().read_text()))
+    out, changed = {}, False
+    for path in paths:
+        st = path.stat()
+        key, stamp = str(path.resolve()), [st.st_size, st.st_ino, st.st_mtime_ns, st.st_ctime_ns]
+        entry = _memo.get(key)
+        # a file changed within the clock's granularity of its hashing could keep its times:
+        # such an entry ("racy", as git calls it) is hashed again until it is old enough
+        if not isinstance(entry, list) or len(entry) != 6 or entry[:4] != stamp or max(st.st_mtime_ns, st.st_ctime_ns) > entry[5] - _RACY_NS:
+            _memo[key], changed = [*stamp, sha256_file(path), _now_ns()], True
+        out[path] = _memo[key][4]
+    if changed:
+        with contextlib.suppress(OSError):
+            cache = cache_file()
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_name(f".{cache.name}.{os.getpid()}")
+            kept = {k: v for k, v in _memo.items() if os.path.exists(k)}  # files gone: forgotten
+            tmp.write_text(json.dumps(kept, sort_keys=True))
+            tmp.replace(cache)
+    return out
+
+
 def build_manifest(directory: str | Path, source: str) -> dict:
     """Manifest of every regular file under ``directory`` (hidden files skipped)."""
     root = Path(directory)
-    files = {}
-    for path in sorted(root.rglob("*")):
-        rel = path.relative_to(root).as_posix()
-        if not path.is_file() or any(part.startswith(".") for part in rel.split("/")):
-            continue
-        files[rel] = {"sha256": sha256_file(path), "size": path.stat().st_size}
-    return {"version": MANIFEST_VERSION, "source": source, "files": files}
+    paths = [
+        path for path in sorted(root.rglob("*"))
+        if path.is_file() and not any(part.startswith(".") for part in path.relative_to(root).as_posix().split("/"))
+    ]  # fmt: skip
+    hashes = _hashes(paths)
+    return {
+        "version": MANIFEST_VERSION,
+        "source": source,
+        "files": {path.relative_to(root).as_posix(): {"sha256": hashes[path], "size": path.stat().st_size} for path in paths},
+    }
 
 
 def dumps(manifest: dict) -> str:

@@ -30,6 +30,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from llmhost.facts.batch import Facts, each
+
 REPO = Path(__file__).resolve().parent.parent
 GOLDEN = REPO / "tests" / "fixtures" / "plans"
 FACT_FIXTURES = REPO / "tests" / "fixtures" / "facts"
@@ -111,6 +113,8 @@ class _FixtureHost:
 
     def get_fact(self, cls, **kwargs):
         name = cls.__name__
+        if cls is Facts:  # the batch of llmhost.facts.host_facts: each fact as if read on its own
+            return each(self.get_fact, kwargs["facts"])
         return self.ABSENT[name] if name in self.ABSENT else _fixture(name)
 
 

@@ -20,7 +20,8 @@ from llmhost.resources import hostside_bench
 
 def _facts(facts: HostFacts) -> dict:
     """The host's facts as the record keeps them (sets as sorted lists)."""
-    return {k: sorted(v) if isinstance(v, (set, frozenset)) else v for k, v in dataclasses.asdict(facts).items()}
+    return {k: sorted(v) if isinstance(v, (set, frozenset)) else v for k, v in dataclasses.asdict(facts).items()
+            if k != "deb_packages"}  # every installed package: not what a benchmark record is for
 
 
 @deploy("llmhost bench layer")

@@ -36,6 +36,7 @@ def venv(engine: EnginePlan, tool: str, prune_now: bool = True) -> OperationMeta
         src=template("pip.conf.j2"),
         dest=f"{engine.venv}/pip.conf",
         mode="644",
+        create_remote_dir=False,  # the venv (or conda env) the operation above made
         **pip_conf_vars(engine),
     )
     # After installing: pip pulls torchvision & co. in as dependencies; they must go again.

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.facts.deb import DebPackages
 from pyinfra.operations import apt, files, server
 
+from llmhost.facts.files import Account
 from llmhost.manifest import build_manifest
 from llmhost.operations import conda, model
+from llmhost.operations import files as dirs
 from llmhost.plan import HostPlan
 from llmhost.render import condarc_vars
 from llmhost.resources import hostside_tool, template
@@ -17,13 +18,13 @@ from llmhost.resources import hostside_tool, template
 
 @deploy("llmhost system layer")
 def apply(plan: HostPlan) -> None:
-    installed = host.get_fact(DebPackages)
-    missing = [p for p in plan.system_packages if p not in installed]
-    if missing:
+    if plan.missing_packages:
         # Refresh the package lists only when something is to be installed: a converged host
-        # never touches apt.
+        # never touches apt (nor reads the package list a second time through apt.packages).
         apt.update(name="Refresh apt package lists", cache_time=3600)
-    apt.packages(name="Install system packages", packages=list(plan.system_packages))
+        apt.packages(name="Install system packages", packages=list(plan.system_packages))
+    else:
+        host.noop(f"system packages {', '.join(plan.system_packages)} are installed")
     if plan.shm:  # the engines' shared memory (the plan's reasons say how much, and why)
         server.mount(name=f"Remount {plan.shm.path} with {plan.shm.option}", path=plan.shm.path,
                      options=[plan.shm.option])  # fmt: skip
@@ -32,7 +33,11 @@ def apply(plan: HostPlan) -> None:
                    extended_regex=True)  # fmt: skip
 
     user = plan.service_user
-    if user:
+    account = {"home": f"{plan.root}/home", "shell": "/usr/sbin/nologin", "group": user}
+    existing = host.get_fact(Account, user=user) if user else None
+    if user and existing and existing["uid"] < 1000 and {k: existing[k] for k in account} == account:
+        host.noop(f"service user {user} is as planned")
+    elif user:
         server.group(name=f"Group {user}", group=user, system=True)
         server.user(
             name=f"Service user {user}",
@@ -44,13 +49,15 @@ def apply(plan: HostPlan) -> None:
             ensure_home=False,
             shell="/usr/sbin/nologin",
         )
-    for path in plan.directories:
-        files.directory(name=f"Directory {path}", path=path, mode="755")
-    for path in plan.writable_directories:
-        # where the engines write (logs, caches, HOME): owned by the service user when there is one
-        files.directory(name=f"Directory {path} (writable)", path=path, mode="755", user=user, group=user)
-    files.directory(name=f"Directory {plan.env_dir} (secrets)", path=plan.env_dir, mode="700")
-    files.put(name="Install llmhost-hosttool", src=hostside_tool(), dest=plan.tool, mode="755")
+    # where the engines write (logs, caches, HOME): owned by the service user when there is one;
+    # the env files' directory (secrets) is root's alone. One read of them all.
+    dirs.directories(
+        name=f"Directories under {plan.root} and {plan.env_dir}",
+        directories=[(path, "755", None) for path in plan.directories]
+        + [(path, "755", user) for path in plan.writable_directories]
+        + [(plan.env_dir, "700", None)],
+    )
+    files.put(name="Install llmhost-hosttool", src=hostside_tool(), dest=plan.tool, mode="755", create_remote_dir=False)
     if plan.wheelhouse:
         # the same manifest-checked push as a model directory: only changed wheels travel
         model.pushed(

@@ -6,6 +6,7 @@ from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.server import KernelVersion
 
 from llmhost.engines import DEBIAN_SOURCES
+from llmhost.facts.batch import read_facts
 from llmhost.facts.host import (
     AptSourceFiles,
     Cpu,
@@ -38,28 +39,30 @@ NVIDIA_PACKAGE_PREFIXES = ("nvidia-", "cuda-", "libnvidia-")
 def host_facts(
     host, root: str = "/opt/llmhost", model_dirs: tuple[tuple[str, str], ...] = (), python: str = "python3"
 ) -> HostFacts:
-    """Read the facts the planner needs from a live pyinfra host (one round trip per fact).
+    """Read the facts the planner needs from a live pyinfra host (one round trip for most of them).
 
     ``model_dirs``: (directory, manifest) of the models to be fetched; the bytes already there let
     the planner check a download against the free disk. ``python``: the interpreter the venvs are
     made with (llmhost_python), whose version the planner checks.
     """
-    os_ = host.get_fact(LinuxOs)
-    cpu = host.get_fact(Cpu)
-    cuda = host.get_fact(CudaToolkits)
-    secure_boot = host.get_fact(SecureBoot)
-    gpus = host.get_fact(NvidiaGpus)
+    # one round trip for every fact that does not depend on another (pyinfra 3 caches none)
+    (os_, cpu, cuda, secure_boot, gpus, pci, memory, shm, apt_files, wsl, systemd, nofile, owned, numa, disk_free,
+     python_version, nvswitches, nvidia_module, kernel, deb_packages, *models) = read_facts(host, [
+        (LinuxOs, ()), (Cpu, ()), (CudaToolkits, ()), (SecureBoot, ()), (NvidiaGpus, ()), (PciNvidiaGpus, ()),
+        (Memory, ()), (SharedMemory, ()), (AptSourceFiles, (("paths", DEBIAN_SOURCES),)), (Wsl, ()),
+        (SystemdIsPid1, ()), (OpenFiles, ()), (OwnedRecord, (("path", owned_record(root)),)), (NumaNodes, ()),
+        (DiskFree, (("path", f"{root}/models"),)), (PythonVersion, (("python", python),)), (NvSwitches, ()),
+        (NvidiaModule, ()), (KernelVersion, ()), (DebPackages, ()),
+        *((ModelDir, (("path", path), ("manifest", manifest))) for path, manifest in model_dirs),
+    ])  # fmt: skip
     ours = host.get_fact(NvidiaComputeApps, root=root) if any(g["memory_used_mib"] for g in gpus) else {}
-    pci = host.get_fact(PciNvidiaGpus)
-    memory = host.get_fact(Memory)
-    shm = host.get_fact(SharedMemory)
     return HostFacts(
         os_id=os_["id"],
         os_version=os_["version"],
         os_codename=os_["codename"],
-        apt_source_files=tuple(host.get_fact(AptSourceFiles, paths=DEBIAN_SOURCES)) if os_["id"] == "debian" else (),
-        wsl=host.get_fact(Wsl),
-        systemd=host.get_fact(SystemdIsPid1),
+        apt_source_files=tuple(apt_files) if os_["id"] == "debian" else (),
+        wsl=wsl,
+        systemd=systemd,
         arch=cpu["arch"],
         cores=cpu["cores"],
         cpu_online=cpu["online"],
@@ -68,36 +71,36 @@ def host_facts(
         memory_limit_bytes=memory["limit_bytes"],
         shm_bytes=shm["size_bytes"],
         shm_growable=shm["can_remount"],
-        nofile_hard=host.get_fact(OpenFiles)["hard"],
+        nofile_hard=nofile["hard"],
         owned=tuple(
             Owned(unit, entry["supervisor"], tuple(entry["files"]))
-            for unit, entry in sorted(host.get_fact(OwnedRecord, path=owned_record(root)).items())
+            for unit, entry in sorted(owned.items())
         ),
-        numa_nodes=max(1, len(host.get_fact(NumaNodes))),
+        numa_nodes=max(1, len(numa)),
         gpus=tuple(
             Gpu(g["name"], g["memory_mib"], g["compute_capability"], g["driver_version"] or None,
                 max(0, g["memory_used_mib"] - ours.get(g["uuid"] or "", 0)))
             for g in gpus
         ),
         nvidia_smi=gpus[0]["nvidia_smi"] if gpus else None,
-        disk_free_bytes=host.get_fact(DiskFree, path=f"{root}/models"),
+        disk_free_bytes=disk_free,
         model_bytes=tuple(
-            (path, sum(host.get_fact(ModelDir, path=path, manifest=manifest)["sizes"].values()))
-            for path, manifest in model_dirs
+            (path, sum(model["sizes"].values())) for (path, _), model in zip(model_dirs, models)
         ),
-        python_version=host.get_fact(PythonVersion, python=python),
+        python_version=python_version,
         cuda_toolkits=tuple(cuda["toolkits"]),
         cuda_default=cuda["default"],
         cuda_link=cuda["link"],
         pci_gpus=len(pci),
         pci_gpu_devices=tuple(d["device"] for d in pci),
-        nvswitches=len(host.get_fact(NvSwitches)),
+        nvswitches=len(nvswitches),
         nvidia_displays=len(host.get_fact(NvidiaDisplays)) if gpus or pci else 0,
-        nvidia_module=host.get_fact(NvidiaModule),
+        nvidia_module=nvidia_module,
         secure_boot=secure_boot["enforcing"],
         dkms_key_enrolled=secure_boot["dkms_key_enrolled"],
-        kernel=host.get_fact(KernelVersion) or "",
+        kernel=kernel or "",
+        deb_packages=frozenset(deb_packages),
         nvidia_packages=frozenset(
-            name for name in host.get_fact(DebPackages) if name.startswith(NVIDIA_PACKAGE_PREFIXES)
+            name for name in deb_packages if name.startswith(NVIDIA_PACKAGE_PREFIXES)
         ),
     )

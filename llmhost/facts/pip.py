@@ -8,7 +8,7 @@ pinned ``torch==2.13.0+cpu`` never looks installed and ``pip.packages`` reinstal
 
 from __future__ import annotations
 
-import json
+import posixpath
 import shlex
 from typing import TypedDict
 
@@ -18,7 +18,10 @@ from pyinfra.api import FactBase
 
 class PipDistributions(FactBase[dict[str, str]]):
     """
-    Installed distributions of a pip (``pip list --format=json``), by canonical name.
+    Installed distributions of a pip's environment, by canonical name: what ``pip list`` shows,
+    read from each distribution's metadata (``*.dist-info/METADATA``, ``*.egg-info/PKG-INFO`` in
+    the env's site-packages, as importlib.metadata reads them) with one awk: milliseconds, where
+    ``pip list`` imports pip first (a third of a second on every run, for every venv).
 
     .. code:: python
 
@@ -29,18 +32,25 @@ class PipDistributions(FactBase[dict[str, str]]):
         return pip
 
     def command(self, pip: str) -> str:
-        return f"{shlex.quote(pip)} list --format=json --disable-pip-version-check 2>/dev/null"
+        env = shlex.quote(posixpath.dirname(posixpath.dirname(pip)))
+        # METADATA may end its lines with CRLF; Name comes before Version (the core metadata spec)
+        return (
+            f"awk '{{sub(/\\r$/, \"\")}} /^Name: /{{n=$2}} /^Version: /{{print n, $2; nextfile}}' "
+            f"{env}/lib/python*/site-packages/*.dist-info/METADATA {env}/lib/python*/site-packages/*.egg-info/PKG-INFO "
+            "2>/dev/null; true"
+        )
 
     @staticmethod
     def default() -> dict[str, str]:
         return {}
 
     def process(self, output) -> dict[str, str]:
+        installed = {}
         for line in output:
-            line = line.strip()
-            if line.startswith("["):
-                return {canonicalize_name(d["name"]): d["version"] for d in json.loads(line)}
-        return {}
+            parts = line.split()
+            if len(parts) == 2:
+                installed.setdefault(canonicalize_name(parts[0]), parts[1])
+        return installed
 
 
 class PythonVersion(FactBase[str]):

@@ -176,6 +176,7 @@ def plan_host(facts: HostFacts, settings: Settings, gateway: GatewayInputs | Non
         supervisor=supervisor,
         service_user="llmhost" if supervisor == "systemd" else None,
         system_packages=tuple(sorted(packages)),
+        missing_packages=tuple(sorted(p for p in packages if p not in facts.deb_packages)),
         engines=tuple(engines.values()),
         services=tuple(services),
         hf_endpoint=mirrors.endpoints(settings)["hf"],

@@ -180,6 +180,7 @@ class HostPlan:
     nofile: int = 65536  # the engines' open-files limit (LimitNOFILE=, or ulimit -n in a launcher)
     gateway: GatewayPlan | None = None  # llmhost_gateway: LiteLLM's proxy in front of the inventory's services
     webui: WebuiPlan | None = None  # llmhost_webui: Open WebUI in front of the gateway or the services
+    missing_packages: tuple[str, ...] = ()  # of system_packages, those the host does not have yet
 
     @property
     def owned_file(self) -> str:

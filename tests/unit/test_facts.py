@@ -82,3 +82,20 @@ def test_local_version_labels_satisfy_their_pins():
     assert not _satisfied("torch==2.13.0", {"torch": "2.14.1"})
     assert not _satisfied("torch==2.13.0+cpu", {"torch": "2.13.0+cu129"})
     assert not _satisfied("transformers>=5", installed)
+
+
+def test_pip_distributions_reads_what_pip_list_shows_of_a_real_venv():
+    """The fact's own command over this machine's venv (.venv: llmhost's, ~90 distributions),
+    against pip's own list of it."""
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pip = str(Path(sys.prefix) / "bin" / "pip")
+    listed = subprocess.run([pip, "list", "--format=json", "--disable-pip-version-check"], capture_output=True,
+                            text=True, check=True).stdout  # fmt: skip
+    expected = {re.sub(r"[-_.]+", "-", d["name"]).lower(): d["version"] for d in json.loads(listed)}
+    fact = pip_facts.PipDistributions()
+    out = subprocess.run(["sh", "-c", fact.command(pip=pip)], capture_output=True, text=True, check=True).stdout
+    assert fact.process(out.splitlines()) == expected and len(expected) > 20

@@ -50,3 +50,28 @@ def test_stale_files_are_those_whose_hash_or_size_disagree(tmp_path):
     other = json.loads(json.dumps(m))
     other["files"]["a.json"]["sha256"] = "0" * 64
     assert stale_files(m, {"manifest": other, "sizes": sizes}) == ["a.json"]
+
+
+def test_hashes_are_cached_by_size_inode_and_times_and_a_rewrite_is_hashed_again(tmp_path, monkeypatch):
+    from llmhost import manifest
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(manifest, "_memo", {})
+    now = manifest._now_ns()
+    monkeypatch.setattr(manifest, "_now_ns", lambda: now + 10**10)  # hashed well after the files' times
+    d = tmp_path / "m"
+    d.mkdir()
+    (d / "a.bin").write_bytes(b"one")
+    first = manifest.build_manifest(d, "t")
+    assert manifest.cache_file().is_file()
+    calls = []
+    monkeypatch.setattr(manifest, "sha256_file", lambda p: calls.append(p) or "never")
+    monkeypatch.setattr(manifest, "_memo", {})  # a new run: the cache file answers
+    assert manifest.build_manifest(d, "t") == first and calls == []
+    (d / "a.bin").write_bytes(b"two")  # same size, new content: ctime moves
+    assert manifest.build_manifest(d, "t")["files"]["a.bin"]["sha256"] == "never" and len(calls) == 1
+    monkeypatch.setattr(manifest, "_now_ns", lambda: now)  # hashed as the file was written: racy
+    (d / "a.bin").write_bytes(b"thr")
+    manifest.build_manifest(d, "t")
+    manifest.build_manifest(d, "t")
+    assert len(calls) == 3  # hashed again each time, until the entry is older than its file by 2 s

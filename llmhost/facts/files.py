@@ -1,0 +1,80 @@
+"""Facts about several paths at once (pyinfra's File/Directory facts read one path per command)."""
+
+from __future__ import annotations
+
+import shlex
+from typing import TypedDict
+
+from pyinfra.api import FactBase
+
+
+class PathDict(TypedDict):
+    type: str  # directory | file | link | other
+    mode: int  # permission bits (0o755); 0 for a link
+    user: str
+    group: str
+
+
+class PathStates(FactBase[dict[str, PathDict]]):
+    """
+    What each of ``paths`` is, in one command: its type, permission bits, owner and group
+    (a symlink is ``link``, not followed). A path that does not exist is not in the result.
+
+    .. code:: python
+
+        {"/opt/llmhost": {"type": "directory", "mode": 0o755, "user": "root", "group": "root"}}
+    """
+
+    def command(self, paths: tuple[str, ...]) -> str:
+        return (
+            f"for p in {' '.join(shlex.quote(p) for p in paths)}; do "
+            'if [ -L "$p" ]; then t=link; elif [ -d "$p" ]; then t=directory; elif [ -f "$p" ]; then t=file; '
+            'elif [ -e "$p" ]; then t=other; else continue; fi; '
+            "printf '%s\\t%s\\t%s\\n' \"$t\" \"$(stat -c '%a %U %G' \"$p\")\" \"$p\"; done; true"
+        )
+
+    @staticmethod
+    def default() -> dict[str, PathDict]:
+        return {}
+
+    def process(self, output) -> dict[str, PathDict]:
+        states = {}
+        for line in output:
+            kind, stat, path = line.split("\t", 2)
+            mode, user, group = stat.split()
+            states[path] = {"type": kind, "mode": 0 if kind == "link" else int(mode, 8), "user": user, "group": group}
+        return states
+
+
+class AccountDict(TypedDict):
+    uid: int
+    home: str
+    shell: str
+    group: str | None  # the primary group's name
+
+
+class Account(FactBase[AccountDict | None]):
+    """
+    A user account from ``getent`` (local files, LDAP alike), with its primary group's name;
+    None when there is no such user. One command where pyinfra's ``server.user`` and
+    ``server.group`` read five.
+
+    .. code:: python
+
+        {"uid": 999, "home": "/opt/llmhost/home", "shell": "/usr/sbin/nologin", "group": "llmhost"}
+    """
+
+    def command(self, user: str) -> str:
+        u = shlex.quote(user)
+        return f'e=$(getent passwd {u}) && echo "$e" && getent group "$(echo "$e" | cut -d: -f4)"; true'
+
+    @staticmethod
+    def default() -> None:
+        return None
+
+    def process(self, output) -> AccountDict | None:
+        if not output:
+            return None
+        fields = output[0].split(":")
+        group = output[1].split(":")[0] if len(output) > 1 else None
+        return {"uid": int(fields[2]), "home": fields[5], "shell": fields[6], "group": group}

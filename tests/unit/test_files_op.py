@@ -1,0 +1,62 @@
+"""llmhost.operations.files.directories at the command level (one PathStates read for them all),
+and PathStates' own command run for real on this machine."""
+
+from __future__ import annotations
+
+import pwd
+import subprocess
+
+import pytest
+from pyinfra.api import OperationError
+
+from llmhost.facts.files import Account, PathStates
+from llmhost.operations import files
+from tests.helpers import FakeHost
+
+DIRS = [("/opt/l", "755", None), ("/opt/l/logs", "755", "llmhost"), ("/etc/l", "700", None)]
+
+
+def run(monkeypatch, states):
+    fake = FakeHost(states)
+    monkeypatch.setattr(files, "host", fake)
+    return [str(c.get_raw_value()) for c in files.directories._inner(directories=DIRS)], fake
+
+
+def test_missing_directories_are_made_with_mode_and_owner(monkeypatch):
+    commands, fake = run(monkeypatch, {})
+    assert commands == ["mkdir -p /opt/l", "chmod 755 /opt/l", "mkdir -p /opt/l/logs", "chmod 755 /opt/l/logs",
+                        "chown llmhost:llmhost /opt/l/logs", "mkdir -p /etc/l", "chmod 700 /etc/l"]  # fmt: skip
+    assert fake.kwargs == {"paths": ("/opt/l", "/opt/l/logs", "/etc/l")}
+
+
+def test_only_what_differs_is_changed_and_none_is_a_noop(monkeypatch):
+    ok = {"/opt/l": {"type": "directory", "mode": 0o755, "user": "root", "group": "root"},
+          "/opt/l/logs": {"type": "directory", "mode": 0o755, "user": "llmhost", "group": "llmhost"},
+          "/etc/l": {"type": "directory", "mode": 0o700, "user": "root", "group": "root"}}  # fmt: skip
+    commands, fake = run(monkeypatch, ok)
+    assert commands == [] and fake.noops == ["3 directories are as planned"]
+    drift = {**ok, "/opt/l/logs": {**ok["/opt/l/logs"], "user": "root"}, "/etc/l": {**ok["/etc/l"], "mode": 0o755}}
+    assert run(monkeypatch, drift)[0] == ["chown llmhost:llmhost /opt/l/logs", "chmod 700 /etc/l"]
+
+
+def test_a_path_that_is_not_a_directory_stops_the_operation(monkeypatch):
+    with pytest.raises(OperationError, match="^/etc/l is a file, not a directory$"):
+        run(monkeypatch, {"/etc/l": {"type": "file", "mode": 0o644, "user": "root", "group": "root"}})
+
+
+def test_path_states_and_account_read_this_machine(tmp_path):
+    (tmp_path / "d").mkdir(mode=0o750)
+    (tmp_path / "f").write_text("x")
+    (tmp_path / "l").symlink_to(tmp_path / "d")
+    fact = PathStates()
+    paths = tuple(str(tmp_path / n) for n in ("d", "f", "l", "absent"))
+    out = subprocess.run(["sh", "-c", fact.command(paths=paths)], capture_output=True, text=True, check=True).stdout
+    states = fact.process(out.splitlines())
+    assert {p.rsplit("/", 1)[1]: s["type"] for p, s in states.items()} == {"d": "directory", "f": "file", "l": "link"}
+    assert states[paths[0]]["mode"] == 0o750 and states[paths[0]]["user"] == "root"
+    account = Account()
+    out = subprocess.run(["sh", "-c", account.command(user="root")], capture_output=True, text=True, check=True).stdout
+    root = pwd.getpwnam("root")
+    assert account.process(out.splitlines()) == {"uid": 0, "home": root.pw_dir, "shell": root.pw_shell, "group": "root"}
+    out = subprocess.run(["sh", "-c", account.command(user="no-such-user")], capture_output=True, text=True).stdout
+    assert account.process(out.splitlines()) is None
