@@ -30,7 +30,7 @@ step() { echo "[$(date -u +%T) +${SECONDS}s] $*" | tee -a "$OUT/summary.txt"; }
 fail() { step "FAIL: $*"; ok=0; }
 left() { echo $((DEADLINE - SECONDS)); }
 
-step "machine: $(uname -r); $(nproc) cores; $(free -g | awk '/Mem:/{print $2}') GiB; python3 $(python3 -V 2>&1)"
+step "machine: $(. /etc/os-release && echo "$PRETTY_NAME"); kernel $(uname -r); $(nproc) cores; $(free -g | awk '/Mem:/{print $2}') GiB; python3 $(python3 -V 2>&1)"
 nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1 || fail "nvidia-smi did not run"
 step "gpus: $(nvidia-smi --query-gpu=index,name,memory.total,compute_cap,driver_version --format=csv,noheader 2>&1 | tr '\n' ';')"
 step "toolkits: $(ls -d /usr/local/cuda* 2>&1 | tr '\n' ' '); nvcc on PATH: $(command -v nvcc || echo none)"
