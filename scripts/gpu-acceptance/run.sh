@@ -29,6 +29,7 @@ ok=1
 step() { echo "[$(date -u +%T) +${SECONDS}s] $*" | tee -a "$OUT/summary.txt"; }
 fail() { step "FAIL: $*"; ok=0; }
 left() { echo $((DEADLINE - SECONDS)); }
+within() { local t=$(( $(left) - $1 )); echo $(( t > 30 ? t : 30 )); }  # a timeout that leaves $1 s, 30 s at least
 
 step "machine: $(. /etc/os-release && echo "$PRETTY_NAME"); kernel $(uname -r); $(nproc) cores; $(free -g | awk '/Mem:/{print $2}') GiB; python3 $(python3 -V 2>&1)"
 nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1 || fail "nvidia-smi did not run"
@@ -122,7 +123,7 @@ if [ -x "$ENGINE_DIR/bin/llama-server" ]; then
   t0=$SECONDS
   if [ -n "${MANUAL:-}" ]; then
     step "serve deploy skipped (MANUAL=1)"
-  elif timeout "$(( $(left) - 60 ))" "$PY" -m pyinfra -y scripts/gpu-acceptance/inventory.py deploys/serve.py > "$OUT/serve.log" 2>&1; then
+  elif timeout "$(within 60)" "$PY" -m pyinfra -y scripts/gpu-acceptance/inventory.py deploys/serve.py > "$OUT/serve.log" 2>&1; then
     step "serve deploy: ok in $((SECONDS - t0)) s: $(grep 'Grand total' "$OUT/serve.log" | tr -s ' ')"
     served=1
     t0=$SECONDS
