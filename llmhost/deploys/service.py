@@ -14,6 +14,7 @@ from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from llmhost.facts.pip import EngineVenvs
+from llmhost.operations import files as llmfiles
 from llmhost.operations import ollama, secret, tmux, webui
 from llmhost.plan import GatewayPlan, HostPlan, ServicePlan, WebuiPlan
 from llmhost.render import (
@@ -38,12 +39,11 @@ def _restart_if(service: ServicePlan, plan: HostPlan, changed):
 
 
 def _systemd(plan: HostPlan, service: ServicePlan, inputs: list[OperationMeta]) -> None:
-    unit = files.template(
+    unit = llmfiles.rendered(  # /etc/systemd/system: there on every systemd host
         name=f"Unit {service.unit}.service",
         src=template("llmhost.service.j2"),
         dest=service.unit_file,
         mode="644",
-        create_remote_dir=False,  # /etc/systemd/system: there on every systemd host
         **unit_vars(service, user=plan.service_user, workdir=f"{plan.root}/home", nofile=plan.nofile),
     )
     systemd.daemon_reload(name="Reload systemd units", _if=unit.did_change)
@@ -62,12 +62,11 @@ def _systemd(plan: HostPlan, service: ServicePlan, inputs: list[OperationMeta]) 
 
 
 def _tmux(plan: HostPlan, service: ServicePlan, inputs: list[OperationMeta]) -> None:
-    launcher = files.template(
+    launcher = llmfiles.rendered(  # <root>/run: made by the system layer
         name=f"Launcher of {service.unit}",
         src=template("launcher.sh.j2"),
         dest=service.launcher,
         mode="755",
-        create_remote_dir=False,  # <root>/run: made by the system layer
         **launcher_vars(service, plan.nofile),
     )
     tmux.session(
@@ -141,8 +140,8 @@ def _gateway(plan: HostPlan, gateway: GatewayPlan, engine_ops: dict[str, Operati
     inputs = [
         files.put(name=f"Config of {gateway.unit} ({len(gateway.deployments)} backends, {len(gateway.aliases)} aliases)",
                   src=io.StringIO(gateway_config(gateway)), dest=gateway.config, mode="644"),
-        files.template(name=f"Env file of {gateway.unit} (master key, backends' keys)", src=template("service.env.j2"),
-                       dest=gateway.env_file, mode="600", create_remote_dir=False, **env_file_vars(gateway)),
+        llmfiles.rendered(name=f"Env file of {gateway.unit} (master key, backends' keys)", src=template("service.env.j2"),
+                          dest=gateway.env_file, mode="600", **env_file_vars(gateway)),
         engine_ops[gateway.engine.venv],
     ]  # fmt: skip
     if plan.supervisor == "systemd":
@@ -156,9 +155,8 @@ def _webui(plan: HostPlan, ui: WebuiPlan, engine_ops: dict[str, OperationMeta]) 
     secret, the connections' keys: 0600), restarted when it or its venv changed (Open WebUI reads
     its settings at start); then its admin account as the data has it (Open WebUI sets it only at
     its first start)."""
-    env_file = files.template(name=f"Env file of {ui.unit} (admin password, session secret, connections' keys)",
-                              src=template("service.env.j2"), dest=ui.env_file, mode="600", create_remote_dir=False,
-                              **env_file_vars(ui))  # fmt: skip
+    env_file = llmfiles.rendered(name=f"Env file of {ui.unit} (admin password, session secret, connections' keys)",
+                                 src=template("service.env.j2"), dest=ui.env_file, mode="600", **env_file_vars(ui))  # fmt: skip
     inputs = [env_file, engine_ops[ui.engine.venv]]
     if plan.supervisor == "systemd":
         _systemd(plan, ui, inputs)
@@ -188,9 +186,8 @@ def _teardown(plan: HostPlan) -> None:
     if removed and any(gone.supervisor == "systemd" for gone in plan.teardown):
         systemd.daemon_reload(name="Reload systemd units (units removed)", _if=any_changed(*removed))
     record = {"version": 1, "units": {o.unit: o.as_record() for o in plan.owned}}
-    files.put(name=f"llmhost's record of what it created ({plan.owned_file})",
-              src=io.StringIO(json.dumps(record, indent=1, sort_keys=True) + "\n"), dest=plan.owned_file, mode="644",
-              create_remote_dir=False)  # fmt: skip
+    llmfiles.content(name=f"llmhost's record of what it created ({plan.owned_file})",
+                     src=io.StringIO(json.dumps(record, indent=1, sort_keys=True) + "\n"), dest=plan.owned_file, mode="644")  # fmt: skip
 
 
 @deploy("llmhost service layer")
@@ -205,12 +202,11 @@ def apply(plan: HostPlan, model_ops: dict[str, list[OperationMeta]], engine_ops:
         if service.engine.archive:
             continue
         inputs = [
-            files.template(
+            llmfiles.rendered(  # the env files' directory: made by the system layer
                 name=f"Env file of {service.unit}",
                 src=template("service.env.j2"),
                 dest=service.env_file,
                 mode="600",
-                create_remote_dir=False,  # the env files' directory: made by the system layer
                 **env_file_vars(service),
             ),
             *model_ops[service.name],

@@ -57,7 +57,7 @@ def apply(plan: HostPlan) -> None:
         + [(path, "755", user) for path in plan.writable_directories]
         + [(plan.env_dir, "700", None)],
     )
-    files.put(name="Install llmhost-hosttool", src=hostside_tool(), dest=plan.tool, mode="755", create_remote_dir=False)
+    dirs.content(name="Install llmhost-hosttool", src=hostside_tool(), dest=plan.tool, mode="755")
     if plan.wheelhouse:
         # the same manifest-checked push as a model directory: only changed wheels travel
         model.pushed(

@@ -1,12 +1,17 @@
-"""Directories made and kept as planned, several in one operation (one fact read for them all)."""
+"""llmhost's own directories and files, each read with one command: several directories in one
+operation over one fact; a file's type, mode and sha1 in one fact (pyinfra's put reads three)."""
 
 from __future__ import annotations
 
-from pyinfra import host
-from pyinfra.api import OperationError, StringCommand, operation
-from pyinfra.api.command import QuoteString
+from io import StringIO
+from typing import IO
 
-from llmhost.facts.files import PathStates
+from pyinfra import host, state
+from pyinfra.api import FileUploadCommand, OperationError, StringCommand, operation
+from pyinfra.api.command import QuoteString
+from pyinfra.api.util import get_file_sha1, get_template
+
+from llmhost.facts.files import FileState, PathStates
 
 
 @operation()
@@ -30,16 +35,60 @@ def directories(directories: list[tuple[str, str, str | None]]):
     states = host.get_fact(PathStates, paths=tuple(path for path, _, _ in directories))
     changed = []
     for path, mode, owner in directories:
-        state = states.get(path)
-        if state and state["type"] != "directory":
-            raise OperationError(f"{path} is a {state['type']}, not a directory")
-        if not state:
+        now = states.get(path)
+        if now and now["type"] != "directory":
+            raise OperationError(f"{path} is a {now['type']}, not a directory")
+        if not now:
             yield StringCommand("mkdir", "-p", QuoteString(path))
-        if not state or state["mode"] != int(mode, 8):
+        if not now or now["mode"] != int(mode, 8):
             yield StringCommand("chmod", mode, QuoteString(path))
-        if owner and (not state or (state["user"], state["group"]) != (owner, owner)):
+        if owner and (not now or (now["user"], now["group"]) != (owner, owner)):
             yield StringCommand("chown", f"{owner}:{owner}", QuoteString(path))
-        if not state or state["mode"] != int(mode, 8) or (owner and (state["user"], state["group"]) != (owner, owner)):
+        if not now or now["mode"] != int(mode, 8) or (owner and (now["user"], now["group"]) != (owner, owner)):
             changed.append(path)
     if not changed:
         host.noop(f"{len(directories)} directories are as planned")
+
+
+@operation()
+def content(src: str | IO, dest: str, mode: str):
+    """
+    Upload a file where its content differs and set its mode, as ``files.put`` does, reading the
+    remote file with one command (``files.put`` reads three). For files in directories llmhost
+    makes: the parent is not checked. Owned by the connecting user (root).
+
+    + src: a local file's path or a file-like object
+    + dest: the remote file
+    + mode: its permission bits (``"600"``)
+
+    **Example:**
+
+    .. code:: python
+
+        files.content(name="Install llmhost-hosttool", src="llmhost/hostside/llmhost_hosttool.py",
+                      dest="/opt/llmhost/bin/llmhost-hosttool", mode="755")
+    """
+    remote = host.get_fact(FileState, path=dest)
+    if remote and remote["type"] != "file":
+        raise OperationError(f"{dest} is a {remote['type']}, not a file")
+    if not remote or remote["sha1"] != get_file_sha1(src):
+        yield FileUploadCommand(src, dest, remote_temp_filename=host.get_temp_filename(dest))
+        yield StringCommand("chmod", mode, QuoteString(dest))
+    elif remote["mode"] != int(mode, 8):
+        yield StringCommand("chmod", mode, QuoteString(dest))
+    else:
+        host.noop(f"{dest} is as planned")
+
+
+@operation()
+def rendered(src: str, dest: str, mode: str, **data):
+    """
+    A jinja2 template rendered as ``files.template`` renders it (``host``, ``state`` and
+    ``inventory`` given too) and written by ``content``.
+
+    + src: the template's path
+    + dest, mode: as ``content``
+    + data: the template's variables
+    """
+    output = get_template(src).render({"host": host, "state": state, "inventory": state.inventory, **data})
+    yield from content._inner(src=StringIO(output), dest=dest, mode=mode)

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 from pyinfra.api import OperationError
 
-from llmhost.facts.files import Account, PathStates
+from llmhost.facts.files import Account, FileState, PathStates
 from llmhost.operations import files
 from tests.helpers import FakeHost
 
@@ -60,3 +60,35 @@ def test_path_states_and_account_read_this_machine(tmp_path):
     assert account.process(out.splitlines()) == {"uid": 0, "home": root.pw_dir, "shell": root.pw_shell, "group": "root"}
     out = subprocess.run(["sh", "-c", account.command(user="no-such-user")], capture_output=True, text=True).stdout
     assert account.process(out.splitlines()) is None
+
+
+def test_content_uploads_what_differs_and_fixes_a_mode(monkeypatch, tmp_path):
+    import hashlib
+    import io
+
+    body = b"KEY=value\n"
+    sha1 = hashlib.sha1(body).hexdigest()
+
+    def ops(remote):
+        fake = FakeHost(remote)
+        monkeypatch.setattr(files, "host", fake)
+        fake.get_temp_filename = lambda dest: f"/tmp/pyinfra-{len(dest)}"
+        return [type(c).__name__ if not hasattr(c, "get_raw_value") else str(c.get_raw_value())
+                for c in files.content._inner(src=io.BytesIO(body), dest="/etc/l/a.env", mode="600")], fake  # fmt: skip
+
+    assert ops(None)[0] == ["FileUploadCommand", "chmod 600 /etc/l/a.env"]
+    assert ops({"type": "file", "mode": 0o600, "sha1": "0" * 40})[0] == ["FileUploadCommand", "chmod 600 /etc/l/a.env"]
+    assert ops({"type": "file", "mode": 0o644, "sha1": sha1})[0] == ["chmod 600 /etc/l/a.env"]
+    same, fake = ops({"type": "file", "mode": 0o600, "sha1": sha1})
+    assert same == [] and fake.noops == ["/etc/l/a.env is as planned"]
+    with pytest.raises(OperationError, match="^/etc/l/a.env is a link, not a file$"):
+        ops({"type": "link"})
+    # the fact, for real
+    f = tmp_path / "x"
+    f.write_bytes(body)
+    f.chmod(0o640)
+    fact = FileState()
+    run = lambda p: fact.process(subprocess.run(["sh", "-c", fact.command(path=str(p))], capture_output=True,  # noqa: E731
+                                                text=True, check=True).stdout.splitlines())  # fmt: skip
+    assert run(f) == {"type": "file", "mode": 0o640, "sha1": sha1}
+    assert run(tmp_path / "absent") is None and run(tmp_path) == {"type": "other"}
