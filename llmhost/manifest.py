@@ -40,7 +40,8 @@ def _now_ns() -> int:
     return time.time_ns()
 
 
-def _hashes(paths: list[Path]) -> dict[Path, str]:
+def _hashes(paths: list[Path]) -> dict[Path, tuple[str, int]]:
+    """Each file's (sha256, size), from one stat each and the cache where it holds."""
     if not _memo:
         with contextlib.suppress(OSError, ValueError):
             _memo.update(json.loads(cache_file().read_text()))
@@ -53,7 +54,7 @@ def _hashes(paths: list[Path]) -> dict[Path, str]:
         # such an entry ("racy", as git calls it) is hashed again until it is old enough
         if not isinstance(entry, list) or len(entry) != 6 or entry[:4] != stamp or max(st.st_mtime_ns, st.st_ctime_ns) > entry[5] - _RACY_NS:
             _memo[key], changed = [*stamp, sha256_file(path), _now_ns()], True
-        out[path] = _memo[key][4]
+        out[path] = (_memo[key][4], st.st_size)
     if changed:
         with contextlib.suppress(OSError):
             cache = cache_file()
@@ -76,7 +77,7 @@ def build_manifest(directory: str | Path, source: str) -> dict:
     return {
         "version": MANIFEST_VERSION,
         "source": source,
-        "files": {path.relative_to(root).as_posix(): {"sha256": hashes[path], "size": path.stat().st_size} for path in paths},
+        "files": {path.relative_to(root).as_posix(): {"sha256": sha, "size": size} for path, (sha, size) in hashes.items()},
     }
 
 

@@ -44,10 +44,10 @@ def apply(plan: HostPlan) -> None:
             user=user,
             group=user,
             system=True,
-            home=f"{plan.root}/home",
+            home=account["home"],
             create_home=False,
             ensure_home=False,
-            shell="/usr/sbin/nologin",
+            shell=account["shell"],
         )
     # where the engines write (logs, caches, HOME): owned by the service user when there is one;
     # the env files' directory (secrets) is root's alone. One read of them all.

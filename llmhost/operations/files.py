@@ -38,13 +38,15 @@ def directories(directories: list[tuple[str, str, str | None]]):
         now = states.get(path)
         if now and now["type"] != "directory":
             raise OperationError(f"{path} is a {now['type']}, not a directory")
+        chmod = not now or now["mode"] != int(mode, 8)
+        chown = bool(owner) and (not now or (now["user"], now["group"]) != (owner, owner))
         if not now:
             yield StringCommand("mkdir", "-p", QuoteString(path))
-        if not now or now["mode"] != int(mode, 8):
+        if chmod:
             yield StringCommand("chmod", mode, QuoteString(path))
-        if owner and (not now or (now["user"], now["group"]) != (owner, owner)):
+        if chown:
             yield StringCommand("chown", f"{owner}:{owner}", QuoteString(path))
-        if not now or now["mode"] != int(mode, 8) or (owner and (now["user"], now["group"]) != (owner, owner)):
+        if chmod or chown:
             changed.append(path)
     if not changed:
         host.noop(f"{len(directories)} directories are as planned")
