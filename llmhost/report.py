@@ -58,7 +58,16 @@ def host_json(plan: HostPlan) -> dict:
         "system_packages": list(plan.system_packages),
         "reasons": list(plan.reasons),
         "services": {s.name: {**s.summary(), "supervisor": plan.supervisor} for s in plan.services},
-        "engines": {e.venv: {"engine": e.engine, "version": e.version, **e.summary()} for e in plan.engines},
+        "engines": {
+            e.venv: {
+                "engine": e.engine,
+                "version": e.version,
+                **e.summary(),
+                "requirements": list(e.requirements),
+                "remove": list(e.remove),
+            }
+            for e in plan.engines
+        },
         **({"gateway": plan.gateway.summary()} if plan.gateway else {}),
         **({"webui": plan.webui.summary()} if plan.webui else {}),
     }

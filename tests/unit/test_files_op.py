@@ -24,8 +24,8 @@ def run(monkeypatch, states):
 
 def test_missing_directories_are_made_with_mode_and_owner(monkeypatch):
     commands, fake = run(monkeypatch, {})
-    assert commands == ["mkdir -p /opt/l", "chmod 755 /opt/l", "mkdir -p /opt/l/logs", "chmod 755 /opt/l/logs",
-                        "chown llmhost:llmhost /opt/l/logs", "mkdir -p /etc/l", "chmod 700 /etc/l"]  # fmt: skip
+    assert commands == ["mkdir -p /opt/l && chmod 755 /opt/l && mkdir -p /opt/l/logs && chmod 755 /opt/l/logs && "
+                        "chown llmhost:llmhost /opt/l/logs && mkdir -p /etc/l && chmod 700 /etc/l"]  # fmt: skip
     assert fake.kwargs == {"paths": ("/opt/l", "/opt/l/logs", "/etc/l")}
 
 
@@ -36,7 +36,7 @@ def test_only_what_differs_is_changed_and_none_is_a_noop(monkeypatch):
     commands, fake = run(monkeypatch, ok)
     assert commands == [] and fake.noops == ["3 directories are as planned"]
     drift = {**ok, "/opt/l/logs": {**ok["/opt/l/logs"], "user": "root"}, "/etc/l": {**ok["/etc/l"], "mode": 0o755}}
-    assert run(monkeypatch, drift)[0] == ["chown llmhost:llmhost /opt/l/logs", "chmod 700 /etc/l"]
+    assert run(monkeypatch, drift)[0] == ["chown llmhost:llmhost /opt/l/logs && chmod 700 /etc/l"]
 
 
 def test_a_path_that_is_not_a_directory_stops_the_operation(monkeypatch):
