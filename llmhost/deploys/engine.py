@@ -90,7 +90,7 @@ def _unpacked(engine: EnginePlan, label: str, prune_now: bool) -> OperationMeta:
 def _switched(engine: EnginePlan, prune_now: bool) -> OperationMeta:
     """An engine's link, moved once its check passes (its Python imports the engine; a built or
     unpacked binary runs ``--version``), and, with ``prune_now``, its oldest venvs pruned."""
-    proof = f"{engine.binary} --version" if engine.binary else f"imports {engine.module}"
+    proof = (f"{engine.binary} --version" if engine.binary else f"imports {engine.module}") + " before it replaces a link"
     switch = venvs.current(
         name=f"{posixpath.basename(engine.link)} -> {posixpath.basename(engine.venv)} ({proof})",
         link=engine.link,

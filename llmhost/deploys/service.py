@@ -13,7 +13,7 @@ from pyinfra.facts.server import Groups
 from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
-from llmhost.facts.pip import EngineVenvs
+from llmhost.facts.pip import EngineVenvs, SystemdEngines
 from llmhost.operations import files as llmfiles
 from llmhost.operations import ollama, secret, tmux, webui
 from llmhost.plan import GatewayPlan, HostPlan, ServicePlan, WebuiPlan
@@ -29,16 +29,20 @@ from llmhost.render import (
 from llmhost.resources import template
 
 
-def _restart_if(service: ServicePlan, plan: HostPlan, changed):
+def _restart_if(service: ServicePlan, plan: HostPlan, changed, units: dict | None = None):
     """Restart when a file or input of this run changed, or when the running engine is not on the
-    planned venv (an earlier run moved the link and stopped before its restart)."""
-    running = host.get_fact(EngineVenvs, directory=posixpath.dirname(service.engine.venv), unit=service.unit,
-                            supervisor=plan.supervisor)  # fmt: skip
+    planned venv (an earlier run moved the link and stopped before its restart). ``units``: the
+    systemd services as ``SystemdEngines`` read them for the whole layer (else one read here)."""
+    if units is None:
+        running = host.get_fact(EngineVenvs, directory=posixpath.dirname(service.engine.venv), unit=service.unit,
+                                supervisor=plan.supervisor)  # fmt: skip
+    else:
+        running = units.get(service.unit, {}).get("venvs", [])
     stale = any(name != posixpath.basename(service.engine.venv) for name in running)
     return lambda: stale or changed()
 
 
-def _systemd(plan: HostPlan, service: ServicePlan, inputs: list[OperationMeta]) -> None:
+def _systemd(plan: HostPlan, service: ServicePlan, inputs: list[OperationMeta], units: dict) -> None:
     unit = llmfiles.rendered(  # /etc/systemd/system: there on every systemd host
         name=f"Unit {service.unit}.service",
         src=template("llmhost.service.j2"),
@@ -51,13 +55,17 @@ def _systemd(plan: HostPlan, service: ServicePlan, inputs: list[OperationMeta]) 
         name=f"Restart {service.unit} (argv, environment, engine or model changed)",
         service=f"{service.unit}.service",
         restarted=True,
-        _if=_restart_if(service, plan, any_changed(unit, *inputs)),
+        _if=_restart_if(service, plan, any_changed(unit, *inputs), units),
     )
+    # read with the layer's other systemd states: running and enabled, pyinfra's operation (two
+    # more reads) has nothing to do
+    state = units.get(service.unit, {})
     systemd.service(
         name=f"Run {service.unit} under systemd, enabled at boot",
         service=f"{service.unit}.service",
         running=True,
         enabled=True,
+        _if=lambda: not (state.get("running") and state.get("enabled")),
     )
 
 
@@ -145,7 +153,7 @@ def _gateway(plan: HostPlan, gateway: GatewayPlan, engine_ops: dict[str, Operati
         engine_ops[gateway.engine.venv],
     ]  # fmt: skip
     if plan.supervisor == "systemd":
-        _systemd(plan, gateway, inputs)
+        _systemd(plan, gateway, inputs, _units(plan))
     else:
         _tmux(plan, gateway, inputs)
 
@@ -159,7 +167,7 @@ def _webui(plan: HostPlan, ui: WebuiPlan, engine_ops: dict[str, OperationMeta]) 
                                  src=template("service.env.j2"), dest=ui.env_file, mode="600", **env_file_vars(ui))  # fmt: skip
     inputs = [env_file, engine_ops[ui.engine.venv]]
     if plan.supervisor == "systemd":
-        _systemd(plan, ui, inputs)
+        _systemd(plan, ui, inputs, _units(plan))
     else:
         _tmux(plan, ui, inputs)
     account = {"python": ui.engine.python_bin, "tool": plan.tool, "database": ui.database, "email": ui.admin_email,
@@ -190,12 +198,24 @@ def _teardown(plan: HostPlan) -> None:
                      src=io.StringIO(json.dumps(record, indent=1, sort_keys=True) + "\n"), dest=plan.owned_file, mode="644")  # fmt: skip
 
 
+def _units(plan: HostPlan) -> dict:
+    """The systemd services llmhost runs for this plan (engines, gateway, web UI), read once."""
+    if plan.supervisor != "systemd":
+        return {}
+    supervised = [s for s in plan.services if not s.engine.archive] + [x for x in (plan.gateway, plan.webui) if x]
+    if not supervised:
+        return {}
+    directory = posixpath.dirname(supervised[0].engine.venv)
+    return host.get_fact(SystemdEngines, units=tuple(s.unit for s in supervised), directory=directory)
+
+
 @deploy("llmhost service layer")
 def apply(plan: HostPlan, model_ops: dict[str, list[OperationMeta]], engine_ops: dict[str, OperationMeta]) -> None:
     """``model_ops``/``engine_ops``: each service's model operations (by service name) and each
     engine's link switch (by venv); a change in any restarts the service. The ollama services
     share one daemon. What the plan no longer wants goes first (its port is free for the new)."""
     _teardown(plan)
+    units = _units(plan)
     if plan.ollama:
         _ollama(plan, model_ops, engine_ops)
     for service in plan.services:
@@ -218,7 +238,7 @@ def apply(plan: HostPlan, model_ops: dict[str, list[OperationMeta]], engine_ops:
                                  variable=service.api_key_var)  # fmt: skip
             )
         if plan.supervisor == "systemd":
-            _systemd(plan, service, inputs)
+            _systemd(plan, service, inputs, units)
         else:
             _tmux(plan, service, inputs)
     if plan.gateway:

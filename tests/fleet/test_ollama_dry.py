@@ -36,7 +36,7 @@ def test_the_ollama_layer_plans_install_user_unit_drop_in_and_import(ollama_host
     ollama = [n for n in changing if "ollama" in n.lower() or "Ollama" in n]
     assert ollama == [
         "llmhost engine layer | Unpack ollama 0.22.1 from ollama-linux-amd64.tar.zst",
-        f"llmhost engine layer | ollama-current -> {ollama_dir(changing)} (ollama --version)",
+        f"llmhost engine layer | ollama-current -> {ollama_dir(changing)} (ollama --version before it replaces a link)",
         "llmhost service layer | /usr/local/bin/ollama -> /opt/llmhost/venvs/ollama-current/bin/ollama",
         "llmhost service layer | Directory of the Modelfiles (/opt/llmhost/ollama)",
         "llmhost service layer | System group ollama",

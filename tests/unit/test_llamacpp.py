@@ -125,7 +125,7 @@ def test_the_build_fetches_checks_builds_installs_and_cleans_up(monkeypatch):
 
 
 def test_the_link_moves_to_a_build_once_its_binary_runs(monkeypatch):
-    monkeypatch.setattr(venv_ops, "host", FakeHost(None))
+    monkeypatch.setattr(venv_ops, "host", FakeHost({"link_target": "llamacpp-0.3.35-aaaaaaaa"}))  # an upgrade
     d = ARGS["directory"]
     commands = [shlex.split(str(c.get_raw_value())) for c in venv_ops.current._inner(
         link="/opt/llmhost/venvs/llamacpp-current", venv=d, check=[f"{d}/bin/llama-server", "--version"])]  # fmt: skip

