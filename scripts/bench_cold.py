@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scripts.bench_rerun import DATA  # noqa: E402
+from scripts.bench_rerun import DATA, save  # noqa: E402
 from tests.fleet import harness  # noqa: E402
 from tests.helpers import pyinfra  # noqa: E402
 
@@ -128,9 +128,7 @@ def main() -> int:
                   "parts_s": {k: round(v, 1) for k, v in took.items()}, "unavoidable_s": round(unavoidable, 1),
                   "operations_s": ops,
                   "ratio": round(cold.seconds / unavoidable, 2)}  # fmt: skip
-        path = harness.REPO / "build" / "bench-rerun" / f"cold-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(record, indent=2) + "\n")
+        path = save("cold", record)
         for part, s in took.items():
             print(f"  {part:<24} {s:6.1f} s")
         print(f"unavoidable parts, by hand: {unavoidable:.1f} s")

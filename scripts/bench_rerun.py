@@ -48,6 +48,14 @@ GGUF = {"name": "gguf", "model": "./build/models/tiny-qwen2-gguf", "engine": "ll
 COMMAND = re.compile(r"Running command on (\S+?): (?:\(pty=\S+\) )?(.*)")
 
 
+def save(name: str, record: dict) -> Path:
+    """``record`` as build/bench-rerun/<name>-<UTC stamp>.json; its path."""
+    path = harness.REPO / "build" / "bench-rerun" / f"{name}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    return path
+
+
 def commands(debug: str) -> dict[str, list[str]]:
     """The remote commands pyinfra ran, by host, from its --debug log (stderr)."""
     by_host = collections.defaultdict(list)
@@ -110,10 +118,7 @@ def main() -> int:
             "commands_per_host": counts, "repeated_commands": repeated,
             "commands_of_first_host": [c[:160] for c in next(iter(by_host.values()), [])],
         }  # fmt: skip
-        out = harness.REPO / "build" / "bench-rerun"
-        out.mkdir(parents=True, exist_ok=True)
-        path = out / f"{args.hosts}h{suffix}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
-        path.write_text(json.dumps(record, indent=2) + "\n")
+        path = save(f"{args.hosts}h{suffix}", record)
         print(
             f"{args.hosts} host(s), one {args.engine} service each; cold serve {cold.seconds:.1f} s "
             f"({len(cold.changed)} operations{', the first host' if converge else ''})"

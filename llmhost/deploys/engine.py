@@ -7,9 +7,10 @@ import posixpath
 
 from pyinfra.api import deploy
 from pyinfra.api.operation import OperationMeta
-from pyinfra.operations import files, pip
+from pyinfra.operations import pip
 
 from llmhost.operations import conda, llamacpp, ollama
+from llmhost.operations import files as llmfiles
 from llmhost.operations import venv as venvs
 from llmhost.operations.pip import requirements
 from llmhost.plan import EnginePlan, HostPlan
@@ -31,12 +32,11 @@ def venv(engine: EnginePlan, tool: str, prune_now: bool = True) -> OperationMeta
                   python=engine.python)  # fmt: skip
     else:
         pip.venv(name=f"Venv for {label}", path=engine.venv, python=engine.python)
-    files.template(
+    llmfiles.rendered(  # in the venv (or conda env) the operation above made
         name=f"pip.conf of {label}",
         src=template("pip.conf.j2"),
         dest=f"{engine.venv}/pip.conf",
         mode="644",
-        create_remote_dir=False,  # the venv (or conda env) the operation above made
         **pip_conf_vars(engine),
     )
     # After installing: pip pulls torchvision & co. in as dependencies; they must go again.
