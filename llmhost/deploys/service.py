@@ -141,7 +141,7 @@ def _ollama(plan: HostPlan, model_ops: dict[str, list[OperationMeta]], engine_op
         )  # fmt: skip
 
 
-def _gateway(plan: HostPlan, gateway: GatewayPlan, engine_ops: dict[str, OperationMeta]) -> None:
+def _gateway(plan: HostPlan, gateway: GatewayPlan, engine_ops: dict[str, OperationMeta], units: dict) -> None:
     """The gateway, supervised like an engine: its config (no secrets), its env file (the master key
     and the backends' keys, 0600), restarted when either or its venv changed (LiteLLM has no reload;
     the engines it fronts are never touched)."""
@@ -153,12 +153,12 @@ def _gateway(plan: HostPlan, gateway: GatewayPlan, engine_ops: dict[str, Operati
         engine_ops[gateway.engine.venv],
     ]  # fmt: skip
     if plan.supervisor == "systemd":
-        _systemd(plan, gateway, inputs, _units(plan))
+        _systemd(plan, gateway, inputs, units)
     else:
         _tmux(plan, gateway, inputs)
 
 
-def _webui(plan: HostPlan, ui: WebuiPlan, engine_ops: dict[str, OperationMeta]) -> None:
+def _webui(plan: HostPlan, ui: WebuiPlan, engine_ops: dict[str, OperationMeta], units: dict) -> None:
     """The web UI, supervised like an engine: its env file (the admin's password, the session
     secret, the connections' keys: 0600), restarted when it or its venv changed (Open WebUI reads
     its settings at start); then its admin account as the data has it (Open WebUI sets it only at
@@ -167,7 +167,7 @@ def _webui(plan: HostPlan, ui: WebuiPlan, engine_ops: dict[str, OperationMeta]) 
                                  src=template("service.env.j2"), dest=ui.env_file, mode="600", **env_file_vars(ui))  # fmt: skip
     inputs = [env_file, engine_ops[ui.engine.venv]]
     if plan.supervisor == "systemd":
-        _systemd(plan, ui, inputs, _units(plan))
+        _systemd(plan, ui, inputs, units)
     else:
         _tmux(plan, ui, inputs)
     account = {"python": ui.engine.python_bin, "tool": plan.tool, "database": ui.database, "email": ui.admin_email,
@@ -242,9 +242,9 @@ def apply(plan: HostPlan, model_ops: dict[str, list[OperationMeta]], engine_ops:
         else:
             _tmux(plan, service, inputs)
     if plan.gateway:
-        _gateway(plan, plan.gateway, engine_ops)
+        _gateway(plan, plan.gateway, engine_ops, units)
     if plan.webui:
-        _webui(plan, plan.webui, engine_ops)
+        _webui(plan, plan.webui, engine_ops, units)
 
 
 @deploy("llmhost stop services")
