@@ -57,16 +57,17 @@ def _systemd(plan: HostPlan, service: ServicePlan, inputs: list[OperationMeta], 
         restarted=True,
         _if=_restart_if(service, plan, any_changed(unit, *inputs), units),
     )
-    # read with the layer's other systemd states: running and enabled, pyinfra's operation (two
-    # more reads) has nothing to do
+    # read with the layer's other systemd states: where it runs and is enabled, pyinfra's operation
+    # (two more reads) has nothing to do and is not added (no `_if`: `llmhost status` counts it as
+    # drift when it would start or enable the service); the restart above never stops it
     state = units.get(service.unit, {})
-    systemd.service(
-        name=f"Run {service.unit} under systemd, enabled at boot",
-        service=f"{service.unit}.service",
-        running=True,
-        enabled=True,
-        _if=lambda: not (state.get("running") and state.get("enabled")),
-    )
+    if not (state.get("running") and state.get("enabled")):
+        systemd.service(
+            name=f"Run {service.unit} under systemd, enabled at boot",
+            service=f"{service.unit}.service",
+            running=True,
+            enabled=True,
+        )
 
 
 def _tmux(plan: HostPlan, service: ServicePlan, inputs: list[OperationMeta]) -> None:
