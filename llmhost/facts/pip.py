@@ -148,15 +148,26 @@ class EngineVenvs(FactBase[list[str]]):
             pids = f"systemctl show -p MainPID --value {u}.service"
         else:
             pids = f"for p in $(tmux list-panes -t ={u} -F '#{{pane_pid}}' 2>/dev/null); do pgrep -P \"$p\"; done"
-        pattern = shlex.quote(directory.rstrip("/") + "/[^/]*/")
-        return f"for p in $({pids} 2>/dev/null); do grep -o {pattern} /proc/\"$p\"/maps 2>/dev/null; done | sort -u; true"
+        return f"{_mapped_venvs(pids, directory)}; true"
 
     @staticmethod
     def default() -> list[str]:
         return []
 
     def process(self, output) -> list[str]:
-        return sorted({line.strip().rstrip("/").rsplit("/", 1)[-1] for line in output if line.strip()})
+        return _venv_names(output)
+
+
+def _mapped_venvs(pids: str, directory: str) -> str:
+    """Shell: the versioned venvs under ``directory`` (``<directory>/<name>/``, sorted, each once)
+    that the processes whose ids ``pids`` (a command) prints have files mapped from."""
+    pattern = shlex.quote(directory.rstrip("/") + "/[^/]*/")
+    return f"for p in $({pids} 2>/dev/null); do grep -o {pattern} /proc/\"$p\"/maps 2>/dev/null; done | sort -u"
+
+
+def _venv_names(lines) -> list[str]:
+    """The venvs' names in ``_mapped_venvs``' output lines."""
+    return sorted({line.strip().rstrip("/").rsplit("/", 1)[-1] for line in lines if line.strip()})
 
 
 class SystemdEngines(FactBase[dict[str, dict]]):
@@ -174,13 +185,9 @@ class SystemdEngines(FactBase[dict[str, dict]]):
     """
 
     def command(self, units: tuple[str, ...], directory: str) -> str:
-        pattern = shlex.quote(directory.rstrip("/") + "/[^/]*/")
         names = " ".join(shlex.quote(u) for u in units)
-        return (
-            f"for u in {names}; do echo \"== $u\"; systemctl show -p SubState -p UnitFileState \"$u.service\"; "
-            f"p=$(systemctl show -p MainPID --value \"$u.service\"); "
-            f"[ \"${{p:-0}}\" = 0 ] || grep -o {pattern} /proc/\"$p\"/maps 2>/dev/null | sort -u; done; true"
-        )
+        venvs = _mapped_venvs('systemctl show -p MainPID --value "$u.service"', directory)
+        return f'for u in {names}; do echo "== $u"; systemctl show -p SubState -p UnitFileState "$u.service"; {venvs}; done; true'
 
     @staticmethod
     def default() -> dict[str, dict]:
@@ -200,5 +207,5 @@ class SystemdEngines(FactBase[dict[str, dict]]):
             elif line.startswith("UnitFileState="):
                 unit["enabled"] = line.split("=", 1)[1] in SystemdEnabled.state_values
             elif line.startswith("/"):
-                unit["venvs"] = sorted({*unit["venvs"], line.rstrip("/").rsplit("/", 1)[-1]})
+                unit["venvs"] = _venv_names([*unit["venvs"], line])
         return units
