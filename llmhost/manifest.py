@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import time
+import weakref
 from pathlib import Path
 
 MANIFEST_VERSION = 1
@@ -79,6 +80,20 @@ def build_manifest(directory: str | Path, source: str) -> dict:
         "source": source,
         "files": {path.relative_to(root).as_posix(): {"sha256": sha, "size": size} for path, (sha, size) in hashes.items()},
     }
+
+
+_runs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # pyinfra state -> {(directory, source): manifest}
+
+
+def run_manifest(state, directory: str | Path, source: str) -> dict:
+    """``build_manifest`` once per pyinfra run (``state``): a deploy pushes the same controller
+    directory (the wheelhouse, a model) to every host of the inventory, and the controller's files
+    are taken as they were when the run first read them."""
+    made = _runs.setdefault(state, {})
+    key = (str(Path(directory).resolve()), source)
+    if key not in made:
+        made[key] = build_manifest(directory, source)
+    return made[key]
 
 
 def dumps(manifest: dict) -> str:

@@ -19,7 +19,7 @@ from pyinfra import logger
 from pyinfra.api.exceptions import DeployError
 
 from llmhost.catalog import GGUF
-from llmhost.facts import host_facts
+from llmhost.facts import host_facts, prefetch
 from llmhost.plan import Backend, BenchRequest, GatewayInputs, HostFacts, HostPlan, model_path, plan_host
 from llmhost.settings import HUB_SOURCES, MASTER_KEY, WEBUI_PASSWORD, DataError, Settings, load
 
@@ -129,6 +129,9 @@ def serve(plan: HostPlan) -> None:
     """Every layer in order (deploys/serve.py; deploys/status.py runs them dry, for drift)."""
     from llmhost.deploys import cuda, engine, gpu, mirrors, model, service, system, verify
 
+    for layer in (system, service):  # what the layers read while they are prepared: in one round trip
+        for cls, kwargs in layer.reads(plan):
+            prefetch.expect(current_host, cls, **kwargs)
     mirrors.apply(plan)
     system.apply(plan)
     gpu.apply(plan)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import files
 
 from llmhost.deploys.engine import venv
-from llmhost.manifest import build_manifest
+from llmhost.manifest import run_manifest
 from llmhost.operations import llamacpp, model
 from llmhost.plan import HostPlan
 
@@ -32,7 +33,7 @@ def apply(plan: HostPlan, convert: bool = True) -> dict[str, list[OperationMeta]
                 name=f"Model {m.path} from the controller",
                 src=m.ref,
                 dest=m.path,
-                manifest=build_manifest(m.ref, m.spec),
+                manifest=run_manifest(host.state, m.ref, m.spec),
                 manifest_path=m.manifest,
                 full=full,
             )

@@ -13,6 +13,7 @@ from pyinfra.facts.server import Groups
 from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
+from llmhost.facts import prefetch
 from llmhost.facts.pip import EngineVenvs, SystemdEngines
 from llmhost.operations import files as llmfiles
 from llmhost.operations import ollama, secret, tmux, webui
@@ -199,15 +200,21 @@ def _teardown(plan: HostPlan) -> None:
                      src=io.StringIO(json.dumps(record, indent=1, sort_keys=True) + "\n"), dest=plan.owned_file, mode="644")  # fmt: skip
 
 
-def _units(plan: HostPlan) -> dict:
-    """The systemd services llmhost runs for this plan (engines, gateway, web UI), read once."""
+def reads(plan: HostPlan) -> list[tuple[type, dict]]:
+    """The facts this layer reads while the deploy is prepared: the systemd services llmhost runs
+    for this plan (engines, gateway, web UI), in one read."""
     if plan.supervisor != "systemd":
-        return {}
+        return []
     supervised = [s for s in plan.services if not s.engine.archive] + [x for x in (plan.gateway, plan.webui) if x]
     if not supervised:
-        return {}
+        return []
     directory = posixpath.dirname(supervised[0].engine.venv)
-    return host.get_fact(SystemdEngines, units=tuple(s.unit for s in supervised), directory=directory)
+    return [(SystemdEngines, {"units": tuple(s.unit for s in supervised), "directory": directory})]
+
+
+def _units(plan: HostPlan) -> dict:
+    """The systemd services llmhost runs for this plan, as ``SystemdEngines`` reads them."""
+    return next((prefetch.get(host, cls, **kwargs) for cls, kwargs in reads(plan)), {})
 
 
 @deploy("llmhost service layer")

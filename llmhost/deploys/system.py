@@ -7,13 +7,19 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server
 
+from llmhost.facts import prefetch
 from llmhost.facts.files import Account
-from llmhost.manifest import build_manifest
+from llmhost.manifest import run_manifest
 from llmhost.operations import conda, model
 from llmhost.operations import files as dirs
 from llmhost.plan import HostPlan
 from llmhost.render import condarc_vars
 from llmhost.resources import hostside_tool, template
+
+
+def reads(plan: HostPlan) -> list[tuple[type, dict]]:
+    """The facts this layer reads while the deploy is prepared: the service account."""
+    return [(Account, {"user": plan.service_user})] if plan.service_user else []
 
 
 @deploy("llmhost system layer")
@@ -34,7 +40,7 @@ def apply(plan: HostPlan) -> None:
 
     user = plan.service_user
     account = {"home": f"{plan.root}/home", "shell": "/usr/sbin/nologin", "group": user}
-    existing = host.get_fact(Account, user=user) if user else None
+    existing = prefetch.get(host, Account, user=user) if user else None
     if user and existing and existing["uid"] < 1000 and {k: existing[k] for k in account} == account:
         host.noop(f"service user {user} is as planned")
     elif user:
@@ -64,7 +70,7 @@ def apply(plan: HostPlan) -> None:
             name=f"Wheelhouse {plan.wheelhouse_dir} from the controller",
             src=plan.wheelhouse,
             dest=plan.wheelhouse_dir,
-            manifest=build_manifest(plan.wheelhouse, "llmhost_wheelhouse"),
+            manifest=run_manifest(host.state, plan.wheelhouse, "llmhost_wheelhouse"),
             manifest_path=f"{plan.wheelhouse_dir}.manifest.json",
         )
     if plan.conda:

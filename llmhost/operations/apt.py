@@ -9,7 +9,11 @@ from pyinfra.api.exceptions import OperationError
 from pyinfra.facts.files import File
 from pyinfra.operations import files
 
+from llmhost.facts import prefetch
+from llmhost.facts.prefetch import reads
 
+
+@reads(lambda path, backup, src=None, **_: [(File, {"path": backup})])
 @operation()
 def sources(path: str, backup: str, src: str | None = None, **template_vars):
     """
@@ -35,7 +39,7 @@ def sources(path: str, backup: str, src: str | None = None, **template_vars):
             uri="https://mirrors.tuna.tsinghua.edu.cn/ubuntu", ...
         )
     """
-    has_backup = bool(host.get_fact(File, path=backup))
+    has_backup = bool(prefetch.get(host, File, path=backup))
     if src is None:
         if not has_backup:
             host.noop(f"{path} is the distribution's own")

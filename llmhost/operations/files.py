@@ -11,9 +11,12 @@ from pyinfra.api import FileUploadCommand, OperationError, StringCommand, operat
 from pyinfra.api.command import QuoteString
 from pyinfra.api.util import get_file_sha1, get_template
 
+from llmhost.facts import prefetch
 from llmhost.facts.files import FileState, PathStates
+from llmhost.facts.prefetch import reads
 
 
+@reads(lambda directories, **_: [(PathStates, {"paths": tuple(path for path, _, _ in directories)})])
 @operation()
 def directories(directories: list[tuple[str, str, str | None]]):
     """
@@ -32,7 +35,7 @@ def directories(directories: list[tuple[str, str, str | None]]):
             directories=[("/opt/llmhost", "755", None), ("/opt/llmhost/logs", "755", "llmhost")],
         )
     """
-    states = host.get_fact(PathStates, paths=tuple(path for path, _, _ in directories))
+    states = prefetch.get(host, PathStates, paths=tuple(path for path, _, _ in directories))
     steps = []  # one command for them all: a bare host's dozen directories cost one round trip
     for path, mode, owner in directories:
         now = states.get(path)
@@ -50,6 +53,7 @@ def directories(directories: list[tuple[str, str, str | None]]):
     yield StringCommand(*[part for i, step in enumerate(steps) for part in (("&&",) if i else ()) + step])
 
 
+@reads(lambda src, dest, mode, **_: [(FileState, {"path": dest})])
 @operation()
 def content(src: str | IO, dest: str, mode: str):
     """
@@ -68,7 +72,7 @@ def content(src: str | IO, dest: str, mode: str):
         files.content(name="Install llmhost-hosttool", src="llmhost/hostside/llmhost_hosttool.py",
                       dest="/opt/llmhost/bin/llmhost-hosttool", mode="755")
     """
-    remote = host.get_fact(FileState, path=dest)
+    remote = prefetch.get(host, FileState, path=dest)
     if remote and remote["type"] != "file":
         raise OperationError(f"{dest} is a {remote['type']}, not a file")
     if not remote or remote["sha1"] != get_file_sha1(src):
@@ -80,6 +84,7 @@ def content(src: str | IO, dest: str, mode: str):
         host.noop(f"{dest} is as planned")
 
 
+@reads(lambda src, dest, mode, **_: [(FileState, {"path": dest})])
 @operation()
 def rendered(src: str, dest: str, mode: str, **data):
     """

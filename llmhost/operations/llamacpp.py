@@ -7,11 +7,14 @@ from pyinfra.api import StringCommand, operation
 from pyinfra.api.command import QuoteString
 from pyinfra.facts.files import File, FileContents, Sha256File
 
+from llmhost.facts import prefetch
+from llmhost.facts.prefetch import reads
 from llmhost.operations.download import checked
 
 BUILT = ".llmhost-build"  # made first: orders the builds by age (pruning), like a venv's pyvenv.cfg
 
 
+@reads(lambda directory, url, filename, sha256, subdir, flags, targets, **_: [(File, {"path": f"{directory}/bin/{targets[0]}"})])
 @operation()
 def built(directory: str, url: str, filename: str, sha256: str, subdir: str, flags: list[str],
           targets: list[str], jobs: int = 1, tools: list[str] | None = None, source_key: str | None = None):  # fmt: skip
@@ -49,7 +52,7 @@ def built(directory: str, url: str, filename: str, sha256: str, subdir: str, fla
             jobs=2,
         )
     """
-    if host.get_fact(File, path=f"{directory}/bin/{targets[0]}"):
+    if prefetch.get(host, File, path=f"{directory}/bin/{targets[0]}"):
         host.noop(f"{directory}/bin/{targets[0]} is built")
         return
     src, build, archive = f"{directory}/src", f"{directory}/build", f"{directory}/src/{filename}"
@@ -73,6 +76,7 @@ def built(directory: str, url: str, filename: str, sha256: str, subdir: str, fla
 SOURCE = ".llmhost-source"  # in a converted GGUF's directory: the sha256 of the manifest it was made from
 
 
+@reads(lambda source, source_manifest, output, *_, **__: [(File, {"path": output})])
 @operation()
 def converted(source: str, source_manifest: str, output: str, quant: str, outtype: str, python: str, script: str,
               quantize: str, manifest: str, spec: str, host_python: str, tool: str, threads: int = 1,
@@ -113,7 +117,7 @@ def converted(source: str, source_manifest: str, output: str, quant: str, outtyp
         )
     """
     directory = output.rsplit("/", 1)[0]
-    if not force and host.get_fact(File, path=output):
+    if not force and prefetch.get(host, File, path=output):
         recorded = host.get_fact(FileContents, path=f"{directory}/{SOURCE}") or []
         if recorded and recorded[0].strip() == host.get_fact(Sha256File, path=source_manifest):
             host.noop(f"{output} is made from {source} as its manifest is now")

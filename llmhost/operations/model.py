@@ -13,7 +13,9 @@ from pyinfra.api import FileUploadCommand, StringCommand, operation
 from pyinfra.api.command import QuoteString
 from pyinfra.api.exceptions import OperationError
 
+from llmhost.facts import prefetch
 from llmhost.facts.model import ModelDir
+from llmhost.facts.prefetch import reads
 from llmhost.manifest import dumps, stale_files, total_bytes
 
 
@@ -21,6 +23,7 @@ def _how(full: bool) -> str:
     return "sha256 of every file" if full else "manifest and sizes"
 
 
+@reads(lambda src, dest, manifest, manifest_path, full=False, **_: [(ModelDir, {"path": dest, "manifest": manifest_path, "hashes": full})])
 @operation()
 def pushed(src: str, dest: str, manifest: dict, manifest_path: str, full: bool = False):
     """
@@ -48,7 +51,7 @@ def pushed(src: str, dest: str, manifest: dict, manifest_path: str, full: bool =
             manifest_path="/opt/llmhost/models/tiny-qwen2.manifest.json",
         )
     """
-    remote = host.get_fact(ModelDir, path=dest, manifest=manifest_path, hashes=full)
+    remote = prefetch.get(host, ModelDir, path=dest, manifest=manifest_path, hashes=full)
     stale = stale_files(manifest, remote)
     extra = sorted(set(remote["sizes"]) - set(manifest["files"]))
     if not stale and not extra and remote["manifest"] == manifest:
@@ -78,6 +81,7 @@ def _chunks(paths: list[str], size: int = 256) -> list[list[str]]:
     return [paths[i : i + size] for i in range(0, len(paths), size)]
 
 
+@reads(lambda *, dest, manifest_path, full=False, **_: [(ModelDir, {"path": dest, "manifest": manifest_path, "hashes": full})])
 @operation()
 def fetched(
     source: str,
@@ -137,7 +141,7 @@ def fetched(
             tool="/opt/llmhost/bin/llmhost-hosttool",
         )
     """
-    remote = host.get_fact(ModelDir, path=dest, manifest=manifest_path, hashes=full)
+    remote = prefetch.get(host, ModelDir, path=dest, manifest=manifest_path, hashes=full)
     stored = remote["manifest"]
     only: list[str] = []
     if locked is not None:
@@ -170,6 +174,7 @@ def fetched(
     yield StringCommand(*env_args, *(QuoteString(a) for a in args))
 
 
+@reads(lambda path, spec, manifest_path, python, tool, full=False, **_: [(ModelDir, {"path": path, "manifest": manifest_path, "hashes": full})])
 @operation()
 def on_host(path: str, spec: str, manifest_path: str, python: str, tool: str, full: bool = False):
     """
@@ -199,7 +204,7 @@ def on_host(path: str, spec: str, manifest_path: str, python: str, tool: str, fu
             tool="/opt/llmhost/bin/llmhost-hosttool",
         )
     """
-    remote = host.get_fact(ModelDir, path=path, manifest=manifest_path, hashes=full)
+    remote = prefetch.get(host, ModelDir, path=path, manifest=manifest_path, hashes=full)
     stored = remote["manifest"]
     if stored is None or stored.get("source") != spec:
         if not remote["sizes"]:

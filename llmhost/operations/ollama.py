@@ -10,11 +10,14 @@ from pyinfra.api import FileUploadCommand, StringCommand, operation
 from pyinfra.api.command import QuoteString
 from pyinfra.facts.files import File
 
+from llmhost.facts import prefetch
 from llmhost.facts.ollama import OllamaModel
+from llmhost.facts.prefetch import reads
 from llmhost.operations.download import check, fetch, listed
 from llmhost.operations.llamacpp import BUILT
 
 
+@reads(lambda directory, url, filename, **_: [(File, {"path": f"{directory}/bin/ollama"})])
 @operation()
 def unpacked(directory: str, url: str, filename: str, sha256: str | None = None, sums_url: str | None = None,
              source_key: str | None = None):  # fmt: skip
@@ -44,7 +47,7 @@ def unpacked(directory: str, url: str, filename: str, sha256: str | None = None,
             sums_url="https://github.com/ollama/ollama/releases/download/v0.22.1/sha256sum.txt",
         )
     """
-    if host.get_fact(File, path=f"{directory}/bin/ollama"):
+    if prefetch.get(host, File, path=f"{directory}/bin/ollama"):
         host.noop(f"{directory}/bin/ollama is unpacked")
         return
     archive, sums = f"{directory}/{filename}", f"{directory}/sha256sum.txt"

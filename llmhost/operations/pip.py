@@ -11,7 +11,9 @@ from pyinfra import host
 from pyinfra.api import StringCommand, operation
 from pyinfra.api.command import QuoteString
 
+from llmhost.facts import prefetch
 from llmhost.facts.pip import PipDistributions
+from llmhost.facts.prefetch import reads
 
 
 def _satisfied(requirement: str, installed: dict[str, str]) -> bool:
@@ -25,6 +27,7 @@ def _satisfied(requirement: str, installed: dict[str, str]) -> bool:
         return False
 
 
+@reads(lambda pip, *_, **__: [(PipDistributions, {"pip": pip})])
 @operation()
 def requirements(pip: str, present: list[str] | None = None, absent: list[str] | None = None,
                  reach: list[list[str]] | None = None, tool: str | None = None):  # fmt: skip
@@ -54,7 +57,7 @@ def requirements(pip: str, present: list[str] | None = None, absent: list[str] |
             absent=["torchvision"],
         )
     """
-    installed = host.get_fact(PipDistributions, pip=pip)
+    installed = prefetch.get(host, PipDistributions, pip=pip)
     present = present or []
     missing = [r for r in present if not _satisfied(r, installed)]
     unwanted = [n for n in absent or [] if canonicalize_name(n) in installed]

@@ -9,7 +9,11 @@ from pyinfra.api import StringCommand, operation
 from pyinfra.api.command import QuoteString
 from pyinfra.facts.files import File
 
+from llmhost.facts import prefetch
+from llmhost.facts.prefetch import reads
 
+
+@reads(lambda path, variable, nbytes=24, **_: [(File, {"path": path})])
 @operation()
 def generated(path: str, variable: str, nbytes: int = 24):
     """
@@ -32,7 +36,7 @@ def generated(path: str, variable: str, nbytes: int = 24):
             variable="VLLM_API_KEY",
         )
     """
-    if host.get_fact(File, path=path):
+    if prefetch.get(host, File, path=path):
         host.noop(f"{path} exists (kept)")
         return
     value = f"$(head -c {int(nbytes)} /dev/urandom | od -An -tx1 | tr -d ' \\n')"

