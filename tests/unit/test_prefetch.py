@@ -5,7 +5,6 @@ after a change, so that every operation decides on what is there now. ~3 s."""
 from __future__ import annotations
 
 import re
-import textwrap
 
 from tests.helpers import pyinfra
 
