@@ -237,7 +237,7 @@ def check(args) -> int:
     body = json.dumps({
         "model": args.model,
         "messages": [{"role": "user", "content": "Say hello."}],
-        "max_tokens": 8,
+        "max_tokens": 1,  # the least that proves the engine generates: no-op runs chat with every engine
         "temperature": 0,
     }).encode()
     headers = {"Content-Type": "application/json"}
