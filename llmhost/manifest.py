@@ -13,6 +13,7 @@ import os
 import time
 import weakref
 from pathlib import Path
+from typing import Any, Callable
 
 MANIFEST_VERSION = 1
 _CHUNK = 1 << 20
@@ -26,11 +27,11 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def cache_file() -> Path:
-    """The controller's cache of file hashes: a deploy hashes the wheelhouse (a GB) and the models
-    it pushes on every run and for every host; a file keeps its hash while its size, inode, mtime
-    and ctime (which no one sets by hand) stay, as git's index trusts them."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "llmhost" / "sha256.json"
+def cache_file(name: str = "sha256.json") -> Path:
+    """A cache of the controller's: ``sha256.json`` holds file hashes (a deploy hashes the
+    wheelhouse, a GB, and the models it pushes on every run and for every host), ``gguf.json``
+    the planner's numbers of GGUF files (read once, not per run: ~70 ms of the controller's CPU)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "llmhost" / name
 
 
 _memo: dict[str, list] = {}  # resolved path -> [size, inode, mtime_ns, ctime_ns, sha256, hashed at (ns)]
@@ -41,30 +42,37 @@ def _now_ns() -> int:
     return time.time_ns()
 
 
-def _hashes(paths: list[Path]) -> dict[Path, tuple[str, int]]:
-    """Each file's (sha256, size), from one stat each and the cache where it holds."""
-    if not _memo:
+def by_stat(name: str, memo: dict, paths: list[Path], compute: Callable[[Path], Any]) -> dict[Path, tuple[Any, os.stat_result]]:
+    """``compute(path)`` (a JSON value) of each of ``paths``, with its stat: from ``memo`` or the
+    cache file ``name`` where the file keeps the size, inode, mtime and ctime (which no one sets
+    by hand) it had when its value was computed, as git's index trusts them."""
+    if not memo:
         with contextlib.suppress(OSError, ValueError):
-            _memo.update(json.loads(cache_file().read_text()))
+            memo.update(json.loads(cache_file(name).read_text()))
     out, changed = {}, False
     for path in paths:
         st = path.stat()
         key, stamp = str(path.resolve()), [st.st_size, st.st_ino, st.st_mtime_ns, st.st_ctime_ns]
-        entry = _memo.get(key)
-        # a file changed within the clock's granularity of its hashing could keep its times:
-        # such an entry ("racy", as git calls it) is hashed again until it is old enough
+        entry = memo.get(key)
+        # a file changed within the clock's granularity of its reading could keep its times:
+        # such an entry ("racy", as git calls it) is computed again until it is old enough
         if not isinstance(entry, list) or len(entry) != 6 or entry[:4] != stamp or max(st.st_mtime_ns, st.st_ctime_ns) > entry[5] - _RACY_NS:
-            _memo[key], changed = [*stamp, sha256_file(path), _now_ns()], True
-        out[path] = (_memo[key][4], st.st_size)
+            memo[key], changed = [*stamp, compute(path), _now_ns()], True
+        out[path] = (memo[key][4], st)
     if changed:
         with contextlib.suppress(OSError):
-            cache = cache_file()
+            cache = cache_file(name)
             cache.parent.mkdir(parents=True, exist_ok=True)
             tmp = cache.with_name(f".{cache.name}.{os.getpid()}")
-            kept = {k: v for k, v in _memo.items() if os.path.exists(k)}  # files gone: forgotten
+            kept = {k: v for k, v in memo.items() if os.path.exists(k)}  # files gone: forgotten
             tmp.write_text(json.dumps(kept, sort_keys=True))
             tmp.replace(cache)
     return out
+
+
+def _hashes(paths: list[Path]) -> dict[Path, tuple[str, int]]:
+    """Each file's (sha256, size), from one stat each and the cache where it holds."""
+    return {path: (sha, st.st_size) for path, (sha, st) in by_stat("sha256.json", _memo, paths, lambda p: sha256_file(p)).items()}
 
 
 def build_manifest(directory: str | Path, source: str) -> dict:

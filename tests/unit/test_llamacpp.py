@@ -42,6 +42,31 @@ def test_the_tiny_gguf_is_the_same_bytes_every_time_and_reads_back(models, tmp_p
     assert info.weight_bytes == first.stat().st_size
 
 
+def test_a_gguf_is_read_once_and_again_when_it_changes(models, tmp_path, monkeypatch):
+    import shutil
+
+    from llmhost import manifest, modelinfo
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(modelinfo, "_gguf_memo", {})
+    now = manifest._now_ns()
+    monkeypatch.setattr(manifest, "_now_ns", lambda: now + 10**10)  # read well after the file's times
+    (tmp_path / "g").mkdir()
+    gguf = tmp_path / "g" / "model.gguf"
+    shutil.copy(next(models[1].glob("*.gguf")), gguf)
+    info = read_model_dir(gguf.parent)
+    assert manifest.cache_file(modelinfo.GGUF_CACHE).is_file() and info.num_layers == 2
+    reads, read = [], modelinfo._read_gguf
+    monkeypatch.setattr(modelinfo, "_read_gguf", lambda p: reads.append(p) or read(p))
+    monkeypatch.setattr(modelinfo, "_gguf_memo", {})  # a new run: the cache file answers
+    assert read_model_dir(gguf.parent) == info and reads == []
+    (tmp_path / "l").mkdir()
+    (tmp_path / "l" / "other.gguf").symlink_to(gguf)  # the same file: its own name
+    assert read_model_dir(tmp_path / "l") == dataclasses.replace(info, gguf_file="other.gguf") and reads == []
+    gguf.write_bytes(gguf.read_bytes())  # rewritten: its times move, it is read again
+    assert read_model_dir(gguf.parent) == info and len(reads) == 1
+
+
 def two(models, **data):
     hf, gguf_dir = models
     return load({"llmhost_services": [
