@@ -95,6 +95,8 @@ class EndpointCheck(FactBase[EndpointCheckDict]):
     last attempt in the log that matches ``errors``. On failure the result carries the last lines
     of the engine log. The API key is read on the host from ``env_files``. With
     ``refused_without_key``, the same request without the key must be refused with 401 (a gateway).
+    ``ahead``: the check read before the run's operations (``timeout`` 0: no wait), which a no-op
+    run can take as its answer.
     With ``signin`` (Open WebUI), the check signs in as that admin (its password from ``env_files``),
     sees ``model`` listed and chats through the UI's own ``POST /api/chat/completions``.
 
@@ -106,7 +108,8 @@ class EndpointCheck(FactBase[EndpointCheckDict]):
 
     def command(self, python: str, tool: str, url: str, model: str, timeout: int, env_files, log: str,
                 health_path: str = "/health", supervisor: str | None = None, unit: str | None = None,
-                errors: tuple[str, ...] = (), refused_without_key: bool = False, signin: str | None = None) -> str:  # fmt: skip
+                errors: tuple[str, ...] = (), refused_without_key: bool = False, signin: str | None = None,
+                ahead: bool = False) -> str:  # fmt: skip
         args = [python, tool, "check", "--url", url, "--model", model, "--timeout", str(timeout), "--log", log]
         if refused_without_key:
             args.append("--refused-without-key")
@@ -120,7 +123,10 @@ class EndpointCheck(FactBase[EndpointCheckDict]):
             args += ["--error-pattern", pattern]
         for env_file in env_files:
             args += ["--env-file", env_file]
-        return " ".join(shlex.quote(a) for a in args)
+        command = " ".join(shlex.quote(a) for a in args)
+        # ``ahead``: read with other facts before the operations run, where the tool or the engine's
+        # venv may not be there yet; never fails the read (an answer without "ok" is not conclusive)
+        return f"{command} 2>/dev/null || true" if ahead else command
 
     @staticmethod
     def default() -> EndpointCheckDict:

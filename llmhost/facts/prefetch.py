@@ -96,6 +96,20 @@ def get(host, cls: type[FactBase], **kwargs):
     return held[1]
 
 
+def held(host, cls: type[FactBase], **kwargs):
+    """What ``cls(**kwargs)`` answered when it was read ahead, while nothing has changed on the
+    host since; None where it was not read, or something changed (nothing is read here)."""
+    reads = _reads(host)
+    if reads is None:
+        return None
+    key = _key(cls, kwargs)
+    answer = reads.answers.get(key)
+    if answer is None or answer[0] != changes(_real(host)):
+        return None
+    reads.served.add(key)
+    return answer[1]
+
+
 def reads(facts: Callable[..., list[tuple[type[FactBase], dict]]]):
     """Decorate a pyinfra operation (outside its ``@operation()``): ``facts(*args, **kwargs)``
     names the facts it reads with those arguments, expected when the deploy calls it."""

@@ -5,9 +5,21 @@ from __future__ import annotations
 from pyinfra import host, logger
 from pyinfra.api import FunctionCommand, operation
 
+from llmhost.facts import prefetch
 from llmhost.facts.model import EndpointCheck
+from llmhost.facts.prefetch import reads
 
 
+def _check(python, tool, url, model, env_files, log, health_path="/health", supervisor=None, unit=None, errors=None,
+           refused_without_key=False, signin=None, **_) -> dict:  # fmt: skip
+    """``EndpointCheck``'s arguments but the wait: the check of an endpoint as the operation reads it."""
+    return dict(python=python, tool=tool, url=url, model=model, env_files=tuple(env_files), log=log,
+                health_path=health_path, supervisor=supervisor, unit=unit, errors=tuple(errors or ()),
+                refused_without_key=refused_without_key, signin=signin)  # fmt: skip
+
+
+# read ahead with the run's other reads: no wait, never a failed read
+@reads(lambda **kwargs: [(EndpointCheck, {**_check(**kwargs), "timeout": 0, "ahead": True})])
 @operation()
 def ready(
     url: str,
@@ -46,7 +58,9 @@ def ready(
 
     A passing check changes nothing (noop with the timings); a failing one fails the operation
     with the reason and the end of the engine log. Runs at execution only: before that the engine
-    may not have been started.
+    may not have been started. The check is also read ahead, without waiting, with the run's other
+    facts (``llmhost.facts.prefetch``): where no operation has changed anything since and it
+    passed, that answer is this operation's (a no-op run's check costs no round trip of its own).
 
     **Example:**
 
@@ -68,11 +82,12 @@ def ready(
     if not host.state.is_executing:
         host.noop(f"{url} is checked when the deploy executes")
         return
-    result = host.get_fact(
-        EndpointCheck, python=python, tool=tool, url=url, model=model, timeout=timeout,
-        env_files=tuple(env_files), log=log, health_path=health_path, supervisor=supervisor, unit=unit,
-        errors=tuple(errors or ()), refused_without_key=refused_without_key, signin=signin,
-    )  # fmt: skip
+    check = _check(python, tool, url, model, env_files, log, health_path, supervisor, unit, errors,
+                   refused_without_key, signin)  # fmt: skip
+    # a run that changed nothing on the host takes the check read ahead with its other facts, if it
+    # passed; anything else (a change since, a failure, an engine still starting) checks again, waiting
+    ahead = prefetch.held(host, EndpointCheck, **check, timeout=0, ahead=True)
+    result = ahead if ahead and ahead["ok"] else host.get_fact(EndpointCheck, **check, timeout=timeout)
     if result["ok"]:
         host.noop(
             f"{url} healthy after {result['health_seconds']}s; chat completion for {model!r} in "

@@ -59,3 +59,48 @@ def test_reads_are_batched_while_nothing_changed_and_read_again_after_a_change(t
     # the deploy-time read, all four, then "two" and "three" again after "one" changed
     assert len(reads) == 3, reads
     assert "/a/two" in reads[2] and "/a/three" in reads[2] and "/a/one" not in reads[2]
+
+
+HELD = """\
+import io
+from pyinfra import host
+from pyinfra.api import StringCommand, operation
+from llmhost.facts import prefetch
+from llmhost.facts.files import FileState
+from llmhost.facts.prefetch import reads
+from llmhost.operations import files
+
+
+@reads(lambda path, **_: [(FileState, {{"path": path}})])
+@operation()
+def report(path):
+    yield StringCommand("echo", "held" if prefetch.held(host, FileState, path=path) else "not-held")
+
+
+files.content(name="file", src=io.StringIO("x\\n"), dest="{d}/f", mode="644")
+report(name="report", path="{d}/f")
+"""
+
+
+def test_a_read_ahead_answer_is_held_only_while_nothing_has_changed(tmp_path):
+    deploy = tmp_path / "deploy.py"
+    deploy.write_text(HELD.format(d=tmp_path))
+    _, commands, _ = run(deploy)  # the file was written: what was read ahead is not held
+    assert commands[-1] == "sh -c 'echo not-held'", commands
+    _, commands, reads = run(deploy)  # nothing changed before it: held, and one read in all
+    assert commands[-1] == "sh -c 'echo held'" and len(reads) == 1, commands
+
+
+def test_the_endpoint_check_read_ahead_is_taken_only_when_it_passed(monkeypatch):
+    from llmhost.operations import endpoint
+    from tests.helpers import FakeHost
+
+    args = dict(url="http://127.0.0.1:8000", model="m", python="p", tool="t", env_files=["/e"], log="/l", timeout=300)
+    passed = {"ok": True, "health_seconds": 0.0, "chat_seconds": 0.01, "reply": "hi", "error": None, "log_tail": []}
+    for ahead, reads in ((passed, 0), ({**passed, "ok": False, "error": "not healthy after 0s"}, 1), (None, 1)):
+        fake = FakeHost(passed)
+        fake.state = type("State", (), {"is_executing": True})()
+        monkeypatch.setattr(endpoint, "host", fake)
+        monkeypatch.setattr(endpoint.prefetch, "held", lambda host, cls, **kw: ahead if kw["ahead"] and kw["timeout"] == 0 else None)
+        assert list(endpoint.ready._inner(**args)) == [] and len(fake.noops) == 1
+        assert bool(fake.kwargs) == bool(reads) and fake.kwargs.get("timeout", 300) == 300  # read again, waiting
