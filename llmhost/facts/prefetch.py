@@ -32,7 +32,8 @@ Key = tuple[type[FactBase], tuple[tuple[str, Any], ...]]
 class _Reads:
     """One host's expected reads and what they answered, in this run."""
 
-    def __init__(self) -> None:
+    def __init__(self, state) -> None:
+        self.state = weakref.ref(state)  # the run these reads belong to (a host can serve several)
         self.expected: dict[Key, None] = {}  # in the order the deploy called the operations
         self.served: set[Key] = set()
         self.answers: dict[Key, tuple[int, Any]] = {}  # key -> (changes when read, value)
@@ -51,8 +52,8 @@ def _reads(host) -> _Reads | None:
     if not isinstance(host, Host):
         return None
     reads = _hosts.get(host)
-    if reads is None:
-        reads = _hosts[host] = _Reads()
+    if reads is None or reads.state() is not host.state:
+        reads = _hosts[host] = _Reads(host.state)
     return reads
 
 
