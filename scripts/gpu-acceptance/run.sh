@@ -81,6 +81,8 @@ if [ -x "$ENGINE_DIR/bin/llama-server" ] && [ -z "${REBUILD:-}" ]; then
 elif [ "$ENGINE_DIR" != "-" ]; then
   if [ -f $build_state/pid ] && kill -0 "$(cat $build_state/pid)" 2>/dev/null; then
     step "RESUMED: the build started by an earlier run is still going; waiting for it"
+  elif [ "$(cat $build_state/rc 2>/dev/null)" = 0 ] && [ -x "$ENGINE_DIR/build/bin/llama-server" ]; then
+    step "RESUMED: the build started by an earlier run has finished"
   else
     src=/tmp/llama-src; rm -rf "$src" "$ENGINE_DIR/build" $build_state; mkdir -p "$src" "$ENGINE_DIR/bin" $build_state
     touch "$ENGINE_DIR/.llmhost-build"
