@@ -29,8 +29,9 @@ def sha256_file(path: Path) -> str:
 
 def cache_file(name: str = "sha256.json") -> Path:
     """A cache of the controller's: ``sha256.json`` holds file hashes (a deploy hashes the
-    wheelhouse, a GB, and the models it pushes on every run and for every host), ``gguf.json``
-    the planner's numbers of GGUF files (read once, not per run: ~70 ms of the controller's CPU)."""
+    wheelhouse, a GB, and the models it pushes on every run and for every host),
+    ``modelinfo.GGUF_CACHE`` the planner's numbers of GGUF files (read once, not per run: ~80 ms of
+    the controller's CPU)."""
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "llmhost" / name
 
 
@@ -72,7 +73,7 @@ def by_stat(name: str, memo: dict, paths: list[Path], compute: Callable[[Path], 
 
 def _hashes(paths: list[Path]) -> dict[Path, tuple[str, int]]:
     """Each file's (sha256, size), from one stat each and the cache where it holds."""
-    return {path: (sha, st.st_size) for path, (sha, st) in by_stat("sha256.json", _memo, paths, lambda p: sha256_file(p)).items()}
+    return {path: (sha, st.st_size) for path, (sha, st) in by_stat("sha256.json", _memo, paths, sha256_file).items()}
 
 
 def build_manifest(directory: str | Path, source: str) -> dict:
