@@ -12,12 +12,12 @@ import os
 
 from pyinfra import host
 
-from llmhost.deploys import applicable, bench_request, host_inputs
+from llmhost.deploys import applicable, bench_request, cluster_inputs, gateway_inputs, host_inputs
 from llmhost.deploys import bench as layer
 from llmhost.plan import plan_bench, plan_host
 
 settings, facts = host_inputs(host)
-plan = applicable(plan_host(facts, settings))
+plan = applicable(plan_host(facts, settings, gateway_inputs(host, settings), cluster_inputs(host, settings, facts)))
 request = bench_request(os.environ.get("LLMHOST_BENCH", "{}"))
 bench = plan_bench(plan, facts, settings, request)
 layer.apply(plan, bench, facts, os.environ.get("LLMHOST_BENCH_RESULTS", "build/bench"), request)

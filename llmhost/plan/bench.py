@@ -147,7 +147,8 @@ def plan_bench(plan: HostPlan, facts: HostFacts, settings: Settings, request: Be
         raise PlanError(f"--service: no service {unknown[0]!r} on this host (it has: {', '.join(by_name) or 'none'})")
     wishes = {w.name: w for w in settings.services}
     runs = []
-    for service in [by_name[n] for n in request.services] or plan.services:
+    # a headless worker of a service across hosts has no endpoint: its head's sweep measures the cluster
+    for service in [s for s in [by_name[n] for n in request.services] or plan.services if not s.headless]:
         levels = _levels("--levels", service, request)
         length = request.prompt_tokens + request.output_tokens
         if service.max_model_len and length > service.max_model_len:

@@ -16,6 +16,7 @@ from llmhost.engines import (
 from llmhost.plan import envs, gpu_stack, mirrors, preconditions, teardown
 from llmhost.plan.gateway import plan_gateway
 from llmhost.plan.webui import plan_webui
+from llmhost.plan.cluster import ClusterInputs
 from llmhost.plan.inputs import Backend, GatewayInputs, HostFacts, owned_record
 from llmhost.plan.models import check_disk
 from llmhost.plan.route import may_use_gpus
@@ -44,11 +45,12 @@ def _alone(settings: Settings) -> GatewayInputs:
         for i, s in enumerate(settings.services)))  # fmt: skip
 
 
-def plan_host(facts: HostFacts, settings: Settings, gateway: GatewayInputs | None = None) -> HostPlan:
+def plan_host(facts: HostFacts, settings: Settings, gateway: GatewayInputs | None = None,
+              cluster: ClusterInputs | None = None) -> HostPlan:  # fmt: skip
     """Decide everything for one host, in this order: supervisor, sources, /usr/local/cuda, Python
     environments, services (llmhost.plan.services), their engines and system packages, the gateway
     and the web UI (``gateway``: the inventory around this host), the driver and its reboot, NVIDIA's repository,
-    disk, model tools. Pure: same inputs, same plan."""
+    disk, model tools. ``cluster``: the nodes of its services across hosts. Pure: same inputs, same plan."""
     if facts.os_id not in APT_DISTROS:
         raise PlanError(f"host: {facts.os_id} {facts.os_version} is not supported (supported: Debian, Ubuntu)")
     if settings.pip_no_index and not settings.pip_find_links:
@@ -83,7 +85,7 @@ def plan_host(facts: HostFacts, settings: Settings, gateway: GatewayInputs | Non
     reasons += preconditions.memory(facts)
     # GPUs on the PCI bus that nvidia-smi cannot read: the driver first, the services after it runs
     driver_first = bool(not facts.gpus and facts.pci_gpus and not facts.wsl and any(map(may_use_gpus, settings.services)))
-    services, ollama = ([], None) if driver_first else plan_services(facts, settings)
+    services, ollama = ([], None) if driver_first else plan_services(facts, settings, cluster)
     engines: dict[str, EnginePlan] = {}
     for svc in services:
         for engine in (svc.engine, *((svc.convert.tools,) if svc.convert else ())):

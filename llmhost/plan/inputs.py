@@ -77,6 +77,9 @@ class HostFacts:
     pci_gpu_devices: tuple[str, ...] = ()  # PCI device ids of the NVIDIA GPUs ("0x2684")
     nvswitches: int = 0  # NVSwitch bridges on PCI (HGX boards: they need the fabric manager)
     nvidia_displays: int = 0  # connected display outputs of NVIDIA GPUs (a desktop runs on them)
+    # (interface, its IPv4 addresses) of every network interface; None: not read (only the nodes of a
+    # service across hosts read them)
+    interfaces: tuple[tuple[str, tuple[str, ...]], ...] | None = None
 
     @property
     def gpu_driver(self) -> str | None:

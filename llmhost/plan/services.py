@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from llmhost.engines import BITSANDBYTES, ENGINE_DEATH
 from llmhost.gpus import compute_capability
+from llmhost.plan.cluster import Cluster, ClusterInputs, plan_cluster, stage_info
 from llmhost.plan.envs import engine_plan
 from llmhost.plan.gpu_stack import cuda_env
 from llmhost.plan.inputs import HostFacts
@@ -23,12 +24,22 @@ from llmhost.plan.types import OllamaPlan, PlanError, ServicePlan, bind_url
 from llmhost.settings import ServiceWish, Settings
 
 
-def plan_services(facts: HostFacts, settings: Settings) -> tuple[list[ServicePlan], OllamaPlan | None]:
+def plan_services(facts: HostFacts, settings: Settings,
+                  cluster: ClusterInputs | None = None) -> tuple[list[ServicePlan], OllamaPlan | None]:  # fmt: skip
     """Every service, packed onto shared GPUs in this order: llama.cpp (what its layers and KV
     take), then the Ollama daemon (the models it keeps loaded), then vLLM (what is left, as its
     gpu_memory_utilization; a service that falls back from vLLM to llama.cpp is planned here too).
-    The services keep the order they are listed in."""
+    The services keep the order they are listed in. A service across hosts (``nodes``) is planned
+    as this host's part of it (llmhost.plan.cluster; ``cluster``: its nodes)."""
     routes = [route(i, wish, facts) for i, wish in enumerate(settings.services)]
+    parts: dict[int, Cluster] = {}
+    for i, wish in enumerate(settings.services):
+        if wish.nodes:
+            if routes[i].engine not in ("vllm", "vllm-cpu"):
+                raise PlanError(f"llmhost_services[{i}].nodes: a service across hosts runs vLLM; here the route is "
+                                f"{routes[i].engine} ({routes[i].why}); set engine vllm or vllm-cpu")  # fmt: skip
+            parts[i] = plan_cluster(i, wish, cluster, facts, settings.cluster_interface)
+            routes[i] = replace(routes[i], fallback=None)  # the same vLLM on every node, or a refusal
     # a route that needs a GGUF the service did not ask for (workload: latency) plans its conversion
     wishes = [(i, replace(wish, gguf=routes[i].gguf) if routes[i].gguf else wish) for i, wish in enumerate(settings.services)]
     views = cpu_shares(facts, routes)
@@ -46,7 +57,7 @@ def plan_services(facts: HostFacts, settings: Settings) -> tuple[list[ServicePla
         planned.update(zip((i for i, _, _ in daemon), plans))
     for i, wish in wishes:
         if i not in planned:
-            planned[i] = plan_service(i, wish, routes[i], views[i], settings, share, facts, ledger)
+            planned[i] = plan_service(i, wish, routes[i], views[i], settings, share, facts, ledger, parts.get(i))
     return [planned[i] for i, _ in wishes], ollama
 
 
@@ -79,17 +90,25 @@ def _size(index: int, wish: ServiceWish, route: Route, facts: HostFacts, share: 
 
 
 def plan_service(index: int, wish: ServiceWish, route: Route, facts: HostFacts, settings: Settings, share: int,
-                 host: HostFacts, ledger: Ledger) -> ServicePlan:  # fmt: skip
+                 host: HostFacts, ledger: Ledger, cluster: Cluster | None = None) -> ServicePlan:  # fmt: skip
     """``facts``: the host as this service sees it (its share of the CPUs); ``host``: the whole host
     (an engine is installed, or built, once for all its services); ``ledger``: the GPU memory the
-    services planned before it hold."""
+    services planned before it hold; ``cluster``: this host's part of a service across hosts."""
     root = settings.root
-    sizing, engine_reason = _size(index, wish, route, facts, share, root, ledger)
+    sized = wish
+    if cluster:  # sized for its largest pipeline stage, on every GPU of the node
+        info = wish.model.info and stage_info(wish.model.info, cluster.pp)
+        sized = replace(wish, model=replace(wish.model, info=info),
+                        tensor_parallel_size=cluster.tp if facts.gpus else wish.tensor_parallel_size)  # fmt: skip
+    sizing, engine_reason = _size(index, sized, route, facts, share, root, ledger)
     release = sizing.release
     if sizing.quantization == "bitsandbytes":  # vLLM loads bnb 4-bit through the bitsandbytes package
         release = replace(release, requirements=release.requirements + (BITSANDBYTES,))
     engine = engine_plan(release, settings, host)
     reasons = [engine_reason, *sizing.reasons]
+    if cluster:  # its parallelism and addresses before the numbers sized for its largest stage
+        reasons = [engine_reason, *cluster.reasons,
+                   *(r for r in sizing.reasons if not (cluster.tp > 1 and r.startswith("tensor_parallel_size=")))]  # fmt: skip
     if wish.model.info and wish.model.info.estimated:
         reasons.append(f"model: {wish.model.ref} has a config.json and no weight files: its weights "
                        f"({wish.model.info.weight_bytes / 2**30:.2f} GiB) are estimated from the config for this plan "
@@ -101,10 +120,13 @@ def plan_service(index: int, wish: ServiceWish, route: Route, facts: HostFacts, 
         gguf = convert.output if convert else f"{model.path}/{sizing.model_file}"
         argv = (engine.server_bin, "-m", gguf, "-a", wish.served_model_name,
                 "--host", wish.host, "--port", str(wish.port), *sizing.args)  # fmt: skip
+    elif cluster and not cluster.head:  # vLLM's `vllm serve --headless`, through the hosttool (see vllm_node)
+        argv = (engine.python_bin, f"{root}/bin/llmhost-hosttool", "vllm-node", "--model", model.path,
+                "--served-model-name", wish.served_model_name, *sizing.args, *cluster.args(), "--headless")  # fmt: skip
     else:
         argv = (engine.python_bin, "-m", release.module, "--model", model.path,
                 "--served-model-name", wish.served_model_name, "--host", wish.host, "--port", str(wish.port),
-                *sizing.args)  # fmt: skip
+                *sizing.args, *(cluster.args() if cluster else ()))  # fmt: skip
     env = {
         "HOME": f"{root}/home",
         "PATH": f"{engine.link}/bin:/usr/local/bin:/usr/bin:/bin",
@@ -122,6 +144,8 @@ def plan_service(index: int, wish: ServiceWish, route: Route, facts: HostFacts, 
         })  # fmt: skip
         reasons.append("HF_HUB_OFFLINE=1: the model is a local directory on the host; the engine never calls a hub")
     env.update(sizing.env)
+    if cluster:
+        env.update(cluster.env(bool(facts.gpus)))
     if engine.cuda:
         env.update(cuda_env(engine, facts, settings, reasons))
     api_key_var = "LLAMA_API_KEY" if release.build else "VLLM_API_KEY"
@@ -147,7 +171,7 @@ def plan_service(index: int, wish: ServiceWish, route: Route, facts: HostFacts, 
         dtype=sizing.dtype,
         quantization=sizing.quantization,
         tensor_parallel_size=sizing.tp,
-        pipeline_parallel_size=1,
+        pipeline_parallel_size=cluster.pp if cluster else 1,
         gpu_memory_utilization=sizing.util,
         max_model_len=sizing.max_model_len,
         max_num_seqs=sizing.max_num_seqs,
@@ -161,10 +185,12 @@ def plan_service(index: int, wish: ServiceWish, route: Route, facts: HostFacts, 
         key_file=key_file,
         api_key_var=api_key_var,
         log=f"{root}/logs/{wish.name}.log",
-        health_url=bind_url(wish.host, wish.port),
+        health_url="" if cluster and not cluster.head else bind_url(wish.host, wish.port),
         reasons=tuple(reasons),
         model_file=sizing.model_file,
         convert=convert,
         errors=release.errors + ENGINE_DEATH,
         gpus=tuple(int(i) for i in sizing.env.get("CUDA_VISIBLE_DEVICES", "").split(",") if i),
+        nodes=cluster.nodes if cluster else (),
+        node_rank=cluster.rank if cluster else 0,
     )

@@ -283,6 +283,13 @@ class ServicePlan:
     convert: ConvertPlan | None = None  # the GGUF is made on the host from the HF checkpoint
     errors: tuple[str, ...] = ()  # regular expressions of the engine's log lines that name why it died
     gpus: tuple[int, ...] = ()  # the GPUs it computes on, by index (none: the CPU)
+    nodes: tuple[str, ...] = ()  # a service across hosts: its nodes' inventory names, the head first
+    node_rank: int = 0  # this host's index in nodes
+
+    @property
+    def headless(self) -> bool:
+        """A worker node of a service across hosts: no API server here (the head serves, and is checked)."""
+        return self.node_rank > 0
 
     @property
     def secret_files(self) -> tuple[str, ...]:
@@ -299,6 +306,7 @@ class ServicePlan:
             "quantization": self.quantization,
             "tensor_parallel_size": self.tensor_parallel_size,
             "pipeline_parallel_size": self.pipeline_parallel_size,
+            **({"nodes": list(self.nodes), "node_rank": self.node_rank} if self.nodes else {}),
             "gpu_memory_utilization": self.gpu_memory_utilization,
             "max_model_len": self.max_model_len,
             "max_num_seqs": self.max_num_seqs,

@@ -16,7 +16,7 @@ MODULES = sorted(PLAN.rglob("*.py"))
 RANK = {
     "inputs": 0,
     "types": 1,
-    "route": 2, "mirrors": 2, "envs": 2, "gpu_stack": 2, "preconditions": 2, "hostplan": 2,
+    "route": 2, "mirrors": 2, "envs": 2, "gpu_stack": 2, "preconditions": 2, "hostplan": 2, "cluster": 2,
     "packing": 3, "models": 3, "gateway": 3, "teardown": 3,
     "sizing": 4, "sizing.cpu": 4, "sizing.vllm_gpu": 4, "sizing.llamacpp": 4, "webui": 4,
     "sizing.ollama": 5,
