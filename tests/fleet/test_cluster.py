@@ -1,0 +1,124 @@
+"""One vLLM across two hosts (a service with ``nodes``), for real: two systemd hosts in Docker, one
+pipeline stage each (vLLM's CPU build, pipeline parallel 2, vLLM's own multi-node mode over the
+Docker bridge: llmhost_cluster_interface eth0). Host a is the head (API server, rank 0), b a
+headless worker (rank 1). The chat on the head proves the cluster serves: vLLM answers /health only
+once both ranks have joined, and each token passes both stages. Then a second run changes nothing,
+a changed setting restarts both nodes (a head alone cannot rejoin the old worker), `llmhost status`
+names b a headless worker, and the service leaving the data is torn down on both.
+
+Cost in CI: two hosts served cold in one run (~4 min: the engine's venv from the wheelhouse on
+each, its first start compiling on both), a no-op run, a restart of both (~1.5 min), status and the
+teardown (~30 s).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pprint
+import re
+import subprocess
+
+import pytest
+
+from tests.fleet import harness
+from tests.helpers import REPO, pyinfra, record_timing
+
+pytestmark = pytest.mark.fleet
+
+BASE = {"llmhost_wheelhouse": "build/wheelhouse", "llmhost_torch_index_url": None, "llmhost_health_timeout": 420,
+        "llmhost_cluster_interface": "eth0"}  # fmt: skip
+KEY = "key-of-the-cluster"
+
+
+def inventory(hosts, services: bool = True, **changes) -> str:
+    a, b = hosts
+    ssh = {"ssh_user": "root", "ssh_key": str(harness.ssh_key()), "ssh_known_hosts_file": "/dev/null",
+           "ssh_strict_host_key_checking": "no"}  # fmt: skip
+    service = {"name": "tiny", "model": "./build/models/tiny-qwen2", "engine": "vllm-cpu", "nodes": [a.ip, b.ip],
+               "host": "0.0.0.0", "api_key": KEY, **changes}  # fmt: skip
+    entries = [(h.ip, {**ssh, **BASE, "llmhost_services": [service] if services else []}) for h in hosts]
+    path = harness.STATE / "cluster.py"
+    path.write_text(f"# Written by tests/fleet/test_cluster.py\nhosts = {pprint.pformat(entries)}\n")
+    return str(path)
+
+
+def serve(inv: str, label: str):
+    run = pyinfra(inv, "deploys/serve.py")
+    record_timing(f"fleet cluster: {label} ({len(run.changed)} operations changed)", run.seconds)
+    assert run.rc == 0, run.stderr[-6000:]
+    assert not run.failed
+    return run
+
+
+def chat(head) -> dict:
+    body = json.dumps({"model": "tiny", "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 8})
+    out = head.sh(f"curl -sf http://127.0.0.1:8000/v1/chat/completions -H 'Authorization: Bearer {KEY}' "
+                  f"-H 'Content-Type: application/json' -d '{body}'")  # fmt: skip
+    return json.loads(out)
+
+
+def pid(host) -> str:
+    return host.sh("systemctl show -p MainPID --value llmhost-tiny").strip()
+
+
+@pytest.fixture(scope="module")
+def hosts(fleet, wheelhouse):
+    pair = fleet("llmhost-fleet-cl-a"), fleet("llmhost-fleet-cl-b")
+    yield pair
+    if os.environ.get("LLMHOST_FLEET_KEEP") != "1":  # two engines' venvs: their disk is free for the tests after
+        for name in ("llmhost-fleet-cl-a", "llmhost-fleet-cl-b"):
+            harness.stop_host(name)
+
+
+def test_two_hosts_serve_one_model_one_stage_each(hosts):
+    a, b = hosts
+    serve(inventory(hosts), "cold: one vLLM across two hosts")
+    for host in hosts:
+        assert host.sh("systemctl is-active llmhost-tiny").strip() == "active"
+    reply = chat(a)
+    assert reply["usage"]["completion_tokens"] == 8 and reply["model"] == "tiny"
+    head_log, worker_log = (h.sh("cat /opt/llmhost/logs/tiny.log") for h in hosts)
+    # the rendezvous over the bridge: both ranks in one world, at the head's address on eth0
+    assert re.search(rf"world_size=2 rank=0 .*distributed_init_method=tcp://{re.escape(a.ip)}:29501", head_log)
+    assert re.search(rf"world_size=2 rank=1 .*distributed_init_method=tcp://{re.escape(a.ip)}:29501", worker_log)
+    assert "headless multiproc executor" in worker_log and "PP rank 1" in worker_log
+    # the worker serves no API: nothing listens on the head's port there
+    assert b.sh("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8000/health", check=False).strip() == "000"
+    unit = b.sh("cat /etc/systemd/system/llmhost-tiny.service")
+    assert "llmhost-hosttool\" \"vllm-node\"" in unit and '"--node-rank" "1"' in unit and '"--headless"' in unit
+    assert f'"VLLM_HOST_IP={b.ip}"' in unit and '"GLOO_SOCKET_IFNAME=eth0"' in unit
+
+
+def test_a_second_run_changes_nothing(hosts):
+    run = serve(inventory(hosts), "no-op re-run of the cluster")
+    assert run.changed == [], run.changed
+
+
+def test_a_changed_setting_restarts_both_nodes_and_they_serve_again(hosts):
+    a, b = hosts
+    before = (pid(a), pid(b))
+    serve(inventory(hosts, max_num_seqs=4), "max_num_seqs changed: both nodes restarted")
+    after = (pid(a), pid(b))
+    assert before[0] != after[0] and before[1] != after[1], (before, after)
+    assert chat(a)["usage"]["completion_tokens"] == 8
+
+
+def test_status_names_the_worker_headless(hosts):
+    a, b = hosts
+    exe = REPO / ".venv" / "bin" / "llmhost"
+    out = subprocess.run([str(exe) if exe.exists() else "llmhost", "status", inventory(hosts, max_num_seqs=4), "--json"],
+                         cwd=REPO, capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    status = json.loads(out.stdout)
+    head, worker = status[a.ip]["services"]["tiny"], status[b.ip]["services"]["tiny"]
+    assert head["healthy"] and head["health"] == "HTTP 200"
+    assert worker["running"] and worker["health"] == "headless worker (its head answers /health)"
+    assert status[a.ip]["drift"] == status[b.ip]["drift"] == []
+
+
+def test_the_service_leaving_the_data_is_torn_down_on_both(hosts):
+    serve(inventory(hosts, services=False), "the cluster torn down")
+    for host in hosts:
+        assert host.sh("systemctl is-active llmhost-tiny", check=False).strip() in ("inactive", "unknown")
+        assert host.sh("test -e /etc/systemd/system/llmhost-tiny.service && echo yes || echo no").strip() == "no"
