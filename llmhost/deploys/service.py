@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import posixpath
+import weakref
 
 from pyinfra import host
 from pyinfra.api import deploy
@@ -40,7 +41,31 @@ def _restart_if(service: ServicePlan, plan: HostPlan, changed, units: dict | Non
     else:
         running = units.get(service.unit, {}).get("venvs", [])
     stale = any(name != posixpath.basename(service.engine.venv) for name in running)
+    if getattr(service, "nodes", ()):
+        changed = _any_node_changed(dict(service.env)["LLMHOST_CLUSTER"], changed)
     return lambda: stale or changed()
+
+
+# pyinfra state -> {cluster digest: each node's "did this node's files or inputs change?"}
+_clusters: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _any_node_changed(cluster: str, changed):
+    """A node of a service across hosts restarts when any node's inputs changed: a head cannot
+    rejoin the workers of an earlier start, nor a new worker a running head (a rebuilt or drifted
+    node restarts them all). pyinfra runs an operation on every host before the next one, so when
+    the restart is decided every node's file operations have run; a node that failed before them
+    (its operations never ran) counts as unchanged."""
+    nodes = _clusters.setdefault(host.state, {}).setdefault(cluster, [])
+    nodes.append(changed)
+
+    def done(node_changed) -> bool:
+        try:
+            return node_changed()
+        except RuntimeError:  # "Cannot evaluate operation result before execution": that host failed
+            return False
+
+    return lambda: any(done(c) for c in nodes)
 
 
 def _systemd(plan: HostPlan, service: ServicePlan, inputs: list[OperationMeta], units: dict) -> None:

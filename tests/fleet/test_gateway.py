@@ -25,7 +25,7 @@ import time
 import pytest
 
 from tests.fleet import browser, harness
-from tests.helpers import REPO, pyinfra, record_timing, require
+from tests.helpers import REPO, record_timing, require, serve_ok
 
 pytestmark = pytest.mark.fleet
 
@@ -66,11 +66,7 @@ def inventory(hosts, gateway: dict | None = GATEWAY, b_services: list | None = N
 
 
 def serve(inv: str, label: str):
-    run = pyinfra(inv, "deploys/serve.py")
-    record_timing(f"fleet gateway: {label} ({len(run.changed)} operations changed)", run.seconds)
-    assert run.rc == 0, run.stderr[-6000:]
-    assert not run.failed
-    return run
+    return serve_ok(inv, f"fleet gateway: {label}")
 
 
 def key(host) -> str:
