@@ -52,7 +52,11 @@ def host_inputs(host) -> tuple[Settings, HostFacts]:
         for path in (model_path(settings.root, s.model) for s in settings.services if s.model.kind in HUB_SOURCES)
     }
     network = any(host.name in s.nodes for s in settings.services)  # a node of a service across hosts
-    return settings, host_facts(host, settings.root, tuple(hub_dirs.items()), settings.python, network=network)
+    from llmhost.deploys import service, system  # what the layers will read, foretold by the data: one round trip
+
+    also = tuple(system.reads_ahead(settings) + service.reads_ahead(settings))
+    return settings, host_facts(host, settings.root, tuple(hub_dirs.items()), settings.python, network=network,
+                                also=also)  # fmt: skip
 
 
 _node_facts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # pyinfra state -> {host name: HostFacts}

@@ -18,7 +18,7 @@ from llmhost.facts import prefetch
 from llmhost.facts.pip import EngineVenvs, SystemdEngines
 from llmhost.operations import files as llmfiles
 from llmhost.operations import ollama, secret, tmux, webui
-from llmhost.plan import GatewayPlan, HostPlan, ServicePlan, WebuiPlan
+from llmhost.plan import GatewayPlan, HostPlan, ServicePlan, WebuiPlan, supervised
 from llmhost.render import (
     env_file_vars,
     gateway_config,
@@ -29,6 +29,7 @@ from llmhost.render import (
     unit_vars,
 )
 from llmhost.resources import template
+from llmhost.settings import Settings
 
 
 def _restart_if(service: ServicePlan, plan: HostPlan, changed, units: dict | None = None):
@@ -235,6 +236,12 @@ def reads(plan: HostPlan) -> list[tuple[type, dict]]:
         return []
     directory = posixpath.dirname(supervised[0].engine.venv)
     return [(SystemdEngines, {"units": tuple(s.unit for s in supervised), "directory": directory})]
+
+
+def reads_ahead(settings: Settings) -> list[tuple[type, dict]]:
+    """``reads`` as the data foretells them (under systemd), read with the planner's facts."""
+    _, units, venvs = supervised(settings)
+    return [(SystemdEngines, {"units": units, "directory": venvs})] if units else []
 
 
 def _units(plan: HostPlan) -> dict:

@@ -12,7 +12,8 @@ from llmhost.facts.files import Account
 from llmhost.manifest import run_manifest
 from llmhost.operations import conda, model
 from llmhost.operations import files as dirs
-from llmhost.plan import HostPlan
+from llmhost.plan import HostPlan, supervised
+from llmhost.settings import Settings
 from llmhost.render import condarc_vars
 from llmhost.resources import hostside_tool, template
 
@@ -20,6 +21,13 @@ from llmhost.resources import hostside_tool, template
 def reads(plan: HostPlan) -> list[tuple[type, dict]]:
     """The facts this layer reads while the deploy is prepared: the service account."""
     return [(Account, {"user": plan.service_user})] if plan.service_user else []
+
+
+def reads_ahead(settings: Settings) -> list[tuple[type, dict]]:
+    """``reads`` as the data foretells them, read with the planner's facts (a host without
+    systemd has no service account: the read is then not asked for, and costs nothing more)."""
+    user, _, _ = supervised(settings)
+    return [(Account, {"user": user})]
 
 
 @deploy("llmhost system layer")

@@ -7,6 +7,7 @@ from pyinfra.facts.hardware import NetworkDevices
 from pyinfra.facts.server import KernelVersion
 
 from llmhost.engines import DEBIAN_SOURCES
+from llmhost.facts import prefetch
 from llmhost.facts.batch import read_facts
 from llmhost.facts.host import (
     AptSourceFiles,
@@ -39,14 +40,15 @@ NVIDIA_PACKAGE_PREFIXES = ("nvidia-", "cuda-", "libnvidia-")
 
 def host_facts(
     host, root: str = "/opt/llmhost", model_dirs: tuple[tuple[str, str], ...] = (), python: str = "python3",
-    network: bool = False,
+    network: bool = False, also: tuple[tuple[type, dict], ...] = (),
 ) -> HostFacts:
     """Read the facts the planner needs from a live pyinfra host (one round trip for most of them).
 
     ``model_dirs``: (directory, manifest) of the models to be fetched; the bytes already there let
     the planner check a download against the free disk. ``python``: the interpreter the venvs are
     made with (llmhost_python), whose version the planner checks. ``network``: read the IPv4
-    addresses of its interfaces too (a node of a service across hosts).
+    addresses of its interfaces too (a node of a service across hosts). ``also``: facts the
+    layers will read, read in the same round trip and handed to them (``prefetch.answered``).
     """
     # one round trip for every fact that does not depend on another (pyinfra 3 caches none)
     (os_, cpu, cuda, secure_boot, gpus, pci, memory, shm, apt_files, wsl, systemd, nofile, owned, numa, disk_free,
@@ -58,7 +60,11 @@ def host_facts(
         (NvidiaModule, ()), (KernelVersion, ()), (DebPackages, ()),
         *((ModelDir, (("path", path), ("manifest", manifest))) for path, manifest in model_dirs),
         *(((NetworkDevices, ()),) if network else ()),
+        *((cls, tuple(sorted(kwargs.items()))) for cls, kwargs in also),
     ])  # fmt: skip
+    for (cls, kwargs), value in zip(also, models[len(models) - len(also):]):
+        prefetch.answered(host, cls, value, **kwargs)
+    del models[len(models) - len(also):]
     devices = models.pop() if network else {}
     ours = host.get_fact(NvidiaComputeApps, root=root) if any(g["memory_used_mib"] for g in gpus) else {}
     return HostFacts(

@@ -97,6 +97,14 @@ def get(host, cls: type[FactBase], **kwargs):
     return held[1]
 
 
+def answered(host, cls: type[FactBase], value, **kwargs) -> None:
+    """``cls(**kwargs)`` was read now, outside an operation (with the planner's facts): served to
+    the run's operations while nothing has changed on the host since."""
+    reads = _reads(host)
+    if reads is not None:
+        reads.answers[_key(cls, kwargs)] = (changes(_real(host)), value)
+
+
 def held(host, cls: type[FactBase], **kwargs):
     """What ``cls(**kwargs)`` answered when it was read ahead, while nothing has changed on the
     host since; None where it was not read, or something changed (nothing is read here)."""

@@ -13,7 +13,7 @@ services -> host -> this package's face, which hands on only what the layers and
 
 from llmhost.plan.bench import BenchPlan, BenchRequest, plan_bench
 from llmhost.plan.cluster import ClusterInputs, Node
-from llmhost.plan.host import plan_host
+from llmhost.plan.host import plan_host, supervised
 from llmhost.plan.hostplan import GatewayPlan, HostPlan, WebuiPlan
 from llmhost.plan.inputs import Backend, GatewayInputs, Gpu, HostFacts, Owned, owned_record
 from llmhost.plan.models import model_path
@@ -53,4 +53,5 @@ __all__ = [
     "owned_record",
     "plan_bench",
     "plan_host",
+    "supervised",
 ]

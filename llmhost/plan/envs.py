@@ -98,16 +98,21 @@ def _fitting_python(release: EngineRelease, settings: Settings, facts: HostFacts
     return next(v for v in CONDA_PYTHONS if Version(v) in admits)
 
 
+def venvs_dir(root: str) -> str:
+    """Where every engine's versioned venvs (or conda envs, or builds) and their links are."""
+    return f"{root}/venvs"
+
+
 def versioned(root: str, engine: str, version: str, identity: list) -> str:
     """An engine's versioned directory: named by its version and a digest of what makes it what it
     is (a new identity is a new directory; the link moves to it once it works)."""
     digest = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:8]
-    return f"{root}/venvs/{engine}-{version}-{digest}"
+    return f"{venvs_dir(root)}/{engine}-{version}-{digest}"
 
 
 def env_link(root: str, engine: str) -> str:
     """The stable path of an engine's current venv (a symlink to a versioned one)."""
-    return f"{root}/venvs/{engine}-current"
+    return f"{venvs_dir(root)}/{engine}-current"
 
 
 def pinned(release: EngineRelease, pins: tuple[str, ...]) -> tuple[tuple[str, ...], str]:

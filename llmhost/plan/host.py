@@ -14,16 +14,32 @@ from llmhost.engines import (
     TCMALLOC_PACKAGE,
 )
 from llmhost.plan import envs, gpu_stack, mirrors, preconditions, teardown
+from llmhost.plan import gateway as gateway_unit
+from llmhost.plan import webui as webui_unit
+from llmhost.plan.envs import venvs_dir
 from llmhost.plan.gateway import plan_gateway
 from llmhost.plan.webui import plan_webui
 from llmhost.plan.cluster import ClusterInputs
 from llmhost.plan.inputs import Backend, GatewayInputs, HostFacts, owned_record
 from llmhost.plan.models import check_disk
 from llmhost.plan.route import may_use_gpus
-from llmhost.plan.services import plan_services
+from llmhost.plan.services import plan_services, unit_of
 from llmhost.plan.hostplan import HostPlan
 from llmhost.plan.types import EnginePlan, PlanError
 from llmhost.settings import HUB_SOURCES, Settings
+
+
+SERVICE_USER = "llmhost"  # the system account that runs the engines under systemd
+
+
+def supervised(settings: Settings) -> tuple[str, tuple[str, ...], str]:
+    """What a plan of ``settings`` will supervise, known from the data before the host is read: the
+    service account (under systemd), the units of its engines (Ollama's daemon apart), gateway and
+    web UI, and the directory of their venvs. The layers read these states ahead, with the facts
+    the planner reads (one round trip less); tests/unit/test_plan.py holds it to the plans."""
+    units = [unit_of(s.name) for s in settings.services if s.engine != "ollama"]
+    units += [u for u, wanted in ((gateway_unit.UNIT, settings.gateway), (webui_unit.UNIT, settings.webui)) if wanted]
+    return SERVICE_USER, tuple(units), venvs_dir(settings.root)
 
 
 def _supervisor(facts: HostFacts, settings: Settings) -> tuple[str, str]:
@@ -176,7 +192,7 @@ def plan_host(facts: HostFacts, settings: Settings, gateway: GatewayInputs | Non
         root=settings.root,
         env_dir=settings.env_dir,
         supervisor=supervisor,
-        service_user="llmhost" if supervisor == "systemd" else None,
+        service_user=SERVICE_USER if supervisor == "systemd" else None,
         system_packages=tuple(sorted(packages)),
         missing_packages=tuple(sorted(p for p in packages if p not in facts.deb_packages)),
         engines=tuple(engines.values()),

@@ -24,6 +24,11 @@ from llmhost.plan.types import OllamaPlan, PlanError, ServicePlan, bind_url
 from llmhost.settings import ServiceWish, Settings
 
 
+def unit_of(name: str) -> str:
+    """A service's systemd unit (without .service) or tmux session."""
+    return f"llmhost-{name}"
+
+
 def plan_services(facts: HostFacts, settings: Settings,
                   cluster: ClusterInputs | None = None) -> tuple[list[ServicePlan], OllamaPlan | None]:  # fmt: skip
     """Every service, packed onto shared GPUs in this order: llama.cpp (what its layers and KV
@@ -178,7 +183,7 @@ def plan_service(index: int, wish: ServiceWish, route: Route, facts: HostFacts, 
         argv=argv,
         env=tuple(sorted(env.items())),
         secret_env=secret_env,
-        unit=f"llmhost-{wish.name}",
+        unit=unit_of(wish.name),
         launcher=f"{root}/run/{wish.name}.sh",
         unit_file=f"/etc/systemd/system/llmhost-{wish.name}.service",
         env_file=f"{settings.env_dir}/{wish.name}.env",

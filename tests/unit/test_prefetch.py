@@ -104,3 +104,30 @@ def test_the_endpoint_check_read_ahead_is_taken_only_when_it_passed(monkeypatch)
         monkeypatch.setattr(endpoint.prefetch, "held", lambda host, cls, **kw: ahead if kw["ahead"] and kw["timeout"] == 0 else None)
         assert list(endpoint.ready._inner(**args)) == [] and len(fake.noops) == 1
         assert bool(fake.kwargs) == bool(reads) and fake.kwargs.get("timeout", 300) == 300  # read again, waiting
+
+
+def test_the_reads_the_data_foretells_are_the_ones_the_layers_make(tmp_path):
+    """What the service and system layers read while the deploy is prepared is read with the
+    planner's facts, guessed from the data (llmhost.plan.supervised): the guess must be exactly
+    what they ask for under systemd, or the run reads again (no harm, one round trip more)."""
+    from dataclasses import replace
+
+    from llmhost.deploys import service, system
+    from llmhost.plan import plan_host
+    from llmhost.settings import load
+    from llmhost.tinymodel import write_tiny_model
+    from tests.unit.test_plan import DEVBOX
+
+    tiny = str(write_tiny_model(tmp_path / "tiny-qwen2"))
+    systemd = replace(DEVBOX, systemd=True)
+    for data in (
+        {"llmhost_services": [{"name": "tiny", "model": tiny}]},
+        {"llmhost_services": [{"name": "a", "model": tiny}, {"name": "b", "model": tiny, "port": 8001,
+                                                             "engine": "llamacpp", "gguf": "Q8_0"}],
+         "llmhost_gateway": {}},
+        {"llmhost_services": [], "llmhost_root": "/srv/llm"},
+    ):  # fmt: skip
+        settings = load(data)
+        plan = plan_host(systemd, settings)
+        assert service.reads(plan) == service.reads_ahead(settings), data
+        assert system.reads(plan) == system.reads_ahead(settings), data
