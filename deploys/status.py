@@ -31,7 +31,7 @@ for service in plan.services:
         "model": service.served_model_name,
         "manifest": "missing" if not manifest else "changed" if stale_files(manifest, model) else "ok",
         "engine": f"{service.engine.engine} {service.engine.version}",
-        "listen": f"{service.bind}:{service.port}",
+        "listen": f"headless worker of {service.nodes[0]}" if service.headless else f"{service.bind}:{service.port}",
     }
 # the gateway and the web UI: a row each, with the names they answer for or list; they hold no model
 for name, g in (("gateway", plan.gateway), ("webui", plan.webui)):

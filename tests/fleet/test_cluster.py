@@ -114,6 +114,7 @@ def test_status_names_the_worker_headless(hosts):
     head, worker = status[a.ip]["services"]["tiny"], status[b.ip]["services"]["tiny"]
     assert head["healthy"] and head["health"] == "HTTP 200"
     assert worker["running"] and worker["health"] == "headless worker (its head answers /health)"
+    assert worker["listen"] == f"headless worker of {a.ip}" and head["listen"] == "0.0.0.0:8000"
     assert status[a.ip]["drift"] == status[b.ip]["drift"] == []
 
 
