@@ -99,8 +99,7 @@ def _gpus(facts: HostFacts) -> str:
     return f"{len(facts.gpus)} x {facts.gpus[0].name} ({facts.gpus[0].memory_mib} MiB)" if facts.gpus else "no GPU"
 
 
-def plan_cluster(index: int, wish: ServiceWish, cluster: ClusterInputs | None, facts: HostFacts,
-                 interface: str | None) -> Cluster:  # fmt: skip
+def plan_cluster(index: int, wish: ServiceWish, cluster: ClusterInputs | None, facts: HostFacts) -> Cluster:
     """This host's part of ``wish`` (a service with ``nodes``), or PlanError naming what cannot be."""
     key = f"llmhost_services[{index}]"
     if cluster is None:

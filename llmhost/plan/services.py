@@ -43,7 +43,7 @@ def plan_services(facts: HostFacts, settings: Settings,
             if routes[i].engine not in ("vllm", "vllm-cpu"):
                 raise PlanError(f"llmhost_services[{i}].nodes: a service across hosts runs vLLM; here the route is "
                                 f"{routes[i].engine} ({routes[i].why}); set engine vllm or vllm-cpu")  # fmt: skip
-            parts[i] = plan_cluster(i, wish, cluster, facts, settings.cluster_interface)
+            parts[i] = plan_cluster(i, wish, cluster, facts)
             routes[i] = replace(routes[i], fallback=None)  # the same vLLM on every node, or a refusal
     # a route that needs a GGUF the service did not ask for (workload: latency) plans its conversion
     wishes = [(i, replace(wish, gguf=routes[i].gguf) if routes[i].gguf else wish) for i, wish in enumerate(settings.services)]
