@@ -95,6 +95,15 @@ def _differs(a: ServiceWish, b: ServiceWish) -> str | None:
     return None
 
 
+def _values(key: str, theirs: ServiceWish, ours: ServiceWish) -> str:
+    """Both sides of a differing key, as the data wrote them (an API key is never shown)."""
+    if key == "api_key":
+        return "the keys differ"
+    if key == "model":
+        return f"{theirs.model.spec!r} there, {ours.model.spec!r} here"
+    return f"{getattr(theirs, key)!r} there, {getattr(ours, key)!r} here"
+
+
 def _gpus(facts: HostFacts) -> str:
     return f"{len(facts.gpus)} x {facts.gpus[0].name} ({facts.gpus[0].memory_mib} MiB)" if facts.gpus else "no GPU"
 
@@ -121,8 +130,8 @@ def plan_cluster(index: int, wish: ServiceWish, cluster: ClusterInputs | None, f
                             "node alike (group data of their group)")  # fmt: skip
         key_ = _differs(wish, theirs)
         if key_:
-            raise PlanError(f"{key}.{key_}: differs in the data of {node.name} ({getattr(theirs, key_)!r} there, "
-                            f"{getattr(wish, key_)!r} here); the nodes of {wish.name} need the same service")  # fmt: skip
+            raise PlanError(f"{key}.{key_}: differs in the data of {node.name} ({_values(key_, theirs, wish)}); the nodes "
+                            f"of {wish.name} need the same service")  # fmt: skip
         others = [s.name for s in node.services if s.name != wish.name]
         if others:
             raise PlanError(f"{key}.nodes: {node.name} also serves {', '.join(others)}; a node of a service across "

@@ -137,6 +137,15 @@ def test_a_node_whose_data_differs_is_refused_naming_the_key():
         "llmhost_services[0].max_model_len: differs in the data of gpu-2 (8192 there, None here)")
 
 
+def test_a_differing_key_or_model_is_named_and_a_key_never_shown():
+    keyed = _refusal("gpu-1", a800_pair(data=data({**QWEN72, "api_key": "k-secret-2"})))
+    assert keyed.startswith("llmhost_services[0].api_key: differs in the data of gpu-2 (the keys differ)")
+    assert "k-secret-2" not in keyed and "k-1" not in keyed
+    other = _refusal("gpu-1", a800_pair(data=data({**QWEN72, "model": "Qwen/Qwen2.5-72B-Instruct"})))
+    assert other.startswith("llmhost_services[0].model: differs in the data of gpu-2 ('hf:Qwen/Qwen2.5-72B-Instruct' "
+                            "there, 'hf:Qwen/Qwen2-72B-Instruct' here)")  # fmt: skip
+
+
 def test_a_node_without_the_service_or_serving_more_is_refused():
     assert "the data of gpu-2 has no service 'qwen72'" in _refusal("gpu-1", a800_pair(data=data()))
     more = data(QWEN72, {"name": "small", "model": "Qwen/Qwen2.5-0.5B-Instruct", "port": 8001})
