@@ -75,6 +75,15 @@ def two(models, **data):
     ], **data})  # fmt: skip
 
 
+def test_a_cpu_with_amx_serves_without_repacked_weights(models):
+    """ggml's AMX weight buffer crashed llama-server on this project's Xeon with AMX (SIGSEGV at the
+    first graph, Q8_0): where the CPU has amx_int8, the plan turns repacking off, with the reason."""
+    amx = dataclasses.replace(DEVBOX, cpu_flags=DEVBOX.cpu_flags | {"amx_int8", "amx_tile", "avx512f"})
+    llama = plan_host(amx, two(models)).services[1]
+    assert llama.argv[-1] == "--no-repack" and any(r.startswith("--no-repack: this CPU has AMX") for r in llama.reasons)
+    assert "--no-repack" not in plan_host(DEVBOX, two(models)).services[1].argv
+
+
 def test_a_gguf_goes_to_llama_server_and_shares_the_cpus_with_vllm(models):
     plan = plan_host(DEVBOX, two(models))
     vllm, llama = plan.services

@@ -52,6 +52,10 @@ def gguf_file(key: str, wish: ServiceWish, engine: str) -> tuple[str, int, str, 
     return gguf.filename, gguf.size, gguf.quant, f"model file {gguf.filename} ({gguf.quant}, {gib(gguf.size)}) from {gguf.repo}"
 
 
+# the /proc/cpuinfo flag of Intel AMX's int8 tiles (Sapphire Rapids and later): ggml's AMX path runs there
+AMX_FLAG = "amx_int8"
+
+
 def size_llamacpp(key: str, wish: ServiceWish, facts: HostFacts, share: int, why_not_vllm: str | None,
                   ledger: Ledger) -> Sizing:  # fmt: skip
     info = wish.model.info
@@ -105,6 +109,13 @@ def size_llamacpp(key: str, wish: ServiceWish, facts: HostFacts, share: int, why
     if ids and ids == list(range(ids[0], ids[-1] + 1)):  # --cpu-range takes one lo-hi range
         pinned = ["--cpu-range", f"{ids[0]}-{ids[-1]}"]
     args += ["-t", str(threads), *pinned, "--metrics", "--no-webui", "--log-prefix"]
+    if AMX_FLAG in facts.cpu_flags:
+        args.append("--no-repack")
+        reasons.append(
+            "--no-repack: this CPU has AMX (amx_int8), and llama.cpp's AMX weight buffer crashes llama-server (seen "
+            "here: SIGSEGV at its first graph with a Q8_0 GGUF on a virtualized Xeon with AMX; llama.cpp #20824, "
+            "Ollama #17249); the weights stay in the plain CPU buffer (the AVX repacked layouts of Q4_0/IQ4_NL go too)"
+        )
     reasons.append(f"-c {n_ctx * parallel} -np {parallel}: {parallel} parallel slots of {n_ctx} tokens"
                    + (" (pinned)" if wish.max_num_seqs else "") + f"; KV {kv_per_token} B/token = {gib(kv)} "
                    f"(the model allows {model_max})")  # fmt: skip
