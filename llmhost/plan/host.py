@@ -36,7 +36,7 @@ def supervised(settings: Settings) -> tuple[str, tuple[str, ...], str]:
     """What a plan of ``settings`` will supervise, known from the data before the host is read: the
     service account (under systemd), the units of its engines (Ollama's daemon apart), gateway and
     web UI, and the directory of their venvs. The layers read these states ahead, with the facts
-    the planner reads (one round trip less); tests/unit/test_plan.py holds it to the plans."""
+    the planner reads (one round trip less); tests/unit/test_prefetch.py holds it to the plans."""
     units = [unit_of(s.name) for s in settings.services if s.engine != "ollama"]
     units += [u for u, wanted in ((gateway_unit.UNIT, settings.gateway), (webui_unit.UNIT, settings.webui)) if wanted]
     return SERVICE_USER, tuple(units), venvs_dir(settings.root)
