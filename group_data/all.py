@@ -70,7 +70,9 @@ the key and the problem.
 #                      CPU build, which batches concurrent requests; latency = llama.cpp, which
 #                      decodes one stream nearest the memory-bandwidth bound (an HF checkpoint is
 #                      converted to a BF16 GGUF on the host, F16 for a float16/float32 one;
-#                      measured on both in README "Benchmarks"). Pinned engines ignore it.
+#                      measured on both in README "Benchmarks"); on a CPU with AMX (amx_bf16)
+#                      latency keeps vLLM's CPU build too, streaming every token (it computes
+#                      bf16 on AMX, llama.cpp's BF16 path does not). Pinned engines ignore it.
 #   api_key            bearer token the engine requires on /v1/*. Default null (none). Stored on
 #                      the host in /etc/llmhost/<name>.env, mode 0600, never in the launcher.
 #                      Not for ollama services (Ollama has no API key).

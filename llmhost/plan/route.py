@@ -19,8 +19,14 @@ NOT_OLLAMA = ("not Ollama, which is chosen only when pinned: one daemon serves a
 # "Benchmarks": a Qwen2.5-0.5B-shaped bf16 model on 2 EPYC cores, prompt 155, 64 out).
 LATENCY = ("llama.cpp decodes one stream nearest the memory-bandwidth bound (0.86-1.00x measured in three runs, "
            "vLLM's CPU build 0.61-0.90x); vLLM batches more streams per second")  # fmt: skip
-THROUGHPUT = ("vLLM's CPU build batches concurrent requests (1.36x llama.cpp's output tok/s at 8 streams measured); "
-              "workload: latency picks llama.cpp, faster for one stream")  # fmt: skip
+# ... except on a CPU with AMX (measured with the same script on a 2-core virtualized Xeon with AMX,
+# 2026-11-27): vLLM's CPU build computes bfloat16 through oneDNN on the AMX tiles, llama.cpp's BF16
+# path has no AMX kernels (ggml's AMX takes quantized types only, and llmhost turns it off there).
+AMX_BF16 = "amx_bf16"
+LATENCY_AMX = ("vLLM's CPU build computes bfloat16 on AMX (oneDNN) and llama.cpp's BF16 path does not: measured on "
+               "2 Xeon cores with AMX (a 155-token prompt), the first token came in 120-125 ms under vLLM and 791 ms "
+               "under llama.cpp, and one stream decoded alike (17.3 and 18.0 tok/s); tokens are streamed one by one")  # fmt: skip
+THROUGHPUT = "vLLM's CPU build batches concurrent requests (1.36x llama.cpp's output tok/s at 8 streams measured)"
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,9 @@ def route(index: int, wish: ServiceWish, facts: HostFacts) -> Route:
                      f"auto, and the model is a GGUF (llama.cpp's own format; {NOT_OLLAMA})")  # fmt: skip
     if gguf:
         raise PlanError(f"{key}.engine: {engine} does not serve GGUF files like {wish.model.info.gguf_file}; use llamacpp or auto")
+    if engine == "auto" and not gpus and wish.workload == "latency" and AMX_BF16 in facts.cpu_flags:
+        return Route("vllm-cpu", False, f"auto, workload: latency, no NVIDIA GPU and a CPU with AMX ({AMX_BF16}): "
+                                        f"{LATENCY_AMX}")  # fmt: skip
     if engine == "auto" and not gpus and wish.workload == "latency":
         stored = wish.model.info.torch_dtype if wish.model.info else "bfloat16"
         gguf = "BF16" if stored == "bfloat16" else "F16"
@@ -68,7 +77,8 @@ def route(index: int, wish: ServiceWish, facts: HostFacts) -> Route:
                                         f"made into a {gguf} GGUF on the host ({kept})", gguf=gguf)  # fmt: skip
     if engine == "vllm-cpu" or (engine == "auto" and not gpus):
         return Route("vllm-cpu", False, pinned(wish) if engine == "vllm-cpu" else
-                     f"auto, workload: throughput and no NVIDIA GPU: {THROUGHPUT}")  # fmt: skip
+                     f"auto, workload: throughput and no NVIDIA GPU: {THROUGHPUT}" + (
+                         "" if AMX_BF16 in facts.cpu_flags else "; workload: latency picks llama.cpp, faster for one stream"))  # fmt: skip
     if engine == "vllm":
         if not gpus:
             raise PlanError(f"{key}.engine: vllm (the CUDA build) needs an NVIDIA GPU and this host has none; use vllm-cpu or auto")

@@ -97,6 +97,28 @@ def test_workload_latency_serves_a_cpu_service_with_llamacpp_from_a_bf16_gguf_he
     assert plan.services[0].reasons[0] == "engine=vllm-cpu: pinned by the service (workload steers engine auto only)"
 
 
+def test_workload_latency_keeps_vllm_on_a_cpu_with_amx_streaming_every_token():
+    """On a CPU with AMX vLLM's CPU build computes bfloat16 on the AMX tiles and llama.cpp's BF16
+    path does not (measured: the same single-stream decode, a first token 6x later under llama.cpp):
+    workload: latency keeps vLLM there, streaming every token; throughput batches as before and no
+    longer says that latency would pick llama.cpp."""
+    amx = dataclasses.replace(DEVBOX, cpu_flags=DEVBOX.cpu_flags | {"avx512f", "avx512_bf16", "amx_bf16", "amx_int8",
+                                                                     "amx_tile"}, memory_bytes=24 * 2**30)  # fmt: skip
+    q = {"name": "q", "model": "Qwen/Qwen2.5-0.5B-Instruct", "max_num_seqs": 8}
+    plan, bench = planned(amx, {**q, "workload": "latency"})
+    (service,), (run,) = plan.services, bench.runs
+    assert service.engine.engine == "vllm-cpu" and service.convert is None and service.dtype == "bfloat16"
+    assert service.reasons[0].startswith("engine=vllm-cpu: auto, workload: latency, no NVIDIA GPU and a CPU with AMX "
+                                         "(amx_bf16): vLLM's CPU build computes bfloat16 on AMX")  # fmt: skip
+    assert "--stream-interval" not in service.argv and run.weights_bytes == 988 * 10**6
+    plan, _ = planned(amx, q)
+    assert plan.services[0].engine.engine == "vllm-cpu" and "--stream-interval" in plan.services[0].argv
+    assert "latency picks llama.cpp" not in plan.services[0].reasons[0]
+    # AMX for int8 only (no amx_bf16): llama.cpp as on any other CPU
+    int8 = dataclasses.replace(amx, cpu_flags=amx.cpu_flags - {"amx_bf16"})
+    assert planned(int8, {**q, "workload": "latency"})[0].services[0].engine.engine == "llamacpp"
+
+
 def test_an_untied_model_on_gpus_is_held_against_their_specified_bandwidth_less_its_input_embedding():
     _, bench = planned(V100, {"name": "q", "model": "Qwen/Qwen2-7B-Instruct", "tensor_parallel_size": 2})
     (run,) = bench.runs
