@@ -66,10 +66,11 @@ def route(index: int, wish: ServiceWish, facts: HostFacts) -> Route:
                      f"auto, and the model is a GGUF (llama.cpp's own format; {NOT_OLLAMA})")  # fmt: skip
     if gguf:
         raise PlanError(f"{key}.engine: {engine} does not serve GGUF files like {wish.model.info.gguf_file}; use llamacpp or auto")
-    if engine == "auto" and not gpus and wish.workload == "latency" and AMX_BF16 in facts.cpu_flags:
-        return Route("vllm-cpu", False, f"auto, workload: latency, no NVIDIA GPU and a CPU with AMX ({AMX_BF16}): "
-                                        f"{LATENCY_AMX}")  # fmt: skip
+    amx = AMX_BF16 in facts.cpu_flags
     if engine == "auto" and not gpus and wish.workload == "latency":
+        if amx:
+            return Route("vllm-cpu", False, f"auto, workload: latency, no NVIDIA GPU and a CPU with AMX ({AMX_BF16}): "
+                                            f"{LATENCY_AMX}")  # fmt: skip
         stored = wish.model.info.torch_dtype if wish.model.info else "bfloat16"
         gguf = "BF16" if stored == "bfloat16" else "F16"
         kept = {"bfloat16": "as stored", "float16": "as stored"}.get(stored, f"half the bytes of its {stored}")
@@ -78,7 +79,7 @@ def route(index: int, wish: ServiceWish, facts: HostFacts) -> Route:
     if engine == "vllm-cpu" or (engine == "auto" and not gpus):
         return Route("vllm-cpu", False, pinned(wish) if engine == "vllm-cpu" else
                      f"auto, workload: throughput and no NVIDIA GPU: {THROUGHPUT}" + (
-                         "" if AMX_BF16 in facts.cpu_flags else "; workload: latency picks llama.cpp, faster for one stream"))  # fmt: skip
+                         "" if amx else "; workload: latency picks llama.cpp, faster for one stream"))  # fmt: skip
     if engine == "vllm":
         if not gpus:
             raise PlanError(f"{key}.engine: vllm (the CUDA build) needs an NVIDIA GPU and this host has none; use vllm-cpu or auto")
