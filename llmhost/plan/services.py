@@ -15,7 +15,7 @@ from llmhost.plan.mirrors import endpoints
 from llmhost.plan.models import convert_plan, model_plan
 from llmhost.plan.packing import Ledger, cpu_shares, memory_share
 from llmhost.plan.route import Route, route
-from llmhost.plan.sizing import Sizing
+from llmhost.plan.sizing import Sizing, vllm_cache_root
 from llmhost.plan.sizing.cpu import size_cpu
 from llmhost.plan.sizing.llamacpp import size_llamacpp
 from llmhost.plan.sizing.ollama import plan_ollama
@@ -142,7 +142,7 @@ def plan_service(index: int, wish: ServiceWish, route: Route, facts: HostFacts, 
         env.update({
             "HF_HOME": f"{root}/cache/huggingface",
             "HF_HUB_OFFLINE": "1",
-            "VLLM_CACHE_ROOT": f"{root}/cache/vllm",
+            "VLLM_CACHE_ROOT": vllm_cache_root(root),
             "VLLM_NO_USAGE_STATS": "1",
             **{var: url for var, url in (("HF_ENDPOINT", endpoints(settings)["hf"]),
                                          ("MODELSCOPE_ENDPOINT", endpoints(settings)["modelscope"])) if url},

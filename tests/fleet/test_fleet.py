@@ -229,6 +229,7 @@ def test_an_engine_left_on_an_old_venv_is_restarted_onto_the_planned_one(state):
 def test_changed_setting_restarts_once(state):
     host = state["host"]
     pid = main_pid(host)
+    log_before = int(host.sh("stat -c %s /opt/llmhost/logs/tiny.log").strip())
     svc = json.dumps([{**SERVICE, "max_model_len": 1024}])
     run = serve(inventory("a", [host]), "max_model_len 2048 -> 1024", "--data", f"llmhost_services={svc}")
     assert sorted(run.changed) == sorted([
@@ -238,6 +239,13 @@ def test_changed_setting_restarts_once(state):
     ])  # fmt: skip
     new = main_pid(host)
     assert new != pid and "--max-model-len 1024" in host.sh(f"ps -ww -o args= -p {new}")
+    # the restart compiled through inductor's cache in llmhost's cache dir (the service account's),
+    # not vLLM 0.32.0's AOT artifact that a CPU start cannot load ("Compiling model again due to a
+    # load failure": every start paid the whole compile)
+    log = host.sh(f"tail -c +{log_before + 1} /opt/llmhost/logs/tiny.log")  # the restarted engine's output
+    assert "Warming up model for the compilation" in log and "Compiling model again" not in log
+    assert host.sh("stat -c %U /opt/llmhost/cache/vllm/inductor").strip() == "llmhost"
+    assert host.sh("ls /opt/llmhost/cache/vllm/inductor/fxgraph | wc -l").strip() != "0"
     again = serve(inventory("a", [host]), "same setting again", "--data", f"llmhost_services={svc}")
     assert again.changed == [] and main_pid(host) == new
 

@@ -11,6 +11,11 @@ from llmhost.engines import EngineRelease
 DTYPE_BYTES = {"bfloat16": 2, "float16": 2, "float32": 4}
 
 
+def vllm_cache_root(root: str) -> str:
+    """vLLM's cache on the host (VLLM_CACHE_ROOT: compiled graphs, model info), kept across restarts."""
+    return f"{root}/cache/vllm"
+
+
 @dataclass(frozen=True)
 class Sizing:
     """The engine-specific part of a service plan, before argv and env are written."""
