@@ -73,7 +73,7 @@ def test_tiny_model_on_the_devbox(tiny):
 def test_vllm_cpu_compiles_through_inductors_cache_in_llmhosts_cache_dir_not_the_aot_artifact(tiny):
     """vLLM 0.32.0's CPU backend saves an AOT-compiled model that its next start fails to load
     ('function' object has no attribute 'finalize_loading') and compiles again: measured here,
-    start to healthy 54-55 s every time for a 0.5B model on 2 cores, 30 s with AOT off and
+    start to healthy 54-56 s every time for a 0.5B model on 2 cores, 30 s with AOT off and
     inductor's cache kept (the fleet's restarts check the engine's log for the message)."""
     env = dict(plan_host(DEVBOX, settings(tiny)).services[0].env)
     assert env["VLLM_USE_AOT_COMPILE"] == "0"

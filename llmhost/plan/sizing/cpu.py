@@ -117,8 +117,8 @@ def size_cpu(key: str, wish: ServiceWish, facts: HostFacts, share: int, root: st
     # compiled function lacks, and falls back to compiling anew ("Compiling model again due to a
     # load failure ... 'function' object has no attribute 'finalize_loading'"). Without AOT, torch
     # inductor's own cache serves a restart. Measured here (Qwen2.5-0.5B's shapes, 2 cores): start
-    # to healthy 54-55 s at every start -> 30 s warm; the first start, cache empty, 67 s (~12 s
-    # more, paid back by the first restart); output tok/s at c=1 and c=8 the same, interleaved.
+    # to healthy 54-56 s at every start -> 30 s warm; a first start with the cache empty 79-86 s
+    # either way; output tok/s at c=1 and c=8 the same, interleaved.
     env["VLLM_USE_AOT_COMPILE"] = "0"
     env["TORCHINDUCTOR_CACHE_DIR"] = f"{vllm_cache_root(root)}/inductor"
     reasons.append(
