@@ -41,14 +41,19 @@ class Facts(FactBase[dict]):
     """
 
     def command(self, facts: tuple[Spec, ...]) -> str:
-        self.facts = facts  # pyinfra processes the output with this same instance
-        parts = []
+        # pyinfra processes the output with this same instance
+        self.facts, self.same = facts, {}  # same: a fact's index -> an earlier one with the same command
+        parts, first = [], {}
         for i, (cls, kwargs) in enumerate(facts):
             fact, kw = cls(), dict(kwargs)
             command = _text(_attribute(fact, "command", kw))
             requires = _attribute(fact, "requires_command", kw)
             if requires:
                 command = f"if command -v {_text(requires)} >/dev/null 2>&1; then ( {command} ); else echo '{MISSING}'; fi"
+            if command in first:  # two facts that read the same output (NVIDIA's PCI devices): run once
+                self.same[i] = first[command]
+                continue
+            first[command] = i
             parts.append(f"echo '{MARK} {i}'; ( {command} ); echo \"{MARK} status $?\"")
         return "; ".join(parts)
 
@@ -58,19 +63,20 @@ class Facts(FactBase[dict]):
 
     def process(self, output) -> dict:
         sections: dict[int, list[str]] = {}
-        current: list[str] | None = None
+        index, current = -1, None
         for line in output:
             if line.startswith(f"{MARK} status "):
                 status = line.removeprefix(f"{MARK} status ").strip()
-                index = len(sections) - 1
                 cls = self.facts[index][0]
                 if status != "0":
                     raise FactProcessError(f"{cls.__name__}{dict(self.facts[index][1]) or ''}: its command exited {status}")
                 current = None
             elif line.startswith(f"{MARK} "):
-                current = sections.setdefault(int(line.removeprefix(f"{MARK} ")), [])
+                index = int(line.removeprefix(f"{MARK} "))
+                current = sections.setdefault(index, [])
             elif current is not None:
                 current.append(line)
+        sections.update({i: sections[j] for i, j in self.same.items() if j in sections})
         result = {}
         for i, lines in sections.items():
             cls, kwargs = self.facts[i]

@@ -97,3 +97,25 @@ def test_a_fact_the_batch_did_not_answer_is_read_on_its_own():
     host = Host()
     assert read_facts(host, [(LinuxOs, ()), (Cpu, ())]) == ["batched", "alone"]
     assert host.asked == ["Facts", "Cpu"]
+
+
+class Slots(FactBase[list]):
+    def command(self) -> str:
+        return "echo '0000:01:00.0 0x2330 0x030200'; echo '0000:07:00.0 0x22a3 0x068000'"
+
+    def process(self, output) -> list:
+        return [line.split()[0] for line in output if line.split()[2].startswith("0x03")]
+
+
+class Bridges(Slots):
+    def process(self, output) -> list:
+        return [line.split()[0] for line in output if line.split()[2].startswith("0x0680")]
+
+
+def test_facts_with_the_same_command_run_it_once_and_each_reads_its_output():
+    """As PciNvidiaGpus and NvSwitches do: one scan of the PCI bus, two readings of it."""
+    fact = Facts()
+    command = fact.command(facts=((Slots, ()), (LinuxOs, ()), (Bridges, ())))
+    assert command.count("0x22a3") == 1 and "@@llmhost-fact 2" not in command
+    answered = fact.process(lines(command))
+    assert answered[0] == ["0000:01:00.0"] and answered[2] == ["0000:07:00.0"] and answered[1]["id"]

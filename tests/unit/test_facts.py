@@ -99,3 +99,24 @@ def test_pip_distributions_reads_what_pip_list_shows_of_a_real_venv():
     fact = pip_facts.PipDistributions()
     out = subprocess.run(["sh", "-c", fact.command(pip=pip)], capture_output=True, text=True, check=True).stdout
     assert fact.process(out.splitlines()) == expected and len(expected) > 20
+
+
+def test_the_pci_scan_run_on_a_bus_laid_out_as_sysfs_lays_it_out(tmp_path):
+    """NVIDIA_PCI (PciNvidiaGpus, NvSwitches) run by sh over a directory shaped like
+    /sys/bus/pci/devices: an HGX board's GPU and NVSwitch, the GPU's audio function, another vendor."""
+    import subprocess
+
+    for slot, vendor, device, pci_class in (("0000:00:01.0", "0x8086", "0x1234", "0x060400"),
+                                            ("0000:07:00.0", "0x10de", "0x22a3", "0x068000"),
+                                            ("0000:18:00.0", "0x10de", "0x20b2", "0x030200"),
+                                            ("0000:18:00.1", "0x10de", "0x10ef", "0x040300")):  # fmt: skip
+        d = tmp_path / slot
+        d.mkdir()
+        for name, value in (("vendor", vendor), ("device", device), ("class", pci_class)):
+            (d / name).write_text(value + "\n")
+    command = host_facts.NVIDIA_PCI.replace("/sys/bus/pci/devices", str(tmp_path))
+    out = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert out == ["0000:07:00.0 0x22a3 0x068000", "0000:18:00.0 0x20b2 0x030200", "0000:18:00.1 0x10ef 0x040300"]
+    assert host_facts.PciNvidiaGpus().process(out) == [{"slot": "0000:18:00.0", "device": "0x20b2", "pci_class": "0x030200"}]
+    assert host_facts.NvSwitches().process(out) == ["0000:07:00.0"]
+    assert host_facts.PciNvidiaGpus().command() == host_facts.NvSwitches().command() == host_facts.NVIDIA_PCI

@@ -3,6 +3,7 @@ and PathStates' own command run for real on this machine."""
 
 from __future__ import annotations
 
+import os
 import pwd
 import subprocess
 
@@ -48,12 +49,17 @@ def test_path_states_and_account_read_this_machine(tmp_path):
     (tmp_path / "d").mkdir(mode=0o750)
     (tmp_path / "f").write_text("x")
     (tmp_path / "l").symlink_to(tmp_path / "d")
+    os.mkfifo(tmp_path / "p")
+    (tmp_path / "a b").mkdir()
+    (tmp_path / "a b").chmod(0o1777)
     fact = PathStates()
-    paths = tuple(str(tmp_path / n) for n in ("d", "f", "l", "absent"))
+    paths = tuple(str(tmp_path / n) for n in ("d", "f", "l", "absent", "p", "a b"))
     out = subprocess.run(["sh", "-c", fact.command(paths=paths)], capture_output=True, text=True, check=True).stdout
     states = fact.process(out.splitlines())
-    assert {p.rsplit("/", 1)[1]: s["type"] for p, s in states.items()} == {"d": "directory", "f": "file", "l": "link"}
+    assert {p.rsplit("/", 1)[1]: s["type"] for p, s in states.items()} == {
+        "d": "directory", "f": "file", "l": "link", "p": "other", "a b": "directory"}  # fmt: skip
     assert states[paths[0]]["mode"] == 0o750 and states[paths[0]]["user"] == "root"
+    assert states[paths[2]]["mode"] == 0 and states[paths[5]]["mode"] == 0o1777
     account = Account()
     out = subprocess.run(["sh", "-c", account.command(user="root")], capture_output=True, text=True, check=True).stdout
     root = pwd.getpwnam("root")

@@ -100,9 +100,19 @@ def test_the_pinned_pythons_own_venv_and_headers_are_installed():
 
 def test_python_version_fact():
     fact = PythonVersion()
-    assert fact.process(["python-version 3.11.2"]) == "3.11.2"
+    assert fact.process(["Python 3.11.2"]) == "3.11.2"
+    assert fact.process(["Python 3.13.0rc1"]) == "3.13.0"
     assert fact.process([]) == "" and fact.default() == ""
-    assert "python3.10 -c" in fact.command("python3.10")
+    assert fact.command("python3.10").startswith("python3.10 --version")
+    # this machine's interpreter, as the host's is read
+    import platform
+    import subprocess
+    import sys
+
+    out = subprocess.run(["sh", "-c", fact.command(sys.executable)], capture_output=True, text=True, check=True).stdout
+    assert fact.process(out.splitlines()) == platform.python_version().split("rc")[0]
+    out = subprocess.run(["sh", "-c", fact.command("llmhost-no-such-python")], capture_output=True, text=True, check=True).stdout
+    assert fact.process(out.splitlines()) == ""
 
 
 def test_venv_dirs_fact_orders_by_creation_and_reads_the_link():
