@@ -21,11 +21,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
+from pathlib import Path
 
 import torch
 
-H, I, L, V, KV = 896, 4864, 24, 151936, 128
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from llmhost.tinymodel import QWEN25_05B as SHAPE  # noqa: E402 (the model `make bench-cpu` serves)
 
 
 def main() -> int:
@@ -36,10 +40,13 @@ def main() -> int:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    shapes = [(H, H), (KV, H), (KV, H), (H, H), (I, H), (I, H), (H, I)] * L + [(V, H)]
+    H, I, V = SHAPE.hidden_size, SHAPE.intermediate_size, SHAPE.vocab_size
+    KV = SHAPE.num_key_value_heads * SHAPE.head_dim
+    # q, k, v, o, gate, up, down of each layer, then the (tied) output projection
+    shapes = [(H, H), (KV, H), (KV, H), (H, H), (I, H), (I, H), (H, I)] * SHAPE.num_hidden_layers + [(V, H)]
     weights = [torch.randn(o, i, dtype=torch.bfloat16) for o, i in shapes]
     nbytes = sum(w.numel() * w.element_size() for w in weights)
-    xs = {i: torch.randn(1, i, dtype=torch.bfloat16) for i in (H, I)}
+    xs = {k: torch.randn(1, k, dtype=torch.bfloat16) for k in (H, I)}
     if args.kernel == "torch":
         calls = [(lambda x, w=w: torch.nn.functional.linear(x, w), w.shape[1]) for w in weights]
     else:

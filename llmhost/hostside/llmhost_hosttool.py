@@ -336,23 +336,24 @@ def check(args) -> int:
     try:
         code, raw = _http(f"{args.url}{chat_path}", body, headers, timeout=120)
     except OSError as e:
-        code, raw, result["error"] = None, b"", f"POST {chat_path} failed: {e}"
-    if code is not None and code >= 300:
-        result["error"] = f"POST {chat_path}: HTTP {code} {raw[:300]!r}"
-    elif code is not None:
-        result["chat_seconds"] = round(time.monotonic() - chat_started, 3)
-        try:
-            answer = json.loads(raw)
-            result["reply"] = answer["choices"][0]["message"]["content"]
-            # Ollama names a model without a tag NAME:latest
-            if answer.get("model") not in (args.model, f"{args.model}:latest"):
-                result["error"] = f"answered for model {answer.get('model')!r}, expected {args.model!r}"
-            elif not answer.get("usage", {}).get("completion_tokens"):
-                result["error"] = "the chat completion produced no tokens"
-            else:
-                result["ok"] = True
-        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as e:
-            result["error"] = f"POST {chat_path} failed: {e!r}"
+        result["error"] = f"POST {chat_path} failed: {e}"
+    else:
+        if code >= 300:
+            result["error"] = f"POST {chat_path}: HTTP {code} {raw[:300]!r}"
+        else:
+            result["chat_seconds"] = round(time.monotonic() - chat_started, 3)
+            try:
+                answer = json.loads(raw)
+                result["reply"] = answer["choices"][0]["message"]["content"]
+                # Ollama names a model without a tag NAME:latest
+                if answer.get("model") not in (args.model, f"{args.model}:latest"):
+                    result["error"] = f"answered for model {answer.get('model')!r}, expected {args.model!r}"
+                elif not answer.get("usage", {}).get("completion_tokens"):
+                    result["error"] = "the chat completion produced no tokens"
+                else:
+                    result["ok"] = True
+            except (ValueError, KeyError, IndexError, TypeError, AttributeError) as e:
+                result["error"] = f"POST {chat_path} failed: {e}"
     if not result["ok"]:
         result["log_tail"] = _tail(args.log)
     print(json.dumps(result))
