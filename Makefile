@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TINY := build/models/tiny-qwen2
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test unit e2e plan golden bench-cpu gpu-kit clean
+.PHONY: serve test unit lint check golden bench-cpu gpu-kit clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,12 +23,22 @@ serve: $(STAMP) $(TINY)/config.json
 	@echo "  curl -s http://127.0.0.1:8000/v1/chat/completions -H 'Content-Type: application/json' \\"
 	@echo "    -d '{\"model\": \"tiny-qwen2\", \"messages\": [{\"role\": \"user\", \"content\": \"Hello\"}], \"max_tokens\": 16}'"
 
-## test: the whole suite (unit + end-to-end on this machine)
-test: $(STAMP)
+## test: everything: lint, then the whole suite (unit, upstream, end-to-end on this machine, the Docker fleet); what CI runs
+test: lint
 	$(BIN)/pytest -v
 
+## unit: the unit tier alone (tests/unit: no Docker, no network but loopback; under a minute)
 unit: $(STAMP)
-	$(BIN)/pytest -v -m 'not e2e'
+	$(BIN)/pytest -q tests/unit
+
+## lint: ruff's checks and its format check (the version pinned in pyproject.toml)
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+## check: lint, the unit tier and the upstream tier (PyPI's metadata of the pinned releases; needs PyPI)
+check: lint
+	$(BIN)/pytest -q tests/unit tests/upstream
 
 ## golden: render the golden plans (tests/fixtures/plans) again after a planner change meant to move them
 golden: $(STAMP)

@@ -1,6 +1,6 @@
 """Print the plan of every host of an inventory from live facts; changes nothing.
 
-    llmhost plan inventories/a800.py          (runs: pyinfra -y INVENTORY deploys/plan.py)
+llmhost plan inventories/a800.py          (runs: pyinfra -y INVENTORY deploys/plan.py)
 """
 
 import os

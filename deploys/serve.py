@@ -1,6 +1,6 @@
 """Take a host to a verified serving state: plan, then the layers in order, then verify.
 
-    pyinfra -y inventories/local.py deploys/serve.py
+pyinfra -y inventories/local.py deploys/serve.py
 """
 
 from pyinfra import host

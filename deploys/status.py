@@ -20,9 +20,16 @@ serve(plan)  # with --dry (and no -y) pyinfra only checks what each operation wo
 
 services = {}
 for service in plan.services:
-    live = host.get_fact(EngineState, python=plan.python, tool=plan.tool, supervisor=plan.supervisor,
-                         unit=service.unit, url=service.health_url, health_path=service.health_path,
-                         log=service.log)  # fmt: skip
+    live = host.get_fact(
+        EngineState,
+        python=plan.python,
+        tool=plan.tool,
+        supervisor=plan.supervisor,
+        unit=service.unit,
+        url=service.health_url,
+        health_path=service.health_path,
+        log=service.log,
+    )
     model = host.get_fact(ModelDir, path=service.model.path, manifest=service.model.manifest)
     manifest = model["manifest"]
     services[service.name] = {
@@ -36,13 +43,27 @@ for service in plan.services:
 # the gateway and the web UI: a row each, with the names they answer for or list; they hold no model
 for name, g in (("gateway", plan.gateway), ("webui", plan.webui)):
     if g:
-        live = host.get_fact(EngineState, python=plan.python, tool=plan.tool, supervisor=plan.supervisor, unit=g.unit,
-                             url=g.health_url, health_path=g.health_path, log=g.log)  # fmt: skip
-        services[name] = {**live, "unit": g.unit, "model": ", ".join(g.names), "manifest": "-",
-                          "engine": f"{g.engine.engine} {g.engine.version}", "listen": f"{g.bind}:{g.port}"}  # fmt: skip
+        live = host.get_fact(
+            EngineState,
+            python=plan.python,
+            tool=plan.tool,
+            supervisor=plan.supervisor,
+            unit=g.unit,
+            url=g.health_url,
+            health_path=g.health_path,
+            log=g.log,
+        )
+        services[name] = {
+            **live,
+            "unit": g.unit,
+            "model": ", ".join(g.names),
+            "manifest": "-",
+            "engine": f"{g.engine.engine} {g.engine.version}",
+            "listen": f"{g.bind}:{g.port}",
+        }
 drift = []
 for op_hash in host.op_hash_order:
     data = state.get_op_data_for_host(host, op_hash)
     if data.operation_meta.will_change and not data.global_arguments.get("_if"):
-        drift.append(sorted(state.get_op_meta(op_hash).names)[0].split(" | ", 1)[-1])
+        drift.append(min(state.get_op_meta(op_hash).names).split(" | ", 1)[-1])
 print(json.dumps({"host": host.name, "status": {"services": services, "drift": drift}}, sort_keys=True), flush=True)

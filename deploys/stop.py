@@ -1,6 +1,6 @@
 """Stop the planned services of a host; `deploys/serve.py` starts them again.
 
-    pyinfra -y inventories/local.py deploys/stop.py
+pyinfra -y inventories/local.py deploys/stop.py
 """
 
 from pyinfra import host

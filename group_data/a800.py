@@ -3,8 +3,13 @@
 gives its env Python 3.12 from conda-forge, through the TUNA mirror (the host is in China)."""
 
 llmhost_services = [
-    {"name": "qwen72", "model": "Qwen/Qwen2-72B-Instruct", "served_model_name": "Qwen2-72B-Instruct",
-     "gpu_memory_utilization": 0.7, "host": "0.0.0.0"},
+    {
+        "name": "qwen72",
+        "model": "Qwen/Qwen2-72B-Instruct",
+        "served_model_name": "Qwen2-72B-Instruct",
+        "gpu_memory_utilization": 0.7,
+        "host": "0.0.0.0",
+    },
 ]
 # apt, pip, conda-forge (and Miniforge's installer) from TUNA, Hugging Face from hf-mirror.com
 llmhost_mirror = "tuna"

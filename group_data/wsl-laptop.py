@@ -7,8 +7,11 @@ service names that GGUF, which llama.cpp serves with every layer on the GPU.
 """
 
 llmhost_services = [
-    {"name": "qwen", "model": "hf:Qwen/Qwen2.5-1.5B-Instruct-GGUF/qwen2.5-1.5b-instruct-q4_k_m.gguf",
-     "served_model_name": "qwen2.5-1.5b-instruct"},
+    {
+        "name": "qwen",
+        "model": "hf:Qwen/Qwen2.5-1.5B-Instruct-GGUF/qwen2.5-1.5b-instruct-q4_k_m.gguf",
+        "served_model_name": "qwen2.5-1.5b-instruct",
+    },
 ]
 llmhost_hf_endpoint = "https://hf-mirror.com"
 llmhost_pip_index_url = "https://pypi.tuna.tsinghua.edu.cn/simple"

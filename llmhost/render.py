@@ -136,10 +136,13 @@ def gateway_config(gateway: GatewayPlan) -> str:
 
     models = []
     for d in gateway.deployments:
-        params = {"model": d.model, "api_base": d.api_base,
-                  # the openai provider needs some key; a backend without one ignores it
-                  "api_key": f"os.environ/{d.key_var}" if d.key_var else "none",
-                  "timeout": gateway.timeout}  # fmt: skip
+        params = {
+            "model": d.model,
+            "api_base": d.api_base,
+            # the openai provider needs some key; a backend without one ignores it
+            "api_key": f"os.environ/{d.key_var}" if d.key_var else "none",
+            "timeout": gateway.timeout,
+        }
         models.append({"model_name": d.group, "litellm_params": params, "model_info": {"id": d.id}})
     router = {
         "routing_strategy": "simple-shuffle",
@@ -159,6 +162,8 @@ def gateway_config(gateway: GatewayPlan) -> str:
         "litellm_settings": {"callbacks": ["prometheus"], "require_auth_for_metrics_endpoint": True},
         "general_settings": {"master_key": "os.environ/LITELLM_MASTER_KEY"},
     }
-    header = (f"# {gateway.unit}: LiteLLM {gateway.engine.version} in front of {len(gateway.deployments)} backend(s).\n"
-              "# Rendered by llmhost from the host plan; changes here are overwritten on the next run.\n")
+    header = (
+        f"# {gateway.unit}: LiteLLM {gateway.engine.version} in front of {len(gateway.deployments)} backend(s).\n"
+        "# Rendered by llmhost from the host plan; changes here are overwritten on the next run.\n"
+    )
     return header + yaml.safe_dump(config, sort_keys=False, default_flow_style=False)

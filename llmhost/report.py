@@ -44,8 +44,10 @@ def host_text(name: str, plan: HostPlan) -> str:
         lines.append("    argv               " + " ".join(g.argv))
     if plan.webui:
         w = plan.webui
-        lines.append(f"  webui {w.unit}: Open WebUI {w.engine.version} on {w.bind}:{w.port}, admin {w.admin_email}, "
-                     f"default model {w.default_model}")  # fmt: skip
+        lines.append(
+            f"  webui {w.unit}: Open WebUI {w.engine.version} on {w.bind}:{w.port}, admin {w.admin_email}, "
+            f"default model {w.default_model}"
+        )
         lines += [f"    connection {url} ({what})" for url, what in w.connections]
         lines += [f"    ollama {w.ollama_url}"] if w.ollama_url else []
         lines.append("    argv               " + " ".join(w.argv))

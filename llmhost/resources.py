@@ -27,9 +27,7 @@ def template(name: str) -> str:
 
 
 def defaults_file() -> Path:
-    return _first_existing(
-        _PACKAGE.parent / "group_data" / "all.py", _PACKAGE / "_shared" / "group_data" / "all.py"
-    )
+    return _first_existing(_PACKAGE.parent / "group_data" / "all.py", _PACKAGE / "_shared" / "group_data" / "all.py")
 
 
 def hostside_tool() -> str:

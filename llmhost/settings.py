@@ -11,10 +11,11 @@ import ipaddress
 import json
 import re
 import runpy
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 from pyinfra.api.exceptions import DeployError
@@ -56,7 +57,9 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
 _REPO = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _GGUF_PATH = re.compile(r"^(?!\.\.?(/|$))[\w.-]+(/(?!\.\.?(/|$))[\w.-]+)*$")  # no . or .. parts
 _SERVED = re.compile(r"^[\w.:/-]{1,128}$")
-_OLLAMA_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}(:[a-z0-9._-]{1,80})?$")  # name[:tag], as `ollama create` takes it
+_OLLAMA_NAME = re.compile(
+    r"^[a-z0-9][a-z0-9._-]{0,79}(:[a-z0-9._-]{1,80})?$"
+)  # name[:tag], as `ollama create` takes it
 _KEEP_ALIVE = re.compile(r"^-?(\d+|(\d+(\.\d+)?(ms|s|m|h))+)$")  # Go durations, or seconds
 _VERSION = re.compile(r"^\d+\.\d+\.\d+(-rc\d+)?$")
 
@@ -128,8 +131,18 @@ class GatewayWish:
     master_key: str | None = field(default=None, repr=False)  # None: generated on the controller
 
 
-GATEWAY_KEYS = ("host", "port", "hosts", "aliases", "fallbacks", "num_retries", "timeout", "cooldown_time",
-                "allowed_fails", "master_key")  # fmt: skip
+GATEWAY_KEYS = (
+    "host",
+    "port",
+    "hosts",
+    "aliases",
+    "fallbacks",
+    "num_retries",
+    "timeout",
+    "cooldown_time",
+    "allowed_fails",
+    "master_key",
+)
 # LiteLLM refuses to start with these (its master_key_boot_check blocklist: the docs' example key)
 WEAK_MASTER_KEYS = ("sk-1234",)
 # what llmhost takes as a gateway master key (given in the data, or read back from the controller)
@@ -299,7 +312,9 @@ def _python(key: str, value: Any) -> str:
     if re.fullmatch(r"3\.\d{1,2}", value):
         return f"python{value}"
     if not re.fullmatch(r"[\w./+-]+", value):
-        raise DataError(key, f"expected an interpreter (python3.10, /usr/bin/python3.11) or a version (3.10), got {value!r}")
+        raise DataError(
+            key, f"expected an interpreter (python3.10, /usr/bin/python3.11) or a version (3.10), got {value!r}"
+        )
     return value
 
 
@@ -336,7 +351,9 @@ def _engine_pins(key: str, value: Any) -> tuple[tuple[str, tuple[str, ...]], ...
             except InvalidRequirement as e:
                 raise DataError(f"{key}.{env}[{i}]", f"not a pip requirement: {str(e).splitlines()[0]}") from None
             if parsed.url or parsed.marker:
-                raise DataError(f"{key}.{env}[{i}]", f"expected a name with a version (transformers==4.57.1), got {req!r}")
+                raise DataError(
+                    f"{key}.{env}[{i}]", f"expected a name with a version (transformers==4.57.1), got {req!r}"
+                )
             clean.append(str(parsed))
         pins.append((env, tuple(clean)))
     return tuple(pins)
@@ -352,7 +369,9 @@ def _mirror(key: str, value: Any) -> tuple[str, tuple[tuple[str, str], ...]]:
         if unknown:
             raise DataError(f"{key}.{unknown[0]}", f"unknown mirror target (known: {', '.join(MIRROR_TARGETS)})")
         return "custom", tuple(sorted((k, _url(f"{key}.{k}", v)) for k, v in value.items()))
-    raise DataError(key, f"expected none, tuna or a dict of base URLs ({', '.join(MIRROR_TARGETS)}), got {_describe(value)}")
+    raise DataError(
+        key, f"expected none, tuna or a dict of base URLs ({', '.join(MIRROR_TARGETS)}), got {_describe(value)}"
+    )
 
 
 def _bind(key: str, value: Any) -> str:
@@ -376,15 +395,17 @@ def _hub(key: str, kind: str, ref: str, value: str) -> ModelSource:
     repo, file, revision = _hub_parts(ref)
     path = f"{repo}/{file}" if file else repo
     if file and (not file.endswith(".gguf") or not _GGUF_PATH.match(file)):
-        raise DataError(key, f"a hub id names the repository, or one .gguf file in it ({kind}:org/name/file.gguf), "
-                             f"got {value!r}")  # fmt: skip
+        raise DataError(
+            key, f"a hub id names the repository, or one .gguf file in it ({kind}:org/name/file.gguf), got {value!r}"
+        )
     if not _REPO.match(repo) or "@" in revision or (ref.endswith("@") and not revision):
         raise DataError(key, f"expected a hub id like {kind}:Qwen/Qwen2.5-1.5B-Instruct[@revision], got {value!r}")
     spec = f"{kind}:{path}" + (f"@{revision}" if revision else "")
     info = catalog.gguf_lookup(repo, file) if file else catalog.lookup(repo)
     slug = repo.replace("/", "--") + (f"--{file.removesuffix('.gguf').replace('/', '--')}" if file else "")
-    return ModelSource(spec, kind, repo, revision or None, slug if kind == "hf" else f"{kind}--{slug}", info,
-                       file=file or None)  # fmt: skip
+    return ModelSource(
+        spec, kind, repo, revision or None, slug if kind == "hf" else f"{kind}--{slug}", info, file=file or None
+    )
 
 
 def parse_model(key: str, value: Any, base: Path, estimate: bool = False) -> ModelSource:
@@ -438,7 +459,9 @@ def _locked(source: ModelSource, lock_dir: Path) -> ModelSource:
         try:
             entry = json.loads(path.read_text())
         except (OSError, ValueError) as e:
-            raise DataError("llmhost_model_lock_dir", f"{path}: not a readable lock entry ({e}); delete it to re-resolve")
+            raise DataError(
+                "llmhost_model_lock_dir", f"{path}: not a readable lock entry ({e}); delete it to re-resolve"
+            )
         files = entry.get("files") if isinstance(entry, dict) else None
         if (
             entry.get("source") != source.spec
@@ -460,9 +483,7 @@ def _service(index: int, raw: Any, base: Path, estimate: bool = False) -> Servic
         raise DataError(key, f"expected a dict with at least name and model, got {_describe(raw)}")
     unknown = sorted(set(raw) - set(SERVICE_KEYS))
     if unknown:
-        raise DataError(
-            f"{key}.{unknown[0]}", f"unknown service key (known: {', '.join(SERVICE_KEYS)})"
-        )
+        raise DataError(f"{key}.{unknown[0]}", f"unknown service key (known: {', '.join(SERVICE_KEYS)})")
     for required in ("name", "model"):
         if required not in raw:
             raise DataError(f"{key}.{required}", "is required")
@@ -484,7 +505,8 @@ def _service(index: int, raw: Any, base: Path, estimate: bool = False) -> Servic
         dtype=_choice(f"{key}.dtype", raw.get("dtype", "auto"), DTYPES),
         api_key=_opt_str(f"{key}.api_key", raw.get("api_key")),
         quantization=(
-            None if raw.get("quantization") is None
+            None
+            if raw.get("quantization") is None
             else _choice(f"{key}.quantization", raw["quantization"], QUANTIZATIONS)
         ),
         tensor_parallel_size=_opt_int(f"{key}.tensor_parallel_size", raw.get("tensor_parallel_size"), 1, 64),
@@ -508,7 +530,9 @@ def _nodes(key: str, raw: Mapping) -> tuple[str, ...]:
         raise DataError(f"{key}.nodes", f"{twice!r} is listed twice")
     engine = raw.get("engine", "auto")
     if engine not in ("auto", "vllm", "vllm-cpu"):
-        raise DataError(f"{key}.nodes", f"a service across hosts runs vLLM (engine auto, vllm or vllm-cpu), not {engine}")
+        raise DataError(
+            f"{key}.nodes", f"a service across hosts runs vLLM (engine auto, vllm or vllm-cpu), not {engine}"
+        )
     if raw.get("gguf") is not None:
         raise DataError(f"{key}.nodes", "a service across hosts runs vLLM, which serves the checkpoint, not a GGUF")
     return nodes
@@ -520,8 +544,10 @@ def _gguf(key: str, raw: Mapping) -> str | None:
     kind = _choice(f"{key}.gguf", str(raw["gguf"]).upper(), tuple(GGUF_TYPES))
     engine = raw.get("engine", "auto")
     if engine not in ("auto", "llamacpp", "ollama"):
-        raise DataError(f"{key}.gguf", f"a GGUF is served by llama.cpp or Ollama, not engine {engine} (use auto, "
-                                       "llamacpp or ollama)")  # fmt: skip
+        raise DataError(
+            f"{key}.gguf",
+            f"a GGUF is served by llama.cpp or Ollama, not engine {engine} (use auto, llamacpp or ollama)",
+        )
     return kind
 
 
@@ -540,10 +566,15 @@ def _services(key: str, value: Any, base: Path, lock_dir: Path, estimate: bool =
             raise DataError(f"{key}[{i}].name", f"{svc.name!r} is already used by {key}[{seen_names[svc.name]}]")
         if svc.engine == "ollama":
             if svc.api_key:
-                raise DataError(f"{key}[{i}].api_key", "Ollama has no API key; leave it out (bind 127.0.0.1, or put a proxy in front)")
+                raise DataError(
+                    f"{key}[{i}].api_key",
+                    "Ollama has no API key; leave it out (bind 127.0.0.1, or put a proxy in front)",
+                )
             if not _OLLAMA_NAME.match(svc.served_model_name):
-                raise DataError(f"{key}[{i}].served_model_name",
-                                f"{svc.served_model_name!r} is not an Ollama model name (lowercase name[:tag])")  # fmt: skip
+                raise DataError(
+                    f"{key}[{i}].served_model_name",
+                    f"{svc.served_model_name!r} is not an Ollama model name (lowercase name[:tag])",
+                )
             if ollama is not None:
                 first = services[ollama]
                 if (svc.host, svc.port) != (first.host, first.port):
@@ -590,8 +621,10 @@ def _gateway(key: str, value: Any) -> GatewayWish | None:
         _str(f"{key}.aliases.{alias}", target)
     fallbacks = value.get("fallbacks") or {}
     if not isinstance(fallbacks, Mapping):
-        raise DataError(f"{key}.fallbacks", f"expected a dict of served_model_name -> list of served_model_names, "
-                                            f"got {_describe(fallbacks)}")  # fmt: skip
+        raise DataError(
+            f"{key}.fallbacks",
+            f"expected a dict of served_model_name -> list of served_model_names, got {_describe(fallbacks)}",
+        )
     clean_fallbacks = []
     for group, targets in fallbacks.items():
         targets = _str_list(f"{key}.fallbacks.{group}", targets, _str)
@@ -603,11 +636,16 @@ def _gateway(key: str, value: Any) -> GatewayWish | None:
     master_key = _opt_str(f"{key}.master_key", value.get("master_key"))
     if master_key is not None:
         if master_key.strip() in WEAK_MASTER_KEYS:
-            raise DataError(f"{key}.master_key", "a publicly known key (LiteLLM refuses to start with it); leave it "
-                                                 "out to have one generated")  # fmt: skip
+            raise DataError(
+                f"{key}.master_key",
+                "a publicly known key (LiteLLM refuses to start with it); leave it out to have one generated",
+            )
         if not MASTER_KEY.fullmatch(master_key):
-            raise DataError(f"{key}.master_key", "expected \"sk-\" and at least 16 more printable characters (no "
-                                                 "spaces); leave it out to have one generated")  # fmt: skip
+            raise DataError(
+                f"{key}.master_key",
+                'expected "sk-" and at least 16 more printable characters (no '
+                "spaces); leave it out to have one generated",
+            )
     return GatewayWish(
         host=_bind(f"{key}.host", value.get("host", "127.0.0.1")),
         port=_int(f"{key}.port", value.get("port", 4000), 1, 65535),
@@ -638,9 +676,12 @@ def _webui(key: str, value: Any, managed: tuple[str, ...]) -> WebuiWish | None:
         raise DataError(f"{key}.admin_email", f"expected an e-mail address (admin@example.com), got {email!r}")
     password = _opt_str(f"{key}.admin_password", value.get("admin_password"))
     if password is not None and not WEBUI_PASSWORD.fullmatch(password):
-        raise DataError(f"{key}.admin_password", "expected 8 or more printable ASCII characters (72 at most: "
-                                                 "bcrypt's limit) without spaces, quotes, backslashes or \"$\"; leave it "
-                                                 "out to have one generated")  # fmt: skip
+        raise DataError(
+            f"{key}.admin_password",
+            "expected 8 or more printable ASCII characters (72 at most: "
+            'bcrypt\'s limit) without spaces, quotes, backslashes or "$"; leave it '
+            "out to have one generated",
+        )
     default_model = _opt_str(f"{key}.default_model", value.get("default_model"))
     if default_model is not None and not _SERVED.match(default_model):
         raise DataError(f"{key}.default_model", f"unexpected characters in {default_model!r}")
@@ -652,15 +693,19 @@ def _webui(key: str, value: Any, managed: tuple[str, ...]) -> WebuiWish | None:
         if not isinstance(name, str) or not re.fullmatch(r"[A-Z][A-Z0-9_]*", name):
             raise DataError(f"{key}.env", f"{name!r} is not an environment variable name (UPPER_CASE)")
         if name in managed:
-            raise DataError(f"{key}.env.{name}", "set by llmhost itself (from llmhost_webui and the plan); "
-                                                 "see group_data/all.py for the key that sets it")  # fmt: skip
+            raise DataError(
+                f"{key}.env.{name}",
+                "set by llmhost itself (from llmhost_webui and the plan); "
+                "see group_data/all.py for the key that sets it",
+            )
         if isinstance(setting, bool):
             setting = "true" if setting else "false"
         elif isinstance(setting, int):
             setting = str(setting)
         if not isinstance(setting, str) or "\n" in setting:
-            raise DataError(f"{key}.env.{name}", f"expected a one-line string, number or true/false, got "
-                                                 f"{_describe(setting)}")  # fmt: skip
+            raise DataError(
+                f"{key}.env.{name}", f"expected a one-line string, number or true/false, got {_describe(setting)}"
+            )
         clean_env.append((name, setting))
     return WebuiWish(
         host=_bind(f"{key}.host", value.get("host", "127.0.0.1")),
@@ -678,14 +723,14 @@ def _webui(key: str, value: Any, managed: tuple[str, ...]) -> WebuiWish | None:
 def _version(key: str, value: Any) -> str:
     text = _str(key, value).removeprefix("v")
     if not _VERSION.match(text):
-        raise DataError(key, f"expected a release version like \"0.22.1\", got {value!r}")
+        raise DataError(key, f'expected a release version like "0.22.1", got {value!r}')
     return text
 
 
 def _keep_alive(key: str, value: Any) -> str:
     text = str(value) if isinstance(value, int) and not isinstance(value, bool) else _str(key, value)
     if not _KEEP_ALIVE.match(text):
-        raise DataError(key, f"expected a duration (\"5m\", \"1h30m\"), seconds, or -1 (forever), got {text!r}")
+        raise DataError(key, f'expected a duration ("5m", "1h30m"), seconds, or -1 (forever), got {text!r}')
     return text
 
 
@@ -749,9 +794,7 @@ def load(data: Mapping[str, Any], base: Path | None = None, estimate_weights: bo
             if merged["llmhost_pip_index_url"] is None
             else _url("llmhost_pip_index_url", merged["llmhost_pip_index_url"])
         ),
-        pip_extra_index_urls=_str_list(
-            "llmhost_pip_extra_index_urls", merged["llmhost_pip_extra_index_urls"], _url
-        ),
+        pip_extra_index_urls=_str_list("llmhost_pip_extra_index_urls", merged["llmhost_pip_extra_index_urls"], _url),
         pip_find_links=_str_list("llmhost_pip_find_links", merged["llmhost_pip_find_links"], _abs_path),
         pip_no_index=_bool("llmhost_pip_no_index", merged["llmhost_pip_no_index"]),
         torch_index_url=torch_index,
@@ -782,14 +825,20 @@ def load(data: Mapping[str, Any], base: Path | None = None, estimate_weights: bo
         ),
         conda_installer_sha256=_sha256("llmhost_conda_installer_sha256", merged["llmhost_conda_installer_sha256"]),
         cuda_default=_cuda_version("llmhost_cuda_default", merged["llmhost_cuda_default"]),
-        cuda_toolkits=tuple(dict.fromkeys(_str_list("llmhost_cuda_toolkits", merged["llmhost_cuda_toolkits"], _cuda_version))),
+        cuda_toolkits=tuple(
+            dict.fromkeys(_str_list("llmhost_cuda_toolkits", merged["llmhost_cuda_toolkits"], _cuda_version))
+        ),
         cuda_repo_url=_url("llmhost_cuda_repo_url", merged["llmhost_cuda_repo_url"]),
         allow_reboot=_bool("llmhost_allow_reboot", merged["llmhost_allow_reboot"]),
         ollama_version=_version("llmhost_ollama_version", merged["llmhost_ollama_version"]),
-        ollama_url=None if merged["llmhost_ollama_url"] is None else _url("llmhost_ollama_url", merged["llmhost_ollama_url"]),
+        ollama_url=None
+        if merged["llmhost_ollama_url"] is None
+        else _url("llmhost_ollama_url", merged["llmhost_ollama_url"]),
         ollama_sha256=_sha256("llmhost_ollama_sha256", merged["llmhost_ollama_sha256"]),
         ollama_keep_alive=_keep_alive("llmhost_ollama_keep_alive", merged["llmhost_ollama_keep_alive"]),
-        ollama_max_loaded_models=_opt_int("llmhost_ollama_max_loaded_models", merged["llmhost_ollama_max_loaded_models"], 1, 64),
+        ollama_max_loaded_models=_opt_int(
+            "llmhost_ollama_max_loaded_models", merged["llmhost_ollama_max_loaded_models"], 1, 64
+        ),
         gateway=gateway,
         webui=webui,
         address=_opt_str("llmhost_address", merged["llmhost_address"]),

@@ -64,8 +64,16 @@ class TinyShape:
 # Qwen2.5-0.5B's shapes (its config.json) with random weights in bfloat16: 494M weights, 0.99 GB read
 # per decoded token (embeddings tied), the tiny tokenizer (the rows past it are never prompted).
 # What `llmhost bench`'s CPU goals are measured with (scripts/bench_cpu.py).
-QWEN25_05B = TinyShape(hidden_size=896, num_attention_heads=14, num_key_value_heads=2, num_hidden_layers=24,
-                       intermediate_size=4864, vocab_size=151936, max_position_embeddings=32768, dtype="bfloat16")  # fmt: skip
+QWEN25_05B = TinyShape(
+    hidden_size=896,
+    num_attention_heads=14,
+    num_key_value_heads=2,
+    num_hidden_layers=24,
+    intermediate_size=4864,
+    vocab_size=151936,
+    max_position_embeddings=32768,
+    dtype="bfloat16",
+)
 SHAPES = {"tiny": TinyShape(), "qwen2.5-0.5b": QWEN25_05B}
 
 
@@ -140,7 +148,11 @@ def _save_bf16(tensors: dict, path: Path) -> None:
         bits = tensors[name].astype(np.float32).view(np.uint32)
         bf16 = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype("<u2")
         data = bf16.tobytes()
-        header[name] = {"dtype": "BF16", "shape": list(tensors[name].shape), "data_offsets": [offset, offset + len(data)]}
+        header[name] = {
+            "dtype": "BF16",
+            "shape": list(tensors[name].shape),
+            "data_offsets": [offset, offset + len(data)],
+        }
         chunks.append(data)
         offset += len(data)
     text = json.dumps(header, separators=(",", ":")).encode()
@@ -162,7 +174,9 @@ def _load_safetensors(path: Path) -> dict:
         data = f.read()
     types = {"F32": np.float32, "BF16": np.uint16, "F16": np.float16}
     return {
-        name: np.frombuffer(data[e["data_offsets"][0] : e["data_offsets"][1]], dtype=types[e["dtype"]]).reshape(e["shape"])
+        name: np.frombuffer(data[e["data_offsets"][0] : e["data_offsets"][1]], dtype=types[e["dtype"]]).reshape(
+            e["shape"]
+        )
         for name, e in header.items()
         if name != "__metadata__"
     }
@@ -301,9 +315,16 @@ def _sentencepiece_model() -> bytes:
 
     out = io.BytesIO()
     spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(_CORPUS * 8), model_writer=out, vocab_size=640, model_type="bpe", num_threads=1,
-        character_coverage=1.0, byte_fallback=True, hard_vocab_limit=False, minloglevel=2,
-    )  # fmt: skip
+        sentence_iterator=iter(_CORPUS * 8),
+        model_writer=out,
+        vocab_size=640,
+        model_type="bpe",
+        num_threads=1,
+        character_coverage=1.0,
+        byte_fallback=True,
+        hard_vocab_limit=False,
+        minloglevel=2,
+    )
     return out.getvalue()
 
 

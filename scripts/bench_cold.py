@@ -29,23 +29,41 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scripts.bench_rerun import DATA, save  # noqa: E402
-from tests.fleet import harness  # noqa: E402
-from tests.helpers import pyinfra  # noqa: E402
+from scripts.bench_rerun import DATA, save
+from tests.fleet import harness
+from tests.helpers import pyinfra
 
 SCRATCH = "/opt/parts"
 # the cold serve's operations that do what the parts by hand do (the rest is llmhost's own work:
 # facts, accounts, directories, files, units, the link)
-PART_OPERATIONS = ("Refresh apt package lists", "Install system packages", "Wheelhouse ", "Venv for ", "Install vllm",
-                   "Model ", "Health and chat of ")  # fmt: skip
+PART_OPERATIONS = (
+    "Refresh apt package lists",
+    "Install system packages",
+    "Wheelhouse ",
+    "Venv for ",
+    "Install vllm",
+    "Model ",
+    "Health and chat of ",
+)
 
 
 def ssh(host, script: str, stdin=None, timeout: int = 1800) -> float:
     """Run ``script`` on ``host`` over SSH (as pyinfra reaches it); its seconds."""
-    argv = ["ssh", "-i", str(harness.ssh_key()), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-            "-o", "LogLevel=ERROR", f"root@{host.ip}", script]  # fmt: skip
+    argv = [
+        "ssh",
+        "-i",
+        str(harness.ssh_key()),
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "LogLevel=ERROR",
+        f"root@{host.ip}",
+        script,
+    ]
     started = time.monotonic()
-    proc = subprocess.run(argv, stdin=stdin, capture_output=True, text=stdin is None, timeout=timeout)
+    proc = subprocess.run(argv, stdin=stdin, capture_output=True, text=stdin is None, timeout=timeout, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"{host.name}: {script[:120]} -> {proc.returncode}: {str(proc.stderr)[-800:]}")
     return time.monotonic() - started
@@ -70,13 +88,17 @@ def parts(host, plan: dict) -> dict[str, float]:
     took["wheelhouse sent"] = send(host, harness.REPO / DATA["llmhost_wheelhouse"], f"{SCRATCH}/wheelhouse")
     pkgs = " ".join(plan["system_packages"])
     took["debian packages"] = ssh(
-        host, "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get -y -qq -o Dpkg::Options::=--force-confdef "
-        f"-o Dpkg::Options::=--force-confold install {pkgs} > /dev/null")  # fmt: skip
+        host,
+        "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get -y -qq -o Dpkg::Options::=--force-confdef "
+        f"-o Dpkg::Options::=--force-confold install {pkgs} > /dev/null",
+    )
     python = f"python{'.'.join(engine['engine_python'].split('.')[:2])}"
     took["engine venv + pins"] = ssh(
-        host, f"{python} -m venv {venv} && {venv}/bin/pip install -q --no-index --find-links {SCRATCH}/wheelhouse "
+        host,
+        f"{python} -m venv {venv} && {venv}/bin/pip install -q --no-index --find-links {SCRATCH}/wheelhouse "
         + " ".join(shlex.quote(r) for r in reqs)
-        + (f" && {venv}/bin/pip uninstall -q -y {' '.join(engine['remove'])}" if engine["remove"] else ""))  # fmt: skip
+        + (f" && {venv}/bin/pip uninstall -q -y {' '.join(engine['remove'])}" if engine["remove"] else ""),
+    )
     model = next(a for i, a in enumerate(service["argv"]) if service["argv"][i - 1] == "--model")
     took["model sent"] = send(host, harness.REPO / DATA["llmhost_services"][0]["model"], f"{SCRATCH}/model")
     link = engine_dir.rsplit("-", 2)[0] + "-current"  # /opt/llmhost/venvs/vllm-cpu-current
@@ -85,10 +107,15 @@ def parts(host, plan: dict) -> dict[str, float]:
     for path in ("HF_HOME", "VLLM_CACHE_ROOT", "HOME"):
         env[path] = f"{SCRATCH}/{path.lower()}"
     port = argv[argv.index("--port") + 1]
-    start = (f"mkdir -p {' '.join(env[p] for p in ('HF_HOME', 'VLLM_CACHE_ROOT', 'HOME'))}; "
-             "setsid env -i " + " ".join(shlex.quote(f"{k}={v}") for k, v in env.items()) + " "
-             + shlex.join(argv) + f" > {SCRATCH}/engine.log 2>&1 < /dev/null & "
-             f"pid=$!; until curl -sf http://127.0.0.1:{port}/health > /dev/null; do kill -0 $pid || exit 1; sleep 0.2; done")  # fmt: skip
+    start = (
+        f"mkdir -p {' '.join(env[p] for p in ('HF_HOME', 'VLLM_CACHE_ROOT', 'HOME'))}; "
+        "setsid env -i "
+        + " ".join(shlex.quote(f"{k}={v}") for k, v in env.items())
+        + " "
+        + shlex.join(argv)
+        + f" > {SCRATCH}/engine.log 2>&1 < /dev/null & "
+        f"pid=$!; until curl -sf http://127.0.0.1:{port}/health > /dev/null; do kill -0 $pid || exit 1; sleep 0.2; done"
+    )
     took["engine start -> healthy"] = ssh(host, f"timeout 600 bash -c {shlex.quote(start)}")
     return took
 
@@ -97,8 +124,9 @@ def operation_seconds(log: str) -> dict[str, float]:
     """Each operation's seconds, from the stamps ``stream`` put on pyinfra's -v lines ("--> Starting
     operation: NAME" to the next one, the last to the end of the run)."""
     stamped = [line.split(" ", 1) for line in log.splitlines() if line[:1].isdigit()]
-    starts = [(float(t), rest.split("Starting operation: ", 1)[1]) for t, rest in stamped
-              if "Starting operation: " in rest]  # fmt: skip
+    starts = [
+        (float(t), rest.split("Starting operation: ", 1)[1]) for t, rest in stamped if "Starting operation: " in rest
+    ]
     end = float(stamped[-1][0]) if stamped else 0.0
     times = {}
     for (t, name), nxt in zip(starts, starts[1:] + [(end, "")]):
@@ -115,8 +143,13 @@ def main() -> int:
     try:
         b = harness.start_host(names[1])
         inv_b = harness.write_inventory(harness.STATE / "cold-b.py", [b], DATA)
-        out = subprocess.run([str(harness.REPO / ".venv/bin/llmhost"), "plan", str(inv_b), "--json"],
-                             capture_output=True, text=True, check=True, cwd=harness.REPO)  # fmt: skip
+        out = subprocess.run(
+            [str(harness.REPO / ".venv/bin/llmhost"), "plan", str(inv_b), "--json"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=harness.REPO,
+        )
         plan = next(iter(json.loads(out.stdout).values()))
         took = parts(b, plan)
         harness.stop_host(names[1])
@@ -129,10 +162,15 @@ def main() -> int:
         ops = operation_seconds(cold.stderr)
         unavoidable = sum(took.values())
         own = cold.seconds - sum(t for op, t in ops.items() if op.split(" | ", 1)[-1].startswith(PART_OPERATIONS))
-        record = {"cold_s": round(cold.seconds, 1), "cold_changed": len(cold.changed),
-                  "parts_s": {k: round(v, 1) for k, v in took.items()}, "unavoidable_s": round(unavoidable, 1),
-                  "operations_s": ops, "own_s": round(own, 1),
-                  "ratio": round(cold.seconds / unavoidable, 2)}  # fmt: skip
+        record = {
+            "cold_s": round(cold.seconds, 1),
+            "cold_changed": len(cold.changed),
+            "parts_s": {k: round(v, 1) for k, v in took.items()},
+            "unavoidable_s": round(unavoidable, 1),
+            "operations_s": ops,
+            "own_s": round(own, 1),
+            "ratio": round(cold.seconds / unavoidable, 2),
+        }
         path = save("cold", record)
         for part, s in took.items():
             print(f"  {part:<24} {s:6.1f} s")

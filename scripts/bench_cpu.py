@@ -36,7 +36,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from llmhost import benchmarks  # noqa: E402 (after the path)
+from llmhost import benchmarks
 
 BIN = REPO / ".venv" / "bin"
 MODEL = "./build/models/qwen2.5-0.5b-shape"
@@ -52,7 +52,7 @@ def log(message: str) -> None:
 
 def sh(*argv: str, **kw) -> subprocess.CompletedProcess:
     started = time.monotonic()
-    proc = subprocess.run(argv, cwd=REPO, text=True, capture_output=True, **kw)
+    proc = subprocess.run(argv, cwd=REPO, text=True, capture_output=True, **kw, check=False)
     proc.seconds = time.monotonic() - started
     if proc.returncode != 0:
         sys.exit(f"bench_cpu: {' '.join(argv)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}{proc.stdout[-2000:]}")
@@ -66,14 +66,31 @@ def inventory(path: Path, services: list[dict]) -> str:
 
 
 def serve_and_bench(name: str, workload: str, work: Path, results: Path) -> dict:
-    service = {"name": name, "model": MODEL, "port": PORT, "served_model_name": "qwen2.5-0.5b-shape",
-               "max_num_seqs": 8, "workload": workload}  # fmt: skip
+    service = {
+        "name": name,
+        "model": MODEL,
+        "port": PORT,
+        "served_model_name": "qwen2.5-0.5b-shape",
+        "max_num_seqs": 8,
+        "workload": workload,
+    }
     inv = inventory(work / f"{name}.py", [service])
     log(f"{name}: serving (workload: {workload}) with pyinfra deploys/serve.py")
     served = sh(str(BIN / "pyinfra"), "-y", inv, "deploys/serve.py")
     log(f"{name}: served in {served.seconds:.0f} s; sweeping with llmhost bench")
-    bench = sh(str(BIN / "llmhost"), "bench", inv, "--levels", LEVELS, "--prompt-tokens", str(PROMPT),
-               "--output-tokens", str(OUTPUT), "--results", str(results))  # fmt: skip
+    bench = sh(
+        str(BIN / "llmhost"),
+        "bench",
+        inv,
+        "--levels",
+        LEVELS,
+        "--prompt-tokens",
+        str(PROMPT),
+        "--output-tokens",
+        str(OUTPUT),
+        "--results",
+        str(results),
+    )
     (path,) = [line.split(": ", 1)[1] for line in bench.stdout.splitlines() if line.startswith("records: ")]
     record = benchmarks.load([REPO / path])[0]
     record["_served_seconds"] = served.seconds
@@ -100,10 +117,23 @@ def minimal(throughput: dict, work: Path, results: Path, stamp: str) -> dict:
     size the plan gave), swept by the same host tool into a record of the same form."""
     produced = throughput["produced_by"]
     python, model = produced["argv"][0], produced["argv"][produced["argv"].index("--model") + 1]
-    env = {"PATH": "/usr/bin:/bin", "HOME": f"{ROOT}/home", "HF_HUB_OFFLINE": "1",
-           "VLLM_CPU_KVCACHE_SPACE": produced["env"]["VLLM_CPU_KVCACHE_SPACE"]}  # fmt: skip
-    argv = [python, "-m", "vllm.entrypoints.openai.api_server", "--model", model,
-            "--served-model-name", "minimal", "--port", str(MINIMAL_PORT)]  # fmt: skip
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": f"{ROOT}/home",
+        "HF_HUB_OFFLINE": "1",
+        "VLLM_CPU_KVCACHE_SPACE": produced["env"]["VLLM_CPU_KVCACHE_SPACE"],
+    }
+    argv = [
+        python,
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        model,
+        "--served-model-name",
+        "minimal",
+        "--port",
+        str(MINIMAL_PORT),
+    ]
     out_dir = f"{ROOT}/bench/minimal/{stamp}"
     os.makedirs(out_dir, exist_ok=True)
     log_path = work / "minimal.log"
@@ -114,14 +144,30 @@ def minimal(throughput: dict, work: Path, results: Path, stamp: str) -> dict:
         up = wait_healthy(f"http://127.0.0.1:{MINIMAL_PORT}", proc)
         log(f"minimal: healthy in {up:.0f} s; sweeping")
         request = throughput["request"]
-        spec = {"service": "minimal", "url": f"http://127.0.0.1:{MINIMAL_PORT}", "model": "minimal",
-                "tokenizer": model, "gguf_file": None, "levels": request["levels"], "requests": request["requests"],
-                "prompt_tokens": PROMPT, "output_tokens": OUTPUT, "max_seconds": request["max_seconds"],
-                "env_files": [], "api_key_var": "", "out_dir": out_dir,
-                "manifest": throughput["_plan_manifest"]}  # fmt: skip
+        spec = {
+            "service": "minimal",
+            "url": f"http://127.0.0.1:{MINIMAL_PORT}",
+            "model": "minimal",
+            "tokenizer": model,
+            "gguf_file": None,
+            "levels": request["levels"],
+            "requests": request["requests"],
+            "prompt_tokens": PROMPT,
+            "output_tokens": OUTPUT,
+            "max_seconds": request["max_seconds"],
+            "env_files": [],
+            "api_key_var": "",
+            "out_dir": out_dir,
+            "manifest": throughput["_plan_manifest"],
+        }
         Path(out_dir, "spec.json").write_text(json.dumps(spec, indent=2) + "\n")
-        swept = sh(f"{ROOT}/venvs/bench-tools-current/bin/python", f"{ROOT}/bin/llmhost-bench", "sweep",
-                   "--spec", f"{out_dir}/spec.json")  # fmt: skip
+        swept = sh(
+            f"{ROOT}/venvs/bench-tools-current/bin/python",
+            f"{ROOT}/bin/llmhost-bench",
+            "sweep",
+            "--spec",
+            f"{out_dir}/spec.json",
+        )
         result = json.loads(swept.stdout.strip().splitlines()[-1])
     finally:
         os.killpg(proc.pid, 15)
@@ -130,10 +176,17 @@ def minimal(throughput: dict, work: Path, results: Path, stamp: str) -> dict:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, 9)
     bandwidth = json.loads(Path(f"{ROOT}/bench/memory-bandwidth.json").read_text())
-    meta = {"host": "@local", "service": "minimal", "stamp": stamp, "weights_bytes": throughput["weights_bytes"],
-            "produced_by": {**produced, "argv": argv, "env": env, "max_num_seqs": None, "max_model_len": None},
-            "request": request, "host_facts": throughput["host_facts"], "tool": "guidellm",
-            "plan_reasons": ["minimal: launched by hand, only VLLM_CPU_KVCACHE_SPACE set"]}  # fmt: skip
+    meta = {
+        "host": "@local",
+        "service": "minimal",
+        "stamp": stamp,
+        "weights_bytes": throughput["weights_bytes"],
+        "produced_by": {**produced, "argv": argv, "env": env, "max_num_seqs": None, "max_model_len": None},
+        "request": request,
+        "host_facts": throughput["host_facts"],
+        "tool": "guidellm",
+        "plan_reasons": ["minimal: launched by hand, only VLLM_CPU_KVCACHE_SPACE set"],
+    }
     record = benchmarks.make_record(meta, result, bandwidth)
     path = benchmarks.write_record(benchmarks.record_path(results, "@local", "minimal", stamp), record)
     record["_path"] = str(path)
@@ -147,7 +200,9 @@ def level(record: dict, c: int) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--results", default="build/bench-cpu")
-    parser.add_argument("--no-restore", action="store_true", help="leave @local without inventories/local.py's services")
+    parser.add_argument(
+        "--no-restore", action="store_true", help="leave @local without inventories/local.py's services"
+    )
     args = parser.parse_args()
     results = (REPO / args.results).resolve()
     work = results / "work"
@@ -173,30 +228,50 @@ def main() -> int:
     c8 = level(thr, 8)["output_tokens_per_second"] / level(low, 8)["output_tokens_per_second"]
     goal2 = c8 >= GOAL_MINIMAL
     cpu = thr["host_facts"]
-    machine = (f"{thr['bandwidth'].get('cpu') or 'CPU'}, {cpu['cores']} CPUs, {cpu['memory_bytes'] / 2**30:.0f} GiB; "
-               f"{cpu['os_id']} {cpu['os_version']}")  # fmt: skip
-    lines = [f"# CPU benchmark {thr['stamp']} on {machine}", "",
-             f"Model: Qwen2.5-0.5B's shapes, bfloat16 (weights read per token: {thr['weights_bytes'] / 1e9:.2f} GB); "
-             f"prompt {PROMPT} tokens, {OUTPUT} out; GuideLLM {thr.get('guidellm')} on the host; "
-             f"read bandwidth {thr['bandwidth']['read_gbs']:g} GB/s ({thr['bandwidth']['method']}).", "",
-             "| run | engine | c=1 out tok/s | c=1 decode tok/s (x bound) | c=4 out tok/s | c=8 out tok/s | c=8 TTFT p50 ms |",
-             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    machine = (
+        f"{thr['bandwidth'].get('cpu') or 'CPU'}, {cpu['cores']} CPUs, {cpu['memory_bytes'] / 2**30:.0f} GiB; "
+        f"{cpu['os_id']} {cpu['os_version']}"
+    )
+    lines = [
+        f"# CPU benchmark {thr['stamp']} on {machine}",
+        "",
+        (
+            f"Model: Qwen2.5-0.5B's shapes, bfloat16 (weights read per token: {thr['weights_bytes'] / 1e9:.2f} GB); "
+            f"prompt {PROMPT} tokens, {OUTPUT} out; GuideLLM {thr.get('guidellm')} on the host; "
+            f"read bandwidth {thr['bandwidth']['read_gbs']:g} GB/s ({thr['bandwidth']['method']})."
+        ),
+        "",
+        "| run | engine | c=1 out tok/s | c=1 decode tok/s (x bound) | c=4 out tok/s | c=8 out tok/s | c=8 TTFT p50 ms |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, r in records.items():
         b = r["bound"]
-        lines.append(f"| {name} | {r['produced_by']['engine']} {r['produced_by']['version']} | "
-                     f"{level(r, 1)['output_tokens_per_second']:.1f} | {b['decode_tokens_per_second']:.1f} "
-                     f"({b['ratio']:.2f}x of {b['tokens_per_second']:.1f}) | {level(r, 4)['output_tokens_per_second']:.1f} | "
-                     f"{level(r, 8)['output_tokens_per_second']:.1f} | {level(r, 8)['ttft_ms']['p50']:.0f} |")  # fmt: skip
-    lines += ["",
-              f"- Goal 1 (workload: latency decodes one stream at >= {GOAL_BOUND}x the bound): "
-              f"{bound['decode_tokens_per_second']:.1f} tok/s = {bound['ratio']:.2f}x -> {'met' if goal1 else 'NOT met'}",
-              f"- Goal 2 (workload: throughput at c=8 >= {GOAL_MINIMAL}x the minimal launch): "
-              f"{level(thr, 8)['output_tokens_per_second']:.1f} / {level(low, 8)['output_tokens_per_second']:.1f} = "
-              f"{c8:.2f}x -> {'met' if goal2 else 'NOT met'}",
-              f"- The other way round: throughput's c=1 decode {thr['bound']['ratio']:.2f}x the bound; latency's c=8 "
-              f"{level(lat, 8)['output_tokens_per_second'] / level(low, 8)['output_tokens_per_second']:.2f}x the minimal launch",
-              f"- served in: latency {lat['_served_seconds']:.0f} s, throughput {thr['_served_seconds']:.0f} s "
-              f"(first runs build/install what they need); whole script {time.monotonic() - started:.0f} s"]  # fmt: skip
+        lines.append(
+            f"| {name} | {r['produced_by']['engine']} {r['produced_by']['version']} | "
+            f"{level(r, 1)['output_tokens_per_second']:.1f} | {b['decode_tokens_per_second']:.1f} "
+            f"({b['ratio']:.2f}x of {b['tokens_per_second']:.1f}) | {level(r, 4)['output_tokens_per_second']:.1f} | "
+            f"{level(r, 8)['output_tokens_per_second']:.1f} | {level(r, 8)['ttft_ms']['p50']:.0f} |"
+        )
+    lines += [
+        "",
+        (
+            f"- Goal 1 (workload: latency decodes one stream at >= {GOAL_BOUND}x the bound): "
+            f"{bound['decode_tokens_per_second']:.1f} tok/s = {bound['ratio']:.2f}x -> {'met' if goal1 else 'NOT met'}"
+        ),
+        (
+            f"- Goal 2 (workload: throughput at c=8 >= {GOAL_MINIMAL}x the minimal launch): "
+            f"{level(thr, 8)['output_tokens_per_second']:.1f} / {level(low, 8)['output_tokens_per_second']:.1f} = "
+            f"{c8:.2f}x -> {'met' if goal2 else 'NOT met'}"
+        ),
+        (
+            f"- The other way round: throughput's c=1 decode {thr['bound']['ratio']:.2f}x the bound; latency's c=8 "
+            f"{level(lat, 8)['output_tokens_per_second'] / level(low, 8)['output_tokens_per_second']:.2f}x the minimal launch"
+        ),
+        (
+            f"- served in: latency {lat['_served_seconds']:.0f} s, throughput {thr['_served_seconds']:.0f} s "
+            f"(first runs build/install what they need); whole script {time.monotonic() - started:.0f} s"
+        ),
+    ]
     summary = "\n".join(lines) + "\n"
     png = benchmarks.plot(list(records.values()), results / f"{thr['stamp']}.png")
     (results / f"{thr['stamp']}.md").write_text(summary)

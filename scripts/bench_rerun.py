@@ -34,18 +34,30 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.fleet import harness  # noqa: E402
-from tests.helpers import pyinfra  # noqa: E402
+from tests.fleet import harness
+from tests.helpers import pyinfra
 
 DATA = {
-    "llmhost_services": [{"name": "tiny", "model": "./build/models/tiny-qwen2", "engine": "vllm-cpu", "port": 8000,
-                          "served_model_name": "tiny-qwen2"}],
+    "llmhost_services": [
+        {
+            "name": "tiny",
+            "model": "./build/models/tiny-qwen2",
+            "engine": "vllm-cpu",
+            "port": 8000,
+            "served_model_name": "tiny-qwen2",
+        }
+    ],
     "llmhost_wheelhouse": "build/wheelhouse",
     "llmhost_torch_index_url": None,
     "llmhost_health_timeout": 300,
-}  # fmt: skip
-GGUF = {"name": "gguf", "model": "./build/models/tiny-qwen2-gguf", "engine": "llamacpp", "port": 8001,
-        "served_model_name": "tiny-gguf"}  # fmt: skip
+}
+GGUF = {
+    "name": "gguf",
+    "model": "./build/models/tiny-qwen2-gguf",
+    "engine": "llamacpp",
+    "port": 8001,
+    "served_model_name": "tiny-gguf",
+}
 # the local connector logs "--> Running command on localhost: ...", the SSH one "Running command on
 # <host>: (pty=None) ..."
 COMMAND = re.compile(r"Running command on (\S+?): (?:\(pty=\S+\) )?(.*)")
@@ -79,12 +91,24 @@ def main() -> int:
     args = parser.parse_args()
     harness.ensure_docker()
     service = DATA["llmhost_services"][0] if args.engine == "vllm-cpu" else GGUF
-    services = [service] if args.services == 1 else [
-        {**service, "name": f"{service['name']}{i}", "port": service["port"] + i,
-         "served_model_name": f"{service['served_model_name']}-{i}"} for i in range(args.services)]  # fmt: skip
+    services = (
+        [service]
+        if args.services == 1
+        else [
+            {
+                **service,
+                "name": f"{service['name']}{i}",
+                "port": service["port"] + i,
+                "served_model_name": f"{service['served_model_name']}-{i}",
+            }
+            for i in range(args.services)
+        ]
+    )
     data = {**DATA, "llmhost_services": services}
     names = [f"{harness.PREFIX}-rr-{i}" for i in range(1, args.hosts + 1)]
-    suffix = ("" if args.engine == "vllm-cpu" else f"-{args.engine}") + (f"-{args.services}s" if args.services > 1 else "")
+    suffix = ("" if args.engine == "vllm-cpu" else f"-{args.engine}") + (
+        f"-{args.services}s" if args.services > 1 else ""
+    )
     started = time.monotonic()
     golden = args.engine == "llamacpp" and args.hosts > 1  # the others from the first one's image
     hosts = [harness.start_host(name) for name in (names[:1] if golden else names)]
@@ -119,14 +143,24 @@ def main() -> int:
         repeated = {h: {c[:100]: n for c, n in collections.Counter(c).items() if n > 1} for h, c in by_host.items()}
         floor_s, noop_s = statistics.median(floors), statistics.median(noops)
         record = {
-            "hosts": args.hosts, "services": args.services, "boot_s": round(boot, 1), "cold_s": round(cold.seconds, 1),
-            "cold_changed": len(cold.changed), "engine": args.engine,
-            **({"converge_s": round(converge.seconds, 1), "converge_changed": len(converge.changed)} if converge else {}),
+            "hosts": args.hosts,
+            "services": args.services,
+            "boot_s": round(boot, 1),
+            "cold_s": round(cold.seconds, 1),
+            "cold_changed": len(cold.changed),
+            "engine": args.engine,
+            **(
+                {"converge_s": round(converge.seconds, 1), "converge_changed": len(converge.changed)}
+                if converge
+                else {}
+            ),
             "floor_s": [round(s, 2) for s in floors],
-            "noop_s": [round(s, 2) for s in noops], "ratio": round(noop_s / floor_s, 2),
-            "commands_per_host": counts, "repeated_commands": repeated,
+            "noop_s": [round(s, 2) for s in noops],
+            "ratio": round(noop_s / floor_s, 2),
+            "commands_per_host": counts,
+            "repeated_commands": repeated,
             "commands_of_first_host": [c[:160] for c in next(iter(by_host.values()), [])],
-        }  # fmt: skip
+        }
         path = save(f"{args.hosts}h{suffix}", record)
         print(
             f"{args.hosts} host(s), {args.services} {args.engine} service(s) each; cold serve {cold.seconds:.1f} s "

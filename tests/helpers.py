@@ -72,7 +72,7 @@ def pyinfra(*args: str, cwd: Path = REPO, timeout: int = 3600, env: dict | None 
             reader.join(timeout)
             proc = subprocess.CompletedProcess(argv, p.wait(timeout), "".join(out), "".join(err))
     else:
-        proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=environ)
+        proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=environ, check=False)
     seconds = time.monotonic() - started
     payload = None
     if proc.stdout.strip().startswith("{"):

@@ -29,10 +29,14 @@ _LFS_ATTRIBUTES = "*.safetensors filter=lfs diff=lfs merge=lfs -text\n*.bin filt
 
 
 def _git(repo: Path, *args: str) -> str:
-    env = {"GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z", "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z",
-           "PATH": "/usr/bin:/bin"}  # fmt: skip
-    return subprocess.run(["git", *_GIT_ID, *args], cwd=repo, check=True, capture_output=True, text=True,
-                          env=env).stdout.strip()  # fmt: skip
+    env = {
+        "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z",
+        "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z",
+        "PATH": "/usr/bin:/bin",
+    }
+    return subprocess.run(
+        ["git", *_GIT_ID, *args], cwd=repo, check=True, capture_output=True, text=True, env=env
+    ).stdout.strip()
 
 
 def _is_lfs(rel: str) -> bool:
@@ -86,9 +90,10 @@ class Hub:
             "[accessibility]\n"
             "offline = true\n"  # never reach for huggingface.co
         )
-        log = open(self.root / "olah.log", "ab")
-        self.process = subprocess.Popen([olah_cli, "-c", str(config)], cwd=self.root, stdout=log, stderr=log,
-                                        start_new_session=True)  # fmt: skip
+        with open(self.root / "olah.log", "ab") as log:  # the server keeps its own copy of the descriptor
+            self.process = subprocess.Popen(
+                [olah_cli, "-c", str(config)], cwd=self.root, stdout=log, stderr=log, start_new_session=True
+            )
         self.url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -55,8 +55,9 @@ def host_inputs(host) -> tuple[Settings, HostFacts]:
     from llmhost.deploys import service, system  # what the layers will read, foretold by the data: one round trip
 
     also = tuple(system.reads_ahead(settings) + service.reads_ahead(settings))
-    return settings, host_facts(host, settings.root, tuple(hub_dirs.items()), settings.python, network=network,
-                                also=also)  # fmt: skip
+    return settings, host_facts(
+        host, settings.root, tuple(hub_dirs.items()), settings.python, network=network, also=also
+    )
 
 
 _node_facts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # pyinfra state -> {host name: HostFacts}
@@ -67,8 +68,9 @@ def _their_data(other, host, what: str) -> Settings:
     try:
         return load(other.data.dict())
     except DataError as e:
-        raise DataError(e.key, f"(in the data of {other.name}, a host {what} on {host.name} reads) "
-                               f"{str(e).split(': ', 1)[1]}")  # fmt: skip
+        raise DataError(
+            e.key, f"(in the data of {other.name}, a host {what} on {host.name} reads) {str(e).split(': ', 1)[1]}"
+        )
 
 
 def cluster_inputs(host, settings: Settings, facts: HostFacts) -> ClusterInputs | None:
@@ -114,18 +116,35 @@ def master_key(settings: Settings, host_name: str) -> str:
     (llmhost_secrets_dir/<host>/gateway-master-key, 0600): the same on every run and rebuild."""
     if settings.gateway.master_key:
         return settings.gateway.master_key
-    return controller_secret(settings, host_name, "gateway-master-key", lambda: f"sk-{secrets.token_hex(32)}",
-                             MASTER_KEY, 'a master key ("sk-" and 16+ characters)')  # fmt: skip
+    return controller_secret(
+        settings,
+        host_name,
+        "gateway-master-key",
+        lambda: f"sk-{secrets.token_hex(32)}",
+        MASTER_KEY,
+        'a master key ("sk-" and 16+ characters)',
+    )
 
 
 def webui_secrets(settings: Settings, host_name: str) -> tuple[str, str]:
     """The web UI's admin password (the data's, else generated on the controller once) and its
     session secret (generated there once: sign-ins survive a rebuild)."""
     password = settings.webui.admin_password or controller_secret(
-        settings, host_name, "webui-admin-password", lambda: secrets.token_urlsafe(18), WEBUI_PASSWORD,
-        "a password (8+ printable characters)")  # fmt: skip
-    secret = controller_secret(settings, host_name, "webui-secret-key", lambda: secrets.token_hex(32),
-                               re.compile(r"[0-9a-f]{64}"), "a session secret (64 hex digits)")  # fmt: skip
+        settings,
+        host_name,
+        "webui-admin-password",
+        lambda: secrets.token_urlsafe(18),
+        WEBUI_PASSWORD,
+        "a password (8+ printable characters)",
+    )
+    secret = controller_secret(
+        settings,
+        host_name,
+        "webui-secret-key",
+        lambda: secrets.token_hex(32),
+        re.compile(r"[0-9a-f]{64}"),
+        "a session secret (64 hex digits)",
+    )
     return password, secret
 
 
@@ -143,12 +162,20 @@ def gateway_inputs(host, settings: Settings) -> GatewayInputs | None:
         theirs = settings if this else _their_data(other, host, "the gateway")
         address = theirs.address or other.data.get("ssh_hostname") or other.name
         # a service across hosts is served by its head alone
-        backends += [Backend(other.name, this, address, i, s.name, s.engine, s.host, s.port,
-                             s.served_model_name, s.api_key) for i, s in enumerate(theirs.services)
-                     if not s.nodes or s.nodes[0] == other.name]  # fmt: skip
+        backends += [
+            Backend(other.name, this, address, i, s.name, s.engine, s.host, s.port, s.served_model_name, s.api_key)
+            for i, s in enumerate(theirs.services)
+            if not s.nodes or s.nodes[0] == other.name
+        ]
     password, secret = webui_secrets(settings, host.name) if settings.webui else ("", "")
-    return GatewayInputs(host.name, tuple(h.name for h in host.inventory), tuple(backends),
-                         master_key(settings, host.name) if settings.gateway else "", password, secret)  # fmt: skip
+    return GatewayInputs(
+        host.name,
+        tuple(h.name for h in host.inventory),
+        tuple(backends),
+        master_key(settings, host.name) if settings.gateway else "",
+        password,
+        secret,
+    )
 
 
 def host_plan(host) -> HostPlan:
@@ -167,9 +194,11 @@ def bench_request(text: str) -> BenchRequest:
         stamp=asked.get("stamp") or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
         services=tuple(asked.get("services") or ()),
         levels=tuple(asked["levels"]) if asked.get("levels") else None,
-        prompt_tokens=int(asked.get("prompt_tokens") or 256), output_tokens=int(asked.get("output_tokens") or 128),
-        requests=asked.get("requests"), max_seconds=int(asked.get("max_seconds") or 600),
-    )  # fmt: skip
+        prompt_tokens=int(asked.get("prompt_tokens") or 256),
+        output_tokens=int(asked.get("output_tokens") or 128),
+        requests=asked.get("requests"),
+        max_seconds=int(asked.get("max_seconds") or 600),
+    )
 
 
 def serve(plan: HostPlan) -> None:
@@ -196,7 +225,12 @@ def serve(plan: HostPlan) -> None:
 def applicable(plan: HostPlan) -> HostPlan:
     """The plan, if this version's layers can apply it; else one line saying what they cannot."""
     for index, service in enumerate(plan.services):
-        if service.engine.binary and service.model.source in HUB_SOURCES and not service.model.file and not service.convert:
+        if (
+            service.engine.binary
+            and service.model.source in HUB_SOURCES
+            and not service.model.file
+            and not service.convert
+        ):
             gguf = next((g for g in GGUF.get(service.model.ref, ()) if g.filename == service.model_file), None)
             raise DeployError(
                 f"llmhost_services[{index}].model: {ENGINE_NAMES[service.engine.engine]} serves a GGUF, not the "

@@ -22,5 +22,10 @@ def apply(plan: HostPlan) -> None:
         alternatives=c.alternatives,
         installing=c.installing,
     )
-    files.template(name=f"Login shells' CUDA ({c.profile})", src=template("cuda.sh.j2"), dest=c.profile, mode="644",
-                   **cuda_profile_vars(c))  # fmt: skip
+    files.template(
+        name=f"Login shells' CUDA ({c.profile})",
+        src=template("cuda.sh.j2"),
+        dest=c.profile,
+        mode="644",
+        **cuda_profile_vars(c),
+    )

@@ -28,8 +28,12 @@ def venv(engine: EnginePlan, tool: str, prune_now: bool = True) -> OperationMeta
     if engine.archive:
         return _unpacked(engine, label, prune_now)
     if engine.conda:
-        conda.env(name=f"conda env for {label} (Python {engine.python})", conda=engine.conda, path=engine.venv,
-                  python=engine.python)  # fmt: skip
+        conda.env(
+            name=f"conda env for {label} (Python {engine.python})",
+            conda=engine.conda,
+            path=engine.venv,
+            python=engine.python,
+        )
     else:
         pip.venv(name=f"Venv for {label}", path=engine.venv, python=engine.python)
     llmfiles.rendered(  # in the venv (or conda env) the operation above made
@@ -90,7 +94,9 @@ def _unpacked(engine: EnginePlan, label: str, prune_now: bool) -> OperationMeta:
 def _switched(engine: EnginePlan, prune_now: bool) -> OperationMeta:
     """An engine's link, moved once its check passes (its Python imports the engine; a built or
     unpacked binary runs ``--version``), and, with ``prune_now``, its oldest venvs pruned."""
-    proof = (f"{engine.binary} --version" if engine.binary else f"imports {engine.module}") + " before it replaces a link"
+    proof = (
+        f"{engine.binary} --version" if engine.binary else f"imports {engine.module}"
+    ) + " before it replaces a link"
     switch = venvs.current(
         name=f"{posixpath.basename(engine.link)} -> {posixpath.basename(engine.venv)} ({proof})",
         link=engine.link,

@@ -23,8 +23,13 @@ def apply(plan: HostPlan) -> None:
             source_key="llmhost_cuda_repo_url",
         )
         # the keyring package writes this file too; llmhost's names the repository it was given
-        source = files.template(name=f"NVIDIA's repository ({repo.sources_file})", src=template("cuda-repo.list.j2"),
-                                dest=repo.sources_file, mode="644", url=repo.url)  # fmt: skip
+        source = files.template(
+            name=f"NVIDIA's repository ({repo.sources_file})",
+            src=template("cuda-repo.list.j2"),
+            dest=repo.sources_file,
+            mode="644",
+            url=repo.url,
+        )
         apt.update(name="Refresh apt package lists (NVIDIA's repository)", _if=[keyring.did_change, source.did_change])
     if driver and driver.method:  # a branch to install, or one installed and waiting for its reboot
         nvidia.driver(
@@ -36,11 +41,17 @@ def apply(plan: HostPlan) -> None:
             headers=driver.headers,
         )
     if driver and driver.fabric:  # NVSwitch boards: at the driver's version, running once the module is loaded
-        apt.packages(name=f"NVSwitch fabric manager ({', '.join(driver.fabric)})", packages=list(driver.fabric),
-                     no_recommends=True)  # fmt: skip
-        systemd.service(name=f"{FABRIC_MANAGER_SERVICE}, enabled at boot" + ("" if driver.reboot else ", running"),
-                        service=f"{FABRIC_MANAGER_SERVICE}.service", running=None if driver.reboot else True,
-                        enabled=True)  # fmt: skip
+        apt.packages(
+            name=f"NVSwitch fabric manager ({', '.join(driver.fabric)})",
+            packages=list(driver.fabric),
+            no_recommends=True,
+        )
+        systemd.service(
+            name=f"{FABRIC_MANAGER_SERVICE}, enabled at boot" + ("" if driver.reboot else ", running"),
+            service=f"{FABRIC_MANAGER_SERVICE}.service",
+            running=None if driver.reboot else True,
+            enabled=True,
+        )
     if plan.cuda_toolkits:
         apt.packages(
             name=f"CUDA toolkits {', '.join(plan.cuda_toolkits)} side by side",
@@ -48,5 +59,6 @@ def apply(plan: HostPlan) -> None:
             no_recommends=True,
         )
     if plan.reboot:
-        server.reboot(name=f"Reboot onto NVIDIA driver {driver.branch} (llmhost_allow_reboot)", delay=30,
-                      reboot_timeout=900)  # fmt: skip
+        server.reboot(
+            name=f"Reboot onto NVIDIA driver {driver.branch} (llmhost_allow_reboot)", delay=30, reboot_timeout=900
+        )

@@ -49,7 +49,8 @@ def apply(plan: HostPlan, convert: bool = True) -> dict[str, list[OperationMeta]
             )
         else:
             op = model.fetched(
-                name=f"Model {m.path} from {m.spec}" + (f" (locked at {m.locked['revision'][:12]})" if m.locked else ""),
+                name=f"Model {m.path} from {m.spec}"
+                + (f" (locked at {m.locked['revision'][:12]})" if m.locked else ""),
                 source=m.source,
                 repo=m.ref,
                 spec=m.spec,
@@ -86,12 +87,26 @@ def _converted(plan: HostPlan, name: str, weights: OperationMeta) -> list[Operat
     c = service.convert
     if c is None:
         return []
-    args = dict(source=c.source, source_manifest=c.source_manifest, output=c.output, quant=c.quant, outtype=c.outtype,
-                python=c.python, script=c.script, quantize=c.quantize, manifest=c.manifest, spec=c.spec,
-                host_python=plan.python, tool=plan.tool, threads=c.threads)  # fmt: skip
+    args = {
+        "source": c.source,
+        "source_manifest": c.source_manifest,
+        "output": c.output,
+        "quant": c.quant,
+        "outtype": c.outtype,
+        "python": c.python,
+        "script": c.script,
+        "quantize": c.quantize,
+        "manifest": c.manifest,
+        "spec": c.spec,
+        "host_python": plan.python,
+        "tool": plan.tool,
+        "threads": c.threads,
+    }
     made = llamacpp.converted(name=f"GGUF {c.quant} of {c.source} ({c.output})", **args)
     again = llamacpp.converted(
-        name=f"GGUF {c.quant} of {c.source} again (the checkpoint changed)", force=True, **args,
+        name=f"GGUF {c.quant} of {c.source} again (the checkpoint changed)",
+        force=True,
+        **args,
         _if=lambda: weights.did_change() and not made.did_change(),
     )
     return [made, again]

@@ -37,8 +37,9 @@ def _restart_if(service: ServicePlan, plan: HostPlan, changed, units: dict | Non
     planned venv (an earlier run moved the link and stopped before its restart). ``units``: the
     systemd services as ``SystemdEngines`` read them for the whole layer (else one read here)."""
     if units is None:
-        running = host.get_fact(EngineVenvs, directory=posixpath.dirname(service.engine.venv), unit=service.unit,
-                                supervisor=plan.supervisor)  # fmt: skip
+        running = host.get_fact(
+            EngineVenvs, directory=posixpath.dirname(service.engine.venv), unit=service.unit, supervisor=plan.supervisor
+        )
     else:
         running = units.get(service.unit, {}).get("venvs", [])
     stale = any(name != posixpath.basename(service.engine.venv) for name in running)
@@ -120,53 +121,98 @@ def _ollama(plan: HostPlan, model_ops: dict[str, list[OperationMeta]], engine_op
     every setting in a drop-in), then each ollama service's model imported into it."""
     o = plan.ollama
     services = [s for s in plan.services if s.engine.archive]
-    link = files.link(name=f"{o.bin_link} -> {o.engine.link}/bin/ollama", path=o.bin_link,
-                      target=f"{o.engine.link}/bin/ollama")  # fmt: skip
+    link = files.link(
+        name=f"{o.bin_link} -> {o.engine.link}/bin/ollama", path=o.bin_link, target=f"{o.engine.link}/bin/ollama"
+    )
     inputs = [link, engine_ops[o.engine.venv]]
-    files.directory(name=f"Directory of the Modelfiles ({posixpath.dirname(services[0].modelfile)})",
-                    path=posixpath.dirname(services[0].modelfile), mode="755")  # fmt: skip
+    files.directory(
+        name=f"Directory of the Modelfiles ({posixpath.dirname(services[0].modelfile)})",
+        path=posixpath.dirname(services[0].modelfile),
+        mode="755",
+    )
     if plan.supervisor == "systemd":
         groups = host.get_fact(Groups)
         server.group(name=f"System group {o.user}", group=o.user, system=True)
         server.user(
             name=f"System user {o.user} (Ollama's own account, home {o.home})",
-            user=o.user, system=True, home=o.home, shell="/bin/false", create_home=True, group=o.user,
+            user=o.user,
+            system=True,
+            home=o.home,
+            shell="/bin/false",
+            create_home=True,
+            group=o.user,
             # GPU device nodes belong to these groups where they exist (Ollama's install adds them too)
-            groups=[g for g in ("render", "video") if g in groups], append=True,
-        )  # fmt: skip
+            groups=[g for g in ("render", "video") if g in groups],
+            append=True,
+        )
         files.directory(name=f"OLLAMA_MODELS {o.models_dir}", path=o.models_dir, user=o.user, group=o.user, mode="755")
-        unit = files.template(name="Unit ollama.service (Ollama's official unit)", src=template("ollama.service.j2"),
-                              dest=o.unit_file, mode="644", **ollama_unit_vars(o))  # fmt: skip
-        dropin = files.template(name="Drop-in ollama.service.d/override.conf (every setting of the daemon)",
-                                src=template("ollama-override.conf.j2"), dest=o.dropin, mode="644",
-                                **ollama_override_vars(o, plan.nofile))  # fmt: skip
+        unit = files.template(
+            name="Unit ollama.service (Ollama's official unit)",
+            src=template("ollama.service.j2"),
+            dest=o.unit_file,
+            mode="644",
+            **ollama_unit_vars(o),
+        )
+        dropin = files.template(
+            name="Drop-in ollama.service.d/override.conf (every setting of the daemon)",
+            src=template("ollama-override.conf.j2"),
+            dest=o.dropin,
+            mode="644",
+            **ollama_override_vars(o, plan.nofile),
+        )
         systemd.daemon_reload(name="Reload systemd units", _if=any_changed(unit, dropin))
         systemd.service(
-            name="Restart ollama (unit, settings or release changed)", service="ollama.service", restarted=True,
+            name="Restart ollama (unit, settings or release changed)",
+            service="ollama.service",
+            restarted=True,
             _if=_restart_if(services[0], plan, any_changed(unit, dropin, *inputs)),
-        )  # fmt: skip
-        systemd.service(name="Run ollama under systemd, enabled at boot", service="ollama.service", running=True,
-                        enabled=True)  # fmt: skip
+        )
+        systemd.service(
+            name="Run ollama under systemd, enabled at boot", service="ollama.service", running=True, enabled=True
+        )
     else:
         files.directory(name=f"OLLAMA_MODELS {o.models_dir}", path=o.models_dir, mode="755")
-        launcher = files.template(name="Launcher of ollama", src=template("launcher.sh.j2"), dest=o.launcher, mode="755",
-                                  **ollama_launcher_vars(services, plan.nofile))  # fmt: skip
-        tmux.session(name="Restart ollama (settings or release changed)", session=o.unit, command=o.launcher,
-                     restarted=True, _if=_restart_if(services[0], plan, any_changed(launcher, *inputs)))  # fmt: skip
+        launcher = files.template(
+            name="Launcher of ollama",
+            src=template("launcher.sh.j2"),
+            dest=o.launcher,
+            mode="755",
+            **ollama_launcher_vars(services, plan.nofile),
+        )
+        tmux.session(
+            name="Restart ollama (settings or release changed)",
+            session=o.unit,
+            command=o.launcher,
+            restarted=True,
+            _if=_restart_if(services[0], plan, any_changed(launcher, *inputs)),
+        )
         tmux.session(name="Run ollama in tmux", session=o.unit, command=o.launcher)
     for service in services:
         imported = ollama.imported(
             name=f"Import {service.served_model_name} into Ollama ({service.modelfile})",
-            model=service.served_model_name, modelfile=service.modelfile, text=service.modelfile_text,
-            models_dir=o.models_dir, binary=o.bin_link, url=o.url, wait=plan.health_timeout,
-        )  # fmt: skip
+            model=service.served_model_name,
+            modelfile=service.modelfile,
+            text=service.modelfile_text,
+            models_dir=o.models_dir,
+            binary=o.bin_link,
+            url=o.url,
+            wait=plan.health_timeout,
+        )
         ollama.imported(
-            name=f"Import {service.served_model_name} again (its GGUF changed)", model=service.served_model_name,
-            modelfile=service.modelfile, text=service.modelfile_text, models_dir=o.models_dir, binary=o.bin_link,
-            url=o.url, wait=plan.health_timeout, force=True,
+            name=f"Import {service.served_model_name} again (its GGUF changed)",
+            model=service.served_model_name,
+            modelfile=service.modelfile,
+            text=service.modelfile_text,
+            models_dir=o.models_dir,
+            binary=o.bin_link,
+            url=o.url,
+            wait=plan.health_timeout,
+            force=True,
             # the weights pushed or fetched anew, or the GGUF made again from them
-            _if=lambda ops=model_ops[service.name], done=imported: any(op.did_change() for op in ops) and not done.did_change(),
-        )  # fmt: skip
+            _if=lambda ops=model_ops[service.name], done=imported: (
+                any(op.did_change() for op in ops) and not done.did_change()
+            ),
+        )
 
 
 def _gateway(plan: HostPlan, gateway: GatewayPlan, engine_ops: dict[str, OperationMeta], units: dict) -> None:
@@ -174,12 +220,21 @@ def _gateway(plan: HostPlan, gateway: GatewayPlan, engine_ops: dict[str, Operati
     and the backends' keys, 0600), restarted when either or its venv changed (LiteLLM has no reload;
     the engines it fronts are never touched)."""
     inputs = [
-        files.put(name=f"Config of {gateway.unit} ({len(gateway.deployments)} backends, {len(gateway.aliases)} aliases)",
-                  src=io.StringIO(gateway_config(gateway)), dest=gateway.config, mode="644"),
-        llmfiles.rendered(name=f"Env file of {gateway.unit} (master key, backends' keys)", src=template("service.env.j2"),
-                          dest=gateway.env_file, mode="600", **env_file_vars(gateway)),
+        files.put(
+            name=f"Config of {gateway.unit} ({len(gateway.deployments)} backends, {len(gateway.aliases)} aliases)",
+            src=io.StringIO(gateway_config(gateway)),
+            dest=gateway.config,
+            mode="644",
+        ),
+        llmfiles.rendered(
+            name=f"Env file of {gateway.unit} (master key, backends' keys)",
+            src=template("service.env.j2"),
+            dest=gateway.env_file,
+            mode="600",
+            **env_file_vars(gateway),
+        ),
         engine_ops[gateway.engine.venv],
-    ]  # fmt: skip
+    ]
     if plan.supervisor == "systemd":
         _systemd(plan, gateway, inputs, units)
     else:
@@ -191,20 +246,34 @@ def _webui(plan: HostPlan, ui: WebuiPlan, engine_ops: dict[str, OperationMeta], 
     secret, the connections' keys: 0600), restarted when it or its venv changed (Open WebUI reads
     its settings at start); then its admin account as the data has it (Open WebUI sets it only at
     its first start)."""
-    env_file = llmfiles.rendered(name=f"Env file of {ui.unit} (admin password, session secret, connections' keys)",
-                                 src=template("service.env.j2"), dest=ui.env_file, mode="600", **env_file_vars(ui))  # fmt: skip
+    env_file = llmfiles.rendered(
+        name=f"Env file of {ui.unit} (admin password, session secret, connections' keys)",
+        src=template("service.env.j2"),
+        dest=ui.env_file,
+        mode="600",
+        **env_file_vars(ui),
+    )
     inputs = [env_file, engine_ops[ui.engine.venv]]
     if plan.supervisor == "systemd":
         _systemd(plan, ui, inputs, units)
     else:
         _tmux(plan, ui, inputs)
-    account = {"python": ui.engine.python_bin, "tool": plan.tool, "database": ui.database, "email": ui.admin_email,
-               "env_files": list(ui.secret_files)}  # fmt: skip
+    account = {
+        "python": ui.engine.python_bin,
+        "tool": plan.tool,
+        "database": ui.database,
+        "email": ui.admin_email,
+        "env_files": list(ui.secret_files),
+    }
     # as its database has it now (someone changed the password in the UI), against the env file
     webui.admin(name=f"Admin account of {ui.unit} ({ui.admin_email})", **account)
     # and against the env file this run wrote (the fact above read the one before it)
-    webui.admin(name=f"Admin account of {ui.unit} ({ui.admin_email}) as the new env file has it", force=True,
-                _if=env_file.did_change, **account)  # fmt: skip
+    webui.admin(
+        name=f"Admin account of {ui.unit} ({ui.admin_email}) as the new env file has it",
+        force=True,
+        _if=env_file.did_change,
+        **account,
+    )
 
 
 def _teardown(plan: HostPlan) -> None:
@@ -213,17 +282,27 @@ def _teardown(plan: HostPlan) -> None:
     removed = []
     for gone in plan.teardown:
         if gone.stop and gone.supervisor == "systemd":
-            systemd.service(name=f"Stop and disable {gone.unit} (no longer planned)", service=f"{gone.unit}.service",
-                            running=False, enabled=False)  # fmt: skip
+            systemd.service(
+                name=f"Stop and disable {gone.unit} (no longer planned)",
+                service=f"{gone.unit}.service",
+                running=False,
+                enabled=False,
+            )
         elif gone.stop:
             tmux.session(name=f"Stop {gone.unit} (no longer planned)", session=gone.unit, command="", present=False)
-        removed += [files.file(name=f"Remove {path} ({gone.unit}, no longer planned)", path=path, present=False)
-                    for path in gone.files]  # fmt: skip
+        removed += [
+            files.file(name=f"Remove {path} ({gone.unit}, no longer planned)", path=path, present=False)
+            for path in gone.files
+        ]
     if removed and any(gone.supervisor == "systemd" for gone in plan.teardown):
         systemd.daemon_reload(name="Reload systemd units (units removed)", _if=any_changed(*removed))
     record = {"version": 1, "units": {o.unit: o.as_record() for o in plan.owned}}
-    llmfiles.content(name=f"llmhost's record of what it created ({plan.owned_file})",
-                     src=io.StringIO(json.dumps(record, indent=1, sort_keys=True) + "\n"), dest=plan.owned_file, mode="644")  # fmt: skip
+    llmfiles.content(
+        name=f"llmhost's record of what it created ({plan.owned_file})",
+        src=io.StringIO(json.dumps(record, indent=1, sort_keys=True) + "\n"),
+        dest=plan.owned_file,
+        mode="644",
+    )
 
 
 def reads(plan: HostPlan) -> list[tuple[type, dict]]:
@@ -274,8 +353,7 @@ def apply(plan: HostPlan, model_ops: dict[str, list[OperationMeta]], engine_ops:
         ]
         if service.key_file:
             inputs.append(
-                secret.generated(name=f"API key of {service.unit}", path=service.key_file,
-                                 variable=service.api_key_var)  # fmt: skip
+                secret.generated(name=f"API key of {service.unit}", path=service.key_file, variable=service.api_key_var)
             )
         if plan.supervisor == "systemd":
             _systemd(plan, service, inputs, units)

@@ -13,9 +13,9 @@ from llmhost.manifest import run_manifest
 from llmhost.operations import conda, model
 from llmhost.operations import files as dirs
 from llmhost.plan import HostPlan, supervised
-from llmhost.settings import Settings
 from llmhost.render import condarc_vars
 from llmhost.resources import hostside_tool, template
+from llmhost.settings import Settings
 
 
 def reads(plan: HostPlan) -> list[tuple[type, dict]]:
@@ -40,11 +40,16 @@ def apply(plan: HostPlan) -> None:
     else:
         host.noop(f"system packages {', '.join(plan.system_packages)} are installed")
     if plan.shm:  # the engines' shared memory (the plan's reasons say how much, and why)
-        server.mount(name=f"Remount {plan.shm.path} with {plan.shm.option}", path=plan.shm.path,
-                     options=[plan.shm.option])  # fmt: skip
-        files.line(name=f"Keep {plan.shm.path} at {plan.shm.option} in /etc/fstab", path="/etc/fstab",
-                   line=r"^[^#[:space:]]+[[:space:]]+/dev/shm[[:space:]]", replace=plan.shm.fstab_line,
-                   extended_regex=True)  # fmt: skip
+        server.mount(
+            name=f"Remount {plan.shm.path} with {plan.shm.option}", path=plan.shm.path, options=[plan.shm.option]
+        )
+        files.line(
+            name=f"Keep {plan.shm.path} at {plan.shm.option} in /etc/fstab",
+            path="/etc/fstab",
+            line=r"^[^#[:space:]]+[[:space:]]+/dev/shm[[:space:]]",
+            replace=plan.shm.fstab_line,
+            extended_regex=True,
+        )
 
     user = plan.service_user
     account = {"home": f"{plan.root}/home", "shell": "/usr/sbin/nologin", "group": user}
@@ -91,5 +96,10 @@ def apply(plan: HostPlan) -> None:
             sha256=c.sha256,
             source_key=c.installer_key,
         )
-        files.template(name=f"conda channels ({c.condarc})", src=template("condarc.j2"), dest=c.condarc,
-                       mode="644", **condarc_vars(c))  # fmt: skip
+        files.template(
+            name=f"conda channels ({c.condarc})",
+            src=template("condarc.j2"),
+            dest=c.condarc,
+            mode="644",
+            **condarc_vars(c),
+        )

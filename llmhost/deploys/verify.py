@@ -10,8 +10,9 @@ from llmhost.operations import endpoint
 from llmhost.plan import GatewayPlan, HostPlan, ServicePlan, WebuiPlan
 
 
-def _ready(plan: HostPlan, supervised: ServicePlan | GatewayPlan | WebuiPlan, name: str, model: str, python: str,
-           **more) -> None:  # fmt: skip
+def _ready(
+    plan: HostPlan, supervised: ServicePlan | GatewayPlan | WebuiPlan, name: str, model: str, python: str, **more
+) -> None:
     """Health, then a chat completion for ``model``, of a service or the gateway (its supervisor's
     unit ends the wait at once when it dies; its log names why)."""
     endpoint.ready(
@@ -37,13 +38,31 @@ def apply(plan: HostPlan) -> None:
     # every node has joined (vLLM's /health on the head), so that one check covers the whole cluster
     for service in (s for s in plan.services if not s.headless):
         # the engine's own Python; a built or unpacked engine (llama.cpp, Ollama) has none: the host's
-        _ready(plan, service, f"Health and chat of {service.unit} at {service.health_url}", service.served_model_name,
-               plan.python if service.engine.binary else service.engine.python_bin)  # fmt: skip
+        _ready(
+            plan,
+            service,
+            f"Health and chat of {service.unit} at {service.health_url}",
+            service.served_model_name,
+            plan.python if service.engine.binary else service.engine.python_bin,
+        )
     gateway = plan.gateway
     for name in gateway.names if gateway else ():
-        _ready(plan, gateway, f"Chat through {gateway.unit} at {gateway.health_url} as {name!r} (with the master "
-               "key; none: 401)", name, plan.python, refused_without_key=True)  # fmt: skip
+        _ready(
+            plan,
+            gateway,
+            f"Chat through {gateway.unit} at {gateway.health_url} as {name!r} (with the master key; none: 401)",
+            name,
+            plan.python,
+            refused_without_key=True,
+        )
     ui = plan.webui
     if ui:
-        _ready(plan, ui, f"Sign in to {ui.unit} at {ui.health_url} as {ui.admin_email} and chat with "
-               f"{ui.default_model!r} through it", ui.default_model, plan.python, signin=ui.admin_email)  # fmt: skip
+        _ready(
+            plan,
+            ui,
+            f"Sign in to {ui.unit} at {ui.health_url} as {ui.admin_email} and chat with "
+            f"{ui.default_model!r} through it",
+            ui.default_model,
+            plan.python,
+            signin=ui.admin_email,
+        )

@@ -39,8 +39,12 @@ NVIDIA_PACKAGE_PREFIXES = ("nvidia-", "cuda-", "libnvidia-")
 
 
 def host_facts(
-    host, root: str = "/opt/llmhost", model_dirs: tuple[tuple[str, str], ...] = (), python: str = "python3",
-    network: bool = False, also: tuple[tuple[type, dict], ...] = (),
+    host,
+    root: str = "/opt/llmhost",
+    model_dirs: tuple[tuple[str, str], ...] = (),
+    python: str = "python3",
+    network: bool = False,
+    also: tuple[tuple[type, dict], ...] = (),
 ) -> HostFacts:
     """Read the facts the planner needs from a live pyinfra host (one round trip for most of them).
 
@@ -51,20 +55,59 @@ def host_facts(
     layers will read, read in the same round trip and handed to them (``prefetch.answered``).
     """
     # one round trip for every fact that does not depend on another (pyinfra 3 caches none)
-    (os_, cpu, cuda, secure_boot, gpus, pci, memory, shm, apt_files, wsl, systemd, nofile, owned, numa, disk_free,
-     python_version, nvswitches, nvidia_module, kernel, deb_packages, *models) = read_facts(host, [
-        (LinuxOs, ()), (Cpu, ()), (CudaToolkits, ()), (SecureBoot, ()), (NvidiaGpus, ()), (PciNvidiaGpus, ()),
-        (Memory, ()), (SharedMemory, ()), (AptSourceFiles, (("paths", DEBIAN_SOURCES),)), (Wsl, ()),
-        (SystemdIsPid1, ()), (OpenFiles, ()), (OwnedRecord, (("path", owned_record(root)),)), (NumaNodes, ()),
-        (DiskFree, (("path", f"{root}/models"),)), (PythonVersion, (("python", python),)), (NvSwitches, ()),
-        (NvidiaModule, ()), (KernelVersion, ()), (DebPackages, ()),
-        *((ModelDir, (("path", path), ("manifest", manifest))) for path, manifest in model_dirs),
-        *(((NetworkDevices, ()),) if network else ()),
-        *((cls, tuple(sorted(kwargs.items()))) for cls, kwargs in also),
-    ])  # fmt: skip
-    for (cls, kwargs), value in zip(also, models[len(models) - len(also):]):
+    (
+        os_,
+        cpu,
+        cuda,
+        secure_boot,
+        gpus,
+        pci,
+        memory,
+        shm,
+        apt_files,
+        wsl,
+        systemd,
+        nofile,
+        owned,
+        numa,
+        disk_free,
+        python_version,
+        nvswitches,
+        nvidia_module,
+        kernel,
+        deb_packages,
+        *models,
+    ) = read_facts(
+        host,
+        [
+            (LinuxOs, ()),
+            (Cpu, ()),
+            (CudaToolkits, ()),
+            (SecureBoot, ()),
+            (NvidiaGpus, ()),
+            (PciNvidiaGpus, ()),
+            (Memory, ()),
+            (SharedMemory, ()),
+            (AptSourceFiles, (("paths", DEBIAN_SOURCES),)),
+            (Wsl, ()),
+            (SystemdIsPid1, ()),
+            (OpenFiles, ()),
+            (OwnedRecord, (("path", owned_record(root)),)),
+            (NumaNodes, ()),
+            (DiskFree, (("path", f"{root}/models"),)),
+            (PythonVersion, (("python", python),)),
+            (NvSwitches, ()),
+            (NvidiaModule, ()),
+            (KernelVersion, ()),
+            (DebPackages, ()),
+            *((ModelDir, (("path", path), ("manifest", manifest))) for path, manifest in model_dirs),
+            *(((NetworkDevices, ()),) if network else ()),
+            *((cls, tuple(sorted(kwargs.items()))) for cls, kwargs in also),
+        ],
+    )
+    for (cls, kwargs), value in zip(also, models[len(models) - len(also) :]):
         prefetch.answered(host, cls, value, **kwargs)
-    del models[len(models) - len(also):]
+    del models[len(models) - len(also) :]
     devices = models.pop() if network else {}
     ours = host.get_fact(NvidiaComputeApps, root=root) if any(g["memory_used_mib"] for g in gpus) else {}
     return HostFacts(
@@ -83,21 +126,21 @@ def host_facts(
         shm_bytes=shm["size_bytes"],
         shm_growable=shm["can_remount"],
         nofile_hard=nofile["hard"],
-        owned=tuple(
-            Owned(unit, entry["supervisor"], tuple(entry["files"]))
-            for unit, entry in sorted(owned.items())
-        ),
+        owned=tuple(Owned(unit, entry["supervisor"], tuple(entry["files"])) for unit, entry in sorted(owned.items())),
         numa_nodes=max(1, len(numa)),
         gpus=tuple(
-            Gpu(g["name"], g["memory_mib"], g["compute_capability"], g["driver_version"] or None,
-                max(0, g["memory_used_mib"] - ours.get(g["uuid"] or "", 0)))
+            Gpu(
+                g["name"],
+                g["memory_mib"],
+                g["compute_capability"],
+                g["driver_version"] or None,
+                max(0, g["memory_used_mib"] - ours.get(g["uuid"] or "", 0)),
+            )
             for g in gpus
         ),
         nvidia_smi=gpus[0]["nvidia_smi"] if gpus else None,
         disk_free_bytes=disk_free,
-        model_bytes=tuple(
-            (path, sum(model["sizes"].values())) for (path, _), model in zip(model_dirs, models)
-        ),
+        model_bytes=tuple((path, sum(model["sizes"].values())) for (path, _), model in zip(model_dirs, models)),
         python_version=python_version,
         cuda_toolkits=tuple(cuda["toolkits"]),
         cuda_default=cuda["default"],
@@ -111,10 +154,10 @@ def host_facts(
         dkms_key_enrolled=secure_boot["dkms_key_enrolled"],
         kernel=kernel or "",
         deb_packages=frozenset(deb_packages),
-        nvidia_packages=frozenset(
-            name for name in deb_packages if name.startswith(NVIDIA_PACKAGE_PREFIXES)
-        ),
-        interfaces=tuple(sorted((name, _ipv4(device)) for name, device in (devices or {}).items())) if network else None,
+        nvidia_packages=frozenset(name for name in deb_packages if name.startswith(NVIDIA_PACKAGE_PREFIXES)),
+        interfaces=tuple(sorted((name, _ipv4(device)) for name, device in (devices or {}).items()))
+        if network
+        else None,
     )
 
 

@@ -49,7 +49,9 @@ class Facts(FactBase[dict]):
             command = _text(_attribute(fact, "command", kw))
             requires = _attribute(fact, "requires_command", kw)
             if requires:
-                command = f"if command -v {_text(requires)} >/dev/null 2>&1; then ( {command} ); else echo '{MISSING}'; fi"
+                command = (
+                    f"if command -v {_text(requires)} >/dev/null 2>&1; then ( {command} ); else echo '{MISSING}'; fi"
+                )
             if command in first:  # two facts that read the same output (NVIDIA's PCI devices): run once
                 self.same[i] = first[command]
                 continue
@@ -69,7 +71,9 @@ class Facts(FactBase[dict]):
                 status = line.removeprefix(f"{MARK} status ").strip()
                 cls = self.facts[index][0]
                 if status != "0":
-                    raise FactProcessError(f"{cls.__name__}{dict(self.facts[index][1]) or ''}: its command exited {status}")
+                    raise FactProcessError(
+                        f"{cls.__name__}{dict(self.facts[index][1]) or ''}: its command exited {status}"
+                    )
                 current = None
             elif line.startswith(f"{MARK} "):
                 index = int(line.removeprefix(f"{MARK} "))
@@ -79,7 +83,7 @@ class Facts(FactBase[dict]):
         sections.update({i: sections[j] for i, j in self.same.items() if j in sections})
         result = {}
         for i, lines in sections.items():
-            cls, kwargs = self.facts[i]
+            cls, _kwargs = self.facts[i]
             fact = cls()
             # as pyinfra does: no output (or the binary absent) is the fact's default
             result[i] = fact.default() if not lines or lines == [MISSING] else fact.process(lines)

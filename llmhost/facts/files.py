@@ -40,10 +40,21 @@ class PathStates(FactBase[dict[str, PathDict]]):
         for line in output:
             raw, user, group, path = line.split(" ", 3)
             mode = int(raw, 16)
-            kind = ("link" if stat.S_ISLNK(mode) else "directory" if stat.S_ISDIR(mode) else
-                    "file" if stat.S_ISREG(mode) else "other")  # fmt: skip
-            states[path] = {"type": kind, "mode": 0 if kind == "link" else stat.S_IMODE(mode), "user": user,
-                            "group": group}  # fmt: skip
+            kind = (
+                "link"
+                if stat.S_ISLNK(mode)
+                else "directory"
+                if stat.S_ISDIR(mode)
+                else "file"
+                if stat.S_ISREG(mode)
+                else "other"
+            )
+            states[path] = {
+                "type": kind,
+                "mode": 0 if kind == "link" else stat.S_IMODE(mode),
+                "user": user,
+                "group": group,
+            }
         return states
 
 

@@ -212,7 +212,7 @@ class SharedMemory(FactBase[SharedMemoryDict]):
     def command(self) -> str:
         return (
             "df -Pk /dev/shm 2>/dev/null | tail -n 1 | sed 's/^/df: /'; "
-            "awk '$2 == \"/dev/shm\" {print \"mount: \" $3 \" \" $4}' /proc/mounts; "
+            'awk \'$2 == "/dev/shm" {print "mount: " $3 " " $4}\' /proc/mounts; '
             "grep '^CapEff:' /proc/self/status; echo \"uid: $(id -u)\""
         )
 
@@ -288,7 +288,7 @@ class NumaNodes(FactBase[list[NumaNodeDict]]):
 
     def command(self) -> str:
         return (
-            "for d in /sys/devices/system/node/node[0-9]*; do [ -d \"$d\" ] || continue; "
+            'for d in /sys/devices/system/node/node[0-9]*; do [ -d "$d" ] || continue; '
             'echo "$(basename "$d") $(cat "$d/cpulist") $(grep MemTotal "$d/meminfo")"; done'
         )
 
@@ -303,9 +303,7 @@ class NumaNodes(FactBase[list[NumaNodeDict]]):
             parts = line.split()
             if len(parts) < 6 or not parts[0].startswith("node"):
                 continue
-            nodes.append(
-                {"node": int(parts[0][4:]), "cpus": parts[1], "memory_bytes": int(parts[5]) * 1024}
-            )
+            nodes.append({"node": int(parts[0][4:]), "cpus": parts[1], "memory_bytes": int(parts[5]) * 1024})
         return sorted(nodes, key=lambda n: n["node"])
 
 
@@ -346,9 +344,9 @@ class NvidiaGpus(FactBase[list[GpuDict]]):
     def command(self) -> str:
         candidates = " ".join(NVIDIA_SMI)
         return (
-            f"for s in {candidates}; do command -v \"$s\" >/dev/null 2>&1 || continue; echo \"nvidia-smi: $s\"; "
-            f"\"$s\" --query-gpu={self._fields} --format=csv,noheader,nounits 2>/dev/null "
-            f"|| \"$s\" --query-gpu={self._old} --format=csv,noheader,nounits 2>/dev/null; break; done; true"
+            f'for s in {candidates}; do command -v "$s" >/dev/null 2>&1 || continue; echo "nvidia-smi: $s"; '
+            f'"$s" --query-gpu={self._fields} --format=csv,noheader,nounits 2>/dev/null '
+            f'|| "$s" --query-gpu={self._old} --format=csv,noheader,nounits 2>/dev/null; break; done; true'
         )
 
     @staticmethod
@@ -404,10 +402,10 @@ class NvidiaComputeApps(FactBase[dict[str, int]]):
 
         candidates = " ".join(NVIDIA_SMI)
         return (
-            f"for s in {candidates}; do command -v \"$s\" >/dev/null 2>&1 || continue; "
-            "\"$s\" --query-compute-apps=gpu_uuid,pid,used_memory --format=csv,noheader,nounits 2>/dev/null "
+            f'for s in {candidates}; do command -v "$s" >/dev/null 2>&1 || continue; '
+            '"$s" --query-compute-apps=gpu_uuid,pid,used_memory --format=csv,noheader,nounits 2>/dev/null '
             "| while IFS=', ' read -r uuid pid used; do exe=$(readlink \"/proc/$pid/exe\" 2>/dev/null); "
-            f"case \"$exe\" in {shlex.quote(root.rstrip('/') + '/venvs/')}*) echo \"$uuid $used\";; esac; done; break; done; true"
+            f'case "$exe" in {shlex.quote(root.rstrip("/") + "/venvs/")}*) echo "$uuid $used";; esac; done; break; done; true'
         )
 
     @staticmethod
@@ -437,7 +435,7 @@ class DiskFree(FactBase[int | None]):
         import shlex
 
         return (
-            f"p={shlex.quote(path)}; while [ ! -e \"$p\" ] && [ \"$p\" != / ]; do p=$(dirname \"$p\"); done; "
+            f'p={shlex.quote(path)}; while [ ! -e "$p" ] && [ "$p" != / ]; do p=$(dirname "$p"); done; '
             'df -Pk "$p" | tail -n 1'
         )
 
@@ -474,9 +472,9 @@ class CudaToolkits(FactBase[CudaDict]):
 
     def command(self) -> str:
         return (
-            "for d in /usr/local/cuda-*; do [ -d \"$d\" ] && [ ! -L \"$d\" ] && echo \"toolkit ${d#/usr/local/cuda-}\"; done; "
-            "if [ -L /usr/local/cuda ]; then echo \"link $(readlink /usr/local/cuda)\"; "
-            "echo \"default $(readlink -f /usr/local/cuda)\"; elif [ -d /usr/local/cuda ]; then echo directory; fi; true"
+            'for d in /usr/local/cuda-*; do [ -d "$d" ] && [ ! -L "$d" ] && echo "toolkit ${d#/usr/local/cuda-}"; done; '
+            'if [ -L /usr/local/cuda ]; then echo "link $(readlink /usr/local/cuda)"; '
+            'echo "default $(readlink -f /usr/local/cuda)"; elif [ -d /usr/local/cuda ]; then echo directory; fi; true'
         )
 
     @staticmethod
@@ -495,8 +493,11 @@ class CudaToolkits(FactBase[CudaDict]):
                 link = "alternatives" if value == "/etc/alternatives/cuda" else "link"
             elif kind == "directory":
                 link = "directory"
-        return {"toolkits": sorted(toolkits, key=lambda v: tuple(int(x) for x in v.split(".") if x.isdigit())),
-                "default": default, "link": link}  # fmt: skip
+        return {
+            "toolkits": sorted(toolkits, key=lambda v: tuple(int(x) for x in v.split(".") if x.isdigit())),
+            "default": default,
+            "link": link,
+        }
 
 
 # NVIDIA's functions on the PCI bus: "<slot> <device> <class>" each. Read with the shell's own `read`: a
@@ -560,7 +561,9 @@ class NvSwitches(FactBase[list[str]]):
         return []
 
     def process(self, output) -> list[str]:
-        return [parts[0] for parts in (line.split() for line in output) if len(parts) == 3 and parts[2].startswith("0x0680")]
+        return [
+            parts[0] for parts in (line.split() for line in output) if len(parts) == 3 and parts[2].startswith("0x0680")
+        ]
 
 
 class NvidiaDisplays(FactBase[list[str]]):
@@ -575,9 +578,9 @@ class NvidiaDisplays(FactBase[list[str]]):
 
     def command(self) -> str:
         return (
-            "for c in /sys/class/drm/card*-*; do [ -r \"$c/status\" ] || continue; card=${c%%-*}; "
-            "[ \"$(cat \"$card/device/vendor\" 2>/dev/null)\" = 0x10de ] && [ \"$(cat \"$c/status\")\" = connected ] "
-            "&& echo \"${c##*/}\"; done; true"
+            'for c in /sys/class/drm/card*-*; do [ -r "$c/status" ] || continue; card=${c%%-*}; '
+            '[ "$(cat "$card/device/vendor" 2>/dev/null)" = 0x10de ] && [ "$(cat "$c/status")" = connected ] '
+            '&& echo "${c##*/}"; done; true'
         )
 
     @staticmethod
@@ -632,7 +635,7 @@ class SecureBoot(FactBase[SecureBootDict]):
     def command(self) -> str:
         return (
             "if [ -d /sys/firmware/efi ]; then echo efi; "
-            "for f in /sys/firmware/efi/efivars/SecureBoot-*; do [ -r \"$f\" ] && od -An -tu1 \"$f\"; done; fi; "
+            'for f in /sys/firmware/efi/efivars/SecureBoot-*; do [ -r "$f" ] && od -An -tu1 "$f"; done; fi; '
             "[ -r /var/lib/dkms/mok.pub ] && command -v mokutil >/dev/null && mokutil --test-key /var/lib/dkms/mok.pub; "
             "true"
         )
@@ -664,7 +667,7 @@ class AptSourceFiles(FactBase[list[str]]):
     def command(self, paths) -> str:
         import shlex
 
-        return f"for f in {' '.join(shlex.quote(p) for p in paths)}; do [ -s \"$f\" ] && echo \"$f\"; done; true"
+        return f'for f in {" ".join(shlex.quote(p) for p in paths)}; do [ -s "$f" ] && echo "$f"; done; true'
 
     @staticmethod
     def default() -> list[str]:
@@ -706,7 +709,10 @@ class OwnedRecord(FactBase[dict]):
         if not isinstance(units, dict):
             return {}
         return {
-            unit: {"supervisor": entry["supervisor"], "files": [f for f in entry.get("files", []) if isinstance(f, str)]}
+            unit: {
+                "supervisor": entry["supervisor"],
+                "files": [f for f in entry.get("files", []) if isinstance(f, str)],
+            }
             for unit, entry in units.items()
             if isinstance(entry, dict) and entry.get("supervisor") in ("systemd", "tmux")
         }

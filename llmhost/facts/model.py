@@ -38,7 +38,9 @@ class ModelDir(FactBase[ModelDirDict]):
         )
         if hashes:
             # sha256sum prints "<hash>  <path>"; paths are made relative in process()
-            command += f"; echo {shlex.quote('== hashes ' + path)}; [ -d {p} ] && {files} -exec sha256sum {{}} + || true"
+            command += (
+                f"; echo {shlex.quote('== hashes ' + path)}; [ -d {p} ] && {files} -exec sha256sum {{}} + || true"
+            )
         return command
 
     @staticmethod
@@ -106,10 +108,23 @@ class EndpointCheck(FactBase[EndpointCheckDict]):
          "log_tail": []}
     """
 
-    def command(self, python: str, tool: str, url: str, model: str, timeout: int, env_files, log: str,
-                health_path: str = "/health", supervisor: str | None = None, unit: str | None = None,
-                errors: tuple[str, ...] = (), refused_without_key: bool = False, signin: str | None = None,
-                ahead: bool = False) -> str:  # fmt: skip
+    def command(
+        self,
+        python: str,
+        tool: str,
+        url: str,
+        model: str,
+        timeout: int,
+        env_files,
+        log: str,
+        health_path: str = "/health",
+        supervisor: str | None = None,
+        unit: str | None = None,
+        errors: tuple[str, ...] = (),
+        refused_without_key: bool = False,
+        signin: str | None = None,
+        ahead: bool = False,
+    ) -> str:
         args = [python, tool, "check", "--url", url, "--model", model, "--timeout", str(timeout), "--log", log]
         if refused_without_key:
             args.append("--refused-without-key")
@@ -130,8 +145,14 @@ class EndpointCheck(FactBase[EndpointCheckDict]):
 
     @staticmethod
     def default() -> EndpointCheckDict:
-        return {"ok": False, "health_seconds": None, "chat_seconds": None, "reply": None,
-                "error": "no result from the host-side check", "log_tail": []}  # fmt: skip
+        return {
+            "ok": False,
+            "health_seconds": None,
+            "chat_seconds": None,
+            "reply": None,
+            "error": "no result from the host-side check",
+            "log_tail": [],
+        }
 
     def process(self, output) -> EndpointCheckDict:
         return _last_json(output, self.default())
@@ -159,10 +180,22 @@ class EngineState(FactBase[EngineStateDict]):
          "restarts": 0, "healthy": True, "health": "HTTP 200"}
     """
 
-    def command(self, python: str, tool: str, supervisor: str, unit: str, url: str, health_path: str,
-                log: str) -> str:  # fmt: skip
-        args = [python, tool, "status", "--supervisor", supervisor, "--unit", unit, "--url", url,
-                "--health-path", health_path, "--log", log]  # fmt: skip
+    def command(self, python: str, tool: str, supervisor: str, unit: str, url: str, health_path: str, log: str) -> str:
+        args = [
+            python,
+            tool,
+            "status",
+            "--supervisor",
+            supervisor,
+            "--unit",
+            unit,
+            "--url",
+            url,
+            "--health-path",
+            health_path,
+            "--log",
+            log,
+        ]
         return f"[ -e {shlex.quote(tool)} ] && {' '.join(shlex.quote(a) for a in args)} || true"
 
     @staticmethod

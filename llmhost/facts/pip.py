@@ -107,7 +107,7 @@ class VenvDirs(FactBase[VenvDirsDict]):
         return (
             f"[ -L {link} ] && echo current $(readlink {link}); "
             # a version starts with a digit: vllm-[0-9]* is not vllm-cpu-*, nor the -current link
-            f"for v in {d}/{shlex.quote(engine)}-[0-9]*; do f=$v/pyvenv.cfg; [ -f \"$f\" ] || f=$v/conda-meta/history; [ -f \"$f\" ] || f=$v/.llmhost-build; "
+            f'for v in {d}/{shlex.quote(engine)}-[0-9]*; do f=$v/pyvenv.cfg; [ -f "$f" ] || f=$v/conda-meta/history; [ -f "$f" ] || f=$v/.llmhost-build; '
             '[ -f "$f" ] || continue; [ -e "$v/.llmhost-imported" ] && ok=1 || ok=0; '
             'echo venv $(stat -c %Y "$f") "$(basename "$v")" $ok; done; true'
         )
@@ -164,7 +164,7 @@ def _mapped_venvs(pids: str, directory: str) -> str:
     """Shell: the versioned venvs under ``directory`` (``<directory>/<name>/``, sorted, each once)
     that the processes ``pids`` (shell words: ``$(a command)``, ``$m``) have files mapped from."""
     pattern = shlex.quote(directory.rstrip("/") + "/[^/]*/")
-    return f"for p in {pids}; do grep -o {pattern} /proc/\"$p\"/maps 2>/dev/null; done | sort -u"
+    return f'for p in {pids}; do grep -o {pattern} /proc/"$p"/maps 2>/dev/null; done | sort -u'
 
 
 def _venv_names(lines) -> list[str]:
@@ -189,9 +189,11 @@ class SystemdEngines(FactBase[dict[str, dict]]):
     def command(self, units: tuple[str, ...], directory: str) -> str:
         names = " ".join(shlex.quote(u) for u in units)
         # one systemctl a unit: its main process' id taken from the same answer (MainPID=0: none)
-        return (f'for u in {names}; do echo "== $u"; s=$(systemctl show -p SubState -p UnitFileState -p MainPID '
-                f'"$u.service"); echo "$s"; m=${{s#*MainPID=}}; m=${{m%%[!0-9]*}}; '
-                f"{_mapped_venvs('$m', directory)}; done; true")  # fmt: skip
+        return (
+            f'for u in {names}; do echo "== $u"; s=$(systemctl show -p SubState -p UnitFileState -p MainPID '
+            f'"$u.service"); echo "$s"; m=${{s#*MainPID=}}; m=${{m%%[!0-9]*}}; '
+            f"{_mapped_venvs('$m', directory)}; done; true"
+        )
 
     @staticmethod
     def default() -> dict[str, dict]:

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import functools
 import weakref
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from pyinfra import host as current_host
 from pyinfra.api import FactBase, Host
@@ -89,7 +90,9 @@ def get(host, cls: type[FactBase], **kwargs):
     key, now = _key(cls, kwargs), changes(_real(host))
     held = reads.answers.get(key)
     if held is None or held[0] != now:
-        wanted = [key] + [k for k in reads.expected if k != key and k not in reads.served and reads.answers.get(k, (None,))[0] != now]
+        wanted = [key] + [
+            k for k in reads.expected if k != key and k not in reads.served and reads.answers.get(k, (None,))[0] != now
+        ]
         for k, value in zip(wanted, read_facts(host, list(wanted))):
             reads.answers[k] = (now, value)
         held = reads.answers[key]

@@ -54,8 +54,11 @@ def probe(args) -> int:
     threads = len(os.sched_getaffinity(0))
     torch.set_num_threads(threads)
     try:
-        avail = next(int(line.split()[1]) * 1024 for line in Path("/proc/meminfo").read_text().splitlines()
-                     if line.startswith("MemAvailable:"))  # fmt: skip
+        avail = next(
+            int(line.split()[1]) * 1024
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemAvailable:")
+        )
     except (OSError, StopIteration):
         avail = 8 * PROBE_BYTES
     size = min(PROBE_BYTES, avail // 8) // 2 * 2
@@ -75,7 +78,7 @@ def probe(args) -> int:
     result = {
         "read_gbs": round(max(best.values()), 2),
         "method": f"torch {torch.__version__}: sum of a {size / 1024**3:.2f} GiB tensor on {threads} threads, best of 5 "
-                  "after a warm-up, the faster of " + " and ".join(f"{k} ({v:.1f} GB/s)" for k, v in best.items()),
+        "after a warm-up, the faster of " + " and ".join(f"{k} ({v:.1f} GB/s)" for k, v in best.items()),
         "cpu": _cpu_model(),
         "cpus": threads,
         "bytes": size,
@@ -130,19 +133,31 @@ def scenario(spec: dict, level: int, count: int, key: str | None) -> dict:
         tokenizer["load_kwargs"] = {"gguf_file": spec["gguf_file"]}
     # GuideLLM asks for max_completion_tokens and ignore_eos; Ollama's OpenAI API takes neither (it
     # ignores them: its length cap is max_tokens, and it has no ignore_eos), so max_tokens goes too
-    backend = {"kind": "openai_http", "target": spec["url"], "model": spec["model"],
-               "request_format": "/v1/chat/completions", "extras": {"body": {"max_tokens": spec["output_tokens"]}}}  # fmt: skip
+    backend = {
+        "kind": "openai_http",
+        "target": spec["url"],
+        "model": spec["model"],
+        "request_format": "/v1/chat/completions",
+        "extras": {"body": {"max_tokens": spec["output_tokens"]}},
+    }
     if key:
         backend["api_key"] = key
     return {
         "spec": {
             "backend": backend,
             "tokenizer": tokenizer,
-            "data": [{"kind": "synthetic_text", "prompt_tokens": spec["prompt_tokens"],
-                      "output_tokens": spec["output_tokens"]}],  # fmt: skip
+            "data": [
+                {
+                    "kind": "synthetic_text",
+                    "prompt_tokens": spec["prompt_tokens"],
+                    "output_tokens": spec["output_tokens"],
+                }
+            ],
             "profile": {"kind": "concurrent", "streams": level},
-            "constraints": [{"kind": "max_requests", "count": count},
-                            {"kind": "max_duration", "seconds": spec["max_seconds"]}],  # fmt: skip
+            "constraints": [
+                {"kind": "max_requests", "count": count},
+                {"kind": "max_duration", "seconds": spec["max_seconds"]},
+            ],
             "seed": {"kind": "static", "value": seed_of(spec, level)},
         },
     }
@@ -183,7 +198,8 @@ def summarize(raw: dict, level: int) -> dict:
         level_result["first_error"] = str(next((e for e in errors if e), ""))[:400]
     if not totals["successful"]:
         level_result["cause"] = f"{totals.get('errored', 0)} of {totals.get('total', 0)} requests errored" + (
-            f": {level_result.get('first_error')}" if errors else "")
+            f": {level_result.get('first_error')}" if errors else ""
+        )
     return level_result
 
 
@@ -220,25 +236,51 @@ def run_level(spec: dict, level: int, count: int, key: str | None, out: Path) ->
     with tempfile.TemporaryDirectory(prefix="llmhost-bench-") as tmp:  # 0700: the scenario holds the key
         scenario_path = Path(tmp) / "scenario.json"
         scenario_path.write_text(json.dumps(scenario(spec, level, count, key)))
-        argv = [sys.executable, "-m", "guidellm", "run", "--scenario", str(scenario_path), "--disable-progress",
-                "--output", f"kind=json,path={raw_path}"]  # fmt: skip
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "DO_NOT_TRACK": "1",
-               "TOKENIZERS_PARALLELISM": "false"}  # fmt: skip
+        argv = [
+            sys.executable,
+            "-m",
+            "guidellm",
+            "run",
+            "--scenario",
+            str(scenario_path),
+            "--disable-progress",
+            "--output",
+            f"kind=json,path={raw_path}",
+        ]
+        env = {
+            **os.environ,
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            "DO_NOT_TRACK": "1",
+            "TOKENIZERS_PARALLELISM": "false",
+        }
         started = time.monotonic()
         status = run_group(argv, env, spec["max_seconds"] + 300, out / f"c{level}.log")
     wall = round(time.monotonic() - started, 1)
     if status is None:
-        return {"concurrency": level, "status": "failed", "wall_seconds": wall,
-                "cause": f"GuideLLM did not finish within {spec['max_seconds'] + 300} s"}  # fmt: skip
+        return {
+            "concurrency": level,
+            "status": "failed",
+            "wall_seconds": wall,
+            "cause": f"GuideLLM did not finish within {spec['max_seconds'] + 300} s",
+        }
     output = (out / f"c{level}.log").read_text(errors="replace")
     if status or not raw_path.is_file():
-        return {"concurrency": level, "status": "failed", "wall_seconds": wall,
-                "cause": f"GuideLLM exited with {status}: {_guidellm_cause(output)}"}  # fmt: skip
+        return {
+            "concurrency": level,
+            "status": "failed",
+            "wall_seconds": wall,
+            "cause": f"GuideLLM exited with {status}: {_guidellm_cause(output)}",
+        }
     try:
         result = summarize(json.loads(raw_path.read_text()), level)
     except (KeyError, ValueError, TypeError) as e:
-        return {"concurrency": level, "status": "failed", "wall_seconds": wall,
-                "cause": f"GuideLLM's results in {raw_path} cannot be read: {e!r}"}  # fmt: skip
+        return {
+            "concurrency": level,
+            "status": "failed",
+            "wall_seconds": wall,
+            "cause": f"GuideLLM's results in {raw_path} cannot be read: {e!r}",
+        }
     result["wall_seconds"] = wall
     result["raw"] = str(raw_path)
     result["seed"] = seed_of(spec, level)
@@ -260,9 +302,15 @@ def sweep(args) -> int:
         manifest = None
     import guidellm
 
-    result = {"service": spec["service"], "url": spec["url"], "model": spec["model"], "manifest_sha256": manifest,
-              "guidellm": getattr(guidellm, "__version__", None) or _version("guidellm"),
-              "python": platform.python_version(), "levels": []}  # fmt: skip
+    result = {
+        "service": spec["service"],
+        "url": spec["url"],
+        "model": spec["model"],
+        "manifest_sha256": manifest,
+        "guidellm": getattr(guidellm, "__version__", None) or _version("guidellm"),
+        "python": platform.python_version(),
+        "levels": [],
+    }
     warm = _warm(spec, key)
     if warm:  # nothing to measure: the run fails with this line, and no record is kept
         print(json.dumps({"unanswered": f"the service does not answer ({warm}); is it served? (deploys/serve.py)"}))

@@ -102,17 +102,26 @@ def _supervised(supervisor: str, unit: str) -> str | None:
 
     if supervisor == "systemd":
         try:
-            out = subprocess.run(["systemctl", "show", f"{unit}.service", "--property=ActiveState,SubState,NRestarts"],
-                                 capture_output=True, text=True, timeout=10).stdout
+            out = subprocess.run(
+                ["systemctl", "show", f"{unit}.service", "--property=ActiveState,SubState,NRestarts"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=False,
+            ).stdout
         except (OSError, subprocess.TimeoutExpired):
             return None
         state = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
         if state.get("SubState") == "auto-restart" or state.get("ActiveState") in ("failed", "inactive"):
-            return (f"systemd: {unit} is {state.get('ActiveState')} ({state.get('SubState')}), "
-                    f"{state.get('NRestarts', '?')} restart(s)")
+            return (
+                f"systemd: {unit} is {state.get('ActiveState')} ({state.get('SubState')}), "
+                f"{state.get('NRestarts', '?')} restart(s)"
+            )
     elif supervisor == "tmux":
         try:
-            gone = subprocess.run(["tmux", "has-session", "-t", f"={unit}"], capture_output=True, timeout=10).returncode
+            gone = subprocess.run(
+                ["tmux", "has-session", "-t", f"={unit}"], capture_output=True, timeout=10, check=False
+            ).returncode
         except (OSError, subprocess.TimeoutExpired):
             return None
         if gone:
@@ -131,10 +140,10 @@ def _died(args, waited: float = 0.0) -> tuple[str, list[str]] | None:
     attempt = ended[-1] if ended else (attempts[-1] if attempts else {"lines": [], "exit": None})
     cause = _cause(attempt["lines"], args.error_pattern)
     why = "; ".join(w for w in (attempt["exit"] and attempt["exit"].removeprefix("llmhost: "), supervisor) if w)
-    return (f"{args.unit} died before it was healthy ({why or 'no exit mark in ' + args.log}; "
-            f"seen {waited:.0f} s into the wait)"
-            + (f"; cause: {cause}" if cause else "; no error line in its log")), (
-        attempt["lines"][-15:] + ([attempt["exit"]] if attempt["exit"] else []))
+    return (
+        f"{args.unit} died before it was healthy ({why or 'no exit mark in ' + args.log}; "
+        f"seen {waited:.0f} s into the wait)" + (f"; cause: {cause}" if cause else "; no error line in its log")
+    ), (attempt["lines"][-15:] + ([attempt["exit"]] if attempt["exit"] else []))
 
 
 def _dechunked(data: bytes) -> bytes:
@@ -166,8 +175,13 @@ def _http(url: str, body: bytes | None = None, headers: dict | None = None, time
     if split.scheme != "http" or not split.hostname:
         raise OSError(f"not a plain http:// address: {url}")
     target = (split.path or "/") + (f"?{split.query}" if split.query else "")
-    lines = [f"{'GET' if body is None else 'POST'} {target} HTTP/1.1", f"Host: {split.netloc}", "Connection: close",
-             "Accept-Encoding: identity", *(f"{k}: {v}" for k, v in (headers or {}).items())]  # fmt: skip
+    lines = [
+        f"{'GET' if body is None else 'POST'} {target} HTTP/1.1",
+        f"Host: {split.netloc}",
+        "Connection: close",
+        "Accept-Encoding: identity",
+        *(f"{k}: {v}" for k, v in (headers or {}).items()),
+    ]
     if body is not None:
         lines.append(f"Content-Length: {len(body)}")
     with socket.create_connection((split.hostname, split.port or 80), timeout=timeout) as conn:
@@ -222,24 +236,29 @@ def _webui_session(args) -> tuple[str | None, str | None]:
     try:
         code, raw = _http(f"{args.url}/api/v1/auths/signin", body, {"Content-Type": "application/json"}, timeout=30)
         if code >= 400:
-            return None, (f"sign-in as {args.signin} refused (HTTP {code} {raw[:200]!r}): the admin account and "
-                          "its password are the data's (llmhost_webui.admin_email, admin_password)")  # fmt: skip
+            return None, (
+                f"sign-in as {args.signin} refused (HTTP {code} {raw[:200]!r}): the admin account and "
+                "its password are the data's (llmhost_webui.admin_email, admin_password)"
+            )
         token = json.loads(raw).get("token")
     except (OSError, ValueError, AttributeError) as e:
         return None, f"sign-in as {args.signin} failed: {e}"
     if not token:
         return None, f"sign-in as {args.signin} gave no session (a pending account, or a second factor asked)"
     try:
-        code, raw = _http(f"{args.url}/api/models?refresh=true", headers={"Authorization": f"Bearer {token}"},
-                          timeout=60)  # fmt: skip
+        code, raw = _http(
+            f"{args.url}/api/models?refresh=true", headers={"Authorization": f"Bearer {token}"}, timeout=60
+        )
         if code >= 400:
             return None, f"GET /api/models failed: HTTP {code} {raw[:200]!r}"
         listed = [m.get("id") for m in json.loads(raw).get("data", [])]
     except (OSError, ValueError, AttributeError) as e:
         return None, f"GET /api/models failed: {e}"
     if args.model not in listed:
-        return None, (f"the UI lists {', '.join(map(str, listed)) or 'no model'}, not {args.model!r} (its connections "
-                      "did not answer: see its log)")  # fmt: skip
+        return None, (
+            f"the UI lists {', '.join(map(str, listed)) or 'no model'}, not {args.model!r} (its connections "
+            "did not answer: see its log)"
+        )
     return token, None
 
 
@@ -266,7 +285,9 @@ def webui_admin(args) -> int:
             result["account"] = "exists"
             result["matches"] = bool(row[1]) and bcrypt.checkpw(password.encode(), row[1].encode())
         else:  # the data names another admin: the first admin account becomes it
-            row = db.execute('SELECT id, email FROM "user" WHERE role = \'admin\' ORDER BY created_at LIMIT 1').fetchone()
+            row = db.execute(
+                "SELECT id, email FROM \"user\" WHERE role = 'admin' ORDER BY created_at LIMIT 1"
+            ).fetchone()
             result["account"] = f"renamed from {row[1]}" if row else "none"
         if args.apply and row and not result["matches"]:
             digest = bcrypt.hashpw(password.encode(), bcrypt.gensalt()).decode()
@@ -279,8 +300,7 @@ def webui_admin(args) -> int:
 
 def check(args) -> int:
     started = time.monotonic()
-    result = {"ok": False, "health_seconds": None, "chat_seconds": None, "reply": None,
-              "error": None, "log_tail": []}
+    result = {"ok": False, "health_seconds": None, "chat_seconds": None, "reply": None, "error": None, "log_tail": []}
     deadline = started + args.timeout
     last = "no answer"
     suspect = 0  # consecutive probes that found the engine dead (two in a row end the wait)
@@ -306,16 +326,20 @@ def check(args) -> int:
             return 0
         time.sleep(2)
 
-    body = json.dumps({
-        "model": args.model,
-        "messages": [{"role": "user", "content": "Say hello."}],
-        "max_tokens": 1,  # the least that proves the engine generates: no-op runs chat with every engine
-        "temperature": 0,
-    }).encode()
+    body = json.dumps(
+        {
+            "model": args.model,
+            "messages": [{"role": "user", "content": "Say hello."}],
+            "max_tokens": 1,  # the least that proves the engine generates: no-op runs chat with every engine
+            "temperature": 0,
+        }
+    ).encode()
     headers = {"Content-Type": "application/json"}
     # vLLM reads VLLM_API_KEY, llama-server LLAMA_API_KEY, LiteLLM's proxy LITELLM_MASTER_KEY
-    api_key = next(filter(None, (_env_value(args.env_file, v) for v in ("VLLM_API_KEY", "LLAMA_API_KEY",
-                                                                      "LITELLM_MASTER_KEY"))), None)  # fmt: skip
+    api_key = next(
+        filter(None, (_env_value(args.env_file, v) for v in ("VLLM_API_KEY", "LLAMA_API_KEY", "LITELLM_MASTER_KEY"))),
+        None,
+    )
     chat_path = "/v1/chat/completions"
     if args.signin:  # Open WebUI: sign in as its admin, see the model listed, chat through its own API
         chat_path = "/api/chat/completions"
@@ -364,7 +388,7 @@ def _run(*argv: str) -> str:
     import subprocess
 
     try:
-        return subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout
+        return subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False).stdout
     except (OSError, subprocess.TimeoutExpired):
         return ""
 
@@ -373,12 +397,19 @@ def status(args) -> int:
     """One engine as it runs now: its supervisor's state and since when, its restarts, its health."""
     out = {"running": False, "state": None, "since": None, "restarts": None, "healthy": False, "health": None}
     if args.supervisor == "systemd":
-        show = _run("systemctl", "show", f"{args.unit}.service",
-                    "--property=ActiveState,SubState,NRestarts,ActiveEnterTimestamp,LoadState")
+        show = _run(
+            "systemctl",
+            "show",
+            f"{args.unit}.service",
+            "--property=ActiveState,SubState,NRestarts,ActiveEnterTimestamp,LoadState",
+        )
         state = dict(line.split("=", 1) for line in show.splitlines() if "=" in line)
         out["running"] = state.get("ActiveState") == "active"
-        out["state"] = ("not installed" if state.get("LoadState") == "not-found" else
-                        f"{state.get('ActiveState')} ({state.get('SubState')})")
+        out["state"] = (
+            "not installed"
+            if state.get("LoadState") == "not-found"
+            else f"{state.get('ActiveState')} ({state.get('SubState')})"
+        )
         out["since"] = state.get("ActiveEnterTimestamp") or None
         out["restarts"] = int(state["NRestarts"]) if state.get("NRestarts", "").isdigit() else None
     else:
@@ -388,8 +419,9 @@ def status(args) -> int:
             out["since"] = _run("ps", "-o", "lstart=", "-p", pid).strip() or None
             # the launcher marks its session, then each start of the engine in it
             lines = _tail(args.log, 20000, 1024 * 1024)
-            session = max((i for i, line in enumerate(lines) if line.strip() == f"llmhost: session {args.unit}"),
-                          default=None)
+            session = max(
+                (i for i, line in enumerate(lines) if line.strip() == f"llmhost: session {args.unit}"), default=None
+            )
             if session is not None:
                 starts = sum(1 for line in lines[session:] if line.strip() == f"llmhost: starting {args.unit}")
                 out["restarts"] = max(0, starts - 1)
@@ -482,8 +514,9 @@ class _HfHub:
 
         # Resumable: an interrupted file is continued from dest/.cache/huggingface/download/*.incomplete
         # where the server honours Range requests (restarted where it does not); finished files are kept.
-        snapshot_download(repo_id=self.repo, revision=commit, local_dir=str(dest), allow_patterns=paths,
-                          endpoint=self.endpoint)  # fmt: skip
+        snapshot_download(
+            repo_id=self.repo, revision=commit, local_dir=str(dest), allow_patterns=paths, endpoint=self.endpoint
+        )
 
 
 class _ModelScope:
@@ -498,8 +531,11 @@ class _ModelScope:
     def resolve(self, revision: str | None) -> tuple[str, dict]:
         revision = revision or "master"
         listing = self.api.get_model_files(self.repo, revision=revision, recursive=True)
-        files = {f["Path"]: {"size": int(f["Size"]), **({"sha256": f["Sha256"]} if f.get("Sha256") else {})}
-                 for f in listing if f.get("Type", "blob") == "blob" and not _hidden(f["Path"])}  # fmt: skip
+        files = {
+            f["Path"]: {"size": int(f["Size"]), **({"sha256": f["Sha256"]} if f.get("Sha256") else {})}
+            for f in listing
+            if f.get("Type", "blob") == "blob" and not _hidden(f["Path"])
+        }
         return revision, files
 
     def download(self, commit: str, dest: Path, paths: list[str]) -> None:
@@ -580,8 +616,9 @@ def fetch(args) -> int:
     if locked:
         # the lock's hashes are what the files must be; the hub must still list the same files
         if set(remote) != set(locked["files"]):
-            raise FetchError(f"{args.spec} at {commit} lists other files than the lock: "
-                             f"{sorted(set(remote) ^ set(locked['files']))}")  # fmt: skip
+            raise FetchError(
+                f"{args.spec} at {commit} lists other files than the lock: {sorted(set(remote) ^ set(locked['files']))}"
+            )
         remote = {rel: {**remote[rel], **locked["files"][rel]} for rel in remote}
 
     dest.mkdir(parents=True, exist_ok=True)
@@ -615,7 +652,9 @@ def fetch(args) -> int:
     needed = sum(remote[rel]["size"] - ((dest / rel).stat().st_size if (dest / rel).is_file() else 0) for rel in todo)
     free = shutil.disk_usage(dest).free
     if needed > free:
-        raise FetchError(f"{args.spec} needs {needed / 2**30:.2f} GiB more in {dest}, only {free / 2**30:.2f} GiB is free")
+        raise FetchError(
+            f"{args.spec} needs {needed / 2**30:.2f} GiB more in {dest}, only {free / 2**30:.2f} GiB is free"
+        )
 
     for rel in todo:  # a stale file is fetched anew, never trusted
         (dest / rel).unlink(missing_ok=True)
@@ -647,9 +686,19 @@ def fetch(args) -> int:
     for rel, path in _model_files(dest):  # the directory holds exactly the repository's files
         if rel not in remote:
             path.unlink()
-    _dump_manifest({"version": MANIFEST_VERSION, "source": args.spec, "revision": commit, "files": files}, manifest_path)
-    print(json.dumps({"revision": commit, "fetched": fetched, "kept": len(remote) - len(fetched),
-                      "removed_incomplete": len(orphans)}))  # fmt: skip
+    _dump_manifest(
+        {"version": MANIFEST_VERSION, "source": args.spec, "revision": commit, "files": files}, manifest_path
+    )
+    print(
+        json.dumps(
+            {
+                "revision": commit,
+                "fetched": fetched,
+                "kept": len(remote) - len(fetched),
+                "removed_incomplete": len(orphans),
+            }
+        )
+    )
     return 0
 
 
@@ -669,7 +718,9 @@ def vllm_node(argv: list[str]) -> int:
 
     parser = FlexibleArgumentParser(prog="vllm")
     command = ServeSubcommand()
-    command.subparser_init(parser.add_subparsers(required=True, dest="subparser")).set_defaults(dispatch_function=command.cmd)
+    command.subparser_init(parser.add_subparsers(required=True, dest="subparser")).set_defaults(
+        dispatch_function=command.cmd
+    )
     args = parser.parse_args(["serve", *argv])
     command.validate(args)
     args.dispatch_function(args)
@@ -691,12 +742,21 @@ def main(argv=None) -> int:
     p.add_argument("--health-path", default="/health", help="what answers 200 once ready (Ollama: /)")
     p.add_argument("--supervisor", choices=("systemd", "tmux"), help="with --unit: end the wait when the engine dies")
     p.add_argument("--unit", help="the engine's unit or tmux session (the marks in --log name it)")
-    p.add_argument("--signin", help="Open WebUI: sign in as this admin (its password from the env files), chat "
-                   "through /api/chat/completions")  # fmt: skip
-    p.add_argument("--refused-without-key", action="store_true",
-                   help="the request without the key must be refused with 401 (a gateway)")
-    p.add_argument("--error-pattern", action="append", default=[],
-                   help="a regular expression of the engine's log lines that name why it died (repeatable)")
+    p.add_argument(
+        "--signin",
+        help="Open WebUI: sign in as this admin (its password from the env files), chat through /api/chat/completions",
+    )
+    p.add_argument(
+        "--refused-without-key",
+        action="store_true",
+        help="the request without the key must be refused with 401 (a gateway)",
+    )
+    p.add_argument(
+        "--error-pattern",
+        action="append",
+        default=[],
+        help="a regular expression of the engine's log lines that name why it died (repeatable)",
+    )
     p.set_defaults(func=check)
     p = sub.add_parser("fetch")
     p.add_argument("--source", choices=("hf", "modelscope"), required=True)

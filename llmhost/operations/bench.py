@@ -42,8 +42,15 @@ def probed(python: str, script: str, cache: str, cpus: int):
 
 
 @operation(is_idempotent=False)
-def swept(python: str, script: str, spec: str, results: str, meta: dict, cache: str | None = None,
-          bandwidth: dict | None = None):  # fmt: skip
+def swept(
+    python: str,
+    script: str,
+    spec: str,
+    results: str,
+    meta: dict,
+    cache: str | None = None,
+    bandwidth: dict | None = None,
+):
     """
     Run one service's concurrency sweep on the host and keep its record on the controller.
 
@@ -94,8 +101,10 @@ def swept(python: str, script: str, spec: str, results: str, meta: dict, cache: 
         record = make_record(meta, result, measured)
         write_record(target, record)
         failed = [lv["concurrency"] for lv in record["levels"] if lv["status"] != "ok"]
-        logger.info(f"{host.print_prefix}{meta['service']}: {len(record['levels'])} level(s) recorded in {target}"
-                    + (f"; failed: c={', c='.join(map(str, failed))}" if failed else ""))  # fmt: skip
+        logger.info(
+            f"{host.print_prefix}{meta['service']}: {len(record['levels'])} level(s) recorded in {target}"
+            + (f"; failed: c={', c='.join(map(str, failed))}" if failed else "")
+        )
         return True
 
     yield FunctionCommand(run, (), {})

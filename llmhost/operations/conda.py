@@ -73,6 +73,12 @@ def env(conda: str, path: str, python: str):
         host.noop(f"conda env {path} exists")
         return
     yield StringCommand(
-        QuoteString(conda), "create", "--yes", "--quiet", "--prefix", QuoteString(path),
-        QuoteString(f"python={python}"), "pip",
+        QuoteString(conda),
+        "create",
+        "--yes",
+        "--quiet",
+        "--prefix",
+        QuoteString(path),
+        QuoteString(f"python={python}"),
+        "pip",
     )

@@ -42,7 +42,9 @@ def default(version: str, alternatives: bool = False, installing: bool = False):
         # NVIDIA's packages register X.Y at priority XY (cuda-12.6 -> 126); --install is a no-op
         # for a path already registered at that priority
         priority = version.replace(".", "")
-        yield StringCommand("update-alternatives", "--install", "/usr/local/cuda", "cuda", QuoteString(toolkit), priority)
+        yield StringCommand(
+            "update-alternatives", "--install", "/usr/local/cuda", "cuda", QuoteString(toolkit), priority
+        )
         yield StringCommand("update-alternatives", "--set", "cuda", QuoteString(toolkit))
         return
     yield from swap(toolkit, "/usr/local/cuda", "/usr/local/cuda.llmhost-new")

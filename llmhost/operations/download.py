@@ -6,10 +6,20 @@ from __future__ import annotations
 from pyinfra.api import StringCommand
 from pyinfra.api.command import QuoteString
 
-
 # An unreachable or stalled source ends the fetch in bounded time: 20 s to connect, 2 retries, and
 # a transfer slower than 1 KiB/s for 60 s is abandoned.
-BOUNDS = ("--connect-timeout", "20", "--retry", "2", "--retry-delay", "2", "--speed-limit", "1024", "--speed-time", "60")
+BOUNDS = (
+    "--connect-timeout",
+    "20",
+    "--retry",
+    "2",
+    "--retry-delay",
+    "2",
+    "--speed-limit",
+    "1024",
+    "--speed-time",
+    "60",
+)
 
 
 def fetch(url: str, dest: str, key: str | None = None) -> StringCommand:
@@ -18,8 +28,17 @@ def fetch(url: str, dest: str, key: str | None = None) -> StringCommand:
     curl = StringCommand("curl", "-fsSL", *BOUNDS, "-o", QuoteString(dest), QuoteString(url))
     if not key:
         return curl
-    return StringCommand(curl, "||", "{", "echo", QuoteString(f"{key}: {url} could not be fetched from this host"),
-                         ">&2;", "exit", "1;", "}")  # fmt: skip
+    return StringCommand(
+        curl,
+        "||",
+        "{",
+        "echo",
+        QuoteString(f"{key}: {url} could not be fetched from this host"),
+        ">&2;",
+        "exit",
+        "1;",
+        "}",
+    )
 
 
 def check(sha256: str, dest: str) -> StringCommand:
@@ -33,8 +52,19 @@ def listed(sums: str, dest: str, filename: str | None = None) -> StringCommand:
     ``filename``, the one hash the file holds (Miniforge's ``<installer>.sha256``)."""
     pick = ('$2 == f || $2 == "./" f {print $1 "  " d}',) if filename else ('{print $1 "  " d}',)
     named = ("-v", QuoteString(f"f={filename}")) if filename else ()
-    return StringCommand("awk", *named, "-v", QuoteString(f"d={dest}"), *(QuoteString(p) for p in pick),
-                         QuoteString(sums), "|", "sha256sum", "--check", "--strict", "-")  # fmt: skip
+    return StringCommand(
+        "awk",
+        *named,
+        "-v",
+        QuoteString(f"d={dest}"),
+        *(QuoteString(p) for p in pick),
+        QuoteString(sums),
+        "|",
+        "sha256sum",
+        "--check",
+        "--strict",
+        "-",
+    )
 
 
 def checked(url: str, dest: str, sha256: str, key: str | None = None) -> list[StringCommand]:

@@ -10,12 +10,36 @@ from llmhost.facts.model import EndpointCheck
 from llmhost.facts.prefetch import reads
 
 
-def _check(python, tool, url, model, env_files, log, health_path="/health", supervisor=None, unit=None, errors=None,
-           refused_without_key=False, signin=None, **_) -> dict:  # fmt: skip
+def _check(
+    python,
+    tool,
+    url,
+    model,
+    env_files,
+    log,
+    health_path="/health",
+    supervisor=None,
+    unit=None,
+    errors=None,
+    refused_without_key=False,
+    signin=None,
+    **_,
+) -> dict:
     """``EndpointCheck``'s arguments but the wait: the check of an endpoint as the operation reads it."""
-    return dict(python=python, tool=tool, url=url, model=model, env_files=tuple(env_files), log=log,
-                health_path=health_path, supervisor=supervisor, unit=unit, errors=tuple(errors or ()),
-                refused_without_key=refused_without_key, signin=signin)  # fmt: skip
+    return {
+        "python": python,
+        "tool": tool,
+        "url": url,
+        "model": model,
+        "env_files": tuple(env_files),
+        "log": log,
+        "health_path": health_path,
+        "supervisor": supervisor,
+        "unit": unit,
+        "errors": tuple(errors or ()),
+        "refused_without_key": refused_without_key,
+        "signin": signin,
+    }
 
 
 # read ahead with the run's other reads: no wait, never a failed read
@@ -82,8 +106,9 @@ def ready(
     if not host.state.is_executing:
         host.noop(f"{url} is checked when the deploy executes")
         return
-    check = _check(python, tool, url, model, env_files, log, health_path, supervisor, unit, errors,
-                   refused_without_key, signin)  # fmt: skip
+    check = _check(
+        python, tool, url, model, env_files, log, health_path, supervisor, unit, errors, refused_without_key, signin
+    )
     # a run that changed nothing on the host takes the check read ahead with its other facts, if it
     # passed; anything else (a change since, a failure, an engine still starting) checks again, waiting
     ahead = prefetch.held(host, EndpointCheck, **check, timeout=0, ahead=True)

@@ -14,10 +14,24 @@ from llmhost.operations.download import checked
 BUILT = ".llmhost-build"  # made first: orders the builds by age (pruning), like a venv's pyvenv.cfg
 
 
-@reads(lambda directory, url, filename, sha256, subdir, flags, targets, **_: [(File, {"path": f"{directory}/bin/{targets[0]}"})])
+@reads(
+    lambda directory, url, filename, sha256, subdir, flags, targets, **_: [
+        (File, {"path": f"{directory}/bin/{targets[0]}"})
+    ]
+)
 @operation()
-def built(directory: str, url: str, filename: str, sha256: str, subdir: str, flags: list[str],
-          targets: list[str], jobs: int = 1, tools: list[str] | None = None, source_key: str | None = None):  # fmt: skip
+def built(
+    directory: str,
+    url: str,
+    filename: str,
+    sha256: str,
+    subdir: str,
+    flags: list[str],
+    targets: list[str],
+    jobs: int = 1,
+    tools: list[str] | None = None,
+    source_key: str | None = None,
+):
     """
     Build llama.cpp's ``targets`` with cmake into ``directory/bin``, from a source archive checked
     by its sha256.
@@ -57,19 +71,26 @@ def built(directory: str, url: str, filename: str, sha256: str, subdir: str, fla
         return
     src, build, archive = f"{directory}/src", f"{directory}/build", f"{directory}/src/{filename}"
     yield StringCommand("mkdir", "-p", QuoteString(f"{directory}/bin"), QuoteString(src))
-    yield StringCommand("[", "-e", QuoteString(f"{directory}/{BUILT}"), "]", "||", "touch", QuoteString(f"{directory}/{BUILT}"))
+    yield StringCommand(
+        "[", "-e", QuoteString(f"{directory}/{BUILT}"), "]", "||", "touch", QuoteString(f"{directory}/{BUILT}")
+    )
     yield from checked(url, archive, sha256, source_key)
     yield StringCommand("tar", "-xzf", QuoteString(archive), "-C", QuoteString(src))
-    yield StringCommand("cmake", "-S", QuoteString(f"{src}/{subdir}"), "-B", QuoteString(build),
-                        *(QuoteString(f) for f in flags))  # fmt: skip
-    yield StringCommand("cmake", "--build", QuoteString(build), "--target", *(QuoteString(t) for t in targets),
-                        "-j", str(jobs))  # fmt: skip
+    yield StringCommand(
+        "cmake", "-S", QuoteString(f"{src}/{subdir}"), "-B", QuoteString(build), *(QuoteString(f) for f in flags)
+    )
+    yield StringCommand(
+        "cmake", "--build", QuoteString(build), "--target", *(QuoteString(t) for t in targets), "-j", str(jobs)
+    )
     for target in targets:
-        yield StringCommand("install", "-m", "755", QuoteString(f"{build}/bin/{target}"),
-                            QuoteString(f"{directory}/bin/{target}"))  # fmt: skip
+        yield StringCommand(
+            "install", "-m", "755", QuoteString(f"{build}/bin/{target}"), QuoteString(f"{directory}/bin/{target}")
+        )
     if tools:
         yield StringCommand("mkdir", "-p", QuoteString(f"{directory}/convert"))
-        yield StringCommand("cp", "-r", *(QuoteString(f"{src}/{subdir}/{t}") for t in tools), QuoteString(f"{directory}/convert/"))
+        yield StringCommand(
+            "cp", "-r", *(QuoteString(f"{src}/{subdir}/{t}") for t in tools), QuoteString(f"{directory}/convert/")
+        )
     yield StringCommand("rm", "-rf", QuoteString(build), QuoteString(src))
 
 
@@ -78,9 +99,22 @@ SOURCE = ".llmhost-source"  # in a converted GGUF's directory: the sha256 of the
 
 @reads(lambda source, source_manifest, output, *_, **__: [(File, {"path": output})])
 @operation()
-def converted(source: str, source_manifest: str, output: str, quant: str, outtype: str, python: str, script: str,
-              quantize: str, manifest: str, spec: str, host_python: str, tool: str, threads: int = 1,
-              force: bool = False):  # fmt: skip
+def converted(
+    source: str,
+    source_manifest: str,
+    output: str,
+    quant: str,
+    outtype: str,
+    python: str,
+    script: str,
+    quantize: str,
+    manifest: str,
+    spec: str,
+    host_python: str,
+    tool: str,
+    threads: int = 1,
+    force: bool = False,
+):
     """
     A GGUF of an HF checkpoint, made on the host with llama.cpp's own tools: ``convert_hf_to_gguf.py``
     (to ``outtype``), then ``llama-quantize`` to ``quant``; the result gets a sha256 manifest.
@@ -125,13 +159,40 @@ def converted(source: str, source_manifest: str, output: str, quant: str, outtyp
     partial = f"{output}.part"
     converter_out = f"{directory}/.{outtype}.gguf" if quant.lower() != outtype else partial
     yield StringCommand("mkdir", "-p", QuoteString(directory))
-    yield StringCommand(QuoteString(python), QuoteString(script), QuoteString(source), "--outtype", outtype,
-                        "--outfile", QuoteString(converter_out))  # fmt: skip
+    yield StringCommand(
+        QuoteString(python),
+        QuoteString(script),
+        QuoteString(source),
+        "--outtype",
+        outtype,
+        "--outfile",
+        QuoteString(converter_out),
+    )
     if converter_out != partial:
-        yield StringCommand(QuoteString(quantize), QuoteString(converter_out), QuoteString(partial), quant, str(threads))
+        yield StringCommand(
+            QuoteString(quantize), QuoteString(converter_out), QuoteString(partial), quant, str(threads)
+        )
         yield StringCommand("rm", "-f", QuoteString(converter_out))
     yield StringCommand("mv", QuoteString(partial), QuoteString(output))
-    yield StringCommand("sha256sum", QuoteString(source_manifest), "|", "cut", "-d", "' '", "-f1", ">",
-                        QuoteString(f"{directory}/{SOURCE}"))  # fmt: skip
-    yield StringCommand(QuoteString(host_python), QuoteString(tool), "manifest", "--dir", QuoteString(directory),
-                        "--manifest", QuoteString(manifest), "--source", QuoteString(spec))  # fmt: skip
+    yield StringCommand(
+        "sha256sum",
+        QuoteString(source_manifest),
+        "|",
+        "cut",
+        "-d",
+        "' '",
+        "-f1",
+        ">",
+        QuoteString(f"{directory}/{SOURCE}"),
+    )
+    yield StringCommand(
+        QuoteString(host_python),
+        QuoteString(tool),
+        "manifest",
+        "--dir",
+        QuoteString(directory),
+        "--manifest",
+        QuoteString(manifest),
+        "--source",
+        QuoteString(spec),
+    )

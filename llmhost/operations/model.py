@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import posixpath
 from io import StringIO
 from pathlib import Path
-
-import json
 
 from pyinfra import host
 from pyinfra.api import FileUploadCommand, StringCommand, operation
@@ -23,7 +22,11 @@ def _how(full: bool) -> str:
     return "sha256 of every file" if full else "manifest and sizes"
 
 
-@reads(lambda src, dest, manifest, manifest_path, full=False, **_: [(ModelDir, {"path": dest, "manifest": manifest_path, "hashes": full})])
+@reads(
+    lambda src, dest, manifest, manifest_path, full=False, **_: [
+        (ModelDir, {"path": dest, "manifest": manifest_path, "hashes": full})
+    ]
+)
 @operation()
 def pushed(src: str, dest: str, manifest: dict, manifest_path: str, full: bool = False):
     """
@@ -70,8 +73,9 @@ def pushed(src: str, dest: str, manifest: dict, manifest_path: str, full: bool =
     yield StringCommand("mkdir", "-p", *map(QuoteString, dirs))
     for rel, target in zip(stale, targets):
         yield FileUploadCommand(str(Path(src) / rel), target, remote_temp_filename=host.get_temp_filename(target))
-    yield FileUploadCommand(StringIO(dumps(manifest)), manifest_path,
-                            remote_temp_filename=host.get_temp_filename(manifest_path))  # fmt: skip
+    yield FileUploadCommand(
+        StringIO(dumps(manifest)), manifest_path, remote_temp_filename=host.get_temp_filename(manifest_path)
+    )
     for chunk in _chunks(targets + [manifest_path]):
         yield StringCommand("chmod", "644", *map(QuoteString, chunk))
 
@@ -81,7 +85,11 @@ def _chunks(paths: list[str], size: int = 256) -> list[list[str]]:
     return [paths[i : i + size] for i in range(0, len(paths), size)]
 
 
-@reads(lambda *, dest, manifest_path, full=False, **_: [(ModelDir, {"path": dest, "manifest": manifest_path, "hashes": full})])
+@reads(
+    lambda *, dest, manifest_path, full=False, **_: [
+        (ModelDir, {"path": dest, "manifest": manifest_path, "hashes": full})
+    ]
+)
 @operation()
 def fetched(
     source: str,
@@ -156,8 +164,21 @@ def fetched(
         if stored and stored.get("revision") == locked["revision"]:
             only = stale  # the same commit: fetch just the files that disagree
     env = {"HF_TOKEN": token} if token else {}
-    args = [python, tool, "fetch", "--source", source, "--repo", repo, "--spec", spec,
-            "--dest", dest, "--manifest", manifest_path]  # fmt: skip
+    args = [
+        python,
+        tool,
+        "fetch",
+        "--source",
+        source,
+        "--repo",
+        repo,
+        "--spec",
+        spec,
+        "--dest",
+        dest,
+        "--manifest",
+        manifest_path,
+    ]
     if endpoint:
         args += ["--endpoint", endpoint]
     if endpoint_key:
@@ -174,7 +195,11 @@ def fetched(
     yield StringCommand(*env_args, *(QuoteString(a) for a in args))
 
 
-@reads(lambda path, spec, manifest_path, python, tool, full=False, **_: [(ModelDir, {"path": path, "manifest": manifest_path, "hashes": full})])
+@reads(
+    lambda path, spec, manifest_path, python, tool, full=False, **_: [
+        (ModelDir, {"path": path, "manifest": manifest_path, "hashes": full})
+    ]
+)
 @operation()
 def on_host(path: str, spec: str, manifest_path: str, python: str, tool: str, full: bool = False):
     """
@@ -209,8 +234,12 @@ def on_host(path: str, spec: str, manifest_path: str, python: str, tool: str, fu
     if stored is None or stored.get("source") != spec:
         if not remote["sizes"]:
             raise OperationError(f"{spec}: {path} holds no files on this host")
-        yield StringCommand(*(QuoteString(a) for a in (python, tool, "manifest", "--dir", path,
-                                                        "--manifest", manifest_path, "--source", spec)))  # fmt: skip
+        yield StringCommand(
+            *(
+                QuoteString(a)
+                for a in (python, tool, "manifest", "--dir", path, "--manifest", manifest_path, "--source", spec)
+            )
+        )
         return
     stale = stale_files(stored, remote)
     extra = sorted(set(remote["sizes"]) - set(stored["files"]))

@@ -19,8 +19,14 @@ from llmhost.operations.llamacpp import BUILT
 
 @reads(lambda directory, url, filename, **_: [(File, {"path": f"{directory}/bin/ollama"})])
 @operation()
-def unpacked(directory: str, url: str, filename: str, sha256: str | None = None, sums_url: str | None = None,
-             source_key: str | None = None):  # fmt: skip
+def unpacked(
+    directory: str,
+    url: str,
+    filename: str,
+    sha256: str | None = None,
+    sums_url: str | None = None,
+    source_key: str | None = None,
+):
     """
     Unpack an Ollama release tarball (``bin/ollama``, ``lib/ollama``) into ``directory``, checked by
     sha256 first. Never Ollama's install.sh (it installs ``cuda-drivers`` where it finds no
@@ -52,7 +58,9 @@ def unpacked(directory: str, url: str, filename: str, sha256: str | None = None,
         return
     archive, sums = f"{directory}/{filename}", f"{directory}/sha256sum.txt"
     yield StringCommand("mkdir", "-p", QuoteString(directory))
-    yield StringCommand("[", "-e", QuoteString(f"{directory}/{BUILT}"), "]", "||", "touch", QuoteString(f"{directory}/{BUILT}"))
+    yield StringCommand(
+        "[", "-e", QuoteString(f"{directory}/{BUILT}"), "]", "||", "touch", QuoteString(f"{directory}/{BUILT}")
+    )
     yield fetch(url, archive, source_key)
     if sha256:
         yield check(sha256, archive)
@@ -64,8 +72,9 @@ def unpacked(directory: str, url: str, filename: str, sha256: str | None = None,
 
 
 @operation()
-def imported(model: str, modelfile: str, text: str, models_dir: str, binary: str, url: str, wait: int = 120,
-          force: bool = False):  # fmt: skip
+def imported(
+    model: str, modelfile: str, text: str, models_dir: str, binary: str, url: str, wait: int = 120, force: bool = False
+):
     """
     Import a model into a running Ollama with ``ollama create NAME -f Modelfile``; skipped when the
     model is in the store and was imported from this same Modelfile.
@@ -100,6 +109,10 @@ def imported(model: str, modelfile: str, text: str, models_dir: str, binary: str
     staged = f"{modelfile}.new"
     yield FileUploadCommand(StringIO(text), staged)
     # the daemon may still be starting (a restart of this run): the client needs it up
-    yield StringCommand(f"for _ in $(seq {int(wait)}); do curl -fsS -o /dev/null {shlex.quote(url)} && break; sleep 1; done")
-    yield StringCommand(f"OLLAMA_HOST={url}", QuoteString(binary), "create", QuoteString(model), "-f", QuoteString(staged))
+    yield StringCommand(
+        f"for _ in $(seq {int(wait)}); do curl -fsS -o /dev/null {shlex.quote(url)} && break; sleep 1; done"
+    )
+    yield StringCommand(
+        f"OLLAMA_HOST={url}", QuoteString(binary), "create", QuoteString(model), "-f", QuoteString(staged)
+    )
     yield StringCommand("mv", QuoteString(staged), QuoteString(modelfile))

@@ -29,8 +29,13 @@ def _satisfied(requirement: str, installed: dict[str, str]) -> bool:
 
 @reads(lambda pip, *_, **__: [(PipDistributions, {"pip": pip})])
 @operation()
-def requirements(pip: str, present: list[str] | None = None, absent: list[str] | None = None,
-                 reach: list[list[str]] | None = None, tool: str | None = None):  # fmt: skip
+def requirements(
+    pip: str,
+    present: list[str] | None = None,
+    absent: list[str] | None = None,
+    reach: list[list[str]] | None = None,
+    tool: str | None = None,
+):
     """
     Make a venv hold pinned requirements and not hold some distributions.
 
@@ -62,15 +67,17 @@ def requirements(pip: str, present: list[str] | None = None, absent: list[str] |
     missing = [r for r in present if not _satisfied(r, installed)]
     unwanted = [n for n in absent or [] if canonicalize_name(n) in installed]
     if not missing and not unwanted:
-        host.noop(
-            "satisfied: " + ", ".join(present) + (f"; absent: {', '.join(absent)}" if absent else "")
-        )
+        host.noop("satisfied: " + ", ".join(present) + (f"; absent: {', '.join(absent)}" if absent else ""))
         return
     if missing:
         if reach and tool:
             python = posixpath.join(posixpath.dirname(pip), "python")
-            yield StringCommand(QuoteString(python), QuoteString(tool), "reachable",
-                                *(QuoteString(a) for url, key in reach for a in ("--url", url, "--key", key)))  # fmt: skip
+            yield StringCommand(
+                QuoteString(python),
+                QuoteString(tool),
+                "reachable",
+                *(QuoteString(a) for url, key in reach for a in ("--url", url, "--key", key)),
+            )
         yield StringCommand(QuoteString(pip), "install", *(QuoteString(r) for r in present))
         unwanted = list(absent or [])
     if unwanted:

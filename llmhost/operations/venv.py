@@ -90,7 +90,7 @@ def pruned(directory: str, engine: str, keep: int, current: str):
     fact = prefetch.get(host, VenvDirs, directory=directory, engine=engine)
     others = [v for v in fact["venvs"] if v != current]
     working = [v for v in others if v in fact["imported"]]
-    kept = working[-(keep - 1):] if keep > 1 else []  # the newest of them
+    kept = working[-(keep - 1) :] if keep > 1 else []  # the newest of them
     drop = [v for v in others if v not in kept]
     if not drop:
         host.noop(f"{len(others) + 1} {engine} venv(s), {keep} kept")

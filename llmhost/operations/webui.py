@@ -44,8 +44,9 @@ def admin(python: str, tool: str, database: str, email: str, env_files: list[str
     if force:
         yield command
         return
-    state = host.get_fact(WebuiAdmin, python=python, tool=tool, database=database, email=email,
-                          env_files=tuple(env_files))  # fmt: skip
+    state = host.get_fact(
+        WebuiAdmin, python=python, tool=tool, database=database, email=email, env_files=tuple(env_files)
+    )
     if not state["database"]:
         host.noop(f"{database} does not exist yet: Open WebUI creates {email} at its first start")
         return

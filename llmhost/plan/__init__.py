@@ -30,6 +30,7 @@ from llmhost.plan.types import (
 
 __all__ = [
     "AptPlan",
+    "Backend",
     "BenchPlan",
     "BenchRequest",
     "ClusterInputs",
@@ -39,7 +40,6 @@ __all__ = [
     "GatewayInputs",
     "GatewayPlan",
     "GiB",
-    "Backend",
     "Gpu",
     "HostFacts",
     "HostPlan",

@@ -10,10 +10,10 @@ from llmhost.engines import BENCH_TOOLS, GGUF_TYPES
 from llmhost.gpus import gpu_bandwidth
 from llmhost.modelinfo import ModelInfo
 from llmhost.plan.envs import engine_plan
+from llmhost.plan.hostplan import HostPlan
 from llmhost.plan.inputs import HostFacts
 from llmhost.plan.sizing import DTYPE_BYTES
 from llmhost.plan.sizing.llamacpp import made_gguf_bytes
-from llmhost.plan.hostplan import HostPlan
 from llmhost.plan.types import EnginePlan, PlanError, ServicePlan, bind_url
 from llmhost.settings import Settings
 
@@ -62,12 +62,21 @@ class BenchRun:
     def spec(self) -> dict:
         """What llmhost-bench sweep reads on the host (no secrets: it reads the key from env_files)."""
         return {
-            "service": self.service, "url": self.url, "model": self.model, "tokenizer": self.tokenizer,
-            "gguf_file": self.gguf_file, "levels": list(self.levels), "requests": list(self.requests),
-            "prompt_tokens": self.prompt_tokens, "output_tokens": self.output_tokens,
-            "max_seconds": self.max_seconds, "env_files": list(self.env_files), "api_key_var": self.api_key_var,
-            "out_dir": self.out_dir, "manifest": self.manifest,
-        }  # fmt: skip
+            "service": self.service,
+            "url": self.url,
+            "model": self.model,
+            "tokenizer": self.tokenizer,
+            "gguf_file": self.gguf_file,
+            "levels": list(self.levels),
+            "requests": list(self.requests),
+            "prompt_tokens": self.prompt_tokens,
+            "output_tokens": self.output_tokens,
+            "max_seconds": self.max_seconds,
+            "env_files": list(self.env_files),
+            "api_key_var": self.api_key_var,
+            "out_dir": self.out_dir,
+            "manifest": self.manifest,
+        }
 
 
 @dataclass(frozen=True)
@@ -99,8 +108,10 @@ def weights_per_token(service: ServicePlan, info: ModelInfo | None) -> tuple[int
         quant = service.convert.quant
         params, size = made_gguf_bytes(info, quant)
         per_weight = GGUF_TYPES[quant] / 8
-        how = (f"{service.model_file}, made on the host (~{size / 1e9:.2f} GB: {params / 1e9:.3f} B weights x "
-               f"{GGUF_TYPES[quant]:g} bits{'' if quant in ('F16', 'BF16') else ', the type average'})")  # fmt: skip
+        how = (
+            f"{service.model_file}, made on the host (~{size / 1e9:.2f} GB: {params / 1e9:.3f} B weights x "
+            f"{GGUF_TYPES[quant]:g} bits{'' if quant in ('F16', 'BF16') else ', the type average'})"
+        )
     elif service.model_file:  # a GGUF: its file, as served
         size = info.weight_bytes
         how = f"{service.model_file} ({size / 1e9:.2f} GB)"
@@ -109,7 +120,8 @@ def weights_per_token(service: ServicePlan, info: ModelInfo | None) -> tuple[int
         dtype = DTYPE_BYTES.get(service.dtype, info.stored_dtype_bytes)
         size = info.weight_bytes * dtype // info.stored_dtype_bytes if not info.quantization else info.weight_bytes
         how = f"{info.weight_bytes / 1e9:.2f} GB stored" + (
-            f", {service.dtype} as served" if dtype != info.stored_dtype_bytes and not info.quantization else "")
+            f", {service.dtype} as served" if dtype != info.stored_dtype_bytes and not info.quantization else ""
+        )
         per_weight = dtype if not info.quantization else None
     else:
         return None, f"quantized on load ({service.quantization}): the bytes read are not known to the plan: no bound"
@@ -124,7 +136,11 @@ def _tokenizer(service: ServicePlan) -> tuple[str, str | None, str]:
     if service.convert:
         return service.convert.source, None, f"tokenizer: the checkpoint {service.convert.source} the GGUF is made of"
     if service.model_file:
-        return service.model.path, service.model_file, f"tokenizer: read from {service.model_file} (transformers + gguf)"
+        return (
+            service.model.path,
+            service.model_file,
+            f"tokenizer: read from {service.model_file} (transformers + gguf)",
+        )
     return service.model.path, None, f"tokenizer: the model's own ({service.model.path})"
 
 
@@ -133,8 +149,10 @@ def _levels(key: str, service: ServicePlan, request: BenchRequest) -> tuple[int,
         return default_levels(service.max_num_seqs)
     over = [c for c in request.levels if c > service.max_num_seqs]
     if over:
-        raise PlanError(f"{key}: concurrency {over[0]} is above {service.name}'s max_num_seqs {service.max_num_seqs} "
-                        "(the engine would only queue the rest); name levels up to it")  # fmt: skip
+        raise PlanError(
+            f"{key}: concurrency {over[0]} is above {service.name}'s max_num_seqs {service.max_num_seqs} "
+            "(the engine would only queue the rest); name levels up to it"
+        )
     return request.levels
 
 
@@ -152,8 +170,10 @@ def plan_bench(plan: HostPlan, facts: HostFacts, settings: Settings, request: Be
         levels = _levels("--levels", service, request)
         length = request.prompt_tokens + request.output_tokens
         if service.max_model_len and length > service.max_model_len:
-            raise PlanError(f"--prompt-tokens/--output-tokens: {request.prompt_tokens} + {request.output_tokens} tokens "
-                            f"exceed {service.name}'s max_model_len {service.max_model_len}")  # fmt: skip
+            raise PlanError(
+                f"--prompt-tokens/--output-tokens: {request.prompt_tokens} + {request.output_tokens} tokens "
+                f"exceed {service.name}'s max_model_len {service.max_model_len}"
+            )
         counts = tuple(request.requests or max(MIN_REQUESTS, REQUESTS_PER_STREAM * c) for c in levels)
         tokenizer, gguf_file, tokenizer_why = _tokenizer(service)
         weights, weights_why = weights_per_token(service, wishes[service.name].model.info)
@@ -164,30 +184,60 @@ def plan_bench(plan: HostPlan, facts: HostFacts, settings: Settings, request: Be
             each = [gpu_bandwidth(n) for n in names]
             if all(each):
                 gpu_gbs = float(sum(each))
-                bound_why = (f"bound: {' + '.join(f'{b:g}' for b in each)} GB/s of GPU memory by specification "
-                             f"({', '.join(dict.fromkeys(names))}; llmhost/gpus.py)")  # fmt: skip
+                bound_why = (
+                    f"bound: {' + '.join(f'{b:g}' for b in each)} GB/s of GPU memory by specification "
+                    f"({', '.join(dict.fromkeys(names))}; llmhost/gpus.py)"
+                )
             else:
                 bound_why = f"bound: no memory bandwidth known for {names[each.index(None)]} (llmhost/gpus.py)"
-        runs.append(BenchRun(
-            service=service.name, url=bind_url(service.bind, service.port), model=service.served_model_name,
-            tokenizer=tokenizer, gguf_file=gguf_file, levels=levels, requests=counts,
-            prompt_tokens=request.prompt_tokens, output_tokens=request.output_tokens, max_seconds=request.max_seconds,
-            env_files=service.secret_files, api_key_var=service.api_key_var,
-            out_dir=f"{plan.root}/bench/{service.name}/{request.stamp}",
-            manifest=service.convert.manifest if service.convert else service.model.manifest,
-            weights_bytes=weights, bound="gpu" if gpu_gbs else "" if on_gpu or weights is None else "cpu",
-            gpu_bandwidth_gbs=gpu_gbs,
-            produced_by={"engine": service.engine.engine, "version": service.engine.version,
-                         "variant": service.engine.variant, "argv": list(service.argv), "env": dict(service.env),
-                         "model": service.model.spec, "model_file": service.model_file, "dtype": service.dtype,
-                         "max_num_seqs": service.max_num_seqs, "max_model_len": service.max_model_len},
-            reasons=(f"levels {', '.join(map(str, levels))}: " + ("asked for" if request.levels else
-                     f"doubling up to max_num_seqs {service.max_num_seqs}"),
-                     f"requests per level {', '.join(map(str, counts))}" + ("" if request.requests else
-                     f": {REQUESTS_PER_STREAM} per stream, at least {MIN_REQUESTS}"),
-                     tokenizer_why, f"weights per token: {weights_why}", bound_why),
-        ))  # fmt: skip
+        runs.append(
+            BenchRun(
+                service=service.name,
+                url=bind_url(service.bind, service.port),
+                model=service.served_model_name,
+                tokenizer=tokenizer,
+                gguf_file=gguf_file,
+                levels=levels,
+                requests=counts,
+                prompt_tokens=request.prompt_tokens,
+                output_tokens=request.output_tokens,
+                max_seconds=request.max_seconds,
+                env_files=service.secret_files,
+                api_key_var=service.api_key_var,
+                out_dir=f"{plan.root}/bench/{service.name}/{request.stamp}",
+                manifest=service.convert.manifest if service.convert else service.model.manifest,
+                weights_bytes=weights,
+                bound="gpu" if gpu_gbs else "" if on_gpu or weights is None else "cpu",
+                gpu_bandwidth_gbs=gpu_gbs,
+                produced_by={
+                    "engine": service.engine.engine,
+                    "version": service.engine.version,
+                    "variant": service.engine.variant,
+                    "argv": list(service.argv),
+                    "env": dict(service.env),
+                    "model": service.model.spec,
+                    "model_file": service.model_file,
+                    "dtype": service.dtype,
+                    "max_num_seqs": service.max_num_seqs,
+                    "max_model_len": service.max_model_len,
+                },
+                reasons=(
+                    f"levels {', '.join(map(str, levels))}: "
+                    + ("asked for" if request.levels else f"doubling up to max_num_seqs {service.max_num_seqs}"),
+                    f"requests per level {', '.join(map(str, counts))}"
+                    + ("" if request.requests else f": {REQUESTS_PER_STREAM} per stream, at least {MIN_REQUESTS}"),
+                    tokenizer_why,
+                    f"weights per token: {weights_why}",
+                    bound_why,
+                ),
+            )
+        )
     tools = engine_plan(BENCH_TOOLS, settings, facts)
-    return BenchPlan(tools=tools, script=f"{plan.root}/bin/llmhost-bench",
-                     bandwidth_cache=f"{plan.root}/bench/memory-bandwidth.json",
-                     probe=any(r.bound == "cpu" for r in runs), runs=tuple(runs), stamp=request.stamp)  # fmt: skip
+    return BenchPlan(
+        tools=tools,
+        script=f"{plan.root}/bin/llmhost-bench",
+        bandwidth_cache=f"{plan.root}/bench/memory-bandwidth.json",
+        probe=any(r.bound == "cpu" for r in runs),
+        runs=tuple(runs),
+        stamp=request.stamp,
+    )

@@ -59,14 +59,28 @@ class Cluster:
 
     def args(self) -> tuple[str, ...]:
         """vLLM's multi-node flags for this node (its headless flag apart)."""
-        return ("--pipeline-parallel-size", str(self.pp), "--distributed-executor-backend", "mp",
-                "--nnodes", str(len(self.nodes)), "--node-rank", str(self.rank),
-                "--master-addr", self.addresses[0], "--master-port", str(self.master_port))  # fmt: skip
+        return (
+            "--pipeline-parallel-size",
+            str(self.pp),
+            "--distributed-executor-backend",
+            "mp",
+            "--nnodes",
+            str(len(self.nodes)),
+            "--node-rank",
+            str(self.rank),
+            "--master-addr",
+            self.addresses[0],
+            "--master-port",
+            str(self.master_port),
+        )
 
     def env(self, gpus: bool) -> dict[str, str]:
         """Where this node's traffic goes: vLLM's own address, gloo's (and NCCL's) interface."""
-        env = {"VLLM_HOST_IP": self.addresses[self.rank], "GLOO_SOCKET_IFNAME": self.interface,
-               "LLMHOST_CLUSTER": self.digest}  # fmt: skip
+        env = {
+            "VLLM_HOST_IP": self.addresses[self.rank],
+            "GLOO_SOCKET_IFNAME": self.interface,
+            "LLMHOST_CLUSTER": self.digest,
+        }
         if gpus:
             env["NCCL_SOCKET_IFNAME"] = self.interface
         return env
@@ -112,83 +126,131 @@ def plan_cluster(index: int, wish: ServiceWish, cluster: ClusterInputs | None, f
     """This host's part of ``wish`` (a service with ``nodes``), or PlanError naming what cannot be."""
     key = f"llmhost_services[{index}]"
     if cluster is None:
-        raise PlanError(f"{key}.nodes: a service across hosts is planned from an inventory that has its nodes "
-                        f"({', '.join(wish.nodes)}): `llmhost plan INVENTORY` or a deploy")  # fmt: skip
+        raise PlanError(
+            f"{key}.nodes: a service across hosts is planned from an inventory that has its nodes "
+            f"({', '.join(wish.nodes)}): `llmhost plan INVENTORY` or a deploy"
+        )
     if cluster.host not in wish.nodes:
-        raise PlanError(f"{key}.nodes: {cluster.host} is not one of its nodes ({', '.join(wish.nodes)}); give the "
-                        "service in the data of its nodes only")  # fmt: skip
+        raise PlanError(
+            f"{key}.nodes: {cluster.host} is not one of its nodes ({', '.join(wish.nodes)}); give the "
+            "service in the data of its nodes only"
+        )
     by_name = {n.name: n for n in cluster.nodes}
     missing = [n for n in wish.nodes if n not in by_name]
     if missing:
-        raise PlanError(f"{key}.nodes: {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not in the inventory "
-                        f"({', '.join(cluster.inventory)}); every node is a host of the same inventory")  # fmt: skip
+        raise PlanError(
+            f"{key}.nodes: {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not in the inventory "
+            f"({', '.join(cluster.inventory)}); every node is a host of the same inventory"
+        )
     nodes = [by_name[n] for n in wish.nodes]
     for node in nodes:
         theirs = next((s for s in node.services if s.name == wish.name), None)
         if theirs is None:
-            raise PlanError(f"{key}.nodes: the data of {node.name} has no service {wish.name!r}; give it to every "
-                            "node alike (group data of their group)")  # fmt: skip
+            raise PlanError(
+                f"{key}.nodes: the data of {node.name} has no service {wish.name!r}; give it to every "
+                "node alike (group data of their group)"
+            )
         key_ = _differs(wish, theirs)
         if key_:
-            raise PlanError(f"{key}.{key_}: differs in the data of {node.name} ({_values(key_, theirs, wish)}); the nodes "
-                            f"of {wish.name} need the same service")  # fmt: skip
+            raise PlanError(
+                f"{key}.{key_}: differs in the data of {node.name} ({_values(key_, theirs, wish)}); the nodes "
+                f"of {wish.name} need the same service"
+            )
         others = [s.name for s in node.services if s.name != wish.name]
         if others:
-            raise PlanError(f"{key}.nodes: {node.name} also serves {', '.join(others)}; a node of a service across "
-                            "hosts serves that service alone")  # fmt: skip
+            raise PlanError(
+                f"{key}.nodes: {node.name} also serves {', '.join(others)}; a node of a service across "
+                "hosts serves that service alone"
+            )
     addresses = []
     for node in nodes:
         if not node.interface:
-            raise PlanError(f"llmhost_cluster_interface: not set for {node.name}, a node of {wish.name}; name the "
-                            "interface of the nodes' private network (e.g. eth1)")  # fmt: skip
+            raise PlanError(
+                f"llmhost_cluster_interface: not set for {node.name}, a node of {wish.name}; name the "
+                "interface of the nodes' private network (e.g. eth1)"
+            )
         have = dict(node.facts.interfaces or ())
         if not have.get(node.interface):
             seen = ", ".join(f"{name} {' '.join(ips) or '(no IPv4)'}" for name, ips in sorted(have.items()))
-            raise PlanError(f"llmhost_cluster_interface: {node.name} has no interface {node.interface} with an IPv4 "
-                            f"address (it has: {seen or 'none read'})")  # fmt: skip
+            raise PlanError(
+                f"llmhost_cluster_interface: {node.name} has no interface {node.interface} with an IPv4 "
+                f"address (it has: {seen or 'none read'})"
+            )
         addresses.append(have[node.interface][0])
     head = nodes[0]
     for node in nodes[1:]:
         a, b = head.facts, node.facts
         if [(g.name, g.memory_mib) for g in a.gpus] != [(g.name, g.memory_mib) for g in b.gpus]:
-            raise PlanError(f"{key}.nodes: the nodes' GPUs differ: {head.name} has {_gpus(a)}, {node.name} has "
-                            f"{_gpus(b)}; vLLM splits the model evenly, so every node needs the same GPUs")  # fmt: skip
+            raise PlanError(
+                f"{key}.nodes: the nodes' GPUs differ: {head.name} has {_gpus(a)}, {node.name} has "
+                f"{_gpus(b)}; vLLM splits the model evenly, so every node needs the same GPUs"
+            )
         if a.gpus and a.gpu_driver != b.gpu_driver:
-            raise PlanError(f"{key}.nodes: the NVIDIA drivers differ: {head.name} has {a.gpu_driver}, {node.name} has "
-                            f"{b.gpu_driver}; install the same driver on every node (NCCL between them)")  # fmt: skip
+            raise PlanError(
+                f"{key}.nodes: the NVIDIA drivers differ: {head.name} has {a.gpu_driver}, {node.name} has "
+                f"{b.gpu_driver}; install the same driver on every node (NCCL between them)"
+            )
         if (a.arch, a.python_version) != (b.arch, b.python_version):
-            raise PlanError(f"{key}.nodes: {head.name} is {a.arch} with Python {a.python_version}, {node.name} is "
-                            f"{b.arch} with Python {b.python_version}; every node runs the same vLLM environment")  # fmt: skip
+            raise PlanError(
+                f"{key}.nodes: {head.name} is {a.arch} with Python {a.python_version}, {node.name} is "
+                f"{b.arch} with Python {b.python_version}; every node runs the same vLLM environment"
+            )
     info = wish.model.info
     pp = len(nodes)
     tp = len(facts.gpus) or 1
-    reasons = [(f"nodes: {', '.join(wish.nodes)}, {head.name} the head (the API server), the others headless workers "
-                "(vLLM's multi-node mode: --nnodes/--node-rank/--master-addr)")]  # fmt: skip
+    reasons = [
+        (
+            f"nodes: {', '.join(wish.nodes)}, {head.name} the head (the API server), the others headless workers "
+            "(vLLM's multi-node mode: --nnodes/--node-rank/--master-addr)"
+        )
+    ]
     if info is not None:
         if info.num_layers < pp:
-            raise PlanError(f"{key}.nodes: {wish.model.ref} has {info.num_layers} layers, fewer than its {pp} nodes "
-                            "(one pipeline stage per node)")  # fmt: skip
+            raise PlanError(
+                f"{key}.nodes: {wish.model.ref} has {info.num_layers} layers, fewer than its {pp} nodes "
+                "(one pipeline stage per node)"
+            )
         if facts.gpus and (info.num_attention_heads % tp or (info.num_kv_heads % tp and tp % info.num_kv_heads)):
-            raise PlanError(f"{key}.nodes: tensor parallel {tp} (the GPUs of a node) does not divide "
-                            f"{wish.model.ref}'s {info.num_attention_heads} attention heads / {info.num_kv_heads} KV "
-                            "heads")  # fmt: skip
+            raise PlanError(
+                f"{key}.nodes: tensor parallel {tp} (the GPUs of a node) does not divide "
+                f"{wish.model.ref}'s {info.num_attention_heads} attention heads / {info.num_kv_heads} KV "
+                "heads"
+            )
         per = math.ceil(info.num_layers / pp)
-        reasons.append(f"pipeline_parallel_size={pp}: one stage per node, {per} of {info.num_layers} layers at most "
-                       "each (the weights, KV cache and context below are one node's: the largest stage)")  # fmt: skip
+        reasons.append(
+            f"pipeline_parallel_size={pp}: one stage per node, {per} of {info.num_layers} layers at most "
+            "each (the weights, KV cache and context below are one node's: the largest stage)"
+        )
     if facts.gpus:
-        reasons.append(f"tensor_parallel_size={tp}: the GPUs of each node ({_gpus(facts)}); vLLM's docs: TP = GPUs "
-                       "per node, PP = nodes")  # fmt: skip
+        reasons.append(
+            f"tensor_parallel_size={tp}: the GPUs of each node ({_gpus(facts)}); vLLM's docs: TP = GPUs "
+            "per node, PP = nodes"
+        )
     else:
         reasons.append("tensor_parallel_size=1: one vLLM CPU worker per node")
     rank = wish.nodes.index(cluster.host)
-    reasons.append(f"node rank {rank} ({'the head: API server and rank 0' if rank == 0 else 'a headless worker'}); "
-                   f"--master-addr {addresses[0]}:{wish.master_port} ({head.name}'s {head.interface}); "
-                   f"VLLM_HOST_IP={addresses[rank]}, GLOO_SOCKET_IFNAME{'/NCCL_SOCKET_IFNAME' if facts.gpus else ''}="
-                   f"{nodes[rank].interface} (llmhost_cluster_interface)")  # fmt: skip
-    reasons.append("restarts: every node's unit carries LLMHOST_CLUSTER (a digest of the whole cluster's plan), so a "
-                   "change on any node restarts them all (a head alone cannot rejoin workers of an earlier run)")
-    whole = json.dumps([wish.nodes, addresses, [n.interface for n in nodes], wish.master_port, tp, pp,
-                        repr(wish)], sort_keys=True)  # fmt: skip
+    reasons.append(
+        f"node rank {rank} ({'the head: API server and rank 0' if rank == 0 else 'a headless worker'}); "
+        f"--master-addr {addresses[0]}:{wish.master_port} ({head.name}'s {head.interface}); "
+        f"VLLM_HOST_IP={addresses[rank]}, GLOO_SOCKET_IFNAME{'/NCCL_SOCKET_IFNAME' if facts.gpus else ''}="
+        f"{nodes[rank].interface} (llmhost_cluster_interface)"
+    )
+    reasons.append(
+        "restarts: every node's unit carries LLMHOST_CLUSTER (a digest of the whole cluster's plan), so a "
+        "change on any node restarts them all (a head alone cannot rejoin workers of an earlier run)"
+    )
+    whole = json.dumps(
+        [wish.nodes, addresses, [n.interface for n in nodes], wish.master_port, tp, pp, repr(wish)], sort_keys=True
+    )
     digest = hashlib.sha256(whole.encode()).hexdigest()[:16]
-    return Cluster(tuple(wish.nodes), rank, tuple(addresses), nodes[rank].interface, tp, pp, wish.master_port, digest,
-                   tuple(reasons))  # fmt: skip
+    return Cluster(
+        tuple(wish.nodes),
+        rank,
+        tuple(addresses),
+        nodes[rank].interface,
+        tp,
+        pp,
+        wish.master_port,
+        digest,
+        tuple(reasons),
+    )

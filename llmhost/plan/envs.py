@@ -64,15 +64,22 @@ def conda(settings: Settings, facts: HostFacts, engines: list[EnginePlan]) -> tu
         installer=installer,
         sha256=settings.conda_installer_sha256,
         forge_base=mirror.get("conda"),
-        installer_key="llmhost_conda_installer_url" if settings.conda_installer_url else
-        "llmhost_mirror (tuna)" if settings.mirror_name == "tuna" else "llmhost_conda_installer_url (unset: GitHub)",
+        installer_key="llmhost_conda_installer_url"
+        if settings.conda_installer_url
+        else "llmhost_mirror (tuna)"
+        if settings.mirror_name == "tuna"
+        else "llmhost_conda_installer_url (unset: GitHub)",
     )
     return plan, (
         f"conda: Miniforge {plan.version} in {plan.prefix} from {plan.installer} ("
         + (f"sha256 {plan.sha256[:12]}..." if plan.sha256 else "checked against its published .sha256")
-        + "); channel conda-forge only" + (f", from {plan.forge_base}" if plan.forge_base else "")
-        + (f"; envs with Python {conda_python(settings)} (llmhost_python)" if settings.env_manager == "conda" else
-           "; envs with Python " + ", ".join(f"{e.python} for {e.engine} {e.version}" for e in engines))
+        + "); channel conda-forge only"
+        + (f", from {plan.forge_base}" if plan.forge_base else "")
+        + (
+            f"; envs with Python {conda_python(settings)} (llmhost_python)"
+            if settings.env_manager == "conda"
+            else "; envs with Python " + ", ".join(f"{e.python} for {e.engine} {e.version}" for e in engines)
+        )
     )
 
 
@@ -87,14 +94,20 @@ def _fitting_python(release: EngineRelease, settings: Settings, facts: HostFacts
     admits = SpecifierSet(release.python)
     if not facts.python_version or Version(facts.python_version) in admits:
         return None
-    what = (f"{settings.python} is Python {facts.python_version}, outside {release.engine} {release.version}'s "
-            f"Requires-Python {admits}")  # fmt: skip
+    what = (
+        f"{settings.python} is Python {facts.python_version}, outside {release.engine} {release.version}'s "
+        f"Requires-Python {admits}"
+    )
     if settings.python_pinned:
-        raise PlanError(f"llmhost_python: {what}; name a Python the host has in that range, or leave llmhost_python "
-                        "unset to get one from conda-forge")  # fmt: skip
+        raise PlanError(
+            f"llmhost_python: {what}; name a Python the host has in that range, or leave llmhost_python "
+            "unset to get one from conda-forge"
+        )
     if settings.wheelhouse or settings.pip_no_index:
-        raise PlanError(f"llmhost_python: {what}, and an offline host cannot get one from conda-forge: install one "
-                        "on the host and name it in llmhost_python")  # fmt: skip
+        raise PlanError(
+            f"llmhost_python: {what}, and an offline host cannot get one from conda-forge: install one "
+            "on the host and name it in llmhost_python"
+        )
     return next(v for v in CONDA_PYTHONS if Version(v) in admits)
 
 
@@ -133,12 +146,19 @@ def source_url(build: SourceBuild, settings: Settings) -> tuple[str, str | None]
     if settings.wheelhouse:
         return f"file://{settings.root}/wheelhouse/{build.filename}", None
     mirror = dict(settings.mirror).get("pip")
-    key = ("llmhost_pip_index_url" if settings.pip_index_url else f"llmhost_mirror ({settings.mirror_name})" if mirror
-           else "llmhost_pip_index_url (unset: PyPI)")  # fmt: skip
+    key = (
+        "llmhost_pip_index_url"
+        if settings.pip_index_url
+        else f"llmhost_mirror ({settings.mirror_name})"
+        if mirror
+        else "llmhost_pip_index_url (unset: PyPI)"
+    )
     return build.url(settings.pip_index_url or mirror), key
 
 
-def build_flags(release: EngineRelease, settings: Settings, facts: HostFacts) -> tuple[tuple[str, ...], str | None, str]:
+def build_flags(
+    release: EngineRelease, settings: Settings, facts: HostFacts
+) -> tuple[tuple[str, ...], str | None, str]:
     """(cmake flags, the CUDA toolkit it builds with, why) of a source-built engine on this host."""
     if not facts.gpus:
         return release.build.cmake_flags + ("-DGGML_NATIVE=ON",), None, "CPU backend, for this host's CPU (GGML_NATIVE)"
@@ -148,17 +168,28 @@ def build_flags(release: EngineRelease, settings: Settings, facts: HostFacts) ->
     if not toolkits:  # nvcc is needed: the newest toolkit the GPUs and their driver run (the plan installs it)
         chosen = buildable_cuda(facts, newest)
         if chosen is None:
-            raise PlanError(f"driver: llama.cpp's CUDA backend is compiled on the host and no CUDA toolkit llmhost knows "
-                            f"runs on driver {facts.gpu_driver}; update the NVIDIA driver")  # fmt: skip
+            raise PlanError(
+                f"driver: llama.cpp's CUDA backend is compiled on the host and no CUDA toolkit llmhost knows "
+                f"runs on driver {facts.gpu_driver}; update the NVIDIA driver"
+            )
         toolkits = [chosen]
     usable = [t for t in toolkits if newest is None or driver_tuple(t) <= driver_tuple(newest)]
     if not usable:
-        raise PlanError(f"llmhost_cuda_toolkits: the GPUs build with CUDA up to {newest}; the toolkits are {', '.join(toolkits)}")
+        raise PlanError(
+            f"llmhost_cuda_toolkits: the GPUs build with CUDA up to {newest}; the toolkits are {', '.join(toolkits)}"
+        )
     chosen = settings.cuda_default if settings.cuda_default in usable else usable[-1]
-    archs = ";".join(str(int(round(cc * 10))) for cc in ccs)
-    return release.build.cmake_flags + (
-        "-DGGML_CUDA=ON", f"-DCMAKE_CUDA_COMPILER=/usr/local/cuda-{chosen}/bin/nvcc", f"-DCMAKE_CUDA_ARCHITECTURES={archs}",
-    ), chosen, f"CUDA backend with toolkit {chosen} for compute capability {', '.join(str(c) for c in ccs)}"  # fmt: skip
+    archs = ";".join(str(round(cc * 10)) for cc in ccs)
+    return (
+        release.build.cmake_flags
+        + (
+            "-DGGML_CUDA=ON",
+            f"-DCMAKE_CUDA_COMPILER=/usr/local/cuda-{chosen}/bin/nvcc",
+            f"-DCMAKE_CUDA_ARCHITECTURES={archs}",
+        ),
+        chosen,
+        f"CUDA backend with toolkit {chosen} for compute capability {', '.join(str(c) for c in ccs)}",
+    )
 
 
 def buildable_cuda(facts: HostFacts, newest: str | None) -> str | None:
@@ -166,9 +197,12 @@ def buildable_cuda(facts: HostFacts, newest: str | None) -> str | None:
     Windows' minimum; no driver yet: the branch llmhost installs runs them all) and that the GPUs'
     architecture still builds for (``newest``)."""
     driver = facts.gpu_driver
-    fits = [v for v in CUDA_MIN_DRIVER
-            if (newest is None or driver_tuple(v) <= driver_tuple(newest))
-            and (driver is None or driver_tuple(min_driver(v, facts.wsl)) <= driver_tuple(driver))]  # fmt: skip
+    fits = [
+        v
+        for v in CUDA_MIN_DRIVER
+        if (newest is None or driver_tuple(v) <= driver_tuple(newest))
+        and (driver is None or driver_tuple(min_driver(v, facts.wsl)) <= driver_tuple(driver))
+    ]
     return max(fits, key=driver_tuple, default=None)
 
 
@@ -179,26 +213,46 @@ def engine_plan(release: EngineRelease, settings: Settings, facts: HostFacts) ->
         identity = [release.build.sha256, flags, release.build.targets, release.build.tools]
         url, key = source_url(release.build, settings)
         return EnginePlan(
-            engine=release.engine, version=release.version, variant=release.variant,
-            venv=versioned(settings.root, release.engine, release.version, identity), python=settings.python,
-            requirements=(), remove=(), pip_index_url=None, pip_extra_index_urls=(), pip_find_links=(),
-            pip_no_index=False, link=env_link(settings.root, release.engine), module=release.module,
-            keep=settings.keep_envs, cuda=cuda, build=release.build, source_url=url,
-            build_flags=flags, build_jobs=max(1, facts.cores), reach=((url, key),) if key else (),
+            engine=release.engine,
+            version=release.version,
+            variant=release.variant,
+            venv=versioned(settings.root, release.engine, release.version, identity),
+            python=settings.python,
+            requirements=(),
+            remove=(),
+            pip_index_url=None,
+            pip_extra_index_urls=(),
+            pip_find_links=(),
+            pip_no_index=False,
+            link=env_link(settings.root, release.engine),
+            module=release.module,
+            keep=settings.keep_envs,
+            cuda=cuda,
+            build=release.build,
+            source_url=url,
+            build_flags=flags,
+            build_jobs=max(1, facts.cores),
+            reach=((url, key),) if key else (),
             driver_minimum=min_driver(cuda, facts.wsl) if cuda else None,
-        )  # fmt: skip
+        )
     requirements, version = pinned(release, settings.pins(release.engine))
     # The venv's identity: what is installed into it and the Python it is made with.
     conda = settings.env_manager == "conda"
     python = conda_python(settings) if conda else settings.python
     if conda and Version(python) not in SpecifierSet(release.python):
-        raise PlanError(f"llmhost_python: conda envs get Python {python}, outside {release.engine} {release.version}'s "
-                        f"Requires-Python {release.python}")  # fmt: skip
+        raise PlanError(
+            f"llmhost_python: conda envs get Python {python}, outside {release.engine} {release.version}'s "
+            f"Requires-Python {release.python}"
+        )
     fitting = None if conda else _fitting_python(release, settings, facts)
     if fitting:  # the host's Python does not fit this release: a conda env with one that does
         conda, python = True, fitting
-    identity = [requirements, release.remove, "conda" if conda else settings.python,
-                python if conda else facts.python_version]  # fmt: skip
+    identity = [
+        requirements,
+        release.remove,
+        "conda" if conda else settings.python,
+        python if conda else facts.python_version,
+    ]
     extra = list(settings.pip_extra_index_urls)
     if settings.torch_index_url == "auto" and release.torch_index:
         extra.append(release.torch_index)
@@ -253,19 +307,40 @@ def pip_reach(settings: Settings, release: EngineRelease, no_index: bool) -> tup
 
 def ollama_engine(settings: Settings, host: HostFacts) -> EnginePlan:
     root = settings.root
-    archive = ollama_archive(settings.ollama_version, host.arch, settings.ollama_url, settings.ollama_sha256,
-                             f"{root}/wheelhouse" if settings.wheelhouse else None)  # fmt: skip
+    archive = ollama_archive(
+        settings.ollama_version,
+        host.arch,
+        settings.ollama_url,
+        settings.ollama_sha256,
+        f"{root}/wheelhouse" if settings.wheelhouse else None,
+    )
     # its identity: the release and its bytes (not where they come from: a mirror is the same Ollama)
     identity = [settings.ollama_version, archive.filename, archive.sha256]
-    key = ("llmhost_ollama_url" if settings.ollama_url else None if settings.wheelhouse else
-           "llmhost_ollama_url (unset: Ollama's GitHub releases)")  # fmt: skip
+    key = (
+        "llmhost_ollama_url"
+        if settings.ollama_url
+        else None
+        if settings.wheelhouse
+        else "llmhost_ollama_url (unset: Ollama's GitHub releases)"
+    )
     return EnginePlan(
-        engine=OLLAMA.engine, version=settings.ollama_version, variant=archive.filename,
-        venv=versioned(root, OLLAMA.engine, settings.ollama_version, identity), python=settings.python, requirements=(),
-        remove=(), pip_index_url=None, pip_extra_index_urls=(), pip_find_links=(), pip_no_index=False,
-        link=env_link(root, OLLAMA.engine), module=OLLAMA.module, keep=settings.keep_envs, archive=archive,
+        engine=OLLAMA.engine,
+        version=settings.ollama_version,
+        variant=archive.filename,
+        venv=versioned(root, OLLAMA.engine, settings.ollama_version, identity),
+        python=settings.python,
+        requirements=(),
+        remove=(),
+        pip_index_url=None,
+        pip_extra_index_urls=(),
+        pip_find_links=(),
+        pip_no_index=False,
+        link=env_link(root, OLLAMA.engine),
+        module=OLLAMA.module,
+        keep=settings.keep_envs,
+        archive=archive,
         reach=((archive.url, key),) if key else (),
-    )  # fmt: skip
+    )
 
 
 def engine_reason(engine: EnginePlan, settings: Settings) -> str:
@@ -290,10 +365,15 @@ def engine_reason(engine: EnginePlan, settings: Settings) -> str:
         where.append(f"offline: no index, wheels only from {', '.join(engine.pip_find_links)}{shipped}")
     elif engine.pip_extra_index_urls:
         where.append(f"extra indexes {', '.join(engine.pip_extra_index_urls)}")
-    fitted = (f"; a conda env with Python {engine.python}: the host's Python {engine.host_python} is outside "
-              f"{engine.engine} {engine.version}'s Requires-Python {engine.python_range}" if engine.host_python else "")
+    fitted = (
+        f"; a conda env with Python {engine.python}: the host's Python {engine.host_python} is outside "
+        f"{engine.engine} {engine.version}'s Requires-Python {engine.python_range}"
+        if engine.host_python
+        else ""
+    )
     return (
         f"engine {'conda env' if engine.conda else 'venv'} {engine.venv}: {', '.join(engine.requirements)}"
-        + (f" ({'; '.join(where)})" if where else "") + fitted
+        + (f" ({'; '.join(where)})" if where else "")
+        + fitted
         + f"; {engine.link} switches to it once its Python imports {engine.module}; {engine.keep} venv(s) kept"
     )

@@ -9,8 +9,8 @@ import ipaddress
 
 from llmhost.engines import ENGINE_DEATH, GATEWAY
 from llmhost.plan.envs import engine_plan
-from llmhost.plan.inputs import Backend, HostFacts
 from llmhost.plan.hostplan import Deployment, GatewayPlan
+from llmhost.plan.inputs import Backend, HostFacts
 from llmhost.plan.types import PlanError, bind_url
 from llmhost.settings import Settings
 
@@ -48,8 +48,10 @@ def reach(b: Backend, host: str, key: str = KEY) -> tuple[str, str, str | None]:
     if b.local:
         api_base, why = f"{bind_url(b.bind, b.port)}/v1", "on this host"
     elif b.engine == "ollama":
-        raise PlanError(f"{key}: {_where(b)} is served by Ollama, which has no API key: only a {key.split('_')[1]} "
-                        f"on {b.host} may {'front' if key == KEY else 'list'} it; leave {b.host} out of {key}.hosts")  # fmt: skip
+        raise PlanError(
+            f"{key}: {_where(b)} is served by Ollama, which has no API key: only a {key.split('_')[1]} "
+            f"on {b.host} may {'front' if key == KEY else 'list'} it; leave {b.host} out of {key}.hosts"
+        )
     elif loopback(b.bind):
         raise PlanError(
             f"{key}: {_where(b)} listens on {b.bind}, which {host} cannot reach; set "
@@ -61,8 +63,11 @@ def reach(b: Backend, host: str, key: str = KEY) -> tuple[str, str, str | None]:
         address = b.address if wildcard else b.bind
         url = f"http://[{address}]:{b.port}" if ":" in address else f"http://{address}:{b.port}"
         api_base = f"{url}/v1"
-        why = (f"{b.host} binds {b.bind}, reached at {address} (its llmhost_address, ssh_hostname or name)"
-               if wildcard else f"{b.host} binds {b.bind}")  # fmt: skip
+        why = (
+            f"{b.host} binds {b.bind}, reached at {address} (its llmhost_address, ssh_hostname or name)"
+            if wildcard
+            else f"{b.host} binds {b.bind}"
+        )
     if b.api_key:
         return api_base, why, b.api_key
     if b.local and b.engine != "ollama" and not loopback(b.bind):
@@ -78,29 +83,40 @@ def reach(b: Backend, host: str, key: str = KEY) -> tuple[str, str, str | None]:
     return api_base, why, None
 
 
-def fronted(key: str, hosts: tuple[str, ...] | None, backends: tuple[Backend, ...],
-            inventory: tuple[str, ...]) -> list[Backend]:  # fmt: skip
+def fronted(
+    key: str, hosts: tuple[str, ...] | None, backends: tuple[Backend, ...], inventory: tuple[str, ...]
+) -> list[Backend]:
     """The backends of ``hosts`` (None: every host of the inventory); an unknown host is refused."""
     chosen_hosts = hosts or inventory
     unknown = [h for h in chosen_hosts if h not in inventory]
     if unknown:
-        raise PlanError(f"{key}.hosts: {unknown[0]!r} is not a host of the inventory (its hosts: {', '.join(inventory)})")
+        raise PlanError(
+            f"{key}.hosts: {unknown[0]!r} is not a host of the inventory (its hosts: {', '.join(inventory)})"
+        )
     chosen = [b for b in backends if b.host in chosen_hosts]
     if not chosen:
         raise PlanError(f"{key}: the hosts it fronts ({', '.join(chosen_hosts)}) serve no service (llmhost_services)")
     return chosen
 
 
-def plan_gateway(settings: Settings, facts: HostFacts, host: str, backends: tuple[Backend, ...],
-                 inventory: tuple[str, ...], master_key: str) -> GatewayPlan:  # fmt: skip
+def plan_gateway(
+    settings: Settings,
+    facts: HostFacts,
+    host: str,
+    backends: tuple[Backend, ...],
+    inventory: tuple[str, ...],
+    master_key: str,
+) -> GatewayPlan:
     """``host``: this host's inventory name; ``backends``: every service of every host of the
     inventory (``inventory``: their names), from their data; ``master_key``: llmhost_gateway's, or
     the one generated on the controller."""
     gw = settings.gateway
     if any(s.name == "gateway" for s in settings.services):
         index = next(i for i, s in enumerate(settings.services) if s.name == "gateway")
-        raise PlanError(f"llmhost_services[{index}].name: 'gateway' names the gateway's unit on this host ({UNIT}); "
-                        "rename the service")  # fmt: skip
+        raise PlanError(
+            f"llmhost_services[{index}].name: 'gateway' names the gateway's unit on this host ({UNIT}); "
+            "rename the service"
+        )
     deployments, secret_env, reasons = [], [("LITELLM_MASTER_KEY", master_key)], []
     for b in fronted(KEY, gw.hosts, backends, inventory):
         api_base, why, api_key = reach(b, host)
@@ -108,22 +124,30 @@ def plan_gateway(settings: Settings, facts: HostFacts, host: str, backends: tupl
         if api_key:
             key_var = f"LLMHOST_BACKEND_KEY_{len(secret_env)}"
             secret_env.append((key_var, api_key))
-        deployments.append(Deployment(b.served_model_name, f"openai/{b.served_model_name}", api_base, key_var,
-                                      f"{b.host}/{b.name}"))  # fmt: skip
-        reasons.append(f"gateway backend {b.host}/{b.name}: model group {b.served_model_name!r} at {api_base} ({why}"
-                       + ("; its api_key from the data, in the gateway's env file" if key_var else "; no key") + ")")
+        deployments.append(
+            Deployment(b.served_model_name, f"openai/{b.served_model_name}", api_base, key_var, f"{b.host}/{b.name}")
+        )
+        reasons.append(
+            f"gateway backend {b.host}/{b.name}: model group {b.served_model_name!r} at {api_base} ({why}"
+            + ("; its api_key from the data, in the gateway's env file" if key_var else "; no key")
+            + ")"
+        )
     groups = list(dict.fromkeys(d.group for d in deployments))
     for alias, target in gw.aliases:
         if target not in groups:
-            raise PlanError(f"{KEY}.aliases.{alias}: {target!r} is not a served_model_name of the services it fronts "
-                            f"({', '.join(groups)})")  # fmt: skip
+            raise PlanError(
+                f"{KEY}.aliases.{alias}: {target!r} is not a served_model_name of the services it fronts "
+                f"({', '.join(groups)})"
+            )
         if alias in groups:
             raise PlanError(f"{KEY}.aliases.{alias}: {alias!r} is already a model group (a served_model_name)")
     for group, targets in gw.fallbacks:
         for name in (group, *targets):
             if name not in groups:
-                raise PlanError(f"{KEY}.fallbacks.{group}: {name!r} is not a served_model_name of the services it "
-                                f"fronts ({', '.join(groups)})")  # fmt: skip
+                raise PlanError(
+                    f"{KEY}.fallbacks.{group}: {name!r} is not a served_model_name of the services it "
+                    f"fronts ({', '.join(groups)})"
+                )
     # LiteLLM looks a fallback up by the name a request asked for: an alias has none of its group's
     # unless it is named too ("model group 'gpt-4' failed ... Fallbacks are configured for: qwen", seen)
     chains = dict(gw.fallbacks)
@@ -139,17 +163,25 @@ def plan_gateway(settings: Settings, facts: HostFacts, host: str, backends: tupl
         + ("; aliases " + ", ".join(f"{a} -> {t}" for a, t in gw.aliases) if gw.aliases else "")
     )
     reasons.append(
-        "gateway master key: " + ("from llmhost_gateway.master_key" if gw.master_key else
-                                  f"generated once on the controller ({settings.secrets_dir})")
+        "gateway master key: "
+        + (
+            "from llmhost_gateway.master_key"
+            if gw.master_key
+            else f"generated once on the controller ({settings.secrets_dir})"
+        )
         + "; in the 0600 env file with the backends' keys, never in the config or the launcher; no per-client keys "
         "(LiteLLM's virtual keys need PostgreSQL)"
-    )  # fmt: skip
+    )
     if not loopback(gw.host):
-        reasons.append(f"gateway bind {gw.host}: asked for; the master key guards every route but /health/liveliness "
-                       "and /health/readiness")  # fmt: skip
-    reasons.append("gateway: nothing fetched at start (LITELLM_LOCAL_MODEL_COST_MAP and the other LITELLM_LOCAL_* "
-                   "settings); Prometheus /metrics behind the master key; a changed config restarts the gateway "
-                   "(LiteLLM has no reload), never an engine")  # fmt: skip
+        reasons.append(
+            f"gateway bind {gw.host}: asked for; the master key guards every route but /health/liveliness "
+            "and /health/readiness"
+        )
+    reasons.append(
+        "gateway: nothing fetched at start (LITELLM_LOCAL_MODEL_COST_MAP and the other LITELLM_LOCAL_* "
+        "settings); Prometheus /metrics behind the master key; a changed config restarts the gateway "
+        "(LiteLLM has no reload), never an engine"
+    )
     engine = engine_plan(GATEWAY, settings, facts)
     root = settings.root
     config = f"{root}/run/gateway.yaml"
@@ -172,8 +204,17 @@ def plan_gateway(settings: Settings, facts: HostFacts, host: str, backends: tupl
         allowed_fails=gw.allowed_fails,
         config=config,
         # the console script through the link (its shebang names the versioned venv's Python)
-        argv=(f"{engine.link}/bin/litellm", "--config", config, "--host", gw.host, "--port", str(gw.port),
-              "--num_workers", "1"),  # fmt: skip
+        argv=(
+            f"{engine.link}/bin/litellm",
+            "--config",
+            config,
+            "--host",
+            gw.host,
+            "--port",
+            str(gw.port),
+            "--num_workers",
+            "1",
+        ),
         env=tuple(sorted(env.items())),
         secret_env=tuple(secret_env),
         unit=UNIT,

@@ -48,11 +48,18 @@ def driver(facts: HostFacts, engines: list[EnginePlan]) -> tuple[DriverPlan | No
         if newest and driver_tuple(cuda) > driver_tuple(newest):
             raise PlanError(f"host: {gpu.name} ({arch}) runs CUDA up to {newest}; {what} is newer (llmhost/gpus.py)")
         if last_branch and driver_tuple(last_branch) < driver_tuple(DRIVER_BRANCH):
-            raise PlanError(f"host: {gpu.name} ({arch}) is not supported by driver branch {DRIVER_BRANCH} (last: {last_branch})")
-        reasons.append(f"gpu {gpu.name}: {arch}" + (f", CUDA up to {newest}, driver branches up to {last_branch}" if newest else ""))
+            raise PlanError(
+                f"host: {gpu.name} ({arch}) is not supported by driver branch {DRIVER_BRANCH} (last: {last_branch})"
+            )
+        reasons.append(
+            f"gpu {gpu.name}: {arch}"
+            + (f", CUDA up to {newest}, driver branches up to {last_branch}" if newest else "")
+        )
     if facts.nvidia_smi and facts.nvidia_smi != "nvidia-smi":
-        reasons.append(f"gpus: read with {facts.nvidia_smi}" + (" (WSL's: it is not on the PATH of an SSH session)"
-                                                                 if facts.wsl else ""))  # fmt: skip
+        reasons.append(
+            f"gpus: read with {facts.nvidia_smi}"
+            + (" (WSL's: it is not on the PATH of an SSH session)" if facts.wsl else "")
+        )
     found = facts.gpu_driver
     ok = found is not None and driver_tuple(found) >= driver_tuple(minimum)
     source = "CUDA Toolkit release notes, Table 3" + (", Windows column" if facts.wsl else "")
@@ -62,8 +69,10 @@ def driver(facts: HostFacts, engines: list[EnginePlan]) -> tuple[DriverPlan | No
                 f"driver: inside WSL the NVIDIA driver is Windows' ({found}); {what} needs >= {minimum} ({source}): "
                 "update the NVIDIA driver on Windows"
             )
-        reasons.append("driver: Windows' (WSL: never installed here; libcuda from /usr/lib/wsl/lib)"
-                       + (f", {found} >= {minimum} for {what}" if found else f"; {what} needs >= {minimum}"))  # fmt: skip
+        reasons.append(
+            "driver: Windows' (WSL: never installed here; libcuda from /usr/lib/wsl/lib)"
+            + (f", {found} >= {minimum} for {what}" if found else f"; {what} needs >= {minimum}")
+        )
         return DriverPlan(cuda, minimum, found, False, DRIVER_BRANCH), reasons
     if found is None:  # a hardware file without gpus[].driver (a live host's GPUs come with theirs)
         reasons.append(f"driver: not known (the hardware file gives none); {what} needs >= {minimum} ({source})")
@@ -73,7 +82,9 @@ def driver(facts: HostFacts, engines: list[EnginePlan]) -> tuple[DriverPlan | No
         reasons.append(f"driver: {found} satisfies {what} (>= {minimum}, {source}); not touched")
         plan, fabric_reasons = _with_fabric(facts, DriverPlan(cuda, minimum, found, False, DRIVER_BRANCH))
         return plan, reasons + fabric_reasons
-    plan, install_reasons = driver_install(facts, cuda, minimum, found, f"found {found}; {what} needs >= {minimum}, {source}")
+    plan, install_reasons = driver_install(
+        facts, cuda, minimum, found, f"found {found}; {what} needs >= {minimum}, {source}"
+    )
     return plan, reasons + install_reasons
 
 
@@ -82,15 +93,29 @@ def _open_modules(facts: HostFacts) -> tuple[bool, str]:
     if facts.gpus:
         ccs = [compute_capability(g.name, g.compute_capability) or 0 for g in facts.gpus]
         if min(ccs) >= OPEN_MODULES_MIN_CC:
-            return True, f"open kernel modules: the GPUs are Turing or newer (cc {min(ccs)}; NVIDIA's default since 560)"
-        return False, (f"proprietary kernel modules: cc {min(ccs)} ({architecture(min(ccs))[0]}) has no open ones "
-                       "(they start at Turing)")  # fmt: skip
+            return (
+                True,
+                f"open kernel modules: the GPUs are Turing or newer (cc {min(ccs)}; NVIDIA's default since 560)",
+            )
+        return False, (
+            f"proprietary kernel modules: cc {min(ccs)} ({architecture(min(ccs))[0]}) has no open ones "
+            "(they start at Turing)"
+        )
     devices = [int(d, 16) for d in facts.pci_gpu_devices if d.startswith("0x")]
     if devices and min(devices) >= OPEN_MODULES_MIN_PCI_DEVICE:
-        return True, (f"open kernel modules: PCI device {hex(min(devices))} is Turing or newer (no nvidia-smi yet: "
-                      "its id says so)")  # fmt: skip
-    return False, ("proprietary kernel modules: " + (f"PCI device {hex(min(devices))} is older than Turing" if devices
-                   else "the GPUs' architecture is not known yet") + " (open ones start at Turing)")  # fmt: skip
+        return True, (
+            f"open kernel modules: PCI device {hex(min(devices))} is Turing or newer (no nvidia-smi yet: "
+            "its id says so)"
+        )
+    return False, (
+        "proprietary kernel modules: "
+        + (
+            f"PCI device {hex(min(devices))} is older than Turing"
+            if devices
+            else "the GPUs' architecture is not known yet"
+        )
+        + " (open ones start at Turing)"
+    )
 
 
 def _desktop(facts: HostFacts) -> str | None:
@@ -113,12 +138,13 @@ def _with_fabric(facts: HostFacts, plan: DriverPlan) -> tuple[DriverPlan, list[s
         f"fabric manager: {facts.nvswitches} NVSwitch(es) on PCI: {', '.join(packages)}"
         + (f" installed ({', '.join(missing)} missing)" if missing else " (installed)")
         + f" and {FABRIC_MANAGER_SERVICE} running, at exactly the driver's version (the packages depend on it, so "
-        "an upgrade moves both); without it CUDA reports \"system not yet initialized\""
+        'an upgrade moves both); without it CUDA reports "system not yet initialized"'
     ]
 
 
-def driver_install(facts: HostFacts, cuda: str | None, minimum: str | None, found: str | None,
-                   why: str) -> tuple[DriverPlan, list[str]]:  # fmt: skip
+def driver_install(
+    facts: HostFacts, cuda: str | None, minimum: str | None, found: str | None, why: str
+) -> tuple[DriverPlan, list[str]]:
     """Branch DRIVER_BRANCH on a host whose driver is older or missing: installed (or, when an
     earlier run installed it, waiting for its reboot), the way the distribution does it best, in the
     flavour the host needs (server or desktop; open or proprietary kernel modules)."""
@@ -139,23 +165,38 @@ def driver_install(facts: HostFacts, cuda: str | None, minimum: str | None, foun
             "/var/lib/dkms/mok.pub and confirm at the next boot; or turn Secure Boot off; then run again"
         )
     flavour = ("desktop" if desktop else "server") + (", open" if open_modules else ", proprietary") + " kernel modules"
-    reasons = [f"driver flavour: {'desktop (' + desktop + ': the headless server driver would remove it)' if desktop else 'server'}; {modules_why}"]
+    reasons = [
+        f"driver flavour: {'desktop (' + desktop + ': the headless server driver would remove it)' if desktop else 'server'}; {modules_why}"
+    ]
     if installed:
         reasons.append(
             f"driver: branch {DRIVER_BRANCH} is installed ({', '.join(packages)}) but the running kernel module is "
             f"{facts.nvidia_module or 'none'}: it loads at the next reboot ({why})"
         )
     else:
-        how = (f"ubuntu-drivers {' '.join(command)} (Canonical's signed prebuilt modules)"
-               + (f" + nvidia-utils-{DRIVER_BRANCH}-server" if "--gpgpu" in command else "") if method == "ubuntu-drivers"
-               else f"{' then '.join(command)} from NVIDIA's repository (the branch pinned; DKMS against "
-               f"{headers or 'the kernel headers'})")  # fmt: skip
-        reasons.append(f"driver: install branch {DRIVER_BRANCH} by {how} ({why}; {DRIVER_BRANCH} is NVIDIA's long-term "
-                       "branch, the last for Maxwell, Pascal and Volta)")  # fmt: skip
+        how = (
+            f"ubuntu-drivers {' '.join(command)} (Canonical's signed prebuilt modules)"
+            + (f" + nvidia-utils-{DRIVER_BRANCH}-server" if "--gpgpu" in command else "")
+            if method == "ubuntu-drivers"
+            else f"{' then '.join(command)} from NVIDIA's repository (the branch pinned; DKMS against "
+            f"{headers or 'the kernel headers'})"
+        )
+        reasons.append(
+            f"driver: install branch {DRIVER_BRANCH} by {how} ({why}; {DRIVER_BRANCH} is NVIDIA's long-term "
+            "branch, the last for Maxwell, Pascal and Volta)"
+        )
     if facts.secure_boot:
-        reasons.append("secure boot: on; " + ("Ubuntu's prebuilt modules are signed by Canonical and load"
-                                              if method == "ubuntu-drivers" else "DKMS's key is an enrolled MOK"))  # fmt: skip
-    plan = DriverPlan(cuda, minimum, found, not installed, DRIVER_BRANCH, method, packages, headers, True, command, flavour)
+        reasons.append(
+            "secure boot: on; "
+            + (
+                "Ubuntu's prebuilt modules are signed by Canonical and load"
+                if method == "ubuntu-drivers"
+                else "DKMS's key is an enrolled MOK"
+            )
+        )
+    plan = DriverPlan(
+        cuda, minimum, found, not installed, DRIVER_BRANCH, method, packages, headers, True, command, flavour
+    )
     plan, fabric_reasons = _with_fabric(facts, plan)
     return plan, reasons + fabric_reasons
 
@@ -165,8 +206,10 @@ def driver_first(facts: HostFacts) -> tuple[DriverPlan, list[str]]:
     the module): the driver comes first; the services are planned once the GPUs can be read."""
     plan, reasons = driver_install(facts, None, None, None, f"{facts.pci_gpus} NVIDIA GPU(s) on PCI, no working driver")
     return plan, [
-        f"gpus: {facts.pci_gpus} NVIDIA GPU(s) on the PCI bus and nvidia-smi cannot read them: the services are "
-        "planned after the driver runs (their memory, compute capability and engine depend on it)",
+        (
+            f"gpus: {facts.pci_gpus} NVIDIA GPU(s) on the PCI bus and nvidia-smi cannot read them: the services are "
+            "planned after the driver runs (their memory, compute capability and engine depend on it)"
+        ),
         *reasons,
     ]
 
@@ -176,9 +219,12 @@ def reboot(driver: DriverPlan | None, facts: HostFacts, settings: Settings) -> t
     if driver is None or not driver.reboot:
         return False, None, []
     if not settings.allow_reboot:
-        why = (f"driver branch {driver.branch} " + ("is installed by this run" if driver.install else "is installed")
-               + " and loads only after a reboot: reboot the host (or set llmhost_allow_reboot = true) and run again; "
-               "the engine layers wait until then")  # fmt: skip
+        why = (
+            f"driver branch {driver.branch} "
+            + ("is installed by this run" if driver.install else "is installed")
+            + " and loads only after a reboot: reboot the host (or set llmhost_allow_reboot = true) and run again; "
+            "the engine layers wait until then"
+        )
         return False, why, [f"reboot: needed and not allowed (llmhost_allow_reboot is false); {why}"]
     if not facts.gpus:
         why = "the host reboots onto the driver; run again to plan and serve on its GPUs"
@@ -186,28 +232,34 @@ def reboot(driver: DriverPlan | None, facts: HostFacts, settings: Settings) -> t
     return True, None, ["reboot: llmhost_allow_reboot; the host reboots onto the new driver and the run goes on"]
 
 
-def toolkits(settings: Settings, facts: HostFacts, driver: DriverPlan | None,
-             planned: tuple[tuple[str, str], ...] = ()) -> tuple[CudaRepoPlan | None, list[str]]:  # fmt: skip
+def toolkits(
+    settings: Settings, facts: HostFacts, driver: DriverPlan | None, planned: tuple[tuple[str, str], ...] = ()
+) -> tuple[CudaRepoPlan | None, list[str]]:
     """NVIDIA's repository, where toolkits are asked for or ``planned`` (version, for what: an
     engine built with nvcc on a host with none), or Debian's driver comes from it."""
     new = [v for v, _ in planned if v not in facts.cuda_toolkits]
     # Debian's driver and fabric manager come from NVIDIA's repository (Ubuntu's from its own archive)
-    nvidia_packages = driver and ((driver.method == "nvidia-repo" and driver.install)
-                                  or (driver.fabric and facts.os_id != "ubuntu"))  # fmt: skip
+    nvidia_packages = driver and (
+        (driver.method == "nvidia-repo" and driver.install) or (driver.fabric and facts.os_id != "ubuntu")
+    )
     wants_repo = settings.cuda_toolkits or new or nvidia_packages
     if not wants_repo:
         return None, []
     key = "llmhost_cuda_toolkits" if settings.cuda_toolkits or new else "driver"
     distro = CUDA_REPO_WSL if facts.wsl else CUDA_REPO_DISTROS.get((facts.os_id, facts.os_version))
     if distro is None or (facts.wsl and facts.os_id != "ubuntu"):
-        raise PlanError(f"{key}: NVIDIA's CUDA repository has no packages for {facts.os_id} {facts.os_version}"
-                        + (" inside WSL (wsl-ubuntu is for Ubuntu)" if facts.wsl else ""))  # fmt: skip
+        raise PlanError(
+            f"{key}: NVIDIA's CUDA repository has no packages for {facts.os_id} {facts.os_version}"
+            + (" inside WSL (wsl-ubuntu is for Ubuntu)" if facts.wsl else "")
+        )
     arch = CUDA_REPO_ARCHS.get(facts.arch)
     if arch is None:
         raise PlanError(f"{key}: NVIDIA's CUDA repository has no packages for {facts.arch}")
     repo = CudaRepoPlan(settings.cuda_repo_url, distro, arch)
-    reasons = [f"cuda repository: {repo.url} (its {CUDA_KEYRING}; the source file llmhost writes)"
-               + (" — wsl-ubuntu: toolkits without any driver" if facts.wsl else "")]  # fmt: skip
+    reasons = [
+        f"cuda repository: {repo.url} (its {CUDA_KEYRING}; the source file llmhost writes)"
+        + (" — wsl-ubuntu: toolkits without any driver" if facts.wsl else "")
+    ]
     if settings.cuda_toolkits:
         have = [v for v in settings.cuda_toolkits if v in facts.cuda_toolkits]
         reasons.append(
@@ -217,10 +269,16 @@ def toolkits(settings: Settings, facts: HostFacts, driver: DriverPlan | None,
         )
     for version, what in planned:
         if version in new:
-            driver_part = (f"its driver {facts.gpu_driver} ({'Windows' if facts.wsl else 'Linux'} minimum "
-                           f"{min_driver(version, facts.wsl)}) and " if facts.gpu_driver else "")  # fmt: skip
-            reasons.append(f"cuda toolkit {version}: {what} is compiled with nvcc and the host has no toolkit: the newest "
-                           f"CUDA {driver_part}its GPUs run, from {repo.url}")  # fmt: skip
+            driver_part = (
+                f"its driver {facts.gpu_driver} ({'Windows' if facts.wsl else 'Linux'} minimum "
+                f"{min_driver(version, facts.wsl)}) and "
+                if facts.gpu_driver
+                else ""
+            )
+            reasons.append(
+                f"cuda toolkit {version}: {what} is compiled with nvcc and the host has no toolkit: the newest "
+                f"CUDA {driver_part}its GPUs run, from {repo.url}"
+            )
     return repo, reasons
 
 
@@ -243,13 +301,19 @@ def cuda_default(settings: Settings, facts: HostFacts) -> tuple[CudaPlan | None,
         )
     # NVIDIA's toolkit packages register /usr/local/cuda with update-alternatives
     alternatives = facts.cuda_link == "alternatives" or (planned and facts.cuda_link is None)
-    how = "update-alternatives --set cuda (NVIDIA's packages manage the link)" if alternatives else "an atomic symlink swap"
+    how = (
+        "update-alternatives --set cuda (NVIDIA's packages manage the link)"
+        if alternatives
+        else "an atomic symlink swap"
+    )
     now = f"now {facts.cuda_default}" if facts.cuda_default else "no link yet"
     if planned:
         installed += f"; {want} installed by this run"
     return CudaPlan(want, alternatives, planned), [
-        f"cuda: /usr/local/cuda -> /usr/local/cuda-{want} ({now}; installed: {installed}) by {how}; "
-        "/etc/profile.d/cuda.sh for login shells"
+        (
+            f"cuda: /usr/local/cuda -> /usr/local/cuda-{want} ({now}; installed: {installed}) by {how}; "
+            "/etc/profile.d/cuda.sh for login shells"
+        )
     ]
 
 
@@ -258,21 +322,39 @@ def cuda_env(engine: EnginePlan, facts: HostFacts, settings: Settings, reasons: 
     /etc/profile.d): the toolkit of the engine's own CUDA where there is one, else the newest of its
     major; none of another major (torch's extension builder and FlashInfer's JIT refuse one)."""
     # a built engine's toolkit is there by the time it runs (the plan installs the one it builds with)
-    toolkits = sorted(set(facts.cuda_toolkits) | set(settings.cuda_toolkits) | ({engine.cuda} if engine.build else set()),
-                      key=driver_tuple)  # fmt: skip
+    toolkits = sorted(
+        set(facts.cuda_toolkits) | set(settings.cuda_toolkits) | ({engine.cuda} if engine.build else set()),
+        key=driver_tuple,
+    )
     major = engine.cuda.split(".")[0]
     same = [t for t in toolkits if t.split(".")[0] == major]
     version = engine.cuda if engine.cuda in same else (same[-1] if same else None)
     if version is None:
-        reasons.append(f"CUDA_HOME: not set: no CUDA {major}.x toolkit on the host" + (f" (it has {', '.join(toolkits)}: "
-                       "torch's extension builder and FlashInfer's JIT refuse a toolkit of another major)" if toolkits else "")
-                       + f"; the engine's wheels carry their CUDA {engine.cuda} runtime (kernels compiled with nvcc at "
-                       f"start-up need a {major}.x toolkit: llmhost_cuda_toolkits)")  # fmt: skip
+        reasons.append(
+            f"CUDA_HOME: not set: no CUDA {major}.x toolkit on the host"
+            + (
+                f" (it has {', '.join(toolkits)}: "
+                "torch's extension builder and FlashInfer's JIT refuse a toolkit of another major)"
+                if toolkits
+                else ""
+            )
+            + f"; the engine's wheels carry their CUDA {engine.cuda} runtime (kernels compiled with nvcc at "
+            f"start-up need a {major}.x toolkit: llmhost_cuda_toolkits)"
+        )
         return {}
     home = f"/usr/local/cuda-{version}"
     libraries = (["/usr/lib/wsl/lib"] if facts.wsl else []) + [f"{home}/lib64"]
-    reasons.append(f"CUDA_HOME={home}: " + ("the toolkit of the engine's CUDA" if version == engine.cuda else
-                   f"the newest CUDA {major}.x toolkit on the host (none of CUDA {engine.cuda})")
-                   + "; its bin on PATH and lib64 on LD_LIBRARY_PATH, explicitly (services do not read profile.d)")  # fmt: skip
-    return {"CUDA_HOME": home, "PATH": f"{engine.link}/bin:{home}/bin:/usr/local/bin:/usr/bin:/bin",
-            "LD_LIBRARY_PATH": ":".join(libraries)}  # fmt: skip
+    reasons.append(
+        f"CUDA_HOME={home}: "
+        + (
+            "the toolkit of the engine's CUDA"
+            if version == engine.cuda
+            else f"the newest CUDA {major}.x toolkit on the host (none of CUDA {engine.cuda})"
+        )
+        + "; its bin on PATH and lib64 on LD_LIBRARY_PATH, explicitly (services do not read profile.d)"
+    )
+    return {
+        "CUDA_HOME": home,
+        "PATH": f"{engine.link}/bin:{home}/bin:/usr/local/bin:/usr/bin:/bin",
+        "LD_LIBRARY_PATH": ":".join(libraries),
+    }

@@ -16,18 +16,17 @@ from llmhost.engines import (
 from llmhost.plan import envs, gpu_stack, mirrors, preconditions, teardown
 from llmhost.plan import gateway as gateway_unit
 from llmhost.plan import webui as webui_unit
+from llmhost.plan.cluster import ClusterInputs
 from llmhost.plan.envs import venvs_dir
 from llmhost.plan.gateway import plan_gateway
-from llmhost.plan.webui import plan_webui
-from llmhost.plan.cluster import ClusterInputs
+from llmhost.plan.hostplan import HostPlan
 from llmhost.plan.inputs import Backend, GatewayInputs, HostFacts, owned_record
 from llmhost.plan.models import check_disk
 from llmhost.plan.route import may_use_gpus
 from llmhost.plan.services import plan_services, unit_of
-from llmhost.plan.hostplan import HostPlan
 from llmhost.plan.types import EnginePlan, PlanError
+from llmhost.plan.webui import plan_webui
 from llmhost.settings import HUB_SOURCES, Settings
-
 
 SERVICE_USER = "llmhost"  # the system account that runs the engines under systemd
 
@@ -56,13 +55,19 @@ def _supervisor(facts: HostFacts, settings: Settings) -> tuple[str, str]:
 
 def _alone(settings: Settings) -> GatewayInputs:
     """A gateway planned without an inventory (a hardware file): in front of this host's services."""
-    return GatewayInputs("this host", ("this host",), tuple(
-        Backend("this host", True, "127.0.0.1", i, s.name, s.engine, s.host, s.port, s.served_model_name, s.api_key)
-        for i, s in enumerate(settings.services)))  # fmt: skip
+    return GatewayInputs(
+        "this host",
+        ("this host",),
+        tuple(
+            Backend("this host", True, "127.0.0.1", i, s.name, s.engine, s.host, s.port, s.served_model_name, s.api_key)
+            for i, s in enumerate(settings.services)
+        ),
+    )
 
 
-def plan_host(facts: HostFacts, settings: Settings, gateway: GatewayInputs | None = None,
-              cluster: ClusterInputs | None = None) -> HostPlan:  # fmt: skip
+def plan_host(
+    facts: HostFacts, settings: Settings, gateway: GatewayInputs | None = None, cluster: ClusterInputs | None = None
+) -> HostPlan:
     """Decide everything for one host, in this order: supervisor, sources, /usr/local/cuda, Python
     environments, services (llmhost.plan.services), their engines and system packages, the gateway
     and the web UI (``gateway``: the inventory around this host), the driver and its reboot, NVIDIA's repository,
@@ -89,7 +94,7 @@ def plan_host(facts: HostFacts, settings: Settings, gateway: GatewayInputs | Non
     elif facts.python_version == "":
         raise PlanError(
             f"llmhost_python: {settings.python} is not on the host ({facts.os_id} {facts.os_version}); install that "
-            "Python first or name one the host has (llmhost_python = \"python3\")"
+            'Python first or name one the host has (llmhost_python = "python3")'
         )
     if facts.python_version and not conda:
         short = ".".join(facts.python_version.split(".")[:2])
@@ -100,7 +105,9 @@ def plan_host(facts: HostFacts, settings: Settings, gateway: GatewayInputs | Non
 
     reasons += preconditions.memory(facts)
     # GPUs on the PCI bus that nvidia-smi cannot read: the driver first, the services after it runs
-    driver_first = bool(not facts.gpus and facts.pci_gpus and not facts.wsl and any(map(may_use_gpus, settings.services)))
+    driver_first = bool(
+        not facts.gpus and facts.pci_gpus and not facts.wsl and any(map(may_use_gpus, settings.services))
+    )
     services, ollama = ([], None) if driver_first else plan_services(facts, settings, cluster)
     engines: dict[str, EnginePlan] = {}
     for svc in services:
@@ -114,8 +121,10 @@ def plan_host(facts: HostFacts, settings: Settings, gateway: GatewayInputs | Non
                     f"{engine.link} can point to one of them"
                 )
             engines[engine.venv] = engine
-            reasons.append(envs.engine_reason(engine, settings) + ("" if engine is svc.engine else
-                           f" (its converter and llama-quantize make {svc.name}'s GGUF)"))  # fmt: skip
+            reasons.append(
+                envs.engine_reason(engine, settings)
+                + ("" if engine is svc.engine else f" (its converter and llama-quantize make {svc.name}'s GGUF)")
+            )
             if engine.build:
                 packages.update(LLAMACPP_BUILD_PACKAGES)
         if svc.engine.archive:
@@ -123,7 +132,9 @@ def plan_host(facts: HostFacts, settings: Settings, gateway: GatewayInputs | Non
         if svc.engine.engine == "vllm-cpu":
             tcmalloc = TCMALLOC_PACKAGE.get((facts.os_id, facts.os_version))
             if tcmalloc is None:
-                raise PlanError(f"host: no tcmalloc package known for {facts.os_id} {facts.os_version} (llmhost/engines.py)")
+                raise PlanError(
+                    f"host: no tcmalloc package known for {facts.os_id} {facts.os_version} (llmhost/engines.py)"
+                )
             packages.add(tcmalloc)
             packages.update(CPU_ENGINE_PACKAGES)
             if svc.engine.conda:  # the conda env's Python has its headers
@@ -141,8 +152,17 @@ def plan_host(facts: HostFacts, settings: Settings, gateway: GatewayInputs | Non
     webui_plan = None
     if settings.webui and not driver_first:
         g = gateway or _alone(settings)
-        webui_plan = plan_webui(settings, facts, g.host, gateway_plan, g.backends, g.inventory, g.master_key,
-                                g.webui_password, g.webui_secret)  # fmt: skip
+        webui_plan = plan_webui(
+            settings,
+            facts,
+            g.host,
+            gateway_plan,
+            g.backends,
+            g.inventory,
+            g.master_key,
+            g.webui_password,
+            g.webui_secret,
+        )
         engines[webui_plan.engine.venv] = webui_plan.engine
         reasons.append(envs.engine_reason(webui_plan.engine, settings) + " (the web UI)")
         reasons += webui_plan.reasons
@@ -159,13 +179,18 @@ def plan_host(facts: HostFacts, settings: Settings, gateway: GatewayInputs | Non
     shm, shm_reasons = preconditions.shared_memory(facts, services)
     nofile, nofile_reasons = preconditions.open_files(facts, supervisor, services)
     reasons += shm_reasons + nofile_reasons
-    driver, driver_reasons = gpu_stack.driver_first(facts) if driver_first else gpu_stack.driver(facts, list(engines.values()))
+    driver, driver_reasons = (
+        gpu_stack.driver_first(facts) if driver_first else gpu_stack.driver(facts, list(engines.values()))
+    )
     reasons += driver_reasons
     reboot, stop_after_driver, reboot_reasons = gpu_stack.reboot(driver, facts, settings)
     reasons += reboot_reasons
     # engines compiled with nvcc on a host with no toolkit: the toolkit they were planned with is installed
-    built = tuple((e.cuda, f"{e.engine} {e.version}'s CUDA build") for e in engines.values()
-                  if e.build and e.cuda and e.cuda not in facts.cuda_toolkits and e.cuda not in settings.cuda_toolkits)  # fmt: skip
+    built = tuple(
+        (e.cuda, f"{e.engine} {e.version}'s CUDA build")
+        for e in engines.values()
+        if e.build and e.cuda and e.cuda not in facts.cuda_toolkits and e.cuda not in settings.cuda_toolkits
+    )
     cuda_repo, toolkit_reasons = gpu_stack.toolkits(settings, facts, driver, built)
     reasons += toolkit_reasons
     if cuda_repo:
@@ -184,8 +209,10 @@ def plan_host(facts: HostFacts, settings: Settings, gateway: GatewayInputs | Non
     converter = None
     if any(svc.convert for svc in services):
         converter = envs.engine_plan(CONVERT_TOOLS, settings, facts)
-        reasons.append(f"converter venv {converter.venv}: {', '.join(converter.requirements)} run llama.cpp's "
-                       "convert_hf_to_gguf.py (apart from the engines)")  # fmt: skip
+        reasons.append(
+            f"converter venv {converter.venv}: {', '.join(converter.requirements)} run llama.cpp's "
+            "convert_hf_to_gguf.py (apart from the engines)"
+        )
     verify_why = "re-hash every file (llmhost_verify=full)" if settings.verify == "full" else "manifest and sizes"
     reasons.append(f"models: checked against their sha256 manifests on every run ({verify_why})")
     return HostPlan(

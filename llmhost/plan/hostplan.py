@@ -20,6 +20,7 @@ from llmhost.plan.types import (
     Teardown,
 )
 
+
 @dataclass(frozen=True)
 class Deployment:
     """One backend of a gateway's model group (LiteLLM's model_list entry)."""
@@ -81,12 +82,20 @@ class GatewayPlan:
     def summary(self) -> dict:
         """The JSON shape of `llmhost plan --json` (secrets left out)."""
         return {
-            "engine": self.engine.engine, "engine_version": self.engine.version, "bind": self.bind, "port": self.port,
-            "deployments": [{"group": d.group, "api_base": d.api_base, "id": d.id, "keyed": bool(d.key_var)}
-                            for d in self.deployments],
-            "aliases": dict(self.aliases), "fallbacks": {g: list(f) for g, f in self.fallbacks},
-            "argv": list(self.argv), "env": dict(self.env), "reasons": list(self.reasons),
-        }  # fmt: skip
+            "engine": self.engine.engine,
+            "engine_version": self.engine.version,
+            "bind": self.bind,
+            "port": self.port,
+            "deployments": [
+                {"group": d.group, "api_base": d.api_base, "id": d.id, "keyed": bool(d.key_var)}
+                for d in self.deployments
+            ],
+            "aliases": dict(self.aliases),
+            "fallbacks": {g: list(f) for g, f in self.fallbacks},
+            "argv": list(self.argv),
+            "env": dict(self.env),
+            "reasons": list(self.reasons),
+        }
 
 
 @dataclass(frozen=True)
@@ -136,11 +145,20 @@ class WebuiPlan:
     def summary(self) -> dict:
         """The JSON shape of `llmhost plan --json` (secrets left out)."""
         return {
-            "engine": self.engine.engine, "engine_version": self.engine.version, "bind": self.bind, "port": self.port,
-            "connections": [{"url": u, "what": w} for u, w in self.connections], "ollama": self.ollama_url,
-            "models": list(self.models), "default_model": self.default_model, "admin_email": self.admin_email,
-            "data_dir": self.data_dir, "argv": list(self.argv), "env": dict(self.env), "reasons": list(self.reasons),
-        }  # fmt: skip
+            "engine": self.engine.engine,
+            "engine_version": self.engine.version,
+            "bind": self.bind,
+            "port": self.port,
+            "connections": [{"url": u, "what": w} for u, w in self.connections],
+            "ollama": self.ollama_url,
+            "models": list(self.models),
+            "default_model": self.default_model,
+            "admin_email": self.admin_email,
+            "data_dir": self.data_dir,
+            "argv": list(self.argv),
+            "env": dict(self.env),
+            "reasons": list(self.reasons),
+        }
 
 
 @dataclass(frozen=True)

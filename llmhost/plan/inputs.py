@@ -67,7 +67,9 @@ class HostFacts:
     dkms_key_enrolled: bool = False  # DKMS's signing key is an enrolled MOK (its modules load)
     kernel: str = ""  # uname -r (the headers DKMS builds against)
     nvidia_packages: frozenset[str] = frozenset()  # installed Debian packages of NVIDIA's (nvidia-*, cuda-*)
-    deb_packages: frozenset[str] = frozenset()  # every installed Debian package (what the system layer need not install)
+    deb_packages: frozenset[str] = (
+        frozenset()
+    )  # every installed Debian package (what the system layer need not install)
     memory_limit_bytes: int | None = None  # the cgroup limit of a container, below memory_bytes (None: none)
     shm_bytes: int | None = None  # the size of /dev/shm (None: unknown, e.g. a hardware file)
     shm_growable: bool = False  # llmhost may remount /dev/shm larger (root with CAP_SYS_ADMIN, a tmpfs)

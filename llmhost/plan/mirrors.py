@@ -12,19 +12,26 @@ from llmhost.settings import Settings
 def endpoints(settings: Settings) -> dict[str, str | None]:
     """Hub endpoints: the explicit keys win over the mirror."""
     mirror = dict(settings.mirror)
-    return {"hf": settings.hf_endpoint or mirror.get("hf"),
-            "modelscope": settings.modelscope_endpoint or mirror.get("modelscope")}  # fmt: skip
+    return {
+        "hf": settings.hf_endpoint or mirror.get("hf"),
+        "modelscope": settings.modelscope_endpoint or mirror.get("modelscope"),
+    }
 
 
 def endpoint_keys(settings: Settings) -> dict[str, str]:
     """The data key that sets each hub's endpoint (named when the host cannot reach it)."""
     mirror = dict(settings.mirror)
     return {
-        hub: f"llmhost_{hub}_endpoint" if explicit else
-        f"llmhost_mirror ({settings.mirror_name})" if mirror.get(hub) else f"llmhost_{hub}_endpoint (unset: {default})"
-        for hub, explicit, default in (("hf", settings.hf_endpoint, "huggingface.co"),
-                                       ("modelscope", settings.modelscope_endpoint, "modelscope.cn"))
-    }  # fmt: skip
+        hub: f"llmhost_{hub}_endpoint"
+        if explicit
+        else f"llmhost_mirror ({settings.mirror_name})"
+        if mirror.get(hub)
+        else f"llmhost_{hub}_endpoint (unset: {default})"
+        for hub, explicit, default in (
+            ("hf", settings.hf_endpoint, "huggingface.co"),
+            ("modelscope", settings.modelscope_endpoint, "modelscope.cn"),
+        )
+    }
 
 
 def sources(facts: HostFacts, settings: Settings) -> tuple[AptPlan | None, list[str]]:
@@ -39,7 +46,9 @@ def sources(facts: HostFacts, settings: Settings) -> tuple[AptPlan | None, list[
         uri = mirror.get("ubuntu-ports")
     if layout is None:
         if uri:
-            raise PlanError(f"llmhost_mirror: no apt layout known for {facts.os_id} {facts.os_version} (llmhost/engines.py)")
+            raise PlanError(
+                f"llmhost_mirror: no apt layout known for {facts.os_id} {facts.os_version} (llmhost/engines.py)"
+            )
         return None, reasons
     file = layout.file
     if facts.os_id == "debian":  # the file this host has (deb822 debian.sources or one-line sources.list)
@@ -59,14 +68,20 @@ def sources(facts: HostFacts, settings: Settings) -> tuple[AptPlan | None, list[
         mirror_name=name,
     )
     if uri:
-        reasons.append(f"apt: {uri} in {file} (llmhost_mirror={name}); security updates stay on {security}; the "
-                       f"original is kept in {apt.backup}")  # fmt: skip
+        reasons.append(
+            f"apt: {uri} in {file} (llmhost_mirror={name}); security updates stay on {security}; the "
+            f"original is kept in {apt.backup}"
+        )
     else:
-        reasons.append(f"apt: the distribution's own sources in {file} (restored from {apt.backup} if llmhost switched them)")
+        reasons.append(
+            f"apt: the distribution's own sources in {file} (restored from {apt.backup} if llmhost switched them)"
+        )
     hubs = endpoints(settings)
-    for what, value, key in (("pip", settings.pip_index_url or mirror.get("pip"), "llmhost_pip_index_url"),
-                             ("hf", hubs["hf"], "llmhost_hf_endpoint"),
-                             ("modelscope", hubs["modelscope"], "llmhost_modelscope_endpoint")):  # fmt: skip
+    for what, value, key in (
+        ("pip", settings.pip_index_url or mirror.get("pip"), "llmhost_pip_index_url"),
+        ("hf", hubs["hf"], "llmhost_hf_endpoint"),
+        ("modelscope", hubs["modelscope"], "llmhost_modelscope_endpoint"),
+    ):
         if value:
             explicit = getattr(settings, key.removeprefix("llmhost_"))
             reasons.append(f"{what}: {value} (" + (f"{key}" if explicit else f"llmhost_mirror={name}") + ")")

@@ -26,23 +26,39 @@ def model_plan(source: ModelSource, root: str) -> ModelPlan:
     else:
         size = source.info.weight_bytes
     return ModelPlan(
-        spec=source.spec, source=source.kind, ref=source.ref, revision=source.revision, path=path,
-        manifest=manifest, locked=source.locked, lock_file=source.lock_file, size_bytes=size, file=source.file,
-    )  # fmt: skip
+        spec=source.spec,
+        source=source.kind,
+        ref=source.ref,
+        revision=source.revision,
+        path=path,
+        manifest=manifest,
+        locked=source.locked,
+        lock_file=source.lock_file,
+        size_bytes=size,
+        file=source.file,
+    )
 
 
-def convert_plan(wish: ServiceWish, model: ModelPlan, engine: EnginePlan, model_file: str, host: HostFacts,
-                 root: str) -> ConvertPlan:  # fmt: skip
+def convert_plan(
+    wish: ServiceWish, model: ModelPlan, engine: EnginePlan, model_file: str, host: HostFacts, root: str
+) -> ConvertPlan:
     """``engine``: the llama.cpp build whose tools make the GGUF."""
     dest = f"{model.path}--gguf-{wish.gguf}"
     outtype = wish.gguf.lower() if wish.gguf in ("F16", "BF16") else "f16"
     return ConvertPlan(
-        source=model.path, source_manifest=model.manifest, output=f"{dest}/{model_file}",
-        manifest=f"{dest}.manifest.json", quant=wish.gguf, outtype=outtype,
-        python=f"{env_link(root, CONVERT_TOOLS.engine)}/bin/python", script=f"{engine.link}/convert/convert_hf_to_gguf.py",
-        quantize=f"{engine.link}/bin/llama-quantize", spec=f"{model.spec} as GGUF {wish.gguf}", threads=max(1, host.cores),
+        source=model.path,
+        source_manifest=model.manifest,
+        output=f"{dest}/{model_file}",
+        manifest=f"{dest}.manifest.json",
+        quant=wish.gguf,
+        outtype=outtype,
+        python=f"{env_link(root, CONVERT_TOOLS.engine)}/bin/python",
+        script=f"{engine.link}/convert/convert_hf_to_gguf.py",
+        quantize=f"{engine.link}/bin/llama-quantize",
+        spec=f"{model.spec} as GGUF {wish.gguf}",
+        threads=max(1, host.cores),
         tools=engine,
-    )  # fmt: skip
+    )
 
 
 def check_disk(services: list[ServicePlan], facts: HostFacts, root: str) -> list[str]:

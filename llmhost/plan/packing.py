@@ -34,8 +34,11 @@ class Ledger:
         self.claims: list[list[tuple[str, int]]] = [[] for _ in gpus]
         for i, gpu in enumerate(gpus):
             if gpu.memory_used_mib:
-                self.claim([i], f"other processes ({gpu.memory_used_mib} MiB in use + {GPU_OTHERS_MARGIN_MIB} MiB to grow)",
-                           (gpu.memory_used_mib + GPU_OTHERS_MARGIN_MIB) * 2**20)  # fmt: skip
+                self.claim(
+                    [i],
+                    f"other processes ({gpu.memory_used_mib} MiB in use + {GPU_OTHERS_MARGIN_MIB} MiB to grow)",
+                    (gpu.memory_used_mib + GPU_OTHERS_MARGIN_MIB) * 2**20,
+                )
 
     def free(self, gpu: int) -> int:
         return self.usable[gpu] - sum(n for _, n in self.claims[gpu])
@@ -102,7 +105,7 @@ def cpu_shares(facts: HostFacts, routes: list[Route]) -> list[HostFacts]:
     start = 0
     for n, group in enumerate(groups):
         take = size + (1 if n < extra else 0)
-        share = ids[start:start + take]
+        share = ids[start : start + take]
         start += take
         for index in group:
             views[index] = replace(facts, cores=len(share), cpu_online=cpu_range(share))

@@ -37,8 +37,10 @@ def shm_need(service: ServicePlan) -> tuple[int, str]:
         what = f"{service.name}: vLLM's queues {VLLM_SHM_BROADCAST // MiB} MiB + {workers} x {VLLM_SHM_PER_WORKER // MiB} MiB"
         if workers > 1:
             need += VLLM_SHM_TP_GROUP + workers * (workers - 1) * NCCL_SHM_PER_PAIR
-            what += (f" + {VLLM_SHM_TP_GROUP // MiB} MiB (TP group) + NCCL {workers} x {workers - 1} x "
-                     f"{NCCL_SHM_PER_PAIR // MiB} MiB")
+            what += (
+                f" + {VLLM_SHM_TP_GROUP // MiB} MiB (TP group) + NCCL {workers} x {workers - 1} x "
+                f"{NCCL_SHM_PER_PAIR // MiB} MiB"
+            )
         return need, what
     return 0, ""
 
@@ -63,11 +65,18 @@ def shared_memory(facts: HostFacts, services: list[ServicePlan]) -> tuple[ShmPla
             f"the container with --shm-size={grown // GiB}g (or --ipc=host), or grow it as root"
         )
     plan = ShmPlan(grown)
-    kept = ("kept in /etc/fstab (systemd applies it at boot)" if facts.systemd else
-            "kept in /etc/fstab (a container without systemd starts with its runtime's /dev/shm again: give it "
-            f"--shm-size={grown // GiB}g)")  # fmt: skip
-    return plan, [f"/dev/shm: grown from {facts.shm_bytes // MiB} MiB to {gib(grown)} ({plan.option}): the engines "
-                  f"need {mib}; remounted now, {kept}"]  # fmt: skip
+    kept = (
+        "kept in /etc/fstab (systemd applies it at boot)"
+        if facts.systemd
+        else "kept in /etc/fstab (a container without systemd starts with its runtime's /dev/shm again: give it "
+        f"--shm-size={grown // GiB}g)"
+    )
+    return plan, [
+        (
+            f"/dev/shm: grown from {facts.shm_bytes // MiB} MiB to {gib(grown)} ({plan.option}): the engines "
+            f"need {mib}; remounted now, {kept}"
+        )
+    ]
 
 
 def open_files(facts: HostFacts, supervisor: str, services: list[ServicePlan]) -> tuple[int, list[str]]:
@@ -76,18 +85,33 @@ def open_files(facts: HostFacts, supervisor: str, services: list[ServicePlan]) -
     if not services:
         return NOFILE, []
     if supervisor == "systemd":
-        return NOFILE, [f"open files: LimitNOFILE={NOFILE} in the engines' units (vLLM raises its soft limit to "
-                        "65535: a descriptor per connection)"]  # fmt: skip
+        return NOFILE, [
+            (
+                f"open files: LimitNOFILE={NOFILE} in the engines' units (vLLM raises its soft limit to "
+                "65535: a descriptor per connection)"
+            )
+        ]
     hard = facts.nofile_hard
     nofile = NOFILE if hard is None or hard >= NOFILE else hard
-    return nofile, [f"open files: ulimit -Sn {nofile} in the launchers (a tmux session starts with the shell's soft "
-                    "limit)" + ("" if nofile == NOFILE else f"; the hard limit here is {hard}, below the 65535 vLLM "
-                    "asks for (raise it: /etc/security/limits.conf, or docker run --ulimit nofile=65536)")]  # fmt: skip
+    return nofile, [
+        f"open files: ulimit -Sn {nofile} in the launchers (a tmux session starts with the shell's soft "
+        "limit)"
+        + (
+            ""
+            if nofile == NOFILE
+            else f"; the hard limit here is {hard}, below the 65535 vLLM "
+            "asks for (raise it: /etc/security/limits.conf, or docker run --ulimit nofile=65536)"
+        )
+    ]
 
 
 def memory(facts: HostFacts) -> list[str]:
     """The memory the engines are sized within, where a container's limit is below the machine's."""
     if facts.usable_memory_bytes >= facts.memory_bytes:
         return []
-    return [f"memory: {gib(facts.usable_memory_bytes)}, this container's cgroup limit (the machine has "
-            f"{gib(facts.memory_bytes)}): the engines are sized within it"]
+    return [
+        (
+            f"memory: {gib(facts.usable_memory_bytes)}, this container's cgroup limit (the machine has "
+            f"{gib(facts.memory_bytes)}): the engines are sized within it"
+        )
+    ]

@@ -12,20 +12,26 @@ from llmhost.settings import ServiceWish
 
 # Why auto never picks Ollama (it is chosen by pinning engine: ollama): it changes the service's
 # shape, not only its engine.
-NOT_OLLAMA = ("not Ollama, which is chosen only when pinned: one daemon serves all its models on one address, "
-              "loads them on demand and has no API key")  # fmt: skip
+NOT_OLLAMA = (
+    "not Ollama, which is chosen only when pinned: one daemon serves all its models on one address, "
+    "loads them on demand and has no API key"
+)
 
 # What `workload` chooses between on a CPU host, measured with `scripts/bench_cpu.py` (README,
 # "Benchmarks": a Qwen2.5-0.5B-shaped bf16 model on 2 EPYC cores, prompt 155, 64 out).
-LATENCY = ("llama.cpp decodes one stream nearest the memory-bandwidth bound (0.86-1.00x measured in three runs, "
-           "vLLM's CPU build 0.61-0.90x); vLLM batches more streams per second")  # fmt: skip
+LATENCY = (
+    "llama.cpp decodes one stream nearest the memory-bandwidth bound (0.86-1.00x measured in three runs, "
+    "vLLM's CPU build 0.61-0.90x); vLLM batches more streams per second"
+)
 # ... except on a CPU with AMX (measured with the same script on a 2-core virtualized Xeon with AMX,
 # 2026-11-27): vLLM's CPU build computes bfloat16 through oneDNN on the AMX tiles, llama.cpp's BF16
 # path has no AMX kernels (ggml's AMX takes quantized types only, and llmhost turns it off there).
 AMX_BF16 = "amx_bf16"
-LATENCY_AMX = ("vLLM's CPU build computes bfloat16 on AMX (oneDNN) and llama.cpp's BF16 path does not: measured on "
-               "2 Xeon cores with AMX (a 155-token prompt), the first token came in 120-125 ms under vLLM and 791 ms "
-               "under llama.cpp, and one stream decoded alike (17.3 and 18.0 tok/s); tokens are streamed one by one")  # fmt: skip
+LATENCY_AMX = (
+    "vLLM's CPU build computes bfloat16 on AMX (oneDNN) and llama.cpp's BF16 path does not: measured on "
+    "2 Xeon cores with AMX (a 155-token prompt), the first token came in 120-125 ms under vLLM and 791 ms "
+    "under llama.cpp, and one stream decoded alike (17.3 and 18.0 tok/s); tokens are streamed one by one"
+)
 THROUGHPUT = "vLLM's CPU build batches concurrent requests (1.36x llama.cpp's output tok/s at 8 streams measured)"
 
 
@@ -59,38 +65,68 @@ def route(index: int, wish: ServiceWish, facts: HostFacts) -> Route:
     if engine == "ollama":  # one daemon for all of them, on the GPUs where there are any
         return Route("ollama", gpus, pinned(wish))
     if wish.gguf:  # auto or llamacpp here (llmhost.settings refuses gguf with the vLLM engines)
-        return Route("llamacpp", gpus, f"the service asks for a GGUF of its checkpoint (gguf: {wish.gguf}), which "
-                                       "llama.cpp serves")  # fmt: skip
+        return Route(
+            "llamacpp",
+            gpus,
+            f"the service asks for a GGUF of its checkpoint (gguf: {wish.gguf}), which llama.cpp serves",
+        )
     if gguf and engine in ("auto", "llamacpp"):
-        return Route("llamacpp", gpus, pinned(wish) if engine == "llamacpp" else
-                     f"auto, and the model is a GGUF (llama.cpp's own format; {NOT_OLLAMA})")  # fmt: skip
+        return Route(
+            "llamacpp",
+            gpus,
+            pinned(wish)
+            if engine == "llamacpp"
+            else f"auto, and the model is a GGUF (llama.cpp's own format; {NOT_OLLAMA})",
+        )
     if gguf:
-        raise PlanError(f"{key}.engine: {engine} does not serve GGUF files like {wish.model.info.gguf_file}; use llamacpp or auto")
+        raise PlanError(
+            f"{key}.engine: {engine} does not serve GGUF files like {wish.model.info.gguf_file}; use llamacpp or auto"
+        )
     amx = AMX_BF16 in facts.cpu_flags
     if engine == "auto" and not gpus and wish.workload == "latency":
         if amx:
-            return Route("vllm-cpu", False, f"auto, workload: latency, no NVIDIA GPU and a CPU with AMX ({AMX_BF16}): "
-                                            f"{LATENCY_AMX}")  # fmt: skip
+            return Route(
+                "vllm-cpu",
+                False,
+                f"auto, workload: latency, no NVIDIA GPU and a CPU with AMX ({AMX_BF16}): {LATENCY_AMX}",
+            )
         stored = wish.model.info.torch_dtype if wish.model.info else "bfloat16"
         gguf = "BF16" if stored == "bfloat16" else "F16"
         kept = {"bfloat16": "as stored", "float16": "as stored"}.get(stored, f"half the bytes of its {stored}")
-        return Route("llamacpp", False, f"auto, workload: latency and no NVIDIA GPU: {LATENCY}; the checkpoint is "
-                                        f"made into a {gguf} GGUF on the host ({kept})", gguf=gguf)  # fmt: skip
+        return Route(
+            "llamacpp",
+            False,
+            f"auto, workload: latency and no NVIDIA GPU: {LATENCY}; the checkpoint is "
+            f"made into a {gguf} GGUF on the host ({kept})",
+            gguf=gguf,
+        )
     if engine == "vllm-cpu" or (engine == "auto" and not gpus):
-        return Route("vllm-cpu", False, pinned(wish) if engine == "vllm-cpu" else
-                     f"auto, workload: throughput and no NVIDIA GPU: {THROUGHPUT}" + (
-                         "" if amx else "; workload: latency picks llama.cpp, faster for one stream"))  # fmt: skip
+        return Route(
+            "vllm-cpu",
+            False,
+            pinned(wish)
+            if engine == "vllm-cpu"
+            else f"auto, workload: throughput and no NVIDIA GPU: {THROUGHPUT}"
+            + ("" if amx else "; workload: latency picks llama.cpp, faster for one stream"),
+        )
     if engine == "vllm":
         if not gpus:
-            raise PlanError(f"{key}.engine: vllm (the CUDA build) needs an NVIDIA GPU and this host has none; use vllm-cpu or auto")
+            raise PlanError(
+                f"{key}.engine: vllm (the CUDA build) needs an NVIDIA GPU and this host has none; use vllm-cpu or auto"
+            )
         return Route("vllm", True, pinned(wish))
     if engine == "llamacpp":
         return Route("llamacpp", gpus, pinned(wish))
     # auto with GPUs: vLLM where it fits, else llama.cpp with a GGUF quant.
-    return Route("vllm", True, f"auto, the host has {len(facts.gpus)} NVIDIA GPU(s) (vLLM batches the most requests "
-                               "per GPU; llama.cpp/Ollama only where vLLM cannot serve the model"
-                               + ("; workload steers CPU hosts only" if wish.workload == "latency" else "") + ")",
-                 fallback=f"auto ({NOT_OLLAMA})")  # fmt: skip
+    return Route(
+        "vllm",
+        True,
+        f"auto, the host has {len(facts.gpus)} NVIDIA GPU(s) (vLLM batches the most requests "
+        "per GPU; llama.cpp/Ollama only where vLLM cannot serve the model"
+        + ("; workload steers CPU hosts only" if wish.workload == "latency" else "")
+        + ")",
+        fallback=f"auto ({NOT_OLLAMA})",
+    )
 
 
 def may_use_gpus(wish: ServiceWish) -> bool:

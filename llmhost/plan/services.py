@@ -29,8 +29,9 @@ def unit_of(name: str) -> str:
     return f"llmhost-{name}"
 
 
-def plan_services(facts: HostFacts, settings: Settings,
-                  cluster: ClusterInputs | None = None) -> tuple[list[ServicePlan], OllamaPlan | None]:  # fmt: skip
+def plan_services(
+    facts: HostFacts, settings: Settings, cluster: ClusterInputs | None = None
+) -> tuple[list[ServicePlan], OllamaPlan | None]:
     """Every service, packed onto shared GPUs in this order: llama.cpp (what its layers and KV
     take), then the Ollama daemon (the models it keeps loaded), then vLLM (what is left, as its
     gpu_memory_utilization; a service that falls back from vLLM to llama.cpp is planned here too).
@@ -41,12 +42,16 @@ def plan_services(facts: HostFacts, settings: Settings,
     for i, wish in enumerate(settings.services):
         if wish.nodes:
             if routes[i].engine not in ("vllm", "vllm-cpu"):
-                raise PlanError(f"llmhost_services[{i}].nodes: a service across hosts runs vLLM; here the route is "
-                                f"{routes[i].engine} ({routes[i].why}); set engine vllm or vllm-cpu")  # fmt: skip
+                raise PlanError(
+                    f"llmhost_services[{i}].nodes: a service across hosts runs vLLM; here the route is "
+                    f"{routes[i].engine} ({routes[i].why}); set engine vllm or vllm-cpu"
+                )
             parts[i] = plan_cluster(i, wish, cluster, facts)
             routes[i] = replace(routes[i], fallback=None)  # the same vLLM on every node, or a refusal
     # a route that needs a GGUF the service did not ask for (workload: latency) plans its conversion
-    wishes = [(i, replace(wish, gguf=routes[i].gguf) if routes[i].gguf else wish) for i, wish in enumerate(settings.services)]
+    wishes = [
+        (i, replace(wish, gguf=routes[i].gguf) if routes[i].gguf else wish) for i, wish in enumerate(settings.services)
+    ]
     views = cpu_shares(facts, routes)
     share = memory_share(facts, len(wishes))
     ledger = Ledger(facts.gpus)
@@ -66,8 +71,9 @@ def plan_services(facts: HostFacts, settings: Settings,
     return [planned[i] for i, _ in wishes], ollama
 
 
-def _size(index: int, wish: ServiceWish, route: Route, facts: HostFacts, share: int, root: str,
-          ledger: Ledger) -> tuple[Sizing, str]:  # fmt: skip
+def _size(
+    index: int, wish: ServiceWish, route: Route, facts: HostFacts, share: int, root: str, ledger: Ledger
+) -> tuple[Sizing, str]:
     """The service sized for the engine of its route (a vLLM route with a fallback: llama.cpp where
     vLLM cannot serve the model, else vLLM's refusal), and the route's reason."""
     key = f"llmhost_services[{index}]"
@@ -75,7 +81,9 @@ def _size(index: int, wish: ServiceWish, route: Route, facts: HostFacts, share: 
     if facts.gpus:
         ccs = [compute_capability(g.name, g.compute_capability) for g in facts.gpus]
         if None in ccs:
-            raise PlanError(f"host: unknown compute capability of {facts.gpus[ccs.index(None)].name}; add it to llmhost/gpus.py")
+            raise PlanError(
+                f"host: unknown compute capability of {facts.gpus[ccs.index(None)].name}; add it to llmhost/gpus.py"
+            )
         cc = min(ccs)
     if route.engine == "vllm-cpu":
         return size_cpu(key, wish, facts, share, root), route.reason
@@ -88,14 +96,25 @@ def _size(index: int, wish: ServiceWish, route: Route, facts: HostFacts, share: 
             raise
         reason = str(vllm_refusal).split(": ", 1)[1]
         try:
-            return (size_llamacpp(key, wish, facts, share, f"vLLM cannot serve it here ({reason})", ledger),
-                    f"engine=llamacpp: {route.fallback}")  # fmt: skip
+            return (
+                size_llamacpp(key, wish, facts, share, f"vLLM cannot serve it here ({reason})", ledger),
+                f"engine=llamacpp: {route.fallback}",
+            )
         except PlanError:
             raise vllm_refusal
 
 
-def plan_service(index: int, wish: ServiceWish, route: Route, facts: HostFacts, settings: Settings, share: int,
-                 host: HostFacts, ledger: Ledger, cluster: Cluster | None = None) -> ServicePlan:  # fmt: skip
+def plan_service(
+    index: int,
+    wish: ServiceWish,
+    route: Route,
+    facts: HostFacts,
+    settings: Settings,
+    share: int,
+    host: HostFacts,
+    ledger: Ledger,
+    cluster: Cluster | None = None,
+) -> ServicePlan:
     """``facts``: the host as this service sees it (its share of the CPUs); ``host``: the whole host
     (an engine is installed, or built, once for all its services); ``ledger``: the GPU memory the
     services planned before it hold; ``cluster``: this host's part of a service across hosts."""
@@ -103,8 +122,11 @@ def plan_service(index: int, wish: ServiceWish, route: Route, facts: HostFacts, 
     sized = wish
     if cluster:  # sized for its largest pipeline stage, on every GPU of the node
         info = wish.model.info and stage_info(wish.model.info, cluster.pp)
-        sized = replace(wish, model=replace(wish.model, info=info),
-                        tensor_parallel_size=cluster.tp if facts.gpus else wish.tensor_parallel_size)  # fmt: skip
+        sized = replace(
+            wish,
+            model=replace(wish.model, info=info),
+            tensor_parallel_size=cluster.tp if facts.gpus else wish.tensor_parallel_size,
+        )
     sizing, engine_reason = _size(index, sized, route, facts, share, root, ledger)
     release = sizing.release
     if sizing.quantization == "bitsandbytes":  # vLLM loads bnb 4-bit through the bitsandbytes package
@@ -112,26 +134,63 @@ def plan_service(index: int, wish: ServiceWish, route: Route, facts: HostFacts, 
     engine = engine_plan(release, settings, host)
     reasons = [engine_reason, *sizing.reasons]
     if cluster:  # its parallelism and addresses before the numbers sized for its largest stage
-        reasons = [engine_reason, *cluster.reasons,
-                   *(r for r in sizing.reasons if not (cluster.tp > 1 and r.startswith("tensor_parallel_size=")))]  # fmt: skip
+        reasons = [
+            engine_reason,
+            *cluster.reasons,
+            *(r for r in sizing.reasons if not (cluster.tp > 1 and r.startswith("tensor_parallel_size="))),
+        ]
     if wish.model.info and wish.model.info.estimated:
-        reasons.append(f"model: {wish.model.ref} has a config.json and no weight files: its weights "
-                       f"({wish.model.info.weight_bytes / 2**30:.2f} GiB) are estimated from the config for this plan "
-                       "(a deploy needs the weights)")  # fmt: skip
+        reasons.append(
+            f"model: {wish.model.ref} has a config.json and no weight files: its weights "
+            f"({wish.model.info.weight_bytes / 2**30:.2f} GiB) are estimated from the config for this plan "
+            "(a deploy needs the weights)"
+        )
 
     model = model_plan(wish.model, root)
     convert = convert_plan(wish, model, engine, sizing.model_file, host, root) if wish.gguf else None
     if release.build:
         gguf = convert.output if convert else f"{model.path}/{sizing.model_file}"
-        argv = (engine.server_bin, "-m", gguf, "-a", wish.served_model_name,
-                "--host", wish.host, "--port", str(wish.port), *sizing.args)  # fmt: skip
+        argv = (
+            engine.server_bin,
+            "-m",
+            gguf,
+            "-a",
+            wish.served_model_name,
+            "--host",
+            wish.host,
+            "--port",
+            str(wish.port),
+            *sizing.args,
+        )
     elif cluster and not cluster.head:  # vLLM's `vllm serve --headless`, through the hosttool (see vllm_node)
-        argv = (engine.python_bin, f"{root}/bin/llmhost-hosttool", "vllm-node", "--model", model.path,
-                "--served-model-name", wish.served_model_name, *sizing.args, *cluster.args(), "--headless")  # fmt: skip
+        argv = (
+            engine.python_bin,
+            f"{root}/bin/llmhost-hosttool",
+            "vllm-node",
+            "--model",
+            model.path,
+            "--served-model-name",
+            wish.served_model_name,
+            *sizing.args,
+            *cluster.args(),
+            "--headless",
+        )
     else:
-        argv = (engine.python_bin, "-m", release.module, "--model", model.path,
-                "--served-model-name", wish.served_model_name, "--host", wish.host, "--port", str(wish.port),
-                *sizing.args, *(cluster.args() if cluster else ()))  # fmt: skip
+        argv = (
+            engine.python_bin,
+            "-m",
+            release.module,
+            "--model",
+            model.path,
+            "--served-model-name",
+            wish.served_model_name,
+            "--host",
+            wish.host,
+            "--port",
+            str(wish.port),
+            *sizing.args,
+            *(cluster.args() if cluster else ()),
+        )
     env = {
         "HOME": f"{root}/home",
         "PATH": f"{engine.link}/bin:/usr/local/bin:/usr/bin:/bin",
@@ -139,14 +198,22 @@ def plan_service(index: int, wish: ServiceWish, route: Route, facts: HostFacts, 
         "DO_NOT_TRACK": "1",
     }
     if not release.build:  # vLLM (Python, transformers and hub clients inside)
-        env.update({
-            "HF_HOME": f"{root}/cache/huggingface",
-            "HF_HUB_OFFLINE": "1",
-            "VLLM_CACHE_ROOT": vllm_cache_root(root),
-            "VLLM_NO_USAGE_STATS": "1",
-            **{var: url for var, url in (("HF_ENDPOINT", endpoints(settings)["hf"]),
-                                         ("MODELSCOPE_ENDPOINT", endpoints(settings)["modelscope"])) if url},
-        })  # fmt: skip
+        env.update(
+            {
+                "HF_HOME": f"{root}/cache/huggingface",
+                "HF_HUB_OFFLINE": "1",
+                "VLLM_CACHE_ROOT": vllm_cache_root(root),
+                "VLLM_NO_USAGE_STATS": "1",
+                **{
+                    var: url
+                    for var, url in (
+                        ("HF_ENDPOINT", endpoints(settings)["hf"]),
+                        ("MODELSCOPE_ENDPOINT", endpoints(settings)["modelscope"]),
+                    )
+                    if url
+                },
+            }
+        )
         reasons.append("HF_HUB_OFFLINE=1: the model is a local directory on the host; the engine never calls a hub")
     env.update(sizing.env)
     if cluster:

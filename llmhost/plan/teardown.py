@@ -5,13 +5,18 @@ not, stay as they are. Models and engine venvs stay (their own keep/prune rules)
 
 from __future__ import annotations
 
-from llmhost.plan.inputs import HostFacts, Owned
 from llmhost.plan.hostplan import GatewayPlan, WebuiPlan
+from llmhost.plan.inputs import HostFacts, Owned
 from llmhost.plan.types import OllamaPlan, ServicePlan, Teardown
 
 
-def owned(services: list[ServicePlan], ollama: OllamaPlan | None, supervisor: str,
-          gateway: GatewayPlan | None = None, webui: WebuiPlan | None = None) -> tuple[Owned, ...]:  # fmt: skip
+def owned(
+    services: list[ServicePlan],
+    ollama: OllamaPlan | None,
+    supervisor: str,
+    gateway: GatewayPlan | None = None,
+    webui: WebuiPlan | None = None,
+) -> tuple[Owned, ...]:
     """What this plan creates: each engine's (the gateway's, the web UI's) unit or tmux session and
     the files written for it (the web UI's database stays, like the models)."""
     made = []
@@ -19,8 +24,11 @@ def owned(services: list[ServicePlan], ollama: OllamaPlan | None, supervisor: st
         kept = (gateway.unit_file if supervisor == "systemd" else gateway.launcher, gateway.config, gateway.env_file)
         made.append(Owned(gateway.unit, supervisor, kept))
     if webui:
-        made.append(Owned(webui.unit, supervisor, (webui.unit_file if supervisor == "systemd" else webui.launcher,
-                                                   webui.env_file)))  # fmt: skip
+        made.append(
+            Owned(
+                webui.unit, supervisor, (webui.unit_file if supervisor == "systemd" else webui.launcher, webui.env_file)
+            )
+        )
     for service in services:
         if service.engine.archive:
             continue
@@ -45,8 +53,15 @@ def teardown(facts: HostFacts, made: tuple[Owned, ...], record: str) -> tuple[tu
         if not stop and not files:
             continue
         plans.append(Teardown(old.unit, old.supervisor, stop, files))
-        what = (f"{old.unit} ({old.supervisor}) is no longer planned: stopped" + (" and disabled" if old.supervisor ==
-                "systemd" else "") if stop else f"{old.unit}: files no longer planned")  # fmt: skip
-        reasons.append(f"teardown: {what}" + (f"; {', '.join(files)} removed" if files else "")
-                       + f" (llmhost's record {record}; models and venvs stay)")  # fmt: skip
+        what = (
+            f"{old.unit} ({old.supervisor}) is no longer planned: stopped"
+            + (" and disabled" if old.supervisor == "systemd" else "")
+            if stop
+            else f"{old.unit}: files no longer planned"
+        )
+        reasons.append(
+            f"teardown: {what}"
+            + (f"; {', '.join(files)} removed" if files else "")
+            + f" (llmhost's record {record}; models and venvs stay)"
+        )
     return tuple(plans), reasons

@@ -45,17 +45,31 @@ PRIVATE_ENV = {
 DEFAULT_ENV = {"ENABLE_COMMUNITY_SHARING": "false", "DEFAULT_MODEL_PARAMS": '{"function_calling": "legacy"}'}
 
 
-def _connections(settings: Settings, host: str, gateway: GatewayPlan | None, backends: tuple[Backend, ...],
-                 inventory: tuple[str, ...], master_key: str):  # fmt: skip
+def _connections(
+    settings: Settings,
+    host: str,
+    gateway: GatewayPlan | None,
+    backends: tuple[Backend, ...],
+    inventory: tuple[str, ...],
+    master_key: str,
+):
     """(OpenAI connections: (url, what, key), this host's Ollama daemon's URL, the model names, why)."""
     if gateway:
         if settings.webui.hosts:
-            raise PlanError(f"{KEY}.hosts: this host has a gateway, and the web UI lists its models; choose the hosts "
-                            "with llmhost_gateway.hosts (or leave llmhost_webui.hosts out)")  # fmt: skip
+            raise PlanError(
+                f"{KEY}.hosts: this host has a gateway, and the web UI lists its models; choose the hosts "
+                "with llmhost_gateway.hosts (or leave llmhost_webui.hosts out)"
+            )
         url = f"{gateway.health_url}/v1"
-        return [(url, f"{gateway.unit}, this host's gateway", master_key)], None, list(gateway.names), (
-            f"webui connection: this host's gateway at {url} (its master key, in the UI's 0600 env file); "
-            f"it lists {', '.join(gateway.names)}")  # fmt: skip
+        return (
+            [(url, f"{gateway.unit}, this host's gateway", master_key)],
+            None,
+            list(gateway.names),
+            (
+                f"webui connection: this host's gateway at {url} (its master key, in the UI's 0600 env file); "
+                f"it lists {', '.join(gateway.names)}"
+            ),
+        )
     connections, ollama, names, whys = [], None, [], []
     for b in fronted(KEY, settings.webui.hosts, backends, inventory):
         api_base, why, api_key = reach(b, host, KEY)
@@ -66,30 +80,42 @@ def _connections(settings: Settings, host: str, gateway: GatewayPlan | None, bac
                 whys.append(f"Ollama daemon at {ollama} (Open WebUI's Ollama API; no key)")
             continue
         connections.append((api_base, f"{b.host}/{b.name}", api_key or ""))
-        whys.append(f"{b.host}/{b.name} at {api_base} ({why}" + ("; its api_key from the data" if api_key else
-                                                                 "; no key") + ")")  # fmt: skip
+        whys.append(
+            f"{b.host}/{b.name} at {api_base} ({why}" + ("; its api_key from the data" if api_key else "; no key") + ")"
+        )
     why = "webui connections (no gateway on this host): " + "; ".join(whys)
     return connections, ollama, list(dict.fromkeys(names)), why
 
 
-def plan_webui(settings: Settings, facts: HostFacts, host: str, gateway: GatewayPlan | None,
-               backends: tuple[Backend, ...], inventory: tuple[str, ...], master_key: str, password: str,
-               secret: str) -> WebuiPlan:  # fmt: skip
+def plan_webui(
+    settings: Settings,
+    facts: HostFacts,
+    host: str,
+    gateway: GatewayPlan | None,
+    backends: tuple[Backend, ...],
+    inventory: tuple[str, ...],
+    master_key: str,
+    password: str,
+    secret: str,
+) -> WebuiPlan:
     """``gateway``: this host's (the UI lists its models); else ``backends``, every service of the
     inventory (``inventory``: its hosts' names); ``password``/``secret``: the admin's password and the
     session secret (the data's, or generated on the controller)."""
     wish = settings.webui
     if any(s.name == "webui" for s in settings.services):
         index = next(i for i, s in enumerate(settings.services) if s.name == "webui")
-        raise PlanError(f"llmhost_services[{index}].name: 'webui' names the web UI's unit on this host ({UNIT}); "
-                        "rename the service")  # fmt: skip
+        raise PlanError(
+            f"llmhost_services[{index}].name: 'webui' names the web UI's unit on this host ({UNIT}); rename the service"
+        )
     connections, ollama, names, why = _connections(settings, host, gateway, backends, inventory, master_key)
     reasons = [why]
     default = wish.default_model or names[0]
     if default not in names:
         raise PlanError(f"{KEY}.default_model: {default!r} is not a model it lists ({', '.join(names)})")
-    reasons.append(f"webui default model {default}: " + ("llmhost_webui.default_model" if wish.default_model else
-                                                         "the first model it lists"))  # fmt: skip
+    reasons.append(
+        f"webui default model {default}: "
+        + ("llmhost_webui.default_model" if wish.default_model else "the first model it lists")
+    )
     engine = engine_plan(WEBUI, settings, facts)
     root = settings.root
     data_dir = f"{root}/webui"
@@ -125,15 +151,23 @@ def plan_webui(settings: Settings, facts: HostFacts, host: str, gateway: Gateway
     reasons.append(
         f"webui: Open WebUI on {wish.host}:{wish.port}, sign-in on and sign-up off; admin {wish.admin_email} "
         "(created at its first start; a changed password set by the next run), its password "
-        + ("from llmhost_webui.admin_password" if wish.admin_password else
-           f"generated once on the controller ({settings.secrets_dir}/<host>/webui-admin-password)")
+        + (
+            "from llmhost_webui.admin_password"
+            if wish.admin_password
+            else f"generated once on the controller ({settings.secrets_dir}/<host>/webui-admin-password)"
+        )
         + "; the password, the session secret and the connections' keys in the 0600 env file only"
-    )  # fmt: skip
+    )
     if not loopback(wish.host):
-        reasons.append(f"webui bind {wish.host}: asked for; every page and API route but /health needs a sign-in; "
-                       + ("CORS and websocket origins from llmhost_webui.env" if "CORS_ALLOW_ORIGIN" in dict(wish.env)
-                          else "any origin (CORS_ALLOW_ORIGIN=*: the names the page is reached by are not in the "
-                               "data; set llmhost_webui.env.CORS_ALLOW_ORIGIN to its URL)"))  # fmt: skip
+        reasons.append(
+            f"webui bind {wish.host}: asked for; every page and API route but /health needs a sign-in; "
+            + (
+                "CORS and websocket origins from llmhost_webui.env"
+                if "CORS_ALLOW_ORIGIN" in dict(wish.env)
+                else "any origin (CORS_ALLOW_ORIGIN=*: the names the page is reached by are not in the "
+                "data; set llmhost_webui.env.CORS_ALLOW_ORIGIN to its URL)"
+            )
+        )
     reasons.append(
         f"webui: offline and private (OFFLINE_MODE, no embedding model, no version check, no telemetry): "
         f"nothing fetched at start; its persistent config off, so the data wins at every start; database and "

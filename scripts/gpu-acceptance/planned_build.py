@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import sys
+from pathlib import Path
 
 from llmhost.engines import LLAMACPP_SOURCE
 
@@ -22,5 +23,5 @@ def planned_build(text: str) -> tuple[str, tuple[str, ...]]:
 
 
 if __name__ == "__main__":
-    directory, flags = planned_build(open(sys.argv[1]).read())
+    directory, flags = planned_build(Path(sys.argv[1]).read_text())
     print(directory, *flags)

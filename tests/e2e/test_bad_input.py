@@ -23,20 +23,34 @@ def _assert_refused(run, line: str):
     [
         ("llmhost_bogus=1", "llmhost_bogus: unknown key (documented keys are in group_data/all.py)"),
         ("llmhost_health_timeout=abc", "llmhost_health_timeout: expected an integer 10..86400, got 'abc' (str)"),
-        ('llmhost_services=[{"name": "t", "model": "./build/no-such-model"}]',
-         "llmhost_services[0].model: model directory ./build/no-such-model does not exist on the controller"),
-        ('llmhost_services=[{"name": "t", "model": "a/b", "port": "80"}]',
-         "llmhost_services[0].port: expected an integer 1..65535, got '80' (str)"),
-        ('llmhost_services=[{"name": "t", "model": "Qwen/Qwen2.5-1.5B-Instruct", "engine": "llamacpp"}]',
-         "llmhost_services[0].model: llama.cpp serves a GGUF, not the repository of Qwen/Qwen2.5-1.5B-Instruct; name "
-         'the GGUF file as the model ("hf:Qwen/Qwen2.5-1.5B-Instruct-GGUF/qwen2.5-1.5b-instruct-q4_k_m.gguf", the one '
-         "planned) or give a directory holding one .gguf"),
-        ('llmhost_services=[{"name": "t", "model": "Qwen/Qwen2.5-1.5B-Instruct", "engine": "ollama"}]',
-         "llmhost_services[0].model: Ollama serves a GGUF, not the repository of Qwen/Qwen2.5-1.5B-Instruct; name "
-         'the GGUF file as the model ("hf:Qwen/Qwen2.5-1.5B-Instruct-GGUF/qwen2.5-1.5b-instruct-q4_k_m.gguf", the one '
-         "planned) or give a directory holding one .gguf"),
-        ('llmhost_services=[{"name": "t", "model": "a/b", "engine": "ollama", "api_key": "k"}]',
-         "llmhost_services[0].api_key: Ollama has no API key; leave it out (bind 127.0.0.1, or put a proxy in front)"),
+        (
+            'llmhost_services=[{"name": "t", "model": "./build/no-such-model"}]',
+            "llmhost_services[0].model: model directory ./build/no-such-model does not exist on the controller",
+        ),
+        (
+            'llmhost_services=[{"name": "t", "model": "a/b", "port": "80"}]',
+            "llmhost_services[0].port: expected an integer 1..65535, got '80' (str)",
+        ),
+        (
+            'llmhost_services=[{"name": "t", "model": "Qwen/Qwen2.5-1.5B-Instruct", "engine": "llamacpp"}]',
+            (
+                "llmhost_services[0].model: llama.cpp serves a GGUF, not the repository of Qwen/Qwen2.5-1.5B-Instruct; name "
+                'the GGUF file as the model ("hf:Qwen/Qwen2.5-1.5B-Instruct-GGUF/qwen2.5-1.5b-instruct-q4_k_m.gguf", the one '
+                "planned) or give a directory holding one .gguf"
+            ),
+        ),
+        (
+            'llmhost_services=[{"name": "t", "model": "Qwen/Qwen2.5-1.5B-Instruct", "engine": "ollama"}]',
+            (
+                "llmhost_services[0].model: Ollama serves a GGUF, not the repository of Qwen/Qwen2.5-1.5B-Instruct; name "
+                'the GGUF file as the model ("hf:Qwen/Qwen2.5-1.5B-Instruct-GGUF/qwen2.5-1.5b-instruct-q4_k_m.gguf", the one '
+                "planned) or give a directory holding one .gguf"
+            ),
+        ),
+        (
+            'llmhost_services=[{"name": "t", "model": "a/b", "engine": "ollama", "api_key": "k"}]',
+            "llmhost_services[0].api_key: Ollama has no API key; leave it out (bind 127.0.0.1, or put a proxy in front)",
+        ),
     ],
 )
 def test_bad_data_is_one_line(tiny_model, data, line):
@@ -45,8 +59,6 @@ def test_bad_data_is_one_line(tiny_model, data, line):
 
 def test_missing_model_directory_in_an_inventory(tmp_path):
     inventory = tmp_path / "inv.py"
-    inventory.write_text(
-        'hosts = [("@local", {"llmhost_services": [{"name": "t", "model": "./models/absent"}]})]\n'
-    )
+    inventory.write_text('hosts = [("@local", {"llmhost_services": [{"name": "t", "model": "./models/absent"}]})]\n')
     run = pyinfra(str(inventory), "deploys/serve.py", cwd=REPO)
     _assert_refused(run, "llmhost_services[0].model: model directory ./models/absent does not exist")

@@ -20,20 +20,31 @@ from tests.helpers import REPO, pyinfra, record_timing
 
 KEY = "sk-llmhost-e2e-bench-0123456789"
 LLMHOST = str(REPO / ".venv" / "bin" / "llmhost")
-SERVICE = {"name": "tiny", "model": "./build/models/tiny-qwen2", "engine": "vllm-cpu", "port": 8000,
-           "served_model_name": "tiny-qwen2"}  # fmt: skip
+SERVICE = {
+    "name": "tiny",
+    "model": "./build/models/tiny-qwen2",
+    "engine": "vllm-cpu",
+    "port": 8000,
+    "served_model_name": "tiny-qwen2",
+}
 FAST = ("--prompt-tokens", "64", "--output-tokens", "16", "--requests", "4")
 
 
 def inventory(path: Path, *services: dict) -> str:
-    data = {"llmhost_services": list(services), "llmhost_pip_find_links": ["/opt/wheels"], "llmhost_torch_index_url": None}
+    data = {
+        "llmhost_services": list(services),
+        "llmhost_pip_find_links": ["/opt/wheels"],
+        "llmhost_torch_index_url": None,
+    }
     path.write_text(f"local = [('@local', {data!r})]\n")
     return str(path)
 
 
 def bench(*args: str) -> subprocess.CompletedProcess:
     started = time.monotonic()
-    proc = subprocess.run([LLMHOST, "bench", *args], cwd=REPO, capture_output=True, text=True, timeout=1800)
+    proc = subprocess.run(
+        [LLMHOST, "bench", *args], cwd=REPO, capture_output=True, text=True, timeout=1800, check=False
+    )
     proc.seconds = time.monotonic() - started
     return proc
 
@@ -87,13 +98,34 @@ def test_a_sweep_of_a_keyed_service_is_recorded_with_what_produced_it(first):
 
 
 def test_the_key_is_used_and_never_kept(first):
-    _, results, path, record = first
+    _, _results, path, record = first
     # the service refuses requests without it (so the sweep above used it)
-    out = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST",
-                          "http://127.0.0.1:8000/v1/chat/completions"], capture_output=True, text=True).stdout  # fmt: skip
+    out = subprocess.run(
+        [
+            "curl",
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-X",
+            "POST",
+            "http://127.0.0.1:8000/v1/chat/completions",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
     assert out == "401"
     host_dir = Path(f"/opt/llmhost/bench/tiny/{record['stamp']}")
-    assert sorted(p.name for p in host_dir.iterdir()) == ["c1.json", "c1.log", "c2.json", "c2.log", "spec.json", "summary.json"]
+    assert sorted(p.name for p in host_dir.iterdir()) == [
+        "c1.json",
+        "c1.log",
+        "c2.json",
+        "c2.log",
+        "spec.json",
+        "summary.json",
+    ]
     for f in [path, *host_dir.iterdir()]:
         assert KEY not in f.read_text(), f
 
@@ -109,7 +141,7 @@ def test_the_table_and_the_plot(first):
 
 
 def test_a_second_run_is_a_new_record_and_the_bandwidth_is_not_probed_again(first, keyed):
-    _, results, path, record = first
+    _, results, path, _record = first
     before, cache = path.read_bytes(), Path("/opt/llmhost/bench/memory-bandwidth.json")
     probed = cache.stat().st_mtime
     proc = bench(keyed, "--levels", "1", *FAST, "--results", str(results), "--compare", str(path))
@@ -124,11 +156,18 @@ def test_a_second_run_is_a_new_record_and_the_bandwidth_is_not_probed_again(firs
     "args, line",
     [
         (("--service", "nope"), "llmhost bench: --service: no service 'nope' on this host (it has: tiny)"),
-        (("--levels", "1,64"), "llmhost bench: --levels: concurrency 64 is above tiny's max_num_seqs 8 (the engine "
-                               "would only queue the rest); name levels up to it"),
+        (
+            ("--levels", "1,64"),
+            (
+                "llmhost bench: --levels: concurrency 64 is above tiny's max_num_seqs 8 (the engine "
+                "would only queue the rest); name levels up to it"
+            ),
+        ),
         (("--host", "nope"), "llmhost bench: --host: no host of {inv} matches 'nope'"),
-        (("--prompt-tokens", "2000", "--output-tokens", "100"),
-         "llmhost bench: --prompt-tokens/--output-tokens: 2000 + 100 tokens exceed tiny's max_model_len 2048"),
+        (
+            ("--prompt-tokens", "2000", "--output-tokens", "100"),
+            "llmhost bench: --prompt-tokens/--output-tokens: 2000 + 100 tokens exceed tiny's max_model_len 2048",
+        ),
     ],
 )
 def test_bad_input_is_one_line_before_anything_runs(keyed, args, line):
@@ -143,5 +182,7 @@ def test_a_service_that_does_not_answer_is_one_line(keyed, tmp_path):
     proc = bench(inv, "--service", "ghost", *FAST, "--results", str(tmp_path))
     assert proc.returncode == 2
     (line,) = [line for line in proc.stderr.splitlines() if line.startswith("llmhost bench:")]
-    assert line.startswith("llmhost bench: ghost: the service does not answer (http://127.0.0.1:8013/v1/chat/completions: ")
+    assert line.startswith(
+        "llmhost bench: ghost: the service does not answer (http://127.0.0.1:8013/v1/chat/completions: "
+    )
     assert line.endswith("is it served? (deploys/serve.py)") and not list(tmp_path.glob("*/ghost/*.json"))

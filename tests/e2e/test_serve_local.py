@@ -27,8 +27,9 @@ DEPLOY = ("inventories/local.py", "deploys/serve.py")
 
 
 def tmux_pid() -> int | None:
-    out = subprocess.run(["tmux", "list-panes", "-t", f"={SESSION}", "-F", "#{pane_pid}"],
-                         capture_output=True, text=True)  # fmt: skip
+    out = subprocess.run(
+        ["tmux", "list-panes", "-t", f"={SESSION}", "-F", "#{pane_pid}"], capture_output=True, text=True, check=False
+    )
     return int(out.stdout.split()[0]) if out.returncode == 0 and out.stdout.strip() else None
 
 
@@ -37,7 +38,9 @@ def engine_pid() -> int | None:
     launcher = tmux_pid()
     if launcher is None:
         return None
-    out = subprocess.run(["ps", "-ww", "-o", "pid=,args=", "--ppid", str(launcher)], capture_output=True, text=True)
+    out = subprocess.run(
+        ["ps", "-ww", "-o", "pid=,args=", "--ppid", str(launcher)], capture_output=True, text=True, check=False
+    )
     for line in out.stdout.splitlines():
         pid, _, args = line.strip().partition(" ")
         if "vllm.entrypoints.openai.api_server" in args:
@@ -104,8 +107,14 @@ def test_second_run_changes_nothing_and_leaves_the_server_alone(first_run):
 
 
 def _services(**extra) -> str:
-    svc = {"name": "tiny", "model": "./build/models/tiny-qwen2", "engine": "vllm-cpu", "port": 8000,
-           "served_model_name": MODEL, **extra}  # fmt: skip
+    svc = {
+        "name": "tiny",
+        "model": "./build/models/tiny-qwen2",
+        "engine": "vllm-cpu",
+        "port": 8000,
+        "served_model_name": MODEL,
+        **extra,
+    }
     return "llmhost_services=" + json.dumps([svc])
 
 
@@ -114,13 +123,17 @@ def test_a_changed_setting_restarts_the_engine_once(first_run):
     changed = pyinfra(*DEPLOY, "--data", _services(max_num_seqs=4))
     report("max_num_seqs 8 -> 4", changed)
     assert changed.rc == 0, changed.stderr[-5000:]
-    assert sorted(changed.changed) == sorted([
-        "llmhost service layer | Launcher of llmhost-tiny",
-        "llmhost service layer | Restart llmhost-tiny (argv, environment, engine or model changed)",
-    ])  # fmt: skip
+    assert sorted(changed.changed) == sorted(
+        [
+            "llmhost service layer | Launcher of llmhost-tiny",
+            "llmhost service layer | Restart llmhost-tiny (argv, environment, engine or model changed)",
+        ]
+    )
     after = tmux_pid()
     assert after is not None and after != before
-    out = subprocess.run(["ps", "-ww", "-o", "args=", "-p", str(engine_pid())], capture_output=True, text=True).stdout
+    out = subprocess.run(
+        ["ps", "-ww", "-o", "args=", "-p", str(engine_pid())], capture_output=True, text=True, check=False
+    ).stdout
     assert "--max-num-seqs 4" in out
     again = pyinfra(*DEPLOY, "--data", _services(max_num_seqs=4))
     assert again.rc == 0 and again.changed == [] and tmux_pid() == after
@@ -152,14 +165,19 @@ def test_a_web_ui_under_tmux_lists_the_service_and_leaves_with_the_data(first_ru
     tiny service; the verify layer signs in and chats through it. Cost: its venv (~2.9 GB, ~1.5 min
     from PyPI and /opt/wheels' CPU torch), then ~15 s a start."""
     engine = tmux_pid()
-    data = ("llmhost_webui=" + json.dumps({"admin_password": "e2e-password-1", "env": {"ENABLE_TITLE_GENERATION": False}}),
-            f"llmhost_secrets_dir={tmp_path}")  # fmt: skip
+    data = (
+        "llmhost_webui=" + json.dumps({"admin_password": "e2e-password-1", "env": {"ENABLE_TITLE_GENERATION": False}}),
+        f"llmhost_secrets_dir={tmp_path}",
+    )
     run = pyinfra(*DEPLOY, *(a for d in data for a in ("--data", d)))
     report("the web UI added (tmux, in front of the service)", run)
     assert run.rc == 0, run.stderr[-5000:]
     assert _session("llmhost-webui") and tmux_pid() == engine  # the engine is not touched
-    signin = requests.post("http://127.0.0.1:8080/api/v1/auths/signin", timeout=30,
-                           json={"email": "admin@llmhost.local", "password": "e2e-password-1"})  # fmt: skip
+    signin = requests.post(
+        "http://127.0.0.1:8080/api/v1/auths/signin",
+        timeout=30,
+        json={"email": "admin@llmhost.local", "password": "e2e-password-1"},
+    )
     assert signin.status_code == 200, signin.text
     token = signin.json()["token"]
     models = requests.get("http://127.0.0.1:8080/api/models", headers={"Authorization": f"Bearer {token}"}, timeout=30)
@@ -176,12 +194,17 @@ def test_a_web_ui_under_tmux_lists_the_service_and_leaves_with_the_data(first_ru
     assert not os.path.exists("/etc/llmhost/webui.env") and os.path.exists("/opt/llmhost/webui/webui.db")
 
 
-DEAD = {"name": "dead", "model": "./build/models/tiny-qwen2", "engine": "vllm-cpu", "port": 8011,
-        "host": "192.0.2.1"}  # an address this machine does not have: vLLM dies binding it  # fmt: skip
+DEAD = {
+    "name": "dead",
+    "model": "./build/models/tiny-qwen2",
+    "engine": "vllm-cpu",
+    "port": 8011,
+    "host": "192.0.2.1",
+}  # an address this machine does not have: vLLM dies binding it
 
 
 def _session(name: str) -> bool:
-    return subprocess.run(["tmux", "has-session", "-t", f"={name}"], capture_output=True).returncode == 0
+    return subprocess.run(["tmux", "has-session", "-t", f"={name}"], capture_output=True, check=False).returncode == 0
 
 
 def test_an_engine_that_dies_at_start_fails_the_run_fast_under_tmux(first_run):
@@ -189,9 +212,11 @@ def test_an_engine_that_dies_at_start_fails_the_run_fast_under_tmux(first_run):
     run = pyinfra(*DEPLOY, "--data", "llmhost_services=" + json.dumps([tiny, DEAD]))
     report("a new engine that dies at start (tmux), start to failure", run)
     assert run.rc != 0
-    found = re.search(r"llmhost-dead died before it was healthy \(llmhost-dead exited with status 1; (tmux: [^;]*; )?"
-                      r"seen (\d+) s into the wait\); cause: OSError: \[Errno 99\] Cannot assign requested address",
-                      run.stderr)  # fmt: skip
+    found = re.search(
+        r"llmhost-dead died before it was healthy \(llmhost-dead exited with status 1; (tmux: [^;]*; )?"
+        r"seen (\d+) s into the wait\); cause: OSError: \[Errno 99\] Cannot assign requested address",
+        run.stderr,
+    )
     assert found, run.stderr[-4000:]
     record_timing("the verify layer's wait for the dead engine (tmux)", float(found.group(2)))
     # within seconds of the death, not the 600 s health timeout; the run also restarts tiny (it now shares

@@ -14,7 +14,9 @@ SESSION = "llmhost-test-tmux-op"
 
 
 def pane_pid():
-    out = subprocess.run(["tmux", "list-panes", "-t", f"={SESSION}", "-F", "#{pane_pid}"], capture_output=True, text=True)
+    out = subprocess.run(
+        ["tmux", "list-panes", "-t", f"={SESSION}", "-F", "#{pane_pid}"], capture_output=True, text=True, check=False
+    )
     return int(out.stdout.split()[0]) if out.returncode == 0 and out.stdout.strip() else None
 
 
@@ -47,9 +49,9 @@ def run(*data):
 @pytest.fixture
 def clean():
     require(shutil.which("tmux") is not None, "tmux is not installed")
-    subprocess.run(["tmux", "kill-session", "-t", f"={SESSION}"], capture_output=True)
+    subprocess.run(["tmux", "kill-session", "-t", f"={SESSION}"], capture_output=True, check=False)
     yield
-    subprocess.run(["tmux", "kill-session", "-t", f"={SESSION}"], capture_output=True)
+    subprocess.run(["tmux", "kill-session", "-t", f"={SESSION}"], capture_output=True, check=False)
 
 
 def test_start_noop_restart_stop(clean):

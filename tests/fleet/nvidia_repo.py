@@ -22,8 +22,14 @@ DISTRO, ARCH = "debian12", "x86_64"
 TOOLKITS = ("12.9", "12.6")
 
 
-def _deb(root: Path, name: str, version: str, arch: str, files: dict[str, tuple[str | bytes, int]],
-         postinst: str | None = None) -> Path:  # fmt: skip
+def _deb(
+    root: Path,
+    name: str,
+    version: str,
+    arch: str,
+    files: dict[str, tuple[str | bytes, int]],
+    postinst: str | None = None,
+) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         pkg = Path(tmp) / name
         (pkg / "DEBIAN").mkdir(parents=True)
@@ -40,15 +46,16 @@ def _deb(root: Path, name: str, version: str, arch: str, files: dict[str, tuple[
             target.write_bytes(content if isinstance(content, bytes) else content.encode())
             target.chmod(mode)
         out = root / f"{name}_{version}_{arch}.deb"
-        subprocess.run(["dpkg-deb", "--root-owner-group", "--build", str(pkg), str(out)], check=True, capture_output=True)
+        subprocess.run(
+            ["dpkg-deb", "--root-owner-group", "--build", str(pkg), str(out)], check=True, capture_output=True
+        )
         return out
 
 
 def _stanza(deb: Path) -> str:
     control = subprocess.run(["dpkg-deb", "-f", str(deb)], check=True, capture_output=True, text=True).stdout.strip()
     data = deb.read_bytes()
-    return (f"{control}\nFilename: ./{deb.name}\nSize: {len(data)}\n"
-            f"SHA256: {hashlib.sha256(data).hexdigest()}\n")  # fmt: skip
+    return f"{control}\nFilename: ./{deb.name}\nSize: {len(data)}\nSHA256: {hashlib.sha256(data).hexdigest()}\n"
 
 
 def build(base: Path) -> Path:
@@ -60,31 +67,71 @@ def build(base: Path) -> Path:
     shutil.rmtree(gnupg, ignore_errors=True)
     gnupg.mkdir(mode=0o700)
     gpg = ["gpg", "--homedir", str(gnupg), "--batch", "--pinentry-mode", "loopback", "--passphrase", ""]
-    subprocess.run([*gpg, "--quick-gen-key", "llmhost fleet test repository", "ed25519", "sign", "never"],
-                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [*gpg, "--quick-gen-key", "llmhost fleet test repository", "ed25519", "sign", "never"],
+        check=True,
+        capture_output=True,
+    )
     key = subprocess.run([*gpg, "--export"], check=True, capture_output=True).stdout
-    debs = [_deb(repo, "cuda-keyring", "1.1-1", "all", {
-        "/usr/share/keyrings/cuda-archive-keyring.gpg": (key, 0o644),
-        f"/etc/apt/sources.list.d/cuda-{DISTRO}-{ARCH}.list": (
-            "deb [signed-by=/usr/share/keyrings/cuda-archive-keyring.gpg] "
-            f"https://developer.download.nvidia.com/compute/cuda/repos/{DISTRO}/{ARCH}/ /\n", 0o644),
-    })]  # fmt: skip
+    debs = [
+        _deb(
+            repo,
+            "cuda-keyring",
+            "1.1-1",
+            "all",
+            {
+                "/usr/share/keyrings/cuda-archive-keyring.gpg": (key, 0o644),
+                f"/etc/apt/sources.list.d/cuda-{DISTRO}-{ARCH}.list": (
+                    (
+                        "deb [signed-by=/usr/share/keyrings/cuda-archive-keyring.gpg] "
+                        f"https://developer.download.nvidia.com/compute/cuda/repos/{DISTRO}/{ARCH}/ /\n"
+                    ),
+                    0o644,
+                ),
+            },
+        )
+    ]
     for version in TOOLKITS:
         home = f"/usr/local/cuda-{version}"
         priority = version.replace(".", "")
         nvcc = f'#!/bin/sh\necho "Cuda compilation tools, release {version} (stand-in package)"\n'
-        debs.append(_deb(repo, f"cuda-toolkit-{version.replace('.', '-')}", f"{version}.0-1", "amd64",
-                         {f"{home}/bin/nvcc": (nvcc, 0o755), f"{home}/lib64/.keep": ("", 0o644)},
-                         f"#!/bin/sh\nset -e\nupdate-alternatives --install /usr/local/cuda cuda {home} {priority}\n"))  # fmt: skip
+        debs.append(
+            _deb(
+                repo,
+                f"cuda-toolkit-{version.replace('.', '-')}",
+                f"{version}.0-1",
+                "amd64",
+                {f"{home}/bin/nvcc": (nvcc, 0o755), f"{home}/lib64/.keep": ("", 0o644)},
+                f"#!/bin/sh\nset -e\nupdate-alternatives --install /usr/local/cuda cuda {home} {priority}\n",
+            )
+        )
     # an installed driver branch, as an earlier run leaves it before the reboot (no module in it)
     for name in ("nvidia-driver-pinning-580", "nvidia-open"):
-        debs.append(_deb(repo, name, "580.95.05-1", "amd64", {f"/usr/share/doc/{name}/README": (
-            "stand-in: the branch is installed, its kernel module is not loaded\n", 0o644)}))  # fmt: skip
+        debs.append(
+            _deb(
+                repo,
+                name,
+                "580.95.05-1",
+                "amd64",
+                {
+                    f"/usr/share/doc/{name}/README": (
+                        "stand-in: the branch is installed, its kernel module is not loaded\n",
+                        0o644,
+                    )
+                },
+            )
+        )
     packages = "\n".join(_stanza(d) for d in debs)
     (repo / "Packages").write_text(packages)
     (repo / "Packages.gz").write_bytes(gzip.compress(packages.encode(), mtime=0))
-    sums = "".join(f" {hashlib.sha256((repo / n).read_bytes()).hexdigest()} {(repo / n).stat().st_size} {n}\n"
-                   for n in ("Packages", "Packages.gz"))  # fmt: skip
-    (repo / "Release").write_text(f"Origin: llmhost-tests\nLabel: stand-in NVIDIA CUDA\nArchitectures: amd64 all\nSHA256:\n{sums}")
-    subprocess.run([*gpg, "--clearsign", "-o", str(repo / "InRelease"), str(repo / "Release")], check=True, capture_output=True)
+    sums = "".join(
+        f" {hashlib.sha256((repo / n).read_bytes()).hexdigest()} {(repo / n).stat().st_size} {n}\n"
+        for n in ("Packages", "Packages.gz")
+    )
+    (repo / "Release").write_text(
+        f"Origin: llmhost-tests\nLabel: stand-in NVIDIA CUDA\nArchitectures: amd64 all\nSHA256:\n{sums}"
+    )
+    subprocess.run(
+        [*gpg, "--clearsign", "-o", str(repo / "InRelease"), str(repo / "Release")], check=True, capture_output=True
+    )
     return base

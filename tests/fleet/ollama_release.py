@@ -118,8 +118,25 @@ def build(base: Path, version: str) -> Path:
     binary.chmod(0o755)
     release.mkdir(parents=True, exist_ok=True)
     archive = release / FILENAME
-    subprocess.run(["tar", "--sort=name", "--mtime=@0", "--owner=0", "--group=0", "--numeric-owner", "-I", "zstd",
-                    "-cf", str(archive), "-C", str(tree), "bin", "lib"], check=True)  # fmt: skip
+    subprocess.run(
+        [
+            "tar",
+            "--sort=name",
+            "--mtime=@0",
+            "--owner=0",
+            "--group=0",
+            "--numeric-owner",
+            "-I",
+            "zstd",
+            "-cf",
+            str(archive),
+            "-C",
+            str(tree),
+            "bin",
+            "lib",
+        ],
+        check=True,
+    )
     digest = hashlib.sha256(archive.read_bytes()).hexdigest()
     (release / "sha256sum.txt").write_text(f"{'0' * 64}  ./ollama-linux-arm64.tar.zst\n{digest}  ./{FILENAME}\n")
     return release

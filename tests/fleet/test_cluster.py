@@ -26,16 +26,27 @@ from tests.helpers import REPO, serve_ok
 
 pytestmark = pytest.mark.fleet
 
-BASE = {"llmhost_wheelhouse": "build/wheelhouse", "llmhost_torch_index_url": None, "llmhost_health_timeout": 420,
-        "llmhost_cluster_interface": "eth0"}  # fmt: skip
+BASE = {
+    "llmhost_wheelhouse": "build/wheelhouse",
+    "llmhost_torch_index_url": None,
+    "llmhost_health_timeout": 420,
+    "llmhost_cluster_interface": "eth0",
+}
 KEY = "key-of-the-cluster"
 
 
 def inventory(hosts, services: bool = True, **changes) -> str:
     """Both hosts in one group with the same data (the service given alike to its nodes)."""
     a, b = hosts
-    service = {"name": "tiny", "model": "./build/models/tiny-qwen2", "engine": "vllm-cpu", "nodes": [a.ip, b.ip],
-               "host": "0.0.0.0", "api_key": KEY, **changes}  # fmt: skip
+    service = {
+        "name": "tiny",
+        "model": "./build/models/tiny-qwen2",
+        "engine": "vllm-cpu",
+        "nodes": [a.ip, b.ip],
+        "host": "0.0.0.0",
+        "api_key": KEY,
+        **changes,
+    }
     data = {**BASE, "llmhost_services": [service] if services else []}
     return str(harness.write_inventory(harness.STATE / "cluster.py", list(hosts), data))
 
@@ -46,8 +57,10 @@ def serve(inv: str, label: str):
 
 def chat(head) -> dict:
     body = json.dumps({"model": "tiny", "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 8})
-    out = head.sh(f"curl -sf http://127.0.0.1:8000/v1/chat/completions -H 'Authorization: Bearer {KEY}' "
-                  f"-H 'Content-Type: application/json' -d '{body}'")  # fmt: skip
+    out = head.sh(
+        f"curl -sf http://127.0.0.1:8000/v1/chat/completions -H 'Authorization: Bearer {KEY}' "
+        f"-H 'Content-Type: application/json' -d '{body}'"
+    )
     return json.loads(out)
 
 
@@ -79,7 +92,7 @@ def test_two_hosts_serve_one_model_one_stage_each(hosts):
     # the worker serves no API: nothing listens on the head's port there
     assert b.sh("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8000/health", check=False).strip() == "000"
     unit = b.sh("cat /etc/systemd/system/llmhost-tiny.service")
-    assert "llmhost-hosttool\" \"vllm-node\"" in unit and '"--node-rank" "1"' in unit and '"--headless"' in unit
+    assert 'llmhost-hosttool" "vllm-node"' in unit and '"--node-rank" "1"' in unit and '"--headless"' in unit
     assert f'"VLLM_HOST_IP={b.ip}"' in unit and '"GLOO_SOCKET_IFNAME=eth0"' in unit
 
 
@@ -97,7 +110,9 @@ def test_a_worker_that_drifted_restarts_the_head_too(hosts):
     run = serve(inventory(hosts), "the worker's env file drifted: both nodes restarted")
     ops = {op["name"].split(" | ")[-1]: op for op in run.results["operations"]}
     assert ops["Env file of llmhost-tiny"]["success"] == [b.ip]  # only b's files changed, and both restarted:
-    assert sorted(ops["Restart llmhost-tiny (argv, environment, engine or model changed)"]["success"]) == sorted([a.ip, b.ip])
+    assert sorted(ops["Restart llmhost-tiny (argv, environment, engine or model changed)"]["success"]) == sorted(
+        [a.ip, b.ip]
+    )
     after = (pid(a), pid(b))
     assert before[0] != after[0] and before[1] != after[1], (before, after)
     assert "EXTRA" not in b.sh("cat /etc/llmhost/tiny.env")
@@ -107,8 +122,14 @@ def test_a_worker_that_drifted_restarts_the_head_too(hosts):
 def test_status_names_the_worker_headless(hosts):
     a, b = hosts
     exe = REPO / ".venv" / "bin" / "llmhost"
-    out = subprocess.run([str(exe) if exe.exists() else "llmhost", "status", inventory(hosts), "--json"],
-                         cwd=REPO, capture_output=True, text=True, timeout=600, check=False)  # fmt: skip
+    out = subprocess.run(
+        [str(exe) if exe.exists() else "llmhost", "status", inventory(hosts), "--json"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     status = json.loads(out.stdout)
     head, worker = status[a.ip]["services"]["tiny"], status[b.ip]["services"]["tiny"]

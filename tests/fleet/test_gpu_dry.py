@@ -30,8 +30,9 @@ SEEDS = {
 # The a800 seed's 72B model (145 GB in bf16) does not fit this machine's disk: the planner refuses
 # it before any change, as it should. Its dry run serves a 7B on the same eight GPUs instead, and
 # allows the reboot.
-OVERRIDES = {"a800": {"llmhost_services": [{"name": "qwen7", "model": "Qwen/Qwen2.5-7B-Instruct"}],
-                      "llmhost_allow_reboot": True}}  # fmt: skip
+OVERRIDES = {
+    "a800": {"llmhost_services": [{"name": "qwen7", "model": "Qwen/Qwen2.5-7B-Instruct"}], "llmhost_allow_reboot": True}
+}
 
 
 def driver_from_nvidia_repo(modules: str) -> list[str]:
@@ -63,8 +64,10 @@ def gpu_host(fleet):
 def dry(host, seed: str) -> tuple[list[str], str]:
     """The seed's dry run on ``host`` (harness.dry_run) with its GPUs behind a stand-in nvidia-smi."""
     lines = "\\n".join(SEEDS[seed])
-    host.sh(f"printf '#!/bin/sh\\n# stand-in for the {seed} seed (tests/fleet/test_gpu_dry.py)\\nprintf \"{lines}\\\\n\"\\n' "
-            "> /usr/local/bin/nvidia-smi && chmod 755 /usr/local/bin/nvidia-smi")  # fmt: skip
+    host.sh(
+        f"printf '#!/bin/sh\\n# stand-in for the {seed} seed (tests/fleet/test_gpu_dry.py)\\nprintf \"{lines}\\\\n\"\\n' "
+        "> /usr/local/bin/nvidia-smi && chmod 755 /usr/local/bin/nvidia-smi"
+    )
     inv = str(harness.write_inventory(harness.STATE / f"gpu-{seed}.py", [host], seed_data(seed)))
     started = time.monotonic()
     changing, out = harness.dry_run(inv)
@@ -91,7 +94,9 @@ def test_v100_seed_dry_run_plans_the_driver_for_volta_and_no_toolkit(gpu_host):
 def test_a800_seed_dry_run_with_allow_reboot_reboots_and_goes_on(gpu_host):
     names, _ = dry(gpu_host, "a800")
     reboot = names.index("llmhost gpu layer | Reboot onto NVIDIA driver 580 (llmhost_allow_reboot)")
-    assert names[reboot - 1] == "llmhost gpu layer | NVIDIA driver branch 580 (nvidia-repo: server, open kernel modules)"
-    after = {n.split(" | ")[0] for n in names[reboot + 1:]}
+    assert (
+        names[reboot - 1] == "llmhost gpu layer | NVIDIA driver branch 580 (nvidia-repo: server, open kernel modules)"
+    )
+    after = {n.split(" | ")[0] for n in names[reboot + 1 :]}
     assert {"llmhost engine layer", "llmhost service layer"} <= after  # the vLLM venv and unit after the reboot
     assert any(n.startswith("llmhost engine layer | Install vllm 0.33.0") for n in names)

@@ -46,10 +46,21 @@ def test_llama_server_is_built_and_serves_the_gguf_beside_vllm(two_engines):
     # the build left only its binary (and marks) behind, through the link
     link = host.sh("readlink /opt/llmhost/venvs/llamacpp-current").strip()
     assert link.startswith("llamacpp-0.3.36-")
-    assert host.sh(f"ls -A /opt/llmhost/venvs/{link}").split() == [".llmhost-build", ".llmhost-imported", "bin", "convert"]
+    assert host.sh(f"ls -A /opt/llmhost/venvs/{link}").split() == [
+        ".llmhost-build",
+        ".llmhost-imported",
+        "bin",
+        "convert",
+    ]
     assert host.sh(f"ls /opt/llmhost/venvs/{link}/bin /opt/llmhost/venvs/{link}/convert").split() == [
-        f"/opt/llmhost/venvs/{link}/bin:", "llama-quantize", "llama-server",
-        f"/opt/llmhost/venvs/{link}/convert:", "conversion", "convert_hf_to_gguf.py", "gguf-py"]  # fmt: skip
+        f"/opt/llmhost/venvs/{link}/bin:",
+        "llama-quantize",
+        "llama-server",
+        f"/opt/llmhost/venvs/{link}/convert:",
+        "conversion",
+        "convert_hf_to_gguf.py",
+        "gguf-py",
+    ]
     assert host.sh("ps -o user= -p $(systemctl show -p MainPID --value llmhost-gguf)").strip() == "llmhost"
 
 
@@ -69,18 +80,27 @@ def test_a_gguf_made_on_the_host_from_the_checkpoint_serves_and_stays(two_engine
 
     host, _ = two_engines
     made_from = {**GGUF, "model": "./build/models/tiny-qwen2", "gguf": "Q8_0"}
-    inv = str(harness.write_inventory(harness.STATE / "llama-gguf.py", [host],
-                                      {**DATA, "llmhost_services": [SERVICE, made_from]}))  # fmt: skip
+    inv = str(
+        harness.write_inventory(
+            harness.STATE / "llama-gguf.py", [host], {**DATA, "llmhost_services": [SERVICE, made_from]}
+        )
+    )
     run = serve(inv, "llama.cpp service switched to a Q8_0 GGUF made on the host (converter venv, convert, quantize)")
     out = "/opt/llmhost/models/tiny-qwen2--gguf-Q8_0"
     assert [n for n in run.changed if "| GGUF " in n] == [
-        f"llmhost model layer | GGUF Q8_0 of /opt/llmhost/models/tiny-qwen2 ({out}/tiny-qwen2-Q8_0.gguf)"]
+        f"llmhost model layer | GGUF Q8_0 of /opt/llmhost/models/tiny-qwen2 ({out}/tiny-qwen2-Q8_0.gguf)"
+    ]
     assert "llmhost service layer | Restart llmhost-gguf (argv, environment, engine or model changed)" in run.changed
     assert f'"-m" "{out}/tiny-qwen2-Q8_0.gguf"' in host.sh("cat /etc/systemd/system/llmhost-gguf.service")
     assert chat(host, 8001, "tiny-gguf")["model"] == "tiny-gguf"
     manifest = json.loads(host.sh(f"cat {out}.manifest.json"))
-    assert manifest["source"] == "./build/models/tiny-qwen2 as GGUF Q8_0" and list(manifest["files"]) == ["tiny-qwen2-Q8_0.gguf"]
-    assert manifest["files"]["tiny-qwen2-Q8_0.gguf"]["sha256"] == host.sh(f"sha256sum {out}/tiny-qwen2-Q8_0.gguf").split()[0]
+    assert manifest["source"] == "./build/models/tiny-qwen2 as GGUF Q8_0" and list(manifest["files"]) == [
+        "tiny-qwen2-Q8_0.gguf"
+    ]
+    assert (
+        manifest["files"]["tiny-qwen2-Q8_0.gguf"]["sha256"]
+        == host.sh(f"sha256sum {out}/tiny-qwen2-Q8_0.gguf").split()[0]
+    )
     harness._run("docker", "cp", f"{host.name}:{out}", str(tmp_path / "gguf"))
     info = read_model_dir(tmp_path / "gguf")  # llama.cpp's gguf reader: what llama-quantize wrote
     assert (info.gguf_type, info.architecture, info.num_layers) == ("MOSTLY_Q8_0", "gguf:qwen2", 2)

@@ -68,8 +68,10 @@ def test_toolkits_from_the_repository_side_by_side_then_nothing_then_a_switch(re
     assert again.changed == []
 
     switch = run(inv, "deploys/cuda.py", "switch to 12.9", "--data", "llmhost_cuda_default=12.9")
-    assert switch.changed == ["llmhost cuda layer | /usr/local/cuda -> /usr/local/cuda-12.9 (update-alternatives)",
-                              "llmhost cuda layer | Login shells' CUDA (/etc/profile.d/cuda.sh)"]  # its header names the default
+    assert switch.changed == [
+        "llmhost cuda layer | /usr/local/cuda -> /usr/local/cuda-12.9 (update-alternatives)",
+        "llmhost cuda layer | Login shells' CUDA (/etc/profile.d/cuda.sh)",
+    ]  # its header names the default
     assert host.sh("bash -lc 'nvcc --version'").strip() == "Cuda compilation tools, release 12.9 (stand-in package)"
 
 
@@ -79,14 +81,18 @@ def test_a_driver_installed_before_waits_for_its_reboot_and_the_run_stops_there(
     open kernel modules an Ada GPU gets, dpkg-installed): the plan
     reads the packages for real, installs nothing, and the run ends after the gpu layer."""
     host, inv = repo_host
-    host.sh("printf '#!/bin/sh\\nprintf \"0, NVIDIA GeForce RTX 4060 Laptop GPU, 8188, 0, 8.9, 550.163.01, GPU-0\\\\n\"\\n' "
-            "> /usr/local/bin/nvidia-smi && chmod 755 /usr/local/bin/nvidia-smi && "
-            f"dpkg -i {REPO_DIR}/debian12/x86_64/nvidia-driver-pinning-580_580.95.05-1_amd64.deb "
-            f"{REPO_DIR}/debian12/x86_64/nvidia-open_580.95.05-1_amd64.deb >/dev/null")  # fmt: skip
+    host.sh(
+        "printf '#!/bin/sh\\nprintf \"0, NVIDIA GeForce RTX 4060 Laptop GPU, 8188, 0, 8.9, 550.163.01, GPU-0\\\\n\"\\n' "
+        "> /usr/local/bin/nvidia-smi && chmod 755 /usr/local/bin/nvidia-smi && "
+        f"dpkg -i {REPO_DIR}/debian12/x86_64/nvidia-driver-pinning-580_580.95.05-1_amd64.deb "
+        f"{REPO_DIR}/debian12/x86_64/nvidia-open_580.95.05-1_amd64.deb >/dev/null"
+    )
     gpu_data = {**DATA, "llmhost_services": [{"name": "q", "model": "Qwen/Qwen2.5-0.5B-Instruct"}]}  # engine auto
     inv = str(harness.write_inventory(harness.STATE / "nvrepo-gpu.py", [host], gpu_data))
     r = run(inv, "deploys/serve.py", "driver installed, reboot pending")
     assert r.changed == []  # nothing installed again, no engine layer at all
-    assert ("this run ends after the gpu layer: driver branch 580 is installed and loads only after a reboot"
-            in r.stderr + r.stdout)  # fmt: skip
+    assert (
+        "this run ends after the gpu layer: driver branch 580 is installed and loads only after a reboot"
+        in r.stderr + r.stdout
+    )
     assert not host.sh("ls /opt/llmhost/venvs").strip()  # the engine layers waited

@@ -22,8 +22,14 @@ pytestmark = pytest.mark.fleet
 
 VERSION = "0.0.1"
 RELEASE_DIR = "/srv/ollama-release"
-GGUF = {"name": "gguf", "model": "./build/models/tiny-qwen2-gguf", "engine": "ollama", "port": 11434,
-        "served_model_name": "tiny-gguf", "max_num_seqs": 3}  # fmt: skip
+GGUF = {
+    "name": "gguf",
+    "model": "./build/models/tiny-qwen2-gguf",
+    "engine": "ollama",
+    "port": 11434,
+    "served_model_name": "tiny-gguf",
+    "max_num_seqs": 3,
+}
 DATA = {
     "llmhost_services": [GGUF],
     "llmhost_ollama_version": VERSION,
@@ -67,9 +73,13 @@ def test_ollama_installed_configured_and_serving_then_idempotent(ollama_host):
     host = ollama_host
     first = serve(host, "first run")
     ollama = [n.split(" | ", 1)[1] for n in first.changed if "ollama" in n.lower()]
-    assert ollama[:2] == [f"Unpack ollama {VERSION} from {ollama_release.FILENAME}",
-                          f"ollama-current -> {host.sh('basename $(readlink /opt/llmhost/venvs/ollama-current)').strip()}"
-                          " (ollama --version before it replaces a link)"]  # fmt: skip
+    assert ollama[:2] == [
+        f"Unpack ollama {VERSION} from {ollama_release.FILENAME}",
+        (
+            f"ollama-current -> {host.sh('basename $(readlink /opt/llmhost/venvs/ollama-current)').strip()}"
+            " (ollama --version before it replaces a link)"
+        ),
+    ]
     assert "System user ollama (Ollama's own account, home /usr/share/ollama)" in ollama
     assert "Import tiny-gguf into Ollama (/opt/llmhost/ollama/gguf.Modelfile)" in ollama
     assert host.sh("/usr/local/bin/ollama --version").strip() == f"ollama version is {VERSION} (llmhost stand-in)"
@@ -80,8 +90,13 @@ def test_ollama_installed_configured_and_serving_then_idempotent(ollama_host):
     assert 'Environment="OLLAMA_NUM_PARALLEL=3"' in dropin
     daemon = seen(host)
     assert daemon["user"] == "ollama"
-    assert daemon["env"] == {"OLLAMA_HOST": "127.0.0.1:11434", "OLLAMA_MODELS": "/opt/llmhost/ollama/models",
-                             "OLLAMA_NUM_PARALLEL": "3", "OLLAMA_MAX_LOADED_MODELS": "1", "OLLAMA_KEEP_ALIVE": "5m"}  # fmt: skip
+    assert daemon["env"] == {
+        "OLLAMA_HOST": "127.0.0.1:11434",
+        "OLLAMA_MODELS": "/opt/llmhost/ollama/models",
+        "OLLAMA_NUM_PARALLEL": "3",
+        "OLLAMA_MAX_LOADED_MODELS": "1",
+        "OLLAMA_KEEP_ALIVE": "5m",
+    }
     gguf = "/opt/llmhost/models/tiny-qwen2-gguf/tiny-qwen2-f32.gguf"
     assert daemon["model"]["from"] == gguf and daemon["model"]["parameters"]["num_ctx"] == "2048"
     assert daemon["model"]["sha256"] == host.sh(f"sha256sum {gguf}").split()[0]
@@ -96,38 +111,59 @@ def test_settings_context_and_an_upgraded_unit(ollama_host):
     host = ollama_host
     keep = serve(host, "keep_alive changed", llmhost_ollama_keep_alive="-1")
     assert [n.split(" | ", 1)[1] for n in keep.changed] == [
-        "Drop-in ollama.service.d/override.conf (every setting of the daemon)", "Reload systemd units",
-        "Restart ollama (unit, settings or release changed)"]  # fmt: skip
+        "Drop-in ollama.service.d/override.conf (every setting of the daemon)",
+        "Reload systemd units",
+        "Restart ollama (unit, settings or release changed)",
+    ]
     assert seen(host)["env"]["OLLAMA_KEEP_ALIVE"] == "-1"
     pid = host.sh("systemctl show -p MainPID --value ollama").strip()
 
-    ctx = serve(host, "max_model_len changed", llmhost_ollama_keep_alive="-1",
-                llmhost_services=[{**GGUF, "max_model_len": 1024}])  # fmt: skip
-    assert [n.split(" | ", 1)[1] for n in ctx.changed] == ["Import tiny-gguf into Ollama (/opt/llmhost/ollama/gguf.Modelfile)"]
+    ctx = serve(
+        host,
+        "max_model_len changed",
+        llmhost_ollama_keep_alive="-1",
+        llmhost_services=[{**GGUF, "max_model_len": 1024}],
+    )
+    assert [n.split(" | ", 1)[1] for n in ctx.changed] == [
+        "Import tiny-gguf into Ollama (/opt/llmhost/ollama/gguf.Modelfile)"
+    ]
     assert seen(host)["model"]["parameters"]["num_ctx"] == "1024"
     assert host.sh("systemctl show -p MainPID --value ollama").strip() == pid  # a model import is no restart
 
     # an Ollama upgrade by its install.sh rewrites ollama.service; the drop-in is not its file
-    host.sh("printf '[Unit]\\nDescription=Ollama Service\\n[Service]\\nExecStart=/usr/local/bin/ollama serve\\n"
-            "User=ollama\\nGroup=ollama\\nRestart=always\\nEnvironment=\"PATH=/usr/bin\"\\n[Install]\\n"
-            "WantedBy=default.target\\n' > /etc/systemd/system/ollama.service && systemctl daemon-reload")  # fmt: skip
+    host.sh(
+        "printf '[Unit]\\nDescription=Ollama Service\\n[Service]\\nExecStart=/usr/local/bin/ollama serve\\n"
+        'User=ollama\\nGroup=ollama\\nRestart=always\\nEnvironment="PATH=/usr/bin"\\n[Install]\\n'
+        "WantedBy=default.target\\n' > /etc/systemd/system/ollama.service && systemctl daemon-reload"
+    )
     assert seen(host)["env"]["OLLAMA_KEEP_ALIVE"] == "-1"
-    upgraded = serve(host, "unit rewritten by an upgrade", llmhost_ollama_keep_alive="-1",
-                     llmhost_services=[{**GGUF, "max_model_len": 1024}])  # fmt: skip
+    upgraded = serve(
+        host,
+        "unit rewritten by an upgrade",
+        llmhost_ollama_keep_alive="-1",
+        llmhost_services=[{**GGUF, "max_model_len": 1024}],
+    )
     assert [n.split(" | ", 1)[1] for n in upgraded.changed] == [
-        "Unit ollama.service (Ollama's official unit)", "Reload systemd units",
-        "Restart ollama (unit, settings or release changed)"]  # fmt: skip
+        "Unit ollama.service (Ollama's official unit)",
+        "Reload systemd units",
+        "Restart ollama (unit, settings or release changed)",
+    ]
     assert seen(host)["env"]["OLLAMA_KEEP_ALIVE"] == "-1"
 
 
 def test_under_tmux_the_daemon_gets_the_same_settings_from_its_launcher(fleet):
     host = stand_in_host(fleet, "llmhost-fleet-ollama-tmux")
     first = serve(host, "tmux: first run", llmhost_supervisor="tmux")
-    assert {"llmhost service layer | Launcher of ollama", "llmhost service layer | Restart ollama (settings or release changed)",
-            "llmhost service layer | Import tiny-gguf into Ollama (/opt/llmhost/ollama/gguf.Modelfile)"} <= set(first.changed)
+    assert {
+        "llmhost service layer | Launcher of ollama",
+        "llmhost service layer | Restart ollama (settings or release changed)",
+        "llmhost service layer | Import tiny-gguf into Ollama (/opt/llmhost/ollama/gguf.Modelfile)",
+    } <= set(first.changed)
     assert host.sh("tmux ls -F '#{session_name}'").split() == ["ollama"]
     assert not [n for n in first.changed if "System user" in n or "Unit ollama" in n]  # no account, no unit
     daemon = seen(host)
-    assert daemon["env"]["OLLAMA_NUM_PARALLEL"] == "3" and daemon["env"]["OLLAMA_MODELS"] == "/opt/llmhost/ollama/models"
+    assert (
+        daemon["env"]["OLLAMA_NUM_PARALLEL"] == "3" and daemon["env"]["OLLAMA_MODELS"] == "/opt/llmhost/ollama/models"
+    )
     assert daemon["model"]["parameters"]["num_ctx"] == "2048"
     assert serve(host, "tmux: second run", llmhost_supervisor="tmux").changed == []

@@ -18,8 +18,14 @@ from tests.helpers import record_timing
 
 pytestmark = pytest.mark.fleet
 
-OLLAMA = {"name": "gguf", "model": "./build/models/tiny-qwen2-gguf", "engine": "ollama", "port": 11434,
-          "served_model_name": "tiny-gguf", "max_num_seqs": 2}  # fmt: skip
+OLLAMA = {
+    "name": "gguf",
+    "model": "./build/models/tiny-qwen2-gguf",
+    "engine": "ollama",
+    "port": 11434,
+    "served_model_name": "tiny-gguf",
+    "max_num_seqs": 2,
+}
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +34,9 @@ def ollama_host(fleet):
 
 
 def test_the_ollama_layer_plans_install_user_unit_drop_in_and_import(ollama_host):
-    inv = str(harness.write_inventory(harness.STATE / "ollama-dry.py", [ollama_host],
-                                      {**DATA, "llmhost_services": [OLLAMA]}))  # fmt: skip
+    inv = str(
+        harness.write_inventory(harness.STATE / "ollama-dry.py", [ollama_host], {**DATA, "llmhost_services": [OLLAMA]})
+    )
     started = time.monotonic()
     changing, out = harness.dry_run(inv)
     record_timing(f"fleet ollama --dry ({len(changing)} operations would change)", time.monotonic() - started)

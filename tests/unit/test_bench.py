@@ -19,20 +19,16 @@ from llmhost.hostside import llmhost_bench
 from llmhost.plan import BenchRequest, PlanError, plan_bench, plan_host
 from llmhost.settings import load
 from tests.helpers import REPO
-from tests.unit.test_plan import DEVBOX
+from tests.unit.common import DEVBOX
 
 V100 = load_hardware(REPO / "tests/fixtures/hardware/v100.yaml")
 RAW = REPO / "tests/fixtures/bench/guidellm-0.8.1-c2.json"
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    from llmhost.tinymodel import write_tiny_model
-
-    return str(write_tiny_model(tmp_path_factory.mktemp("m") / "tiny-qwen2"))
+STAMPED = BenchRequest(stamp="20261126T000000Z")
 
 
-def planned(facts, *services, request=BenchRequest(stamp="20261126T000000Z"), **more):
+def planned(facts, *services, request=STAMPED, **more):
     settings = load({"llmhost_services": list(services), **more})
     plan = plan_host(facts, settings)
     return plan, plan_bench(plan, facts, settings, request)
@@ -71,8 +67,11 @@ def test_the_bound_of_a_bf16_half_billion_model_is_its_weights_once_per_token():
     facts = dataclasses.replace(DEVBOX, cpu_flags=DEVBOX.cpu_flags | {"avx512_bf16"}, memory_bytes=24 * 2**30)
     _, bench = planned(facts, {"name": "q", "model": "Qwen/Qwen2.5-0.5B-Instruct"})
     assert bench.runs[0].weights_bytes == 988 * 10**6
-    record = {"weights_bytes": 988 * 10**6, "bandwidth": {"read_gbs": 66.0},
-              "levels": [{"concurrency": 1, "status": "ok", "decode_tokens_per_second": 32.5}]}  # fmt: skip
+    record = {
+        "weights_bytes": 988 * 10**6,
+        "bandwidth": {"read_gbs": 66.0},
+        "levels": [{"concurrency": 1, "status": "ok", "decode_tokens_per_second": 32.5}],
+    }
     assert benchmarks.bound(record) == {"tokens_per_second": 66.8, "decode_tokens_per_second": 32.5, "ratio": 0.487}
 
 
@@ -102,14 +101,19 @@ def test_workload_latency_keeps_vllm_on_a_cpu_with_amx_streaming_every_token():
     path does not (measured: the same single-stream decode, a first token 6x later under llama.cpp):
     workload: latency keeps vLLM there, streaming every token; throughput batches as before and no
     longer says that latency would pick llama.cpp."""
-    amx = dataclasses.replace(DEVBOX, cpu_flags=DEVBOX.cpu_flags | {"avx512f", "avx512_bf16", "amx_bf16", "amx_int8",
-                                                                     "amx_tile"}, memory_bytes=24 * 2**30)  # fmt: skip
+    amx = dataclasses.replace(
+        DEVBOX,
+        cpu_flags=DEVBOX.cpu_flags | {"avx512f", "avx512_bf16", "amx_bf16", "amx_int8", "amx_tile"},
+        memory_bytes=24 * 2**30,
+    )
     q = {"name": "q", "model": "Qwen/Qwen2.5-0.5B-Instruct", "max_num_seqs": 8}
     plan, bench = planned(amx, {**q, "workload": "latency"})
     (service,), (run,) = plan.services, bench.runs
     assert service.engine.engine == "vllm-cpu" and service.convert is None and service.dtype == "bfloat16"
-    assert service.reasons[0].startswith("engine=vllm-cpu: auto, workload: latency, no NVIDIA GPU and a CPU with AMX "
-                                         "(amx_bf16): vLLM's CPU build computes bfloat16 on AMX")  # fmt: skip
+    assert service.reasons[0].startswith(
+        "engine=vllm-cpu: auto, workload: latency, no NVIDIA GPU and a CPU with AMX "
+        "(amx_bf16): vLLM's CPU build computes bfloat16 on AMX"
+    )
     assert "--stream-interval" not in service.argv and run.weights_bytes == 988 * 10**6
     plan, _ = planned(amx, q)
     assert plan.services[0].engine.engine == "vllm-cpu" and "--stream-interval" in plan.services[0].argv
@@ -134,9 +138,14 @@ def test_asked_levels_services_and_lengths_are_checked_against_each_service(tiny
         planned(DEVBOX, {"name": "t", "model": tiny}, request=ask)
     with pytest.raises(PlanError, match=r"^--service: no service 'x' on this host \(it has: t\)$"):
         planned(DEVBOX, {"name": "t", "model": tiny}, request=BenchRequest(stamp="s", services=("x",)))
-    with pytest.raises(PlanError, match=r"^--prompt-tokens/--output-tokens: 1000 \+ 100 tokens exceed t's max_model_len 1024$"):
-        planned(DEVBOX, {"name": "t", "model": tiny, "max_model_len": 1024},
-                request=BenchRequest(stamp="s", prompt_tokens=1000, output_tokens=100))  # fmt: skip
+    with pytest.raises(
+        PlanError, match=r"^--prompt-tokens/--output-tokens: 1000 \+ 100 tokens exceed t's max_model_len 1024$"
+    ):
+        planned(
+            DEVBOX,
+            {"name": "t", "model": tiny, "max_model_len": 1024},
+            request=BenchRequest(stamp="s", prompt_tokens=1000, output_tokens=100),
+        )
 
 
 # --- the host-side runner ------------------------------------------------------------------------
@@ -164,8 +173,16 @@ def test_a_level_whose_requests_all_errored_is_failed_with_the_first_error():
 
 
 def test_the_scenario_carries_the_key_and_the_gguf_tokenizer_only_when_there_is_one():
-    spec = {"url": "http://127.0.0.1:8080", "model": "m", "tokenizer": "/m", "gguf_file": "m.gguf",
-            "prompt_tokens": 155, "output_tokens": 64, "max_seconds": 60, "out_dir": "/opt/llmhost/bench/m/1"}  # fmt: skip
+    spec = {
+        "url": "http://127.0.0.1:8080",
+        "model": "m",
+        "tokenizer": "/m",
+        "gguf_file": "m.gguf",
+        "prompt_tokens": 155,
+        "output_tokens": 64,
+        "max_seconds": 60,
+        "out_dir": "/opt/llmhost/bench/m/1",
+    }
     s = llmhost_bench.scenario(spec, 4, 16, None)["spec"]
     assert "api_key" not in s["backend"] and s["tokenizer"]["load_kwargs"] == {"gguf_file": "m.gguf"}
     assert s["profile"] == {"kind": "concurrent", "streams": 4}
@@ -179,8 +196,11 @@ def test_no_two_levels_or_runs_send_the_same_prompts_and_a_run_can_be_made_again
     """vLLM answers a prompt it has seen from its prefix cache: one seed for every level made 35%
     of a 1/4/8 sweep's prompt tokens cache hits here."""
     spec = {"url": "u", "model": "m", "tokenizer": "/m", "prompt_tokens": 8, "output_tokens": 8, "max_seconds": 9}
-    seeds = [llmhost_bench.scenario({**spec, "out_dir": f"/b/m/{run}"}, c, 8, None)["spec"]["seed"]["value"]
-             for run in ("20261126T010000Z", "20261126T020000Z") for c in (1, 4, 8)]  # fmt: skip
+    seeds = [
+        llmhost_bench.scenario({**spec, "out_dir": f"/b/m/{run}"}, c, 8, None)["spec"]["seed"]["value"]
+        for run in ("20261126T010000Z", "20261126T020000Z")
+        for c in (1, 4, 8)
+    ]
     assert len(set(seeds)) == 6 and all(0 <= s < 2**31 for s in seeds)
     again = llmhost_bench.scenario({**spec, "out_dir": "/b/m/20261126T010000Z"}, 4, 8, None)["spec"]["seed"]["value"]
     assert again == seeds[1]
@@ -193,9 +213,15 @@ def _record(stamp: str, decode: float = 30.0) -> dict:
     level = llmhost_bench.summarize(json.loads(RAW.read_text()), 2)
     one = {**copy.deepcopy(level), "concurrency": 1, "decode_tokens_per_second": decode}
     failed = {"concurrency": 4, "status": "failed", "cause": "GuideLLM exited with 1: ReadTimeout"}
-    meta = {"host": "h", "service": "s", "stamp": stamp, "model": "m",
-            "produced_by": {"engine": "vllm-cpu", "version": "0.32.0"}, "weights_bytes": 10**9,
-            "request": {"prompt_tokens": 32, "output_tokens": 16}}  # fmt: skip
+    meta = {
+        "host": "h",
+        "service": "s",
+        "stamp": stamp,
+        "model": "m",
+        "produced_by": {"engine": "vllm-cpu", "version": "0.32.0"},
+        "weights_bytes": 10**9,
+        "request": {"prompt_tokens": 32, "output_tokens": 16},
+    }
     return benchmarks.make_record(meta, {"levels": [one, level, failed]}, {"read_gbs": 60.0, "source": "probed"})
 
 
@@ -204,8 +230,11 @@ def test_records_are_never_overwritten(tmp_path):
     benchmarks.write_record(path, _record("20261126T000000Z"))
     with pytest.raises(FileExistsError):
         benchmarks.write_record(path, _record("20261126T000000Z"))
-    assert benchmarks.load([path])[0]["bound"] == {"tokens_per_second": 60.0, "decode_tokens_per_second": 30.0,
-                                                   "ratio": 0.5}  # fmt: skip
+    assert benchmarks.load([path])[0]["bound"] == {
+        "tokens_per_second": 60.0,
+        "decode_tokens_per_second": 30.0,
+        "ratio": 0.5,
+    }
 
 
 def test_the_table_has_a_row_per_level_a_failed_one_with_its_cause_and_the_bound_line():
@@ -214,8 +243,9 @@ def test_the_table_has_a_row_per_level_a_failed_one_with_its_cause_and_the_bound
     assert lines[0] == "h/s x: vllm-cpu 0.32.0, model m (prompt 32, output 16 tokens)"
     assert [line.split()[0] for line in lines[2:5]] == ["1", "2", "4"]
     assert lines[4] == "     4  FAILED: GuideLLM exited with 1: ReadTimeout"
-    assert lines[5] == ("  c=1: 30.0 tok/s = 0.50x the bandwidth bound of 60.0 tok/s (weights 1.00 GB per token "
-                        "at 60 GB/s, probed)")  # fmt: skip
+    assert lines[5] == (
+        "  c=1: 30.0 tok/s = 0.50x the bandwidth bound of 60.0 tok/s (weights 1.00 GB per token at 60 GB/s, probed)"
+    )
 
 
 def test_several_records_plot_on_one_figure(tmp_path):
@@ -260,12 +290,18 @@ def test_guidellm_runs_in_a_group_of_its_own_killed_whole_after_it_or_past_its_t
     import time
 
     marker = f"llmhost-left-behind-{os.getpid()}"
-    leaves = [sys.executable, "-c", "import subprocess, sys; subprocess.Popen([sys.executable, '-c', "
-              f"'import time; time.sleep(120)', '{marker}']); print('started')"]  # fmt: skip
+    leaves = [
+        sys.executable,
+        "-c",
+        (
+            "import subprocess, sys; subprocess.Popen([sys.executable, '-c', "
+            f"'import time; time.sleep(120)', '{marker}']); print('started')"
+        ),
+    ]
     assert llmhost_bench.run_group(leaves, dict(os.environ), 30, tmp_path / "a.log") == 0
     assert (tmp_path / "a.log").read_text() == "started\n"
     time.sleep(0.3)
-    assert subprocess.run(["pgrep", "-f", marker], capture_output=True).returncode == 1  # none left
+    assert subprocess.run(["pgrep", "-f", marker], capture_output=True, check=False).returncode == 1  # none left
     started = time.monotonic()
     forever = [sys.executable, "-c", "import time; time.sleep(120)"]
     assert llmhost_bench.run_group(forever, dict(os.environ), 1, tmp_path / "b.log") is None

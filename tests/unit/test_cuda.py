@@ -15,8 +15,7 @@ from llmhost.plan import PlanError, plan_host
 from llmhost.render import cuda_profile_vars
 from llmhost.settings import DataError, load
 from tests.helpers import FakeHost
-from tests.unit.test_plan import DEVBOX
-from tests.unit.test_templates import render
+from tests.unit.common import DEVBOX, render
 
 # the rtx4060 seed: 12.9 and 12.6 side by side, /usr/local/cuda a plain link to 12.9
 RTX = dataclasses.replace(DEVBOX, cuda_toolkits=("12.6", "12.9"), cuda_default="12.9", cuda_link="link")
@@ -30,16 +29,21 @@ def plan(facts=RTX, **data):
 def test_the_plan_switches_to_an_installed_toolkit():
     c = plan(llmhost_cuda_default="12.6").cuda
     assert (c.version, c.alternatives, c.toolkit) == ("12.6", False, "/usr/local/cuda-12.6")
-    assert any(r.startswith("cuda: /usr/local/cuda -> /usr/local/cuda-12.6 (now 12.9; installed: 12.6, 12.9) by an atomic")
-               for r in plan(llmhost_cuda_default="12.6").reasons)  # fmt: skip
+    assert any(
+        r.startswith("cuda: /usr/local/cuda -> /usr/local/cuda-12.6 (now 12.9; installed: 12.6, 12.9) by an atomic")
+        for r in plan(llmhost_cuda_default="12.6").reasons
+    )
     nvidia = dataclasses.replace(RTX, cuda_link="alternatives")
     assert plan(nvidia, llmhost_cuda_default="12.6").cuda.alternatives
     assert plan().cuda is None  # not asked: /usr/local/cuda is left alone
 
 
 def test_refusals_are_one_line_before_any_change():
-    with pytest.raises(PlanError, match=r"^llmhost_cuda_default: CUDA 12\.4 is not installed on this host \(toolkits "
-                                        r"under /usr/local/cuda-X\.Y: 12\.6, 12\.9\) nor in llmhost_cuda_toolkits$"):  # fmt: skip
+    with pytest.raises(
+        PlanError,
+        match=r"^llmhost_cuda_default: CUDA 12\.4 is not installed on this host \(toolkits "
+        r"under /usr/local/cuda-X\.Y: 12\.6, 12\.9\) nor in llmhost_cuda_toolkits$",
+    ):
         plan(llmhost_cuda_default="12.4")
     with pytest.raises(PlanError, match=r"is not installed on this host \(toolkits under /usr/local/cuda-X\.Y: none\)"):
         plan(DEVBOX, llmhost_cuda_default="12.6")
@@ -61,14 +65,18 @@ FACT = {"toolkits": ["12.6", "12.9"], "default": "12.9", "link": "link"}
 
 def test_a_plain_link_is_swapped_atomically(monkeypatch):
     commands, _ = _commands(monkeypatch, FACT, version="12.6")
-    assert commands == [["ln", "-sfn", "/usr/local/cuda-12.6", "/usr/local/cuda.llmhost-new"],
-                        ["mv", "-Tf", "/usr/local/cuda.llmhost-new", "/usr/local/cuda"]]  # fmt: skip
+    assert commands == [
+        ["ln", "-sfn", "/usr/local/cuda-12.6", "/usr/local/cuda.llmhost-new"],
+        ["mv", "-Tf", "/usr/local/cuda.llmhost-new", "/usr/local/cuda"],
+    ]
 
 
 def test_update_alternatives_manages_the_link_where_nvidia_packages_made_it(monkeypatch):
     commands, _ = _commands(monkeypatch, {**FACT, "link": "alternatives"}, version="12.6", alternatives=True)
-    assert commands == [["update-alternatives", "--install", "/usr/local/cuda", "cuda", "/usr/local/cuda-12.6", "126"],
-                        ["update-alternatives", "--set", "cuda", "/usr/local/cuda-12.6"]]  # fmt: skip
+    assert commands == [
+        ["update-alternatives", "--install", "/usr/local/cuda", "cuda", "/usr/local/cuda-12.6", "126"],
+        ["update-alternatives", "--set", "cuda", "/usr/local/cuda-12.6"],
+    ]
 
 
 def test_already_there_is_a_noop(monkeypatch):
@@ -80,6 +88,7 @@ def test_profile_puts_the_default_toolkit_on_login_shells_once():
     text = render("cuda.sh.j2", cuda_profile_vars(plan(llmhost_cuda_default="12.6").cuda))
     assert text == render("cuda.sh.j2", cuda_profile_vars(plan(llmhost_cuda_default="12.6").cuda))
     script = text + "\n" + text + '\necho "$CUDA_HOME|$PATH|$LD_LIBRARY_PATH"\n'  # sourced twice: no duplicates
-    out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True,
-                         env={"PATH": "/usr/bin:/bin"}).stdout.strip()  # fmt: skip
+    out = subprocess.run(
+        ["sh", "-c", script], capture_output=True, text=True, check=True, env={"PATH": "/usr/bin:/bin"}
+    ).stdout.strip()
     assert out == "/usr/local/cuda|/usr/local/cuda/bin:/usr/bin:/bin|/usr/local/cuda/lib64"

@@ -44,9 +44,17 @@ class Silent(FactBase[str]):
 
 
 SPECS = (
-    (LinuxOs, ()), (Cpu, ()), (Memory, ()), (OpenFiles, ()), (DiskFree, (("path", "/tmp"),)),
-    (PythonVersion, (("python", "python3"),)), (KernelVersion, ()), (DebPackages, ()), (Absent, ()), (Silent, ()),
-)  # fmt: skip
+    (LinuxOs, ()),
+    (Cpu, ()),
+    (Memory, ()),
+    (OpenFiles, ()),
+    (DiskFree, (("path", "/tmp"),)),
+    (PythonVersion, (("python", "python3"),)),
+    (KernelVersion, ()),
+    (DebPackages, ()),
+    (Absent, ()),
+    (Silent, ()),
+)
 
 
 def lines(command: str) -> list[str]:

@@ -30,14 +30,32 @@ def test_fact_fixture(path):
 
 def test_every_host_fact_has_a_fixture():
     covered = {p.name.split(".")[0] for p in FIXTURES}
-    for name in ("LinuxOs", "SystemdIsPid1", "Wsl", "Cpu", "Memory", "NumaNodes", "NvidiaGpus", "TmuxSessions",
-                 "DiskFree", "CudaToolkits", "PipDistributions"):
+    for name in (
+        "LinuxOs",
+        "SystemdIsPid1",
+        "Wsl",
+        "Cpu",
+        "Memory",
+        "NumaNodes",
+        "NvidiaGpus",
+        "TmuxSessions",
+        "DiskFree",
+        "CudaToolkits",
+        "PipDistributions",
+    ):
         assert name in covered
 
 
 def test_model_dir_parses_manifest_and_sizes():
     fact = model_facts.ModelDir()
-    out = ["== manifest", '{"version": 1, "source": "s", "files": {}}', "", "== sizes", "621 config.json", "12 sub/dir/x y.txt"]
+    out = [
+        "== manifest",
+        '{"version": 1, "source": "s", "files": {}}',
+        "",
+        "== sizes",
+        "621 config.json",
+        "12 sub/dir/x y.txt",
+    ]
     assert fact.process(out) == {
         "manifest": {"version": 1, "source": "s", "files": {}},
         "sizes": {"config.json": 621, "sub/dir/x y.txt": 12},
@@ -58,12 +76,20 @@ def test_model_dir_hashes_every_file_of_a_real_directory(tmp_path):
     (d / "sub" / "w.bin").write_bytes(b"x" * 300)
     (d / ".cache" / "junk").write_text("not the model")
     fact = model_facts.ModelDir()
-    out = subprocess.run(fact.command(str(d), str(tmp_path / "none.json"), hashes=True), shell=True,
-                         capture_output=True, text=True, check=True).stdout.splitlines()  # fmt: skip
+    out = subprocess.run(
+        fact.command(str(d), str(tmp_path / "none.json"), hashes=True),
+        shell=True,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
     assert fact.process(out) == {
         "manifest": None,
         "sizes": {"a b.json": 3, "sub/w.bin": 300},
-        "hashes": {"a b.json": hashlib.sha256(b"{}\n").hexdigest(), "sub/w.bin": hashlib.sha256(b"x" * 300).hexdigest()},
+        "hashes": {
+            "a b.json": hashlib.sha256(b"{}\n").hexdigest(),
+            "sub/w.bin": hashlib.sha256(b"x" * 300).hexdigest(),
+        },
     }
 
 
@@ -93,8 +119,9 @@ def test_pip_distributions_reads_what_pip_list_shows_of_a_real_venv():
     from pathlib import Path
 
     pip = str(Path(sys.prefix) / "bin" / "pip")
-    listed = subprocess.run([pip, "list", "--format=json", "--disable-pip-version-check"], capture_output=True,
-                            text=True, check=True).stdout  # fmt: skip
+    listed = subprocess.run(
+        [pip, "list", "--format=json", "--disable-pip-version-check"], capture_output=True, text=True, check=True
+    ).stdout
     expected = {re.sub(r"[-_.]+", "-", d["name"]).lower(): d["version"] for d in json.loads(listed)}
     fact = pip_facts.PipDistributions()
     out = subprocess.run(["sh", "-c", fact.command(pip=pip)], capture_output=True, text=True, check=True).stdout
@@ -106,10 +133,12 @@ def test_the_pci_scan_run_on_a_bus_laid_out_as_sysfs_lays_it_out(tmp_path):
     /sys/bus/pci/devices: an HGX board's GPU and NVSwitch, the GPU's audio function, another vendor."""
     import subprocess
 
-    for slot, vendor, device, pci_class in (("0000:00:01.0", "0x8086", "0x1234", "0x060400"),
-                                            ("0000:07:00.0", "0x10de", "0x22a3", "0x068000"),
-                                            ("0000:18:00.0", "0x10de", "0x20b2", "0x030200"),
-                                            ("0000:18:00.1", "0x10de", "0x10ef", "0x040300")):  # fmt: skip
+    for slot, vendor, device, pci_class in (
+        ("0000:00:01.0", "0x8086", "0x1234", "0x060400"),
+        ("0000:07:00.0", "0x10de", "0x22a3", "0x068000"),
+        ("0000:18:00.0", "0x10de", "0x20b2", "0x030200"),
+        ("0000:18:00.1", "0x10de", "0x10ef", "0x040300"),
+    ):
         d = tmp_path / slot
         d.mkdir()
         for name, value in (("vendor", vendor), ("device", device), ("class", pci_class)):
@@ -117,6 +146,8 @@ def test_the_pci_scan_run_on_a_bus_laid_out_as_sysfs_lays_it_out(tmp_path):
     command = host_facts.NVIDIA_PCI.replace("/sys/bus/pci/devices", str(tmp_path))
     out = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True).stdout.splitlines()
     assert out == ["0000:07:00.0 0x22a3 0x068000", "0000:18:00.0 0x20b2 0x030200", "0000:18:00.1 0x10ef 0x040300"]
-    assert host_facts.PciNvidiaGpus().process(out) == [{"slot": "0000:18:00.0", "device": "0x20b2", "pci_class": "0x030200"}]
+    assert host_facts.PciNvidiaGpus().process(out) == [
+        {"slot": "0000:18:00.0", "device": "0x20b2", "pci_class": "0x030200"}
+    ]
     assert host_facts.NvSwitches().process(out) == ["0000:07:00.0"]
     assert host_facts.PciNvidiaGpus().command() == host_facts.NvSwitches().command() == host_facts.NVIDIA_PCI

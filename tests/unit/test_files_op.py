@@ -25,15 +25,21 @@ def run(monkeypatch, states):
 
 def test_missing_directories_are_made_with_mode_and_owner(monkeypatch):
     commands, fake = run(monkeypatch, {})
-    assert commands == ["mkdir -p /opt/l && chmod 755 /opt/l && mkdir -p /opt/l/logs && chmod 755 /opt/l/logs && "
-                        "chown llmhost:llmhost /opt/l/logs && mkdir -p /etc/l && chmod 700 /etc/l"]  # fmt: skip
+    assert commands == [
+        (
+            "mkdir -p /opt/l && chmod 755 /opt/l && mkdir -p /opt/l/logs && chmod 755 /opt/l/logs && "
+            "chown llmhost:llmhost /opt/l/logs && mkdir -p /etc/l && chmod 700 /etc/l"
+        )
+    ]
     assert fake.kwargs == {"paths": ("/opt/l", "/opt/l/logs", "/etc/l")}
 
 
 def test_only_what_differs_is_changed_and_none_is_a_noop(monkeypatch):
-    ok = {"/opt/l": {"type": "directory", "mode": 0o755, "user": "root", "group": "root"},
-          "/opt/l/logs": {"type": "directory", "mode": 0o755, "user": "llmhost", "group": "llmhost"},
-          "/etc/l": {"type": "directory", "mode": 0o700, "user": "root", "group": "root"}}  # fmt: skip
+    ok = {
+        "/opt/l": {"type": "directory", "mode": 0o755, "user": "root", "group": "root"},
+        "/opt/l/logs": {"type": "directory", "mode": 0o755, "user": "llmhost", "group": "llmhost"},
+        "/etc/l": {"type": "directory", "mode": 0o700, "user": "root", "group": "root"},
+    }
     commands, fake = run(monkeypatch, ok)
     assert commands == [] and fake.noops == ["3 directories are as planned"]
     drift = {**ok, "/opt/l/logs": {**ok["/opt/l/logs"], "user": "root"}, "/etc/l": {**ok["/etc/l"], "mode": 0o755}}
@@ -57,14 +63,21 @@ def test_path_states_and_account_read_this_machine(tmp_path):
     out = subprocess.run(["sh", "-c", fact.command(paths=paths)], capture_output=True, text=True, check=True).stdout
     states = fact.process(out.splitlines())
     assert {p.rsplit("/", 1)[1]: s["type"] for p, s in states.items()} == {
-        "d": "directory", "f": "file", "l": "link", "p": "other", "a b": "directory"}  # fmt: skip
+        "d": "directory",
+        "f": "file",
+        "l": "link",
+        "p": "other",
+        "a b": "directory",
+    }
     assert states[paths[0]]["mode"] == 0o750 and states[paths[0]]["user"] == "root"
     assert states[paths[2]]["mode"] == 0 and states[paths[5]]["mode"] == 0o1777
     account = Account()
     out = subprocess.run(["sh", "-c", account.command(user="root")], capture_output=True, text=True, check=True).stdout
     root = pwd.getpwnam("root")
     assert account.process(out.splitlines()) == {"uid": 0, "home": root.pw_dir, "shell": root.pw_shell, "group": "root"}
-    out = subprocess.run(["sh", "-c", account.command(user="no-such-user")], capture_output=True, text=True).stdout
+    out = subprocess.run(
+        ["sh", "-c", account.command(user="no-such-user")], capture_output=True, text=True, check=False
+    ).stdout
     assert account.process(out.splitlines()) is None
 
 
@@ -79,8 +92,10 @@ def test_content_uploads_what_differs_and_fixes_a_mode(monkeypatch, tmp_path):
         fake = FakeHost(remote)
         monkeypatch.setattr(files, "host", fake)
         fake.get_temp_filename = lambda dest: f"/tmp/pyinfra-{len(dest)}"
-        return [type(c).__name__ if not hasattr(c, "get_raw_value") else str(c.get_raw_value())
-                for c in files.content._inner(src=io.BytesIO(body), dest="/etc/l/a.env", mode="600")], fake  # fmt: skip
+        return [
+            type(c).__name__ if not hasattr(c, "get_raw_value") else str(c.get_raw_value())
+            for c in files.content._inner(src=io.BytesIO(body), dest="/etc/l/a.env", mode="600")
+        ], fake
 
     assert ops(None)[0] == ["FileUploadCommand", "chmod 600 /etc/l/a.env"]
     assert ops({"type": "file", "mode": 0o600, "sha1": "0" * 40})[0] == ["FileUploadCommand", "chmod 600 /etc/l/a.env"]
@@ -94,7 +109,13 @@ def test_content_uploads_what_differs_and_fixes_a_mode(monkeypatch, tmp_path):
     f.write_bytes(body)
     f.chmod(0o640)
     fact = FileState()
-    run = lambda p: fact.process(subprocess.run(["sh", "-c", fact.command(path=str(p))], capture_output=True,  # noqa: E731
-                                                text=True, check=True).stdout.splitlines())  # fmt: skip
+    run = lambda p: fact.process(
+        subprocess.run(
+            ["sh", "-c", fact.command(path=str(p))],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.splitlines()
+    )
     assert run(f) == {"type": "file", "mode": 0o640, "sha1": sha1}
     assert run(tmp_path / "absent") is None and run(tmp_path) == {"type": "other"}

@@ -13,31 +13,36 @@ from llmhost.deploys import master_key
 from llmhost.plan import Backend, GatewayInputs, PlanError, plan_host
 from llmhost.render import gateway_config
 from llmhost.settings import DataError, load
-from tests.unit.test_plan import DEVBOX
+from tests.unit.common import DEVBOX
 
 KEY = "sk-" + "ab" * 32
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    from llmhost.tinymodel import write_tiny_model
-
-    return str(write_tiny_model(tmp_path_factory.mktemp("m") / "tiny-qwen2"))
 
 
 def data(tiny, gateway, **service):
     return {"llmhost_services": [{"name": "tiny", "model": tiny, **service}], "llmhost_gateway": gateway}
 
 
-def backend(host, index=0, name="tiny", served="tiny", bind="0.0.0.0", port=8000, api_key="k-b", engine="auto",
-            address=None, local=False):  # fmt: skip
+def backend(
+    host,
+    index=0,
+    name="tiny",
+    served="tiny",
+    bind="0.0.0.0",
+    port=8000,
+    api_key="k-b",
+    engine="auto",
+    address=None,
+    local=False,
+):
     return Backend(host, local, address or host, index, name, engine, bind, port, served, api_key)
 
 
 def plan(tiny, gateway, others=(), **service):
     settings = load(data(tiny, gateway, **service))
-    own = tuple(backend("gw", i, s.name, s.served_model_name, s.host, s.port, s.api_key, s.engine, "gw", True)
-                for i, s in enumerate(settings.services))  # fmt: skip
+    own = tuple(
+        backend("gw", i, s.name, s.served_model_name, s.host, s.port, s.api_key, s.engine, "gw", True)
+        for i, s in enumerate(settings.services)
+    )
     inventory = ("gw", *dict.fromkeys(b.host for b in others))
     return plan_host(DEVBOX, settings, GatewayInputs("gw", inventory, own + tuple(others), KEY))
 
@@ -59,8 +64,16 @@ def test_two_hosts_one_group_load_balanced_with_alias_and_fallback(tiny):
     assert any("'tiny': 2 backends, load-balanced" in r for r in p.reasons)
     # the engine layer installs the gateway's venv like an engine's; the service layer supervises it
     assert g.engine in p.engines and g.engine.requirements[0] == "litellm[proxy]==1.106.12"
-    assert g.argv[1:] == ("--config", "/opt/llmhost/run/gateway.yaml", "--host", "127.0.0.1", "--port", "4000",
-                          "--num_workers", "1")  # fmt: skip
+    assert g.argv[1:] == (
+        "--config",
+        "/opt/llmhost/run/gateway.yaml",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "4000",
+        "--num_workers",
+        "1",
+    )
     env = dict(g.env)
     assert env["LITELLM_LOCAL_MODEL_COST_MAP"] == "True" and env["LITELLM_MODE"] == "PRODUCTION"
     # what the record on the host says llmhost created (a gateway removed from the data is torn down)
@@ -86,26 +99,53 @@ def test_the_config_names_keys_by_variable_and_holds_no_secret(tiny):
 @pytest.mark.parametrize(
     "other, gateway, message",
     [
-        (backend("10.0.0.12", bind="127.0.0.1"), {},
-         "llmhost_gateway: 10.0.0.12's llmhost_services[0] (tiny) listens on 127.0.0.1, which gw cannot reach; set "
-         "llmhost_services[0].host on 10.0.0.12 to its private address (or 0.0.0.0) and llmhost_services[0].api_key, "
-         "or leave 10.0.0.12 out of llmhost_gateway.hosts"),
-        (backend("10.0.0.12", api_key=None), {},
-         "llmhost_gateway: 10.0.0.12's llmhost_services[0] (tiny) has no api_key in the data (a key generated on "
-         "10.0.0.12 never reaches the controller); set llmhost_services[0].api_key on 10.0.0.12"),
-        (backend("10.0.0.12", engine="ollama", api_key=None), {},
-         "llmhost_gateway: 10.0.0.12's llmhost_services[0] (tiny) is served by Ollama, which has no API key: only a "
-         "gateway on 10.0.0.12 may front it; leave 10.0.0.12 out of llmhost_gateway.hosts"),
-        (backend("10.0.0.12"), {"hosts": ["10.0.0.99"]},
-         "llmhost_gateway.hosts: '10.0.0.99' is not a host of the inventory (its hosts: gw, 10.0.0.12)"),
-        (backend("10.0.0.12"), {"aliases": {"gpt-4": "qwen"}},
-         "llmhost_gateway.aliases.gpt-4: 'qwen' is not a served_model_name of the services it fronts (tiny)"),
-        (backend("10.0.0.12"), {"aliases": {"tiny": "tiny"}},
-         "llmhost_gateway.aliases.tiny: 'tiny' is already a model group (a served_model_name)"),
-        (backend("10.0.0.12"), {"fallbacks": {"tiny": ["big"]}},
-         "llmhost_gateway.fallbacks.tiny: 'big' is not a served_model_name of the services it fronts (tiny)"),
+        (
+            backend("10.0.0.12", bind="127.0.0.1"),
+            {},
+            (
+                "llmhost_gateway: 10.0.0.12's llmhost_services[0] (tiny) listens on 127.0.0.1, which gw cannot reach; set "
+                "llmhost_services[0].host on 10.0.0.12 to its private address (or 0.0.0.0) and llmhost_services[0].api_key, "
+                "or leave 10.0.0.12 out of llmhost_gateway.hosts"
+            ),
+        ),
+        (
+            backend("10.0.0.12", api_key=None),
+            {},
+            (
+                "llmhost_gateway: 10.0.0.12's llmhost_services[0] (tiny) has no api_key in the data (a key generated on "
+                "10.0.0.12 never reaches the controller); set llmhost_services[0].api_key on 10.0.0.12"
+            ),
+        ),
+        (
+            backend("10.0.0.12", engine="ollama", api_key=None),
+            {},
+            (
+                "llmhost_gateway: 10.0.0.12's llmhost_services[0] (tiny) is served by Ollama, which has no API key: only a "
+                "gateway on 10.0.0.12 may front it; leave 10.0.0.12 out of llmhost_gateway.hosts"
+            ),
+        ),
+        (
+            backend("10.0.0.12"),
+            {"hosts": ["10.0.0.99"]},
+            "llmhost_gateway.hosts: '10.0.0.99' is not a host of the inventory (its hosts: gw, 10.0.0.12)",
+        ),
+        (
+            backend("10.0.0.12"),
+            {"aliases": {"gpt-4": "qwen"}},
+            "llmhost_gateway.aliases.gpt-4: 'qwen' is not a served_model_name of the services it fronts (tiny)",
+        ),
+        (
+            backend("10.0.0.12"),
+            {"aliases": {"tiny": "tiny"}},
+            "llmhost_gateway.aliases.tiny: 'tiny' is already a model group (a served_model_name)",
+        ),
+        (
+            backend("10.0.0.12"),
+            {"fallbacks": {"tiny": ["big"]}},
+            "llmhost_gateway.fallbacks.tiny: 'big' is not a served_model_name of the services it fronts (tiny)",
+        ),
     ],
-)  # fmt: skip
+)
 def test_what_the_gateway_cannot_reach_or_name_is_refused_with_the_keys_to_set(tiny, other, gateway, message):
     with pytest.raises(PlanError) as e:
         plan(tiny, gateway, (other,))
@@ -113,8 +153,11 @@ def test_what_the_gateway_cannot_reach_or_name_is_refused_with_the_keys_to_set(t
 
 
 def test_a_backend_with_a_key_generated_on_the_gateway_host_is_refused(tiny):
-    with pytest.raises(PlanError, match=r"listens on 0.0.0.0 with a key generated on this host, which the gateway is "
-                                        r"not given; set llmhost_services\[0\].api_key"):  # fmt: skip
+    with pytest.raises(
+        PlanError,
+        match=r"listens on 0.0.0.0 with a key generated on this host, which the gateway is "
+        r"not given; set llmhost_services\[0\].api_key",
+    ):
         plan(tiny, {}, host="0.0.0.0")
 
 
@@ -134,17 +177,35 @@ def test_only_the_hosts_named(tiny):
     "gateway, message",
     [
         ("yes", "llmhost_gateway: expected a dict (or null: no gateway), got 'yes' (str)"),
-        ({"prot": 4000}, "llmhost_gateway.prot: unknown gateway key (known: host, port, hosts, aliases, fallbacks, "
-                         "num_retries, timeout, cooldown_time, allowed_fails, master_key)"),
-        ({"master_key": "sk-1234"}, "llmhost_gateway.master_key: a publicly known key (LiteLLM refuses to start with "
-                                    "it); leave it out to have one generated"),
-        ({"master_key": "hunter2"}, 'llmhost_gateway.master_key: expected "sk-" and at least 16 more printable '
-                                    "characters (no spaces); leave it out to have one generated"),
+        (
+            {"prot": 4000},
+            (
+                "llmhost_gateway.prot: unknown gateway key (known: host, port, hosts, aliases, fallbacks, "
+                "num_retries, timeout, cooldown_time, allowed_fails, master_key)"
+            ),
+        ),
+        (
+            {"master_key": "sk-1234"},
+            (
+                "llmhost_gateway.master_key: a publicly known key (LiteLLM refuses to start with "
+                "it); leave it out to have one generated"
+            ),
+        ),
+        (
+            {"master_key": "hunter2"},
+            (
+                'llmhost_gateway.master_key: expected "sk-" and at least 16 more printable '
+                "characters (no spaces); leave it out to have one generated"
+            ),
+        ),
         ({"port": 8000}, "llmhost_gateway.port: 8000 is already used by llmhost_services[0]"),
         ({"fallbacks": {"tiny": ["tiny"]}}, "llmhost_gateway.fallbacks.tiny: a model group cannot fall back to itself"),
-        ({"host": "localhost"}, "llmhost_gateway.host: expected an IP address to bind (e.g. 127.0.0.1), got 'localhost'"),
+        (
+            {"host": "localhost"},
+            "llmhost_gateway.host: expected an IP address to bind (e.g. 127.0.0.1), got 'localhost'",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_gateway_data_is_one_line(tiny, gateway, message):
     with pytest.raises(DataError) as e:
         load(data(tiny, gateway))

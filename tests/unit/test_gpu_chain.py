@@ -13,7 +13,7 @@ from llmhost.hardware import load_hardware
 from llmhost.plan import Gpu, PlanError, plan_host
 from llmhost.plan.gpu_stack import driver
 from llmhost.settings import load
-from tests.unit.test_seed_plans import HARDWARE, seed_plan
+from tests.unit.common import HARDWARE, seed_plan
 
 
 def test_the_tables_agree_with_each_other():
@@ -39,12 +39,22 @@ def test_rtx4060_seed_driver_550_is_too_old_for_cuda_13():
     d = plan.driver
     assert (d.cuda, d.minimum, d.found, d.install, d.branch) == ("13.0", "580.65.06", "550.163.01", True, "580")
     assert (d.method, d.command, d.packages, d.headers, d.reboot) == (
-        "ubuntu-drivers", ("install", "nvidia:580-open"), ("nvidia-driver-580-open",), None, True)
-    assert any(r.startswith("driver: install branch 580 by ubuntu-drivers install nvidia:580-open")
-               and "(found 550.163.01; CUDA 13.0 of vllm 0.33.0 needs >= 580.65.06" in r for r in plan.reasons)  # fmt: skip
-    assert ("driver flavour: desktop (nvidia-driver-550 installed: the headless server driver "
-            "would remove it); open kernel modules: the GPUs are Turing or newer (cc 8.9; NVIDIA's default since "
-            "560)") in plan.reasons
+        "ubuntu-drivers",
+        ("install", "nvidia:580-open"),
+        ("nvidia-driver-580-open",),
+        None,
+        True,
+    )
+    assert any(
+        r.startswith("driver: install branch 580 by ubuntu-drivers install nvidia:580-open")
+        and "(found 550.163.01; CUDA 13.0 of vllm 0.33.0 needs >= 580.65.06" in r
+        for r in plan.reasons
+    )
+    assert (
+        "driver flavour: desktop (nvidia-driver-550 installed: the headless server driver "
+        "would remove it); open kernel modules: the GPUs are Turing or newer (cc 8.9; NVIDIA's default since "
+        "560)"
+    ) in plan.reasons
     # the new module loads after a reboot, which llmhost does not do unasked: the run stops there
     assert plan.stop_after_driver.startswith("driver branch 580 is installed by this run and loads only after a reboot")
     assert not plan.reboot
@@ -53,17 +63,35 @@ def test_rtx4060_seed_driver_550_is_too_old_for_cuda_13():
 def test_a_new_enough_driver_is_left_alone():
     facts = load_hardware(HARDWARE / "rtx4060-laptop.yaml")
     gpu = dataclasses.replace(facts.gpus[0], driver="580.95.05")
-    plan = plan_host(dataclasses.replace(facts, gpus=(gpu,)), load({"llmhost_services": [
-        {"name": "q", "model": "Qwen/Qwen1.5-7B-Chat", "quantization": "bitsandbytes", "max_model_len": 1024}]}))  # fmt: skip
+    plan = plan_host(
+        dataclasses.replace(facts, gpus=(gpu,)),
+        load(
+            {
+                "llmhost_services": [
+                    {
+                        "name": "q",
+                        "model": "Qwen/Qwen1.5-7B-Chat",
+                        "quantization": "bitsandbytes",
+                        "max_model_len": 1024,
+                    }
+                ]
+            }
+        ),
+    )
     assert not plan.driver.install and plan.driver.found == "580.95.05"
-    assert "driver: 580.95.05 satisfies CUDA 13.0 of vllm 0.33.0 (>= 580.65.06, CUDA Toolkit release notes, Table 3); not touched" in plan.reasons
+    assert (
+        "driver: 580.95.05 satisfies CUDA 13.0 of vllm 0.33.0 (>= 580.65.06, CUDA Toolkit release notes, Table 3); not touched"
+        in plan.reasons
+    )
 
 
 def test_v100_with_driver_470_gets_the_580_branch_for_cuda_12_8():
     facts = load_hardware(HARDWARE / "v100.yaml")
     old = tuple(dataclasses.replace(g, driver="470.256.02") for g in facts.gpus)
-    plan = plan_host(dataclasses.replace(facts, gpus=old),
-                     load({"llmhost_services": [{"name": "q", "model": "Qwen/Qwen2.5-7B-Instruct"}]}))  # fmt: skip
+    plan = plan_host(
+        dataclasses.replace(facts, gpus=old),
+        load({"llmhost_services": [{"name": "q", "model": "Qwen/Qwen2.5-7B-Instruct"}]}),
+    )
     assert plan.services[0].engine.version == "0.14.1"
     assert (plan.driver.cuda, plan.driver.minimum, plan.driver.install) == ("12.8", "570.26", True)
     assert "gpu Tesla V100-SXM2-32GB: Volta, CUDA up to 12.9, driver branches up to 580" in plan.reasons
@@ -88,7 +116,9 @@ def test_wsl_never_installs_a_driver_and_refuses_an_old_windows_one():
 def test_a_cuda_newer_than_the_architecture_is_refused():
     engine = seed_plan("v100").engines[0]
     volta = load_hardware(HARDWARE / "v100.yaml")
-    with pytest.raises(PlanError, match=r"^host: Tesla V100-SXM2-32GB \(Volta\) runs CUDA up to 12\.9; CUDA 13\.0 of vllm"):
+    with pytest.raises(
+        PlanError, match=r"^host: Tesla V100-SXM2-32GB \(Volta\) runs CUDA up to 12\.9; CUDA 13\.0 of vllm"
+    ):
         driver(volta, [dataclasses.replace(engine, cuda="13.0")])
 
 

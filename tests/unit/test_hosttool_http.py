@@ -112,7 +112,7 @@ def test_http_answers_a_status_and_raises_for_no_answer(server):
 def test_check_names_what_went_wrong(server, capsys, key_file, tmp_path):
     # no key: the engine's 401 and its body
     result = check(capsys, f"{server}/length")
-    assert result["error"] == "POST /v1/chat/completions: HTTP 401 b'{\"error\": \"no key\"}'"
+    assert result["error"] == 'POST /v1/chat/completions: HTTP 401 b\'{"error": "no key"}\''
     # not healthy yet, and no wait
     result = check(capsys, f"{server}/starting", "--env-file", key_file)
     assert result["error"] == f"{server}/starting/health not healthy after 0s (last: HTTP 503)"
@@ -123,12 +123,16 @@ def test_check_names_what_went_wrong(server, capsys, key_file, tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     result = check(capsys, f"http://127.0.0.1:{port}")
-    assert result["error"] == f"http://127.0.0.1:{port}/health not healthy after 0s (last: [Errno 111] Connection refused)"
+    assert (
+        result["error"] == f"http://127.0.0.1:{port}/health not healthy after 0s (last: [Errno 111] Connection refused)"
+    )
 
 
 def test_status_reads_health_with_the_same_client(server, capsys):
-    assert tool.main(["status", "--supervisor", "tmux", "--unit", "llmhost-no-such-session", "--url",
-                      f"{server}/keep"]) == 0  # fmt: skip
+    assert (
+        tool.main(["status", "--supervisor", "tmux", "--unit", "llmhost-no-such-session", "--url", f"{server}/keep"])
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert (out["running"], out["healthy"], out["health"]) == (False, True, "HTTP 200")
 
@@ -140,11 +144,36 @@ def test_a_check_imports_no_http_client_nor_what_only_other_commands_use(server,
     import sys
 
     # -S: this venv's site (its .pth files) imports more, which is not the tool's
-    out = subprocess.run([sys.executable, "-S", "-X", "importtime", tool.__file__, "check", "--url", f"{server}/length",
-                          "--model", "tiny", "--timeout", "0", "--env-file", key_file],
-                         capture_output=True, text=True, check=True)  # fmt: skip
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-S",
+            "-X",
+            "importtime",
+            tool.__file__,
+            "check",
+            "--url",
+            f"{server}/length",
+            "--model",
+            "tiny",
+            "--timeout",
+            "0",
+            "--env-file",
+            key_file,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert json.loads(out.stdout.splitlines()[-1])["ok"]
     imported = {line.rsplit("|", 1)[1].strip() for line in out.stderr.splitlines() if line.startswith("import time:")}
     assert "socket" in imported
-    assert not imported & {"http.client", "urllib.request", "email.parser", "subprocess", "hashlib", "pathlib",
-                           "typing"}  # fmt: skip (shutil: argparse imports it)
+    assert not imported & {
+        "http.client",
+        "urllib.request",
+        "email.parser",
+        "subprocess",
+        "hashlib",
+        "pathlib",
+        "typing",
+    }  # shutil: argparse imports it

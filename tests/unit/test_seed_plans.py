@@ -4,7 +4,6 @@ by hand here (GiB = 2^30 bytes; usable GPU memory = memory.total x 0.98; 1 GiB r
 from __future__ import annotations
 
 import json
-import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -15,13 +14,7 @@ from llmhost.hardware import HardwareError, load_hardware, parse_hardware
 from llmhost.plan import PlanError, plan_host
 from llmhost.settings import load
 from tests.helpers import REPO
-
-HARDWARE = REPO / "tests" / "fixtures" / "hardware"
-
-
-def seed_plan(seed: str):
-    data = {k: v for k, v in runpy.run_path(str(REPO / "group_data" / f"{seed}.py")).items() if k.startswith("llmhost_")}
-    return plan_host(load_hardware(HARDWARE / f"{seed}.yaml"), load(data))
+from tests.unit.common import HARDWARE, seed_plan
 
 
 def args_of(svc) -> dict:
@@ -137,7 +130,9 @@ def _hw(**over):
 def test_bf16_pin_on_turing_is_refused():
     facts = _hw(gpus=[{"name": "Tesla T4", "memory_mib": 15360, "compute_capability": "7.5"}])
     s = load({"llmhost_services": [{"name": "q", "model": "Qwen/Qwen2.5-7B-Instruct", "dtype": "bfloat16"}]})
-    with pytest.raises(PlanError, match=r"^llmhost_services\[0\]\.dtype: bfloat16 needs compute capability >= 8.0; these GPUs have 7.5"):
+    with pytest.raises(
+        PlanError, match=r"^llmhost_services\[0\]\.dtype: bfloat16 needs compute capability >= 8.0; these GPUs have 7.5"
+    ):
         plan_host(facts, s)
 
 
@@ -172,10 +167,23 @@ def test_old_driver_without_compute_cap_uses_the_name_table():
     "data, line",
     [
         ({"os": {"id": "ubuntu"}, "cpu": {"cores": 4}, "memory_gib": 8}, "os.version: is required"),
-        ({"os": {"id": "ubuntu", "version": "24.04"}, "cpu": {"cores": "4"}, "memory_gib": 8}, "cpu.cores: expected int, got '4'"),
-        ({"os": {"id": "ubuntu", "version": "24.04"}, "cpu": {"cores": 4}, "memory_gib": 8, "gpu": []}, "gpu: unknown field"),
-        ({"os": {"id": "ubuntu", "version": "24.04"}, "cpu": {"cores": 4}, "memory_gib": 8,
-          "gpus": [{"name": "X", "memory_mib": "8G"}]}, "gpus[0].memory_mib: expected int, got '8G'"),
+        (
+            {"os": {"id": "ubuntu", "version": "24.04"}, "cpu": {"cores": "4"}, "memory_gib": 8},
+            "cpu.cores: expected int, got '4'",
+        ),
+        (
+            {"os": {"id": "ubuntu", "version": "24.04"}, "cpu": {"cores": 4}, "memory_gib": 8, "gpu": []},
+            "gpu: unknown field",
+        ),
+        (
+            {
+                "os": {"id": "ubuntu", "version": "24.04"},
+                "cpu": {"cores": 4},
+                "memory_gib": 8,
+                "gpus": [{"name": "X", "memory_mib": "8G"}],
+            },
+            "gpus[0].memory_mib: expected int, got '8G'",
+        ),
     ],
 )
 def test_malformed_hardware_is_one_line(data, line):
@@ -185,23 +193,46 @@ def test_malformed_hardware_is_one_line(data, line):
 
 
 def llmhost(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([str(Path(sys.executable).with_name("llmhost")), *args], capture_output=True, text=True, cwd=REPO)
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("llmhost")), *args], capture_output=True, text=True, cwd=REPO, check=False
+    )
 
 
 def test_cli_json_has_the_documented_fields():
     out = llmhost("plan", "--hardware", str(HARDWARE / "a800.yaml"), "--model", "Qwen/Qwen2-72B-Instruct", "--json")
     assert out.returncode == 0, out.stderr
     plan = json.loads(out.stdout)
-    for key in ("engine", "engine_version", "dtype", "quantization", "tensor_parallel_size", "pipeline_parallel_size",
-                "gpu_memory_utilization", "max_model_len", "max_num_seqs", "supervisor", "argv", "env", "reasons"):
+    for key in (
+        "engine",
+        "engine_version",
+        "dtype",
+        "quantization",
+        "tensor_parallel_size",
+        "pipeline_parallel_size",
+        "gpu_memory_utilization",
+        "max_model_len",
+        "max_num_seqs",
+        "supervisor",
+        "argv",
+        "env",
+        "reasons",
+    ):
         assert key in plan
     assert plan["quantization"] is None and plan["tensor_parallel_size"] == 8 and plan["supervisor"] == "systemd"
 
 
 def test_cli_refusal_and_malformed_file_are_one_line_without_traceback(tmp_path):
     small = tmp_path / "small.json"
-    small.write_text(json.dumps({"os": {"id": "ubuntu", "version": "24.04"}, "cpu": {"cores": 4, "flags": ["avx2"]},
-                                 "memory_gib": 16, "gpus": [{"name": "X", "memory_mib": 4096, "compute_capability": "8.6"}]}))
+    small.write_text(
+        json.dumps(
+            {
+                "os": {"id": "ubuntu", "version": "24.04"},
+                "cpu": {"cores": 4, "flags": ["avx2"]},
+                "memory_gib": 16,
+                "gpus": [{"name": "X", "memory_mib": 4096, "compute_capability": "8.6"}],
+            }
+        )
+    )
     out = llmhost("plan", "--hardware", str(small), "--model", "Qwen/Qwen2-72B-Instruct")
     assert out.returncode == 2 and out.stdout == ""
     assert out.stderr.count("\n") == 1 and "does not fit" in out.stderr and "Traceback" not in out.stderr
@@ -211,8 +242,14 @@ def test_cli_refusal_and_malformed_file_are_one_line_without_traceback(tmp_path)
     assert out.returncode == 2 and out.stderr.startswith("llmhost plan: ") and out.stderr.count("\n") == 1
 
 
-REMOVED_VLLM_FLAGS = ("--swap-space", "--disable-frontend-multiprocessing", "--disable-log-requests", "--device",
-                      "--num-scheduler-steps", "--use-v2-block-manager")  # fmt: skip
+REMOVED_VLLM_FLAGS = (
+    "--swap-space",
+    "--disable-frontend-multiprocessing",
+    "--disable-log-requests",
+    "--device",
+    "--num-scheduler-steps",
+    "--use-v2-block-manager",
+)
 
 
 @pytest.mark.parametrize("seed", ["wsl-laptop", "cpu-server", "a800", "rtx4060-laptop", "v100"])
@@ -235,7 +272,11 @@ def test_quantization_pins_that_cannot_work_are_refused():
     a100 = _hw(gpus=[{"name": "NVIDIA A100-SXM4-80GB", "memory_mib": 81920}])
     v100 = _hw(gpus=[{"name": "Tesla V100-PCIE-16GB", "memory_mib": 16384}])
     cases = [
-        (a100, {"model": "Qwen/Qwen2.5-7B-Instruct", "quantization": "gptq"}, "quantization: gptq needs a GPTQ checkpoint"),
+        (
+            a100,
+            {"model": "Qwen/Qwen2.5-7B-Instruct", "quantization": "gptq"},
+            "quantization: gptq needs a GPTQ checkpoint",
+        ),
         (a100, {"model": "Qwen/Qwen2-7B-Instruct-GPTQ-Int8", "quantization": "awq"}, "is a gptq checkpoint, not awq"),
         (v100, {"model": "Qwen/Qwen2.5-7B-Instruct", "quantization": "fp8"}, "fp8 needs compute capability >= 8.0"),
     ]
@@ -243,6 +284,7 @@ def test_quantization_pins_that_cannot_work_are_refused():
         with pytest.raises(PlanError, match=message):
             plan_host(facts, load({"llmhost_services": [{"name": "q", **service}]}))
     # fp8 on an A100: 7.62e9 params x 1 B = 7.10 GiB
-    (svc,) = plan_host(a100, load({"llmhost_services": [{"name": "q", "model": "Qwen/Qwen2.5-7B-Instruct",
-                                                          "quantization": "fp8"}]})).services  # fmt: skip
+    (svc,) = plan_host(
+        a100, load({"llmhost_services": [{"name": "q", "model": "Qwen/Qwen2.5-7B-Instruct", "quantization": "fp8"}]})
+    ).services
     assert svc.quantization == "fp8" and any("7.10 GiB (fp8" in r for r in svc.reasons)

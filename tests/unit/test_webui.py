@@ -12,28 +12,26 @@ from llmhost.deploys import webui_secrets
 from llmhost.plan import Backend, GatewayInputs, PlanError, plan_host
 from llmhost.render import env_file_vars, unit_vars
 from llmhost.settings import DataError, load
-from tests.unit.test_plan import DEVBOX
+from tests.unit.common import DEVBOX
 
 KEY = "sk-" + "ab" * 32
 PASSWORD, SECRET = "generated-password", "cd" * 32
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    from llmhost.tinymodel import write_tiny_model
-
-    return str(write_tiny_model(tmp_path_factory.mktemp("m") / "tiny-qwen2"))
-
-
 def data(tiny, webui, gateway=None, services=None):
-    return {"llmhost_services": services or [{"name": "tiny", "model": tiny}], "llmhost_webui": webui,
-            "llmhost_gateway": gateway}  # fmt: skip
+    return {
+        "llmhost_services": services or [{"name": "tiny", "model": tiny}],
+        "llmhost_webui": webui,
+        "llmhost_gateway": gateway,
+    }
 
 
 def plan(tiny, webui, gateway=None, others=(), services=None):
     settings = load(data(tiny, webui, gateway, services))
-    own = tuple(Backend("ui", True, "ui", i, s.name, s.engine, s.host, s.port, s.served_model_name, s.api_key)
-                for i, s in enumerate(settings.services))  # fmt: skip
+    own = tuple(
+        Backend("ui", True, "ui", i, s.name, s.engine, s.host, s.port, s.served_model_name, s.api_key)
+        for i, s in enumerate(settings.services)
+    )
     inventory = ("ui", *dict.fromkeys(b.host for b in others))
     return plan_host(DEVBOX, settings, GatewayInputs("ui", inventory, own + tuple(others), KEY, PASSWORD, SECRET))
 
@@ -51,7 +49,11 @@ def test_in_front_of_the_gateway_one_connection_with_its_master_key(tiny):
     assert ui.models == ("tiny", "gpt-4") and env["DEFAULT_MODELS"] == "tiny"
     assert secrets["WEBUI_ADMIN_PASSWORD"] == PASSWORD and secrets["WEBUI_SECRET_KEY"] == SECRET
     # offline, private, the data's settings at every start; sign-in on, sign-up off
-    assert env["OFFLINE_MODE"] == "true" and env["RAG_EMBEDDING_MODEL"] == "" and env["ENABLE_PERSISTENT_CONFIG"] == "False"
+    assert (
+        env["OFFLINE_MODE"] == "true"
+        and env["RAG_EMBEDDING_MODEL"] == ""
+        and env["ENABLE_PERSISTENT_CONFIG"] == "False"
+    )
     assert env["WEBUI_AUTH"] == "true" and env["ENABLE_SIGNUP"] == "false" and env["ENABLE_OLLAMA_API"] == "false"
     assert env["WEBUI_NAME"] == "Lab chat" and env["DATA_DIR"] == "/opt/llmhost/webui"
     assert env["CORS_ALLOW_ORIGIN"] == "http://127.0.0.1:8080;http://localhost:8080"
@@ -78,8 +80,10 @@ def test_without_a_gateway_the_services_and_this_hosts_ollama(tiny, tmp_path):
     from llmhost.tinymodel import write_tiny_gguf
 
     write_tiny_gguf(tiny, gguf)
-    services = [{"name": "tiny", "model": tiny, "host": "0.0.0.0", "api_key": "own-key"},
-                {"name": "o", "model": str(gguf), "engine": "ollama", "port": 11434, "served_model_name": "o"}]  # fmt: skip
+    services = [
+        {"name": "tiny", "model": tiny, "host": "0.0.0.0", "api_key": "own-key"},
+        {"name": "o", "model": str(gguf), "engine": "ollama", "port": 11434, "served_model_name": "o"},
+    ]
     p = plan(tiny, {"host": "0.0.0.0", "default_model": "tiny-b"}, None, (remote(),), services)
     ui = p.webui
     env, secrets = dict(ui.env), dict(ui.secret_env)
@@ -96,16 +100,35 @@ def test_a_keyless_local_service_gets_an_empty_key(tiny):
     assert dict(ui.secret_env)["OPENAI_API_KEYS"] == "" and ui.connections[0][0] == "http://127.0.0.1:8000/v1"
 
 
-@pytest.mark.parametrize("others, webui, message", [
-    ((remote(bind="127.0.0.1"),), {}, "llmhost_webui: 10.0.0.12's llmhost_services[0] (tiny) listens on 127.0.0.1, "
-     "which ui cannot reach; set llmhost_services[0].host on 10.0.0.12 to its private address (or 0.0.0.0) and "
-     "llmhost_services[0].api_key, or leave 10.0.0.12 out of llmhost_webui.hosts"),
-    ((remote(api_key=None),), {}, "llmhost_webui: 10.0.0.12's llmhost_services[0] (tiny) has no api_key in the data"),
-    ((remote(engine="ollama", api_key=None),), {}, "llmhost_webui: 10.0.0.12's llmhost_services[0] (tiny) is served "
-     "by Ollama, which has no API key: only a webui on 10.0.0.12 may list it; leave 10.0.0.12 out of llmhost_webui.hosts"),
-    ((), {"hosts": ["nope"]}, "llmhost_webui.hosts: 'nope' is not a host of the inventory (its hosts: ui)"),
-    ((), {"default_model": "gpt-4"}, "llmhost_webui.default_model: 'gpt-4' is not a model it lists (tiny)"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "others, webui, message",
+    [
+        (
+            (remote(bind="127.0.0.1"),),
+            {},
+            (
+                "llmhost_webui: 10.0.0.12's llmhost_services[0] (tiny) listens on 127.0.0.1, "
+                "which ui cannot reach; set llmhost_services[0].host on 10.0.0.12 to its private address (or 0.0.0.0) and "
+                "llmhost_services[0].api_key, or leave 10.0.0.12 out of llmhost_webui.hosts"
+            ),
+        ),
+        (
+            (remote(api_key=None),),
+            {},
+            "llmhost_webui: 10.0.0.12's llmhost_services[0] (tiny) has no api_key in the data",
+        ),
+        (
+            (remote(engine="ollama", api_key=None),),
+            {},
+            (
+                "llmhost_webui: 10.0.0.12's llmhost_services[0] (tiny) is served "
+                "by Ollama, which has no API key: only a webui on 10.0.0.12 may list it; leave 10.0.0.12 out of llmhost_webui.hosts"
+            ),
+        ),
+        ((), {"hosts": ["nope"]}, "llmhost_webui.hosts: 'nope' is not a host of the inventory (its hosts: ui)"),
+        ((), {"default_model": "gpt-4"}, "llmhost_webui.default_model: 'gpt-4' is not a model it lists (tiny)"),
+    ],
+)
 def test_what_the_web_ui_cannot_reach_or_list_is_refused(tiny, others, webui, message):
     with pytest.raises(PlanError) as e:
         plan(tiny, webui, None, others)
@@ -117,20 +140,29 @@ def test_leaving_a_host_out_makes_it_plannable(tiny):
     assert ui.models == ("tiny",)
 
 
-@pytest.mark.parametrize("webui, message", [
-    ({"theme": "dark"}, "llmhost_webui.theme: unknown web UI key"),
-    ({"admin_email": "admin"}, "llmhost_webui.admin_email: expected an e-mail address"),
-    ({"admin_password": 'has"quote'}, "llmhost_webui.admin_password: expected 8 or more printable ASCII characters"),
-    ({"admin_password": "short"}, "llmhost_webui.admin_password: expected 8 or more"),
-    ({"admin_password": "x" * 73}, "llmhost_webui.admin_password: expected 8 or more printable ASCII characters (72 at most"),
-    ({"env": {"WEBUI_AUTH": False}}, "llmhost_webui.env.WEBUI_AUTH: set by llmhost itself"),
-    ({"env": {"OPENAI_API_KEYS": "x"}}, "llmhost_webui.env.OPENAI_API_KEYS: set by llmhost itself"),
-    ({"env": {"lower": "x"}}, "llmhost_webui.env: 'lower' is not an environment variable name"),
-    ({"env": {"X": ["a"]}}, "llmhost_webui.env.X: expected a one-line string"),
-    ({"port": 4000}, "llmhost_webui.port: 4000 is already used by llmhost_gateway"),
-    ({"host": "localhost"}, "llmhost_webui.host: expected an IP address"),
-    ("yes", "llmhost_webui: expected a dict"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "webui, message",
+    [
+        ({"theme": "dark"}, "llmhost_webui.theme: unknown web UI key"),
+        ({"admin_email": "admin"}, "llmhost_webui.admin_email: expected an e-mail address"),
+        (
+            {"admin_password": 'has"quote'},
+            "llmhost_webui.admin_password: expected 8 or more printable ASCII characters",
+        ),
+        ({"admin_password": "short"}, "llmhost_webui.admin_password: expected 8 or more"),
+        (
+            {"admin_password": "x" * 73},
+            "llmhost_webui.admin_password: expected 8 or more printable ASCII characters (72 at most",
+        ),
+        ({"env": {"WEBUI_AUTH": False}}, "llmhost_webui.env.WEBUI_AUTH: set by llmhost itself"),
+        ({"env": {"OPENAI_API_KEYS": "x"}}, "llmhost_webui.env.OPENAI_API_KEYS: set by llmhost itself"),
+        ({"env": {"lower": "x"}}, "llmhost_webui.env: 'lower' is not an environment variable name"),
+        ({"env": {"X": ["a"]}}, "llmhost_webui.env.X: expected a one-line string"),
+        ({"port": 4000}, "llmhost_webui.port: 4000 is already used by llmhost_gateway"),
+        ({"host": "localhost"}, "llmhost_webui.host: expected an IP address"),
+        ("yes", "llmhost_webui: expected a dict"),
+    ],
+)
 def test_bad_web_ui_data_is_one_line_naming_the_key(tiny, webui, message):
     with pytest.raises(DataError) as e:
         load(data(tiny, webui, {}))
@@ -138,14 +170,18 @@ def test_bad_web_ui_data_is_one_line_naming_the_key(tiny, webui, message):
 
 
 def test_env_settings_pass_through_as_strings(tiny):
-    ui = plan(tiny, {"env": {"ENABLE_TITLE_GENERATION": False, "TASK_MODEL": "tiny", "CORS_ALLOW_ORIGIN": "https://x"}}).webui
+    ui = plan(
+        tiny, {"env": {"ENABLE_TITLE_GENERATION": False, "TASK_MODEL": "tiny", "CORS_ALLOW_ORIGIN": "https://x"}}
+    ).webui
     env = dict(ui.env)
     assert env["ENABLE_TITLE_GENERATION"] == "false" and env["TASK_MODEL"] == "tiny"
     assert env["CORS_ALLOW_ORIGIN"] == "https://x"  # ours is a default the data may replace
 
 
 def test_hosts_beside_a_gateway_are_refused(tiny):
-    with pytest.raises(PlanError, match=r"llmhost_webui.hosts: this host has a gateway, and the web UI lists its models"):
+    with pytest.raises(
+        PlanError, match=r"llmhost_webui.hosts: this host has a gateway, and the web UI lists its models"
+    ):
         plan(tiny, {"hosts": ["ui"]}, {})
 
 
@@ -177,11 +213,17 @@ def test_the_deploys_host_is_told_from_the_others_by_name(tiny, tmp_path):
 
     from llmhost.deploys import gateway_inputs
 
-    own = {"llmhost_services": [{"name": "tiny", "model": tiny}], "llmhost_webui": {},
-           "llmhost_secrets_dir": str(tmp_path)}  # fmt: skip
+    own = {
+        "llmhost_services": [{"name": "tiny", "model": tiny}],
+        "llmhost_webui": {},
+        "llmhost_secrets_dir": str(tmp_path),
+    }
     other = {"llmhost_services": [{"name": "tiny", "model": tiny, "host": "10.0.0.12", "api_key": "k"}]}
     inventory = Inventory(([("ui", own), ("10.0.0.12", other)], {}))
     state = State(inventory, Config())
     with ctx_state.use(state), ctx_host.use(inventory.get_host("ui")):
         inputs = gateway_inputs(host, load(own))
-    assert [(b.host, b.local, b.bind) for b in inputs.backends] == [("ui", True, "127.0.0.1"), ("10.0.0.12", False, "10.0.0.12")]
+    assert [(b.host, b.local, b.bind) for b in inputs.backends] == [
+        ("ui", True, "127.0.0.1"),
+        ("10.0.0.12", False, "10.0.0.12"),
+    ]

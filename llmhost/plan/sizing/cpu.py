@@ -25,7 +25,10 @@ def _cpu_dtype(wish: ServiceWish, facts: HostFacts, info: ModelInfo | None) -> t
     if native_bf16:
         return "bfloat16", f"dtype=bfloat16: the CPU has native bf16 ({', '.join(sorted(native_bf16))})"
     if info is None:
-        return "auto", "dtype=auto: the model is not in the catalog; vLLM takes torch_dtype from its config.json on the host"
+        return (
+            "auto",
+            "dtype=auto: the model is not in the catalog; vLLM takes torch_dtype from its config.json on the host",
+        )
     if info is not None and info.stored_dtype_bytes == 4:
         return "float32", (
             "dtype=float32: the weights are stored in float32 and the CPU has no native bf16 "
@@ -63,16 +66,19 @@ def size_cpu(key: str, wish: ServiceWish, facts: HostFacts, share: int, root: st
         reasons.append(f"max_num_seqs={max_num_seqs}: pinned by the service")
     else:
         max_num_seqs = min(256, 4 * facts.cores)
-        reasons.append(f"max_num_seqs={max_num_seqs}: 4 per core on {facts.cores} cores (CPU decode is bandwidth bound)")
+        reasons.append(
+            f"max_num_seqs={max_num_seqs}: 4 per core on {facts.cores} cores (CPU decode is bandwidth bound)"
+        )
 
     if info is None:
         # A hub model llmhost has no numbers for: vLLM reads its config.json on the host. Guessing a
         # length here fails the engine on a model shorter than the guess (seen: 4096 on a 2048 model).
         max_model_len = wish.max_model_len
         reasons.append(
-            f"max_model_len={max_model_len}: pinned by the service" if max_model_len else
-            "max_model_len: the model's own (not in the catalog; vLLM reads it from config.json on the host)"
-        )  # fmt: skip
+            f"max_model_len={max_model_len}: pinned by the service"
+            if max_model_len
+            else "max_model_len: the model's own (not in the catalog; vLLM reads it from config.json on the host)"
+        )
         kv_gib = max(1, int(share * 0.25 // GiB))
         reasons.append(f"VLLM_CPU_KVCACHE_SPACE={kv_gib}: a quarter of this service's memory share ({gib(share)})")
     else:
@@ -87,7 +93,9 @@ def size_cpu(key: str, wish: ServiceWish, facts: HostFacts, share: int, root: st
             )
         model_max = info.max_position_embeddings
         if wish.max_model_len is not None and wish.max_model_len > model_max:
-            raise PlanError(f"{key}.max_model_len: {wish.max_model_len} exceeds the model's maximum of {model_max} tokens")
+            raise PlanError(
+                f"{key}.max_model_len: {wish.max_model_len} exceeds the model's maximum of {model_max} tokens"
+            )
         wanted_len = wish.max_model_len or model_max
         want = kv_per_token * wanted_len * max_num_seqs
         kv_gib = max(1, min(math.ceil(want / GiB), int(budget // GiB)))
@@ -102,7 +110,9 @@ def size_cpu(key: str, wish: ServiceWish, facts: HostFacts, share: int, root: st
             reasons.append(f"max_model_len={max_model_len}: pinned by the service; fits the KV cache ({holds} tokens)")
         else:
             max_model_len = min(model_max, holds)
-            reasons.append(f"max_model_len={max_model_len}: the model's maximum is {model_max}; the KV cache holds {holds} tokens")
+            reasons.append(
+                f"max_model_len={max_model_len}: the model's maximum is {model_max}; the KV cache holds {holds} tokens"
+            )
         reasons.append(
             f"VLLM_CPU_KVCACHE_SPACE={kv_gib}: KV is {kv_per_token} B/token (2 x {info.num_layers} layers x "
             f"{info.num_kv_heads} kv heads x {info.head_dim} x {dtype_bytes} B); {max_num_seqs} x {wanted_len} tokens "
@@ -131,8 +141,11 @@ def size_cpu(key: str, wish: ServiceWish, facts: HostFacts, share: int, root: st
     if multiarch:
         env["LD_PRELOAD"] = f"/usr/lib/{multiarch}/libtcmalloc_minimal.so.4:{venv}/lib/libiomp5.so"
         reasons.append("LD_PRELOAD=tcmalloc+libiomp5: vLLM's CPU backend recommends both (+50% decode measured here)")
-    args = ("--dtype", dtype) + (("--max-model-len", str(max_model_len)) if max_model_len else ()) + (
-        "--max-num-seqs", str(max_num_seqs))  # fmt: skip
+    args = (
+        ("--dtype", dtype)
+        + (("--max-model-len", str(max_model_len)) if max_model_len else ())
+        + ("--max-num-seqs", str(max_num_seqs))
+    )
     if wish.workload == "throughput":
         args += ("--stream-interval", str(STREAM_INTERVAL))
         reasons.append(

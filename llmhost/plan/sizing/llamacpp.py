@@ -31,17 +31,32 @@ def gguf_file(key: str, wish: ServiceWish, engine: str) -> tuple[str, int, str, 
     info = wish.model.info
     if wish.gguf:
         if info is None or info.gguf_file:
-            raise PlanError(f"{key}.gguf: " + (f"{wish.model.ref} is a GGUF already" if info else
-                            f"llmhost has no numbers for {wish.model.ref} to size its GGUF (give a directory with its config.json)"))  # fmt: skip
+            raise PlanError(
+                f"{key}.gguf: "
+                + (
+                    f"{wish.model.ref} is a GGUF already"
+                    if info
+                    else f"llmhost has no numbers for {wish.model.ref} to size its GGUF (give a directory with its config.json)"
+                )
+            )
         params, size = made_gguf_bytes(info, wish.gguf)
         name = f"{wish.model.slug}-{wish.gguf}.gguf"
-        return (name, size, wish.gguf,
-                f"model file {name} ({wish.gguf}, ~{gib(size)}: {params / 1e9:.3f} B params x {GGUF_TYPES[wish.gguf]} "
-                f"bits): made on the host from the checkpoint with llama.cpp's convert_hf_to_gguf.py"
-                + (" and llama-quantize" if wish.gguf not in ("F16", "BF16") else "") + f" (gguf {wish.gguf})")  # fmt: skip
+        return (
+            name,
+            size,
+            wish.gguf,
+            f"model file {name} ({wish.gguf}, ~{gib(size)}: {params / 1e9:.3f} B params x {GGUF_TYPES[wish.gguf]} "
+            f"bits): made on the host from the checkpoint with llama.cpp's convert_hf_to_gguf.py"
+            + (" and llama-quantize" if wish.gguf not in ("F16", "BF16") else "")
+            + f" (gguf {wish.gguf})",
+        )
     if info is not None and info.gguf_file:
-        return (info.gguf_file, info.weight_bytes, info.gguf_type,
-                f"model file {info.gguf_file} ({info.gguf_type}, {gib(info.weight_bytes)}): the model is a GGUF")  # fmt: skip
+        return (
+            info.gguf_file,
+            info.weight_bytes,
+            info.gguf_type,
+            f"model file {info.gguf_file} ({info.gguf_type}, {gib(info.weight_bytes)}): the model is a GGUF",
+        )
     ggufs: tuple[GgufFile, ...] = GGUF.get(wish.model.ref, ())
     if info is None or not ggufs:
         raise PlanError(
@@ -49,15 +64,21 @@ def gguf_file(key: str, wish: ServiceWish, engine: str) -> tuple[str, int, str, 
             f"(known: {', '.join(sorted(GGUF))}; or give a directory holding one .gguf)"
         )
     gguf = min(ggufs, key=lambda g: g.size)
-    return gguf.filename, gguf.size, gguf.quant, f"model file {gguf.filename} ({gguf.quant}, {gib(gguf.size)}) from {gguf.repo}"
+    return (
+        gguf.filename,
+        gguf.size,
+        gguf.quant,
+        f"model file {gguf.filename} ({gguf.quant}, {gib(gguf.size)}) from {gguf.repo}",
+    )
 
 
 # the /proc/cpuinfo flag of Intel AMX's int8 tiles (Sapphire Rapids and later): ggml's AMX path runs there
 AMX_FLAG = "amx_int8"
 
 
-def size_llamacpp(key: str, wish: ServiceWish, facts: HostFacts, share: int, why_not_vllm: str | None,
-                  ledger: Ledger) -> Sizing:  # fmt: skip
+def size_llamacpp(
+    key: str, wish: ServiceWish, facts: HostFacts, share: int, why_not_vllm: str | None, ledger: Ledger
+) -> Sizing:
     info = wish.model.info
     reasons = []
     if why_not_vllm:
@@ -100,8 +121,10 @@ def size_llamacpp(key: str, wish: ServiceWish, facts: HostFacts, share: int, why
         kv = kv_per_token * n_ctx * parallel
         args = ["-c", str(n_ctx * parallel), "-np", str(parallel)]
         if size + kv + LLAMACPP_RUNTIME_BYTES > share:
-            raise PlanError(f"{key}.model: {model_file} + KV needs {gib(size + kv + LLAMACPP_RUNTIME_BYTES)}; "
-                            f"this service's memory share is {gib(share)}")  # fmt: skip
+            raise PlanError(
+                f"{key}.model: {model_file} + KV needs {gib(size + kv + LLAMACPP_RUNTIME_BYTES)}; "
+                f"this service's memory share is {gib(share)}"
+            )
         args += ["-ngl", "0"]
     threads = max(1, facts.cores)
     ids = cpu_ids(facts.cpu_online)
@@ -116,11 +139,18 @@ def size_llamacpp(key: str, wish: ServiceWish, facts: HostFacts, share: int, why
             "here: SIGSEGV at its first graph with a Q8_0 GGUF on a virtualized Xeon with AMX; llama.cpp #20824, "
             "Ollama #17249); the weights stay in the plain CPU buffer (the AVX repacked layouts of Q4_0/IQ4_NL go too)"
         )
-    reasons.append(f"-c {n_ctx * parallel} -np {parallel}: {parallel} parallel slots of {n_ctx} tokens"
-                   + (" (pinned)" if wish.max_num_seqs else "") + f"; KV {kv_per_token} B/token = {gib(kv)} "
-                   f"(the model allows {model_max})")  # fmt: skip
-    reasons.append(f"-t {threads}{' ' + ' '.join(pinned) if pinned else ''}: one thread per core of this service's "
-                   f"CPUs ({facts.cpu_online})")  # fmt: skip
-    reasons.append("--metrics: Prometheus /metrics; --no-webui: an API server only; --log-prefix: error lines "
-                   "marked E (the verify layer names the first as the cause when the server dies)")
+    reasons.append(
+        f"-c {n_ctx * parallel} -np {parallel}: {parallel} parallel slots of {n_ctx} tokens"
+        + (" (pinned)" if wish.max_num_seqs else "")
+        + f"; KV {kv_per_token} B/token = {gib(kv)} "
+        f"(the model allows {model_max})"
+    )
+    reasons.append(
+        f"-t {threads}{' ' + ' '.join(pinned) if pinned else ''}: one thread per core of this service's "
+        f"CPUs ({facts.cpu_online})"
+    )
+    reasons.append(
+        "--metrics: Prometheus /metrics; --no-webui: an API server only; --log-prefix: error lines "
+        "marked E (the verify layer names the first as the cause when the server dies)"
+    )
     return Sizing(LLAMACPP, "float16", quant, 1, None, n_ctx, parallel, env, tuple(args), model_file, tuple(reasons))

@@ -65,17 +65,23 @@ def _gpu_weights(info: ModelInfo, dtype_bytes: int, quantization: str | None) ->
 def size_vllm_gpu(key: str, wish: ServiceWish, facts: HostFacts, cc: float, ledger: Ledger) -> Sizing:
     info = wish.model.info
     if info is None:
-        raise PlanError(f"{key}.model: {wish.model.ref} is not in llmhost's catalog; give a directory with its config.json")
+        raise PlanError(
+            f"{key}.model: {wish.model.ref} is not in llmhost's catalog; give a directory with its config.json"
+        )
     release = next((r for min_cc, r in VLLM_GPU_RELEASES if cc >= min_cc), None)
     if release is None:
         raise PlanError(f"{key}.engine: vLLM needs compute capability >= 7.0; {facts.gpus[0].name} has {cc}")
-    reasons = [f"engine vllm=={release.version} ({release.variant}): the GPUs have compute capability {cc}"
-               + (" (Volta: vLLM's docs list cc >= 7.0 up to the 0.14 line, cc >= 7.5 later)" if cc < 7.5 else "")]  # fmt: skip
+    reasons = [
+        f"engine vllm=={release.version} ({release.variant}): the GPUs have compute capability {cc}"
+        + (" (Volta: vLLM's docs list cc >= 7.0 up to the 0.14 line, cc >= 7.5 later)" if cc < 7.5 else "")
+    ]
 
     # dtype: bf16 only on cc >= 8.0 (the seed's MX450 crashed with bf16); quantized kernels want fp16.
     if wish.dtype != "auto":
         if wish.dtype == "bfloat16" and cc < BF16_MIN_CC:
-            raise PlanError(f"{key}.dtype: bfloat16 needs compute capability >= 8.0; these GPUs have {cc} (use float16)")
+            raise PlanError(
+                f"{key}.dtype: bfloat16 needs compute capability >= 8.0; these GPUs have {cc} (use float16)"
+            )
         dtype = wish.dtype
         reasons.append(f"dtype={dtype}: pinned by the service")
     elif info.quantization or wish.quantization in ("gptq", "awq"):
@@ -99,7 +105,9 @@ def size_vllm_gpu(key: str, wish: ServiceWish, facts: HostFacts, cc: float, ledg
 
     # Quantization candidates: the checkpoint's own, else as pinned, else none then bnb 4-bit.
     if wish.quantization and info.quantization and wish.quantization != info.quantization:
-        raise PlanError(f"{key}.quantization: {wish.model.ref} is a {info.quantization} checkpoint, not {wish.quantization}")
+        raise PlanError(
+            f"{key}.quantization: {wish.model.ref} is a {info.quantization} checkpoint, not {wish.quantization}"
+        )
     if wish.quantization in ("gptq", "awq") and not info.quantization:
         raise PlanError(
             f"{key}.quantization: {wish.quantization} needs a {wish.quantization.upper()} checkpoint and "
@@ -146,7 +154,9 @@ def size_vllm_gpu(key: str, wish: ServiceWish, facts: HostFacts, cc: float, ledg
     else:
         others = ledger.taken(order)
         if best_miss is None:
-            raise PlanError(f"{key}.model: {wish.model.ref} has no room on the GPUs left by the other services ({others})")
+            raise PlanError(
+                f"{key}.model: {wish.model.ref} has no room on the GPUs left by the other services ({others})"
+            )
         miss, quant, tp, util, weights = best_miss
         raise PlanError(
             f"{key}.model: {wish.model.ref} does not fit {n} x {facts.gpus[0].name} ({gib(per_gpu)} usable each): "
@@ -161,20 +171,30 @@ def size_vllm_gpu(key: str, wish: ServiceWish, facts: HostFacts, cc: float, ledg
     if quant and not info.quantization and not wish.quantization:
         reasons.append(f"quantization=bitsandbytes: unquantized {dtype} weights do not fit; 4-bit does ({weights_why})")
     elif quant:
-        reasons.append(f"quantization={quant}: " + ("the checkpoint's own" if info.quantization else "pinned by the service"))
+        reasons.append(
+            f"quantization={quant}: " + ("the checkpoint's own" if info.quantization else "pinned by the service")
+        )
     reasons.append(f"weights {gib(weights)} ({weights_why}), {gib(weights // tp)} per GPU at TP {tp}")
     reasons.append(
         f"tensor_parallel_size={tp}: "
-        + ("pinned by the service" if wish.tensor_parallel_size else
-           f"the largest of {_tp_choices(n, info)} that divides {info.num_attention_heads} heads / {info.num_kv_heads} KV heads "
-           f"on {n} GPU(s): more GPUs share weights and KV")  # fmt: skip
+        + (
+            "pinned by the service"
+            if wish.tensor_parallel_size
+            else f"the largest of {_tp_choices(n, info)} that divides {info.num_attention_heads} heads / {info.num_kv_heads} KV heads "
+            f"on {n} GPU(s): more GPUs share weights and KV"
+        )
     )
     reasons.append(
         f"gpu_memory_utilization={util}: "
-        + (f"what the other services leave on GPU {','.join(map(str, devices))} ({others})" if others and util not in utils else
-           "pinned by the service" if wish.gpu_memory_utilization else
-           "the default" if util == GPU_UTIL_DEFAULT else
-           f"raised from {GPU_UTIL_DEFAULT}: at {GPU_UTIL_DEFAULT} the KV cache would not hold {need_len} tokens")  # fmt: skip
+        + (
+            f"what the other services leave on GPU {','.join(map(str, devices))} ({others})"
+            if others and util not in utils
+            else "pinned by the service"
+            if wish.gpu_memory_utilization
+            else "the default"
+            if util == GPU_UTIL_DEFAULT
+            else f"raised from {GPU_UTIL_DEFAULT}: at {GPU_UTIL_DEFAULT} the KV cache would not hold {need_len} tokens"
+        )
     )
     if wish.max_model_len is not None:
         max_model_len = wish.max_model_len
@@ -195,8 +215,18 @@ def size_vllm_gpu(key: str, wish: ServiceWish, facts: HostFacts, cc: float, ledg
             f"max_num_seqs={max_num_seqs}: the KV cache holds {holds // max_model_len} full-length sequences; "
             "typical requests are a quarter of that (capped at 256)"
         )
-    args = ["--dtype", dtype, "--max-model-len", str(max_model_len), "--max-num-seqs", str(max_num_seqs),
-            "--tensor-parallel-size", str(tp), "--gpu-memory-utilization", f"{util:.2f}"]  # fmt: skip
+    args = [
+        "--dtype",
+        dtype,
+        "--max-model-len",
+        str(max_model_len),
+        "--max-num-seqs",
+        str(max_num_seqs),
+        "--tensor-parallel-size",
+        str(tp),
+        "--gpu-memory-utilization",
+        f"{util:.2f}",
+    ]
     if quant:
         args += ["--quantization", quant]
     if info.trust_remote_code:
@@ -204,10 +234,14 @@ def size_vllm_gpu(key: str, wish: ServiceWish, facts: HostFacts, cc: float, ledg
         reasons.append(f"--trust-remote-code: {info.architecture} ships its modelling code in the repository")
     if cc < 7.5:
         args.append("--enforce-eager")
-        reasons.append("--enforce-eager: CUDA graphs on Volta with the 0.14 line are the production-stack tutorial's trouble spot")
+        reasons.append(
+            "--enforce-eager: CUDA graphs on Volta with the 0.14 line are the production-stack tutorial's trouble spot"
+        )
     env = {"CUDA_VISIBLE_DEVICES": ",".join(str(i) for i in devices)}
     if others:
-        reasons.append(f"CUDA_VISIBLE_DEVICES={env['CUDA_VISIBLE_DEVICES']}: the GPU(s) with the most memory left ({others})")
+        reasons.append(
+            f"CUDA_VISIBLE_DEVICES={env['CUDA_VISIBLE_DEVICES']}: the GPU(s) with the most memory left ({others})"
+        )
     if facts.wsl:
         env["LD_LIBRARY_PATH"] = "/usr/lib/wsl/lib"
         reasons.append("LD_LIBRARY_PATH=/usr/lib/wsl/lib: WSL's libcuda comes from the Windows driver")
