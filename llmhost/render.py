@@ -8,7 +8,16 @@ from __future__ import annotations
 
 import shlex
 
-from llmhost.plan import AptPlan, CondaPlan, CudaPlan, EnginePlan, GatewayPlan, OllamaPlan, ServicePlan
+from llmhost.plan import (
+    AptPlan,
+    CondaPlan,
+    CudaPlan,
+    EnginePlan,
+    GatewayPlan,
+    OllamaPlan,
+    ServicePlan,
+    SupervisedProcess,
+)
 
 RESTART_DELAY_SECONDS = 10
 # systemd gives up after this many failed starts within the interval (then `systemctl reset-failed`).
@@ -25,7 +34,7 @@ def _systemd_quote(value: str, command: bool = False) -> str:
     return f'"{escaped}"'
 
 
-def _header(service: ServicePlan) -> dict:
+def _header(service: SupervisedProcess) -> dict:
     """What the header comment of a supervisor file says about its service."""
     return {
         "unit": service.unit,
@@ -37,7 +46,7 @@ def _header(service: ServicePlan) -> dict:
     }
 
 
-def launcher_vars(service: ServicePlan, nofile: int) -> dict:
+def launcher_vars(service: SupervisedProcess, nofile: int) -> dict:
     return {
         **_header(service),
         "nofile": nofile,
@@ -50,7 +59,7 @@ def launcher_vars(service: ServicePlan, nofile: int) -> dict:
     }
 
 
-def unit_vars(service: ServicePlan, user: str, workdir: str, nofile: int) -> dict:
+def unit_vars(service: SupervisedProcess, user: str, workdir: str, nofile: int) -> dict:
     return {
         **_header(service),
         "nofile": nofile,
@@ -87,7 +96,7 @@ def ollama_launcher_vars(services: list[ServicePlan], nofile: int) -> dict:
     return {**launcher_vars(services[0], nofile), "served_model_name": ", ".join(s.served_model_name for s in services)}
 
 
-def env_file_vars(service: ServicePlan) -> dict:
+def env_file_vars(service: SupervisedProcess) -> dict:
     for key, value in service.secret_env:
         if "\n" in value or "\r" in value:
             raise ValueError(f"{key} of {service.name} contains a newline")

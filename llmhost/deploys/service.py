@@ -18,7 +18,7 @@ from llmhost.facts import prefetch
 from llmhost.facts.pip import EngineVenvs, SystemdEngines
 from llmhost.operations import files as llmfiles
 from llmhost.operations import ollama, secret, tmux, webui
-from llmhost.plan import GatewayPlan, HostPlan, ServicePlan, WebuiPlan, supervised
+from llmhost.plan import GatewayPlan, HostPlan, ServicePlan, SupervisedProcess, WebuiPlan, supervised
 from llmhost.render import (
     env_file_vars,
     gateway_config,
@@ -32,7 +32,7 @@ from llmhost.resources import template
 from llmhost.settings import Settings
 
 
-def _restart_if(service: ServicePlan, plan: HostPlan, changed, units: dict | None = None):
+def _restart_if(service: SupervisedProcess, plan: HostPlan, changed, units: dict | None = None):
     """Restart when a file or input of this run changed, or when the running engine is not on the
     planned venv (an earlier run moved the link and stopped before its restart). ``units``: the
     systemd services as ``SystemdEngines`` read them for the whole layer (else one read here)."""
@@ -43,7 +43,7 @@ def _restart_if(service: ServicePlan, plan: HostPlan, changed, units: dict | Non
     else:
         running = units.get(service.unit, {}).get("venvs", [])
     stale = any(name != posixpath.basename(service.engine.venv) for name in running)
-    if getattr(service, "nodes", ()):
+    if isinstance(service, ServicePlan) and service.nodes:
         changed = _any_node_changed(dict(service.env)["LLMHOST_CLUSTER"], changed)
     return lambda: stale or changed()
 
@@ -70,7 +70,7 @@ def _any_node_changed(cluster: str, changed):
     return lambda: any(done(c) for c in nodes)
 
 
-def _systemd(plan: HostPlan, service: ServicePlan, inputs: list[OperationMeta], units: dict) -> None:
+def _systemd(plan: HostPlan, service: SupervisedProcess, inputs: list[OperationMeta], units: dict) -> None:
     unit = llmfiles.rendered(  # /etc/systemd/system: there on every systemd host
         name=f"Unit {service.unit}.service",
         src=template("llmhost.service.j2"),
@@ -98,7 +98,7 @@ def _systemd(plan: HostPlan, service: ServicePlan, inputs: list[OperationMeta], 
         )
 
 
-def _tmux(plan: HostPlan, service: ServicePlan, inputs: list[OperationMeta]) -> None:
+def _tmux(plan: HostPlan, service: SupervisedProcess, inputs: list[OperationMeta]) -> None:
     launcher = llmfiles.rendered(  # <root>/run: made by the system layer
         name=f"Launcher of {service.unit}",
         src=template("launcher.sh.j2"),

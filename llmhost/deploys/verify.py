@@ -7,12 +7,10 @@ from __future__ import annotations
 from pyinfra.api import deploy
 
 from llmhost.operations import endpoint
-from llmhost.plan import GatewayPlan, HostPlan, ServicePlan, WebuiPlan
+from llmhost.plan import HostPlan, SupervisedProcess
 
 
-def _ready(
-    plan: HostPlan, supervised: ServicePlan | GatewayPlan | WebuiPlan, name: str, model: str, python: str, **more
-) -> None:
+def _ready(plan: HostPlan, supervised: SupervisedProcess, name: str, model: str, python: str, **more) -> None:
     """Health, then a chat completion for ``model``, of a service or the gateway (its supervisor's
     unit ends the wait at once when it dies; its log names why)."""
     endpoint.ready(

@@ -26,6 +26,7 @@ from llmhost.plan.types import (
     OllamaPlan,
     PlanError,
     ServicePlan,
+    SupervisedProcess,
 )
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "Owned",
     "PlanError",
     "ServicePlan",
+    "SupervisedProcess",
     "WebuiPlan",
     "model_path",
     "owned_record",

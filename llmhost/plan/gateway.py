@@ -11,11 +11,12 @@ from llmhost.engines import ENGINE_DEATH, GATEWAY
 from llmhost.plan.envs import engine_plan
 from llmhost.plan.hostplan import Deployment, GatewayPlan
 from llmhost.plan.inputs import Backend, HostFacts
-from llmhost.plan.types import PlanError, bind_url
+from llmhost.plan.types import PlanError, SupervisedProcess, bind_url, unit_of
 from llmhost.settings import Settings
 
 KEY = "llmhost_gateway"
-UNIT = "llmhost-gateway"
+NAME = "gateway"
+UNIT = unit_of(NAME)
 # LiteLLM reads these at import and at first use: each keeps a fetch from the Internet away
 # (the model cost map from GitHub at every start, Anthropic's beta headers, the UI's blog posts,
 # the autorouter presets, the policy templates); LITELLM_MODE=PRODUCTION stops it from loading a
@@ -192,6 +193,7 @@ def plan_gateway(
         **OFFLINE_ENV,
     }
     return GatewayPlan(
+        **SupervisedProcess.files(NAME, root, settings.env_dir),
         engine=engine,
         bind=gw.host,
         port=gw.port,
@@ -217,11 +219,6 @@ def plan_gateway(
         ),
         env=tuple(sorted(env.items())),
         secret_env=tuple(secret_env),
-        unit=UNIT,
-        launcher=f"{root}/run/gateway.sh",
-        unit_file=f"/etc/systemd/system/{UNIT}.service",
-        env_file=f"{settings.env_dir}/gateway.env",
-        log=f"{root}/logs/gateway.log",
         health_url=bind_url(gw.host, gw.port),
         reasons=tuple(reasons),
         errors=GATEWAY.errors + ENGINE_DEATH,

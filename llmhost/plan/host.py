@@ -23,8 +23,8 @@ from llmhost.plan.hostplan import HostPlan
 from llmhost.plan.inputs import Backend, GatewayInputs, HostFacts, owned_record
 from llmhost.plan.models import check_disk
 from llmhost.plan.route import may_use_gpus
-from llmhost.plan.services import plan_services, unit_of
-from llmhost.plan.types import EnginePlan, PlanError
+from llmhost.plan.services import plan_services
+from llmhost.plan.types import EnginePlan, PlanError, unit_of
 from llmhost.plan.webui import plan_webui
 from llmhost.settings import HUB_SOURCES, Settings
 

@@ -17,6 +17,7 @@ from llmhost.plan.types import (
     OllamaPlan,
     ServicePlan,
     ShmPlan,
+    SupervisedProcess,
     Teardown,
 )
 
@@ -32,15 +33,11 @@ class Deployment:
     id: str  # <host>/<service>: stable, in the gateway's logs and metrics
 
 
-@dataclass(frozen=True)
-class GatewayPlan:
+@dataclass(frozen=True, kw_only=True)
+class GatewayPlan(SupervisedProcess):
     """LiteLLM's proxy in front of the inventory's services: its venv, its config (no secrets in it),
-    its env file (the master key and the backends' keys, 0600) and its supervisor's files. It is
-    supervised like an engine: the unit/launcher templates read the same fields as a ServicePlan's."""
+    its env file (the master key and the backends' keys, 0600) and its supervisor's files."""
 
-    engine: EnginePlan
-    bind: str
-    port: int
     deployments: tuple[Deployment, ...]
     aliases: tuple[tuple[str, str], ...]  # alias -> model group
     fallbacks: tuple[tuple[str, tuple[str, ...]], ...]
@@ -49,26 +46,8 @@ class GatewayPlan:
     cooldown_time: int
     allowed_fails: int
     config: str  # config.yaml on the host
-    argv: tuple[str, ...]
-    env: tuple[tuple[str, str], ...]
-    secret_env: tuple[tuple[str, str], ...] = field(repr=False)
-    unit: str
-    launcher: str
-    unit_file: str
-    env_file: str
-    log: str
-    health_url: str
-    reasons: tuple[str, ...]
-    errors: tuple[str, ...] = ()
     health_path: str = "/health/liveliness"  # no auth; 200 once the proxy has loaded its config
-    key_file: str | None = None
     api_key_var: str = "LITELLM_MASTER_KEY"
-    served_model_name: str = ""  # what its unit's header names (the groups it routes)
-    name: str = "gateway"
-
-    @property
-    def secret_files(self) -> tuple[str, ...]:
-        return (self.env_file,)
 
     @property
     def groups(self) -> tuple[str, ...]:
@@ -98,40 +77,18 @@ class GatewayPlan:
         }
 
 
-@dataclass(frozen=True)
-class WebuiPlan:
+@dataclass(frozen=True, kw_only=True)
+class WebuiPlan(SupervisedProcess):
     """Open WebUI: its venv, its data directory, its connections (the gateway, or the services), its
     env file (the admin's password, the session secret, the connections' keys: 0600) and its
-    supervisor's files, read by the same templates as a ServicePlan's."""
+    supervisor's files."""
 
-    engine: EnginePlan
-    bind: str
-    port: int
     connections: tuple[tuple[str, str], ...]  # (OpenAI-compatible base URL, what it is)
     ollama_url: str | None  # this host's Ollama daemon, listed through Open WebUI's Ollama API
     models: tuple[str, ...]  # the names it lists (the verify layer chats with the first)
     default_model: str
     admin_email: str
     data_dir: str  # its database, uploads and cache: under llmhost's root, kept across upgrades
-    argv: tuple[str, ...]
-    env: tuple[tuple[str, str], ...]
-    secret_env: tuple[tuple[str, str], ...] = field(repr=False)
-    unit: str
-    launcher: str
-    unit_file: str
-    env_file: str
-    log: str
-    health_url: str
-    reasons: tuple[str, ...]
-    errors: tuple[str, ...] = ()
-    health_path: str = "/health"
-    key_file: str | None = None
-    served_model_name: str = ""  # what its unit's header names (the models it lists)
-    name: str = "webui"
-
-    @property
-    def secret_files(self) -> tuple[str, ...]:
-        return (self.env_file,)
 
     @property
     def database(self) -> str:

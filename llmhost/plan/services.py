@@ -20,13 +20,8 @@ from llmhost.plan.sizing.cpu import size_cpu
 from llmhost.plan.sizing.llamacpp import size_llamacpp
 from llmhost.plan.sizing.ollama import plan_ollama
 from llmhost.plan.sizing.vllm_gpu import size_vllm_gpu
-from llmhost.plan.types import OllamaPlan, PlanError, ServicePlan, bind_url
+from llmhost.plan.types import OllamaPlan, PlanError, ServicePlan, SupervisedProcess, bind_url
 from llmhost.settings import ServiceWish, Settings
-
-
-def unit_of(name: str) -> str:
-    """A service's systemd unit (without .service) or tmux session."""
-    return f"llmhost-{name}"
 
 
 def plan_services(
@@ -234,7 +229,7 @@ def plan_service(
     if wish.bind_public:
         reasons.append(f"bind {wish.host}: asked for by the service; the API key guards /v1/*")
     return ServicePlan(
-        name=wish.name,
+        **SupervisedProcess.files(wish.name, root, settings.env_dir),
         engine=engine,
         model=model,
         bind=wish.host,
@@ -250,13 +245,8 @@ def plan_service(
         argv=argv,
         env=tuple(sorted(env.items())),
         secret_env=secret_env,
-        unit=unit_of(wish.name),
-        launcher=f"{root}/run/{wish.name}.sh",
-        unit_file=f"/etc/systemd/system/llmhost-{wish.name}.service",
-        env_file=f"{settings.env_dir}/{wish.name}.env",
         key_file=key_file,
         api_key_var=api_key_var,
-        log=f"{root}/logs/{wish.name}.log",
         health_url="" if cluster and not cluster.head else bind_url(wish.host, wish.port),
         reasons=tuple(reasons),
         model_file=sizing.model_file,

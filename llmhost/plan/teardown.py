@@ -21,19 +21,14 @@ def owned(
     the files written for it (the web UI's database stays, like the models)."""
     made = []
     if gateway:
-        kept = (gateway.unit_file if supervisor == "systemd" else gateway.launcher, gateway.config, gateway.env_file)
+        kept = (gateway.supervisor_file(supervisor), gateway.config, *gateway.secret_files)
         made.append(Owned(gateway.unit, supervisor, kept))
     if webui:
-        made.append(
-            Owned(
-                webui.unit, supervisor, (webui.unit_file if supervisor == "systemd" else webui.launcher, webui.env_file)
-            )
-        )
+        made.append(Owned(webui.unit, supervisor, (webui.supervisor_file(supervisor), *webui.secret_files)))
     for service in services:
         if service.engine.archive:
             continue
-        kept = (service.unit_file if supervisor == "systemd" else service.launcher, *service.secret_files)
-        made.append(Owned(service.unit, supervisor, tuple(kept)))
+        made.append(Owned(service.unit, supervisor, (service.supervisor_file(supervisor), *service.secret_files)))
     if ollama:
         daemon = (ollama.unit_file, ollama.dropin) if supervisor == "systemd" else (ollama.launcher,)
         models = tuple(s.modelfile for s in services if s.engine.archive)

@@ -249,14 +249,63 @@ class ConvertPlan:
     tools: EnginePlan  # the llama.cpp build whose converter and llama-quantize make it
 
 
-@dataclass(frozen=True)
-class ServicePlan:
+def unit_of(name: str) -> str:
+    """The systemd unit (without .service) or tmux session of what llmhost supervises as ``name``."""
+    return f"llmhost-{name}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SupervisedProcess:
+    """A process llmhost supervises, as a systemd unit or a tmux session: an engine service, the
+    gateway, the web UI. The unit and launcher templates, the env file, the restart, the verify
+    layer and `llmhost status` read these fields alone."""
+
     name: str
-    engine: EnginePlan
-    model: ModelPlan
+    engine: EnginePlan  # the venv (or build) it runs from
     bind: str
     port: int
-    served_model_name: str
+    served_model_name: str  # what its unit's header names (a service's model; the gateway's groups)
+    argv: tuple[str, ...]
+    env: tuple[tuple[str, str], ...]
+    secret_env: tuple[tuple[str, str], ...] = field(repr=False)  # in the env file only
+    unit: str  # tmux session / systemd unit name (without .service)
+    launcher: str  # tmux: the script the session runs
+    unit_file: str  # systemd: the unit file
+    env_file: str  # its secrets (API keys, passwords), mode 0600
+    log: str
+    health_url: str
+    reasons: tuple[str, ...]
+    errors: tuple[str, ...] = ()  # regular expressions of its log lines that name why it died
+    health_path: str = "/health"
+    key_file: str | None = None  # an API key generated on the host once, when none is given
+
+    @staticmethod
+    def files(name: str, root: str, env_dir: str) -> dict[str, str]:
+        """Its name, unit and the paths of its files: where every supervised process's are made."""
+        unit = unit_of(name)
+        return {
+            "name": name,
+            "unit": unit,
+            "launcher": f"{root}/run/{name}.sh",
+            "unit_file": f"/etc/systemd/system/{unit}.service",
+            "env_file": f"{env_dir}/{name}.env",
+            "log": f"{root}/logs/{name}.log",
+        }
+
+    @property
+    def secret_files(self) -> tuple[str, ...]:
+        return tuple(f for f in (self.env_file, self.key_file) if f)
+
+    def supervisor_file(self, supervisor: str) -> str:
+        """What its supervisor runs it from: the unit file (systemd) or the launcher (tmux)."""
+        return self.unit_file if supervisor == "systemd" else self.launcher
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServicePlan(SupervisedProcess):
+    """An engine serving one model (Ollama's services share its daemon's unit and files)."""
+
+    model: ModelPlan
     dtype: str
     quantization: str | None
     tensor_parallel_size: int
@@ -264,24 +313,12 @@ class ServicePlan:
     gpu_memory_utilization: float | None
     max_model_len: int | None  # None: the engine reads the model's own from its config.json
     max_num_seqs: int
-    argv: tuple[str, ...]
-    env: tuple[tuple[str, str], ...]
-    secret_env: tuple[tuple[str, str], ...] = field(repr=False)
-    unit: str  # tmux session / systemd unit name (without .service)
-    launcher: str  # tmux: the script the session runs
-    unit_file: str  # systemd: the unit file
-    env_file: str  # secrets from the data (API key), mode 0600
-    key_file: str | None  # an API key generated on the host once, when none is given
     api_key_var: str  # the variable the engine reads its API key from (VLLM_API_KEY, LLAMA_API_KEY)
-    log: str
-    health_url: str
-    reasons: tuple[str, ...]
     health_path: str = "/health"  # Ollama: "/" ("Ollama is running")
     modelfile: str | None = None  # Ollama: where the model's Modelfile is kept on the host
     modelfile_text: str | None = None
     model_file: str | None = None  # the GGUF file served (llama.cpp, Ollama)
     convert: ConvertPlan | None = None  # the GGUF is made on the host from the HF checkpoint
-    errors: tuple[str, ...] = ()  # regular expressions of the engine's log lines that name why it died
     gpus: tuple[int, ...] = ()  # the GPUs it computes on, by index (none: the CPU)
     nodes: tuple[str, ...] = ()  # a service across hosts: its nodes' inventory names, the head first
     node_rank: int = 0  # this host's index in nodes
@@ -290,10 +327,6 @@ class ServicePlan:
     def headless(self) -> bool:
         """A worker node of a service across hosts: no API server here (the head serves, and is checked)."""
         return self.node_rank > 0
-
-    @property
-    def secret_files(self) -> tuple[str, ...]:
-        return tuple(f for f in (self.env_file, self.key_file) if f)
 
     def summary(self) -> dict:
         """The JSON shape of `llmhost plan --json` (secrets left out)."""

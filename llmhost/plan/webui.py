@@ -10,11 +10,12 @@ from llmhost.plan.envs import engine_plan
 from llmhost.plan.gateway import fronted, loopback, reach
 from llmhost.plan.hostplan import GatewayPlan, WebuiPlan
 from llmhost.plan.inputs import Backend, HostFacts
-from llmhost.plan.types import PlanError, bind_url
+from llmhost.plan.types import PlanError, SupervisedProcess, bind_url, unit_of
 from llmhost.settings import Settings
 
 KEY = "llmhost_webui"
-UNIT = "llmhost-webui"
+NAME = "webui"
+UNIT = unit_of(NAME)
 # Nothing fetched at start, nothing sent out: no embedding model (its download from the hub at every
 # start, a dozen tries a file when the hub is unreachable: 80 s), no version check, no telemetry
 # (read by its libraries: the names its own Dockerfile sets), no community sharing. Its persistent
@@ -176,6 +177,7 @@ def plan_webui(
         + (f"; more settings from llmhost_webui.env: {', '.join(k for k, _ in wish.env)}" if wish.env else "")
     )
     return WebuiPlan(
+        **SupervisedProcess.files(NAME, root, settings.env_dir),
         engine=engine,
         bind=wish.host,
         port=wish.port,
@@ -189,11 +191,6 @@ def plan_webui(
         argv=(f"{engine.link}/bin/open-webui", "serve", "--host", wish.host, "--port", str(wish.port)),
         env=tuple(sorted(env.items())),
         secret_env=tuple(secret_env),
-        unit=UNIT,
-        launcher=f"{root}/run/webui.sh",
-        unit_file=f"/etc/systemd/system/{UNIT}.service",
-        env_file=f"{settings.env_dir}/webui.env",
-        log=f"{root}/logs/webui.log",
         health_url=url,
         reasons=tuple(reasons),
         errors=WEBUI.errors + ENGINE_DEATH,

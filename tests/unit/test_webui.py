@@ -9,7 +9,7 @@ import stat
 import pytest
 
 from llmhost.deploys import webui_secrets
-from llmhost.plan import Backend, GatewayInputs, PlanError, plan_host
+from llmhost.plan import Backend, GatewayInputs, PlanError, SupervisedProcess, plan_host
 from llmhost.render import env_file_vars, unit_vars
 from llmhost.settings import DataError, load
 from tests.unit.common import DEVBOX
@@ -227,3 +227,22 @@ def test_the_deploys_host_is_told_from_the_others_by_name(tiny, tmp_path):
         ("ui", True, "127.0.0.1"),
         ("10.0.0.12", False, "10.0.0.12"),
     ]
+
+
+def test_a_service_the_gateway_and_the_web_ui_are_one_kind_of_supervised_process(tiny):
+    """One type, one place their paths are made: what the templates, the restart and the verify
+    layer read is the same for the three."""
+    p = plan(tiny, {}, {})
+    processes = [*p.services, p.gateway, p.webui]
+    assert [s.name for s in processes] == ["tiny", "gateway", "webui"]
+    for s in processes:
+        assert isinstance(s, SupervisedProcess)
+        files = SupervisedProcess.files(s.name, p.root, p.env_dir)
+        assert {k: getattr(s, k) for k in files} == files, s.name
+        assert (
+            files["unit"] == f"llmhost-{s.name}"
+            and files["unit_file"] == f"/etc/systemd/system/llmhost-{s.name}.service"
+        )
+        assert s.secret_files == (f"/etc/llmhost/{s.name}.env",)
+        assert s.supervisor_file("systemd") == s.unit_file and s.supervisor_file("tmux") == s.launcher
+        assert unit_vars(s, user="llmhost", workdir="/opt/llmhost/home", nofile=1)["unit"] == s.unit
