@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from tests.fleet import harness
-from tests.fleet.test_fleet import DATA
+from tests.fleet.serving import DATA
 from tests.helpers import pyinfra, record_timing
 
 pytestmark = pytest.mark.fleet

@@ -20,7 +20,7 @@ import time
 import pytest
 
 from tests.fleet import harness
-from tests.fleet.test_fleet import DATA, SERVICE, chat
+from tests.fleet.serving import DATA, SERVICE, chat
 from tests.helpers import REPO, pyinfra, record_timing
 
 pytestmark = pytest.mark.fleet

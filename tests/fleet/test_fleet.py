@@ -17,26 +17,11 @@ import time
 import pytest
 
 from tests.fleet import harness
+from tests.fleet.serving import DATA, SERVICE, UNIT, chat, serve
 from tests.helpers import REPO, pyinfra, record_timing
 
 pytestmark = pytest.mark.fleet
 
-MODEL = "tiny-qwen2"
-UNIT = "llmhost-tiny"
-SERVICE = {
-    "name": "tiny",
-    "model": "./build/models/tiny-qwen2",
-    "engine": "vllm-cpu",
-    "port": 8000,
-    "served_model_name": MODEL,
-}
-DATA = {
-    "llmhost_services": [SERVICE],
-    # The hosts use no index: every wheel comes from the controller's wheelhouse, shipped by the deploy.
-    "llmhost_wheelhouse": "build/wheelhouse",
-    "llmhost_torch_index_url": None,
-    "llmhost_health_timeout": 300,  # a broken engine fails the test in 5 minutes, not 10
-}
 # Files whose bytes must survive a rebuild unchanged.
 RENDERED = (
     f"/etc/systemd/system/{UNIT}.service",
@@ -59,31 +44,12 @@ def inventory(name: str, hosts, connector: str = "ssh", **data):
     return str(harness.write_inventory(harness.STATE / f"{name}.py", hosts, {**base, **data}, connector))
 
 
-def serve(inv: str, label: str, *extra: str):
-    run = pyinfra(inv, "deploys/serve.py", *extra)
-    record_timing(f"fleet: {label} ({len(run.changed)} operations changed)", run.seconds)
-    assert run.rc == 0, run.stderr[-6000:]
-    assert not run.failed
-    return run
-
-
 def main_pid(host) -> int:
     return int(host.sh(f"systemctl show -p MainPID --value {UNIT}").strip())
 
 
 def healthy(host) -> bool:
     return host.sh("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8000/health", check=False).strip() == "200"
-
-
-def chat(host, port: int = 8000, model: str = MODEL) -> dict:
-    """One chat completion from the service on ``port``, answered by ``model`` with tokens."""
-    body = json.dumps({"model": model, "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 8})
-    out = host.sh(
-        f"curl -sf http://127.0.0.1:{port}/v1/chat/completions -H 'Content-Type: application/json' -d '{body}'"
-    )
-    answer = json.loads(out)
-    assert answer["model"] == model and answer["usage"]["completion_tokens"] > 0, answer
-    return answer
 
 
 def link(host) -> str:

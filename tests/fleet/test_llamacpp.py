@@ -11,7 +11,7 @@ import json
 import pytest
 
 from tests.fleet import harness
-from tests.fleet.test_fleet import DATA, MODEL, SERVICE, chat, serve
+from tests.fleet.serving import DATA, MODEL, SERVICE, chat, serve
 
 pytestmark = pytest.mark.fleet
 

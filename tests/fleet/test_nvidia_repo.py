@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from tests.fleet import harness, nvidia_repo
-from tests.fleet.test_fleet import SERVICE
+from tests.fleet.serving import SERVICE
 from tests.helpers import pyinfra, record_timing
 
 pytestmark = pytest.mark.fleet

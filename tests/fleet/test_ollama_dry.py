@@ -13,7 +13,7 @@ import time
 import pytest
 
 from tests.fleet import harness
-from tests.fleet.test_fleet import DATA
+from tests.fleet.serving import DATA
 from tests.helpers import record_timing
 
 pytestmark = pytest.mark.fleet

@@ -4,8 +4,11 @@ development machine's facts, a template rendered as pyinfra renders it, the seed
 from __future__ import annotations
 
 import runpy
+import sqlite3
+import subprocess
 from pathlib import Path
 
+import bcrypt
 from jinja2 import Environment, StrictUndefined
 
 from llmhost.hardware import load_hardware
@@ -47,3 +50,43 @@ def seed_plan(seed: str):
         k: v for k, v in runpy.run_path(str(REPO / "group_data" / f"{seed}.py")).items() if k.startswith("llmhost_")
     }
     return plan_host(load_hardware(HARDWARE / f"{seed}.yaml"), load(data))
+
+
+class ThisMachine:
+    """Stands in for pyinfra's ``host`` inside an operation, with this machine as the host: every
+    fact's command runs here for real (``sh -c``, as pyinfra runs it) and its own ``process`` reads
+    the output; what the operation yields is run by ``run``. Noops are recorded."""
+
+    def __init__(self):
+        self.noops: list[str] = []
+
+    def get_fact(self, cls, **kwargs):
+        fact = cls()
+        command = fact.command(**kwargs)
+        command = str(command.get_raw_value()) if hasattr(command, "get_raw_value") else command
+        out = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=False)
+        lines = out.stdout.splitlines()
+        # as pyinfra reads a fact (pyinfra.api.facts): its default unless the command succeeded with output
+        return fact.process(lines) if out.returncode == 0 and lines else fact.default()
+
+    def noop(self, message: str) -> None:
+        self.noops.append(message)
+
+    @staticmethod
+    def run(commands) -> list[str]:
+        """Each yielded command's shell text, run here in order (a failure raises)."""
+        texts = [str(c.get_raw_value()) for c in commands]
+        for text in texts:
+            subprocess.run(["sh", "-c", text], check=True, capture_output=True, timeout=120)
+        return texts
+
+
+def open_webui_db(path, email: str, password: str) -> None:
+    """The two tables of Open WebUI's database the admin check reads (auth, "user"), with its columns
+    of theirs that llmhost uses; the fleet's web UI test runs the real Open WebUI."""
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE auth (id TEXT PRIMARY KEY, email TEXT, password TEXT, active INTEGER)")
+        db.execute('CREATE TABLE "user" (id TEXT PRIMARY KEY, email TEXT, role TEXT, created_at INTEGER)')
+        digest = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
+        db.execute("INSERT INTO auth VALUES ('1', ?, ?, 1)", (email, digest))
+        db.execute("""INSERT INTO "user" VALUES ('1', ?, 'admin', 1)""", (email,))

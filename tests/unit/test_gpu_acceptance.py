@@ -43,7 +43,9 @@ def test_no_build_planned_reads_as_none():
 
 
 def test_the_inventories_are_well_formed_data(tiny_model):  # they name the demo model's directories
-    for name in ("inventory", "plan-only", "refuse-72b"):
-        ((host, data),) = runpy.run_path(str(SCRIPTS / f"{name}.py"))["local"]
-        assert host == "@local"
+    inventories = [
+        runpy.run_path(str(SCRIPTS / f"{name}.py"))["local"] for name in ("inventory", "plan-only", "refuse-72b")
+    ]
+    assert [[host for host, _ in hosts] for hosts in inventories] == [["@local"]] * 3
+    for ((_, data),) in inventories:
         load(data)  # the same validation a run does: a bad key fails here

@@ -77,15 +77,17 @@ def test_every_module_has_a_rank_and_stays_readable():
 
 
 def test_imports_flow_one_way():
+    wrong = []
     for path in MODULES:
         me = _name(path)
         for module in _imports(path):
-            assert not module.startswith(OUTSIDE), f"{me or '__init__'} imports {module}: the planner does no I/O"
-            if module.startswith("llmhost.plan.") and module != "llmhost.plan":
+            if module.startswith(OUTSIDE):
+                wrong.append(f"{me or '__init__'} imports {module}: the planner does no I/O")
+            elif module.startswith("llmhost.plan.") and module != "llmhost.plan":
                 other = module.removeprefix("llmhost.plan.")
-                assert RANK[other] < RANK[me] or (other == "sizing" and me.startswith("sizing.")), (
-                    f"llmhost/plan/{me or '__init__'} imports {other}, which is not below it"
-                )
+                if not (RANK[other] < RANK[me] or (other == "sizing" and me.startswith("sizing."))):
+                    wrong.append(f"llmhost/plan/{me or '__init__'} imports {other}, which is not below it")
+    assert len(MODULES) > 20 and wrong == []
 
 
 def test_the_face_hands_on_what_layers_and_the_cli_use_and_they_use_nothing_else():

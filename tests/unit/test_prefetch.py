@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from tests.helpers import pyinfra
 
 DEPLOY = """\
@@ -91,7 +93,15 @@ def test_a_read_ahead_answer_is_held_only_while_nothing_has_changed(tmp_path):
     assert commands[-1] == "sh -c 'echo held'" and len(reads) == 1, commands
 
 
-def test_the_endpoint_check_read_ahead_is_taken_only_when_it_passed(monkeypatch):
+PASSED = {"ok": True, "health_seconds": 0.0, "chat_seconds": 0.01, "reply": "hi", "error": None, "log_tail": []}
+
+
+@pytest.mark.parametrize(
+    ("ahead", "reads"),
+    [(PASSED, 0), ({**PASSED, "ok": False, "error": "not healthy after 0s"}, 1), (None, 1)],
+    ids=["passed", "failed", "none"],
+)
+def test_the_endpoint_check_read_ahead_is_taken_only_when_it_passed(monkeypatch, ahead, reads):
     from llmhost.operations import endpoint
     from tests.helpers import FakeHost
 
@@ -104,21 +114,32 @@ def test_the_endpoint_check_read_ahead_is_taken_only_when_it_passed(monkeypatch)
         "log": "/l",
         "timeout": 300,
     }
-    passed = {"ok": True, "health_seconds": 0.0, "chat_seconds": 0.01, "reply": "hi", "error": None, "log_tail": []}
-    for ahead, reads in ((passed, 0), ({**passed, "ok": False, "error": "not healthy after 0s"}, 1), (None, 1)):
-        fake = FakeHost(passed)
-        fake.state = type("State", (), {"is_executing": True})()
-        monkeypatch.setattr(endpoint, "host", fake)
-        monkeypatch.setattr(
-            endpoint.prefetch,
-            "held",
-            lambda host, cls, answer=ahead, **kw: answer if kw["ahead"] and kw["timeout"] == 0 else None,
-        )
-        assert list(endpoint.ready._inner(**args)) == [] and len(fake.noops) == 1
-        assert bool(fake.kwargs) == bool(reads) and fake.kwargs.get("timeout", 300) == 300  # read again, waiting
+    fake = FakeHost(PASSED)
+    fake.state = type("State", (), {"is_executing": True})()
+    monkeypatch.setattr(endpoint, "host", fake)
+    monkeypatch.setattr(
+        endpoint.prefetch, "held", lambda host, cls, **kw: ahead if kw["ahead"] and kw["timeout"] == 0 else None
+    )
+    assert list(endpoint.ready._inner(**args)) == [] and len(fake.noops) == 1
+    assert bool(fake.kwargs) == bool(reads) and fake.kwargs.get("timeout", 300) == 300  # read again, waiting
 
 
-def test_the_reads_the_data_foretells_are_the_ones_the_layers_make(tmp_path):
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"llmhost_services": [{"name": "tiny", "model": "TINY"}]},
+        {
+            "llmhost_services": [
+                {"name": "a", "model": "TINY"},
+                {"name": "b", "model": "TINY", "port": 8001, "engine": "llamacpp", "gguf": "Q8_0"},
+            ],
+            "llmhost_gateway": {},
+        },
+        {"llmhost_services": [], "llmhost_root": "/srv/llm"},
+    ],
+    ids=["one-service", "two-services-and-a-gateway", "none"],
+)
+def test_the_reads_the_data_foretells_are_the_ones_the_layers_make(tiny, data):
     """What the service and system layers read while the deploy is prepared is read with the
     planner's facts, guessed from the data (llmhost.plan.supervised): the guess must be exactly
     what they ask for under systemd, or the run reads again (no harm, one round trip more)."""
@@ -127,23 +148,10 @@ def test_the_reads_the_data_foretells_are_the_ones_the_layers_make(tmp_path):
     from llmhost.deploys import service, system
     from llmhost.plan import plan_host
     from llmhost.settings import load
-    from llmhost.tinymodel import write_tiny_model
     from tests.unit.common import DEVBOX
 
-    tiny = str(write_tiny_model(tmp_path / "tiny-qwen2"))
-    systemd = replace(DEVBOX, systemd=True)
-    for data in (
-        {"llmhost_services": [{"name": "tiny", "model": tiny}]},
-        {
-            "llmhost_services": [
-                {"name": "a", "model": tiny},
-                {"name": "b", "model": tiny, "port": 8001, "engine": "llamacpp", "gguf": "Q8_0"},
-            ],
-            "llmhost_gateway": {},
-        },
-        {"llmhost_services": [], "llmhost_root": "/srv/llm"},
-    ):
-        settings = load(data)
-        plan = plan_host(systemd, settings)
-        assert service.reads(plan) == service.reads_ahead(settings), data
-        assert system.reads(plan) == system.reads_ahead(settings), data
+    services = [{**s, "model": tiny} for s in data["llmhost_services"]]
+    settings = load({**data, "llmhost_services": services})
+    plan = plan_host(replace(DEVBOX, systemd=True), settings)
+    assert service.reads(plan) == service.reads_ahead(settings)
+    assert system.reads(plan) == system.reads_ahead(settings)

@@ -255,6 +255,7 @@ REMOVED_VLLM_FLAGS = (
 @pytest.mark.parametrize("seed", ["wsl-laptop", "cpu-server", "a800", "rtx4060-laptop", "v100"])
 def test_no_seed_plan_uses_a_removed_flag_and_every_choice_has_a_reason(seed):
     plan = seed_plan(seed)
+    assert plan.services, seed
     for svc in plan.services:
         assert not set(svc.argv) & set(REMOVED_VLLM_FLAGS)
         assert "VLLM_USE_V1" not in dict(svc.env)

@@ -152,8 +152,7 @@ def test_bitsandbytes_takes_the_torch_of_the_vllm_it_joins():
 def test_the_model_tools_install_on_every_python_the_engines_run_on():
     (hub,) = HUB_TOOLS.requirements
     spec = SpecifierSet(metadata(hub, "3.10")["requires_python"] or ">=0")
-    for python in ("3.10", "3.11", "3.12"):
-        assert python in spec, f"{hub} needs Python {spec}"
+    assert [python for python in ("3.10", "3.11", "3.12") if python not in spec] == [], f"{hub} needs Python {spec}"
 
 
 def test_the_bench_tools_are_what_the_data_says():
@@ -221,41 +220,41 @@ def test_the_web_ui_is_what_the_data_says():
     assert any(Requirement(r).name == "playwright" and "extra" in r for r in meta["requires_dist"])
 
 
-def test_a_wheelhouse_takes_the_dependencies_of_the_hosts_python_not_the_controllers(tmp_path):
+@pytest.mark.parametrize(("full", "wanted"), [("3.11.0", True), ("3.12.0", False)])
+def test_a_wheelhouse_takes_the_dependencies_of_the_hosts_python_not_the_controllers(tmp_path, full, wanted):
     """pip's own --python-version leaves markers to the running Python (pypa/pip#11010): redis asks
     for async-timeout on Python < 3.11.3 only (Debian 12 has 3.11.2). llmhost's download does not."""
     from llmhost.cli import PIP_AS_TARGET
 
-    for full, wanted in (("3.11.0", True), ("3.12.0", False)):
-        target = tmp_path / full
-        cmd = [
-            sys.executable,
-            "-c",
-            PIP_AS_TARGET,
-            full,
-            "download",
-            "--isolated",
-            "-q",
-            "--only-binary=:all:",
-            "-d",
-            str(target),
-            "--python-version",
-            full[:4],
-            "--implementation",
-            "cp",
-            "--platform",
-            "manylinux_2_36_x86_64",
-            "redis==8.1.0",
-        ]
-        proc = subprocess.run(
-            cmd,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            env={**os.environ, "PIP_CONFIG_FILE": os.devnull},
-            check=False,
-        )
-        if proc.returncode and ("Could not fetch URL" in proc.stderr or "NewConnectionError" in proc.stderr):
-            require(False, f"PyPI is not reachable: {proc.stderr.strip().splitlines()[-1]}")
-        assert proc.returncode == 0, proc.stderr[-800:]
-        assert any(p.name.startswith("async_timeout-") for p in target.iterdir()) is wanted, sorted(target.iterdir())
+    target = tmp_path / full
+    cmd = [
+        sys.executable,
+        "-c",
+        PIP_AS_TARGET,
+        full,
+        "download",
+        "--isolated",
+        "-q",
+        "--only-binary=:all:",
+        "-d",
+        str(target),
+        "--python-version",
+        full[:4],
+        "--implementation",
+        "cp",
+        "--platform",
+        "manylinux_2_36_x86_64",
+        "redis==8.1.0",
+    ]
+    proc = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PIP_CONFIG_FILE": os.devnull},
+        check=False,
+    )
+    if proc.returncode and ("Could not fetch URL" in proc.stderr or "NewConnectionError" in proc.stderr):
+        require(False, f"PyPI is not reachable: {proc.stderr.strip().splitlines()[-1]}")
+    assert proc.returncode == 0, proc.stderr[-800:]
+    assert any(p.name.startswith("async_timeout-") for p in target.iterdir()) is wanted, sorted(target.iterdir())
