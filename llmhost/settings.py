@@ -21,7 +21,8 @@ from packaging.requirements import InvalidRequirement, Requirement
 from pyinfra.api.exceptions import DeployError
 
 from llmhost import catalog
-from llmhost.engines import GGUF_TYPES, MIRROR_TARGETS, TUNA, WEBUI_MANAGED_ENV
+from llmhost.distros import MIRROR_TARGETS, TUNA
+from llmhost.engines import GGUF_TYPES, WEBUI_MANAGED_ENV
 from llmhost.modelinfo import ModelInfo, ModelInfoError, read_model_dir
 from llmhost.resources import defaults_file
 

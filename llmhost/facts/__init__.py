@@ -6,31 +6,33 @@ from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.hardware import NetworkDevices
 from pyinfra.facts.server import KernelVersion
 
-from llmhost.engines import DEBIAN_SOURCES
+from llmhost.distros import DEBIAN_SOURCES
 from llmhost.facts import prefetch
 from llmhost.facts.batch import read_facts
 from llmhost.facts.host import (
     AptSourceFiles,
     Cpu,
-    CudaToolkits,
     DiskFree,
     LinuxOs,
     Memory,
     NumaNodes,
-    NvidiaComputeApps,
-    NvidiaDisplays,
-    NvidiaGpus,
-    NvidiaModule,
-    NvSwitches,
     OpenFiles,
     OwnedRecord,
-    PciNvidiaGpus,
-    SecureBoot,
     SharedMemory,
     SystemdIsPid1,
     Wsl,
 )
 from llmhost.facts.model import ModelDir
+from llmhost.facts.nvidia import (
+    CudaToolkits,
+    NvidiaComputeApps,
+    NvidiaDisplays,
+    NvidiaGpus,
+    NvidiaModule,
+    NvSwitches,
+    PciNvidiaGpus,
+    SecureBoot,
+)
 from llmhost.facts.pip import PythonVersion
 from llmhost.plan import Gpu, HostFacts, Owned, owned_record
 

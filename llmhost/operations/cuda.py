@@ -6,7 +6,7 @@ from pyinfra import host
 from pyinfra.api import StringCommand, operation
 from pyinfra.api.command import QuoteString
 
-from llmhost.facts.host import CudaToolkits
+from llmhost.facts.nvidia import CudaToolkits
 from llmhost.operations.symlink import swap
 
 

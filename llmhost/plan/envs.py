@@ -12,11 +12,9 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
+from llmhost.distros import MINIFORGE_INSTALLERS, MINIFORGE_VERSION, PYPI_SIMPLE
 from llmhost.engines import (
-    MINIFORGE_INSTALLERS,
-    MINIFORGE_VERSION,
     OLLAMA,
-    PYPI_SIMPLE,
     EngineRelease,
     SourceBuild,
     ToolsRelease,

@@ -4,14 +4,13 @@ engine), the system packages, the model tools and the re-run check."""
 
 from __future__ import annotations
 
+from llmhost.distros import APT_DISTROS, TCMALLOC_PACKAGE
 from llmhost.engines import (
-    APT_DISTROS,
     CONVERT_TOOLS,
     CPU_ENGINE_PACKAGES,
     HUB_TOOLS,
     LLAMACPP_BUILD_PACKAGES,
     OLLAMA_PACKAGES,
-    TCMALLOC_PACKAGE,
 )
 from llmhost.plan import envs, gpu_stack, mirrors, preconditions, teardown
 from llmhost.plan import gateway as gateway_unit

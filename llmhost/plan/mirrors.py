@@ -3,7 +3,7 @@ restored), the pip index and the hubs' endpoints (the explicit keys win over llm
 
 from __future__ import annotations
 
-from llmhost.engines import APT_LAYOUTS, CODENAMES, DEBIAN_SOURCES
+from llmhost.distros import APT_LAYOUTS, CODENAMES, DEBIAN_SOURCES
 from llmhost.plan.inputs import HostFacts
 from llmhost.plan.types import AptPlan, PlanError
 from llmhost.settings import Settings

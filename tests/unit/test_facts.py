@@ -10,13 +10,14 @@ from pyinfra.api import FactBase
 
 from llmhost.facts import host as host_facts
 from llmhost.facts import model as model_facts
+from llmhost.facts import nvidia as nvidia_facts
 from llmhost.facts import pip as pip_facts
 from llmhost.facts import tmux as tmux_facts
 
 FIXTURES = sorted((Path(__file__).parent.parent / "fixtures" / "facts").glob("*.json"))
 FACTS = {
     name: getattr(module, name)
-    for module in (host_facts, tmux_facts, model_facts, pip_facts)
+    for module in (host_facts, nvidia_facts, tmux_facts, model_facts, pip_facts)
     for name in dir(module)
     if not name.startswith("_") and isinstance(getattr(module, name), type)
 }
@@ -30,9 +31,11 @@ def test_fact_fixture(path):
 
 
 def test_every_host_fact_has_a_fixture():
-    """Each fact the planner reads (llmhost.facts.host) is held to an output captured on a host."""
+    """Each fact the planner reads (llmhost.facts.host, llmhost.facts.nvidia) is held to an output
+    captured on a host."""
     covered = {p.name.split(".")[0] for p in FIXTURES}
-    planners = [n for n, cls in FACTS.items() if cls.__module__ == host_facts.__name__ and issubclass(cls, FactBase)]
+    modules = {host_facts.__name__, nvidia_facts.__name__}
+    planners = [n for n, cls in FACTS.items() if cls.__module__ in modules and issubclass(cls, FactBase)]
     assert len(planners) > 15
     assert [name for name in planners if name not in covered] == []
 
@@ -134,11 +137,11 @@ def test_the_pci_scan_run_on_a_bus_laid_out_as_sysfs_lays_it_out(tmp_path):
         d.mkdir()
         for name, value in (("vendor", vendor), ("device", device), ("class", pci_class)):
             (d / name).write_text(value + "\n")
-    command = host_facts.NVIDIA_PCI.replace("/sys/bus/pci/devices", str(tmp_path))
+    command = nvidia_facts.NVIDIA_PCI.replace("/sys/bus/pci/devices", str(tmp_path))
     out = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True).stdout.splitlines()
     assert out == ["0000:07:00.0 0x22a3 0x068000", "0000:18:00.0 0x20b2 0x030200", "0000:18:00.1 0x10ef 0x040300"]
-    assert host_facts.PciNvidiaGpus().process(out) == [
+    assert nvidia_facts.PciNvidiaGpus().process(out) == [
         {"slot": "0000:18:00.0", "device": "0x20b2", "pci_class": "0x030200"}
     ]
-    assert host_facts.NvSwitches().process(out) == ["0000:07:00.0"]
-    assert host_facts.PciNvidiaGpus().command() == host_facts.NvSwitches().command() == host_facts.NVIDIA_PCI
+    assert nvidia_facts.NvSwitches().process(out) == ["0000:07:00.0"]
+    assert nvidia_facts.PciNvidiaGpus().command() == nvidia_facts.NvSwitches().command() == nvidia_facts.NVIDIA_PCI

@@ -95,7 +95,7 @@ def test_wsl_gpus_are_read_with_wsls_nvidia_smi_and_the_plan_says_so():
 
 def test_the_gpu_fact_falls_back_to_wsls_nvidia_smi_for_real(tmp_path):
     """The fact's own command, with a PATH that has no nvidia-smi and a stand-in at WSL's path."""
-    from llmhost.facts.host import NvidiaGpus
+    from llmhost.facts.nvidia import NvidiaGpus
 
     smi = tmp_path / "usr/lib/wsl/lib/nvidia-smi"
     smi.parent.mkdir(parents=True)

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from llmhost.facts.host import PciNvidiaGpus, SecureBoot
+from llmhost.facts.nvidia import PciNvidiaGpus, SecureBoot
 from llmhost.hardware import load_hardware
 from llmhost.operations import cuda as cuda_ops
 from llmhost.operations import nvidia

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from llmhost.cli import main, wheelhouse_requirements
+from llmhost.cli import main
 from llmhost.plan import plan_host
 from llmhost.settings import DataError, load
+from llmhost.wheelhouse import wheelhouse_requirements
 from tests.unit.common import DEVBOX
 
 
@@ -78,7 +79,7 @@ def test_an_engine_without_a_layer_is_refused(capsys):
 
 
 def test_a_manylinux_platform_takes_older_glibc_wheels_too():
-    from llmhost.cli import platform_tags
+    from llmhost.wheelhouse import platform_tags
 
     tags = platform_tags("manylinux_2_28_x86_64")
     assert tags[0] == "manylinux_2_28_x86_64" and "manylinux_2_17_x86_64" in tags and tags[-1] == "manylinux1_x86_64"
@@ -91,7 +92,7 @@ def test_the_ollama_release_is_fetched_checked_against_its_sums_and_kept(tmp_pat
     (GitHub is not reachable here): the tarball checked against the release's sha256sum.txt, kept
     by the next run, and a tarball that does not match is refused and not left behind."""
     from llmhost import engines
-    from llmhost.cli import fetch_ollama
+    from llmhost.wheelhouse import fetch_ollama
     from tests.fleet import ollama_release
 
     release = ollama_release.build(tmp_path / "releases", "0.0.1")

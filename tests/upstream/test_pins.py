@@ -224,7 +224,7 @@ def test_the_web_ui_is_what_the_data_says():
 def test_a_wheelhouse_takes_the_dependencies_of_the_hosts_python_not_the_controllers(tmp_path, full, wanted):
     """pip's own --python-version leaves markers to the running Python (pypa/pip#11010): redis asks
     for async-timeout on Python < 3.11.3 only (Debian 12 has 3.11.2). llmhost's download does not."""
-    from llmhost.cli import PIP_AS_TARGET
+    from llmhost.wheelhouse import PIP_AS_TARGET
 
     target = tmp_path / full
     cmd = [

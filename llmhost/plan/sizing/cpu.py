@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import math
 
-from llmhost.engines import MULTIARCH, VLLM_CPU
+from llmhost.distros import MULTIARCH
+from llmhost.engines import VLLM_CPU
 from llmhost.modelinfo import ModelInfo
 from llmhost.plan.envs import env_link
 from llmhost.plan.inputs import HostFacts
