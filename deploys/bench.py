@@ -12,9 +12,9 @@ import os
 
 from pyinfra import host
 
-from llmhost.deploys import applicable, bench_request, cluster_inputs, gateway_inputs, host_inputs
 from llmhost.deploys import bench as layer
-from llmhost.plan import plan_bench, plan_host
+from llmhost.deploys.inputs import bench_request, cluster_inputs, gateway_inputs, host_inputs
+from llmhost.plan import applicable, plan_bench, plan_host
 
 settings, facts = host_inputs(host)
 plan = applicable(plan_host(facts, settings, gateway_inputs(host, settings), cluster_inputs(host, settings, facts)))

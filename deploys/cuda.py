@@ -11,7 +11,8 @@ paths in their own environment.
 from pyinfra import host
 from pyinfra.api.exceptions import DeployError
 
-from llmhost.deploys import cuda, host_plan
+from llmhost.deploys import cuda
+from llmhost.deploys.inputs import host_plan
 
 plan = host_plan(host)  # bad data, or a toolkit the host lacks, stops here before any change
 if plan.cuda is None:

@@ -10,7 +10,8 @@ llmhost_allow_reboot the host reboots, otherwise the run says so and stops there
 
 from pyinfra import host, logger
 
-from llmhost.deploys import cuda, gpu, host_plan, mirrors, system
+from llmhost.deploys import cuda, gpu, mirrors, system
+from llmhost.deploys.inputs import host_plan
 
 plan = host_plan(host)  # bad data or an impossible wish stops here, before any change
 

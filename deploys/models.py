@@ -7,7 +7,8 @@ so no GGUF is made from a checkpoint either: that needs llama.cpp's build, which
 
 from pyinfra import host
 
-from llmhost.deploys import host_plan, mirrors, model, system
+from llmhost.deploys import mirrors, model, system
+from llmhost.deploys.inputs import host_plan
 
 plan = host_plan(host)  # bad data, or a model that cannot fit the disk, stops here before any change
 

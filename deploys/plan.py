@@ -8,7 +8,7 @@ import os
 from pyinfra import host
 
 from llmhost import report
-from llmhost.deploys import host_plan
+from llmhost.deploys.inputs import host_plan
 
 plan = host_plan(host)  # reads facts only; no operation is queued
 if os.environ.get("LLMHOST_PLAN_JSON") == "1":

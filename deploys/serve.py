@@ -5,7 +5,9 @@ pyinfra -y inventories/local.py deploys/serve.py
 
 from pyinfra import host
 
-from llmhost.deploys import applicable, host_plan, serve
+from llmhost.deploys import serve
+from llmhost.deploys.inputs import host_plan
+from llmhost.plan import applicable
 
 plan = applicable(host_plan(host))  # bad data or an impossible wish stops here, before any change
 serve(plan)

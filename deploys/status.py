@@ -11,9 +11,11 @@ import json
 
 from pyinfra import host, state
 
-from llmhost.deploys import applicable, host_plan, serve
+from llmhost.deploys import serve
+from llmhost.deploys.inputs import host_plan
 from llmhost.facts.model import EngineState, ModelDir
 from llmhost.manifest import stale_files
+from llmhost.plan import applicable
 
 plan = applicable(host_plan(host))
 serve(plan)  # with --dry (and no -y) pyinfra only checks what each operation would change

@@ -5,6 +5,7 @@ pyinfra -y inventories/local.py deploys/stop.py
 
 from pyinfra import host
 
-from llmhost.deploys import host_plan, service
+from llmhost.deploys import service
+from llmhost.deploys.inputs import host_plan
 
 service.stop(host_plan(host))

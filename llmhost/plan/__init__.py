@@ -11,6 +11,7 @@ Imports flow one way: settings, catalog and data tables -> types -> the deciding
 services -> host -> this package's face, which hands on only what the layers and the CLI use.
 """
 
+from llmhost.plan.applicable import applicable
 from llmhost.plan.bench import BenchPlan, BenchRequest, plan_bench
 from llmhost.plan.cluster import ClusterInputs, Node
 from llmhost.plan.host import plan_host, supervised
@@ -51,6 +52,7 @@ __all__ = [
     "ServicePlan",
     "SupervisedProcess",
     "WebuiPlan",
+    "applicable",
     "model_path",
     "owned_record",
     "plan_bench",

@@ -9,7 +9,7 @@ import stat
 import pytest
 import yaml
 
-from llmhost.deploys import master_key
+from llmhost.deploys.controller_secrets import master_key
 from llmhost.plan import Backend, GatewayInputs, PlanError, plan_host
 from llmhost.render import gateway_config
 from llmhost.settings import DataError, load

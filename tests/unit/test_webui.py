@@ -8,7 +8,7 @@ import stat
 
 import pytest
 
-from llmhost.deploys import webui_secrets
+from llmhost.deploys.controller_secrets import webui_secrets
 from llmhost.plan import Backend, GatewayInputs, PlanError, SupervisedProcess, plan_host
 from llmhost.render import env_file_vars, unit_vars
 from llmhost.settings import DataError, load
@@ -211,7 +211,7 @@ def test_the_deploys_host_is_told_from_the_others_by_name(tiny, tmp_path):
     from pyinfra.api import Config, Inventory, State
     from pyinfra.context import ctx_host, ctx_state
 
-    from llmhost.deploys import gateway_inputs
+    from llmhost.deploys.inputs import gateway_inputs
 
     own = {
         "llmhost_services": [{"name": "tiny", "model": tiny}],

@@ -1,0 +1,126 @@
+"""What the planner reads for a host, gathered on the controller: the host's data validated, its
+facts (with what the layers will read, foretold by the data: one round trip), the inventory's
+services its gateway and web UI front, the nodes of its services across hosts, and the request of
+`llmhost bench`. ``host_plan(host)`` is the one entry of every deploy: validate, read, plan."""
+
+from __future__ import annotations
+
+import weakref
+
+from llmhost.deploys.controller_secrets import master_key, webui_secrets
+from llmhost.facts import host_facts
+from llmhost.plan import (
+    Backend,
+    BenchRequest,
+    ClusterInputs,
+    GatewayInputs,
+    HostFacts,
+    HostPlan,
+    Node,
+    model_path,
+    plan_host,
+)
+from llmhost.settings import HUB_SOURCES, DataError, Settings, load
+
+
+def host_inputs(host) -> tuple[Settings, HostFacts]:
+    """``host``'s data, validated (DataError on bad input), and its facts: what the planner reads."""
+    settings = load(host.data.dict())
+    hub_dirs = {
+        path: f"{path}.manifest.json"
+        for path in (model_path(settings.root, s.model) for s in settings.services if s.model.kind in HUB_SOURCES)
+    }
+    network = any(host.name in s.nodes for s in settings.services)  # a node of a service across hosts
+    from llmhost.deploys import service, system  # what the layers will read, foretold by the data: one round trip
+
+    also = tuple(system.reads_ahead(settings) + service.reads_ahead(settings))
+    return settings, host_facts(
+        host, settings.root, tuple(hub_dirs.items()), settings.python, network=network, also=also
+    )
+
+
+_node_facts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # pyinfra state -> {host name: HostFacts}
+
+
+def _their_data(other, host, what: str) -> Settings:
+    """Another host's data, validated (a bad value is named with that host)."""
+    try:
+        return load(other.data.dict())
+    except DataError as e:
+        raise DataError(
+            e.key, f"(in the data of {other.name}, a host {what} on {host.name} reads) {str(e).split(': ', 1)[1]}"
+        )
+
+
+def cluster_inputs(host, settings: Settings, facts: HostFacts) -> ClusterInputs | None:
+    """The nodes of ``host``'s services across hosts: each one's data (from the controller) and
+    facts (read from it once a run: every node plans the whole cluster); None where it has none."""
+    names = {name for s in settings.services for name in s.nodes}
+    if not names:
+        return None
+    read = _node_facts.setdefault(host.state, {})
+    nodes = []
+    for other in host.inventory:
+        if other.name not in names:
+            continue
+        if other.name == host.name:
+            nodes.append(Node(host.name, facts, settings.cluster_interface, settings.services))
+            continue
+        theirs = _their_data(other, host, "a service across hosts")
+        if other.name not in read:
+            read[other.name] = host_facts(other, theirs.root, (), theirs.python, network=True)
+        nodes.append(Node(other.name, read[other.name], theirs.cluster_interface, theirs.services))
+    return ClusterInputs(host.name, tuple(h.name for h in host.inventory), tuple(nodes))
+
+
+def gateway_inputs(host, settings: Settings) -> GatewayInputs | None:
+    """The services of every host of the inventory, from their data (a bad value in another host's
+    data is named with that host), and the secrets kept on the controller, for ``host``'s gateway
+    and web UI; None where it has neither."""
+    if not settings.gateway and not settings.webui:
+        return None
+    backends = []
+    for other in host.inventory:
+        # by name: the deploy's `host` is pyinfra's context proxy, never the inventory's object itself
+        # (`is` made every service of the host remote: its loopback ones were refused, seen under @local)
+        this = other.name == host.name
+        theirs = settings if this else _their_data(other, host, "the gateway")
+        address = theirs.address or other.data.get("ssh_hostname") or other.name
+        # a service across hosts is served by its head alone
+        backends += [
+            Backend(other.name, this, address, i, s.name, s.engine, s.host, s.port, s.served_model_name, s.api_key)
+            for i, s in enumerate(theirs.services)
+            if not s.nodes or s.nodes[0] == other.name
+        ]
+    password, secret = webui_secrets(settings, host.name) if settings.webui else ("", "")
+    return GatewayInputs(
+        host.name,
+        tuple(h.name for h in host.inventory),
+        tuple(backends),
+        master_key(settings, host.name) if settings.gateway else "",
+        password,
+        secret,
+    )
+
+
+def host_plan(host) -> HostPlan:
+    """Validate ``host``'s data (DataError on bad input), read its facts and plan it (PlanError)."""
+    settings, facts = host_inputs(host)
+    return plan_host(facts, settings, gateway_inputs(host, settings), cluster_inputs(host, settings, facts))
+
+
+def bench_request(text: str) -> BenchRequest:
+    """The benchmark `llmhost bench` asks for (LLMHOST_BENCH, JSON)."""
+    import json
+    import time
+
+    asked = json.loads(text or "{}")
+    return BenchRequest(
+        stamp=asked.get("stamp") or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
+        services=tuple(asked.get("services") or ()),
+        levels=tuple(asked["levels"]) if asked.get("levels") else None,
+        prompt_tokens=int(asked.get("prompt_tokens") or 256),
+        output_tokens=int(asked.get("output_tokens") or 128),
+        requests=asked.get("requests"),
+        max_seconds=int(asked.get("max_seconds") or 600),
+    )

