@@ -77,11 +77,23 @@ def hosts(fleet, wheelhouse):
             harness.stop_host(name)
 
 
-def test_two_hosts_serve_one_model_one_stage_each(hosts):
+@pytest.fixture(scope="module")
+def cold(hosts):
+    """The cluster served cold on both hosts."""
+    return serve(inventory(hosts), "cold: one vLLM across two hosts")
+
+
+@pytest.fixture
+def cluster(hosts, cold):
+    """Both nodes serving the cluster as the data has it (what an earlier test changed converged
+    back first): each test also runs alone (`pytest -k`)."""
+    serve(inventory(hosts), "converged to the cluster's data")
+    return hosts
+
+
+def test_two_hosts_serve_one_model_one_stage_each(hosts, cold):
     a, b = hosts
-    serve(inventory(hosts), "cold: one vLLM across two hosts")
-    for host in hosts:
-        assert host.sh("systemctl is-active llmhost-tiny").strip() == "active"
+    assert [host.sh("systemctl is-active llmhost-tiny").strip() for host in hosts] == ["active", "active"]
     reply = chat(a)
     assert reply["usage"]["completion_tokens"] == 8 and reply["model"] == "tiny"
     head_log, worker_log = (h.sh("cat /opt/llmhost/logs/tiny.log") for h in hosts)
@@ -96,15 +108,15 @@ def test_two_hosts_serve_one_model_one_stage_each(hosts):
     assert f'"VLLM_HOST_IP={b.ip}"' in unit and '"GLOO_SOCKET_IFNAME=eth0"' in unit
 
 
-def test_a_second_run_changes_nothing(hosts):
-    run = serve(inventory(hosts), "no-op re-run of the cluster")
+def test_a_second_run_changes_nothing(cluster):
+    run = serve(inventory(cluster), "no-op re-run of the cluster")
     assert run.changed == [], run.changed
 
 
-def test_a_worker_that_drifted_restarts_the_head_too(hosts):
+def test_a_worker_that_drifted_restarts_the_head_too(cluster):
     """Only b's files change (its env file edited by hand, put back by the run): b restarts, and so
     does a (a new worker cannot join the running head); then the cluster serves again."""
-    a, b = hosts
+    a, b = hosts = cluster
     before = (pid(a), pid(b))
     b.sh("echo 'EXTRA=1' >> /etc/llmhost/tiny.env")
     run = serve(inventory(hosts), "the worker's env file drifted: both nodes restarted")
@@ -119,8 +131,8 @@ def test_a_worker_that_drifted_restarts_the_head_too(hosts):
     assert chat(a)["usage"]["completion_tokens"] == 8
 
 
-def test_status_names_the_worker_headless(hosts):
-    a, b = hosts
+def test_status_names_the_worker_headless(cluster):
+    a, b = hosts = cluster
     exe = REPO / ".venv" / "bin" / "llmhost"
     out = subprocess.run(
         [str(exe) if exe.exists() else "llmhost", "status", inventory(hosts), "--json"],
@@ -139,7 +151,8 @@ def test_status_names_the_worker_headless(hosts):
     assert status[a.ip]["drift"] == status[b.ip]["drift"] == []
 
 
-def test_the_service_leaving_the_data_is_torn_down_on_both(hosts):
+def test_the_service_leaving_the_data_is_torn_down_on_both(cluster):
+    hosts = cluster
     serve(inventory(hosts, services=False), "the cluster torn down")
     states = [host.sh("systemctl is-active llmhost-tiny", check=False).strip() for host in hosts]
     assert len(states) == 2 and set(states) <= {"inactive", "unknown"}, states

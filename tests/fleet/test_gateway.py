@@ -119,6 +119,11 @@ def pid(host, unit: str) -> str:
     return host.sh(f"systemctl show -p MainPID --value {unit}").strip()
 
 
+# a second service on b, and where its group falls back to
+BOTH = [service("tiny", "key-of-b"), service("tiny2", "key-of-b2", port=8001, served="tiny-b")]
+FALLBACK = {**GATEWAY, "fallbacks": {"tiny-b": [MODEL]}}
+
+
 @pytest.fixture(scope="module")
 def hosts(fleet, wheelhouse):
     shutil.rmtree(SECRETS, ignore_errors=True)
@@ -130,9 +135,30 @@ def hosts(fleet, wheelhouse):
             harness.stop_host(name)
 
 
-def test_two_hosts_and_a_gateway_serve_cold(hosts):
+@pytest.fixture(scope="module")
+def cold(hosts):
+    """The two hosts served cold, the gateway on a: the run."""
+    return serve(inventory(hosts), "cold: two hosts, a gateway on one")
+
+
+@pytest.fixture
+def pair(hosts, cold):
+    """The two hosts serving the module's first data (one tiny service each, the gateway on a): what
+    an earlier test changed is converged back first, so each test also runs alone (`pytest -k`)."""
+    serve(inventory(hosts), "converged to the gateway's first data")
+    return hosts
+
+
+@pytest.fixture
+def with_b2(hosts, cold):
+    """The two hosts with a second service on b (tiny-b) and a fallback from it to the first group."""
+    serve(inventory(hosts, FALLBACK, BOTH), "converged to a second service on b, with its fallback")
+    return hosts
+
+
+def test_two_hosts_and_a_gateway_serve_cold(hosts, cold):
     a, b = hosts
-    run = serve(inventory(hosts), "cold: two hosts, a gateway on one")
+    run = cold
     assert any("llmhost-gateway" in name for name in run.changed)
     assert a.sh("systemctl is-active llmhost-gateway").strip() == "active"
     master = key(a)
@@ -147,33 +173,31 @@ def test_two_hosts_and_a_gateway_serve_cold(hosts):
     assert f"api_base: http://{b.ip}:8000/v1" in config and "os.environ/LLMHOST_BACKEND_KEY_" in config
 
 
-def test_aliases_route_and_a_request_without_the_key_is_refused(hosts):
-    a, _ = hosts
-    for name in ("gpt-4", "gpt-3.5-turbo", MODEL):
-        code, answer = post(a, name, key(a))
-        assert code == 200 and answer["usage"]["completion_tokens"] > 0, answer
+def test_aliases_route_and_a_request_without_the_key_is_refused(pair):
+    a, _ = pair
+    answers = [post(a, name, key(a)) for name in ("gpt-4", "gpt-3.5-turbo", MODEL)]
+    assert [(code, answer["usage"]["completion_tokens"] > 0) for code, answer in answers] == [(200, True)] * 3, answers
     code, answer = post(a, "gpt-4", None)
     assert code == 401, answer
     # LiteLLM without a database answers 400 ("No connected db."), not 401, for a wrong key
     assert post(a, "gpt-4", "sk-wrong")[0] in (400, 401)
 
 
-def test_requests_are_load_balanced_across_both_engines(hosts):
-    a, b = hosts
+def test_requests_are_load_balanced_across_both_engines(pair):
+    a, b = pair
     before = served(a), served(b)
-    for _ in range(12):
-        code, answer = post(a, MODEL, key(a))
-        assert code == 200, answer
+    codes = [post(a, MODEL, key(a))[0] for _ in range(12)]
+    assert codes == [200] * 12, codes
     after = served(a), served(b)
     gained = (after[0] - before[0], after[1] - before[1])
     record_timing(f"fleet gateway: 12 requests split {gained[0]:.0f}/{gained[1]:.0f} (a/b)", 0)
     assert gained[0] > 0 and gained[1] > 0 and sum(gained) >= 12, gained
 
 
-def test_second_run_changes_nothing_and_status_is_green(hosts):
-    a, b = hosts
+def test_second_run_changes_nothing_and_status_is_green(pair):
+    a, b = pair
     gateway = pid(a, "llmhost-gateway")
-    inv = inventory(hosts)
+    inv = inventory(pair)
     assert serve(inv, "second run").changed == []
     assert pid(a, "llmhost-gateway") == gateway
     started = time.monotonic()
@@ -193,23 +217,21 @@ def test_second_run_changes_nothing_and_status_is_green(hosts):
     assert status[a.ip]["drift"] == [] and status[b.ip]["drift"] == []
 
 
-def test_a_service_added_on_b_reaches_the_gateway_without_restarting_an_engine(hosts):
-    a, _b = hosts
+def test_a_service_added_on_b_reaches_the_gateway_without_restarting_an_engine(pair):
+    a, _b = pair
+    hosts = pair
     engine_a, key_before = pid(a, "llmhost-tiny"), key(a)
-    both = [service("tiny", "key-of-b"), service("tiny2", "key-of-b2", port=8001, served="tiny-b")]
-    run = serve(
-        inventory(hosts, {**GATEWAY, "fallbacks": {"tiny-b": [MODEL]}}, both), "a service added on b, fallback set"
-    )
+    run = serve(inventory(hosts, FALLBACK, BOTH), "a service added on b, fallback set")
     assert any("Config of llmhost-gateway" in name for name in run.changed)
     assert pid(a, "llmhost-tiny") == engine_a  # the gateway restarted, a's engine did not
     assert key(a) == key_before
     code, answer = post(a, "tiny-b", key(a))
     assert code == 200 and answer["usage"]["completion_tokens"] > 0, answer
-    assert serve(inventory(hosts, {**GATEWAY, "fallbacks": {"tiny-b": [MODEL]}}, both), "again").changed == []
+    assert serve(inventory(hosts, FALLBACK, BOTH), "again").changed == []
 
 
-def test_a_stopped_backend_falls_back(hosts):
-    a, b = hosts
+def test_a_stopped_backend_falls_back(with_b2):
+    a, b = with_b2
     b.sh("systemctl stop llmhost-tiny2")
     try:
         before = served(a) + served(b)
@@ -222,8 +244,6 @@ def test_a_stopped_backend_falls_back(hosts):
 
 # --- the web UI on host a, in front of its gateway -------------------------------------------------
 
-BOTH = [service("tiny", "key-of-b"), service("tiny2", "key-of-b2", port=8001, served="tiny-b")]
-FALLBACK = {**GATEWAY, "fallbacks": {"tiny-b": [MODEL]}}
 # bound to the bridge address: the browser runs on the controller. The extra LLM calls Open WebUI
 # makes after each chat (title, tags, follow-ups) are switched off through `env`.
 WEBUI = {
@@ -265,9 +285,11 @@ def signin(host, secret: str) -> tuple[int, str | None]:
 
 
 @pytest.fixture(scope="module")
-def webui_host(hosts, webui_wheelhouse):
-    """Host a with the web UI served cold (once for the tests below)."""
+def webui_host(hosts, cold, webui_wheelhouse):
+    """Host a with the web UI served cold (once for the tests below), beside the gateway and the
+    second service on b."""
     a, _ = hosts
+    serve(inventory(hosts, FALLBACK, BOTH), "converged to a second service on b, before the web UI")
     gateway, engine_a = pid(a, "llmhost-gateway"), pid(a, "llmhost-tiny")
     run = serve(inventory(hosts, FALLBACK, BOTH, WEBUI), "the web UI added on a (its venv from the wheelhouse)")
     return a, run, (gateway, engine_a)
@@ -370,7 +392,7 @@ def test_changed_settings_reach_the_running_web_ui(webui_host, hosts):
     assert serve(inventory(hosts, FALLBACK, BOTH, changed), "again").changed == []
 
 
-def test_a_gateway_and_a_web_ui_removed_from_the_data_are_torn_down(hosts):
+def test_a_gateway_and_a_web_ui_removed_from_the_data_are_torn_down(hosts, webui_host):
     a, _ = hosts
     engine_a = pid(a, "llmhost-tiny")
     serve(inventory(hosts, None, BOTH), "gateway and web UI removed from the data")

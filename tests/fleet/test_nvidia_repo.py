@@ -81,6 +81,7 @@ def test_a_driver_installed_before_waits_for_its_reboot_and_the_run_stops_there(
     open kernel modules an Ada GPU gets, dpkg-installed): the plan
     reads the packages for real, installs nothing, and the run ends after the gpu layer."""
     host, inv = repo_host
+    run(inv, "deploys/gpu.py", "converged: the toolkits from the repository")  # (run alone: the first run)
     host.sh(
         "printf '#!/bin/sh\\nprintf \"0, NVIDIA GeForce RTX 4060 Laptop GPU, 8188, 0, 8.9, 550.163.01, GPU-0\\\\n\"\\n' "
         "> /usr/local/bin/nvidia-smi && chmod 755 /usr/local/bin/nvidia-smi && "

@@ -109,6 +109,7 @@ def test_ollama_installed_configured_and_serving_then_idempotent(ollama_host):
 
 def test_settings_context_and_an_upgraded_unit(ollama_host):
     host = ollama_host
+    serve(host, "converged to the module's data")  # (run alone: the first run)
     keep = serve(host, "keep_alive changed", llmhost_ollama_keep_alive="-1")
     assert [n.split(" | ", 1)[1] for n in keep.changed] == [
         "Drop-in ollama.service.d/override.conf (every setting of the daemon)",
