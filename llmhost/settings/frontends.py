@@ -1,0 +1,197 @@
+"""llmhost_gateway and llmhost_webui: the gateway and the web page in front of the services, checked
+key by key (GatewayWish, WebuiWish)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmhost.settings.services import _SERVED
+from llmhost.settings.values import DataError, _bind, _describe, _int, _opt_str, _str, _str_list
+
+
+@dataclass(frozen=True)
+class GatewayWish:
+    """llmhost_gateway: a LiteLLM proxy on this host in front of the services of the inventory."""
+
+    host: str = "127.0.0.1"
+    port: int = 4000
+    hosts: tuple[str, ...] | None = None  # inventory host names (None: every host of the inventory)
+    aliases: tuple[tuple[str, str], ...] = ()  # alias -> served_model_name
+    fallbacks: tuple[tuple[str, tuple[str, ...]], ...] = ()  # served_model_name -> fallbacks, in order
+    num_retries: int = 2
+    timeout: int = 600
+    cooldown_time: int = 30
+    allowed_fails: int = 1
+    master_key: str | None = field(default=None, repr=False)  # None: generated on the controller
+
+
+GATEWAY_KEYS = (
+    "host",
+    "port",
+    "hosts",
+    "aliases",
+    "fallbacks",
+    "num_retries",
+    "timeout",
+    "cooldown_time",
+    "allowed_fails",
+    "master_key",
+)
+# LiteLLM refuses to start with these (its master_key_boot_check blocklist: the docs' example key)
+WEAK_MASTER_KEYS = ("sk-1234",)
+# what llmhost takes as a gateway master key (given in the data, or read back from the controller)
+MASTER_KEY = re.compile(r"sk-[\x21-\x7e]{16,}")
+
+
+@dataclass(frozen=True)
+class WebuiWish:
+    """llmhost_webui: Open WebUI on this host, in front of its gateway or the inventory's services."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    hosts: tuple[str, ...] | None = None  # without a gateway: the hosts whose services it lists (None: all)
+    title: str = "llmhost"  # WEBUI_NAME
+    default_model: str | None = None  # None: planned (the first model it lists)
+    admin_email: str = "admin@llmhost.local"
+    admin_name: str = "Admin"
+    admin_password: str | None = field(default=None, repr=False)  # None: generated on the controller
+    env: tuple[tuple[str, str], ...] = ()  # more of Open WebUI's own settings (environment variables)
+
+
+WEBUI_KEYS = ("host", "port", "hosts", "title", "default_model", "admin_email", "admin_name", "admin_password", "env")
+# an e-mail address as Open WebUI's sign-in form takes it (<input type=email>)
+_EMAIL = re.compile(r"^[\w.+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$")
+# what llmhost takes as a web UI admin password (given in the data, or read back from the controller)
+# (no quotes, backslash or "$": an env file's value is read the same by systemd and the tmux launcher;
+# 72 at most: bcrypt's limit, which Open WebUI hashes with: bcrypt 5.0, its pin, raises on longer ones)
+WEBUI_PASSWORD = re.compile(r"[!#%&(-\[\]-~]{8,72}")
+
+
+def _hosts(key: str, value: Any) -> tuple[str, ...] | None:
+    """Inventory host names (a gateway's or a web UI's ``hosts``); None: every host."""
+    if value is None:
+        return None
+    hosts = _str_list(key, value, _str)
+    if not hosts:
+        raise DataError(key, "expected at least one inventory host (null: every host)")
+    return hosts
+
+
+def _gateway(key: str, value: Any) -> GatewayWish | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise DataError(key, f"expected a dict (or null: no gateway), got {_describe(value)}")
+    unknown = sorted(set(value) - set(GATEWAY_KEYS))
+    if unknown:
+        raise DataError(f"{key}.{unknown[0]}", f"unknown gateway key (known: {', '.join(GATEWAY_KEYS)})")
+    hosts = _hosts(f"{key}.hosts", value.get("hosts"))
+    aliases = value.get("aliases") or {}
+    if not isinstance(aliases, Mapping):
+        raise DataError(f"{key}.aliases", f"expected a dict of alias -> served_model_name, got {_describe(aliases)}")
+    for alias, target in aliases.items():
+        if not isinstance(alias, str) or not _SERVED.match(alias):
+            raise DataError(f"{key}.aliases", f"unexpected characters in the alias {alias!r}")
+        _str(f"{key}.aliases.{alias}", target)
+    fallbacks = value.get("fallbacks") or {}
+    if not isinstance(fallbacks, Mapping):
+        raise DataError(
+            f"{key}.fallbacks",
+            f"expected a dict of served_model_name -> list of served_model_names, got {_describe(fallbacks)}",
+        )
+    clean_fallbacks = []
+    for group, targets in fallbacks.items():
+        targets = _str_list(f"{key}.fallbacks.{group}", targets, _str)
+        if not targets:
+            raise DataError(f"{key}.fallbacks.{group}", "expected at least one served_model_name to fall back to")
+        if group in targets:
+            raise DataError(f"{key}.fallbacks.{group}", "a model group cannot fall back to itself")
+        clean_fallbacks.append((_str(f"{key}.fallbacks", group), targets))
+    master_key = _opt_str(f"{key}.master_key", value.get("master_key"))
+    if master_key is not None:
+        if master_key.strip() in WEAK_MASTER_KEYS:
+            raise DataError(
+                f"{key}.master_key",
+                "a publicly known key (LiteLLM refuses to start with it); leave it out to have one generated",
+            )
+        if not MASTER_KEY.fullmatch(master_key):
+            raise DataError(
+                f"{key}.master_key",
+                'expected "sk-" and at least 16 more printable characters (no '
+                "spaces); leave it out to have one generated",
+            )
+    return GatewayWish(
+        host=_bind(f"{key}.host", value.get("host", "127.0.0.1")),
+        port=_int(f"{key}.port", value.get("port", 4000), 1, 65535),
+        hosts=hosts,
+        aliases=tuple(sorted(aliases.items())),
+        fallbacks=tuple(sorted(clean_fallbacks)),
+        num_retries=_int(f"{key}.num_retries", value.get("num_retries", 2), 0, 10),
+        timeout=_int(f"{key}.timeout", value.get("timeout", 600), 1, 86400),
+        cooldown_time=_int(f"{key}.cooldown_time", value.get("cooldown_time", 30), 0, 86400),
+        allowed_fails=_int(f"{key}.allowed_fails", value.get("allowed_fails", 1), 0, 1000),
+        master_key=master_key,
+    )
+
+
+def _webui(key: str, value: Any, managed: tuple[str, ...]) -> WebuiWish | None:
+    """``managed``: the environment variables llmhost sets itself (llmhost.plan.webui), which
+    ``env`` may not."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise DataError(key, f"expected a dict (or null: no web UI), got {_describe(value)}")
+    unknown = sorted(set(value) - set(WEBUI_KEYS))
+    if unknown:
+        raise DataError(f"{key}.{unknown[0]}", f"unknown web UI key (known: {', '.join(WEBUI_KEYS)})")
+    hosts = _hosts(f"{key}.hosts", value.get("hosts"))
+    email = _str(f"{key}.admin_email", value.get("admin_email", "admin@llmhost.local"))
+    if not _EMAIL.match(email):
+        raise DataError(f"{key}.admin_email", f"expected an e-mail address (admin@example.com), got {email!r}")
+    password = _opt_str(f"{key}.admin_password", value.get("admin_password"))
+    if password is not None and not WEBUI_PASSWORD.fullmatch(password):
+        raise DataError(
+            f"{key}.admin_password",
+            "expected 8 or more printable ASCII characters (72 at most: "
+            'bcrypt\'s limit) without spaces, quotes, backslashes or "$"; leave it '
+            "out to have one generated",
+        )
+    default_model = _opt_str(f"{key}.default_model", value.get("default_model"))
+    if default_model is not None and not _SERVED.match(default_model):
+        raise DataError(f"{key}.default_model", f"unexpected characters in {default_model!r}")
+    env = value.get("env") or {}
+    if not isinstance(env, Mapping):
+        raise DataError(f"{key}.env", f"expected a dict of Open WebUI setting -> value, got {_describe(env)}")
+    clean_env = []
+    for name, setting in env.items():
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Z][A-Z0-9_]*", name):
+            raise DataError(f"{key}.env", f"{name!r} is not an environment variable name (UPPER_CASE)")
+        if name in managed:
+            raise DataError(
+                f"{key}.env.{name}",
+                "set by llmhost itself (from llmhost_webui and the plan); "
+                "see group_data/all.py for the key that sets it",
+            )
+        if isinstance(setting, bool):
+            setting = "true" if setting else "false"
+        elif isinstance(setting, int):
+            setting = str(setting)
+        if not isinstance(setting, str) or "\n" in setting:
+            raise DataError(
+                f"{key}.env.{name}", f"expected a one-line string, number or true/false, got {_describe(setting)}"
+            )
+        clean_env.append((name, setting))
+    return WebuiWish(
+        host=_bind(f"{key}.host", value.get("host", "127.0.0.1")),
+        port=_int(f"{key}.port", value.get("port", 8080), 1, 65535),
+        hosts=hosts,
+        title=_str(f"{key}.title", value.get("title", "llmhost")),
+        default_model=default_model,
+        admin_email=email,
+        admin_name=_str(f"{key}.admin_name", value.get("admin_name", "Admin")),
+        admin_password=password,
+        env=tuple(sorted(clean_env)),
+    )

@@ -1,0 +1,201 @@
+"""The data contract's small checkers: each takes a key and a value and returns the clean value or
+raises :class:`DataError` naming the key, in one line."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from packaging.requirements import InvalidRequirement, Requirement
+from pyinfra.api.exceptions import DeployError
+
+from llmhost.distros import MIRROR_TARGETS, TUNA
+
+SUPERVISORS = ("auto", "systemd", "tmux")
+VERIFY_LEVELS = ("sizes", "full")
+ENV_MANAGERS = ("venv", "conda")
+PINNABLE_ENVS = ("vllm-cpu", "vllm", "llamacpp", "model-tools")  # engine names of llmhost/engines.py
+_KEEP_ALIVE = re.compile(r"^-?(\d+|(\d+(\.\d+)?(ms|s|m|h))+)$")  # Go durations, or seconds
+_VERSION = re.compile(r"^\d+\.\d+\.\d+(-rc\d+)?$")
+
+
+class DataError(DeployError):
+    """A user data value is wrong. ``str(err)`` is one line: ``<key>: <problem>``."""
+
+    def __init__(self, key: str, problem: str):
+        super().__init__(f"{key}: {problem}")
+        self.key = key
+
+
+# --- small checkers: each returns the clean value or raises DataError(key, ...) ---------------
+
+
+def _describe(value: Any) -> str:
+    return f"{value!r} ({type(value).__name__})"
+
+
+def _int(key: str, value: Any, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise DataError(key, f"expected an integer {lo}..{hi}, got {_describe(value)}")
+    if not lo <= value <= hi:
+        raise DataError(key, f"expected an integer {lo}..{hi}, got {value}")
+    return value
+
+
+def _bool(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise DataError(key, f"expected true or false, got {_describe(value)}")
+    return value
+
+
+def _opt_fraction(key: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.05 <= value <= 0.99:
+        raise DataError(key, f"expected a number 0.05..0.99, got {_describe(value)}")
+    return float(value)
+
+
+def _opt_int(key: str, value: Any, lo: int, hi: int) -> int | None:
+    return None if value is None else _int(key, value, lo, hi)
+
+
+def _str(key: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise DataError(key, f"expected a non-empty string, got {_describe(value)}")
+    return value
+
+
+def _opt_str(key: str, value: Any) -> str | None:
+    return None if value is None else _str(key, value)
+
+
+def _choice(key: str, value: Any, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise DataError(key, f"expected one of {' | '.join(choices)}, got {_describe(value)}")
+    return value
+
+
+def _url(key: str, value: Any) -> str:
+    value = _str(key, value)
+    if not re.match(r"^(https?|file)://\S+$", value):
+        raise DataError(key, f"expected an http(s):// or file:// URL, got {value!r}")
+    return value.rstrip("/")
+
+
+def _str_list(key: str, value: Any, item: Callable[[str, Any], str]) -> tuple[str, ...]:
+    if not isinstance(value, (list, tuple)):
+        raise DataError(key, f"expected a list, got {_describe(value)}")
+    return tuple(item(f"{key}[{i}]", v) for i, v in enumerate(value))
+
+
+_IFNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@-]{0,14}")  # Linux: IFNAMSIZ 16 with the NUL
+
+
+def _interface(key: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    value = _str(key, value)
+    if not _IFNAME.fullmatch(value):
+        raise DataError(key, f"expected a network interface name (eth1, ens5f0, ib0), got {value!r}")
+    return value
+
+
+def _abs_path(key: str, value: Any) -> str:
+    value = _str(key, value)
+    if not value.startswith("/"):
+        raise DataError(key, f"expected an absolute path on the host, got {value!r}")
+    return value.rstrip("/") or "/"
+
+
+def _python(key: str, value: Any) -> str:
+    """An interpreter name or path; a bare version ("3.10") means python3.10 on the PATH."""
+    value = _str(key, value).strip()
+    if re.fullmatch(r"3\.\d{1,2}", value):
+        return f"python{value}"
+    if not re.fullmatch(r"[\w./+-]+", value):
+        raise DataError(
+            key, f"expected an interpreter (python3.10, /usr/bin/python3.11) or a version (3.10), got {value!r}"
+        )
+    return value
+
+
+def _cuda_version(key: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    value = str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+    if not isinstance(value, str) or not re.fullmatch(r"\d{2}\.\d{1,2}", value):
+        raise DataError(key, f"expected a CUDA toolkit version like 12.6, got {_describe(value)}")
+    return value
+
+
+def _sha256(key: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9a-f]{64}", value.lower()):
+        raise DataError(key, f"expected a sha256 (64 hex digits), got {_describe(value)}")
+    return value.lower()
+
+
+def _engine_pins(key: str, value: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    if not isinstance(value, Mapping):
+        raise DataError(key, f"expected a dict of environment name -> list of requirements, got {_describe(value)}")
+    pins = []
+    for env, reqs in sorted(value.items()):
+        if env not in PINNABLE_ENVS:
+            raise DataError(f"{key}.{env}", f"not an environment llmhost installs (one of {' | '.join(PINNABLE_ENVS)})")
+        if not isinstance(reqs, (list, tuple)) or not reqs:
+            raise DataError(f"{key}.{env}", f"expected a non-empty list of requirements, got {_describe(reqs)}")
+        clean = []
+        for i, req in enumerate(reqs):
+            try:
+                parsed = Requirement(_str(f"{key}.{env}[{i}]", req))
+            except InvalidRequirement as e:
+                raise DataError(f"{key}.{env}[{i}]", f"not a pip requirement: {str(e).splitlines()[0]}") from None
+            if parsed.url or parsed.marker:
+                raise DataError(
+                    f"{key}.{env}[{i}]", f"expected a name with a version (transformers==4.57.1), got {req!r}"
+                )
+            clean.append(str(parsed))
+        pins.append((env, tuple(clean)))
+    return tuple(pins)
+
+
+def _mirror(key: str, value: Any) -> tuple[str, tuple[tuple[str, str], ...]]:
+    if value == "none":
+        return "none", ()
+    if value == "tuna":
+        return "tuna", tuple(sorted(TUNA.items()))
+    if isinstance(value, Mapping):
+        unknown = sorted(set(value) - set(MIRROR_TARGETS))
+        if unknown:
+            raise DataError(f"{key}.{unknown[0]}", f"unknown mirror target (known: {', '.join(MIRROR_TARGETS)})")
+        return "custom", tuple(sorted((k, _url(f"{key}.{k}", v)) for k, v in value.items()))
+    raise DataError(
+        key, f"expected none, tuna or a dict of base URLs ({', '.join(MIRROR_TARGETS)}), got {_describe(value)}"
+    )
+
+
+def _bind(key: str, value: Any) -> str:
+    value = _str(key, value)
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise DataError(key, f"expected an IP address to bind (e.g. 127.0.0.1), got {value!r}")
+    return value
+
+
+def _version(key: str, value: Any) -> str:
+    text = _str(key, value).removeprefix("v")
+    if not _VERSION.match(text):
+        raise DataError(key, f'expected a release version like "0.22.1", got {value!r}')
+    return text
+
+
+def _keep_alive(key: str, value: Any) -> str:
+    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else _str(key, value)
+    if not _KEEP_ALIVE.match(text):
+        raise DataError(key, f'expected a duration ("5m", "1h30m"), seconds, or -1 (forever), got {text!r}')
+    return text
