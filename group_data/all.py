@@ -2,8 +2,11 @@
 
 This file is group data for the group ``all`` (pyinfra loads it when run from the repository root),
 and it is also the schema: ``llmhost.settings`` reads the names and defaults from here and refuses
-any other ``llmhost_*`` key. Override a key per group (``group_data/<group>.py``), per host
-(inventory host data) or per run (``--data key=value``).
+any other ``llmhost_*`` key. A key whose value is a dict (each service, the gateway, the web UI)
+has its own keys and their defaults in ``__<key>_keys__`` (double underscores: pyinfra does not
+hand such a name to the hosts as data). Every default is written here and only here: the
+validator, the CLI and the README's table read it (llmhost/contract.py). Override a key per group
+(``group_data/<group>.py``), per host (inventory host data) or per run (``--data key=value``).
 
 Values are validated before any host is touched; a bad value stops the run with one line naming
 the key and the problem.
@@ -13,84 +16,8 @@ the key and the problem.
 # Services: what to serve
 # ---------------------------------------------------------------------------------------------
 
-# The services this host serves: a list of dicts, one per engine process. Each service:
-#   name               required. [a-z0-9-], unique on the host. Names the tmux session / systemd
-#                      unit (llmhost-<name>), the log file and the env file.
-#   model              required. One of:
-#                        "org/name" or "hf:org/name[@revision]"  fetched on the host with
-#                            huggingface_hub (resumable; honours llmhost_hf_endpoint), every file
-#                            checked against the hub's sha256 (LFS) or git blob id;
-#                        "modelscope:org/name[@revision]"  fetched on the host with modelscope
-#                            (honours llmhost_modelscope_endpoint);
-#                        "hf:org/name/file.gguf[@revision]" (or modelscope:)  one GGUF file of a
-#                            hub repository, fetched alone (llama.cpp, Ollama); the planner takes
-#                            its numbers from llmhost's catalog (llmhost/catalog.py GGUF), so
-#                            another hub GGUF is refused: give a directory holding it instead;
-#                        "./dir", "/abs/dir", "~/dir" or "controller:dir"  a directory on the
-#                            controller (config.json + weights, or exactly one .gguf file for
-#                            llama.cpp), pushed file by file;
-#                        "host:/abs/dir"  a directory already on the host (never changed by
-#                            llmhost; its manifest is taken on first sight and checked after).
-#                      Every model gets a sha256 manifest on the host
-#                      (<llmhost_root>/models/<name>.manifest.json); hub models are pinned on the
-#                      controller in llmhost_model_lock_dir.
-#   engine             auto | vllm | vllm-cpu | llamacpp | ollama. Default auto: the planner picks
-#                      (llamacpp for a GGUF model; else vllm-cpu on a host without NVIDIA GPUs,
-#                      vLLM on GPUs, llama.cpp with a GGUF quant where vLLM does not fit). Services
-#                      on the CPU share the host's CPUs in disjoint ranges and its memory evenly.
-#                      Ollama only when pinned: one daemon serves all its models on one address,
-#                      loads them on demand (llmhost_ollama_*), and has no API key.
-#   host               bind address. Default 127.0.0.1. Anything else requires api_key (Ollama:
-#                      no key exists; a public bind is planned with a warning in its reasons).
-#   port               TCP port, 1-65535. Default 8000. Distinct per host, except that every
-#                      ollama service names the same host and port (the one daemon's).
-#   served_model_name  the model name clients send. Default: the service name.
-#   max_model_len      context length in tokens. Default null: the planner sizes it (what the
-#                      KV budget holds, capped by the model's own maximum).
-#   max_num_seqs       concurrent sequences (llama.cpp: parallel slots, -np; Ollama: the daemon's
-#                      OLLAMA_NUM_PARALLEL, the largest of its services'). Default null: the
-#                      planner sizes it.
-#   dtype              auto | bfloat16 | float16 | float32. Default auto: the planner decides
-#                      (bf16 only on GPUs with compute capability >= 8.0).
-#   quantization       null | bitsandbytes | gptq | awq | fp8. Default null: the checkpoint's own
-#                      quantization, or bitsandbytes 4-bit when 16-bit weights do not fit the GPUs.
-#   tensor_parallel_size  GPUs one engine spans. Default null: the planner picks the largest size
-#                      that divides the attention heads and fits the GPUs.
-#   gpu_memory_utilization  share of each GPU's memory vLLM may use, 0.05-0.99. Default null:
-#                      0.90, raised up to 0.95 when a model only fits that way.
-#   gguf               null | F16 | BF16 | Q8_0 | Q6_K | Q5_K_M | Q5_K_S | Q5_0 | Q4_K_M | Q4_K_S |
-#                      Q4_0 | Q3_K_M | Q2_K. Default null. Make a GGUF of this type from the (HF)
-#                      model on the host with llama.cpp's convert_hf_to_gguf.py and llama-quantize,
-#                      and serve it with llama.cpp (engine auto or llamacpp) or import it into
-#                      Ollama (engine ollama; without a llama.cpp service on the host, llama.cpp is
-#                      built for its tools alone). The GGUF gets its own directory and manifest
-#                      (<model dir>--gguf-<TYPE>), made again when the checkpoint changes.
-#   workload           throughput | latency. Default throughput. What engine auto serves for on a
-#                      host without NVIDIA GPUs (on GPUs vLLM serves both): throughput = vLLM's
-#                      CPU build, which batches concurrent requests; latency = llama.cpp, which
-#                      decodes one stream nearest the memory-bandwidth bound (an HF checkpoint is
-#                      converted to a BF16 GGUF on the host, F16 for a float16/float32 one;
-#                      measured on both in README "Benchmarks"); on a CPU with AMX (amx_bf16)
-#                      latency keeps vLLM's CPU build too, streaming every token (it computes
-#                      bf16 on AMX, llama.cpp's BF16 path does not). Pinned engines ignore it.
-#   api_key            bearer token the engine requires on /v1/*. Default null (none). Stored on
-#                      the host in /etc/llmhost/<name>.env, mode 0600, never in the launcher.
-#                      Not for ollama services (Ollama has no API key).
-#   nodes              null | [inventory host names]. Default null: the service runs on this host.
-#                      A list: one vLLM across these hosts (vLLM's own multi-node mode: --nnodes,
-#                      --node-rank, --master-addr, headless workers), the first the head (it runs
-#                      the API server at host:port), the others workers in order (node rank = the
-#                      index). Give the service, the same on every node, in the data of each
-#                      (group data of their group); each node sets llmhost_cluster_interface. The
-#                      planner sizes it across them: tensor parallel = GPUs per node, pipeline
-#                      parallel = nodes (CPU nodes: one worker each), and refuses a node not in the
-#                      inventory, another node's data that differs, GPUs or drivers that differ, a
-#                      model whose heads or layers do not divide, before any change. Engine auto,
-#                      vllm or vllm-cpu. The nodes of it serve nothing else. Example:
-#                      {"name": "qwen72", "model": "Qwen/Qwen2.5-72B-Instruct",
-#                       "nodes": ["gpu-1", "gpu-2"], "host": "0.0.0.0", "api_key": "..."}
-#   master_port        the head's rendezvous port (torch.distributed), on its cluster interface.
-#                      Default 29501 (vLLM's). With nodes only.
+# The services this host serves: a list of dicts, one per engine process, each with the keys of
+# __llmhost_services_keys__ below.
 # Example:
 #   llmhost_services = [
 #       {"name": "qwen", "model": "Qwen/Qwen2.5-1.5B-Instruct", "port": 8000,
@@ -105,6 +32,105 @@ the key and the problem.
 #   ]
 llmhost_services = []
 
+# The keys of a service and their defaults (a double-underscore name: pyinfra hands no such name to
+# the hosts as data; llmhost.settings reads the defaults from here). name and model are required.
+__llmhost_services_keys__ = {
+    # required. [a-z0-9-], unique on the host. Names the tmux session / systemd
+    # unit (llmhost-<name>), the log file and the env file.
+    "name": None,
+    # required. One of:
+    #   "org/name" or "hf:org/name[@revision]"  fetched on the host with
+    #       huggingface_hub (resumable; honours llmhost_hf_endpoint), every file
+    #       checked against the hub's sha256 (LFS) or git blob id;
+    #   "modelscope:org/name[@revision]"  fetched on the host with modelscope
+    #       (honours llmhost_modelscope_endpoint);
+    #   "hf:org/name/file.gguf[@revision]" (or modelscope:)  one GGUF file of a
+    #       hub repository, fetched alone (llama.cpp, Ollama); the planner takes
+    #       its numbers from llmhost's catalog (llmhost/catalog.py GGUF), so
+    #       another hub GGUF is refused: give a directory holding it instead;
+    #   "./dir", "/abs/dir", "~/dir" or "controller:dir"  a directory on the
+    #       controller (config.json + weights, or exactly one .gguf file for
+    #       llama.cpp), pushed file by file;
+    #   "host:/abs/dir"  a directory already on the host (never changed by
+    #       llmhost; its manifest is taken on first sight and checked after).
+    # Every model gets a sha256 manifest on the host
+    # (<llmhost_root>/models/<name>.manifest.json); hub models are pinned on the
+    # controller in llmhost_model_lock_dir.
+    "model": None,
+    # auto | vllm | vllm-cpu | llamacpp | ollama. auto: the planner picks
+    # (llamacpp for a GGUF model; else vllm-cpu on a host without NVIDIA GPUs,
+    # vLLM on GPUs, llama.cpp with a GGUF quant where vLLM does not fit). Services
+    # on the CPU share the host's CPUs in disjoint ranges and its memory evenly.
+    # Ollama only when pinned: one daemon serves all its models on one address,
+    # loads them on demand (llmhost_ollama_*), and has no API key.
+    "engine": "auto",
+    # bind address. Anything but loopback requires api_key (Ollama:
+    # no key exists; a public bind is planned with a warning in its reasons).
+    "host": "127.0.0.1",
+    # TCP port, 1-65535. Distinct per host, except that every
+    # ollama service names the same host and port (the one daemon's).
+    "port": 8000,
+    # the model name clients send. null: the service name.
+    "served_model_name": None,
+    # context length in tokens. null: the planner sizes it (what the
+    # KV budget holds, capped by the model's own maximum).
+    "max_model_len": None,
+    # concurrent sequences (llama.cpp: parallel slots, -np; Ollama: the daemon's
+    # OLLAMA_NUM_PARALLEL, the largest of its services'). null: the
+    # planner sizes it.
+    "max_num_seqs": None,
+    # auto | bfloat16 | float16 | float32. auto: the planner decides
+    # (bf16 only on GPUs with compute capability >= 8.0).
+    "dtype": "auto",
+    # null | bitsandbytes | gptq | awq | fp8. null: the checkpoint's own
+    # quantization, or bitsandbytes 4-bit when 16-bit weights do not fit the GPUs.
+    "quantization": None,
+    # GPUs one engine spans. null: the planner picks the largest size
+    # that divides the attention heads and fits the GPUs.
+    "tensor_parallel_size": None,
+    # share of each GPU's memory vLLM may use, 0.05-0.99. null:
+    # 0.90, raised up to 0.95 when a model only fits that way.
+    "gpu_memory_utilization": None,
+    # bearer token the engine requires on /v1/* (null: none). Stored on
+    # the host in /etc/llmhost/<name>.env, mode 0600, never in the launcher.
+    # Not for ollama services (Ollama has no API key).
+    "api_key": None,
+    # null | F16 | BF16 | Q8_0 | Q6_K | Q5_K_M | Q5_K_S | Q5_0 | Q4_K_M | Q4_K_S |
+    # Q4_0 | Q3_K_M | Q2_K. Make a GGUF of this type from the (HF)
+    # model on the host with llama.cpp's convert_hf_to_gguf.py and llama-quantize,
+    # and serve it with llama.cpp (engine auto or llamacpp) or import it into
+    # Ollama (engine ollama; without a llama.cpp service on the host, llama.cpp is
+    # built for its tools alone). The GGUF gets its own directory and manifest
+    # (<model dir>--gguf-<TYPE>), made again when the checkpoint changes.
+    "gguf": None,
+    # throughput | latency. What engine auto serves for on a
+    # host without NVIDIA GPUs (on GPUs vLLM serves both): throughput = vLLM's
+    # CPU build, which batches concurrent requests; latency = llama.cpp, which
+    # decodes one stream nearest the memory-bandwidth bound (an HF checkpoint is
+    # converted to a BF16 GGUF on the host, F16 for a float16/float32 one;
+    # measured on both in README "Benchmarks"); on a CPU with AMX (amx_bf16)
+    # latency keeps vLLM's CPU build too, streaming every token (it computes
+    # bf16 on AMX, llama.cpp's BF16 path does not). Pinned engines ignore it.
+    "workload": "throughput",
+    # null | [inventory host names]. null: the service runs on this host.
+    # A list: one vLLM across these hosts (vLLM's own multi-node mode: --nnodes,
+    # --node-rank, --master-addr, headless workers), the first the head (it runs
+    # the API server at host:port), the others workers in order (node rank = the
+    # index). Give the service, the same on every node, in the data of each
+    # (group data of their group); each node sets llmhost_cluster_interface. The
+    # planner sizes it across them: tensor parallel = GPUs per node, pipeline
+    # parallel = nodes (CPU nodes: one worker each), and refuses a node not in the
+    # inventory, another node's data that differs, GPUs or drivers that differ, a
+    # model whose heads or layers do not divide, before any change. Engine auto,
+    # vllm or vllm-cpu. The nodes of it serve nothing else. Example:
+    # {"name": "qwen72", "model": "Qwen/Qwen2.5-72B-Instruct",
+    #  "nodes": ["gpu-1", "gpu-2"], "host": "0.0.0.0", "api_key": "..."}
+    "nodes": None,
+    # the head's rendezvous port (torch.distributed), on its cluster interface.
+    # (vLLM's). With nodes only.
+    "master_port": 29501,
+}
+
 # ---------------------------------------------------------------------------------------------
 # Gateway: one OpenAI endpoint for the services of the inventory (LiteLLM proxy)
 # ---------------------------------------------------------------------------------------------
@@ -115,28 +141,8 @@ llmhost_services = []
 # hosts it fronts becomes a deployment under its served_model_name; services of several hosts with
 # the same served_model_name are one model group, load-balanced (simple-shuffle), with retries and
 # a cooldown for a failing backend. Clients authenticate with the master key (Bearer); a request
-# without it is refused (401). null: no gateway on this host. Keys of the dict (all optional):
-#   host           bind address. Default 127.0.0.1 (LiteLLM's own default is 0.0.0.0).
-#   port           Default 4000.
-#   hosts          the inventory hosts whose services it fronts, by inventory name. Default null:
-#                  every host of the inventory, this one included. A service on another host must
-#                  listen where this host reaches it (its host: a non-loopback address, or 0.0.0.0
-#                  with that host's llmhost_address) and have an api_key in its data (a key
-#                  generated on its host never reaches the controller): else the plan refuses,
-#                  naming the keys to set. Ollama has no key: only as a backend on this host.
-#   aliases        {alias: served_model_name}: more names for a model group ("gpt-4": "qwen").
-#   fallbacks      {served_model_name: [served_model_name, ...]}: where a request goes when every
-#                  backend of its group failed (retries spent).
-#   num_retries    retries of a failed request, across the group's backends. Default 2.
-#   timeout        seconds a backend request may take. Default 600.
-#   cooldown_time  seconds a failing backend is left out. Default 30.
-#   allowed_fails  failures in a minute before a backend cools down. Default 1.
-#   master_key     the key clients send. Default null: generated once on the controller into
-#                  llmhost_secrets_dir/<host>/gateway-master-key ("sk-" + 64 hex, mode 0600),
-#                  the same on every run and every rebuild; kept on the host in a 0600 env file,
-#                  never in the config or the launcher, never printed. Rotate: delete that file
-#                  (or set a new key here) and run again (the gateway restarts with it). There
-#                  are no per-client keys (LiteLLM's virtual keys need PostgreSQL).
+# without it is refused (401). null: no gateway on this host; a dict: the keys of
+# __llmhost_gateway_keys__ below (all optional).
 # Example:
 #   llmhost_gateway = {
 #       "aliases": {"gpt-4": "qwen", "gpt-3.5-turbo": "qwen-small"},
@@ -144,6 +150,40 @@ llmhost_services = []
 #       "hosts": ["10.0.0.11", "10.0.0.12"],
 #   }
 llmhost_gateway = None
+
+# The keys of llmhost_gateway and their defaults.
+__llmhost_gateway_keys__ = {
+    # bind address (LiteLLM's own default is 0.0.0.0).
+    "host": "127.0.0.1",
+    "port": 4000,
+    # the inventory hosts whose services it fronts, by inventory name. null:
+    # every host of the inventory, this one included. A service on another host must
+    # listen where this host reaches it (its host: a non-loopback address, or 0.0.0.0
+    # with that host's llmhost_address) and have an api_key in its data (a key
+    # generated on its host never reaches the controller): else the plan refuses,
+    # naming the keys to set. Ollama has no key: only as a backend on this host.
+    "hosts": None,
+    # {alias: served_model_name}: more names for a model group ("gpt-4": "qwen").
+    "aliases": {},
+    # {served_model_name: [served_model_name, ...]}: where a request goes when every
+    # backend of its group failed (retries spent).
+    "fallbacks": {},
+    # retries of a failed request, across the group's backends.
+    "num_retries": 2,
+    # seconds a backend request may take.
+    "timeout": 600,
+    # seconds a failing backend is left out.
+    "cooldown_time": 30,
+    # failures in a minute before a backend cools down.
+    "allowed_fails": 1,
+    # the key clients send. null: generated once on the controller into
+    # llmhost_secrets_dir/<host>/gateway-master-key ("sk-" + 64 hex, mode 0600),
+    # the same on every run and every rebuild; kept on the host in a 0600 env file,
+    # never in the config or the launcher, never printed. Rotate: delete that file
+    # (or set a new key here) and run again (the gateway restarts with it). There
+    # are no per-client keys (LiteLLM's virtual keys need PostgreSQL).
+    "master_key": None,
+}
 
 # A web chat page on this host: Open WebUI (open-webui, pinned in llmhost/engines.py, with PyTorch's
 # CPU build: never the CUDA one), in its own versioned venv like the engines (Python 3.11-3.12: a
@@ -155,37 +195,50 @@ llmhost_gateway = None
 # model, no version check, no telemetry); sign-in always on, sign-up off; its settings come from
 # here on every start (Open WebUI's persistent config is off, so a re-run's data wins over what
 # was changed in its admin pages). Its database and uploads live in <llmhost_root>/webui and
-# survive upgrades and its removal from the data. null: no web UI. Keys (all optional):
-#   host           bind address. Default 127.0.0.1 (Open WebUI's own default is 0.0.0.0).
-#   port           Default 8080.
-#   hosts          without a gateway: the inventory hosts whose services it lists. Default null:
-#                  every host (the same rules as llmhost_gateway.hosts).
-#   title          the page's name (WEBUI_NAME). Default "llmhost".
-#   default_model  the model a new chat starts with. Default null: the first it lists (the
-#                  gateway's first model group, or the first service's served_model_name).
-#   admin_email    the admin account, created at the UI's first start. Default "admin@llmhost.local".
-#   admin_name     Default "Admin".
-#   admin_password Default null: generated once on the controller into
-#                  llmhost_secrets_dir/<host>/webui-admin-password (mode 0600; read it there),
-#                  kept on the host only in the UI's 0600 env file, never printed. A changed
-#                  password is set on the admin account by the next run. Given: 8 to 72
-#                  printable ASCII characters (bcrypt's limit), no spaces, quotes, "\" or "$".
-#   env            {VARIABLE: value}: more of Open WebUI's own settings (its environment variables,
-#                  e.g. "ENABLE_TITLE_GENERATION": False); the ones llmhost sets are refused.
+# survive upgrades and its removal from the data. null: no web UI; a dict: the keys of
+# __llmhost_webui_keys__ below (all optional).
 # Example:
 #   llmhost_webui = {"host": "0.0.0.0", "title": "Lab chat", "admin_email": "ops@example.com",
 #                    "env": {"ENABLE_TITLE_GENERATION": False}}
 llmhost_webui = None
 
+# The keys of llmhost_webui and their defaults.
+__llmhost_webui_keys__ = {
+    # bind address (Open WebUI's own default is 0.0.0.0).
+    "host": "127.0.0.1",
+    "port": 8080,
+    # without a gateway: the inventory hosts whose services it lists. null:
+    # every host (the same rules as llmhost_gateway.hosts).
+    "hosts": None,
+    # the page's name (WEBUI_NAME).
+    "title": "llmhost",
+    # the model a new chat starts with. null: the first it lists (the
+    # gateway's first model group, or the first service's served_model_name).
+    "default_model": None,
+    # the admin account's e-mail, created at the UI's first start.
+    "admin_email": "admin@llmhost.local",
+    # the admin account's name.
+    "admin_name": "Admin",
+    # null: generated once on the controller into
+    # llmhost_secrets_dir/<host>/webui-admin-password (mode 0600; read it there),
+    # kept on the host only in the UI's 0600 env file, never printed. A changed
+    # password is set on the admin account by the next run. Given: 8 to 72
+    # printable ASCII characters (bcrypt's limit), no spaces, quotes, "\" or "$".
+    "admin_password": None,
+    # {VARIABLE: value}: more of Open WebUI's own settings (its environment variables,
+    # e.g. "ENABLE_TITLE_GENERATION": False); the ones llmhost sets are refused.
+    "env": {},
+}
+
 # The address other hosts of the inventory (a gateway) reach this host at, for services bound to
-# a wildcard address (0.0.0.0). Default null: the ssh_hostname of its inventory data, else its
+# a wildcard address (0.0.0.0). null: the ssh_hostname of its inventory data, else its
 # inventory name.
 # Example: llmhost_address = "10.0.0.12"
 llmhost_address = None
 
 # The network interface of this host that carries a multi-node service's traffic (a service with
 # nodes): its IPv4 address is VLLM_HOST_IP and, on the head, --master-addr; GLOO_SOCKET_IFNAME and
-# NCCL_SOCKET_IFNAME name it. Default null: required on every node of such a service (llmhost
+# NCCL_SOCKET_IFNAME name it. null: required on every node of such a service (llmhost
 # never picks one for you: the traffic between nodes is neither authenticated nor encrypted, so it
 # belongs on a private network). The planner reads the interface's address from the host and
 # refuses a missing one.
@@ -364,7 +417,7 @@ llmhost_ollama_url = None
 llmhost_ollama_sha256 = None
 
 # How long an idle model stays loaded (OLLAMA_KEEP_ALIVE): a duration ("5m", "1h30m"), seconds,
-# or -1 (forever). Default: Ollama's own 5m.
+# or -1 (forever). Ollama's own default is 5m.
 # Example: llmhost_ollama_keep_alive = "-1"
 llmhost_ollama_keep_alive = "5m"
 

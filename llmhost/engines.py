@@ -11,6 +11,8 @@ from dataclasses import dataclass, replace
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from llmhost.contract import defaults
+
 
 @dataclass(frozen=True)
 class EngineRelease:
@@ -186,7 +188,7 @@ LLAMACPP_BUILD_PACKAGES = ("cmake", "g++", "make", "curl", "ca-certificates")
 # ship .tar.zst (zstd on the host); each release publishes sha256sum.txt ("<sha256>  ./<file>").
 # 0.22.1: a release named in May 2026 (not downloadable here: GitHub is unreachable from these
 # machines, so the archive's own sha256 is read from the release's sha256sum.txt on the host).
-OLLAMA_VERSION = "0.22.1"
+OLLAMA_VERSION = defaults()["llmhost_ollama_version"]  # written once, in group_data/all.py
 OLLAMA_RELEASES = "https://github.com/ollama/ollama/releases/download"
 OLLAMA_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
 OLLAMA_PACKAGES = ("zstd", "curl", "ca-certificates")

@@ -11,15 +11,13 @@ services.py (llmhost_services), frontends.py (llmhost_gateway, llmhost_webui).
 
 from __future__ import annotations
 
-import runpy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from llmhost.contract import defaults
 from llmhost.engines import WEBUI_MANAGED_ENV
-from llmhost.resources import defaults_file
 from llmhost.settings.frontends import MASTER_KEY, WEBUI_PASSWORD, GatewayWish, WebuiWish, _gateway, _webui
 from llmhost.settings.models import HUB_SOURCES, ModelSource, lock_file_name, parse_model
 from llmhost.settings.services import ServiceWish, _services
@@ -79,41 +77,34 @@ class Settings:
     python: str
     hf_endpoint: str | None
     hf_token: str | None = field(repr=False)
-    modelscope_endpoint: str | None = None
-    verify: str = "sizes"
-    wheelhouse: str | None = None  # a directory of wheels on the controller, shipped to the host
-    mirror_name: str = "none"  # none | tuna | custom
-    mirror: tuple[tuple[str, str], ...] = ()  # target (debian, ubuntu, pip, hf, modelscope) -> base URL
-    engine_pins: tuple[tuple[str, tuple[str, ...]], ...] = ()  # env name -> extra/replacing requirement pins
-    keep_envs: int = 2  # versioned envs kept per engine (the current one included)
-    env_manager: str = "venv"  # venv | conda
-    conda_installer_url: str | None = None  # None: Miniforge from the mirror (or GitHub)
-    conda_installer_sha256: str | None = None  # None: the .sha256 published beside the installer
-    cuda_default: str | None = None  # the toolkit /usr/local/cuda points to ("12.6"); None: left alone
-    cuda_toolkits: tuple[str, ...] = ()  # toolkits installed side by side from NVIDIA's repository
-    cuda_repo_url: str = "https://developer.download.nvidia.com/compute/cuda/repos"
-    allow_reboot: bool = False  # reboot the host when a driver install needs it
-    ollama_version: str = "0.22.1"
-    ollama_url: str | None = None  # None: the GitHub release (or the wheelhouse's copy)
-    ollama_sha256: str | None = None  # None: the release's sha256sum.txt
-    ollama_keep_alive: str = "5m"
-    ollama_max_loaded_models: int | None = None  # None: planned
-    python_pinned: bool = False  # llmhost_python set to other than its default (the planner may not pick another)
-    gateway: GatewayWish | None = None  # llmhost_gateway
-    webui: WebuiWish | None = None  # llmhost_webui
-    address: str | None = None  # llmhost_address: where other hosts reach this one
-    cluster_interface: str | None = None  # llmhost_cluster_interface: the NIC a multi-node service's traffic takes
-    secrets_dir: str = "secrets"  # llmhost_secrets_dir, resolved on the controller
+    modelscope_endpoint: str | None
+    verify: str
+    wheelhouse: str | None  # a directory of wheels on the controller, shipped to the host
+    mirror_name: str  # none | tuna | custom
+    mirror: tuple[tuple[str, str], ...]  # target (debian, ubuntu, pip, hf, modelscope) -> base URL
+    engine_pins: tuple[tuple[str, tuple[str, ...]], ...]  # env name -> extra/replacing requirement pins
+    keep_envs: int  # versioned envs kept per engine (the current one included)
+    env_manager: str  # venv | conda
+    conda_installer_url: str | None  # None: Miniforge from the mirror (or GitHub)
+    conda_installer_sha256: str | None  # None: the .sha256 published beside the installer
+    cuda_default: str | None  # the toolkit /usr/local/cuda points to ("12.6"); None: left alone
+    cuda_toolkits: tuple[str, ...]  # toolkits installed side by side from NVIDIA's repository
+    cuda_repo_url: str
+    allow_reboot: bool  # reboot the host when a driver install needs it
+    ollama_version: str
+    ollama_url: str | None  # None: the GitHub release (or the wheelhouse's copy)
+    ollama_sha256: str | None  # None: the release's sha256sum.txt
+    ollama_keep_alive: str
+    ollama_max_loaded_models: int | None  # None: planned
+    python_pinned: bool  # llmhost_python set to other than its default (the planner may not pick another)
+    gateway: GatewayWish | None  # llmhost_gateway
+    webui: WebuiWish | None  # llmhost_webui
+    address: str | None  # llmhost_address: where other hosts reach this one
+    cluster_interface: str | None  # llmhost_cluster_interface: the NIC a multi-node service's traffic takes
+    secrets_dir: str  # llmhost_secrets_dir, resolved on the controller
 
     def pins(self, env: str) -> tuple[str, ...]:
         return dict(self.engine_pins).get(env, ())
-
-
-@lru_cache(maxsize=1)
-def defaults() -> dict[str, Any]:
-    """The documented keys and their defaults, read from group_data/all.py."""
-    namespace = runpy.run_path(str(defaults_file()))
-    return {k: v for k, v in namespace.items() if k.startswith("llmhost_")}
 
 
 def load(data: Mapping[str, Any], base: Path | None = None, estimate_weights: bool = False) -> Settings:
@@ -130,15 +121,22 @@ def load(data: Mapping[str, Any], base: Path | None = None, estimate_weights: bo
     merged = {**known, **{k: v for k, v in data.items() if k in known}}
     base = base or Path.cwd()
 
-    lock_dir = Path(_str("llmhost_model_lock_dir", merged["llmhost_model_lock_dir"])).expanduser()
+    def value(key: str, check, *args):
+        """The data's value of ``key`` (or its default) through ``check``, which names ``key`` in its errors."""
+        return check(key, merged[key], *args)
+
+    def optional(key: str, check, *args):
+        return None if merged[key] is None else check(key, merged[key], *args)
+
+    lock_dir = Path(value("llmhost_model_lock_dir", _str)).expanduser()
     lock_dir = lock_dir if lock_dir.is_absolute() else base / lock_dir
     if lock_dir.exists() and not lock_dir.is_dir():
         raise DataError("llmhost_model_lock_dir", f"{lock_dir} exists and is not a directory")
 
-    mirror_name, mirror = _mirror("llmhost_mirror", merged["llmhost_mirror"])
+    mirror_name, mirror = value("llmhost_mirror", _mirror)
     wheelhouse = merged["llmhost_wheelhouse"]
     if wheelhouse is not None:
-        path = Path(_str("llmhost_wheelhouse", wheelhouse)).expanduser()
+        path = Path(value("llmhost_wheelhouse", _str)).expanduser()
         path = (path if path.is_absolute() else base / path).resolve()
         if not path.is_dir() or not any(path.glob("*.whl")):
             raise DataError(
@@ -147,14 +145,14 @@ def load(data: Mapping[str, Any], base: Path | None = None, estimate_weights: bo
                 f"llmhost wheelhouse {wheelhouse} --hub",
             )
         wheelhouse = str(path)
-    gateway = _gateway("llmhost_gateway", merged["llmhost_gateway"])
-    secrets_dir = Path(_str("llmhost_secrets_dir", merged["llmhost_secrets_dir"])).expanduser()
+    gateway = value("llmhost_gateway", _gateway)
+    secrets_dir = Path(value("llmhost_secrets_dir", _str)).expanduser()
     secrets_dir = secrets_dir if secrets_dir.is_absolute() else base / secrets_dir
-    services = _services("llmhost_services", merged["llmhost_services"], base, lock_dir, estimate_weights)
+    services = value("llmhost_services", _services, base, lock_dir, estimate_weights)
     if gateway and any(s.port == gateway.port for s in services):
         index = next(i for i, s in enumerate(services) if s.port == gateway.port)
         raise DataError("llmhost_gateway.port", f"{gateway.port} is already used by llmhost_services[{index}]")
-    webui = _webui("llmhost_webui", merged["llmhost_webui"], WEBUI_MANAGED_ENV)
+    webui = value("llmhost_webui", _webui, WEBUI_MANAGED_ENV)
     if webui:
         taken = {s.port: f"llmhost_services[{i}]" for i, s in enumerate(services)}
         if gateway:
@@ -163,67 +161,45 @@ def load(data: Mapping[str, Any], base: Path | None = None, estimate_weights: bo
             raise DataError("llmhost_webui.port", f"{webui.port} is already used by {taken[webui.port]}")
     torch_index = merged["llmhost_torch_index_url"]
     if torch_index not in (None, "auto"):
-        torch_index = _url("llmhost_torch_index_url", torch_index)
+        torch_index = value("llmhost_torch_index_url", _url)
 
     return Settings(
         services=services,
-        root=_abs_path("llmhost_root", merged["llmhost_root"]),
-        env_dir=_abs_path("llmhost_env_dir", merged["llmhost_env_dir"]),
-        supervisor=_choice("llmhost_supervisor", merged["llmhost_supervisor"], SUPERVISORS),
-        health_timeout=_int("llmhost_health_timeout", merged["llmhost_health_timeout"], 10, 86400),
-        pip_index_url=(
-            None
-            if merged["llmhost_pip_index_url"] is None
-            else _url("llmhost_pip_index_url", merged["llmhost_pip_index_url"])
-        ),
-        pip_extra_index_urls=_str_list("llmhost_pip_extra_index_urls", merged["llmhost_pip_extra_index_urls"], _url),
-        pip_find_links=_str_list("llmhost_pip_find_links", merged["llmhost_pip_find_links"], _abs_path),
-        pip_no_index=_bool("llmhost_pip_no_index", merged["llmhost_pip_no_index"]),
+        root=value("llmhost_root", _abs_path),
+        env_dir=value("llmhost_env_dir", _abs_path),
+        supervisor=value("llmhost_supervisor", _choice, SUPERVISORS),
+        health_timeout=value("llmhost_health_timeout", _int, 10, 86400),
+        pip_index_url=optional("llmhost_pip_index_url", _url),
+        pip_extra_index_urls=value("llmhost_pip_extra_index_urls", _str_list, _url),
+        pip_find_links=value("llmhost_pip_find_links", _str_list, _abs_path),
+        pip_no_index=value("llmhost_pip_no_index", _bool),
         torch_index_url=torch_index,
-        python=_python("llmhost_python", merged["llmhost_python"]),
+        python=value("llmhost_python", _python),
         python_pinned=merged["llmhost_python"] != known["llmhost_python"],
-        hf_endpoint=(
-            None
-            if merged["llmhost_hf_endpoint"] is None
-            else _url("llmhost_hf_endpoint", merged["llmhost_hf_endpoint"])
-        ),
-        hf_token=_opt_str("llmhost_hf_token", merged["llmhost_hf_token"]),
-        modelscope_endpoint=(
-            None
-            if merged["llmhost_modelscope_endpoint"] is None
-            else _url("llmhost_modelscope_endpoint", merged["llmhost_modelscope_endpoint"])
-        ),
-        verify=_choice("llmhost_verify", merged["llmhost_verify"], VERIFY_LEVELS),
+        hf_endpoint=optional("llmhost_hf_endpoint", _url),
+        hf_token=value("llmhost_hf_token", _opt_str),
+        modelscope_endpoint=optional("llmhost_modelscope_endpoint", _url),
+        verify=value("llmhost_verify", _choice, VERIFY_LEVELS),
         mirror_name=mirror_name,
         mirror=mirror,
         wheelhouse=wheelhouse,
-        engine_pins=_engine_pins("llmhost_engine_pins", merged["llmhost_engine_pins"]),
-        keep_envs=_int("llmhost_keep_envs", merged["llmhost_keep_envs"], 1, 20),
-        env_manager=_choice("llmhost_env_manager", merged["llmhost_env_manager"], ENV_MANAGERS),
-        conda_installer_url=(
-            None
-            if merged["llmhost_conda_installer_url"] is None
-            else _url("llmhost_conda_installer_url", merged["llmhost_conda_installer_url"])
-        ),
-        conda_installer_sha256=_sha256("llmhost_conda_installer_sha256", merged["llmhost_conda_installer_sha256"]),
-        cuda_default=_cuda_version("llmhost_cuda_default", merged["llmhost_cuda_default"]),
-        cuda_toolkits=tuple(
-            dict.fromkeys(_str_list("llmhost_cuda_toolkits", merged["llmhost_cuda_toolkits"], _cuda_version))
-        ),
-        cuda_repo_url=_url("llmhost_cuda_repo_url", merged["llmhost_cuda_repo_url"]),
-        allow_reboot=_bool("llmhost_allow_reboot", merged["llmhost_allow_reboot"]),
-        ollama_version=_version("llmhost_ollama_version", merged["llmhost_ollama_version"]),
-        ollama_url=None
-        if merged["llmhost_ollama_url"] is None
-        else _url("llmhost_ollama_url", merged["llmhost_ollama_url"]),
-        ollama_sha256=_sha256("llmhost_ollama_sha256", merged["llmhost_ollama_sha256"]),
-        ollama_keep_alive=_keep_alive("llmhost_ollama_keep_alive", merged["llmhost_ollama_keep_alive"]),
-        ollama_max_loaded_models=_opt_int(
-            "llmhost_ollama_max_loaded_models", merged["llmhost_ollama_max_loaded_models"], 1, 64
-        ),
+        engine_pins=value("llmhost_engine_pins", _engine_pins),
+        keep_envs=value("llmhost_keep_envs", _int, 1, 20),
+        env_manager=value("llmhost_env_manager", _choice, ENV_MANAGERS),
+        conda_installer_url=optional("llmhost_conda_installer_url", _url),
+        conda_installer_sha256=value("llmhost_conda_installer_sha256", _sha256),
+        cuda_default=value("llmhost_cuda_default", _cuda_version),
+        cuda_toolkits=tuple(dict.fromkeys(value("llmhost_cuda_toolkits", _str_list, _cuda_version))),
+        cuda_repo_url=value("llmhost_cuda_repo_url", _url),
+        allow_reboot=value("llmhost_allow_reboot", _bool),
+        ollama_version=value("llmhost_ollama_version", _version),
+        ollama_url=optional("llmhost_ollama_url", _url),
+        ollama_sha256=value("llmhost_ollama_sha256", _sha256),
+        ollama_keep_alive=value("llmhost_ollama_keep_alive", _keep_alive),
+        ollama_max_loaded_models=value("llmhost_ollama_max_loaded_models", _opt_int, 1, 64),
         gateway=gateway,
         webui=webui,
-        address=_opt_str("llmhost_address", merged["llmhost_address"]),
-        cluster_interface=_interface("llmhost_cluster_interface", merged["llmhost_cluster_interface"]),
+        address=value("llmhost_address", _opt_str),
+        cluster_interface=value("llmhost_cluster_interface", _interface),
         secrets_dir=str(secrets_dir),
     )

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from llmhost.contract import keys_of
 from llmhost.settings.services import _SERVED
 from llmhost.settings.values import DataError, _bind, _describe, _int, _opt_str, _str, _str_list
 
@@ -16,30 +17,21 @@ from llmhost.settings.values import DataError, _bind, _describe, _int, _opt_str,
 class GatewayWish:
     """llmhost_gateway: a LiteLLM proxy on this host in front of the services of the inventory."""
 
-    host: str = "127.0.0.1"
-    port: int = 4000
-    hosts: tuple[str, ...] | None = None  # inventory host names (None: every host of the inventory)
-    aliases: tuple[tuple[str, str], ...] = ()  # alias -> served_model_name
-    fallbacks: tuple[tuple[str, tuple[str, ...]], ...] = ()  # served_model_name -> fallbacks, in order
-    num_retries: int = 2
-    timeout: int = 600
-    cooldown_time: int = 30
-    allowed_fails: int = 1
-    master_key: str | None = field(default=None, repr=False)  # None: generated on the controller
+    host: str
+    port: int
+    hosts: tuple[str, ...] | None  # inventory host names (None: every host of the inventory)
+    aliases: tuple[tuple[str, str], ...]  # alias -> served_model_name
+    fallbacks: tuple[tuple[str, tuple[str, ...]], ...]  # served_model_name -> fallbacks, in order
+    num_retries: int
+    timeout: int
+    cooldown_time: int
+    allowed_fails: int
+    master_key: str | None = field(repr=False)  # None: generated on the controller
 
 
-GATEWAY_KEYS = (
-    "host",
-    "port",
-    "hosts",
-    "aliases",
-    "fallbacks",
-    "num_retries",
-    "timeout",
-    "cooldown_time",
-    "allowed_fails",
-    "master_key",
-)
+# the keys of llmhost_gateway and their defaults, as group_data/all.py documents them
+GATEWAY_DEFAULTS = keys_of("llmhost_gateway")
+GATEWAY_KEYS = tuple(GATEWAY_DEFAULTS)
 # LiteLLM refuses to start with these (its master_key_boot_check blocklist: the docs' example key)
 WEAK_MASTER_KEYS = ("sk-1234",)
 # what llmhost takes as a gateway master key (given in the data, or read back from the controller)
@@ -50,18 +42,20 @@ MASTER_KEY = re.compile(r"sk-[\x21-\x7e]{16,}")
 class WebuiWish:
     """llmhost_webui: Open WebUI on this host, in front of its gateway or the inventory's services."""
 
-    host: str = "127.0.0.1"
-    port: int = 8080
-    hosts: tuple[str, ...] | None = None  # without a gateway: the hosts whose services it lists (None: all)
-    title: str = "llmhost"  # WEBUI_NAME
-    default_model: str | None = None  # None: planned (the first model it lists)
-    admin_email: str = "admin@llmhost.local"
-    admin_name: str = "Admin"
-    admin_password: str | None = field(default=None, repr=False)  # None: generated on the controller
-    env: tuple[tuple[str, str], ...] = ()  # more of Open WebUI's own settings (environment variables)
+    host: str
+    port: int
+    hosts: tuple[str, ...] | None  # without a gateway: the hosts whose services it lists (None: all)
+    title: str  # WEBUI_NAME
+    default_model: str | None  # None: planned (the first model it lists)
+    admin_email: str
+    admin_name: str
+    admin_password: str | None = field(repr=False)  # None: generated on the controller
+    env: tuple[tuple[str, str], ...]  # more of Open WebUI's own settings (environment variables)
 
 
-WEBUI_KEYS = ("host", "port", "hosts", "title", "default_model", "admin_email", "admin_name", "admin_password", "env")
+# the keys of llmhost_webui and their defaults, as group_data/all.py documents them
+WEBUI_DEFAULTS = keys_of("llmhost_webui")
+WEBUI_KEYS = tuple(WEBUI_DEFAULTS)
 # an e-mail address as Open WebUI's sign-in form takes it (<input type=email>)
 _EMAIL = re.compile(r"^[\w.+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$")
 # what llmhost takes as a web UI admin password (given in the data, or read back from the controller)
@@ -88,15 +82,16 @@ def _gateway(key: str, value: Any) -> GatewayWish | None:
     unknown = sorted(set(value) - set(GATEWAY_KEYS))
     if unknown:
         raise DataError(f"{key}.{unknown[0]}", f"unknown gateway key (known: {', '.join(GATEWAY_KEYS)})")
-    hosts = _hosts(f"{key}.hosts", value.get("hosts"))
-    aliases = value.get("aliases") or {}
+    value = {**GATEWAY_DEFAULTS, **value}
+    hosts = _hosts(f"{key}.hosts", value["hosts"])
+    aliases = value["aliases"] or {}
     if not isinstance(aliases, Mapping):
         raise DataError(f"{key}.aliases", f"expected a dict of alias -> served_model_name, got {_describe(aliases)}")
     for alias, target in aliases.items():
         if not isinstance(alias, str) or not _SERVED.match(alias):
             raise DataError(f"{key}.aliases", f"unexpected characters in the alias {alias!r}")
         _str(f"{key}.aliases.{alias}", target)
-    fallbacks = value.get("fallbacks") or {}
+    fallbacks = value["fallbacks"] or {}
     if not isinstance(fallbacks, Mapping):
         raise DataError(
             f"{key}.fallbacks",
@@ -110,7 +105,7 @@ def _gateway(key: str, value: Any) -> GatewayWish | None:
         if group in targets:
             raise DataError(f"{key}.fallbacks.{group}", "a model group cannot fall back to itself")
         clean_fallbacks.append((_str(f"{key}.fallbacks", group), targets))
-    master_key = _opt_str(f"{key}.master_key", value.get("master_key"))
+    master_key = _opt_str(f"{key}.master_key", value["master_key"])
     if master_key is not None:
         if master_key.strip() in WEAK_MASTER_KEYS:
             raise DataError(
@@ -124,15 +119,15 @@ def _gateway(key: str, value: Any) -> GatewayWish | None:
                 "spaces); leave it out to have one generated",
             )
     return GatewayWish(
-        host=_bind(f"{key}.host", value.get("host", "127.0.0.1")),
-        port=_int(f"{key}.port", value.get("port", 4000), 1, 65535),
+        host=_bind(f"{key}.host", value["host"]),
+        port=_int(f"{key}.port", value["port"], 1, 65535),
         hosts=hosts,
         aliases=tuple(sorted(aliases.items())),
         fallbacks=tuple(sorted(clean_fallbacks)),
-        num_retries=_int(f"{key}.num_retries", value.get("num_retries", 2), 0, 10),
-        timeout=_int(f"{key}.timeout", value.get("timeout", 600), 1, 86400),
-        cooldown_time=_int(f"{key}.cooldown_time", value.get("cooldown_time", 30), 0, 86400),
-        allowed_fails=_int(f"{key}.allowed_fails", value.get("allowed_fails", 1), 0, 1000),
+        num_retries=_int(f"{key}.num_retries", value["num_retries"], 0, 10),
+        timeout=_int(f"{key}.timeout", value["timeout"], 1, 86400),
+        cooldown_time=_int(f"{key}.cooldown_time", value["cooldown_time"], 0, 86400),
+        allowed_fails=_int(f"{key}.allowed_fails", value["allowed_fails"], 0, 1000),
         master_key=master_key,
     )
 
@@ -147,11 +142,12 @@ def _webui(key: str, value: Any, managed: tuple[str, ...]) -> WebuiWish | None:
     unknown = sorted(set(value) - set(WEBUI_KEYS))
     if unknown:
         raise DataError(f"{key}.{unknown[0]}", f"unknown web UI key (known: {', '.join(WEBUI_KEYS)})")
-    hosts = _hosts(f"{key}.hosts", value.get("hosts"))
-    email = _str(f"{key}.admin_email", value.get("admin_email", "admin@llmhost.local"))
+    value = {**WEBUI_DEFAULTS, **value}
+    hosts = _hosts(f"{key}.hosts", value["hosts"])
+    email = _str(f"{key}.admin_email", value["admin_email"])
     if not _EMAIL.match(email):
         raise DataError(f"{key}.admin_email", f"expected an e-mail address (admin@example.com), got {email!r}")
-    password = _opt_str(f"{key}.admin_password", value.get("admin_password"))
+    password = _opt_str(f"{key}.admin_password", value["admin_password"])
     if password is not None and not WEBUI_PASSWORD.fullmatch(password):
         raise DataError(
             f"{key}.admin_password",
@@ -159,10 +155,10 @@ def _webui(key: str, value: Any, managed: tuple[str, ...]) -> WebuiWish | None:
             'bcrypt\'s limit) without spaces, quotes, backslashes or "$"; leave it '
             "out to have one generated",
         )
-    default_model = _opt_str(f"{key}.default_model", value.get("default_model"))
+    default_model = _opt_str(f"{key}.default_model", value["default_model"])
     if default_model is not None and not _SERVED.match(default_model):
         raise DataError(f"{key}.default_model", f"unexpected characters in {default_model!r}")
-    env = value.get("env") or {}
+    env = value["env"] or {}
     if not isinstance(env, Mapping):
         raise DataError(f"{key}.env", f"expected a dict of Open WebUI setting -> value, got {_describe(env)}")
     clean_env = []
@@ -185,13 +181,13 @@ def _webui(key: str, value: Any, managed: tuple[str, ...]) -> WebuiWish | None:
             )
         clean_env.append((name, setting))
     return WebuiWish(
-        host=_bind(f"{key}.host", value.get("host", "127.0.0.1")),
-        port=_int(f"{key}.port", value.get("port", 8080), 1, 65535),
+        host=_bind(f"{key}.host", value["host"]),
+        port=_int(f"{key}.port", value["port"], 1, 65535),
         hosts=hosts,
-        title=_str(f"{key}.title", value.get("title", "llmhost")),
+        title=_str(f"{key}.title", value["title"]),
         default_model=default_model,
         admin_email=email,
-        admin_name=_str(f"{key}.admin_name", value.get("admin_name", "Admin")),
+        admin_name=_str(f"{key}.admin_name", value["admin_name"]),
         admin_password=password,
         env=tuple(sorted(clean_env)),
     )

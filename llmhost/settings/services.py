@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from llmhost.contract import keys_of
 from llmhost.engines import GGUF_TYPES
 from llmhost.settings.models import HUB_SOURCES, ModelSource, _locked, parse_model
 from llmhost.settings.values import (
@@ -27,25 +28,9 @@ from llmhost.settings.values import (
 ENGINES = ("auto", "vllm", "vllm-cpu", "llamacpp", "ollama")
 DTYPES = ("auto", "bfloat16", "float16", "float32")
 WORKLOADS = ("throughput", "latency")
-SERVICE_KEYS = (
-    "name",
-    "model",
-    "engine",
-    "host",
-    "port",
-    "served_model_name",
-    "max_model_len",
-    "max_num_seqs",
-    "dtype",
-    "quantization",
-    "tensor_parallel_size",
-    "gpu_memory_utilization",
-    "api_key",
-    "gguf",
-    "workload",
-    "nodes",
-    "master_port",
-)
+# each service's keys and their defaults, as group_data/all.py documents them
+SERVICE_DEFAULTS = keys_of("llmhost_services")
+SERVICE_KEYS = tuple(SERVICE_DEFAULTS)
 QUANTIZATIONS = ("bitsandbytes", "gptq", "awq", "fp8")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
 _SERVED = re.compile(r"^[\w.:/-]{1,128}$")
@@ -66,14 +51,14 @@ class ServiceWish:
     max_num_seqs: int | None
     dtype: str
     api_key: str | None = field(repr=False)
-    quantization: str | None = None
-    tensor_parallel_size: int | None = None
-    gpu_memory_utilization: float | None = None
-    gguf: str | None = None  # convert the HF checkpoint to a GGUF of this llama-quantize type on the host
-    workload: str = "throughput"  # what engine auto optimises on a CPU host: many streams, or one
+    quantization: str | None
+    tensor_parallel_size: int | None
+    gpu_memory_utilization: float | None
+    gguf: str | None  # convert the HF checkpoint to a GGUF of this llama-quantize type on the host
+    workload: str  # what engine auto optimises on a CPU host: many streams, or one
     # one vLLM across these inventory hosts (the first is the head: the API server); () = this host alone
-    nodes: tuple[str, ...] = ()
-    master_port: int = 29501  # the head's rendezvous port (torch.distributed), with nodes
+    nodes: tuple[str, ...]
+    master_port: int  # the head's rendezvous port (torch.distributed), with nodes
 
     @property
     def bind_public(self) -> bool:
@@ -90,40 +75,39 @@ def _service(index: int, raw: Any, base: Path, estimate: bool = False) -> Servic
     for required in ("name", "model"):
         if required not in raw:
             raise DataError(f"{key}.{required}", "is required")
+    raw = {**SERVICE_DEFAULTS, **raw}
     name = _str(f"{key}.name", raw["name"])
     if not _NAME.match(name):
         raise DataError(f"{key}.name", f"expected [a-z0-9-] (max 41 chars), got {name!r}")
-    served = _str(f"{key}.served_model_name", raw.get("served_model_name", name))
+    served = name if raw["served_model_name"] is None else _str(f"{key}.served_model_name", raw["served_model_name"])
     if not _SERVED.match(served):
         raise DataError(f"{key}.served_model_name", f"unexpected characters in {served!r}")
     return ServiceWish(
         name=name,
         model=parse_model(f"{key}.model", raw["model"], base, estimate),
-        engine=_choice(f"{key}.engine", raw.get("engine", "auto"), ENGINES),
-        host=_bind(f"{key}.host", raw.get("host", "127.0.0.1")),
-        port=_int(f"{key}.port", raw.get("port", 8000), 1, 65535),
+        engine=_choice(f"{key}.engine", raw["engine"], ENGINES),
+        host=_bind(f"{key}.host", raw["host"]),
+        port=_int(f"{key}.port", raw["port"], 1, 65535),
         served_model_name=served,
-        max_model_len=_opt_int(f"{key}.max_model_len", raw.get("max_model_len"), 16, 10_000_000),
-        max_num_seqs=_opt_int(f"{key}.max_num_seqs", raw.get("max_num_seqs"), 1, 4096),
-        dtype=_choice(f"{key}.dtype", raw.get("dtype", "auto"), DTYPES),
-        api_key=_opt_str(f"{key}.api_key", raw.get("api_key")),
+        max_model_len=_opt_int(f"{key}.max_model_len", raw["max_model_len"], 16, 10_000_000),
+        max_num_seqs=_opt_int(f"{key}.max_num_seqs", raw["max_num_seqs"], 1, 4096),
+        dtype=_choice(f"{key}.dtype", raw["dtype"], DTYPES),
+        api_key=_opt_str(f"{key}.api_key", raw["api_key"]),
         quantization=(
-            None
-            if raw.get("quantization") is None
-            else _choice(f"{key}.quantization", raw["quantization"], QUANTIZATIONS)
+            None if raw["quantization"] is None else _choice(f"{key}.quantization", raw["quantization"], QUANTIZATIONS)
         ),
-        tensor_parallel_size=_opt_int(f"{key}.tensor_parallel_size", raw.get("tensor_parallel_size"), 1, 64),
-        gpu_memory_utilization=_opt_fraction(f"{key}.gpu_memory_utilization", raw.get("gpu_memory_utilization")),
+        tensor_parallel_size=_opt_int(f"{key}.tensor_parallel_size", raw["tensor_parallel_size"], 1, 64),
+        gpu_memory_utilization=_opt_fraction(f"{key}.gpu_memory_utilization", raw["gpu_memory_utilization"]),
         gguf=_gguf(key, raw),
-        workload=_choice(f"{key}.workload", raw.get("workload", "throughput"), WORKLOADS),
+        workload=_choice(f"{key}.workload", raw["workload"], WORKLOADS),
         nodes=_nodes(key, raw),
-        master_port=_int(f"{key}.master_port", raw.get("master_port", 29501), 1024, 65535),
+        master_port=_int(f"{key}.master_port", raw["master_port"], 1024, 65535),
     )
 
 
 def _nodes(key: str, raw: Mapping) -> tuple[str, ...]:
     """A service across several hosts: their inventory names, the head first (vLLM only)."""
-    if raw.get("nodes") is None:
+    if raw["nodes"] is None:
         return ()
     nodes = _str_list(f"{key}.nodes", raw["nodes"], _str)
     if len(nodes) < 2:
@@ -131,21 +115,21 @@ def _nodes(key: str, raw: Mapping) -> tuple[str, ...]:
     twice = next((n for i, n in enumerate(nodes) if n in nodes[:i]), None)
     if twice:
         raise DataError(f"{key}.nodes", f"{twice!r} is listed twice")
-    engine = raw.get("engine", "auto")
+    engine = raw["engine"]
     if engine not in ("auto", "vllm", "vllm-cpu"):
         raise DataError(
             f"{key}.nodes", f"a service across hosts runs vLLM (engine auto, vllm or vllm-cpu), not {engine}"
         )
-    if raw.get("gguf") is not None:
+    if raw["gguf"] is not None:
         raise DataError(f"{key}.nodes", "a service across hosts runs vLLM, which serves the checkpoint, not a GGUF")
     return nodes
 
 
 def _gguf(key: str, raw: Mapping) -> str | None:
-    if raw.get("gguf") is None:
+    if raw["gguf"] is None:
         return None
     kind = _choice(f"{key}.gguf", str(raw["gguf"]).upper(), tuple(GGUF_TYPES))
-    engine = raw.get("engine", "auto")
+    engine = raw["engine"]
     if engine not in ("auto", "llamacpp", "ollama"):
         raise DataError(
             f"{key}.gguf",
