@@ -1,16 +1,14 @@
 """One host's plan: the order of its decisions (plan_host) and the host-wide ones made here: the
 supervisor, the Python the environments are made with, the engines to install (one venv per
-engine), the system packages, the model tools and the re-run check."""
+engine), the model tools and the re-run check. The system packages are gathered by
+llmhost.plan.packages as these decisions are made."""
 
 from __future__ import annotations
 
-from llmhost.distros import APT_DISTROS, TCMALLOC_PACKAGE
+from llmhost.distros import APT_DISTROS
 from llmhost.engines import (
     CONVERT_TOOLS,
-    CPU_ENGINE_PACKAGES,
     HUB_TOOLS,
-    LLAMACPP_BUILD_PACKAGES,
-    OLLAMA_PACKAGES,
 )
 from llmhost.plan import envs, gpu_stack, mirrors, preconditions, teardown
 from llmhost.plan import gateway as gateway_unit
@@ -21,6 +19,7 @@ from llmhost.plan.gateway import plan_gateway
 from llmhost.plan.hostplan import HostPlan
 from llmhost.plan.inputs import Backend, GatewayInputs, HostFacts, owned_record
 from llmhost.plan.models import check_disk
+from llmhost.plan.packages import SystemPackages
 from llmhost.plan.route import may_use_gpus
 from llmhost.plan.services import plan_services
 from llmhost.plan.types import EnginePlan, PlanError, unit_of
@@ -84,11 +83,9 @@ def plan_host(
     if supervisor == "systemd":
         reasons.append("service user llmhost: a system account without login runs the engines")
     conda = None
-    packages = {"python3-venv"}
+    packages = SystemPackages(facts, settings, supervisor)
     if settings.env_manager == "conda":
         conda, conda_reason = envs.conda(settings, facts, [])
-        # conda brings the envs' Python (and its headers); the installer is fetched with curl
-        packages = {"curl", "ca-certificates"}
         reasons.append(conda_reason)
     elif facts.python_version == "":
         raise PlanError(
@@ -96,11 +93,7 @@ def plan_host(
             'Python first or name one the host has (llmhost_python = "python3")'
         )
     if facts.python_version and not conda:
-        short = ".".join(facts.python_version.split(".")[:2])
-        packages = {f"python{short}-venv"}
         reasons.append(f"python: {settings.python} is Python {facts.python_version} on the host (llmhost_python)")
-    if supervisor == "tmux":
-        packages.add("tmux")
 
     reasons += preconditions.memory(facts)
     # GPUs on the PCI bus that nvidia-smi cannot read: the driver first, the services after it runs
@@ -124,23 +117,7 @@ def plan_host(
                 envs.engine_reason(engine, settings)
                 + ("" if engine is svc.engine else f" (its converter and llama-quantize make {svc.name}'s GGUF)")
             )
-            if engine.build:
-                packages.update(LLAMACPP_BUILD_PACKAGES)
-        if svc.engine.archive:
-            packages.update(OLLAMA_PACKAGES)
-        if svc.engine.engine == "vllm-cpu":
-            tcmalloc = TCMALLOC_PACKAGE.get((facts.os_id, facts.os_version))
-            if tcmalloc is None:
-                raise PlanError(
-                    f"host: no tcmalloc package known for {facts.os_id} {facts.os_version} (llmhost/engines.py)"
-                )
-            packages.add(tcmalloc)
-            packages.update(CPU_ENGINE_PACKAGES)
-            if svc.engine.conda:  # the conda env's Python has its headers
-                packages.discard("python3-dev")
-            elif facts.python_version:  # the headers of the venv's own Python
-                packages.discard("python3-dev")
-                packages.add(f"python{short}-dev")
+        packages.for_service(svc, facts)  # (refuses a distribution with no known tcmalloc here)
     gateway_plan = None
     if settings.gateway and not driver_first:
         g = gateway or _alone(settings)
@@ -168,7 +145,6 @@ def plan_host(
     fitted = [e for e in engines.values() if e.host_python]
     if fitted and not conda:  # releases the host's Python does not fit get conda envs of their own
         conda, conda_reason = envs.conda(settings, facts, fitted)
-        packages.update(("curl", "ca-certificates"))  # the installer is fetched with curl
         reasons.append(conda_reason)
     made, gone = (), ()
     if not driver_first:  # (the services are planned, and the host's record read, once the GPUs can be)
@@ -192,10 +168,7 @@ def plan_host(
     )
     cuda_repo, toolkit_reasons = gpu_stack.toolkits(settings, facts, driver, built)
     reasons += toolkit_reasons
-    if cuda_repo:
-        packages.update(("curl", "ca-certificates"))  # the keyring package is fetched with curl
-    if driver and driver.method == "ubuntu-drivers" and driver.install:
-        packages.add("ubuntu-drivers-common")
+    packages.for_host(conda, cuda_repo, driver)
     reasons += check_disk(services, facts, settings.root)
     tools = None
     hub = {svc.model.source for svc in services} & set(HUB_SOURCES)
@@ -219,8 +192,8 @@ def plan_host(
         env_dir=settings.env_dir,
         supervisor=supervisor,
         service_user=SERVICE_USER if supervisor == "systemd" else None,
-        system_packages=tuple(sorted(packages)),
-        missing_packages=tuple(sorted(p for p in packages if p not in facts.deb_packages)),
+        system_packages=packages.all(),
+        missing_packages=tuple(p for p in packages.all() if p not in facts.deb_packages),
         engines=tuple(engines.values()),
         services=tuple(services),
         hf_endpoint=mirrors.endpoints(settings)["hf"],

@@ -27,6 +27,7 @@ RANK = {
     "models": 3,
     "gateway": 3,
     "teardown": 3,
+    "packages": 2,
     "applicable": 3,
     "sizing": 4,
     "sizing.cpu": 4,
