@@ -31,7 +31,6 @@ class GatewayWish:
 
 # the keys of llmhost_gateway and their defaults, as group_data/all.py documents them
 GATEWAY_DEFAULTS = keys_of("llmhost_gateway")
-GATEWAY_KEYS = tuple(GATEWAY_DEFAULTS)
 # LiteLLM refuses to start with these (its master_key_boot_check blocklist: the docs' example key)
 WEAK_MASTER_KEYS = ("sk-1234",)
 # what llmhost takes as a gateway master key (given in the data, or read back from the controller)
@@ -55,7 +54,6 @@ class WebuiWish:
 
 # the keys of llmhost_webui and their defaults, as group_data/all.py documents them
 WEBUI_DEFAULTS = keys_of("llmhost_webui")
-WEBUI_KEYS = tuple(WEBUI_DEFAULTS)
 # an e-mail address as Open WebUI's sign-in form takes it (<input type=email>)
 _EMAIL = re.compile(r"^[\w.+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$")
 # what llmhost takes as a web UI admin password (given in the data, or read back from the controller)
@@ -74,15 +72,20 @@ def _hosts(key: str, value: Any) -> tuple[str, ...] | None:
     return hosts
 
 
+def _with_defaults(key: str, value: Any, defaults: dict, what: str) -> dict:
+    """A dict-valued key's value: only its documented keys, each missing one at its default."""
+    if not isinstance(value, Mapping):
+        raise DataError(key, f"expected a dict (or null: no {what}), got {_describe(value)}")
+    unknown = sorted(set(value) - set(defaults))
+    if unknown:
+        raise DataError(f"{key}.{unknown[0]}", f"unknown {what} key (known: {', '.join(defaults)})")
+    return {**defaults, **value}
+
+
 def _gateway(key: str, value: Any) -> GatewayWish | None:
     if value is None:
         return None
-    if not isinstance(value, Mapping):
-        raise DataError(key, f"expected a dict (or null: no gateway), got {_describe(value)}")
-    unknown = sorted(set(value) - set(GATEWAY_KEYS))
-    if unknown:
-        raise DataError(f"{key}.{unknown[0]}", f"unknown gateway key (known: {', '.join(GATEWAY_KEYS)})")
-    value = {**GATEWAY_DEFAULTS, **value}
+    value = _with_defaults(key, value, GATEWAY_DEFAULTS, "gateway")
     hosts = _hosts(f"{key}.hosts", value["hosts"])
     aliases = value["aliases"] or {}
     if not isinstance(aliases, Mapping):
@@ -137,12 +140,7 @@ def _webui(key: str, value: Any, managed: tuple[str, ...]) -> WebuiWish | None:
     ``env`` may not."""
     if value is None:
         return None
-    if not isinstance(value, Mapping):
-        raise DataError(key, f"expected a dict (or null: no web UI), got {_describe(value)}")
-    unknown = sorted(set(value) - set(WEBUI_KEYS))
-    if unknown:
-        raise DataError(f"{key}.{unknown[0]}", f"unknown web UI key (known: {', '.join(WEBUI_KEYS)})")
-    value = {**WEBUI_DEFAULTS, **value}
+    value = _with_defaults(key, value, WEBUI_DEFAULTS, "web UI")
     hosts = _hosts(f"{key}.hosts", value["hosts"])
     email = _str(f"{key}.admin_email", value["admin_email"])
     if not _EMAIL.match(email):
