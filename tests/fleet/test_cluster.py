@@ -7,9 +7,11 @@ the worker's drifted env file restarts both nodes (a head cannot rejoin the old 
 worker the running head), `llmhost status`
 names b a headless worker, and the service leaving the data is torn down on both.
 
-Cost in CI: ~3.7 min alone (measured: two hosts served cold in one run 149 s, the engine's venv
-from the wheelhouse on each and its first start compiling on both; a no-op run 1.1 s; the restart
-of both 39 s; status and the teardown ~10 s).
+Cost in CI (the 2-core AMD machine, 2026-12-07): both hosts start from the served image (the
+engine's venv installed), so the first run renders each node's unit and starts both (53 s; 197 s
+when both were served cold); a no-op run 2.5 s; the restart of both ~37 s; status and the teardown
+~15 s. The module that asks first for the served image pays for it (~170 s: a cold serve and the
+commit), in CI this one.
 """
 
 from __future__ import annotations

@@ -7,9 +7,11 @@ stopped. Then Open WebUI on "a", in front of its gateway: a real browser (Debian
 in and chats; a second run changes nothing; a changed title, default model and admin password
 reach the running UI. Last, the gateway and the web UI torn down when they leave the data.
 
-Cost in CI: two hosts served cold in one run (~4 min, the gateway's venv from the wheelhouse
-included), then five short runs (~1.5 min); the web UI on the served host "a" (its venv, ~2.9 GB,
-from the wheelhouse; the web UI's wheelhouse made once, ~40 s) and its browser check: ~4 min.
+Cost in CI (measured on the 2-core AMD machine, 2026-12-07): both hosts start from the served
+image (tests/fleet/conftest.py), so their first run installs the gateway's venv and starts both
+engines with their new settings (81 s; 218 s when both were served cold); then five short runs
+(~1.5 min); the web UI on host "a" (its venv, ~2.9 GB, from the web UI's wheelhouse, which `harness
+prepare` makes in the background) 107 s, and its browser check: 342 s for the module in all.
 """
 
 from __future__ import annotations

