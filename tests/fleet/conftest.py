@@ -16,19 +16,27 @@ from tests.helpers import record_timing, require
 from tests.hub import fresh_hub, model_files
 
 
+def _prepared(label: str, *steps):
+    """The harness's ``steps`` run under its preparation lock (a `harness prepare` running in the
+    background is waited for), timed as ``label`` (``{}``: the last step's result); a missing
+    prerequisite skips, or fails under LLMHOST_REQUIRE_FLEET=1."""
+    started = time.monotonic()
+    try:
+        with harness.preparing():
+            result = [step() for step in steps][-1]
+    except harness.FleetUnavailable as e:
+        require(False, str(e))
+    record_timing(label.format(result), time.monotonic() - started)
+    return result
+
+
 @pytest.fixture(scope="session")
 def fleet_image():
     if harness.real_hosts():
         return None  # real hosts from LLMHOST_FLEET_HOSTS: nothing to build
-    try:
-        started = time.monotonic()
-        with harness.preparing():  # (a `harness prepare` in the background: waited for)
-            harness.ensure_docker()
-            tag = harness.ensure_image()
-        record_timing(f"fleet base image {tag} ready (built, reused or waited for)", time.monotonic() - started)
-        return tag
-    except harness.FleetUnavailable as e:
-        require(False, str(e))
+    return _prepared(
+        "fleet base image {} ready (built, reused or waited for)", harness.ensure_docker, harness.ensure_image
+    )
 
 
 @pytest.fixture(scope="session")
@@ -38,13 +46,7 @@ def wheelhouse():
     install with no index at all."""
     if harness.real_hosts():
         return None  # real hosts install from their indexes
-    started = time.monotonic()
-    try:
-        with harness.preparing():
-            harness.ensure_wheelhouse()
-    except harness.FleetUnavailable as e:
-        require(False, str(e))
-    record_timing("wheelhouse ready (llmhost wheelhouse: made, reused or waited for)", time.monotonic() - started)
+    _prepared("wheelhouse ready (llmhost wheelhouse: made, reused or waited for)", harness.ensure_wheelhouse)
     return harness.WHEELHOUSE
 
 
@@ -53,13 +55,7 @@ def webui_wheelhouse(wheelhouse):
     """The fleet's wheelhouse (hard links) and Open WebUI's wheels, for the host that runs the web UI."""
     if harness.real_hosts():
         return None
-    started = time.monotonic()
-    try:
-        with harness.preparing():
-            harness.ensure_webui_wheelhouse()
-    except harness.FleetUnavailable as e:
-        require(False, str(e))
-    record_timing("web UI wheelhouse ready (made, reused or waited for)", time.monotonic() - started)
+    _prepared("web UI wheelhouse ready (made, reused or waited for)", harness.ensure_webui_wheelhouse)
     return harness.WEBUI_WHEELHOUSE
 
 

@@ -33,6 +33,11 @@ def serve(inv: str, label: str, *extra: str):
     return run
 
 
+def healthy(host) -> bool:
+    """The tiny service's /health answers 200 on the host."""
+    return host.sh("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8000/health", check=False).strip() == "200"
+
+
 def chat(host, port: int = 8000, model: str = MODEL) -> dict:
     """One chat completion from the service on ``port``, answered by ``model`` with tokens."""
     body = json.dumps({"model": model, "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 8})

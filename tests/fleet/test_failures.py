@@ -21,7 +21,7 @@ import time
 import pytest
 
 from tests.fleet import harness
-from tests.fleet.serving import DATA, SERVICE, chat
+from tests.fleet.serving import DATA, SERVICE, chat, healthy
 from tests.helpers import REPO, pyinfra, record_timing
 
 pytestmark = pytest.mark.fleet
@@ -69,10 +69,6 @@ def f(started):
             break
         time.sleep(2)
     return started
-
-
-def healthy(host) -> bool:
-    return host.sh("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8000/health", check=False).strip() == "200"
 
 
 def test_docker_default_shm_is_grown_by_the_plan_and_the_model_serves(started, served_image):

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import pytest
 
 from tests.fleet import harness
-from tests.fleet.serving import DATA, MODEL, SERVICE, UNIT, chat, serve
+from tests.fleet.serving import DATA, MODEL, SERVICE, UNIT, chat, healthy, serve
 from tests.helpers import REPO, Run, pyinfra, record_timing
 
 pytestmark = pytest.mark.fleet
@@ -48,10 +48,6 @@ def inventory(name: str, hosts, connector: str = "ssh", **data):
 
 def main_pid(host) -> int:
     return int(host.sh(f"systemctl show -p MainPID --value {UNIT}").strip())
-
-
-def healthy(host) -> bool:
-    return host.sh("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8000/health", check=False).strip() == "200"
 
 
 def link(host) -> str:
