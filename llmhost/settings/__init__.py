@@ -43,6 +43,8 @@ from llmhost.settings.values import (
     _str_list,
     _url,
     _version,
+    looks_like_ours,
+    unknown_key,
 )
 
 __all__ = [
@@ -115,9 +117,9 @@ def load(data: Mapping[str, Any], base: Path | None = None, estimate_weights: bo
     files is sized from the config (`llmhost plan --hardware`: a plan only; a deploy needs them).
     """
     known = defaults()
-    unknown = sorted(k for k in data if k.startswith("llmhost_") and k not in known)
+    unknown = sorted(k for k in data if k not in known and looks_like_ours(k, known))
     if unknown:
-        raise DataError(unknown[0], "unknown key (documented keys are in group_data/all.py)")
+        raise unknown_key("", unknown[0], known, "key")
     merged = {**known, **{k: v for k, v in data.items() if k in known}}
     base = base or Path.cwd()
 

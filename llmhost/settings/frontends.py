@@ -10,7 +10,7 @@ from typing import Any
 
 from llmhost.contract import keys_of
 from llmhost.settings.services import _SERVED
-from llmhost.settings.values import DataError, _bind, _describe, _int, _opt_str, _str, _str_list
+from llmhost.settings.values import DataError, _bind, _describe, _int, _opt_str, _str, _str_list, unknown_key
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def _with_defaults(key: str, value: Any, defaults: dict, what: str) -> dict:
         raise DataError(key, f"expected a dict (or null: no {what}), got {_describe(value)}")
     unknown = sorted(set(value) - set(defaults))
     if unknown:
-        raise DataError(f"{key}.{unknown[0]}", f"unknown {what} key (known: {', '.join(defaults)})")
+        raise unknown_key(key, unknown[0], defaults, f"{what} key")
     return {**defaults, **value}
 
 

@@ -23,6 +23,7 @@ from llmhost.settings.values import (
     _opt_str,
     _str,
     _str_list,
+    unknown_key,
 )
 
 ENGINES = ("auto", "vllm", "vllm-cpu", "llamacpp", "ollama")
@@ -71,7 +72,7 @@ def _service(index: int, raw: Any, base: Path, estimate: bool = False) -> Servic
         raise DataError(key, f"expected a dict with at least name and model, got {_describe(raw)}")
     unknown = sorted(set(raw) - set(SERVICE_KEYS))
     if unknown:
-        raise DataError(f"{key}.{unknown[0]}", f"unknown service key (known: {', '.join(SERVICE_KEYS)})")
+        raise unknown_key(key, unknown[0], SERVICE_KEYS, "service key")
     for required in ("name", "model"):
         if required not in raw:
             raise DataError(f"{key}.{required}", "is required")

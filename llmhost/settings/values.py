@@ -3,6 +3,7 @@ raises :class:`DataError` naming the key, in one line."""
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
 from collections.abc import Callable, Mapping
@@ -27,6 +28,40 @@ class DataError(DeployError):
     def __init__(self, key: str, problem: str):
         super().__init__(f"{key}: {problem}")
         self.key = key
+
+
+def _words(name: str) -> str:
+    """A key as its words: lower case, ``-`` as ``_``, a (misspelt) ``llmhost_`` prefix dropped."""
+    name = name.lower().replace("-", "_")
+    prefix, _, rest = name.partition("_")
+    return rest if rest and difflib.SequenceMatcher(None, prefix, "llmhost").ratio() >= 0.75 else name
+
+
+def closest(name: str, known) -> str | None:
+    """The documented key ``name`` most likely meant, if one is close."""
+    by_words = {_words(k): k for k in known}
+    words = _words(name)
+    close = difflib.get_close_matches(words, list(by_words), n=1, cutoff=0.7)
+    close = close or sorted((w for w in by_words if words.startswith(w + "_")), key=len)[-1:]  # root_dir
+    return by_words[close[0]] if close else None
+
+
+def unknown_key(key: str, name: str, known, what: str) -> DataError:
+    """The error for ``name``, a key of ``key`` (of the data itself where ``key`` is empty) that is not
+    one of ``known``: with the documented key it most likely meant, when one is close."""
+    meant = closest(name, known)
+    hint = f"; did you mean {meant}?" if meant else ""
+    if not key:
+        return DataError(name, f"unknown {what}{hint} (documented keys are in group_data/all.py)")
+    return DataError(f"{key}.{name}", f"unknown {what}{hint} (known: {', '.join(known)})")
+
+
+def looks_like_ours(name: str, known) -> bool:
+    """Whether a data key not documented was meant for llmhost: it names llmhost or starts with a
+    misspelt ``llmhost_`` (``lmhost_mirror``, ``llmhots_root``, ``LLMHOST-ROOT``). Other keys
+    (pyinfra's ``ssh_user``, ``_sudo``; another deploy's ``mirror``) are not ours to judge."""
+    words = name.lower().replace("-", "_")
+    return "llmhost" in words or _words(name) != words
 
 
 # --- small checkers: each returns the clean value or raises DataError(key, ...) ---------------

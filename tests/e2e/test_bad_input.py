@@ -22,6 +22,10 @@ def _assert_refused(run, line: str):
     "data, line",
     [
         ("llmhost_bogus=1", "llmhost_bogus: unknown key (documented keys are in group_data/all.py)"),
+        (
+            "lmhost_mirror=tuna",  # its first letter missing: not left unread
+            "lmhost_mirror: unknown key; did you mean llmhost_mirror? (documented keys are in group_data/all.py)",
+        ),
         ("llmhost_health_timeout=abc", "llmhost_health_timeout: expected an integer 10..86400, got 'abc' (str)"),
         (
             'llmhost_services=[{"name": "t", "model": "./build/no-such-model"}]',

@@ -180,7 +180,7 @@ def test_only_the_hosts_named(tiny):
         (
             {"prot": 4000},
             (
-                "llmhost_gateway.prot: unknown gateway key (known: host, port, hosts, aliases, fallbacks, "
+                "llmhost_gateway.prot: unknown gateway key; did you mean port? (known: host, port, hosts, aliases, fallbacks, "
                 "num_retries, timeout, cooldown_time, allowed_fails, master_key)"
             ),
         ),

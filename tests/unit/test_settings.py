@@ -79,6 +79,43 @@ def test_hub_ids(model, kind, ref, revision):
 
 
 @pytest.mark.parametrize(
+    "key, meant",
+    [
+        ("lmhost_mirror", "llmhost_mirror"),  # its first letter missing
+        ("llmhost_mirrors", "llmhost_mirror"),
+        ("llmhots_root", "llmhost_root"),
+        ("llmhost_root_dir", "llmhost_root"),
+        ("LLMHOST_ROOT", "llmhost_root"),
+        ("llmhost-root", "llmhost_root"),
+        ("llmhost_health_timout", "llmhost_health_timeout"),
+    ],
+)
+def test_a_key_meant_for_llmhost_is_refused_with_the_key_it_meant(key, meant):
+    with pytest.raises(DataError) as e:
+        load({key: "x"})
+    assert str(e.value) == f"{key}: unknown key; did you mean {meant}? (documented keys are in group_data/all.py)"
+
+
+def test_keys_not_meant_for_llmhost_are_left_alone():
+    data = {
+        "ssh_user": "root",
+        "_sudo": True,
+        "ssh_port": 22,
+        "docker_identifier": "x",
+        "my_setting": 1,
+        "mirror": "tuna",
+        "root": "/x",
+    }
+    assert load(data).services == ()
+
+
+def test_an_unknown_key_far_from_every_documented_one_is_refused_without_a_guess():
+    with pytest.raises(DataError) as e:
+        load({"llmhost_bogus": 1})
+    assert str(e.value) == "llmhost_bogus: unknown key (documented keys are in group_data/all.py)"
+
+
+@pytest.mark.parametrize(
     "data, key, problem",
     [
         ({"llmhost_bogus": 1}, "llmhost_bogus", "unknown key"),
@@ -92,7 +129,7 @@ def test_hub_ids(model, kind, ref, revision):
         (
             {"llmhost_services": [{"name": "x", "model": "a/b", "prot": 1}]},
             "llmhost_services[0].prot",
-            "unknown service key",
+            "unknown service key; did you mean port?",
         ),
         (
             {"llmhost_services": [{"name": "x", "model": "a/b", "port": "8000"}]},
