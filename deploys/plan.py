@@ -10,7 +10,7 @@ from pyinfra import host
 from llmhost import report
 from llmhost.deploys.inputs import host_plan
 
-plan = host_plan(host)  # reads facts only; no operation is queued
+plan = host_plan(host, write_secrets=False)  # reads facts only; no operation is queued
 if os.environ.get("LLMHOST_PLAN_JSON") == "1":
     print(report.dumps({"host": host.name, **report.host_json(plan)}).replace("\n", " "), flush=True)
 else:

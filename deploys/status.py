@@ -17,7 +17,7 @@ from llmhost.facts.model import EngineState, ModelDir
 from llmhost.manifest import stale_files
 from llmhost.plan import applicable
 
-plan = applicable(host_plan(host))
+plan = applicable(host_plan(host, write_secrets=False))
 serve(plan)  # with --dry (and no -y) pyinfra only checks what each operation would change
 
 services = {}

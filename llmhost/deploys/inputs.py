@@ -73,7 +73,7 @@ def cluster_inputs(host, settings: Settings, facts: HostFacts) -> ClusterInputs 
     return ClusterInputs(host.name, tuple(h.name for h in host.inventory), tuple(nodes))
 
 
-def gateway_inputs(host, settings: Settings) -> GatewayInputs | None:
+def gateway_inputs(host, settings: Settings, write_secrets: bool = True) -> GatewayInputs | None:
     """The services of every host of the inventory, from their data (a bad value in another host's
     data is named with that host), and the secrets kept on the controller, for ``host``'s gateway
     and web UI; None where it has neither."""
@@ -92,21 +92,24 @@ def gateway_inputs(host, settings: Settings) -> GatewayInputs | None:
             for i, s in enumerate(theirs.services)
             if not s.nodes or s.nodes[0] == other.name
         ]
-    password, secret = webui_secrets(settings, host.name) if settings.webui else ("", "")
+    password, secret = webui_secrets(settings, host.name, write_secrets) if settings.webui else ("", "")
     return GatewayInputs(
         host.name,
         tuple(h.name for h in host.inventory),
         tuple(backends),
-        master_key(settings, host.name) if settings.gateway else "",
+        master_key(settings, host.name, write_secrets) if settings.gateway else "",
         password,
         secret,
     )
 
 
-def host_plan(host) -> HostPlan:
-    """Validate ``host``'s data (DataError on bad input), read its facts and plan it (PlanError)."""
+def host_plan(host, write_secrets: bool = True) -> HostPlan:
+    """Validate ``host``'s data (DataError on bad input), read its facts and plan it (PlanError).
+    ``write_secrets=False``: a secret not generated yet on the controller is not generated now
+    (`llmhost plan` and `llmhost status` change nothing anywhere)."""
     settings, facts = host_inputs(host)
-    return plan_host(facts, settings, gateway_inputs(host, settings), cluster_inputs(host, settings, facts))
+    gateway = gateway_inputs(host, settings, write_secrets)
+    return plan_host(facts, settings, gateway, cluster_inputs(host, settings, facts))
 
 
 def bench_request(text: str) -> BenchRequest:
