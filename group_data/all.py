@@ -131,6 +131,14 @@ __llmhost_services_keys__ = {
     "master_port": 29501,
 }
 
+# A host whose data lists no service, no gateway and no web UI while llmhost runs some there: true
+# stops them all (and removes their units and files; models and venvs stay). false: such a run is
+# refused, because data that was never read looks the same (pyinfra run from another folder than
+# the one holding group_data/). Removing one service among others needs no flag. Per run:
+#   pyinfra INVENTORY deploys/serve.py --data llmhost_remove_all=true   (llmhost serve --remove-all)
+# Example: llmhost_remove_all = true
+llmhost_remove_all = False
+
 # ---------------------------------------------------------------------------------------------
 # Gateway: one OpenAI endpoint for the services of the inventory (LiteLLM proxy)
 # ---------------------------------------------------------------------------------------------

@@ -150,6 +150,7 @@ def plan_host(
     if not driver_first:  # (the services are planned, and the host's record read, once the GPUs can be)
         made = teardown.owned(services, ollama, supervisor, gateway_plan, webui_plan)
         gone, teardown_reasons = teardown.teardown(facts, made, owned_record(settings.root))
+        teardown.refuse_emptied(made, gone, settings.remove_all)
         reasons += teardown_reasons
     shm, shm_reasons = preconditions.shared_memory(facts, services)
     nofile, nofile_reasons = preconditions.open_files(facts, supervisor, services)

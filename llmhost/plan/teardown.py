@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from llmhost.plan.hostplan import GatewayPlan, WebuiPlan
 from llmhost.plan.inputs import HostFacts, Owned
-from llmhost.plan.types import OllamaPlan, ServicePlan, Teardown
+from llmhost.plan.types import OllamaPlan, PlanError, ServicePlan, Teardown
 
 
 def owned(
@@ -60,3 +60,19 @@ def teardown(facts: HostFacts, made: tuple[Owned, ...], record: str) -> tuple[tu
             + f" (llmhost's record {record}; models and venvs stay)"
         )
     return tuple(plans), reasons
+
+
+def refuse_emptied(made: tuple[Owned, ...], gone: tuple[Teardown, ...], remove_all: bool) -> None:
+    """A plan with nothing on the host that would stop what llmhost runs there: refused unless
+    llmhost_remove_all says it is meant (data never read, e.g. group data pyinfra did not find,
+    looks the same). Removing some services while others stay needs no flag."""
+    stopped = [t.unit for t in gone if t.stop]
+    if made or not stopped or remove_all:
+        return
+    raise PlanError(
+        f"llmhost_services: this host's data lists no service, gateway or web UI, and the run would stop "
+        f"{len(stopped)} that llmhost runs here ({', '.join(stopped)}); if that is meant, set "
+        "llmhost_remove_all = true (pyinfra ... --data llmhost_remove_all=true; llmhost serve --remove-all), "
+        "else check that the group data was read (pyinfra reads group_data/ from the current folder "
+        "and the inventory's)"
+    )

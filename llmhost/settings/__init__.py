@@ -93,6 +93,7 @@ class Settings:
     cuda_toolkits: tuple[str, ...]  # toolkits installed side by side from NVIDIA's repository
     cuda_repo_url: str
     allow_reboot: bool  # reboot the host when a driver install needs it
+    remove_all: bool  # llmhost_remove_all: data listing nothing may stop what runs
     ollama_version: str
     ollama_url: str | None  # None: the GitHub release (or the wheelhouse's copy)
     ollama_sha256: str | None  # None: the release's sha256sum.txt
@@ -194,6 +195,7 @@ def load(data: Mapping[str, Any], base: Path | None = None, estimate_weights: bo
         cuda_toolkits=tuple(dict.fromkeys(value("llmhost_cuda_toolkits", _str_list, _cuda_version))),
         cuda_repo_url=value("llmhost_cuda_repo_url", _url),
         allow_reboot=value("llmhost_allow_reboot", _bool),
+        remove_all=value("llmhost_remove_all", _bool),
         ollama_version=value("llmhost_ollama_version", _version),
         ollama_url=optional("llmhost_ollama_url", _url),
         ollama_sha256=value("llmhost_ollama_sha256", _sha256),

@@ -24,7 +24,7 @@ import subprocess
 import pytest
 
 from tests.fleet import harness
-from tests.helpers import REPO, serve_ok
+from tests.helpers import REPO, pyinfra, serve_ok
 
 pytestmark = pytest.mark.fleet
 
@@ -37,7 +37,7 @@ BASE = {
 KEY = "key-of-the-cluster"
 
 
-def inventory(hosts, services: bool = True, **changes) -> str:
+def inventory(hosts, services: bool = True, remove_all: bool = False, **changes) -> str:
     """Both hosts in one group with the same data (the service given alike to its nodes)."""
     a, b = hosts
     service = {
@@ -49,7 +49,7 @@ def inventory(hosts, services: bool = True, **changes) -> str:
         "api_key": KEY,
         **changes,
     }
-    data = {**BASE, "llmhost_services": [service] if services else []}
+    data = {**BASE, "llmhost_services": [service] if services else [], "llmhost_remove_all": remove_all}
     return str(harness.write_inventory(harness.STATE / "cluster.py", list(hosts), data))
 
 
@@ -155,8 +155,16 @@ def test_status_names_the_worker_headless(cluster):
 
 
 def test_the_service_leaving_the_data_is_torn_down_on_both(cluster):
+    """Data that lists nothing while the service runs is refused before any change (group data not
+    read looks the same); with llmhost_remove_all the service goes from both nodes."""
     hosts = cluster
-    serve(inventory(hosts, services=False), "the cluster torn down")
+    refused = pyinfra(inventory(hosts, services=False), "deploys/serve.py")
+    assert refused.rc != 0 and refused.results is None, refused.stderr[-2000:]
+    assert "llmhost_services: this host's data lists no service, gateway or web UI, and the run would stop 1" in (
+        refused.stderr
+    )
+    assert [host.sh("systemctl is-active llmhost-tiny", check=False).strip() for host in hosts] == ["active"] * 2
+    serve(inventory(hosts, services=False, remove_all=True), "the cluster torn down")
     states = [host.sh("systemctl is-active llmhost-tiny", check=False).strip() for host in hosts]
     assert len(states) == 2 and set(states) <= {"inactive", "unknown"}, states
     units = [

@@ -147,6 +147,22 @@ def test_a_service_moved_to_tmux_is_stopped_under_systemd_and_keeps_its_env_file
     assert plan.owned == (Owned("llmhost-t", "tmux", ("/opt/llmhost/run/t.sh", "/etc/llmhost/t.env")),)
 
 
+def test_data_listing_nothing_may_not_stop_what_runs_unless_it_says_so():
+    """Group data pyinfra never read looks like data that lists no service: such a run would stop
+    every service on the host, so it is refused until llmhost_remove_all says it is meant."""
+    record = (Owned("llmhost-a", "tmux", ("/opt/llmhost/run/a.sh",)), Owned("llmhost-b", "tmux", ()))
+    facts = dataclasses.replace(DEVBOX, owned=record)
+    with pytest.raises(PlanError) as e:
+        plan_host(facts, load({}))
+    assert str(e.value).startswith(
+        "llmhost_services: this host's data lists no service, gateway or web UI, and the run would stop 2 "
+        "that llmhost runs here (llmhost-a, llmhost-b); if that is meant, set llmhost_remove_all = true"
+    )
+    plan = plan_host(facts, load({"llmhost_remove_all": True}))
+    assert [(t.unit, t.stop) for t in plan.teardown] == [("llmhost-a", True), ("llmhost-b", True)]
+    assert plan_host(DEVBOX, load({})).teardown == ()  # nothing runs: nothing to refuse
+
+
 def test_nothing_recorded_nothing_torn_down(tiny):
     plan = plan_host(DEVBOX, data({"name": "t", "model": tiny}))
     assert plan.teardown == () and not any(r.startswith("teardown") for r in plan.reasons)
