@@ -3,13 +3,16 @@ operation over one fact; a file's type, mode and sha1 in one fact (pyinfra's put
 
 from __future__ import annotations
 
+import re
 from io import StringIO
 from typing import IO
 
-from pyinfra import host, state
+from pyinfra import host, logger, state
 from pyinfra.api import FileUploadCommand, OperationError, StringCommand, operation
 from pyinfra.api.command import QuoteString
-from pyinfra.api.util import get_file_sha1, get_template
+from pyinfra.api.util import get_file_io, get_file_sha1, get_template
+from pyinfra.facts.files import FileContents
+from pyinfra.operations.util.files import generate_color_diff
 
 from llmhost.facts import prefetch
 from llmhost.facts.files import FileState, PathStates
@@ -76,12 +79,50 @@ def content(src: str | IO, dest: str, mode: str):
     if remote and remote["type"] != "file":
         raise OperationError(f"{dest} is a {remote['type']}, not a file")
     if not remote or remote["sha1"] != get_file_sha1(src):
+        if state.config.DIFF:
+            _log_diff(src, dest, mode, bool(remote))
         yield FileUploadCommand(src, dest, remote_temp_filename=host.get_temp_filename(dest))
         yield StringCommand("chmod", mode, QuoteString(dest))
     elif remote["mode"] != int(mode, 8):
         yield StringCommand("chmod", mode, QuoteString(dest))
     else:
         host.noop(f"{dest} is as planned")
+
+
+_VALUE = re.compile(r"^(\s*(?:export\s+)?[A-Za-z_][A-Za-z0-9_.-]*\s*[=:]\s*).+$")
+
+
+def _masked(lines: list[str], mode: str, before: list[str] | None = None) -> list[str]:
+    """A file only its owner may read (mode 600: env files with keys, the gateway's master key) is
+    shown with each value as ``***``, and ``(changed)`` where it differs from the same key's in
+    ``before``: a diff says which keys change, never what they hold."""
+    if int(mode, 8) & 0o077:
+        return lines
+    old = {m.group(1): line for line in before or () if (m := _VALUE.match(line.rstrip("\n")))}
+    masked = []
+    for line in lines:
+        m = _VALUE.match(line.rstrip("\n"))
+        changed = bool(m) and before is not None and old.get(m.group(1)) not in (None, line)
+        masked.append((_VALUE.sub(r"\1***", line.rstrip("\n")) + (" (changed)" if changed else "")) + "\n")
+    return masked
+
+
+def _log_diff(src: str | IO, dest: str, mode: str, exists: bool) -> None:
+    """pyinfra's --diff for llmhost's files, as ``files.put`` shows it: the change, line by line."""
+    current = [line + "\n" for line in (host.get_fact(FileContents, path=dest) or [])] if exists else []
+    try:
+        with get_file_io(src, "r") as f:
+            desired = _masked(f.readlines(), mode, current)
+    except UnicodeDecodeError:
+        host.log(f"Will {'modify' if exists else 'create'} {dest} (binary)", logger.info)
+        return
+    finally:
+        if hasattr(src, "seek"):
+            src.seek(0)
+    host.log(f"Will {'modify' if exists else 'create'} {dest}", logger.info)
+    for line in generate_color_diff(_masked(current, mode), desired):
+        logger.info("  %s", line)
+    logger.info("")
 
 
 @reads(lambda src, dest, mode, **_: [(FileState, {"path": dest})])

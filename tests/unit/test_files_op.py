@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import pwd
 import subprocess
+from types import SimpleNamespace
 
 import pytest
 from pyinfra.api import OperationError
@@ -88,6 +89,8 @@ def test_content_uploads_what_differs_and_fixes_a_mode(monkeypatch, tmp_path):
     body = b"KEY=value\n"
     sha1 = hashlib.sha1(body).hexdigest()
 
+    monkeypatch.setattr(files, "state", SimpleNamespace(config=SimpleNamespace(DIFF=False)))
+
     def ops(remote):
         fake = FakeHost(remote)
         monkeypatch.setattr(files, "host", fake)
@@ -119,3 +122,40 @@ def test_content_uploads_what_differs_and_fixes_a_mode(monkeypatch, tmp_path):
     )
     assert run(f) == {"type": "file", "mode": 0o640, "sha1": sha1}
     assert run(tmp_path / "absent") is None and run(tmp_path) == {"type": "other"}
+
+
+def test_a_diff_of_a_file_only_its_owner_reads_shows_keys_never_values():
+    lines = ["# rendered by llmhost\n", "VLLM_API_KEY=sk-secret\n", 'export HF_TOKEN="hf_x"\n', "master_key: sk-1\n"]
+    assert files._masked(lines, "600") == [
+        "# rendered by llmhost\n",
+        "VLLM_API_KEY=***\n",
+        "export HF_TOKEN=***\n",
+        "master_key: ***\n",
+    ]
+    assert files._masked(lines, "644") == lines  # a file others may read holds no secret: shown as it is
+    assert files._masked(["A=1\n", "B=2\n", "C=3\n"], "600", ["A=1\n", "B=0\n"]) == [
+        "A=***\n",
+        "B=*** (changed)\n",
+        "C=***\n",  # new: the diff shows it added
+    ]
+
+
+def test_diff_shows_the_change_of_a_rendered_file_with_its_values_masked(monkeypatch):
+    """pyinfra --diff: llmhost's files show their change as files.put's do (an env file's values masked)."""
+    import io
+
+    logged = []
+    fake = FakeHost(
+        by_class={"FileState": {"type": "file", "mode": 0o600, "sha1": "0" * 40}, "FileContents": ["A=1", "K=old"]}
+    )
+    fake.log = lambda message, _: logged.append(message)
+    fake.get_temp_filename = lambda dest: "/tmp/t"
+    monkeypatch.setattr(files, "host", fake)
+    monkeypatch.setattr(files, "state", SimpleNamespace(config=SimpleNamespace(DIFF=True)))
+    monkeypatch.setattr(files, "logger", SimpleNamespace(info=lambda fmt, *a: logged.append(fmt % a if a else fmt)))
+    body = io.BytesIO(b"A=2\nK=new-secret\n")
+    list(files.content._inner(src=body, dest="/etc/l/a.env", mode="600"))
+    text = "\n".join(logged)
+    assert logged[0] == "Will modify /etc/l/a.env"
+    assert "+ A=*** (changed)" in text and "- K=***" in text and "+ K=*** (changed)" in text
+    assert "secret" not in text and "old" not in text
