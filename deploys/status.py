@@ -12,7 +12,7 @@ import json
 from pyinfra import host, state
 
 from llmhost.deploys import serve
-from llmhost.deploys.inputs import host_plan
+from llmhost.deploys.inputs import host_endpoints, host_plan
 from llmhost.facts.model import EngineState, ModelDir
 from llmhost.manifest import stale_files
 from llmhost.plan import applicable
@@ -68,4 +68,5 @@ for op_hash in host.op_hash_order:
     data = state.get_op_data_for_host(host, op_hash)
     if data.operation_meta.will_change and not data.global_arguments.get("_if"):
         drift.append(min(state.get_op_meta(op_hash).names).split(" | ", 1)[-1])
-print(json.dumps({"host": host.name, "status": {"services": services, "drift": drift}}, sort_keys=True), flush=True)
+status = {"services": services, "drift": drift, "endpoints": host_endpoints(host, plan)}
+print(json.dumps({"host": host.name, "status": status}, sort_keys=True), flush=True)

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 
-from llmhost import __version__, wheelhouse
+from llmhost import __version__, commands, wheelhouse
 from llmhost.engines import OLLAMA_VERSION
 
 
@@ -56,110 +54,6 @@ def _plan_hardware(args) -> int:
     return 0
 
 
-def _run_deploy(command: str, inventory: str, deploy: str, *flags: str, env: dict | None = None):
-    """Run one of llmhost's read-only deploys over an inventory; (its stdout, or None after the one
-    line that says why it could not run)."""
-    import os
-    import subprocess
-
-    pyinfra = Path(sys.executable).with_name("pyinfra")
-    path = Path(__file__).resolve().parent.parent / "deploys" / deploy
-    proc = subprocess.run(
-        [str(pyinfra), *flags, inventory, str(path)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
-    lines = proc.stderr.splitlines()
-    unreachable = [line.strip() for line in lines if "Could not connect" in line]
-    errors = [line.split(": ", 1)[-1] for line in lines if line.startswith("--> pyinfra error")]
-    if unreachable:
-        for line in unreachable:
-            print(f"llmhost {command}: {line}", file=sys.stderr)
-        return None
-    if proc.returncode != 0:
-        print(f"llmhost {command}: {(errors or lines or ['pyinfra failed'])[-1]}", file=sys.stderr)
-        return None
-    return proc.stdout
-
-
-def _run_streamed(command: str, inventory: str, deploy: str, *flags: str, env: dict | None = None) -> bool:
-    """Run one of llmhost's deploys that changes hosts over an inventory, showing pyinfra's progress
-    once its operations run (bad input, refused while planning, is one line); False after the line
-    that says why it failed."""
-    import os
-    import subprocess
-
-    pyinfra = Path(sys.executable).with_name("pyinfra")
-    path = Path(__file__).resolve().parent.parent / "deploys" / deploy
-    proc = subprocess.Popen(
-        [str(pyinfra), *flags, inventory, str(path)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, **(env or {})},
-        stdin=subprocess.DEVNULL,
-    )
-    lines, running = [], False
-    for line in proc.stderr:
-        line = line.rstrip("\n")
-        lines.append(line)
-        running = running or line.startswith("--> Beginning operation run")
-        if running and (line.startswith(("--> Starting operation", "    ["))):
-            print(line, file=sys.stderr, flush=True)
-    proc.wait()
-    unmatched = [line.split(": ", 1)[1] for line in lines if "No host matches found for --limit pattern" in line]
-    if unmatched:
-        print(f"llmhost {command}: --host: no host of {inventory} matches {unmatched[0]!r}", file=sys.stderr)
-        return False
-    if proc.returncode == 0:
-        return True
-    ours = [line.split(f"llmhost {command}: ", 1)[1] for line in lines if f"llmhost {command}: " in line]
-    errors = [line.split(": ", 1)[-1] for line in lines if line.startswith("--> pyinfra error")]
-    errors = [e for e in errors if e != "No hosts remaining!"]
-    unreachable = [line.strip() for line in lines if "Could not connect" in line]
-    for why in ours or unreachable or errors[-1:] or lines[-1:] or ["pyinfra failed"]:
-        print(f"llmhost {command}: {why}", file=sys.stderr)
-    return False
-
-
-def _plan_inventory(args) -> int:
-    stdout = _run_deploy("plan", args.inventory, "plan.py", "-y", env={"LLMHOST_PLAN_JSON": "1" if args.json else "0"})
-    if stdout is None:
-        return 2
-    if args.json:
-        print(json.dumps(_host_lines(stdout), indent=2, sort_keys=True))
-    else:
-        print(stdout, end="")
-    return 0
-
-
-def _host_lines(stdout: str) -> dict:
-    """The JSON line each host printed, by host."""
-    hosts = {}
-    for line in stdout.splitlines():
-        if line.startswith("{"):
-            entry = json.loads(line)
-            hosts[entry.pop("host")] = entry
-    return hosts
-
-
-def _status(args) -> int:
-    """Every host and service of an inventory now, read-only: exit 1 when anything is unhealthy or
-    drifted (a serve run would change something), 2 when a host cannot be read or planned."""
-    from llmhost import report
-
-    # --dry without -y: pyinfra checks what every operation of the serve layers would change, and stops
-    stdout = _run_deploy("status", args.inventory, "status.py", "--dry")
-    if stdout is None:
-        return 2
-    hosts = {name: entry["status"] for name, entry in _host_lines(stdout).items()}
-    print(report.dumps(hosts) if args.json else report.status_text(hosts))
-    return 0 if all(report.green(h) for h in hosts.values()) else 1
-
-
 def _levels(text: str) -> list[int]:
     try:
         levels = [int(x) for x in text.split(",")]
@@ -180,71 +74,23 @@ def _positive(text: str) -> int:
     return value
 
 
-def _bench(args) -> int:
-    """Sweep the services of an inventory (or of --host/--service), keep each run's record on the
-    controller, print its table and the bound, and plot it with any --compare records."""
-    import os
-    import time
-
-    from llmhost import benchmarks
-
-    try:
-        earlier = benchmarks.load(args.compare)
-    except ValueError as e:
-        print(f"llmhost bench: --compare: {e}", file=sys.stderr)
-        return 2
-    if not args.inventory:
-        if not earlier:
+def _plan(args) -> int:
+    if args.inventory:
+        if args.model:
             print(
-                "llmhost bench: give an inventory to benchmark, or --compare RECORD... to plot stored runs",
+                "llmhost plan: --model plans a hardware file alone; an inventory's data names its models",
                 file=sys.stderr,
             )
             return 2
-        for record in earlier:
-            print(benchmarks.table(record) + "\n")
-        print(f"plot: {benchmarks.plot(earlier, args.plot or Path(args.results) / 'compare.png')}")
-        return 0
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    request = {
-        "stamp": stamp,
-        "services": args.service,
-        "levels": args.levels,
-        "prompt_tokens": args.prompt_tokens,
-        "output_tokens": args.output_tokens,
-        "requests": args.requests,
-        "max_seconds": args.max_seconds,
-    }
-    results = Path(args.results).resolve()
-    limit = [f for name in args.host for f in ("--limit", name)]
-    ran = _run_streamed(
-        "bench",
-        args.inventory,
-        "bench.py",
-        "-y",
-        *limit,
-        env={"LLMHOST_BENCH": json.dumps(request), "LLMHOST_BENCH_RESULTS": str(results)},
-    )
-    records = benchmarks.load(sorted(results.glob(f"*/*/{stamp}.json")))
-    for record in records:
-        print(benchmarks.table(record) + "\n")
-    if not ran:
-        return 2 if not records else 1
-    if not records:
-        print("llmhost bench: no service was benchmarked (the hosts have none?)", file=sys.stderr)
-        return 1
-    plotted = benchmarks.plot(earlier + records, args.plot or results / f"{stamp}.png")
-    print(f"records: {', '.join(os.path.relpath(r['_path']) for r in records)}\nplot: {os.path.relpath(plotted)}")
-    return 1 if any(lv["status"] != "ok" for r in records for lv in r["levels"]) else 0
-
-
-def _plan(args) -> int:
-    if bool(args.inventory) == bool(args.hardware):
-        print("llmhost plan: give an inventory, or --hardware FILE --model MODEL", file=sys.stderr)
+        return commands.plan(args)
+    if not args.hardware or not args.model:
+        print(
+            "llmhost plan: give an inventory (with --hardware FILE: planned against it, no host read), "
+            "or --hardware FILE --model MODEL",
+            file=sys.stderr,
+        )
         return 2
-    if args.hardware and not args.model:
-        print("llmhost plan: --hardware needs --model (a catalog id or a model directory)", file=sys.stderr)
-        return 2
-    return _plan_hardware(args) if args.hardware else _plan_inventory(args)
+    return _plan_hardware(args)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -314,10 +160,29 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.set_defaults(func=wheelhouse.run)
 
-    p = sub.add_parser("plan", help="plan hosts (an inventory, from live facts) or a hardware file; change nothing")
+    def limit(p):
+        p.add_argument(
+            "--limit",
+            action="append",
+            default=[],
+            metavar="HOST",
+            help="only these hosts of the inventory: a name, a glob or a group (pyinfra's --limit; repeatable)",
+        )
+
+    p = sub.add_parser(
+        "plan",
+        help="plan an inventory's hosts (from live facts, or from --hardware FILE with no host read) "
+        "or a hardware file and one model; change nothing",
+    )
     p.add_argument("inventory", nargs="?", help="a pyinfra inventory: plan every host from its facts")
-    p.add_argument("--hardware", help="a hardware description (YAML or JSON) instead of live hosts")
-    p.add_argument("--model", help="with --hardware: a catalog id (e.g. Qwen/Qwen2-72B-Instruct) or a model directory")
+    p.add_argument(
+        "--hardware",
+        help="a hardware description (YAML or JSON): with an inventory, its data planned against it (no host "
+        "read); alone, with --model",
+    )
+    p.add_argument(
+        "--model", help="with --hardware alone: a catalog id (e.g. Qwen/Qwen2-72B-Instruct) or a model directory"
+    )
     p.add_argument("--engine", default="auto", help="auto | vllm | vllm-cpu | llamacpp | ollama")
     p.add_argument("--max-model-len", type=int)
     p.add_argument("--max-num-seqs", type=int)
@@ -326,16 +191,51 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tensor-parallel-size", type=int)
     p.add_argument("--gpu-memory-utilization", type=float)
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    limit(p)
     p.set_defaults(func=_plan)
 
     p = sub.add_parser(
+        "serve",
+        help="take an inventory's hosts to their planned state (pyinfra INVENTORY deploys/serve.py), then "
+        "print where each service answers",
+    )
+    p.add_argument("inventory", help="a pyinfra inventory")
+    limit(p)
+    p.add_argument("-y", "--yes", action="store_true", help="execute without asking (pyinfra -y)")
+    p.add_argument("--dry", action="store_true", help="show what would change, change nothing (pyinfra --dry)")
+    p.add_argument("--diff", action="store_true", help="show the change of each file (pyinfra --diff; secrets masked)")
+    p.add_argument(
+        "--remove-all",
+        action="store_true",
+        help="a host whose data lists no service may have every service llmhost runs there stopped "
+        "(llmhost_remove_all = true for this run)",
+    )
+    p.add_argument("--json", action="store_true", help="print the endpoints as JSON")
+    p.set_defaults(func=commands.serve)
+
+    p = sub.add_parser("stop", help="stop the services of an inventory's hosts (or only SERVICE); serve starts them")
+    p.add_argument("inventory", help="a pyinfra inventory")
+    p.add_argument("service", nargs="?", help="only this service (a service's name, gateway or webui)")
+    limit(p)
+    p.set_defaults(func=commands.stop)
+
+    p = sub.add_parser("logs", help="a service's log on each host that runs it")
+    p.add_argument("inventory", help="a pyinfra inventory")
+    p.add_argument("service", help="a service's name, gateway or webui")
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines until ^C")
+    p.add_argument("-n", "--lines", type=_positive, default=100, help="lines to show first (default 100)")
+    limit(p)
+    p.set_defaults(func=commands.logs)
+
+    p = sub.add_parser(
         "status",
-        help="every host and service of an inventory now, and what a serve run would change "
-        "(read-only; exit 1 when anything is unhealthy or drifted)",
+        help="every host and service of an inventory now, where each answers, and what a serve run would "
+        "change (read-only; exit 1 when anything is unhealthy or drifted)",
     )
     p.add_argument("inventory", help="a pyinfra inventory")
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")
-    p.set_defaults(func=_status)
+    limit(p)
+    p.set_defaults(func=commands.status)
 
     p = sub.add_parser(
         "bench",
@@ -343,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
         "GuideLLM), keep the results, print a table and plot them",
     )
     p.add_argument("inventory", nargs="?", help="a pyinfra inventory (omit with --compare to plot stored records)")
-    p.add_argument("--host", action="append", default=[], help="only this host of the inventory (repeatable)")
+    limit(p)
+    p.add_argument("--host", action="append", dest="limit", help="the same as --limit")
     p.add_argument("--service", action="append", default=[], help="only this service (repeatable)")
     p.add_argument(
         "--levels",
@@ -359,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--results", default="build/bench", help="where records are kept (default build/bench)")
     p.add_argument("--compare", nargs="+", default=[], metavar="RECORD", help="earlier records to plot beside this run")
     p.add_argument("--plot", help="the PNG to write (default: <results>/<stamp>.png)")
-    p.set_defaults(func=_bench)
+    p.set_defaults(func=commands.bench)
 
     args = parser.parse_args(argv)
     try:

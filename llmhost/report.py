@@ -1,4 +1,5 @@
-"""Human and JSON renderings of plans (for `llmhost plan`)."""
+"""Human and JSON renderings of plans (`llmhost plan`), of the fleet now (`llmhost status`) and of
+where a host's services answer (`llmhost serve`, `llmhost status`)."""
 
 from __future__ import annotations
 
@@ -113,3 +114,59 @@ def status_text(hosts: dict) -> str:
         else:
             lines.append(f"{host}: no drift" + ("" if green(status) else "; not every service is running and healthy"))
     return "\n".join(lines)
+
+
+def endpoints(address: str, plan: HostPlan, secret_files: dict[str, str]) -> dict:
+    """Where a host's services answer, for a client elsewhere (``address``: how it reaches the
+    host; a loopback bind is reached on the host itself): each service's OpenAI base URL and model
+    name, the gateway's and the web page's URLs, and for each key where it is kept: the data, a
+    file on the host, or (``secret_files``) a file on the controller; never the key."""
+
+    def url(bind: str, port: int) -> str:
+        where = address if bind in ("0.0.0.0", "::") else bind
+        return f"http://{f'[{where}]' if ':' in where else where}:{port}"
+
+    def key(s) -> str:
+        if s.key_file:
+            return f"on the host: {s.key_file}"
+        return "from the data (api_key)" if s.secret_env else "none"
+
+    out = {
+        "services": {
+            s.name: {"url": f"{url(s.bind, s.port)}/v1", "model": s.served_model_name, "key": key(s)}
+            for s in plan.services
+            if not s.headless
+        }
+    }
+    if plan.gateway:
+        g = plan.gateway
+        where = secret_files.get("gateway-master-key")
+        out["gateway"] = {
+            "url": f"{url(g.bind, g.port)}/v1",
+            "models": list(g.names),
+            "key": f"on the controller: {where}" if where else "from the data (llmhost_gateway.master_key)",
+        }
+    if plan.webui:
+        w = plan.webui
+        where = secret_files.get("webui-admin-password")
+        out["webui"] = {
+            "url": url(w.bind, w.port),
+            "admin": w.admin_email,
+            "password": f"on the controller: {where}" if where else "from the data (llmhost_webui.admin_password)",
+        }
+    return out
+
+
+def endpoints_text(hosts: dict) -> str:
+    """The endpoints of each host (``endpoints()``'s, by host name) as one table."""
+    rows = [("HOST", "WHAT", "URL", "MODEL", "KEY")]
+    for host, e in sorted(hosts.items()):
+        rows += [(host, f"service {n}", s["url"], s["model"], s["key"]) for n, s in sorted(e["services"].items())]
+        if "gateway" in e:
+            g = e["gateway"]
+            rows.append((host, "gateway", g["url"], ", ".join(g["models"]), g["key"]))
+        if "webui" in e:
+            w = e["webui"]
+            rows.append((host, "web page", w["url"], "-", f"{w['admin']}, password {w['password']}"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)

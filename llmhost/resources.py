@@ -1,7 +1,8 @@
-"""Where the repository's shared files live: templates/ and group_data/all.py.
+"""Where the repository's shared files live: templates/, group_data/all.py and deploys/.
 
-In a source checkout (the supported install, `pip install -e .`) they are beside the package. A
-wheel carries copies under ``llmhost/_shared/`` (see pyproject's force-include).
+In a source checkout (`pip install -e .`) they are beside the package. A wheel carries copies
+under ``llmhost/_shared/`` (pyproject's force-include), pyinfra's "packaging deploys" way: the
+`llmhost` command installed with pipx or pip runs the deploys it carries, from any folder.
 """
 
 from __future__ import annotations
@@ -28,6 +29,11 @@ def template(name: str) -> str:
 
 def defaults_file() -> Path:
     return _first_existing(_PACKAGE.parent / "group_data" / "all.py", _PACKAGE / "_shared" / "group_data" / "all.py")
+
+
+def deploy_file(name: str) -> Path:
+    """One of llmhost's deploy files (``serve.py``), as pyinfra runs it."""
+    return _first_existing(_PACKAGE.parent / "deploys" / name, _PACKAGE / "_shared" / "deploys" / name)
 
 
 def hostside_tool() -> str:

@@ -5,10 +5,14 @@ services its gateway and web UI front, the nodes of its services across hosts, a
 
 from __future__ import annotations
 
+import os
+import sys
 import weakref
 
-from llmhost.deploys.controller_secrets import master_key, webui_secrets
+from llmhost import report
+from llmhost.deploys.controller_secrets import master_key, secret_files, webui_secrets
 from llmhost.facts import host_facts
+from llmhost.inventory import unread_group_data
 from llmhost.plan import (
     Backend,
     BenchRequest,
@@ -23,8 +27,22 @@ from llmhost.plan import (
 from llmhost.settings import HUB_SOURCES, DataError, Settings, load
 
 
+def _group_data_read(host) -> None:
+    """A deploy run by pyinfra itself from another folder than the one holding the inventory's
+    group_data/: refused (DataError), never planned without the data pyinfra did not read."""
+    missed = unread_group_data(sys.argv, getattr(host.state, "cwd", None) or os.getcwd())
+    if missed:
+        raise DataError(
+            "group_data",
+            f"{missed} is the group data beside this inventory and pyinfra did not read it (it reads "
+            f"group_data/ in the current folder and in the inventory's): run pyinfra from "
+            f"{os.path.dirname(missed)}, add --group-data {missed}, or use `llmhost serve`",
+        )
+
+
 def host_inputs(host) -> tuple[Settings, HostFacts]:
     """``host``'s data, validated (DataError on bad input), and its facts: what the planner reads."""
+    _group_data_read(host)
     settings = load(host.data.dict())
     hub_dirs = {
         path: f"{path}.manifest.json"
@@ -52,13 +70,16 @@ def _their_data(other, host, what: str) -> Settings:
         )
 
 
-def cluster_inputs(host, settings: Settings, facts: HostFacts) -> ClusterInputs | None:
+def cluster_inputs(
+    host, settings: Settings, facts: HostFacts, offline: HostFacts | None = None
+) -> ClusterInputs | None:
     """The nodes of ``host``'s services across hosts: each one's data (from the controller) and
-    facts (read from it once a run: every node plans the whole cluster); None where it has none."""
+    facts (read from it once a run: every node plans the whole cluster; ``offline``: every node
+    taken to be this hardware, read from no host); None where it has none."""
     names = {name for s in settings.services for name in s.nodes}
     if not names:
         return None
-    read = _node_facts.setdefault(host.state, {})
+    read = {} if offline else _node_facts.setdefault(host.state, {})
     nodes = []
     for other in host.inventory:
         if other.name not in names:
@@ -68,7 +89,7 @@ def cluster_inputs(host, settings: Settings, facts: HostFacts) -> ClusterInputs 
             continue
         theirs = _their_data(other, host, "a service across hosts")
         if other.name not in read:
-            read[other.name] = host_facts(other, theirs.root, (), theirs.python, network=True)
+            read[other.name] = offline or host_facts(other, theirs.root, (), theirs.python, network=True)
         nodes.append(Node(other.name, read[other.name], theirs.cluster_interface, theirs.services))
     return ClusterInputs(host.name, tuple(h.name for h in host.inventory), tuple(nodes))
 
@@ -110,6 +131,38 @@ def host_plan(host, write_secrets: bool = True) -> HostPlan:
     settings, facts = host_inputs(host)
     gateway = gateway_inputs(host, settings, write_secrets)
     return plan_host(facts, settings, gateway, cluster_inputs(host, settings, facts))
+
+
+def offline_plan(host, facts: HostFacts) -> HostPlan:
+    """``host``'s data planned against a hardware description instead of its facts (`llmhost plan
+    INVENTORY --hardware FILE`): no host is read, no secret is made, a model directory is sized
+    from its config.json; every node of a service across hosts is taken to be this hardware."""
+    settings = load(host.data.dict(), estimate_weights=True)
+    gateway = gateway_inputs(host, settings, write_secrets=False)
+    return plan_host(facts, settings, gateway, cluster_inputs(host, settings, facts, offline=facts))
+
+
+def address_of(host, settings: Settings) -> str:
+    """Where a client elsewhere reaches ``host``: llmhost_address, else its SSH hostname, else its
+    inventory name (@local: this machine, 127.0.0.1)."""
+    return settings.address or host.data.get("ssh_hostname") or ("127.0.0.1" if host.name == "@local" else host.name)
+
+
+def host_endpoints(host, plan: HostPlan) -> dict:
+    """Where ``host``'s planned services answer and where each generated key is kept (never the key)."""
+    settings = load(host.data.dict())
+    return report.endpoints(address_of(host, settings), plan, secret_files(settings, host.name))
+
+
+def stop_request(text: str, plan: HostPlan) -> tuple[str, ...]:
+    """The services `llmhost stop INVENTORY SERVICE...` names (LLMHOST_STOP_ONLY, comma-separated;
+    empty: all), each one this host runs (a name it does not run is refused, in one line)."""
+    names = tuple(n for n in text.split(",") if n)
+    planned = [s.name for s in (*plan.services, plan.gateway, plan.webui) if s]
+    unknown = [n for n in names if n not in planned]
+    if unknown:
+        raise DataError("SERVICE", f"{unknown[0]!r} is not a service of this host (it runs: {', '.join(planned)})")
+    return names
 
 
 def bench_request(text: str) -> BenchRequest:

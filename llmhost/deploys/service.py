@@ -366,10 +366,12 @@ def apply(plan: HostPlan, model_ops: dict[str, list[OperationMeta]], engine_ops:
 
 
 @deploy("llmhost stop services")
-def stop(plan: HostPlan) -> None:
-    """Stop every planned service, the gateway and the web UI (their files stay; the next serve
-    starts them again)."""
+def stop(plan: HostPlan, only: tuple[str, ...] = ()) -> None:
+    """Stop every planned service, the gateway and the web UI (``only``: those of these names);
+    their files stay, and the next serve starts them again."""
     for service in (*plan.services, *(s for s in (plan.gateway, plan.webui) if s)):
+        if only and service.name not in only:
+            continue
         if service.engine.archive and service is not next(s for s in plan.services if s.engine.archive):
             continue  # the ollama services share one daemon: stopped once
         if plan.supervisor == "systemd":

@@ -46,3 +46,11 @@ def test_the_golden_set_covers_every_engine_and_refusals(rendered):
     assert sum("refused" in p for p in plans) >= 20 and sum("refused" not in p for p in plans) >= 40
     assert any(p.get("driver") and p["driver"]["install"] for p in plans)
     assert any(p.get("conda") for p in plans) and any(p.get("ollama") for p in plans)
+
+
+def test_the_seeds_page_is_what_llmhost_plan_prints_now():
+    """docs/seeds.md: each seed's `llmhost plan INVENTORY --hardware FILE`, as generated now."""
+    want = golden.SEEDS_DOC.read_text()
+    got = golden.render_seeds_doc()
+    assert got == want, "docs/seeds.md is stale: regenerate with `.venv/bin/python -m tests.golden`"
+    assert got.count("$ llmhost plan inventories/") == len(golden.SEEDS) and "[exit" not in got

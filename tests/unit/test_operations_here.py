@@ -111,7 +111,7 @@ def test_a_sweep_writes_its_record_on_the_controller_or_fails_with_the_hosts_lin
 
 
 def test_a_template_is_rendered_and_written_only_when_it_differs(here, tmp_path, monkeypatch):
-    monkeypatch.setattr(llmfiles, "state", SimpleNamespace(inventory=None))
+    monkeypatch.setattr(llmfiles, "state", SimpleNamespace(inventory=None, config=SimpleNamespace(DIFF=False)))
     dest = tmp_path / "tiny.env"
     variables = {"unit": "llmhost-tiny", "secret_env": (("VLLM_API_KEY", "k3y"),)}
     monkeypatch.setattr(here, "get_temp_filename", lambda dest: str(dest), raising=False)
@@ -123,3 +123,13 @@ def test_a_template_is_rendered_and_written_only_when_it_differs(here, tmp_path,
     os.chmod(dest, 0o600)
     assert list(llmfiles.rendered._inner(src=template("service.env.j2"), dest=str(dest), mode="600", **variables)) == []
     assert here.noops == [f"{dest} is as planned"]
+    # pyinfra --diff: the file read back from this machine (pyinfra's own FileContents), the key masked
+    logged = []
+    monkeypatch.setattr(llmfiles, "state", SimpleNamespace(inventory=None, config=SimpleNamespace(DIFF=True)))
+    monkeypatch.setattr(here, "log", lambda message, _: logged.append(message), raising=False)
+    monkeypatch.setattr(llmfiles, "logger", SimpleNamespace(info=lambda fmt, *a: logged.append(fmt % a)))
+    changed = {**variables, "secret_env": (("VLLM_API_KEY", "n3w"),)}
+    assert len(list(llmfiles.rendered._inner(src=template("service.env.j2"), dest=str(dest), mode="600", **changed)))
+    text = "\n".join(logged)
+    assert logged[0] == f"Will modify {dest}" and "VLLM_API_KEY=*** (changed)" in text, text
+    assert "k3y" not in text and "n3w" not in text

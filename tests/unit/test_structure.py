@@ -26,6 +26,8 @@ RANK = {
     "distros": 0,
     "hostside": 0,
     "contract": 1,  # group_data/all.py, read
+    "inventory": 1,  # an inventory as pyinfra reads it, before any connection
+    "runner": 2,  # pyinfra run over llmhost's deploys
     "modelinfo": 1,
     "engines": 2,
     "catalog": 2,
@@ -38,7 +40,8 @@ RANK = {
     "report": 5,
     "operations": 6,  # what changes a host
     "deploys": 7,  # the layers
-    "cli": 8,
+    "commands": 8,  # the commands over an inventory
+    "cli": 9,
 }
 
 
