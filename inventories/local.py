@@ -1,8 +1,9 @@
-"""This machine, over pyinfra's @local connector: the embedded default of `make serve`.
+"""This machine, over pyinfra's @local connector: what `make serve` deploys.
 
 The tiny demo model is made by `llmhost tiny-model build/models/tiny-qwen2` (the Makefile does it).
-Wheels come from /opt/wheels (where pip finds torch==2.13.0+cpu on these machines) and PyPI; no
-PyTorch index is reachable here, so none is configured.
+The engine's wheels come from PyPI and its CPU torch from PyTorch's index (llmhost_torch_index_url
+"auto"), as on any machine with the internet. A machine whose pip already takes wheels from a local
+directory (pip's find-links) gets that directory instead: the Makefile passes it with --data.
 """
 
 local = [
@@ -18,8 +19,6 @@ local = [
                     "served_model_name": "tiny-qwen2",
                 },
             ],
-            "llmhost_pip_find_links": ["/opt/wheels"],
-            "llmhost_torch_index_url": None,
         },
     ),
 ]

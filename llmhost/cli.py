@@ -210,6 +210,13 @@ def main(argv: list[str] | None = None) -> int:
         help="a host whose data lists no service may have every service llmhost runs there stopped "
         "(llmhost_remove_all = true for this run)",
     )
+    p.add_argument(
+        "--data",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a data key for this run, as pyinfra's --data (repeatable)",
+    )
     p.add_argument("--json", action="store_true", help="print the endpoints as JSON")
     p.set_defaults(func=commands.serve)
 

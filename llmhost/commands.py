@@ -17,10 +17,30 @@ from llmhost.inventory import InventoryError
 from llmhost.inventory import load as load_inventory
 
 
+def _data(args) -> dict:
+    """--data KEY=VALUE, as pyinfra reads it (true/false, numbers, JSON, else the text)."""
+    from pyinfra_cli.util import parse_cli_arg
+
+    pairs = [item.split("=", 1) for item in getattr(args, "data", [])]
+    bad = [item for item, pair in zip(args.data, pairs) if len(pair) != 2] if pairs else []
+    if bad:
+        raise InventoryError(f"--data {bad[0]}: expected KEY=VALUE")
+    return {key: parse_cli_arg(value) for key, value in pairs}
+
+
 def _inventory(command: str, args) -> list[str] | None:
-    """The inventory's host names after --limit (None after the line that says why not)."""
+    """The inventory's host names after --limit, each host's data validated (None after the line
+    that says why not): bad input is one line before pyinfra starts."""
+    from llmhost.settings import DataError, load
+
     try:
-        return load_inventory(args.inventory, args.limit)[1]
+        inventory, names = load_inventory(args.inventory, args.limit, _data(args))
+        for name in names:
+            try:
+                load(inventory.get_host(name).data.dict(), estimate_weights=bool(getattr(args, "hardware", None)))
+            except DataError as e:
+                raise InventoryError(f"{name}: {e}") from None
+        return names
     except InventoryError as e:
         print(f"llmhost {command}: {e}", file=sys.stderr)
         return None
@@ -102,6 +122,7 @@ def serve(args) -> int:
     flags += ["-y"] if args.yes else []
     flags += ["--dry"] if args.dry else []
     flags += ["--diff"] if args.diff else []
+    flags += [f for item in args.data for f in ("--data", item)]
     flags += ["--data", "llmhost_remove_all=true"] if args.remove_all else []
     everything = args.dry or args.diff or not args.yes
     ok, stdout = runner.streamed(

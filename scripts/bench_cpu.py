@@ -59,8 +59,13 @@ def sh(*argv: str, **kw) -> subprocess.CompletedProcess:
     return proc
 
 
-def inventory(path: Path, services: list[dict]) -> str:
-    data = {"llmhost_services": services, "llmhost_pip_find_links": ["/opt/wheels"], "llmhost_torch_index_url": None}
+# where the engine's torch comes from, as `make bench-cpu` passes it (the Makefile's WHEELS)
+WHEELS = os.environ.get("LLMHOST_TORCH_WHEELS")
+TORCH = {"llmhost_pip_find_links": [WHEELS], "llmhost_torch_index_url": None} if WHEELS else {}
+
+
+def inventory(path: Path, services: list[dict], **more) -> str:
+    data = {"llmhost_services": services, **TORCH, **more}
     path.write_text(f"# written by scripts/bench_cpu.py\nlocal = [('@local', {data!r})]\n")
     return str(path)
 
@@ -215,12 +220,13 @@ def main() -> int:
     for name in ("latency", "throughput"):
         records[name] = serve_and_bench(name, name, work, results)
     records["throughput"]["_plan_manifest"] = f"{ROOT}/models/{Path(MODEL).name}.manifest.json"
-    log("stopping the served services (an inventory without services tears them down)")
-    sh(str(BIN / "pyinfra"), "-y", inventory(work / "none.py", []), "deploys/serve.py")
+    log("stopping the served services (an inventory without services, llmhost_remove_all: torn down)")
+    sh(str(BIN / "pyinfra"), "-y", inventory(work / "none.py", [], llmhost_remove_all=True), "deploys/serve.py")
     records["minimal"] = minimal(records["throughput"], work, results, records["throughput"]["stamp"])
     if not args.no_restore:
         log("serving inventories/local.py again")
-        sh(str(BIN / "pyinfra"), "-y", "inventories/local.py", "deploys/serve.py")
+        back = [a for k, v in TORCH.items() for a in ("--data", f"{k}={json.dumps(v)}")]
+        sh(str(BIN / "pyinfra"), "-y", "inventories/local.py", "deploys/serve.py", *back)
 
     lat, thr, low = records["latency"], records["throughput"], records["minimal"]
     bound = lat["bound"]

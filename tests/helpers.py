@@ -33,6 +33,18 @@ def require(condition: bool, reason: str) -> None:
 
 PYINFRA = str(Path(sys.executable).parent / "pyinfra")
 
+# Where the engines' torch comes from on the machine running the tests, as the Makefile decides
+# (`make serve` does the same): LLMHOST_TORCH_WHEELS (else pip's PIP_FIND_LINKS), a directory of
+# wheels taken with no PyTorch index; LLMHOST_TORCH_INDEX_URL, another index; neither: PyTorch's own.
+TORCH_WHEELS = os.environ.get("LLMHOST_TORCH_WHEELS") or (os.environ.get("PIP_FIND_LINKS") or "").split(" ")[0]
+TORCH_INDEX_URL = os.environ.get("LLMHOST_TORCH_INDEX_URL") or None
+TORCH_DATA = {
+    **({"llmhost_pip_find_links": [TORCH_WHEELS], "llmhost_torch_index_url": None} if TORCH_WHEELS else {}),
+    **({"llmhost_torch_index_url": TORCH_INDEX_URL} if TORCH_INDEX_URL else {}),
+}
+# the same as pyinfra's --data flags, after an inventory that does not set them (inventories/local.py)
+LOCAL_TORCH = tuple(a for k, v in TORCH_DATA.items() for a in ("--data", f"{k}={json.dumps(v)}"))
+
 
 @dataclass
 class Run:

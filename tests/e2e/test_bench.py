@@ -4,7 +4,7 @@ probed once, the record kept on the controller and never overwritten, the table 
 written; bad input refused in one line before anything runs.
 
 Cost: the served tiny model with a key and back (two engine restarts, ~3 min), the bench-tools venv
-(~1 min from /opt/wheels and PyPI, once), two sweeps (~1 min). Timings in "llmhost timings".
+(~1 min from PyPI and the local torch wheels, once), two sweeps (~1 min). Timings in "llmhost timings".
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO, pyinfra, record_timing
+from tests.helpers import LOCAL_TORCH, REPO, TORCH_DATA, pyinfra, record_timing
 
 KEY = "sk-llmhost-e2e-bench-0123456789"
 LLMHOST = str(REPO / ".venv" / "bin" / "llmhost")
@@ -31,11 +31,7 @@ FAST = ("--prompt-tokens", "64", "--output-tokens", "16", "--requests", "4")
 
 
 def inventory(path: Path, *services: dict) -> str:
-    data = {
-        "llmhost_services": list(services),
-        "llmhost_pip_find_links": ["/opt/wheels"],
-        "llmhost_torch_index_url": None,
-    }
+    data = {"llmhost_services": list(services), **TORCH_DATA}
     path.write_text(f"local = [('@local', {data!r})]\n")
     return str(path)
 
@@ -57,7 +53,7 @@ def keyed(local_host_ready, tiny_model, tmp_path_factory):
     record_timing(f"serve @local with an api_key ({len(run.changed)} operations changed)", run.seconds)
     assert run.rc == 0, run.stderr[-4000:]
     yield inv
-    back = pyinfra("inventories/local.py", "deploys/serve.py")
+    back = pyinfra("inventories/local.py", "deploys/serve.py", *LOCAL_TORCH)
     record_timing("serve @local back without the key", back.seconds)
     assert back.rc == 0, back.stderr[-4000:]
 
@@ -163,7 +159,7 @@ def test_a_second_run_is_a_new_record_and_the_bandwidth_is_not_probed_again(firs
                 "would only queue the rest); name levels up to it"
             ),
         ),
-        (("--host", "nope"), "llmhost bench: --host: no host of {inv} matches 'nope'"),
+        (("--limit", "nope"), "llmhost bench: --limit nope: no host of {inv} matches"),
         (
             ("--prompt-tokens", "2000", "--output-tokens", "100"),
             "llmhost bench: --prompt-tokens/--output-tokens: 2000 + 100 tokens exceed tiny's max_model_len 2048",

