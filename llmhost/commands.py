@@ -126,7 +126,13 @@ def serve(args) -> int:
     flags += ["--data", "llmhost_remove_all=true"] if args.remove_all else []
     everything = args.dry or args.diff or not args.yes
     ok, stdout = runner.streamed(
-        "serve", args.inventory, "serve.py", *flags, env={"LLMHOST_ENDPOINTS": "1"}, everything=everything
+        "serve",
+        args.inventory,
+        "serve.py",
+        *flags,
+        env={"LLMHOST_ENDPOINTS": "1"},
+        everything=everything,
+        progress=not everything,  # -y: the commands' own output as it comes (downloads, installs, builds)
     )
     if not ok:
         return 1

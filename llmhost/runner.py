@@ -51,15 +51,35 @@ def read(command: str, inventory: str, deploy: str, *flags: str, env: dict | Non
     return proc.stdout
 
 
+def shown(line: str, running: bool, everything: bool, progress: bool) -> bool:
+    """Whether a line of pyinfra's stderr is shown: once its operations run, each operation and its
+    result per host, and (``progress``) what the commands print as they print it (a download's
+    progress, pip's, a build's), not the commands themselves; ``everything``: all of it."""
+    if everything or "Press enter to execute" in line:
+        return True
+    if not running:
+        return False
+    if line.startswith(("--> Starting operation", "    [")):
+        return True
+    return progress and line.startswith("[") and "] >>> " not in line
+
+
 def streamed(
-    command: str, inventory: str, deploy: str, *flags: str, env: dict | None = None, everything: bool = False
+    command: str,
+    inventory: str,
+    deploy: str,
+    *flags: str,
+    env: dict | None = None,
+    everything: bool = False,
+    progress: bool = False,
 ) -> tuple[bool, str]:
     """Run one of llmhost's deploys that change hosts, showing pyinfra's progress once its
-    operations run (``everything``: all of pyinfra's output, its --diff and --dry listings too)
-    and reading stdin from the terminal (pyinfra's confirmation without -y); (whether it succeeded,
-    its stdout). A failure is the lines that say why."""
+    operations run (``everything``: all of pyinfra's output, its --diff and --dry listings too;
+    ``progress``: the commands' own output as it comes, pyinfra -vvv) and reading stdin from the
+    terminal (pyinfra's confirmation without -y); (whether it succeeded, its stdout). A failure is
+    the lines that say why."""
     proc = subprocess.Popen(
-        _argv(inventory, deploy, flags),
+        _argv(inventory, deploy, (*flags, *(("-vvv",) if progress else ()))),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -73,8 +93,7 @@ def streamed(
         line = line.rstrip("\n")
         lines.append(line)
         running = running or line.startswith("--> Beginning operation run")
-        shown = everything or (running and line.startswith(("--> Starting operation", "    [")))
-        if shown or "Press enter to execute" in line:
+        if shown(line, running, everything, progress):
             print(line, file=sys.stderr, flush=True)
     proc.wait()
     reader.join()

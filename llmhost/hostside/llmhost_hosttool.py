@@ -545,6 +545,70 @@ class _ModelScope:
         snapshot_download(model_id=self.repo, revision=commit, local_dir=str(dest), allow_patterns=paths, **kwargs)
 
 
+def _bytes_under(directory: Path) -> int:
+    """Bytes of the regular files under ``directory`` (a download's files and its partial ones)."""
+    total = 0
+    for root, _, names in os.walk(directory):
+        for name in names:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:  # renamed or removed as it finished
+                pass
+    return total
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    return f"{n:.1f} GiB"
+
+
+class Progress:
+    """While a download runs, every ``every`` seconds one line on stderr: what is on disk of what it
+    fetches, and the rate since the last line (what the client library writes is counted on disk,
+    whichever client it is). A context manager; the last line says it ended."""
+
+    def __init__(self, what: str, directory: Path, total: int, every: float = 10.0, out=None):
+        import threading
+
+        self.what, self.directory, self.total, self.every = what, directory, total, every
+        self.out = out or sys.stderr
+        self.base = _bytes_under(directory)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.lines = 0
+
+    def _line(self, done: int, rate: float) -> None:
+        pct = 100.0 * done / self.total if self.total else 100.0
+        print(
+            f"llmhost-hosttool: {self.what}: {_human(done)} of {_human(self.total)} ({pct:.0f}%), {_human(rate)}/s",
+            file=self.out,
+            flush=True,
+        )
+        self.lines += 1
+
+    def _run(self) -> None:
+        last, at = 0, time.monotonic()
+        while not self.stop.wait(self.every):
+            done = max(0, _bytes_under(self.directory) - self.base)
+            now = time.monotonic()
+            self._line(min(done, self.total), (done - last) / max(now - at, 1e-6))
+            last, at = done, now
+
+    def __enter__(self):
+        self.started = time.monotonic()
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join()
+        done = max(0, _bytes_under(self.directory) - self.base)
+        self._line(min(done, self.total), done / max(time.monotonic() - self.started, 1e-6))
+
+
 def _check(rel: str, path: Path, want: dict) -> tuple[str | None, str]:
     """(problem or None, sha256) of a downloaded file against what the hub or the lock says."""
     if not path.is_file():
@@ -667,7 +731,9 @@ def fetch(args) -> int:
     fetched = list(todo)
     for attempt in (1, 2):
         if todo:
-            hub.download(commit, dest, todo)
+            size = sum(remote[rel]["size"] for rel in todo)
+            with Progress(f"{args.spec}, {len(todo)} file(s)", dest, size, args.progress_every):
+                hub.download(commit, dest, todo)
         bad = {}
         for rel in todo:
             problem, sha256 = _check(rel, dest / rel, remote[rel])
@@ -770,6 +836,7 @@ def main(argv=None) -> int:
     p.add_argument("--file", help="fetch only this file of the repository (a GGUF)")
     p.add_argument("--dest", required=True)
     p.add_argument("--manifest", required=True)
+    p.add_argument("--progress-every", type=float, default=10.0, help="seconds between progress lines (stderr)")
     p.set_defaults(func=fetch)
     p = sub.add_parser("status")
     p.add_argument("--supervisor", choices=("systemd", "tmux"), required=True)
