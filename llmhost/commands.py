@@ -205,7 +205,6 @@ def logs(args) -> int:
     """A service's log on each host of the inventory that runs it (``-f``: followed until ^C)."""
     from pyinfra.api import Config, State
     from pyinfra.api.command import StringCommand
-    from pyinfra.api.connect import connect_all
     from pyinfra.context import ctx_state
 
     from llmhost.settings import DataError
@@ -223,13 +222,17 @@ def logs(args) -> int:
     if not targets:
         print(f"llmhost logs: no host of {args.inventory} runs a service named {args.service!r}", file=sys.stderr)
         return 2
+    from pyinfra.api.output import set_echo
+
+    # pyinfra prints a command's lines as they come through its echo (unset outside its own CLI):
+    # the log's lines are this command's output
+    set_echo(lambda message=None, **_: print(message, flush=True))
     state = State(inventory, Config())
-    state.limit_hosts_to = [inventory.get_host(n) for n in targets]
     with ctx_state.use(state):
-        connect_all(state)
         code = 0
         for name, path in targets.items():
             host = inventory.get_host(name)
+            host.connect(show_errors=False)
             if not host.connected:
                 print(f"llmhost logs: {name}: could not connect", file=sys.stderr)
                 code = 2
