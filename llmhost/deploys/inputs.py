@@ -12,6 +12,7 @@ import weakref
 from llmhost import report
 from llmhost.deploys.controller_secrets import master_key, secret_files, webui_secrets
 from llmhost.facts import host_facts
+from llmhost.facts.pip import SourcesUnreachable
 from llmhost.inventory import unread_group_data
 from llmhost.plan import (
     Backend,
@@ -23,6 +24,7 @@ from llmhost.plan import (
     Node,
     model_path,
     plan_host,
+    reachable,
 )
 from llmhost.settings import HUB_SOURCES, DataError, Settings, load
 
@@ -131,6 +133,13 @@ def host_plan(host, write_secrets: bool = True) -> HostPlan:
     settings, facts = host_inputs(host)
     gateway = gateway_inputs(host, settings, write_secrets)
     return plan_host(facts, settings, gateway, cluster_inputs(host, settings, facts))
+
+
+def sources_checked(host, plan: HostPlan) -> HostPlan:
+    """``plan``, once the indexes its venvs not made yet install from answer from the host (one
+    probe, only where a venv is to be made); else PlanError naming the data key, before any change."""
+    checks = tuple((e.venv, url, key) for e in plan.engines for url, key in e.reach)
+    return reachable(plan, host.get_fact(SourcesUnreachable, checks=checks) if checks else [])
 
 
 def offline_plan(host, facts: HostFacts) -> HostPlan:

@@ -215,3 +215,53 @@ class SystemdEngines(FactBase[dict[str, dict]]):
             elif line.startswith("/"):
                 unit["venvs"] = _venv_names([*unit["venvs"], line])
         return units
+
+
+# The probe SourcesReachable runs with the host's python3 (standard library; Python 3.6+): a HEAD
+# that any answer but a 404 or a server error counts as reached, as llmhost-hosttool's `reachable`
+# (which probes again, with retries, right before each install).
+_PROBE = r"""
+import json, os, sys, urllib.error, urllib.request
+for venv, url, key in json.loads(sys.argv[1]):
+    if os.path.isdir(venv):
+        continue
+    try:
+        urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=10).close()
+    except urllib.error.HTTPError as e:
+        if e.code not in (401, 403, 405):
+            print(json.dumps([key, url, "it answered HTTP %d" % e.code]))
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        print(json.dumps([key, url, str(getattr(e, "reason", e))]))
+"""
+
+
+class SourcesUnreachable(FactBase[list[list[str]]]):
+    """
+    Of the indexes each venv to be made installs from, those that do not answer from the host
+    (``[key, url, why]``), probed only for venvs that do not exist yet: read before any change, so
+    a fresh host with no way to PyTorch's index stops naming the key to set. Empty where python3
+    is missing (the install's own probe still names it).
+
+    + checks: ``((venv, url, key), ...)``
+
+    .. code:: python
+
+        [["llmhost_torch_index_url (auto)", "https://download.pytorch.org/whl/cpu", "timed out"]]
+    """
+
+    def command(self, checks: tuple[tuple[str, str, str], ...]) -> str:
+        import json
+
+        return (
+            f"command -v python3 >/dev/null && python3 -c {shlex.quote(_PROBE)} "
+            f"{shlex.quote(json.dumps([list(c) for c in checks]))} || true"
+        )
+
+    @staticmethod
+    def default() -> list[list[str]]:
+        return []
+
+    def process(self, output) -> list[list[str]]:
+        import json
+
+        return [json.loads(line) for line in output if line.startswith("[")]

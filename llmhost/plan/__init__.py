@@ -11,7 +11,7 @@ Imports flow one way: settings, catalog and data tables -> types -> the deciding
 services -> host -> this package's face, which hands on only what the layers and the CLI use.
 """
 
-from llmhost.plan.applicable import applicable
+from llmhost.plan.applicable import applicable, reachable
 from llmhost.plan.bench import BenchPlan, BenchRequest, plan_bench
 from llmhost.plan.cluster import ClusterInputs, Node
 from llmhost.plan.host import plan_host, supervised
@@ -57,5 +57,6 @@ __all__ = [
     "owned_record",
     "plan_bench",
     "plan_host",
+    "reachable",
     "supervised",
 ]

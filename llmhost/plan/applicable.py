@@ -42,3 +42,26 @@ def applicable(plan: HostPlan) -> HostPlan:
                 f"llmhost version yet (it applies: {', '.join(APPLICABLE_ENGINES)}); `llmhost plan` shows the plan"
             )
     return plan
+
+
+# What to set instead, by the data key that named an unreachable source.
+_INSTEAD = {
+    "llmhost_torch_index_url": (
+        "set llmhost_torch_index_url to an index of the same torch builds that is reachable (a mirror), or give "
+        "the wheels: llmhost_pip_find_links (a directory on the host) or llmhost_wheelhouse (shipped from the "
+        "controller; `llmhost wheelhouse`)"
+    ),
+    "llmhost_pip_index_url": "set llmhost_pip_index_url or llmhost_mirror to an index that is, or use llmhost_wheelhouse",
+    "llmhost_mirror": "set llmhost_mirror to another (or none), or llmhost_pip_index_url",
+}
+
+
+def reachable(plan: HostPlan, unreachable: list[list[str]]) -> HostPlan:
+    """The plan, if the indexes its new venvs install from answer from the host (``unreachable``:
+    ``[key, url, why]`` of those that do not, read before any change); else one line naming the
+    data key to set."""
+    if not unreachable:
+        return plan
+    key, url, why = unreachable[0]
+    instead = next((text for k, text in _INSTEAD.items() if key.startswith(k)), "set it to one that is")
+    raise PlanError(f"{key}: {url} is not reachable from this host ({why}); {instead}")

@@ -66,3 +66,19 @@ def test_missing_model_directory_in_an_inventory(tmp_path):
     inventory.write_text('hosts = [("@local", {"llmhost_services": [{"name": "t", "model": "./models/absent"}]})]\n')
     run = pyinfra(str(inventory), "deploys/serve.py", cwd=REPO)
     _assert_refused(run, "llmhost_services[0].model: model directory ./models/absent does not exist")
+
+
+def test_no_way_to_the_torch_index_stops_a_fresh_install_before_any_change(tiny_model, tmp_path):
+    """A new venv whose torch index does not answer from the host: one line naming the key and what
+    to set instead, before anything runs (the venv lives under a root of its own: none exists yet)."""
+    run = pyinfra(
+        "inventories/local.py",
+        "deploys/serve.py",
+        "--data",
+        f"llmhost_root={tmp_path}/root",
+        "--data",
+        "llmhost_torch_index_url=http://127.0.0.1:9/simple/",
+    )
+    _assert_refused(run, "llmhost_torch_index_url: http://127.0.0.1:9/simple is not reachable from this host (")
+    assert "set llmhost_torch_index_url to an index of the same torch builds that is reachable" in run.stderr
+    assert not (tmp_path / "root").exists()

@@ -17,7 +17,7 @@ import pytest
 
 from llmhost.facts.bench import MemoryBandwidth
 from llmhost.facts.model import EngineState, WebuiAdmin
-from llmhost.facts.pip import EngineVenvs
+from llmhost.facts.pip import EngineVenvs, SourcesUnreachable
 from llmhost.resources import hostside_tool
 from tests.unit.common import ThisMachine, open_webui_db
 
@@ -133,3 +133,46 @@ def test_webui_admin_reads_the_account_against_the_env_files_password(tmp_path):
     assert HERE.get_fact(
         WebuiAdmin, email="admin@llmhost.local", **{**args, "python": str(tmp_path / "no-python")}
     ) == (WebuiAdmin.default())
+
+
+def test_sources_unreachable_probes_only_for_venvs_to_be_made(tmp_path):
+    """Read before any change: the index a new venv installs from, probed from the host; a venv
+    that exists is not probed (its install is done); an index that answers (even 401) is reached."""
+
+    class Index(BaseHTTPRequestHandler):
+        def do_HEAD(self):
+            self.send_response(200 if self.path == "/simple/" else 401 if self.path == "/private/" else 404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Index)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    refused = socket_port()
+    try:
+        checks = (
+            (str(tmp_path / "new"), f"{base}/simple/", "llmhost_pip_index_url"),
+            (str(tmp_path / "new"), f"{base}/private/", "llmhost_pip_extra_index_urls[0]"),
+            (str(tmp_path / "new"), f"{base}/missing/", "llmhost_torch_index_url"),
+            (str(tmp_path / "new"), f"http://127.0.0.1:{refused}/simple/", "llmhost_torch_index_url (auto)"),
+            (str(tmp_path), f"http://127.0.0.1:{refused}/simple/", "llmhost_mirror (tuna)"),  # exists: not probed
+        )
+        found = HERE.get_fact(SourcesUnreachable, checks=checks)
+    finally:
+        server.shutdown()
+    assert [(key, why.split(" ")[0]) for key, _, why in found] == [
+        ("llmhost_torch_index_url", "it"),  # it answered HTTP 404
+        ("llmhost_torch_index_url (auto)", "[Errno"),  # connection refused
+    ]
+    assert found[0][2] == "it answered HTTP 404"
+
+
+def socket_port() -> int:
+    """A loopback port nothing listens on."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

