@@ -291,12 +291,16 @@ llmhost_health_timeout = 600
 #          switched them), pip's and the hubs' defaults.
 #   tuna   Tsinghua's mirrors for apt (Debian, Ubuntu; security updates stay on the distribution's
 #          own host), pip and conda (conda-forge, the Miniforge installer); hf-mirror.com for
-#          Hugging Face.
+#          Hugging Face; NJU's copy of PyTorch's wheel indexes and Aliyun's of NVIDIA's CUDA
+#          repository (TUNA mirrors neither). docs/mirrors.md: every download, its mirror and the
+#          evidence, or that none exists.
 #   {...}  your own: any of debian, ubuntu (apt base URLs), pip (an index URL), hf (an HF endpoint),
 #          modelscope (a ModelScope endpoint), conda (the host serving conda-forge, as
-#          https://mirrors.tuna.tsinghua.edu.cn/anaconda/cloud); a target left out keeps its default.
-# llmhost_pip_index_url, llmhost_hf_endpoint and llmhost_modelscope_endpoint, when set, win over
-# the mirror. The apt sources file is backed up once (<file>.llmhost-orig) before it is rewritten.
+#          https://mirrors.tuna.tsinghua.edu.cn/anaconda/cloud), torch (a copy of
+#          https://download.pytorch.org/whl: <torch>/cpu is an index), cuda (a copy of
+#          https://developer.download.nvidia.com/compute/cuda/repos); a target left out keeps its default.
+# llmhost_pip_index_url, llmhost_torch_index_url, llmhost_cuda_repo_url, llmhost_hf_endpoint and
+# llmhost_modelscope_endpoint, when set, win over the mirror. The apt sources file is backed up once (<file>.llmhost-orig) before it is rewritten.
 # Example: llmhost_mirror = {"ubuntu": "https://mirrors.example.com/ubuntu", "pip": "https://mirrors.example.com/pypi/simple"}
 llmhost_mirror = "none"
 

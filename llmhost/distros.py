@@ -30,7 +30,8 @@ MULTIARCH = {"x86_64": "x86_64-linux-gnu", "aarch64": "aarch64-linux-gnu"}
 # --- conda (llmhost_env_manager = "conda") -------------------------------------------------------
 # Miniforge: conda with conda-forge as its only channel. Anaconda's `defaults` channel is under
 # Anaconda's terms of service even through a mirror, so llmhost never configures it. Each release
-# publishes <installer>.sha256 beside the installer; the TUNA mirror keeps release directories.
+# publishes <installer>.sha256 beside the installer. TUNA's github-release mirror keeps only the newest
+# release (docs/mirrors.md): once conda-forge publishes a newer one, set llmhost_conda_installer_url.
 MINIFORGE_VERSION = "25.11.0-1"
 MINIFORGE_INSTALLERS = {
     "none": "https://github.com/conda-forge/miniforge/releases/download/{v}/Miniforge3-{v}-Linux-{arch}.sh",
@@ -44,9 +45,14 @@ CONDA_FORGE_MIRRORS = {"tuna": "https://mirrors.tuna.tsinghua.edu.cn/anaconda/cl
 PYPI_SIMPLE = "https://pypi.org/simple/"  # pip's default index (no llmhost_pip_index_url, no mirror)
 
 # What `llmhost_mirror: tuna` means, per thing it mirrors (mirrors.tuna.tsinghua.edu.cn/help/*;
-# reference/engines.md "Mirrors (China)"). Hugging Face has no TUNA mirror: hf-mirror.com is the
-# one the seeds use. ModelScope is served from China already: no mirror.
-MIRROR_TARGETS = ("debian", "ubuntu", "pip", "hf", "modelscope", "conda")
+# reference/engines.md "Mirrors (China)"; docs/mirrors.md, with the evidence for each). Hugging
+# Face has no TUNA mirror: hf-mirror.com is the one the seeds use. ModelScope is served from China
+# already: no mirror. TUNA mirrors neither PyTorch's wheel indexes (tuna/issues#1050, #405) nor
+# NVIDIA's CUDA repository ("we only mirror open source", tuna/issues#564): the preset takes NJU's
+# copy of download.pytorch.org/whl (a PEP 503 index per variant, synced by ustcmirror-images'
+# pytorch job) and Aliyun's of developer.download.nvidia.com/compute/cuda/repos.
+PYTORCH_WHEELS = "https://download.pytorch.org/whl"  # what a "torch" mirror stands in for
+MIRROR_TARGETS = ("debian", "ubuntu", "pip", "hf", "modelscope", "conda", "torch", "cuda")
 TUNA = {
     "debian": "https://mirrors.tuna.tsinghua.edu.cn/debian",
     "ubuntu": "https://mirrors.tuna.tsinghua.edu.cn/ubuntu",
@@ -54,6 +60,8 @@ TUNA = {
     "pip": "https://pypi.tuna.tsinghua.edu.cn/simple",
     "hf": "https://hf-mirror.com",
     "conda": CONDA_FORGE_MIRRORS["tuna"],
+    "torch": "https://mirrors.nju.edu.cn/pytorch/whl",
+    "cuda": "https://mirrors.aliyun.com/nvidia-cuda",
 }
 
 

@@ -12,7 +12,7 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from llmhost.distros import MINIFORGE_INSTALLERS, MINIFORGE_VERSION, PYPI_SIMPLE
+from llmhost.distros import MINIFORGE_INSTALLERS, MINIFORGE_VERSION, PYPI_SIMPLE, PYTORCH_WHEELS
 from llmhost.engines import (
     OLLAMA,
     EngineRelease,
@@ -252,10 +252,9 @@ def engine_plan(release: EngineRelease, settings: Settings, facts: HostFacts) ->
         python if conda else facts.python_version,
     ]
     extra = list(settings.pip_extra_index_urls)
-    if settings.torch_index_url == "auto" and release.torch_index:
-        extra.append(release.torch_index)
-    elif settings.torch_index_url not in (None, "auto"):
-        extra.append(settings.torch_index_url)
+    torch = torch_index(settings, release)
+    if torch:
+        extra.append(torch[0])
     no_index = settings.pip_no_index or settings.wheelhouse is not None
     return EnginePlan(
         engine=release.engine,
@@ -296,11 +295,24 @@ def pip_reach(settings: Settings, release: EngineRelease, no_index: bool) -> tup
     else:
         reach.append((PYPI_SIMPLE, "llmhost_pip_index_url (unset: PyPI)"))
     reach += [(url, f"llmhost_pip_extra_index_urls[{i}]") for i, url in enumerate(settings.pip_extra_index_urls)]
-    if settings.torch_index_url == "auto" and release.torch_index:
-        reach.append((release.torch_index, "llmhost_torch_index_url (auto)"))
-    elif settings.torch_index_url not in (None, "auto"):
-        reach.append((settings.torch_index_url, "llmhost_torch_index_url"))
+    torch = torch_index(settings, release)
+    if torch:
+        reach.append(torch)
     return tuple(dict.fromkeys(reach))
+
+
+def torch_index(settings: Settings, release: EngineRelease) -> tuple[str, str] | None:
+    """Where the torch build of ``release`` comes from, and the data key that sets it (None: no
+    index of its own, PyPI's torch): llmhost_torch_index_url; "auto": the release's variant on
+    download.pytorch.org, or that variant on the mirror's copy of it (llmhost_mirror's torch)."""
+    if settings.torch_index_url not in (None, "auto"):
+        return settings.torch_index_url, "llmhost_torch_index_url"
+    if settings.torch_index_url is None or not release.torch_index:
+        return None
+    mirror = dict(settings.mirror).get("torch")
+    if mirror and release.torch_index.startswith(PYTORCH_WHEELS + "/"):
+        return mirror + release.torch_index[len(PYTORCH_WHEELS) :], f"llmhost_mirror ({settings.mirror_name})"
+    return release.torch_index, "llmhost_torch_index_url (auto)"
 
 
 def ollama_engine(settings: Settings, host: HostFacts) -> EnginePlan:

@@ -255,9 +255,11 @@ def toolkits(
     arch = CUDA_REPO_ARCHS.get(facts.arch)
     if arch is None:
         raise PlanError(f"{key}: NVIDIA's CUDA repository has no packages for {facts.arch}")
-    repo = CudaRepoPlan(settings.cuda_repo_url, distro, arch)
+    mirror = None if settings.cuda_repo_given else dict(settings.mirror).get("cuda")
+    repo = CudaRepoPlan(mirror or settings.cuda_repo_url, distro, arch)
     reasons = [
         f"cuda repository: {repo.url} (its {CUDA_KEYRING}; the source file llmhost writes)"
+        + (f"; llmhost_mirror ({settings.mirror_name}): a copy of NVIDIA's, signed by NVIDIA's key" if mirror else "")
         + (" — wsl-ubuntu: toolkits without any driver" if facts.wsl else "")
     ]
     if settings.cuda_toolkits:

@@ -100,6 +100,7 @@ class Settings:
     ollama_keep_alive: str
     ollama_max_loaded_models: int | None  # None: planned
     python_pinned: bool  # llmhost_python set to other than its default (the planner may not pick another)
+    cuda_repo_given: bool  # llmhost_cuda_repo_url set to other than its default (a mirror's does not replace it)
     gateway: GatewayWish | None  # llmhost_gateway
     webui: WebuiWish | None  # llmhost_webui
     address: str | None  # llmhost_address: where other hosts reach this one
@@ -179,6 +180,7 @@ def load(data: Mapping[str, Any], base: Path | None = None, estimate_weights: bo
         torch_index_url=torch_index,
         python=value("llmhost_python", _python),
         python_pinned=merged["llmhost_python"] != known["llmhost_python"],
+        cuda_repo_given=merged["llmhost_cuda_repo_url"] != known["llmhost_cuda_repo_url"],
         hf_endpoint=optional("llmhost_hf_endpoint", _url),
         hf_token=value("llmhost_hf_token", _opt_str),
         modelscope_endpoint=optional("llmhost_modelscope_endpoint", _url),

@@ -92,3 +92,21 @@ def test_profile_puts_the_default_toolkit_on_login_shells_once():
         ["sh", "-c", script], capture_output=True, text=True, check=True, env={"PATH": "/usr/bin:/bin"}
     ).stdout.strip()
     assert out == "/usr/local/cuda|/usr/local/cuda/bin:/usr/bin:/bin|/usr/local/cuda/lib64"
+
+
+def test_the_tuna_preset_takes_nvidias_cuda_repository_from_aliyuns_copy_unless_one_is_given():
+    """TUNA mirrors no CUDA repository ("we only mirror open source"): the preset's is Aliyun's copy of
+    NVIDIA's, same layout, same signing key; a llmhost_cuda_repo_url of the data wins."""
+    ubuntu = dataclasses.replace(RTX, os_id="ubuntu", os_version="24.04")
+    repo = plan(ubuntu, llmhost_mirror="tuna", llmhost_cuda_toolkits=["12.8"]).cuda_repo
+    assert repo.url == "https://mirrors.aliyun.com/nvidia-cuda/ubuntu2404/x86_64/"
+    assert repo.keyring_url.startswith("https://mirrors.aliyun.com/nvidia-cuda/ubuntu2404/x86_64/cuda-keyring_")
+    given = plan(
+        ubuntu,
+        llmhost_mirror="tuna",
+        llmhost_cuda_toolkits=["12.8"],
+        llmhost_cuda_repo_url="https://cuda.example.com/repos",
+    ).cuda_repo
+    assert given.url == "https://cuda.example.com/repos/ubuntu2404/x86_64/"
+    default = plan(ubuntu, llmhost_cuda_toolkits=["12.8"]).cuda_repo
+    assert default.url == "https://developer.download.nvidia.com/compute/cuda/repos/ubuntu2404/x86_64/"

@@ -36,7 +36,7 @@ def test_the_plan_names_each_index_with_its_key(tiny):
     assert plan.engines[0].reach == (
         ("https://pypi.tuna.tsinghua.edu.cn/simple", "llmhost_mirror (tuna)"),
         ("https://extra.example.com/simple", "llmhost_pip_extra_index_urls[0]"),
-        ("https://download.pytorch.org/whl/cpu", "llmhost_torch_index_url (auto)"),
+        ("https://mirrors.nju.edu.cn/pytorch/whl/cpu", "llmhost_mirror (tuna)"),  # NJU's copy: TUNA has none
     )
     offline = plan_host(
         DEVBOX,
