@@ -21,11 +21,11 @@ def _data(args) -> dict:
     """--data KEY=VALUE, as pyinfra reads it (true/false, numbers, JSON, else the text)."""
     from pyinfra_cli.util import parse_cli_arg
 
-    pairs = [item.split("=", 1) for item in getattr(args, "data", [])]
-    bad = [item for item, pair in zip(args.data, pairs) if len(pair) != 2] if pairs else []
+    items = getattr(args, "data", [])
+    bad = [item for item in items if "=" not in item]
     if bad:
         raise InventoryError(f"--data {bad[0]}: expected KEY=VALUE")
-    return {key: parse_cli_arg(value) for key, value in pairs}
+    return {key: parse_cli_arg(value) for key, value in (item.split("=", 1) for item in items)}
 
 
 def _inventory(command: str, args) -> list[str] | None:

@@ -111,3 +111,16 @@ def test_the_seeds_plan_offline_from_another_folder(tmp_path, monkeypatch):
         .split("\n", 1)[1]
         .split("```")[0]
     ), "the same plan as from the repository's root"
+
+
+def test_serve_validates_every_hosts_data_before_pyinfra_starts(project):
+    """Bad data (here from --data) is one line naming the host and the key, before any connection."""
+    lab = str(project / "inventories" / "lab.py")
+    rc, out, err = llmhost("serve", "-y", lab, "--limit", "cpu-1", "--data", "lmhost_mirror=tuna")
+    assert (rc, out) == (2, "")
+    assert err == (
+        "llmhost serve: cpu-1: lmhost_mirror: unknown key; did you mean llmhost_mirror? "
+        "(documented keys are in group_data/all.py)\n"
+    )
+    rc, _, err = llmhost("serve", "-y", lab, "--data", "oops")
+    assert rc == 2 and err == "llmhost serve: --data oops: expected KEY=VALUE\n"
