@@ -29,9 +29,15 @@ SEEDS = {
 }
 # The a800 seed's 72B model (145 GB in bf16) does not fit this machine's disk: the planner refuses
 # it before any change, as it should. Its dry run serves a 7B on the same eight GPUs instead, and
-# allows the reboot.
+# allows the reboot. Its mirrors (TUNA's PyPI) are not reachable from here either: a run there is
+# refused before any change, naming llmhost_mirror (tests/e2e/test_bad_input.py shows such a
+# refusal), so the dry run takes PyPI.
 OVERRIDES = {
-    "a800": {"llmhost_services": [{"name": "qwen7", "model": "Qwen/Qwen2.5-7B-Instruct"}], "llmhost_allow_reboot": True}
+    "a800": {
+        "llmhost_services": [{"name": "qwen7", "model": "Qwen/Qwen2.5-7B-Instruct"}],
+        "llmhost_allow_reboot": True,
+        "llmhost_mirror": "none",
+    }
 }
 
 
