@@ -9,11 +9,14 @@ import os
 from pyinfra import host
 
 from llmhost.deploys import serve
-from llmhost.deploys.inputs import host_endpoints, host_plan, sources_checked
+from llmhost.deploys.inputs import host_endpoints, host_planned, sources_checked
 from llmhost.plan import applicable
 
 # bad data, an impossible wish, or no way to an index a new venv installs from stops here, before any change
-plan = sources_checked(host, applicable(host_plan(host)))
+settings, plan = host_planned(host)
+plan = sources_checked(host, applicable(plan))
 serve(plan)
 if os.environ.get("LLMHOST_ENDPOINTS") == "1":  # `llmhost serve` prints them once the run succeeded
-    print(json.dumps({"host": host.name, "endpoints": host_endpoints(host, plan)}, sort_keys=True), flush=True)
+    print(
+        json.dumps({"host": host.name, "endpoints": host_endpoints(host, settings, plan)}, sort_keys=True), flush=True
+    )

@@ -12,12 +12,13 @@ import json
 from pyinfra import host, state
 
 from llmhost.deploys import serve
-from llmhost.deploys.inputs import host_endpoints, host_plan
+from llmhost.deploys.inputs import host_endpoints, host_planned
 from llmhost.facts.model import EngineState, ModelDir
 from llmhost.manifest import stale_files
 from llmhost.plan import applicable
 
-plan = applicable(host_plan(host, write_secrets=False))
+settings, plan = host_planned(host, write_secrets=False)
+plan = applicable(plan)
 serve(plan)  # with --dry (and no -y) pyinfra only checks what each operation would change
 
 services = {}
@@ -68,5 +69,5 @@ for op_hash in host.op_hash_order:
     data = state.get_op_data_for_host(host, op_hash)
     if data.operation_meta.will_change and not data.global_arguments.get("_if"):
         drift.append(min(state.get_op_meta(op_hash).names).split(" | ", 1)[-1])
-status = {"services": services, "drift": drift, "endpoints": host_endpoints(host, plan)}
+status = {"services": services, "drift": drift, "endpoints": host_endpoints(host, settings, plan)}
 print(json.dumps({"host": host.name, "status": status}, sort_keys=True), flush=True)

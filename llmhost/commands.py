@@ -10,7 +10,9 @@ import os
 import shlex
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from llmhost import report, runner
 from llmhost.inventory import InventoryError
@@ -28,19 +30,30 @@ def _data(args) -> dict:
     return {key: parse_cli_arg(value) for key, value in (item.split("=", 1) for item in items)}
 
 
-def _inventory(command: str, args) -> list[str] | None:
-    """The inventory's host names after --limit, each host's data validated (None after the line
-    that says why not): bad input is one line before pyinfra starts."""
+@dataclass(frozen=True)
+class _Read:
+    """An inventory read on the controller: pyinfra's Inventory, and each host's data validated
+    (by name, in the inventory's order, after --limit)."""
+
+    inventory: Any
+    settings: dict
+
+
+def _inventory(command: str, args) -> _Read | None:
+    """The inventory, read once, with its hosts after --limit and each host's data validated (None
+    after the line that says why not): bad input is one line before pyinfra starts."""
     from llmhost.settings import DataError, load
 
     try:
         inventory, names = load_inventory(args.inventory, args.limit, _data(args))
+        settings = {}
         for name in names:
             try:
-                load(inventory.get_host(name).data.dict(), estimate_weights=bool(getattr(args, "hardware", None)))
+                data = inventory.get_host(name).data.dict()
+                settings[name] = load(data, estimate_weights=bool(getattr(args, "hardware", None)))
             except DataError as e:
                 raise InventoryError(f"{name}: {e}") from None
-        return names
+        return _Read(inventory, settings)
     except InventoryError as e:
         print(f"llmhost {command}: {e}", file=sys.stderr)
         return None
@@ -67,10 +80,11 @@ def _host_lines(stdout: str, key: str | None = None) -> dict:
 def plan(args) -> int:
     """Every host of an inventory planned from its live facts, or (--hardware) from a hardware
     file with no host read: the seeds planned before their machines are at hand."""
-    if _inventory("plan", args) is None:
+    read = _inventory("plan", args)
+    if read is None:
         return 2
     if args.hardware:
-        return _plan_offline(args)
+        return _plan_offline(args, read)
     stdout = runner.read(
         "plan", args.inventory, "plan.py", "-y", *_limit(args), env={"LLMHOST_PLAN_JSON": "1" if args.json else "0"}
     )
@@ -83,7 +97,7 @@ def plan(args) -> int:
     return 0
 
 
-def _plan_offline(args) -> int:
+def _plan_offline(args, read: _Read) -> int:
     from pyinfra.api import Config, State
     from pyinfra.context import ctx_state
 
@@ -92,7 +106,7 @@ def _plan_offline(args) -> int:
     from llmhost.plan import PlanError
     from llmhost.settings import DataError
 
-    inventory, names = load_inventory(args.inventory, args.limit)
+    inventory = read.inventory
     try:
         facts = load_hardware(args.hardware)
     except HardwareError as e:
@@ -100,7 +114,7 @@ def _plan_offline(args) -> int:
         return 2
     plans = {}
     with ctx_state.use(State(inventory, Config())):
-        for name in names:
+        for name in read.settings:
             try:
                 plans[name] = offline_plan(inventory.get_host(name), facts)
             except (DataError, PlanError) as e:
@@ -146,19 +160,16 @@ def serve(args) -> int:
 def stop(args) -> int:
     """Stop the planned services of the inventory's hosts (or only SERVICE, on the hosts that run
     it); a serve starts them again."""
-    from llmhost.settings import DataError
-
-    try:
-        inventory, names = load_inventory(args.inventory, args.limit)
-        limit = _limit(args)
-        if args.service:
-            hosts = set(names) & set(_running(inventory, names, args.service))
-            if not hosts:
-                raise InventoryError(f"no host of {args.inventory} runs a service named {args.service!r}")
-            limit = tuple(f for name in sorted(hosts) for f in ("--limit", name))
-    except (InventoryError, DataError) as e:
-        print(f"llmhost stop: {e}", file=sys.stderr)
+    read = _inventory("stop", args)
+    if read is None:
         return 2
+    limit = _limit(args)
+    if args.service:
+        hosts = _running(read.settings, args.service)
+        if not hosts:
+            print(f"llmhost stop: no host of {args.inventory} runs a service named {args.service!r}", file=sys.stderr)
+            return 2
+        limit = tuple(f for name in sorted(hosts) for f in ("--limit", name))
     env = {"LLMHOST_STOP_ONLY": args.service or ""}
     ok, _ = runner.streamed("stop", args.inventory, "stop.py", "-y", *limit, env=env)
     return 0 if ok else 1
@@ -183,21 +194,16 @@ def status(args) -> int:
     return 0 if all(report.green(h) for h in hosts.values()) else 1
 
 
-def _running(inventory, names: list[str], service: str) -> dict[str, str]:
-    """The hosts (of ``names``) whose data runs ``service`` (a service, "gateway" or "webui"), each
-    with the path of its log there. DataError: a host's data is bad (named with the host)."""
+def _running(settings: dict, service: str) -> dict[str, str]:
+    """The hosts (of ``settings``, each host's data by name) that run ``service`` (a service,
+    "gateway" or "webui"), each with the path of its log there."""
     from llmhost.plan import SupervisedProcess
-    from llmhost.settings import DataError, load
 
     found = {}
-    for name in names:
-        try:
-            settings = load(inventory.get_host(name).data.dict())
-        except DataError as e:
-            raise DataError(name, str(e)) from None
-        frontends = [n for n, on in (("gateway", settings.gateway), ("webui", settings.webui)) if on]
-        if service in [s.name for s in settings.services] + frontends:
-            found[name] = SupervisedProcess.files(service, settings.root, settings.env_dir)["log"]
+    for name, s in settings.items():
+        frontends = [n for n, on in (("gateway", s.gateway), ("webui", s.webui)) if on]
+        if service in [svc.name for svc in s.services] + frontends:
+            found[name] = SupervisedProcess.files(service, s.root, s.env_dir)["log"]
     return found
 
 
@@ -207,18 +213,10 @@ def logs(args) -> int:
     from pyinfra.api.command import StringCommand
     from pyinfra.context import ctx_state
 
-    from llmhost.settings import DataError
-
-    try:
-        inventory, names = load_inventory(args.inventory, args.limit)
-    except InventoryError as e:
-        print(f"llmhost logs: {e}", file=sys.stderr)
+    read = _inventory("logs", args)
+    if read is None:
         return 2
-    try:
-        targets = _running(inventory, names, args.service)
-    except DataError as e:
-        print(f"llmhost logs: {e}", file=sys.stderr)
-        return 2
+    inventory, targets = read.inventory, _running(read.settings, args.service)
     if not targets:
         print(f"llmhost logs: no host of {args.inventory} runs a service named {args.service!r}", file=sys.stderr)
         return 2

@@ -126,13 +126,18 @@ def gateway_inputs(host, settings: Settings, write_secrets: bool = True) -> Gate
     )
 
 
-def host_plan(host, write_secrets: bool = True) -> HostPlan:
-    """Validate ``host``'s data (DataError on bad input), read its facts and plan it (PlanError).
-    ``write_secrets=False``: a secret not generated yet on the controller is not generated now
-    (`llmhost plan` and `llmhost status` change nothing anywhere)."""
+def host_planned(host, write_secrets: bool = True) -> tuple[Settings, HostPlan]:
+    """Validate ``host``'s data (DataError on bad input), read its facts and plan it (PlanError):
+    the data validated, and the plan. ``write_secrets=False``: a secret not generated yet on the
+    controller is not generated now (`llmhost plan` and `llmhost status` change nothing anywhere)."""
     settings, facts = host_inputs(host)
     gateway = gateway_inputs(host, settings, write_secrets)
-    return plan_host(facts, settings, gateway, cluster_inputs(host, settings, facts))
+    return settings, plan_host(facts, settings, gateway, cluster_inputs(host, settings, facts))
+
+
+def host_plan(host, write_secrets: bool = True) -> HostPlan:
+    """``host``'s plan (host_planned's, without the data)."""
+    return host_planned(host, write_secrets)[1]
 
 
 def sources_checked(host, plan: HostPlan) -> HostPlan:
@@ -157,9 +162,8 @@ def address_of(host, settings: Settings) -> str:
     return settings.address or host.data.get("ssh_hostname") or ("127.0.0.1" if host.name == "@local" else host.name)
 
 
-def host_endpoints(host, plan: HostPlan) -> dict:
+def host_endpoints(host, settings: Settings, plan: HostPlan) -> dict:
     """Where ``host``'s planned services answer and where each generated key is kept (never the key)."""
-    settings = load(host.data.dict())
     return report.endpoints(address_of(host, settings), plan, secret_files(settings, host.name))
 
 

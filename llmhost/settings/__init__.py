@@ -119,7 +119,7 @@ def load(data: Mapping[str, Any], base: Path | None = None, estimate_weights: bo
     files is sized from the config (`llmhost plan --hardware`: a plan only; a deploy needs them).
     """
     known = defaults()
-    unknown = sorted(k for k in data if k not in known and looks_like_ours(k, known))
+    unknown = sorted(k for k in data if k not in known and looks_like_ours(k))
     if unknown:
         raise unknown_key("", unknown[0], known, "key")
     merged = {**known, **{k: v for k, v in data.items() if k in known}}

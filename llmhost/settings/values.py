@@ -56,7 +56,7 @@ def unknown_key(key: str, name: str, known, what: str) -> DataError:
     return DataError(f"{key}.{name}", f"unknown {what}{hint} (known: {', '.join(known)})")
 
 
-def looks_like_ours(name: str, known) -> bool:
+def looks_like_ours(name: str) -> bool:
     """Whether a data key not documented was meant for llmhost: it names llmhost or starts with a
     misspelt ``llmhost_`` (``lmhost_mirror``, ``llmhots_root``, ``LLMHOST-ROOT``). Other keys
     (pyinfra's ``ssh_user``, ``_sudo``; another deploy's ``mirror``) are not ours to judge."""
