@@ -525,7 +525,7 @@ SCENARIOS: dict[str, dict] = {
             "llmhost_services": [
                 svc("Qwen/Qwen2-72B-Instruct", "big", gpu_memory_utilization=0.45),
                 svc("Qwen/Qwen2-7B-Instruct", "small", port=8001, tensor_parallel_size=2, max_num_seqs=64),
-                svc("Qwen/Qwen-14B", "v1", port=8002, api_key="sk-x"),
+                svc("Qwen/Qwen1.5-14B-Chat", "mha", port=8002, api_key="sk-x"),
             ]
         },
     ),

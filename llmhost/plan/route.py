@@ -6,8 +6,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from packaging.requirements import Requirement
+
+from llmhost.engines import EngineRelease
+from llmhost.modelinfo import ModelInfo
 from llmhost.plan.inputs import HostFacts
 from llmhost.plan.types import PlanError
+from llmhost.served import SERVES, SERVES_GGUF, VLLM_DROPPED
 from llmhost.settings import ServiceWish
 
 # Why auto never picks Ollama (it is chosen by pinning engine: ollama): it changes the service's
@@ -133,3 +138,32 @@ def may_use_gpus(wish: ServiceWish) -> bool:
     """Whether a service may run on GPUs the host cannot read yet (no driver): every engine but
     vllm-cpu, so the driver comes first and the services are routed once the GPUs can be read."""
     return wish.engine != "vllm-cpu"
+
+
+def unsupported(info: ModelInfo | None, release: EngineRelease, pins: tuple) -> str | None:
+    """Why ``release`` cannot serve the model's architecture, naming the pinned releases that can
+    (from each release's own code: llmhost/archs/); None where it can, or where llmhost cannot tell
+    (no numbers; llmhost_engine_pins replaces the engine's own package with another version)."""
+    if info is None or info.architecture in ("unknown", ""):
+        return None
+    package = Requirement(release.requirements[0]).name if release.requirements else None
+    if package and any(Requirement(r).name == package for env, reqs in pins if env == release.engine for r in reqs):
+        return None
+    gguf = info.architecture.startswith("gguf:")
+    lists = SERVES_GGUF if gguf else SERVES
+    name = info.architecture.removeprefix("gguf:")
+    have = lists.get((release.engine, release.version))
+    if not have or name in have:
+        return None
+    others = [
+        f"{engine} {version}" + (" (a GGUF of it: gguf: Q4_K_M)" if engine == "llamacpp" and not gguf else "")
+        for (engine, version), names in lists.items()
+        if name in names
+    ]
+    dropped = VLLM_DROPPED.get(name) if release.engine.startswith("vllm") else None
+    return (
+        f"{release.engine} {release.version} does not serve the architecture {name}"
+        + (f" (vLLM dropped it after {dropped})" if dropped else "")
+        + "; "
+        + (f"served by {', '.join(others)}" if others else "no engine release llmhost pins serves it")
+    )

@@ -29,13 +29,16 @@ RANK = {
     "inventory": 1,  # an inventory as pyinfra reads it, before any connection
     "runner": 2,  # pyinfra run over llmhost's deploys
     "modelinfo": 1,
+    "archlists": 1,  # what each pinned engine release serves, derived from the release itself
     "engines": 2,
     "catalog": 2,
     "settings": 3,  # the data, validated
     "wheelhouse": 3,
+    "served": 3,  # what each pinned engine release serves (its own code's lists, llmhost/archs/)
     "plan": 4,  # the decisions: no I/O (test_plan_package.py)
     "facts": 5,  # what a host is
     "hardware": 5,
+    "hubmeta": 5,  # what a hub says of a model, read on the controller
     "render": 5,
     "report": 5,
     "operations": 6,  # what changes a host

