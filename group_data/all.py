@@ -45,15 +45,20 @@ __llmhost_services_keys__ = {
     #   "modelscope:org/name[@revision]"  fetched on the host with modelscope
     #       (honours llmhost_modelscope_endpoint);
     #   "hf:org/name/file.gguf[@revision]" (or modelscope:)  one GGUF file of a
-    #       hub repository, fetched alone (llama.cpp, Ollama); the planner takes
-    #       its numbers from llmhost's catalog (llmhost/catalog.py GGUF), so
-    #       another hub GGUF is refused: give a directory holding it instead;
+    #       hub repository, fetched alone (llama.cpp, Ollama), sized by its file
+    #       and the config.json of the repository (or of its card's base_model);
     #   "./dir", "/abs/dir", "~/dir" or "controller:dir"  a directory on the
     #       controller (config.json + weights, or exactly one .gguf file for
     #       llama.cpp), pushed file by file;
     #   "host:/abs/dir"  a directory already on the host (never changed by
     #       llmhost; its manifest is taken on first sight and checked after).
-    # Every model gets a sha256 manifest on the host
+    # A Hugging Face model is planned from the hub's own metadata, read on the
+    # controller before any change (file sizes, config.json, safetensors headers:
+    # no weights downloaded) with llmhost_hf_endpoint and llmhost_hf_token; a
+    # repository, revision or file the hub does not have is refused in one line.
+    # The catalog's ids (llmhost/catalog.py) and locked models plan with no network.
+    # modelscope: ids outside the catalog plan without numbers (CPU) or are refused
+    # (GPU: name the hf: id). Every model gets a sha256 manifest on the host
     # (<llmhost_root>/models/<name>.manifest.json); hub models are pinned on the
     # controller in llmhost_model_lock_dir.
     "model": None,
@@ -442,12 +447,14 @@ llmhost_ollama_max_loaded_models = None
 # Model downloads
 # ---------------------------------------------------------------------------------------------
 
-# Hugging Face endpoint used when fetching hub models on the host. null: huggingface_hub's
-# default (or the HF_ENDPOINT already set on the host).
+# Hugging Face endpoint the host fetches hub models from, and the controller reads their metadata
+# from before any change (the plan). null: huggingface.co (on the host: the HF_ENDPOINT already set
+# there, if any).
 # Example: llmhost_hf_endpoint = "https://hf-mirror.com"
 llmhost_hf_endpoint = None
 
-# Hugging Face access token for gated or private repositories (used for the download only).
+# Hugging Face access token for gated or private repositories: the host's download and the
+# controller's metadata read (never a token saved on the controller by `hf auth login`).
 # Example: llmhost_hf_token = "hf_xxx"
 llmhost_hf_token = None
 
@@ -459,8 +466,9 @@ llmhost_modelscope_endpoint = None
 # Directory on the controller (relative to where pyinfra runs) holding the lock of every hub model:
 # one JSON file per model spec with the resolved commit and every file's size and sha256. The first
 # successful fetch writes it; later runs and rebuilds fetch exactly that commit and check those
-# hashes, so a rebuilt host gets the same bytes even after the hub branch moved. Commit it with
-# your inventory; delete an entry to re-resolve that model.
+# hashes, so a rebuilt host gets the same bytes even after the hub branch moved. Beside each entry,
+# <entry>.meta.json keeps the hub metadata the plan used: a locked model plans from it with no
+# network. Commit both with your inventory; delete an entry to re-resolve that model.
 # Example: llmhost_model_lock_dir = "locks/models"
 llmhost_model_lock_dir = "llmhost.lock"
 

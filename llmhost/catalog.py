@@ -1,8 +1,10 @@
 """Known models: the config.json numbers of the seed models, with their sources.
 
-The planner sizes a model from these numbers when the model lives on a hub (nothing is downloaded
-to plan). A model given as a directory is read from its own config.json instead
-(llmhost.modelinfo.read_model_dir), the same way.
+A cache of hub metadata, not a gate: the planner sizes these ids from the numbers here with no
+network (the seeds plan offline), and any other hub id from the hub's own metadata, read on the
+controller before any change (llmhost.hubmeta). tests/unit/test_hubmeta.py holds these entries
+against the metadata of the same repositories on the test hub. A model given as a directory is
+read from its own config.json (llmhost.modelconfig.read_model_dir), the same way.
 
 Sources: each repository's config.json and file listing on huggingface.co (numbers copied into
 ../shared/reference/models-and-gpus.md); GGUF sizes from the GGUF repositories' file listings.
@@ -121,6 +123,8 @@ CATALOG: dict[str, ModelInfo] = {
         vocab_size=256000,
         params=9_240_000_000,
         tied_embeddings=True,
+        sliding_window=4096,  # every other layer attends to the last 4096 tokens only
+        sliding_layers=21,
     ),
 }
 

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+# pyinfra's CLI patches the standard library for gevent when it is imported (the commands read
+# inventories with it) and asks API users to patch first: patched late, after ssl is imported,
+# `requests` over HTTPS ends in a RecursionError (seen here: pyinfra_cli, then requests.get).
+from gevent import monkey
+
+monkey.patch_all()
+
 import argparse
 import sys
 
@@ -25,8 +32,9 @@ def _tiny_model(args) -> int:
 
 
 def _plan_hardware(args) -> int:
-    from llmhost import report
+    from llmhost import hubmeta, report
     from llmhost.hardware import HardwareError, load_hardware
+    from llmhost.inventory import InventoryError
     from llmhost.plan import PlanError, plan_host
     from llmhost.settings import DataError, load
 
@@ -43,8 +51,9 @@ def _plan_hardware(args) -> int:
             service[key] = getattr(args, key)
     try:
         facts = load_hardware(args.hardware)
-        plan = plan_host(facts, load({"llmhost_services": [service]}, estimate_weights=True))
-    except (HardwareError, DataError, PlanError) as e:
+        data = {**commands.data_of(args), "llmhost_services": [service]}
+        plan = plan_host(facts, hubmeta.attach(load(data, estimate_weights=True)))
+    except (HardwareError, DataError, PlanError, InventoryError) as e:
         print(f"llmhost plan: {e}", file=sys.stderr)
         return 2
     if args.json:
@@ -91,6 +100,16 @@ def _plan(args) -> int:
         )
         return 2
     return _plan_hardware(args)
+
+
+def data_option(p) -> None:
+    p.add_argument(
+        "--data",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a data key for this run, as pyinfra's --data (repeatable)",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -181,9 +200,12 @@ def main(argv: list[str] | None = None) -> int:
         "read); alone, with --model",
     )
     p.add_argument(
-        "--model", help="with --hardware alone: a catalog id (e.g. Qwen/Qwen2-72B-Instruct) or a model directory"
+        "--model",
+        help="with --hardware alone: a hub id (e.g. Qwen/Qwen3-8B: its metadata is read from the hub) or a "
+        "model directory",
     )
     p.add_argument("--engine", default="auto", help="auto | vllm | vllm-cpu | llamacpp | ollama")
+    data_option(p)
     p.add_argument("--max-model-len", type=int)
     p.add_argument("--max-num-seqs", type=int)
     p.add_argument("--dtype")
@@ -210,13 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         help="a host whose data lists no service may have every service llmhost runs there stopped "
         "(llmhost_remove_all = true for this run)",
     )
-    p.add_argument(
-        "--data",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a data key for this run, as pyinfra's --data (repeatable)",
-    )
+    data_option(p)
     p.add_argument("--json", action="store_true", help="print the endpoints as JSON")
     p.set_defaults(func=commands.serve)
 

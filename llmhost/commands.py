@@ -10,6 +10,7 @@ import os
 import shlex
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,11 @@ from llmhost.inventory import InventoryError
 from llmhost.inventory import load as load_inventory
 
 
-def _data(args) -> dict:
+def data_of(args) -> dict:
     """--data KEY=VALUE, as pyinfra reads it (true/false, numbers, JSON, else the text)."""
-    from pyinfra_cli.util import parse_cli_arg
+    with warnings.catch_warnings():  # pyinfra_cli's gevent patch warns where ssl was imported before it
+        warnings.simplefilter("ignore")
+        from pyinfra_cli.util import parse_cli_arg
 
     items = getattr(args, "data", [])
     bad = [item for item in items if "=" not in item]
@@ -45,7 +48,7 @@ def _inventory(command: str, args) -> _Read | None:
     from llmhost.settings import DataError, load
 
     try:
-        inventory, names = load_inventory(args.inventory, args.limit, _data(args))
+        inventory, names = load_inventory(args.inventory, args.limit, data_of(args))
         settings = {}
         for name in names:
             try:

@@ -1,8 +1,8 @@
-"""Read the numbers the planner needs from a model directory's config.json (no weights loaded)."""
+"""The numbers the planner reads of a model (ModelInfo: shapes, bytes, KV layout), and a GGUF's, read with
+llama.cpp's own reader (its header and tensor index: no weights loaded); config.json: llmhost.modelconfig."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -21,77 +21,85 @@ class ModelInfo:
     num_attention_heads: int
     num_kv_heads: int
     head_dim: int
-    max_position_embeddings: int
+    max_position_embeddings: int  # the longest context the model takes (rope scaling applied, vLLM's rule)
     torch_dtype: str
     weight_bytes: int  # bytes of the weight files as stored
     intermediate_size: int = 0
     vocab_size: int = 0
-    quantization: str | None = None  # gptq | awq | ... as stored (quantization_config.quant_method)
+    quantization: str | None = None  # gptq | awq | fp8 | ... as stored (quantization_config.quant_method)
     bits: int | None = None  # bits per quantized weight
     trust_remote_code: bool = False  # architectures outside transformers (Qwen v1)
-    params: int | None = None  # parameter count when published
+    params: int | None = None  # parameter count (all experts of a MoE model): what memory holds
     gguf_file: str | None = None  # a GGUF model: its file (in the model directory); llama.cpp serves it
     gguf_type: str | None = None  # the GGUF's file type as llama.cpp names it (ALL_F32, MOSTLY_Q4_K_M, ...)
     estimated: bool = False  # weight_bytes worked out from config.json (a directory without weight files)
     # the output head is the input embedding (one table, read whole per decoded token); None: unknown
     tied_embeddings: bool | None = None
+    active_params: int | None = None  # a MoE model: the parameters one token reads (its routed experts)
+    experts: int = 0  # a MoE model: routed experts per MoE layer
+    experts_active: int = 0  # ... and how many each token goes through
+    kv_latent: int = 0  # MLA (DeepSeek-V2/V3): one compressed latent per layer per token (kv_lora_rank + rope dim)
+    sliding_window: int | None = None  # layers that attend to the last N tokens only
+    sliding_layers: int = 0  # how many of the layers do (Gemma 2: half, Gemma 3: five in six)
 
     def kv_bytes_per_token(self, dtype_bytes: int) -> int:
-        """2 (K and V) x layers x kv_heads x head_dim x bytes per element."""
-        return 2 * self.num_layers * self.num_kv_heads * self.head_dim * dtype_bytes
+        """KV cache bytes per token of context in the layers that attend to the whole context:
+        2 (K and V) x layers x kv_heads x head_dim x bytes; MLA keeps one latent per layer instead."""
+        if self.kv_latent:
+            return self.num_layers * self.kv_latent * dtype_bytes
+        return 2 * (self.num_layers - self.sliding_layers) * self.num_kv_heads * self.head_dim * dtype_bytes
+
+    def kv_window_bytes(self, dtype_bytes: int) -> int:
+        """KV bytes one sequence's sliding-window layers hold at most (their window, whatever its length)."""
+        if not self.sliding_layers or not self.sliding_window:
+            return 0
+        return 2 * self.sliding_layers * self.num_kv_heads * self.head_dim * dtype_bytes * self.sliding_window
+
+    def kv_bytes(self, tokens: int, dtype_bytes: int) -> int:
+        """KV cache bytes of one sequence of ``tokens``."""
+        window = (
+            min(tokens, self.sliding_window or 0)
+            * self.kv_window_bytes(dtype_bytes)
+            // max(1, self.sliding_window or 1)
+        )
+        return tokens * self.kv_bytes_per_token(dtype_bytes) + window
+
+    def kv_shards(self, tp: int) -> int:
+        """How many ways tensor parallelism splits the KV cache: by KV head (replicated beyond them);
+        an MLA latent is not split (every rank keeps it whole)."""
+        return 1 if self.kv_latent else min(tp, self.num_kv_heads)
+
+    def kv_tokens(self, budget: int, dtype_bytes: int, shards: int = 1) -> int:
+        """Tokens of one sequence's context ``budget`` bytes of KV cache hold, on each of ``shards``."""
+        per_token = self.kv_bytes_per_token(dtype_bytes) / shards
+        window = self.kv_window_bytes(dtype_bytes) / shards
+        if budget <= 0:
+            return 0
+        if not per_token:  # every layer slides: the window bounds the cache
+            return self.max_position_embeddings if budget >= window else int(budget * self.sliding_window / window)
+        if self.sliding_window and budget >= window + per_token * self.sliding_window:
+            return int((budget - window) // per_token)
+        step = per_token + (window / self.sliding_window if self.sliding_window else 0)
+        return int(budget // step)
+
+    @property
+    def kv_kind(self) -> str:
+        """The attention's KV layout in words, for the plan's reasons."""
+        if self.kv_latent:
+            return f"MLA: one {self.kv_latent}-wide latent per layer"
+        kind = "MHA" if self.num_kv_heads == self.num_attention_heads else f"GQA {self.num_kv_heads} KV heads"
+        if self.sliding_layers:
+            kind += f", {self.sliding_layers} of {self.num_layers} layers a {self.sliding_window}-token sliding window"
+        return kind
 
     @property
     def stored_dtype_bytes(self) -> int:
         return _DTYPE_BYTES.get(self.torch_dtype, 2)
 
-
-def _weight_bytes(directory: Path) -> int:
-    files = sorted(directory.glob("*.safetensors")) or sorted(directory.glob("*.bin"))
-    return sum(f.stat().st_size for f in files)
-
-
-def parse_config(config: dict, weight_bytes: int) -> ModelInfo:
-    """Map the config.json fields of Qwen2-style and Qwen v1 (QWenLMHeadModel) models."""
-    try:
-        architecture = (config.get("architectures") or [config.get("model_type", "unknown")])[0]
-        hidden = int(config["hidden_size"])
-        heads = int(config["num_attention_heads"])
-        layers = int(config["num_hidden_layers"])
-        kv_heads = int(config.get("num_key_value_heads") or heads)
-        head_dim = int(config.get("head_dim") or config.get("kv_channels") or hidden // heads)
-        max_pos = int(
-            config.get("max_position_embeddings")
-            or config.get("seq_length")
-            or config.get("max_sequence_length")
-            or 2048
-        )
-    except (KeyError, TypeError, ValueError) as e:
-        raise ModelInfoError(f"config.json lacks a usable field ({e})")
-    dtype = str(config.get("torch_dtype") or config.get("dtype") or "bfloat16")
-    if dtype == "auto" or config.get("fp16") is True:  # Qwen v1 configs say fp16/bf16 booleans
-        dtype = "float16"
-    elif config.get("bf16") is True:
-        dtype = "bfloat16"
-    quant = config.get("quantization_config") or {}
-    return ModelInfo(
-        architecture,
-        hidden,
-        layers,
-        heads,
-        kv_heads,
-        head_dim,
-        max_pos,
-        dtype,
-        weight_bytes,
-        intermediate_size=int(config.get("intermediate_size") or 0),
-        vocab_size=int(config.get("vocab_size") or 0),
-        quantization=quant.get("quant_method"),
-        bits=quant.get("bits"),
-        trust_remote_code=bool(config.get("auto_map")),
-        tied_embeddings=config.get("tie_word_embeddings")
-        if isinstance(config.get("tie_word_embeddings"), bool)
-        else None,
-    )
+    @property
+    def read_params(self) -> int | None:
+        """Parameters a decoded token reads: the active ones of a MoE model, else all."""
+        return self.active_params or self.params
 
 
 def read_gguf(path: Path) -> ModelInfo:
@@ -147,41 +155,3 @@ def _read_gguf(path: Path) -> ModelInfo:
         )
     except (KeyError, TypeError, ValueError) as e:
         raise ModelInfoError(f"{path.name} is not a GGUF llmhost can read ({e})")
-
-
-def estimate_params(config: dict) -> int:
-    """Parameters of a decoder-only transformer from its config.json: embeddings (and an untied output
-    head), each layer's attention (q, o: hidden x hidden; k, v: hidden x kv heads x head_dim) and
-    gated MLP (3 x hidden x intermediate); norms and biases are left out (a fraction of a percent)."""
-    info = parse_config(config, 0)
-    hidden, vocab = info.hidden_size, info.vocab_size
-    attention = 2 * hidden * info.num_attention_heads * info.head_dim + 2 * hidden * info.num_kv_heads * info.head_dim
-    mlp = 3 * hidden * info.intermediate_size
-    embeddings = vocab * hidden * (1 if config.get("tie_word_embeddings") else 2)
-    return embeddings + info.num_layers * (attention + mlp)
-
-
-def read_model_dir(directory: str | Path, estimate: bool = False) -> ModelInfo:
-    """A model directory's numbers; ``estimate``: a directory with a config.json and no weight files
-    (enough for a plan, not for a deploy) gets them worked out from the config."""
-    directory = Path(directory)
-    config_path = directory / "config.json"
-    ggufs = sorted(directory.glob("*.gguf"))
-    if not config_path.is_file() and len(ggufs) == 1:
-        return read_gguf(ggufs[0])
-    if not config_path.is_file():
-        raise ModelInfoError("has no config.json" + (f" and {len(ggufs)} GGUF files (one is served)" if ggufs else ""))
-    try:
-        config = json.loads(config_path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise ModelInfoError(f"config.json is not valid JSON ({e})")
-    weights = _weight_bytes(directory)
-    if weights == 0 and estimate:
-        params = estimate_params(config)
-        info = parse_config(config, 0)
-        bits = (config.get("quantization_config") or {}).get("bits")
-        size = int(params * bits / 8 * 1.03) if bits else params * info.stored_dtype_bytes  # + ~3% group scales
-        return replace(parse_config(config, size), params=params, estimated=True)
-    if weights == 0:
-        raise ModelInfoError("has no *.safetensors or *.bin weight files")
-    return parse_config(config, weights)

@@ -49,13 +49,17 @@ class Hub:
     url: str | None = None
     process: subprocess.Popen | None = None
 
-    def repo_dir(self, name: str) -> Path:
-        return self.root / "mirrors" / "models" / ORG / name
+    def repo_dir(self, name: str, org: str = ORG) -> Path:
+        return self.root / "mirrors" / "models" / org / name
 
-    def publish(self, name: str, files: dict[str, bytes], message: str = "publish") -> str:
+    def publish(
+        self, name: str, files: dict[str, bytes], message: str = "publish", org: str = ORG, declared: dict | None = None
+    ) -> str:
         """Commit ``files`` (path -> bytes) as the repository's new main; returns the commit id.
-        Weights are stored as git-lfs pointers with their objects under .git/lfs/objects."""
-        repo = self.repo_dir(name)
+        Weights are stored as git-lfs pointers with their objects under .git/lfs/objects.
+        ``declared``: path -> the size its pointer says, for a metadata-only repository whose object
+        holds the file's head alone (a safetensors header: the hub's listing says the real size)."""
+        repo = self.repo_dir(name, org)
         if not (repo / ".git").exists():
             repo.mkdir(parents=True, exist_ok=True)
             _git(repo, "init", "-q", "-b", "main")
@@ -68,7 +72,8 @@ class Hub:
                 obj = repo / ".git" / "lfs" / "objects" / oid[:2] / oid[2:4] / oid
                 obj.parent.mkdir(parents=True, exist_ok=True)
                 obj.write_bytes(data)
-                data = f"version https://git-lfs.github.com/spec/v1\noid sha256:{oid}\nsize {len(data)}\n".encode()
+                size = (declared or {}).get(rel, len(data))
+                data = f"version https://git-lfs.github.com/spec/v1\noid sha256:{oid}\nsize {size}\n".encode()
             target.write_bytes(data)
         _git(repo, "add", "-A")
         _git(repo, "commit", "-q", "--allow-empty", "-m", message)

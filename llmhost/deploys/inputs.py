@@ -9,7 +9,7 @@ import os
 import sys
 import weakref
 
-from llmhost import report
+from llmhost import hubmeta, report
 from llmhost.deploys.controller_secrets import master_key, secret_files, webui_secrets
 from llmhost.facts import host_facts
 from llmhost.facts.pip import SourcesUnreachable
@@ -42,10 +42,11 @@ def _group_data_read(host) -> None:
         )
 
 
-def host_inputs(host) -> tuple[Settings, HostFacts]:
-    """``host``'s data, validated (DataError on bad input), and its facts: what the planner reads."""
+def host_inputs(host, write: bool = True) -> tuple[Settings, HostFacts]:
+    """``host``'s data, validated (DataError on bad input), its hub models' metadata (read on the
+    controller; kept beside their locks when ``write``), and its facts: what the planner reads."""
     _group_data_read(host)
-    settings = load(host.data.dict())
+    settings = hubmeta.attach(load(host.data.dict()), write)
     hub_dirs = {
         path: f"{path}.manifest.json"
         for path in (model_path(settings.root, s.model) for s in settings.services if s.model.kind in HUB_SOURCES)
@@ -130,7 +131,7 @@ def host_planned(host, write_secrets: bool = True) -> tuple[Settings, HostPlan]:
     """Validate ``host``'s data (DataError on bad input), read its facts and plan it (PlanError):
     the data validated, and the plan. ``write_secrets=False``: a secret not generated yet on the
     controller is not generated now (`llmhost plan` and `llmhost status` change nothing anywhere)."""
-    settings, facts = host_inputs(host)
+    settings, facts = host_inputs(host, write_secrets)
     gateway = gateway_inputs(host, settings, write_secrets)
     return settings, plan_host(facts, settings, gateway, cluster_inputs(host, settings, facts))
 
@@ -151,7 +152,7 @@ def offline_plan(host, facts: HostFacts) -> HostPlan:
     """``host``'s data planned against a hardware description instead of its facts (`llmhost plan
     INVENTORY --hardware FILE`): no host is read, no secret is made, a model directory is sized
     from its config.json; every node of a service across hosts is taken to be this hardware."""
-    settings = load(host.data.dict(), estimate_weights=True)
+    settings = hubmeta.attach(load(host.data.dict(), estimate_weights=True))
     gateway = gateway_inputs(host, settings, write_secrets=False)
     return plan_host(facts, settings, gateway, cluster_inputs(host, settings, facts, offline=facts))
 

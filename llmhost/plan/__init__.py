@@ -17,6 +17,7 @@ from llmhost.plan.cluster import ClusterInputs, Node
 from llmhost.plan.host import plan_host, supervised
 from llmhost.plan.hostplan import GatewayPlan, HostPlan, WebuiPlan
 from llmhost.plan.inputs import Backend, GatewayInputs, Gpu, HostFacts, Owned, owned_record
+from llmhost.plan.mirrors import endpoints
 from llmhost.plan.models import model_path
 from llmhost.plan.types import (
     AptPlan,
@@ -53,6 +54,7 @@ __all__ = [
     "SupervisedProcess",
     "WebuiPlan",
     "applicable",
+    "endpoints",
     "model_path",
     "owned_record",
     "plan_bench",

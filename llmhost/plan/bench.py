@@ -128,6 +128,12 @@ def weights_per_token(service: ServicePlan, info: ModelInfo | None) -> tuple[int
     if info.tied_embeddings is False and embedding and per_weight:
         size -= int(embedding * per_weight)
         how += f", less the untied input embedding ({embedding * per_weight / 1e9:.2f} GB, one row read per token)"
+    if info.active_params and info.params:  # a MoE model: a token reads its routed experts only
+        size = int(size * info.active_params / info.params)
+        how += (
+            f", x {info.active_params / 1e9:.2f} B active of {info.params / 1e9:.2f} B params "
+            f"({info.experts_active} of {info.experts} experts a token)"
+        )
     return size, how
 
 

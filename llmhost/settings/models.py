@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from llmhost import catalog
-from llmhost.modelinfo import ModelInfo, ModelInfoError, read_model_dir
+from llmhost.modelconfig import read_model_dir
+from llmhost.modelinfo import ModelInfo, ModelInfoError
 from llmhost.settings.values import DataError, _str
 
 HUB_SOURCES = ("hf", "modelscope")

@@ -98,6 +98,20 @@ def test_hub_model_is_fetched_verified_and_locked(hub, tiny_model):
     )
     # the controller's lock is the host's manifest, byte for byte
     assert lock_entry(TINY_REPO).read_bytes() == (MODELS / "llmhost-test--tiny-qwen2.manifest.json").read_bytes()
+    # beside it, the hub metadata the plan used (read on the controller before any change)
+    meta = json.loads(lock_entry(TINY_REPO).with_suffix(".meta.json").read_text())
+    assert meta["revision"] == hub.head(TINY_REPO) and meta["config"]["architectures"] == ["Qwen2ForCausalLM"]
+    assert meta["files"]["model.safetensors"] == (tiny_model / "model.safetensors").stat().st_size
+
+
+def test_a_typo_d_hub_id_is_refused_before_any_change(hub):
+    """The hub's metadata is read on the controller first: a repository it does not have is one
+    line with a did-you-mean, and the host is not touched (no model directory, no venv)."""
+    before = sorted(p.name for p in Path(ROOT).rglob("*")) if Path(ROOT).exists() else []
+    run = models(inventory(hub, "hf:llmhost-test/tiny-qwen2x"), "hub model: typo refused")
+    assert run.rc != 0 and run.changed == []
+    assert "llmhost_services[0].model: llmhost-test/tiny-qwen2x is not a model repository on" in run.stderr
+    assert (sorted(p.name for p in Path(ROOT).rglob("*")) if Path(ROOT).exists() else []) == before
 
 
 def test_second_run_changes_nothing(hub):

@@ -87,7 +87,7 @@ def test_a_gguf_made_on_the_host_from_the_checkpoint_serves_and_stays(served, tm
     """gguf: Q8_0 on the llama.cpp service: the tiny checkpoint (the same directory vLLM serves)
     converted with llama.cpp's convert_hf_to_gguf.py in the gguf-convert venv, quantized with the
     llama-quantize built beside llama-server, served, and left alone by the next run."""
-    from llmhost.modelinfo import read_model_dir
+    from llmhost.modelconfig import read_model_dir
 
     host, _ = served
     made_from = {**GGUF, "model": "./build/models/tiny-qwen2", "gguf": "Q8_0"}

@@ -14,6 +14,7 @@ NAMES = (
     [f"cli-{hw}.txt" for hw in golden.SEEDS]
     + [f"inventory-{p.stem}.json" for p in sorted((golden.REPO / "inventories").glob("*.py"))]
     + [f"plan-{name}.json" for name in golden.SCENARIOS]
+    + [f"hub-{hw}.txt" for hw in golden.SEEDS]
 )
 
 
@@ -54,3 +55,12 @@ def test_the_seeds_page_is_what_llmhost_plan_prints_now():
     got = golden.render_seeds_doc()
     assert got == want, "docs/seeds.md is stale: regenerate with `.venv/bin/python -m tests.golden`"
     assert got.count("$ llmhost plan inventories/") == len(golden.SEEDS) and "[exit" not in got
+
+
+def test_the_models_page_is_the_hub_plans_now(rendered):
+    """docs/models.md: the test hub's models on every seed, from the hub-*.txt plans rendered now."""
+    got = golden.render_models_doc(rendered)
+    assert got == golden.MODELS_DOC.read_text(), (
+        "docs/models.md is stale: regenerate with `.venv/bin/python -m tests.golden`"
+    )
+    assert got.count("\n## hf:") >= 12 and "refused" in got and "vllm 0.33.0, bfloat16" in got

@@ -13,7 +13,7 @@ import pytest
 from llmhost.facts import host_facts
 from llmhost.gpus import architecture
 from llmhost.hardware import load_hardware
-from llmhost.modelinfo import estimate_params
+from llmhost.modelconfig import estimate_params
 from llmhost.plan import PlanError, plan_host
 from llmhost.settings import load
 from tests.golden import _fixture, _FixtureHost
@@ -208,7 +208,7 @@ def test_a_config_without_weights_is_planned_with_estimated_weights(tmp_path):
         "tie_word_embeddings": True,
     }
     # Qwen2.5-1.5B-Instruct's config.json: its model card says 1.54 B parameters
-    assert abs(estimate_params(qwen15) - 1_540_000_000) / 1_540_000_000 < 0.01
+    assert abs(estimate_params(qwen15)[0] - 1_540_000_000) / 1_540_000_000 < 0.01
     (tmp_path / "m").mkdir()
     (tmp_path / "m" / "config.json").write_text(json.dumps(qwen15))
     out = subprocess.run(

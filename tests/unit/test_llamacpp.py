@@ -10,7 +10,7 @@ import shlex
 
 import pytest
 
-from llmhost.modelinfo import read_model_dir
+from llmhost.modelconfig import read_model_dir
 from llmhost.operations import llamacpp
 from llmhost.operations import venv as venv_ops
 from llmhost.operations.download import BOUNDS

@@ -29,6 +29,7 @@ RANK = {
     "inventory": 1,  # an inventory as pyinfra reads it, before any connection
     "runner": 2,  # pyinfra run over llmhost's deploys
     "modelinfo": 1,
+    "modelconfig": 2,  # a config.json (and a model directory) read into modelinfo's numbers
     "archlists": 1,  # what each pinned engine release serves, derived from the release itself
     "engines": 2,
     "catalog": 2,

@@ -8,7 +8,7 @@ import jinja2
 from tokenizers import Tokenizer
 
 from llmhost.manifest import build_manifest
-from llmhost.modelinfo import read_model_dir
+from llmhost.modelconfig import read_model_dir
 from llmhost.tinymodel import write_tiny_model
 
 

@@ -10,7 +10,7 @@ from llmhost.engines import VLLM_CPU
 from llmhost.modelinfo import ModelInfo
 from llmhost.plan.envs import env_link
 from llmhost.plan.inputs import HostFacts
-from llmhost.plan.sizing import DTYPE_BYTES, Sizing, vllm_cache_root
+from llmhost.plan.sizing import DTYPE_BYTES, Sizing, kv_words, vllm_cache_root
 from llmhost.plan.types import GiB, PlanError, gib
 from llmhost.settings import ServiceWish
 
@@ -98,14 +98,14 @@ def size_cpu(key: str, wish: ServiceWish, facts: HostFacts, share: int, root: st
                 f"{key}.max_model_len: {wish.max_model_len} exceeds the model's maximum of {model_max} tokens"
             )
         wanted_len = wish.max_model_len or model_max
-        want = kv_per_token * wanted_len * max_num_seqs
+        want = info.kv_bytes(wanted_len, dtype_bytes) * max_num_seqs
         kv_gib = max(1, min(math.ceil(want / GiB), int(budget // GiB)))
-        holds = kv_gib * GiB // kv_per_token
+        holds = info.kv_tokens(kv_gib * GiB, dtype_bytes)
         if wish.max_model_len is not None:
             if wish.max_model_len > holds:
                 raise PlanError(
                     f"{key}.max_model_len: {wish.max_model_len} tokens need "
-                    f"{gib(wish.max_model_len * kv_per_token)} of KV cache; at most {kv_gib} GiB fits ({holds} tokens)"
+                    f"{gib(info.kv_bytes(wish.max_model_len, dtype_bytes))} of KV cache; at most {kv_gib} GiB fits ({holds} tokens)"
                 )
             max_model_len = wish.max_model_len
             reasons.append(f"max_model_len={max_model_len}: pinned by the service; fits the KV cache ({holds} tokens)")
@@ -115,8 +115,8 @@ def size_cpu(key: str, wish: ServiceWish, facts: HostFacts, share: int, root: st
                 f"max_model_len={max_model_len}: the model's maximum is {model_max}; the KV cache holds {holds} tokens"
             )
         reasons.append(
-            f"VLLM_CPU_KVCACHE_SPACE={kv_gib}: KV is {kv_per_token} B/token (2 x {info.num_layers} layers x "
-            f"{info.num_kv_heads} kv heads x {info.head_dim} x {dtype_bytes} B); {max_num_seqs} x {wanted_len} tokens "
+            f"VLLM_CPU_KVCACHE_SPACE={kv_gib}: KV is {kv_per_token} B/token ({kv_words(info, dtype_bytes)}); "
+            f"{max_num_seqs} x {wanted_len} tokens "
             f"want {gib(want)}; memory left after {gib(weights)} weights and {gib(CPU_RUNTIME_BYTES)} runtime "
             f"is {gib(budget)} (minimum 1 GiB)"
         )

@@ -100,7 +100,7 @@ def size_llamacpp(
         gpu = ledger.room(device)
         per_layer = size / info.num_layers
         for parallel in slots:
-            kv = kv_per_token * n_ctx * parallel
+            kv = info.kv_bytes(n_ctx, 2) * parallel
             room = gpu - LLAMACPP_RUNTIME_BYTES - kv
             layers = max(0, min(info.num_layers, int(room // per_layer)))
             if layers == info.num_layers:
@@ -118,7 +118,7 @@ def size_llamacpp(
             env["LD_LIBRARY_PATH"] = "/usr/lib/wsl/lib"
     else:
         parallel = slots[0]
-        kv = kv_per_token * n_ctx * parallel
+        kv = info.kv_bytes(n_ctx, 2) * parallel
         args = ["-c", str(n_ctx * parallel), "-np", str(parallel)]
         if size + kv + LLAMACPP_RUNTIME_BYTES > share:
             raise PlanError(

@@ -61,7 +61,7 @@ def plan_ollama(
         n_ctx = wish.max_model_len or min(model_max, OLLAMA_CONTEXT)
         if n_ctx > model_max:
             raise PlanError(f"{key}.max_model_len: {n_ctx} exceeds the model's maximum of {model_max} tokens")
-        kv = info.kv_bytes_per_token(2) * n_ctx * num_parallel
+        kv = info.kv_bytes(n_ctx, 2) * num_parallel
         need = size + kv + LLAMACPP_RUNTIME_BYTES  # Ollama runs GGUFs on ggml, like llama-server
         models.append((index, wish, info, n_ctx, need, kv, model_file, quant, why))
     needs = [m[4] for m in models]

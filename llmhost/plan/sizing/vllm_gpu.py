@@ -12,7 +12,7 @@ from llmhost.gpus import BF16_MIN_CC
 from llmhost.modelinfo import ModelInfo
 from llmhost.plan.inputs import HostFacts
 from llmhost.plan.packing import GPU_USABLE_FRACTION, GPU_UTIL_MAX, Ledger
-from llmhost.plan.sizing import DTYPE_BYTES, Sizing
+from llmhost.plan.sizing import DTYPE_BYTES, Sizing, kv_words
 from llmhost.plan.types import GiB, PlanError, gib
 from llmhost.settings import ServiceWish
 
@@ -66,7 +66,8 @@ def size_vllm_gpu(key: str, wish: ServiceWish, facts: HostFacts, cc: float, ledg
     info = wish.model.info
     if info is None:
         raise PlanError(
-            f"{key}.model: {wish.model.ref} is not in llmhost's catalog; give a directory with its config.json"
+            f"{key}.model: llmhost has no numbers for {wish.model.spec}: its hub metadata was not read (llmhost "
+            "reads Hugging Face's; for a modelscope: id name its hf: id, or give a directory with its config.json)"
         )
     release = next((r for min_cc, r in VLLM_GPU_RELEASES if cc >= min_cc), None)
     if release is None:
@@ -84,7 +85,7 @@ def size_vllm_gpu(key: str, wish: ServiceWish, facts: HostFacts, cc: float, ledg
             )
         dtype = wish.dtype
         reasons.append(f"dtype={dtype}: pinned by the service")
-    elif info.quantization or wish.quantization in ("gptq", "awq"):
+    elif info.quantization in ("gptq", "awq") or wish.quantization in ("gptq", "awq"):
         dtype = "float16"
         reasons.append("dtype=float16: GPTQ/AWQ kernels compute in fp16")
     elif cc >= BF16_MIN_CC:
@@ -112,6 +113,11 @@ def size_vllm_gpu(key: str, wish: ServiceWish, facts: HostFacts, cc: float, ledg
         raise PlanError(
             f"{key}.quantization: {wish.quantization} needs a {wish.quantization.upper()} checkpoint and "
             f"{wish.model.ref} is not one (vLLM quantizes on the fly only to bitsandbytes or fp8)"
+        )
+    if info.quantization in ("fp8", "compressed-tensors") and cc < 8.0:
+        raise PlanError(
+            f"{key}.model: {wish.model.ref} is a {info.quantization} checkpoint and its kernels need compute "
+            f"capability >= 8.0; these GPUs have {cc} (take the model's unquantized or GPTQ/AWQ checkpoint)"
         )
     if wish.quantization == "fp8" and cc < 8.0:
         raise PlanError(f"{key}.quantization: fp8 needs compute capability >= 8.0; these GPUs have {cc}")
@@ -143,12 +149,13 @@ def size_vllm_gpu(key: str, wish: ServiceWish, facts: HostFacts, cc: float, ledg
     best_miss = None
     for quant, tp, util in ((q, t, u) for q in quants for t in tps for u in capped(t)):
         weights, weights_why = _gpu_weights(info, dtype_bytes, quant)
-        kv_gpu = kv_per_token // min(tp, info.num_kv_heads)  # KV heads split across TP ranks (or replicated)
+        shards = info.kv_shards(tp)  # KV heads split across TP ranks (or replicated; an MLA latent is whole)
+        kv_gpu = kv_per_token // shards
         budget = int(per_gpu * util) - weights // tp - GPU_RUNTIME_BYTES
-        holds = max(0, budget) // kv_gpu
+        holds = info.kv_tokens(budget, 2, shards)
         if holds >= need_len:
             break
-        miss = need_len * kv_gpu - budget
+        miss = info.kv_bytes(need_len, 2) // shards - budget
         if best_miss is None or miss < best_miss[0]:
             best_miss = (miss, quant, tp, util, weights)
     else:
@@ -202,7 +209,9 @@ def size_vllm_gpu(key: str, wish: ServiceWish, facts: HostFacts, cc: float, ledg
     else:
         max_model_len = min(model_max, _round_len(holds))
         reasons.append(
-            f"max_model_len={max_model_len}: KV is {kv_per_token} B/token ({kv_gpu} per GPU); {gib(budget)} per GPU "
+            f"max_model_len={max_model_len}: KV is {kv_per_token} B/token ({kv_gpu} per GPU"
+            + (f"; {kv_words(info, 2)}" if info.kv_latent or info.sliding_layers else "")
+            + f"); {gib(budget)} per GPU "
             f"after {gib(weights // tp)} weights and {gib(GPU_RUNTIME_BYTES)} runtime holds {holds} tokens; "
             f"the model's maximum is {model_max}"
         )
