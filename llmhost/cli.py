@@ -5,9 +5,13 @@ from __future__ import annotations
 # pyinfra's CLI patches the standard library for gevent when it is imported (the commands read
 # inventories with it) and asks API users to patch first: patched late, after ssl is imported,
 # `requests` over HTTPS ends in a RecursionError (seen here: pyinfra_cli, then requests.get).
+import warnings
+
 from gevent import monkey
 
-monkey.patch_all()
+with warnings.catch_warnings():  # imported after ssl (the tests, importing this module late): said above
+    warnings.simplefilter("ignore")
+    monkey.patch_all()
 
 import argparse
 import sys

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 from packaging.requirements import Requirement
 
-from llmhost.engines import EngineRelease
+from llmhost.engines import LLAMACPP, VLLM_GPU_RELEASES, EngineRelease
+from llmhost.gpus import compute_capability
 from llmhost.modelinfo import ModelInfo
 from llmhost.plan.inputs import HostFacts
 from llmhost.plan.types import PlanError
@@ -62,7 +63,12 @@ def pinned(wish: ServiceWish) -> str:
     return "pinned by the service" + (" (workload steers engine auto only)" if wish.workload == "latency" else "")
 
 
-def route(index: int, wish: ServiceWish, facts: HostFacts) -> Route:
+# The GGUF auto makes on the host for a GPU whose vLLM release lacks the model's architecture:
+# 8.5 bits a weight, next to lossless, half a 16-bit checkpoint's memory.
+ARCH_FALLBACK_GGUF = "Q8_0"
+
+
+def route(index: int, wish: ServiceWish, facts: HostFacts, pins: tuple = ()) -> Route:
     """What service ``index`` runs on; an engine that cannot serve its model here is refused."""
     key = f"llmhost_services[{index}]"
     engine, gpus = wish.engine, bool(facts.gpus)
@@ -122,7 +128,18 @@ def route(index: int, wish: ServiceWish, facts: HostFacts) -> Route:
         return Route("vllm", True, pinned(wish))
     if engine == "llamacpp":
         return Route("llamacpp", gpus, pinned(wish))
-    # auto with GPUs: vLLM where it fits, else llama.cpp with a GGUF quant.
+    # auto with GPUs: vLLM where it serves the architecture and the model fits, else llama.cpp.
+    ccs = [compute_capability(g.name, g.compute_capability) for g in facts.gpus]
+    vllm = next((r for cc, r in VLLM_GPU_RELEASES if None not in ccs and min(ccs) >= cc), None)
+    info = wish.model.info
+    why = vllm and unsupported(info, vllm, pins)
+    if why and not info.quantization and not unsupported(info, LLAMACPP, pins):
+        return Route(
+            "llamacpp",
+            True,
+            f"auto: {why}; llama.cpp serves it from a {ARCH_FALLBACK_GGUF} GGUF made on the host ({NOT_OLLAMA})",
+            gguf=ARCH_FALLBACK_GGUF,
+        )
     return Route(
         "vllm",
         True,

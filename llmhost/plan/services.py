@@ -32,7 +32,7 @@ def plan_services(
     gpu_memory_utilization; a service that falls back from vLLM to llama.cpp is planned here too).
     The services keep the order they are listed in. A service across hosts (``nodes``) is planned
     as this host's part of it (llmhost.plan.cluster; ``cluster``: its nodes)."""
-    routes = [route(i, wish, facts) for i, wish in enumerate(settings.services)]
+    routes = [route(i, wish, facts, settings.engine_pins) for i, wish in enumerate(settings.services)]
     parts: dict[int, Cluster] = {}
     for i, wish in enumerate(settings.services):
         if wish.nodes:
