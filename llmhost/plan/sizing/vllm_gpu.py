@@ -21,6 +21,10 @@ from llmhost.settings import ServiceWish
 # real value at start-up and takes KV from what is left).
 GPU_RUNTIME_BYTES = 1 * GiB
 GPU_UTIL_DEFAULT = 0.90  # vLLM's own default is 0.90-0.92 depending on version
+# The lowest compute capability of each quantization's kernels: get_min_capability of its config
+# class in vLLM 0.14.1 and 0.33.0 (awq.py / auto_awq.py 75, fp8.py 75, gptq.py / auto_gptq.py 60,
+# compressed_tensors.py 70), read from the wheels on PyPI.
+QUANT_MIN_CC = {"awq": 7.5, "fp8": 7.5, "gptq": 6.0, "compressed-tensors": 7.0}
 # The shortest context llmhost plans: below it a chat model is not worth serving.
 MIN_CONTEXT = 2048
 # bitsandbytes NF4 with double quantization: 4 bits + ~0.127 bits of block statistics per weight;
@@ -114,13 +118,15 @@ def size_vllm_gpu(key: str, wish: ServiceWish, facts: HostFacts, cc: float, ledg
             f"{key}.quantization: {wish.quantization} needs a {wish.quantization.upper()} checkpoint and "
             f"{wish.model.ref} is not one (vLLM quantizes on the fly only to bitsandbytes or fp8)"
         )
-    if info.quantization in ("fp8", "compressed-tensors") and cc < 8.0:
-        raise PlanError(
-            f"{key}.model: {wish.model.ref} is a {info.quantization} checkpoint and its kernels need compute "
-            f"capability >= 8.0; these GPUs have {cc} (take the model's unquantized or GPTQ/AWQ checkpoint)"
-        )
-    if wish.quantization == "fp8" and cc < 8.0:
-        raise PlanError(f"{key}.quantization: fp8 needs compute capability >= 8.0; these GPUs have {cc}")
+    for quant, what in ((info.quantization, "model"), (wish.quantization, "quantization")):
+        if quant in QUANT_MIN_CC and cc < QUANT_MIN_CC[quant]:
+            raise PlanError(
+                f"{key}.{what}: "
+                + (f"{wish.model.ref} is a {quant} checkpoint; " if what == "model" else "")
+                + f"vLLM's {quant} kernels need compute capability >= {QUANT_MIN_CC[quant]} (its "
+                f"get_min_capability); these GPUs have {cc}"
+                + ("" if quant == "gptq" else " (a GPTQ checkpoint runs from 6.0, or take the unquantized one)")
+            )
     if info.quantization:
         quants = [info.quantization]
     elif wish.quantization:
