@@ -279,7 +279,11 @@ def test_quantization_pins_that_cannot_work_are_refused():
             "quantization: gptq needs a GPTQ checkpoint",
         ),
         (a100, {"model": "Qwen/Qwen2-7B-Instruct-GPTQ-Int8", "quantization": "awq"}, "is a gptq checkpoint, not awq"),
-        (v100, {"model": "Qwen/Qwen2.5-7B-Instruct", "quantization": "fp8"}, "fp8 kernels need compute capability >= 7.5"),
+        (
+            v100,
+            {"model": "Qwen/Qwen2.5-7B-Instruct", "quantization": "fp8"},
+            "fp8 kernels need compute capability >= 7.5",
+        ),
     ]
     for facts, service, message in cases:
         with pytest.raises(PlanError, match=message):
