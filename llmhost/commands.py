@@ -10,7 +10,6 @@ import os
 import shlex
 import sys
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,9 +21,7 @@ from llmhost.inventory import load as load_inventory
 
 def data_of(args) -> dict:
     """--data KEY=VALUE, as pyinfra reads it (true/false, numbers, JSON, else the text)."""
-    with warnings.catch_warnings():  # pyinfra_cli's gevent patch warns where ssl was imported before it
-        warnings.simplefilter("ignore")
-        from pyinfra_cli.util import parse_cli_arg
+    from pyinfra_cli.util import parse_cli_arg
 
     items = getattr(args, "data", [])
     bad = [item for item in items if "=" not in item]

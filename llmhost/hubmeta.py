@@ -65,6 +65,11 @@ def gguf_type(filename: str) -> str | None:
     return match.group(1).upper() if match else None
 
 
+def _weights(paths) -> list[str]:
+    """The weight files of a repository's listing: its safetensors, else its PyTorch pickles."""
+    return [p for p in paths if p.endswith(".safetensors")] or [p for p in paths if p.endswith((".bin", ".pt"))]
+
+
 def _client(endpoint: str | None, token: str | None):
     from huggingface_hub import HfApi
 
@@ -116,16 +121,16 @@ def read(repo: str, revision: str | None, file: str | None, endpoint: str | None
     try:
         try:
             info = api.model_info(repo, revision=revision or "main")
-        except (RepositoryNotFoundError, RevisionNotFoundError) as e:
-            if revision and not isinstance(e, GatedRepoError):
+        except GatedRepoError:
+            raise  # a RepositoryNotFoundError too: said below
+        except (RepositoryNotFoundError, RevisionNotFoundError):
+            if revision:
                 try:  # the repository is there and the revision is not (some servers answer 404/401 alike)
                     api.model_info(repo, revision="main")
                 except RepositoryNotFoundError:
                     pass
                 else:
                     raise HubError(f"{repo} has no revision {revision!r} on {where}") from None
-            if isinstance(e, GatedRepoError):
-                raise
             raise HubError(
                 f"{repo} is not a model repository on {where}"
                 + (_close(repo, _candidates(api, repo, list(known))) or " (private? set llmhost_hf_token)")
@@ -138,7 +143,7 @@ def read(repo: str, revision: str | None, file: str | None, endpoint: str | None
         }
         meta = {"version": META_VERSION, "repo": repo, "revision": commit, "files": dict(sorted(tree.items()))}
         ggufs = sorted(p for p in tree if p.endswith(".gguf"))
-        weights = [p for p in tree if p.endswith(".safetensors")] or [p for p in tree if p.endswith((".bin", ".pt"))]
+        weights = _weights(tree)
         if file:
             if file not in tree:
                 near = difflib.get_close_matches(file, ggufs, n=1, cutoff=0.6)
@@ -227,11 +232,10 @@ def model_info(meta: dict, file: str | None) -> ModelInfo:
         size = int(sum(count * DTYPE_BYTES.get(dtype, 2) for dtype, count in tensors.items()))
         counted = sum(tensors.values())
     else:
-        weights = [p for p in files if p.endswith(".safetensors")] or [p for p in files if p.endswith((".bin", ".pt"))]
-        size, counted = sum(files[p] for p in weights), None
+        size, counted = sum(files[p] for p in _weights(files)), None
     info = parse_config(config, size)
-    stored = next((d for d in ("BF16", "F16", "F32") if tensors and d in tensors), None)
-    if stored and not info.quantization and tensors:
+    stored = next((d for d in ("BF16", "F16", "F32") if d in (tensors or {})), None)
+    if stored and not info.quantization:
         info = replace(info, torch_dtype={"BF16": "bfloat16", "F16": "float16", "F32": "float32"}[stored])
     return with_params(info, config, None if info.quantization else counted)
 

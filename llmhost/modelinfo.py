@@ -49,20 +49,21 @@ class ModelInfo:
             return self.num_layers * self.kv_latent * dtype_bytes
         return 2 * (self.num_layers - self.sliding_layers) * self.num_kv_heads * self.head_dim * dtype_bytes
 
+    def kv_sliding_per_token(self, dtype_bytes: int) -> int:
+        """KV bytes per token in the sliding-window layers (up to their window): 2 x sliding layers x
+        kv_heads x head_dim x bytes."""
+        if not self.sliding_window:
+            return 0
+        return 2 * self.sliding_layers * self.num_kv_heads * self.head_dim * dtype_bytes
+
     def kv_window_bytes(self, dtype_bytes: int) -> int:
         """KV bytes one sequence's sliding-window layers hold at most (their window, whatever its length)."""
-        if not self.sliding_layers or not self.sliding_window:
-            return 0
-        return 2 * self.sliding_layers * self.num_kv_heads * self.head_dim * dtype_bytes * self.sliding_window
+        return self.kv_sliding_per_token(dtype_bytes) * (self.sliding_window or 0)
 
     def kv_bytes(self, tokens: int, dtype_bytes: int) -> int:
         """KV cache bytes of one sequence of ``tokens``."""
-        window = (
-            min(tokens, self.sliding_window or 0)
-            * self.kv_window_bytes(dtype_bytes)
-            // max(1, self.sliding_window or 1)
-        )
-        return tokens * self.kv_bytes_per_token(dtype_bytes) + window
+        sliding = min(tokens, self.sliding_window or 0) * self.kv_sliding_per_token(dtype_bytes)
+        return tokens * self.kv_bytes_per_token(dtype_bytes) + sliding
 
     def kv_shards(self, tp: int) -> int:
         """How many ways tensor parallelism splits the KV cache: by KV head (replicated beyond them);
@@ -72,15 +73,15 @@ class ModelInfo:
     def kv_tokens(self, budget: int, dtype_bytes: int, shards: int = 1) -> int:
         """Tokens of one sequence's context ``budget`` bytes of KV cache hold, on each of ``shards``."""
         per_token = self.kv_bytes_per_token(dtype_bytes) / shards
+        sliding = self.kv_sliding_per_token(dtype_bytes) / shards
         window = self.kv_window_bytes(dtype_bytes) / shards
         if budget <= 0:
             return 0
         if not per_token:  # every layer slides: the window bounds the cache
-            return self.max_position_embeddings if budget >= window else int(budget * self.sliding_window / window)
+            return self.max_position_embeddings if budget >= window else int(budget / sliding)
         if self.sliding_window and budget >= window + per_token * self.sliding_window:
             return int((budget - window) // per_token)
-        step = per_token + (window / self.sliding_window if self.sliding_window else 0)
-        return int(budget // step)
+        return int(budget // (per_token + sliding))
 
     @property
     def kv_kind(self) -> str:

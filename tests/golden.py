@@ -230,17 +230,17 @@ def render_inventory(name: str) -> str:
 MODELS_DOC = REPO / "docs" / "models.md"
 
 
-def _cell(transcript: str) -> tuple[str, str]:
-    """(architecture, the table cell) of one `llmhost plan --hardware --model --json` transcript entry."""
+def _cell(transcript: str) -> str:
+    """The table cell of one `llmhost plan --hardware --model --json` transcript entry."""
     body = transcript.split("\n", 1)[1]
     if body.startswith("[exit"):
         line = body.split("\n")[1].removeprefix("llmhost plan: ")
         key, _, why = line.partition(": ")
-        return "", "refused (" + key.rsplit(".", 1)[-1] + "): " + why.replace("|", "/")
+        return "refused (" + key.rsplit(".", 1)[-1] + "): " + why.replace("|", "/")
     plan = json.loads(body)
     quant = plan.get("quantization") or ""
     engine = plan["engine"] + (f" {plan['engine_version']}" if plan.get("engine_version") else "")
-    return plan.get("architecture", ""), (
+    return (
         f"{engine}, {plan.get('dtype')}{', ' + quant if quant else ''}, TP {plan.get('tensor_parallel_size')}, "
         f"{plan.get('max_model_len')} tokens"
     )
@@ -253,7 +253,7 @@ def render_models_doc(hub: dict[str, str]) -> str:
     for seed in SEEDS:
         for entry in hub[f"hub-{seed}.txt"].split("\n$ llmhost ")[: len(hub_models())]:
             model = entry.split("--model ", 1)[1].split(" ", 1)[0]
-            cells.setdefault(model, {})[seed] = _cell(entry)[1]
+            cells.setdefault(model, {})[seed] = _cell(entry)
     lines = [
         "# Any model, on the seed hosts\n",
         "Each model of the test hub (real `config.json` files of the repositories users serve today, with",

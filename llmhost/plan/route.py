@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from packaging.requirements import Requirement
 
-from llmhost.engines import LLAMACPP, VLLM_GPU_RELEASES, EngineRelease
+from llmhost.engines import LLAMACPP, EngineRelease, vllm_gpu_release
 from llmhost.gpus import compute_capability
 from llmhost.modelinfo import ModelInfo
 from llmhost.plan.inputs import HostFacts
@@ -130,7 +130,7 @@ def route(index: int, wish: ServiceWish, facts: HostFacts, pins: tuple = ()) -> 
         return Route("llamacpp", gpus, pinned(wish))
     # auto with GPUs: vLLM where it serves the architecture and the model fits, else llama.cpp.
     ccs = [compute_capability(g.name, g.compute_capability) for g in facts.gpus]
-    vllm = next((r for cc, r in VLLM_GPU_RELEASES if None not in ccs and min(ccs) >= cc), None)
+    vllm = vllm_gpu_release(min(ccs)) if None not in ccs else None  # an unknown one: refused in sizing
     info = wish.model.info
     why = vllm and unsupported(info, vllm, pins)
     if why and not info.quantization and not unsupported(info, LLAMACPP, pins):
@@ -184,3 +184,10 @@ def unsupported(info: ModelInfo | None, release: EngineRelease, pins: tuple) -> 
         + "; "
         + (f"served by {', '.join(others)}" if others else "no engine release llmhost pins serves it")
     )
+
+
+def refuse_unserved(key: str, wish: ServiceWish, release: EngineRelease, pins: tuple) -> None:
+    """PlanError where ``release`` cannot serve the service's model architecture (see unsupported)."""
+    why = unsupported(wish.model.info, release, pins)
+    if why:
+        raise PlanError(f"{key}.engine: {why}")

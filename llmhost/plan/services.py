@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from llmhost.engines import BITSANDBYTES, ENGINE_DEATH, LLAMACPP, OLLAMA, VLLM_CPU, VLLM_GPU_RELEASES, EngineRelease
+from llmhost.engines import BITSANDBYTES, ENGINE_DEATH, LLAMACPP, OLLAMA, VLLM_CPU
 from llmhost.gpus import compute_capability
 from llmhost.plan.cluster import Cluster, ClusterInputs, plan_cluster, stage_info
 from llmhost.plan.envs import engine_plan
@@ -14,7 +14,7 @@ from llmhost.plan.inputs import HostFacts
 from llmhost.plan.mirrors import endpoints
 from llmhost.plan.models import convert_plan, model_plan
 from llmhost.plan.packing import Ledger, cpu_shares, memory_share
-from llmhost.plan.route import Route, route, unsupported
+from llmhost.plan.route import Route, refuse_unserved, route
 from llmhost.plan.sizing import Sizing, vllm_cache_root
 from llmhost.plan.sizing.cpu import size_cpu
 from llmhost.plan.sizing.llamacpp import size_llamacpp
@@ -58,7 +58,7 @@ def plan_services(
     daemon = [(i, wish, views[i]) for i, wish in wishes if routes[i].engine == "ollama"]
     if daemon:
         for i, wish, _ in daemon:
-            _served(f"llmhost_services[{i}]", wish, OLLAMA, settings.engine_pins)
+            refuse_unserved(f"llmhost_services[{i}]", wish, OLLAMA, settings.engine_pins)
         llamacpp = next((p.engine for p in planned.values() if p.engine.build), None)
         plans, ollama = plan_ollama(daemon, routes[daemon[0][0]].why, settings, share, facts, ledger, llamacpp)
         planned.update(zip((i for i, _, _ in daemon), plans))
@@ -66,13 +66,6 @@ def plan_services(
         if i not in planned:
             planned[i] = plan_service(i, wish, routes[i], views[i], settings, share, facts, ledger, parts.get(i))
     return [planned[i] for i, _ in wishes], ollama
-
-
-def _served(key: str, wish: ServiceWish, release: EngineRelease, pins: tuple) -> None:
-    """PlanError where ``release`` cannot serve the service's model architecture."""
-    why = unsupported(wish.model.info, release, pins)
-    if why:
-        raise PlanError(f"{key}.engine: {why}")
 
 
 def _size(
@@ -97,22 +90,19 @@ def _size(
             )
         cc = min(ccs)
     if route.engine == "vllm-cpu":
-        _served(key, wish, VLLM_CPU, pins)
+        refuse_unserved(key, wish, VLLM_CPU, pins)
         return size_cpu(key, wish, facts, share, root), route.reason
     if route.engine == "llamacpp":
-        _served(key, wish, LLAMACPP, pins)
+        refuse_unserved(key, wish, LLAMACPP, pins)
         return size_llamacpp(key, wish, facts, share, None, ledger), route.reason
-    release = next((r for min_cc, r in VLLM_GPU_RELEASES if cc is not None and cc >= min_cc), None)
     try:
-        if release:
-            _served(key, wish, release, pins)
-        return size_vllm_gpu(key, wish, facts, cc, ledger), route.reason
+        return size_vllm_gpu(key, wish, facts, cc, ledger, pins), route.reason
     except PlanError as vllm_refusal:
         if route.fallback is None:
             raise
         reason = str(vllm_refusal).split(": ", 1)[1]
         try:
-            _served(key, wish, LLAMACPP, pins)
+            refuse_unserved(key, wish, LLAMACPP, pins)
             return (
                 size_llamacpp(key, wish, facts, share, f"vLLM cannot serve it here ({reason})", ledger),
                 f"engine=llamacpp: {route.fallback}",
