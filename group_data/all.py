@@ -394,6 +394,16 @@ llmhost_cuda_toolkits = []
 # Example: llmhost_cuda_repo_url = "https://mirrors.example.com/nvidia-cuda"
 llmhost_cuda_repo_url = "https://developer.download.nvidia.com/compute/cuda/repos"
 
+# What a host's working NVIDIA driver gets when it is older than the newest engine release wants.
+# "keep": it stays; the plan picks the newest engine release that runs on it (CUDA minor-version
+# compatibility: any 12.x build on >= 525.60.13, 13.x on >= 580.65.06; on Hopper and newer, whose
+# vLLM kernels partly come as PTX, the wheel's own toolkit minimum) and says what an upgrade would
+# bring. "upgrade": the driver branch llmhost installs (580) replaces it when the newest release
+# needs it, with the reboot below. A host with NVIDIA GPUs and no driver gets one either way; inside
+# WSL the driver is Windows' and is never touched.
+# Example: llmhost_driver = "upgrade"
+llmhost_driver = "keep"
+
 # When the plan installs or upgrades the NVIDIA driver (its branch is older than the engines'
 # CUDA needs, or the host has NVIDIA GPUs on PCI and no driver), the new kernel module loads only
 # after a reboot. false: the run installs the driver, says so, and stops before the engine layers

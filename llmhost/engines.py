@@ -95,25 +95,34 @@ VLLM_CUDA = EngineRelease(
     torch="2.14.0",
 )
 
-# Volta (cc 7.0): vLLM's GPU install docs list compute capability >= 7.0 for the releases up to the
-# 0.14 line and >= 7.5 later (the releases in between were not checked here). 0.14.1 pins torch
-# 2.9.1, PyPI's CUDA 12.8 build (nvidia-cuda-runtime-cu12==12.8.90). V100s run it in fp16, eager.
-VLLM_VOLTA = EngineRelease(
+# The last vLLM built with CUDA 12 that llmhost pins: 0.14.1 pins torch 2.9.1, PyPI's CUDA 12.8 build
+# (nvidia-cuda-runtime-cu12==12.8.90). It serves Volta (cc 7.0: vLLM's GPU install docs list
+# compute capability >= 7.0 up to the 0.14 line, >= 7.5 later; V100s run it in fp16, eager) and
+# every GPU whose kept driver predates CUDA 13 (branch < 580: CUDA minor-version compatibility,
+# llmhost/gpus.py).
+VLLM_CU128 = EngineRelease(
     engine="vllm",
     version="0.14.1",
-    variant="cu128-volta",
+    variant="cu128",
     requirements=("vllm==0.14.1",),
     cuda="12.8",
     python=">=3.10,<3.14",
     torch="2.9.1",
     module="vllm.entrypoints.openai.api_server",
-    source="vLLM docs 0.3.3-0.14 (cc >= 7.0); production-stack V100 tutorial (--dtype half, --enforce-eager)",
+    source="vLLM docs 0.3.3-0.14 (cc >= 7.0); production-stack V100 tutorial (--dtype half, --enforce-eager); "
+    "PyPI vllm 0.14.1 and torch 2.9.1 metadata",
     errors=PYTHON_ERRORS,
 )
 
 # bitsandbytes 4-bit (quantization=bitsandbytes): vLLM quantizes the checkpoint as it loads, through
 # this package, which its wheels do not pull in. Added to a vLLM venv only when a service plans it.
-BITSANDBYTES = "bitsandbytes==0.50.2"  # PyPI 0.50.2 (torch>=2.4,<3)
+BITSANDBYTES = ("bitsandbytes==0.50.2",)  # PyPI 0.50.2 (torch>=2.4,<3)
+# vLLM 0.33.0 has no bitsandbytes of its own (QuantizationMethods lacks it; vllm/config/model.py:
+# "Unknown quantization method"): the out-of-tree plugin registers it through the
+# vllm.general_plugins entry point (vllm_bnb_plugin:register, which vLLM's server loads at start).
+# PyPI 0.0.3 requires vllm (unpinned) and bitsandbytes>=0.48.1. The releases that still have it built
+# in need only the package.
+BITSANDBYTES_PLUGIN = {"0.33.0": ("vllm-bnb-plugin==0.0.3",)}
 
 
 @dataclass(frozen=True)
@@ -394,13 +403,14 @@ def merge_pins(requirements: tuple[str, ...], pins: tuple[str, ...]) -> tuple[st
     return merged + tuple(by_name.values())
 
 
-# vLLM GPU builds by the lowest compute capability they support, newest first.
-VLLM_GPU_RELEASES = ((7.5, VLLM_CUDA), (7.0, VLLM_VOLTA))
+# vLLM GPU builds by the lowest compute capability they support, newest first (the planner picks
+# among them by the host's driver: llmhost/plan/gpu_stack.py, vllm_release).
+VLLM_GPU_RELEASES = ((7.5, VLLM_CUDA), (7.0, VLLM_CU128))
 
 
-def vllm_gpu_release(cc: float) -> EngineRelease | None:
-    """The vLLM GPU build for ``cc``, the lowest compute capability of a host's GPUs (None: below all)."""
-    return next((r for min_cc, r in VLLM_GPU_RELEASES if cc >= min_cc), None)
+def vllm_gpu_releases(cc: float) -> list[EngineRelease]:
+    """The vLLM GPU builds that support ``cc``, the lowest compute capability of a host's GPUs, newest first."""
+    return [r for min_cc, r in VLLM_GPU_RELEASES if cc >= min_cc]
 
 
 # What the CPU engine needs from the OS, each seen missing on a Debian 12 minbase host:

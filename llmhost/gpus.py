@@ -146,6 +146,37 @@ def min_driver(cuda: str, wsl: bool) -> str:
     return (CUDA_MIN_DRIVER_WINDOWS if wsl else CUDA_MIN_DRIVER)[cuda]
 
 
+# CUDA minor-version compatibility: a program built with any toolkit of a major release runs on
+# that major's first driver, if it carries native code (cubins) for the GPU. NVIDIA's CUDA
+# Compatibility guide ("applications compiled with a CUDA Toolkit release from within a CUDA major
+# release family can run, with limited feature-set, on systems having at least the minimum
+# required driver version"; release notes Table 2: 12.x >= 525, 13.x >= 580; "525.60.13 which is
+# the minimum required driver version for the 12.x toolkits"), Windows' 12.0 GA driver 527.41.
+# PyTorch's maintainers run its 12.x wheels this way (pytorch/pytorch#155141: "I can install and run
+# PyTorch on system with 550.127.05 KMD/libcuda.so"); tests/upstream/test_gpu_contract.py loads the
+# pinned releases' torch against Debian's libcuda of branches 535 and 550 and reads torch's verdict.
+CUDA_COMPAT_MIN_DRIVER = {"12": "525.60.13", "13": "580.65.06"}
+CUDA_COMPAT_MIN_DRIVER_WINDOWS = {"12": "527.41", "13": "580.88"}
+# Not covered: PTX the driver compiles at run time ("Applications that compile device code to PTX
+# will not work on older drivers"). vLLM's FlashAttention-2 and Marlin kernels carry an sm_80 cubin
+# and PTX, so on Hopper and newer the driver JIT-compiles them: vllm-project/vllm#31700 (0.11.2,
+# torch 2.9.0+cu128, H100, driver 550.144.03: "the provided PTX was compiled with an unsupported
+# toolchain"), #47397, #38669 ("on sm_90 (H100/H200) the driver must JIT-compile sm_80 PTX"). From
+# this compute capability a wheel needs its own toolkit's driver (Table 3).
+PTX_JIT_FROM_CC = 9.0
+
+
+def wheel_min_driver(cuda: str, wsl: bool, cc: float | None) -> tuple[str, str]:
+    """The oldest driver that runs pip wheels built with ``cuda`` on GPUs of compute capability
+    ``cc`` (their lowest), and why: the major's minor-version-compatible driver, or from
+    PTX_JIT_FROM_CC (and for GPUs not known yet) the toolkit's own."""
+    if cc is not None and cc < PTX_JIT_FROM_CC:
+        table = CUDA_COMPAT_MIN_DRIVER_WINDOWS if wsl else CUDA_COMPAT_MIN_DRIVER
+        return table[cuda.split(".")[0]], f"CUDA {cuda.split('.')[0]}.x minor-version compatibility"
+    why = "its kernels' PTX is compiled by the driver on cc >= 9.0" if cc is not None else "the GPUs are not known"
+    return min_driver(cuda, wsl), f"CUDA {cuda}'s own driver: {why}"
+
+
 def architecture(cc: float) -> tuple[str, str | None, str | None]:
     """(name, newest CUDA, last driver branch) of the architecture of compute capability ``cc``."""
     for lowest, name, cuda, branch in ARCHITECTURES:

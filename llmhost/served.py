@@ -7,7 +7,7 @@ loaded (SERVES_GGUF: llama.cpp; Ollama: its vendored llama.cpp and its own engin
 from __future__ import annotations
 
 from llmhost import archlists
-from llmhost.engines import LLAMACPP, OLLAMA, VLLM_CPU, VLLM_CUDA, VLLM_VOLTA
+from llmhost.engines import LLAMACPP, OLLAMA, VLLM_CPU, VLLM_CU128, VLLM_CUDA
 
 
 def _lists(key: str, *kinds: str) -> frozenset[str]:
@@ -20,7 +20,7 @@ def _lists(key: str, *kinds: str) -> frozenset[str]:
 
 SERVES: dict[tuple[str, str], frozenset[str]] = {
     (r.engine, r.version): _lists(f"{r.requirements[0].split('==')[0]}-{r.version}", "generation", "transformers")
-    for r in (VLLM_CPU, VLLM_CUDA, VLLM_VOLTA)
+    for r in (VLLM_CPU, VLLM_CUDA, VLLM_CU128)
 } | {(LLAMACPP.engine, LLAMACPP.version): _lists(f"llamacpp-{LLAMACPP.version}", "convert")}
 SERVES_GGUF: dict[tuple[str, str], frozenset[str]] = {
     (LLAMACPP.engine, LLAMACPP.version): _lists(f"llamacpp-{LLAMACPP.version}", "gguf"),

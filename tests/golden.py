@@ -743,32 +743,59 @@ SCENARIOS: dict[str, dict] = {
         facts={"cuda_toolkits": ("12.6",), "cuda_default": "12.6", "cuda_link": "directory"},
     ),
     # --- GPUs: the driver, NVIDIA's repository, reboots ---
+    # a working driver is kept by default: the seeds' 535 and 550 serve with vLLM 0.14.1 (CUDA 12.8);
+    # asked to upgrade, they get branch 580 and vLLM 0.33.0 (with bitsandbytes' plugin where it plans 4-bit)
+    "driver-a800-upgrade": _s("a800", {**seed_data("a800"), "llmhost_driver": "upgrade"}),
+    "driver-rtx4060-upgrade": _s("rtx4060-laptop", {**seed_data("rtx4060-laptop"), "llmhost_driver": "upgrade"}),
+    "driver-hopper-535-kept": _s(
+        {
+            **UBUNTU,
+            "gpus": [
+                {
+                    "name": "NVIDIA H100 80GB HBM3",
+                    "memory_mib": 81559,
+                    "compute_capability": "9.0",
+                    "driver": "535.183.01",
+                }
+            ],
+        },
+        {"llmhost_services": [svc("Qwen/Qwen2.5-7B-Instruct", engine="vllm")]},
+    ),
     "driver-ubuntu-install": _s(
         UBUNTU_OLD_DRIVER,
-        {"llmhost_services": [svc("Qwen/Qwen2.5-0.5B-Instruct")]},
+        {"llmhost_driver": "upgrade", "llmhost_services": [svc("Qwen/Qwen2.5-0.5B-Instruct")]},
         facts={"secure_boot": True, "kernel": "6.8.0-45-generic"},
     ),
     "driver-ubuntu-waits-reboot": _s(
         UBUNTU_OLD_DRIVER,
-        {"llmhost_services": [svc("Qwen/Qwen2.5-0.5B-Instruct")]},
+        {"llmhost_driver": "upgrade", "llmhost_services": [svc("Qwen/Qwen2.5-0.5B-Instruct")]},
         facts={"nvidia_packages": DRIVER_580, "nvidia_module": "535.183.01"},
     ),
     "driver-ubuntu-reboot-allowed": _s(
-        UBUNTU_OLD_DRIVER, {"llmhost_allow_reboot": True, "llmhost_services": [svc("Qwen/Qwen2.5-0.5B-Instruct")]}
+        UBUNTU_OLD_DRIVER,
+        {
+            "llmhost_allow_reboot": True,
+            "llmhost_driver": "upgrade",
+            "llmhost_services": [svc("Qwen/Qwen2.5-0.5B-Instruct")],
+        },
     ),
     "driver-debian-repo": _s(
         DEBIAN_GPU,
-        {"llmhost_services": [svc("Qwen/Qwen2.5-7B-Instruct")], "llmhost_cuda_toolkits": ["12.9"]},
+        {
+            "llmhost_driver": "upgrade",
+            "llmhost_services": [svc("Qwen/Qwen2.5-7B-Instruct")],
+            "llmhost_cuda_toolkits": ["12.9"],
+        },
         facts={"kernel": "6.1.0-28-amd64", "apt_source_files": ("/etc/apt/sources.list",)},
     ),
     "driver-debian-secure-boot": _s(
         DEBIAN_GPU,
-        {"llmhost_services": [svc("Qwen/Qwen2.5-7B-Instruct")]},
+        {"llmhost_driver": "upgrade", "llmhost_services": [svc("Qwen/Qwen2.5-7B-Instruct")]},
         facts={"secure_boot": True, "kernel": "6.1.0-28-amd64"},
     ),
     "driver-debian-secure-boot-enrolled": _s(
         DEBIAN_GPU,
-        {"llmhost_services": [svc("Qwen/Qwen2.5-7B-Instruct")]},
+        {"llmhost_driver": "upgrade", "llmhost_services": [svc("Qwen/Qwen2.5-7B-Instruct")]},
         facts={"secure_boot": True, "dkms_key_enrolled": True, "kernel": "6.1.0-28-amd64"},
     ),
     "driver-unknown": _s({**UBUNTU, "gpus": [L4]}, {"llmhost_services": [svc("Qwen/Qwen2.5-7B-Instruct")]}),
@@ -781,7 +808,7 @@ SCENARIOS: dict[str, dict] = {
     "driver-first-cpu-only": _s(UBUNTU, {"llmhost_services": [svc(TINY, engine="vllm-cpu")]}, facts={"pci_gpus": 1}),
     "driver-debian11": _s(
         {**UBUNTU_OLD_DRIVER, "os": {"id": "debian", "version": "11"}},
-        {"llmhost_services": [svc("Qwen/Qwen2.5-0.5B-Instruct")]},
+        {"llmhost_driver": "upgrade", "llmhost_services": [svc("Qwen/Qwen2.5-0.5B-Instruct")]},
     ),
     "wsl-old-windows-driver": _s(
         {**UBUNTU, "wsl": True, "systemd": False, "gpus": [{**RTX4060, "driver": "536.23"}]},

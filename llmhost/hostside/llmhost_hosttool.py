@@ -12,6 +12,9 @@ venv's Python. Standard library only, except `fetch`, which imports huggingface_
   reachable each --url answers within a bounded time, or one line names it and its data key (exit 1)
   webui-admin  Open WebUI's admin account against the data's e-mail and password (with --apply: set)
   vllm-node ARGS  a headless worker of vLLM across hosts (`vllm serve ARGS`), run with the engine's Python
+  vllm-check   whether this venv's vLLM can serve the planned services' arguments (run with its Python
+            before the venv becomes current): parsed by vLLM's own parser, quantization registered and
+            supported by the GPUs, dtype supported by the platform
 """
 
 from __future__ import annotations
@@ -793,6 +796,95 @@ def vllm_node(argv: list[str]) -> int:
     return 0
 
 
+def _vllm_parser(kind: str):
+    """The parser of what a service runs: the OpenAI server module (``python -m
+    vllm.entrypoints.openai.api_server``, whose ``__main__`` builds it with make_arg_parser; the module
+    moved to vllm.entrypoints.common in the 0.3x releases) or ``vllm serve`` (a headless worker)."""
+    from vllm.utils.argparse_utils import FlexibleArgumentParser
+
+    if kind == "serve":
+        from vllm.entrypoints.cli.serve import ServeSubcommand
+
+        parser = FlexibleArgumentParser(prog="vllm")
+        ServeSubcommand().subparser_init(parser.add_subparsers(required=True, dest="subparser"))
+        return parser, lambda args: None
+    try:
+        from vllm.entrypoints.common.cli_args import make_arg_parser, validate_parsed_serve_args
+    except ImportError:
+        from vllm.entrypoints.openai.cli_args import make_arg_parser, validate_parsed_serve_args
+    return make_arg_parser(
+        FlexibleArgumentParser(prog="vllm.entrypoints.openai.api_server")
+    ), validate_parsed_serve_args
+
+
+def _vllm_problems(service: dict) -> list[str]:
+    """What stops this venv's vLLM from serving ``service`` ({"name", "parser", "argv"}), in vLLM's words."""
+    import contextlib
+    import io
+
+    import torch
+    from vllm.engine.arg_utils import AsyncEngineArgs
+    from vllm.model_executor.layers.quantization import QUANTIZATION_METHODS, get_quantization_config
+    from vllm.platforms import current_platform
+
+    parser, validate = _vllm_parser(service["parser"])
+    argv = (["serve"] if service["parser"] == "serve" else []) + list(service["argv"])
+    stderr = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(stderr):
+            args = parser.parse_args(argv)
+            validate(args)
+        engine = AsyncEngineArgs.from_cli_args(args)
+    except SystemExit:  # argparse's error(): usage, then "prog: error: ..."
+        return [next((ln for ln in reversed(stderr.getvalue().splitlines()) if "error:" in ln), stderr.getvalue())]
+    except Exception as e:  # noqa: BLE001 (validate_parsed_serve_args, or an EngineArgs field's own check)
+        return [f"{type(e).__name__}: {e}"]
+    problems = []
+    quantization = engine.quantization
+    if quantization:
+        if quantization not in QUANTIZATION_METHODS:
+            problems.append(
+                f"--quantization {quantization}: not a quantization method of this vLLM (nor of a plugin "
+                f"registered through the vllm.general_plugins entry point); it has {', '.join(QUANTIZATION_METHODS)}"
+            )
+        else:
+            need = get_quantization_config(quantization).get_min_capability()
+            have = current_platform.get_device_capability()
+            if have is not None and have.to_int() < need:
+                problems.append(
+                    f"--quantization {quantization}: needs compute capability >= {need / 10} "
+                    f"(get_min_capability); {current_platform.get_device_name()} has {have.as_version_str()}"
+                )
+            try:
+                current_platform.verify_quantization(quantization)
+            except ValueError as e:
+                problems.append(f"--quantization {quantization}: {e}")
+    dtype = {"half": "float16", "float": "float32"}.get(engine.dtype, engine.dtype)
+    if dtype in ("float16", "bfloat16", "float32"):
+        try:
+            current_platform.check_if_supports_dtype(getattr(torch, dtype))
+        except ValueError as e:
+            problems.append(f"--dtype {engine.dtype}: {e}")
+    return problems
+
+
+def vllm_check(args) -> int:
+    """Each --service (JSON: name, parser, argv) against this venv's vLLM, its general plugins loaded
+    first as the server loads them (an out-of-tree quantization registers there). Prints one line per
+    problem (exit 1), or one line saying what was checked."""
+    from vllm import __version__
+    from vllm.plugins import load_general_plugins
+
+    load_general_plugins()
+    services = [json.loads(s) for s in args.service]
+    problems = [f"{s['name']}: {p}" for s in services for p in _vllm_problems(s)]
+    for line in problems:
+        print(f"vLLM {__version__} cannot serve {line}", file=sys.stderr)
+    if not problems:
+        print(f"vLLM {__version__} accepts the arguments of {', '.join(s['name'] for s in services)}")
+    return 1 if problems else 0
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["vllm-node"]:  # every argument after it is vLLM's
@@ -838,6 +930,11 @@ def main(argv=None) -> int:
     p.add_argument("--manifest", required=True)
     p.add_argument("--progress-every", type=float, default=10.0, help="seconds between progress lines (stderr)")
     p.set_defaults(func=fetch)
+    p = sub.add_parser("vllm-check")
+    p.add_argument(
+        "--service", action="append", required=True, help='{"name": ..., "parser": "api_server"|"serve", "argv": [...]}'
+    )
+    p.set_defaults(func=vllm_check)
     p = sub.add_parser("status")
     p.add_argument("--supervisor", choices=("systemd", "tmux"), required=True)
     p.add_argument("--unit", required=True)

@@ -21,8 +21,16 @@ from llmhost.engines import (
     merge_pins,
     ollama_archive,
 )
-from llmhost.gpus import CUDA_MIN_DRIVER, architecture, compute_capability, driver_tuple, min_driver
+from llmhost.gpus import (
+    CUDA_MIN_DRIVER,
+    architecture,
+    compute_capability,
+    driver_tuple,
+    min_driver,
+    wheel_min_driver,
+)
 from llmhost.plan.inputs import HostFacts
+from llmhost.plan.releases import gpus_cc
 from llmhost.plan.types import CondaPlan, EnginePlan, PlanError
 from llmhost.settings import Settings
 
@@ -274,7 +282,7 @@ def engine_plan(release: EngineRelease, settings: Settings, facts: HostFacts) ->
         conda=f"{miniforge(settings.root)}/bin/conda" if conda else None,
         cuda=release.cuda,
         python_version=python if conda else facts.python_version,
-        driver_minimum=min_driver(release.cuda, facts.wsl) if release.cuda else None,
+        driver_minimum=wheel_min_driver(release.cuda, facts.wsl, gpus_cc(facts))[0] if release.cuda else None,
         python_range=release.python,
         host_python=facts.python_version if fitting else None,
         reach=pip_reach(settings, release, no_index),

@@ -30,17 +30,18 @@ from llmhost.plan.types import CudaPlan, CudaRepoPlan, DriverPlan, EnginePlan, P
 from llmhost.settings import Settings
 
 
-def driver(facts: HostFacts, engines: list[EnginePlan]) -> tuple[DriverPlan | None, list[str]]:
+def driver(facts: HostFacts, engines: list[EnginePlan], settings: Settings) -> tuple[DriverPlan | None, list[str]]:
     """The compatibility chain, from data (llmhost/gpus.py, llmhost/engines.py): each GPU's
     architecture bounds the CUDA it can run; the engines' CUDA needs a driver at least as new as
-    its toolkit's (inside WSL: the Windows driver, against CUDA's Windows minimums); a driver that is
-    older or missing is installed (branch DRIVER_BRANCH), except inside WSL, where it is Windows'.
-    NVSwitch boards get the fabric manager with it."""
-    needs = [(e, e.cuda) for e in engines if e.cuda]
+    their driver_minimum (pip wheels: their CUDA major's minor-version-compatible driver; a build:
+    its toolkit's; inside WSL: the Windows driver, against Windows' minimums). A working driver is
+    kept by default (the engines were chosen to run on it, vllm_release); with llmhost_driver =
+    "upgrade", or where there is none, branch DRIVER_BRANCH is installed, except inside WSL, where
+    the driver is Windows'. NVSwitch boards get the fabric manager with it."""
+    needs = [(e, e.cuda, e.driver_minimum) for e in engines if e.cuda and e.driver_minimum]
     if not needs or not facts.gpus:
         return None, []
-    engine, cuda = max(needs, key=lambda n: driver_tuple(min_driver(n[1], facts.wsl)))
-    minimum = min_driver(cuda, facts.wsl)
+    engine, cuda, minimum = max(needs, key=lambda n: driver_tuple(n[2]))
     what = f"CUDA {cuda} of {engine.engine} {engine.version}"
     reasons = []
     for gpu in {g.name: g for g in facts.gpus}.values():
@@ -62,7 +63,9 @@ def driver(facts: HostFacts, engines: list[EnginePlan]) -> tuple[DriverPlan | No
         )
     found = facts.gpu_driver
     ok = found is not None and driver_tuple(found) >= driver_tuple(minimum)
-    source = "CUDA Toolkit release notes, Table 3" + (", Windows column" if facts.wsl else "")
+    source = (
+        "pip wheels: CUDA minor-version compatibility" if not engine.build else "CUDA Toolkit release notes, Table 3"
+    ) + (", Windows" if facts.wsl else "")
     if facts.wsl:
         if found is not None and not ok:
             raise PlanError(
@@ -82,8 +85,13 @@ def driver(facts: HostFacts, engines: list[EnginePlan]) -> tuple[DriverPlan | No
         reasons.append(f"driver: {found} satisfies {what} (>= {minimum}, {source}); not touched")
         plan, fabric_reasons = _with_fabric(facts, DriverPlan(cuda, minimum, found, False, DRIVER_BRANCH))
         return plan, reasons + fabric_reasons
+    if settings.driver == "keep":
+        raise PlanError(
+            f'llmhost_driver: "keep", and the host\'s driver {found} is older than {what} needs (>= {minimum}, '
+            f'{source}); set llmhost_driver = "upgrade" to install branch {DRIVER_BRANCH} (a reboot)'
+        )
     plan, install_reasons = driver_install(
-        facts, cuda, minimum, found, f"found {found}; {what} needs >= {minimum}, {source}"
+        facts, cuda, minimum, found, f'found {found}; {what} needs >= {minimum}, {source}; llmhost_driver = "upgrade"'
     )
     return plan, reasons + install_reasons
 
@@ -345,7 +353,11 @@ def cuda_env(engine: EnginePlan, facts: HostFacts, settings: Settings, reasons: 
         )
         return {}
     home = f"/usr/local/cuda-{version}"
-    libraries = (["/usr/lib/wsl/lib"] if facts.wsl else []) + [f"{home}/lib64"]
+    # pip wheels load their own nvidia-* libraries; a toolkit's lib64 ahead of them on the search
+    # path can hand torch another cuBLAS/nvJitLink (pytorch/pytorch#141063: "undefined symbol:
+    # __nvJitLinkComplete_12_4"; vllm-project/vllm#35608 fixed by unsetting LD_LIBRARY_PATH): only
+    # an engine built against the toolkit gets its lib64
+    libraries = (["/usr/lib/wsl/lib"] if facts.wsl else []) + ([f"{home}/lib64"] if engine.build else [])
     reasons.append(
         f"CUDA_HOME={home}: "
         + (
@@ -353,10 +365,16 @@ def cuda_env(engine: EnginePlan, facts: HostFacts, settings: Settings, reasons: 
             if version == engine.cuda
             else f"the newest CUDA {major}.x toolkit on the host (none of CUDA {engine.cuda})"
         )
-        + "; its bin on PATH and lib64 on LD_LIBRARY_PATH, explicitly (services do not read profile.d)"
+        + "; its bin on PATH"
+        + (
+            " and lib64 on LD_LIBRARY_PATH, explicitly (services do not read profile.d)"
+            if engine.build
+            else ", explicitly (services do not read profile.d); its lib64 not on LD_LIBRARY_PATH: the wheels "
+            "load their own CUDA libraries, and a toolkit's ahead of them can be another cuBLAS/nvJitLink"
+        )
     )
     return {
         "CUDA_HOME": home,
         "PATH": f"{engine.link}/bin:{home}/bin:/usr/local/bin:/usr/bin:/bin",
-        "LD_LIBRARY_PATH": ":".join(libraries),
+        **({"LD_LIBRARY_PATH": ":".join(libraries)} if libraries else {}),
     }

@@ -5,6 +5,9 @@ llmhost.plan.packages as these decisions are made."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+
 from llmhost.distros import APT_DISTROS
 from llmhost.engines import (
     CONVERT_TOOLS,
@@ -22,7 +25,7 @@ from llmhost.plan.models import check_disk
 from llmhost.plan.packages import SystemPackages
 from llmhost.plan.route import may_use_gpus
 from llmhost.plan.services import plan_services
-from llmhost.plan.types import EnginePlan, PlanError, unit_of
+from llmhost.plan.types import EnginePlan, PlanError, ServicePlan, unit_of
 from llmhost.plan.webui import plan_webui
 from llmhost.settings import HUB_SOURCES, Settings
 
@@ -37,6 +40,18 @@ def supervised(settings: Settings) -> tuple[str, tuple[str, ...], str]:
     units = [unit_of(s.name) for s in settings.services if s.engine != "ollama"]
     units += [u for u, wanted in ((gateway_unit.UNIT, settings.gateway), (webui_unit.UNIT, settings.webui)) if wanted]
     return SERVICE_USER, tuple(units), venvs_dir(settings.root)
+
+
+def vllm_checks(services: list[ServicePlan]) -> dict[str, tuple[str, ...]]:
+    """Each vLLM venv's services, as llmhost-hosttool's vllm-check takes them: the name, the parser
+    of what runs (the OpenAI server module, or `vllm serve` for a headless worker) and its arguments."""
+    checks: dict[str, list[str]] = {}
+    for svc in services:
+        if svc.engine.engine.startswith("vllm"):
+            node = svc.argv[2:3] == ("vllm-node",)  # python hosttool vllm-node ARGS; else python -m module ARGS
+            spec = {"name": svc.name, "parser": "serve" if node else "api_server", "argv": list(svc.argv[3:])}
+            checks.setdefault(svc.engine.venv, []).append(json.dumps(spec, sort_keys=True))
+    return {venv: tuple(specs) for venv, specs in checks.items()}
 
 
 def _supervisor(facts: HostFacts, settings: Settings) -> tuple[str, str]:
@@ -118,6 +133,8 @@ def plan_host(
                 + ("" if engine is svc.engine else f" (its converter and llama-quantize make {svc.name}'s GGUF)")
             )
         packages.for_service(svc, facts)  # (refuses a distribution with no known tcmalloc here)
+    for venv, specs in vllm_checks(services).items():  # a new vLLM venv proves it takes the planned options
+        engines[venv] = replace(engines[venv], serves=specs, check_tool=f"{settings.root}/bin/llmhost-hosttool")
     gateway_plan = None
     if settings.gateway and not driver_first:
         g = gateway or _alone(settings)
@@ -156,7 +173,7 @@ def plan_host(
     nofile, nofile_reasons = preconditions.open_files(facts, supervisor, services)
     reasons += shm_reasons + nofile_reasons
     driver, driver_reasons = (
-        gpu_stack.driver_first(facts) if driver_first else gpu_stack.driver(facts, list(engines.values()))
+        gpu_stack.driver_first(facts) if driver_first else gpu_stack.driver(facts, list(engines.values()), settings)
     )
     reasons += driver_reasons
     reboot, stop_after_driver, reboot_reasons = gpu_stack.reboot(driver, facts, settings)

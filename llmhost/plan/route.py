@@ -8,13 +8,13 @@ from dataclasses import dataclass
 
 from packaging.requirements import Requirement
 
-from llmhost.engines import LLAMACPP, EngineRelease, vllm_gpu_release
-from llmhost.gpus import compute_capability
+from llmhost.engines import LLAMACPP, EngineRelease
 from llmhost.modelinfo import ModelInfo
 from llmhost.plan.inputs import HostFacts
+from llmhost.plan.releases import vllm_release
 from llmhost.plan.types import PlanError
 from llmhost.served import SERVES, SERVES_GGUF, VLLM_DROPPED
-from llmhost.settings import ServiceWish
+from llmhost.settings import ServiceWish, Settings
 
 # Why auto never picks Ollama (it is chosen by pinning engine: ollama): it changes the service's
 # shape, not only its engine.
@@ -68,9 +68,10 @@ def pinned(wish: ServiceWish) -> str:
 ARCH_FALLBACK_GGUF = "Q8_0"
 
 
-def route(index: int, wish: ServiceWish, facts: HostFacts, pins: tuple = ()) -> Route:
+def route(index: int, wish: ServiceWish, facts: HostFacts, settings: Settings) -> Route:
     """What service ``index`` runs on; an engine that cannot serve its model here is refused."""
     key = f"llmhost_services[{index}]"
+    pins = settings.engine_pins
     engine, gpus = wish.engine, bool(facts.gpus)
     gguf = wish.model.info is not None and wish.model.info.gguf_file is not None
     if engine == "ollama":  # one daemon for all of them, on the GPUs where there are any
@@ -129,8 +130,7 @@ def route(index: int, wish: ServiceWish, facts: HostFacts, pins: tuple = ()) -> 
     if engine == "llamacpp":
         return Route("llamacpp", gpus, pinned(wish))
     # auto with GPUs: vLLM where it serves the architecture and the model fits, else llama.cpp.
-    ccs = [compute_capability(g.name, g.compute_capability) for g in facts.gpus]
-    vllm = vllm_gpu_release(min(ccs)) if None not in ccs else None  # an unknown one: refused in sizing
+    vllm = vllm_release(facts, settings).release  # None: no vLLM here (refused in sizing)
     info = wish.model.info
     why = vllm and unsupported(info, vllm, pins)
     if why and not info.quantization and not unsupported(info, LLAMACPP, pins):

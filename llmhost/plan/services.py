@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from llmhost.engines import BITSANDBYTES, ENGINE_DEATH, LLAMACPP, OLLAMA, VLLM_CPU
+from llmhost.engines import BITSANDBYTES, BITSANDBYTES_PLUGIN, ENGINE_DEATH, LLAMACPP, OLLAMA, VLLM_CPU
 from llmhost.gpus import compute_capability
 from llmhost.plan.cluster import Cluster, ClusterInputs, plan_cluster, stage_info
 from llmhost.plan.envs import engine_plan
@@ -14,6 +14,7 @@ from llmhost.plan.inputs import HostFacts
 from llmhost.plan.mirrors import endpoints
 from llmhost.plan.models import convert_plan, model_plan
 from llmhost.plan.packing import Ledger, cpu_shares, memory_share
+from llmhost.plan.releases import vllm_release
 from llmhost.plan.route import Route, refuse_unserved, route
 from llmhost.plan.sizing import Sizing, vllm_cache_root
 from llmhost.plan.sizing.cpu import size_cpu
@@ -32,7 +33,7 @@ def plan_services(
     gpu_memory_utilization; a service that falls back from vLLM to llama.cpp is planned here too).
     The services keep the order they are listed in. A service across hosts (``nodes``) is planned
     as this host's part of it (llmhost.plan.cluster; ``cluster``: its nodes)."""
-    routes = [route(i, wish, facts, settings.engine_pins) for i, wish in enumerate(settings.services)]
+    routes = [route(i, wish, facts, settings) for i, wish in enumerate(settings.services)]
     parts: dict[int, Cluster] = {}
     for i, wish in enumerate(settings.services):
         if wish.nodes:
@@ -76,11 +77,12 @@ def _size(
     share: int,
     root: str,
     ledger: Ledger,
-    pins: tuple = (),
+    settings: Settings,
 ) -> tuple[Sizing, str]:
     """The service sized for the engine of its route (a vLLM route with a fallback: llama.cpp where
     vLLM cannot serve the model, else vLLM's refusal), and the route's reason."""
     key = f"llmhost_services[{index}]"
+    pins = settings.engine_pins
     cc = None
     if facts.gpus:
         ccs = [compute_capability(g.name, g.compute_capability) for g in facts.gpus]
@@ -96,7 +98,7 @@ def _size(
         refuse_unserved(key, wish, LLAMACPP, pins)
         return size_llamacpp(key, wish, facts, share, None, ledger), route.reason
     try:
-        return size_vllm_gpu(key, wish, facts, cc, ledger, pins), route.reason
+        return size_vllm_gpu(key, wish, facts, cc, ledger, pins, vllm_release(facts, settings)), route.reason
     except PlanError as vllm_refusal:
         if route.fallback is None:
             raise
@@ -134,10 +136,11 @@ def plan_service(
             model=replace(wish.model, info=info),
             tensor_parallel_size=cluster.tp if facts.gpus else wish.tensor_parallel_size,
         )
-    sizing, engine_reason = _size(index, sized, route, facts, share, root, ledger, settings.engine_pins)
+    sizing, engine_reason = _size(index, sized, route, facts, share, root, ledger, settings)
     release = sizing.release
     if sizing.quantization == "bitsandbytes":  # vLLM loads bnb 4-bit through the bitsandbytes package
-        release = replace(release, requirements=release.requirements + (BITSANDBYTES,))
+        extra = BITSANDBYTES + BITSANDBYTES_PLUGIN.get(release.version, ())  # (and its plugin, where not built in)
+        release = replace(release, requirements=release.requirements + extra)
     engine = engine_plan(release, settings, host)
     reasons = [engine_reason, *sizing.reasons]
     if cluster:  # its parallelism and addresses before the numbers sized for its largest stage

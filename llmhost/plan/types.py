@@ -177,6 +177,10 @@ class EnginePlan:
     python_range: str | None = None  # the release's Requires-Python
     host_python: str | None = None  # the host's Python, where it is outside python_range (a conda env instead)
     driver_minimum: str | None = None  # the oldest NVIDIA driver its CUDA runs on (inside WSL: Windows')
+    # vLLM: what its check runs beyond the import: llmhost-hosttool's vllm-check with each service's
+    # arguments (JSON), so a venv becomes current only where its vLLM accepts the planned options
+    check_tool: str | None = None
+    serves: tuple[str, ...] = ()
     pip_timeout: int = 20  # seconds pip waits for each request (pip.conf), and
     pip_retries: int = 2  # its retries: an unreachable index cannot hold a run for long
 
@@ -199,6 +203,13 @@ class EnginePlan:
         """What proves a new env works before the link moves to it."""
         if self.binary:
             return (f"{self.venv}/bin/{self.binary}", "--version")
+        if self.serves and self.check_tool:
+            return (
+                f"{self.venv}/bin/python",
+                self.check_tool,
+                "vllm-check",
+                *(arg for service in self.serves for arg in ("--service", service)),
+            )
         return (f"{self.venv}/bin/python", "-c", f"import {self.module}")
 
     @property

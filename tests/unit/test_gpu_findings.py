@@ -29,7 +29,9 @@ def hw(seed: str, **changes):
 
 
 def test_the_a800_seeds_python_310_gets_a_conda_env_with_312_for_vllm_033():
-    plan = seed_plan("a800")
+    kept = seed_plan("a800")  # its driver 535 kept: vLLM 0.14.1, whose range takes the host's 3.10
+    assert [(e.engine, e.version, e.python, e.conda) for e in kept.engines] == [("vllm", "0.14.1", "python3", None)]
+    plan = seed_plan("a800", llmhost_driver="upgrade")
     (engine,) = plan.engines
     assert (engine.engine, engine.python, engine.python_version, engine.conda) == (
         "vllm",
@@ -53,7 +55,11 @@ def test_a_pinned_python_outside_the_range_is_refused_with_the_fix():
         plan_host(
             hw("a800"),
             load(
-                {"llmhost_services": [{"name": "q", "model": "Qwen/Qwen2-7B-Instruct"}], "llmhost_python": "python3.10"}
+                {
+                    "llmhost_services": [{"name": "q", "model": "Qwen/Qwen2-7B-Instruct"}],
+                    "llmhost_python": "python3.10",
+                    "llmhost_driver": "upgrade",
+                }
             ),
         )
     assert str(err.value) == (
@@ -76,6 +82,7 @@ def test_an_offline_host_with_a_python_outside_the_range_is_refused(tmp_path):
                 {
                     "llmhost_services": [{"name": "q", "model": "Qwen/Qwen2-7B-Instruct"}],
                     "llmhost_wheelhouse": str(tmp_path / "w"),
+                    "llmhost_driver": "upgrade",
                 }
             ),
         )
@@ -114,7 +121,7 @@ def test_the_gpu_fact_falls_back_to_wsls_nvidia_smi_for_real(tmp_path):
 
 def test_an_hgx_board_gets_the_fabric_manager_of_the_drivers_branch():
     assert _fixture("NvSwitches", "hgx-a100") == ["0000:54:00.0", "0000:55:00.0"]
-    plan = seed_plan("a800")  # six NVSwitches, driver 535 -> 580
+    plan = seed_plan("a800", llmhost_driver="upgrade")  # six NVSwitches, driver 535 -> 580
     assert plan.driver.fabric == ("nvidia-fabricmanager-580", "libnvidia-nscq-580")
     assert plan.driver.command == ("install", "--gpgpu", "nvidia:580-server-open")  # FM matches the -server driver
     assert any(
@@ -142,13 +149,11 @@ def test_an_hgx_board_gets_the_fabric_manager_of_the_drivers_branch():
 
 def test_a_display_on_the_nvidia_gpu_makes_a_desktop_even_without_its_packages():
     f = hw("rtx4060-laptop", nvidia_packages=frozenset(), nvidia_displays=1)
-    plan = plan_host(f, load({"llmhost_services": [{"name": "q", "model": "Qwen/Qwen2.5-0.5B-Instruct"}]}))
+    data = {"llmhost_services": [{"name": "q", "model": "Qwen/Qwen2.5-0.5B-Instruct"}], "llmhost_driver": "upgrade"}
+    plan = plan_host(f, load(data))
     assert plan.driver.command == ("install", "nvidia:580-open")
     assert any(r.startswith("driver flavour: desktop (1 display(s) connected to its NVIDIA GPU") for r in plan.reasons)
-    server = plan_host(
-        hw("rtx4060-laptop", nvidia_packages=frozenset()),
-        load({"llmhost_services": [{"name": "q", "model": "Qwen/Qwen2.5-0.5B-Instruct"}]}),
-    )
+    server = plan_host(hw("rtx4060-laptop", nvidia_packages=frozenset()), load(data))
     assert server.driver.command == ("install", "--gpgpu", "nvidia:580-server-open")
 
 

@@ -65,7 +65,10 @@ def seed_plan_data(seed):
 
 
 def plan_of(f, **data):
+    """The plan of ``f`` with ``data``; these tests are about installing a driver: llmhost_driver "upgrade"
+    unless they say otherwise (by default a working driver is kept: tests/unit/test_gpu_chain.py)."""
     data.setdefault("llmhost_services", [{"name": "q", "model": "Qwen/Qwen2.5-7B-Instruct"}])
+    data.setdefault("llmhost_driver", "upgrade")
     return plan_host(f, load(data))
 
 
@@ -73,7 +76,7 @@ def plan_of(f, **data):
 
 
 def test_rtx4060_seed_installs_580_the_ubuntu_way_then_stops_for_the_reboot(monkeypatch):
-    plan = seed_plan("rtx4060-laptop")
+    plan = seed_plan("rtx4060-laptop", llmhost_driver="upgrade")
     assert (plan.driver.method, plan.driver.install, plan.driver.reboot) == ("ubuntu-drivers", True, True)
     # the desktop driver (its desktop stays), open kernel modules (Ada); nvidia-smi comes with it
     assert driver_commands(monkeypatch, plan) == ([["ubuntu-drivers", "install", "nvidia:580-open"]], [])
@@ -109,14 +112,15 @@ def test_rtx4060_seed_installs_580_the_ubuntu_way_then_stops_for_the_reboot(monk
         for r in svc.reasons
     )
     assert "bitsandbytes==0.50.2" in svc.engine.requirements  # the seed's 4-bit
-    # with a 13.0 toolkit beside them, the service gets that one explicitly
+    # with a 13.0 toolkit beside them, the service gets that one explicitly: CUDA_HOME and its bin, never
+    # its lib64 ahead of the wheels' own CUDA libraries
     both = plan_of(
         facts("rtx4060-laptop"),
         llmhost_services=seed_plan_data("rtx4060-laptop"),
         llmhost_cuda_toolkits=["12.9", "13.0"],
     )
     env = dict(both.services[0].env)
-    assert env["CUDA_HOME"] == "/usr/local/cuda-13.0" and env["LD_LIBRARY_PATH"] == "/usr/local/cuda-13.0/lib64"
+    assert env["CUDA_HOME"] == "/usr/local/cuda-13.0" and "LD_LIBRARY_PATH" not in env
     assert env["PATH"] == "/opt/llmhost/venvs/vllm-current/bin:/usr/local/cuda-13.0/bin:/usr/local/bin:/usr/bin:/bin"
 
 
@@ -272,7 +276,8 @@ def test_wsl_gets_no_driver_operation_and_toolkits_from_wsl_ubuntu():
         llmhost_services=[{"name": "q", "model": "Qwen/Qwen2.5-0.5B-Instruct", "engine": "vllm"}],
         llmhost_cuda_toolkits=["13.0"],
     )
-    assert dict(with13.services[0].env)["LD_LIBRARY_PATH"] == "/usr/lib/wsl/lib:/usr/local/cuda-13.0/lib64"
+    assert dict(with13.services[0].env)["LD_LIBRARY_PATH"] == "/usr/lib/wsl/lib"  # the wheels' own CUDA libraries
+    assert dict(with13.services[0].env)["CUDA_HOME"] == "/usr/local/cuda-13.0"
     # even GPUs that nvidia-smi cannot read are never a reason for a driver inside WSL
     blind = plan_of(dataclasses.replace(f, gpus=(), pci_gpus=1))
     assert blind.driver is None and blind.services[0].engine.engine == "vllm-cpu"

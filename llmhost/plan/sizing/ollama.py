@@ -15,7 +15,11 @@ from llmhost.plan.sizing.llamacpp import LLAMACPP_RUNTIME_BYTES, LLAMACPP_SLOTS,
 from llmhost.plan.types import EnginePlan, OllamaPlan, PlanError, ServicePlan, gib
 from llmhost.settings import ServiceWish, Settings
 
-OLLAMA_CONTEXT = 4096  # Ollama's own default num_ctx; a service's max_model_len overrides it
+# llmhost's num_ctx for an Ollama model, written into its Modelfile (a service's max_model_len
+# overrides it). Never left to the daemon: Ollama v0.22.1 picks its default by the GPUs' total VRAM
+# (server/routes.go: >= 47 GiB 262144, >= 23 GiB 32768, else 4096; envconfig/config.go "default:
+# 4k/32k/256k based on VRAM"), which would size the KV cache differently on every host.
+OLLAMA_CONTEXT = 4096
 OLLAMA_DIR = "ollama"  # under llmhost_root: models/ (OLLAMA_MODELS) and the Modelfiles
 
 
@@ -167,7 +171,8 @@ def plan_ollama(
             + (
                 "(pinned)"
                 if wish.max_model_len
-                else f"(Ollama's default {OLLAMA_CONTEXT}, capped by the model's {info.max_position_embeddings})"
+                else f"(llmhost's default {OLLAMA_CONTEXT}, capped by the model's {info.max_position_embeddings}; set in "
+                "the Modelfile, not left to Ollama v0.22.1's VRAM-based 4k/32k/256k default)"
             )
             + f"; KV {gib(kv)} for {num_parallel} parallel requests",
         ]

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import math
 
-from llmhost.engines import vllm_gpu_release
 from llmhost.gpus import BF16_MIN_CC
 from llmhost.modelinfo import ModelInfo
 from llmhost.plan.inputs import HostFacts
 from llmhost.plan.packing import GPU_USABLE_FRACTION, GPU_UTIL_MAX, Ledger
-from llmhost.plan.route import refuse_unserved
+from llmhost.plan.releases import VllmChoice
+from llmhost.plan.route import refuse_unserved, unsupported
 from llmhost.plan.sizing import DTYPE_BYTES, Sizing, kv_words
 from llmhost.plan.types import GiB, PlanError, gib
 from llmhost.settings import ServiceWish
@@ -67,20 +67,31 @@ def _gpu_weights(info: ModelInfo, dtype_bytes: int, quantization: str | None) ->
     return params * dtype_bytes, f"{params / 1e9:.2f} B params x {dtype_bytes} B"
 
 
-def size_vllm_gpu(key: str, wish: ServiceWish, facts: HostFacts, cc: float, ledger: Ledger, pins: tuple) -> Sizing:
+def size_vllm_gpu(
+    key: str, wish: ServiceWish, facts: HostFacts, cc: float, ledger: Ledger, pins: tuple, choice: VllmChoice
+) -> Sizing:
     info = wish.model.info
     if info is None:
         raise PlanError(
             f"{key}.model: llmhost has no numbers for {wish.model.spec}: its hub metadata was not read (llmhost "
             "reads Hugging Face's; for a modelscope: id name its hf: id, or give a directory with its config.json)"
         )
-    release = vllm_gpu_release(cc)
+    release = choice.release
+    if choice.refusal:
+        raise PlanError(f"{key}.engine: {choice.refusal}")
     if release is None:
         raise PlanError(f"{key}.engine: vLLM needs compute capability >= 7.0; {facts.gpus[0].name} has {cc}")
+    newer = choice.upgrade_brings
+    if newer and unsupported(info, release, pins) and not unsupported(info, newer, pins):
+        raise PlanError(
+            f"{key}.engine: {unsupported(info, release, pins)}; vllm {release.version} is the newest that runs on "
+            f'the kept driver {facts.gpu_driver}: llmhost_driver = "upgrade" brings vllm {newer.version}'
+        )
     refuse_unserved(key, wish, release, pins)
     reasons = [
         f"engine vllm=={release.version} ({release.variant}): the GPUs have compute capability {cc}"
-        + (" (Volta: vLLM's docs list cc >= 7.0 up to the 0.14 line, cc >= 7.5 later)" if cc < 7.5 else "")
+        + (" (Volta: vLLM's docs list cc >= 7.0 up to the 0.14 line, cc >= 7.5 later)" if cc < 7.5 else ""),
+        *choice.reasons,
     ]
 
     # dtype: bf16 only on cc >= 8.0 (the seed's MX450 crashed with bf16); quantized kernels want fp16.
