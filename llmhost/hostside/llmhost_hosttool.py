@@ -20,6 +20,7 @@ venv's Python. Standard library only, except `fetch`, which imports huggingface_
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -796,6 +797,7 @@ def vllm_node(argv: list[str]) -> int:
     return 0
 
 
+@functools.cache
 def _vllm_parser(kind: str):
     """The parser of what a service runs: the OpenAI server module (``python -m
     vllm.entrypoints.openai.api_server``, whose ``__main__`` builds it with make_arg_parser; the module
@@ -818,7 +820,7 @@ def _vllm_parser(kind: str):
 
 
 def _vllm_problems(service: dict) -> list[str]:
-    """What stops this venv's vLLM from serving ``service`` ({"name", "parser", "argv"}), in vLLM's words."""
+    """What stops this venv's vLLM from serving ``service`` ({"name", "parser", "argv", "cc"}), in vLLM's words."""
     import contextlib
     import io
 
@@ -840,6 +842,12 @@ def _vllm_problems(service: dict) -> list[str]:
     except Exception as e:  # noqa: BLE001 (validate_parsed_serve_args, or an EngineArgs field's own check)
         return [f"{type(e).__name__}: {e}"]
     problems = []
+    have = current_platform.get_device_capability()
+    if service.get("cc") and have is not None and have.to_int() < round(service["cc"] * 10):
+        problems.append(
+            f"planned for GPUs of compute capability {service['cc']}; {current_platform.get_device_name()} has "
+            f"{have.as_version_str()}"
+        )
     quantization = engine.quantization
     if quantization:
         if quantization not in QUANTIZATION_METHODS:
@@ -849,7 +857,6 @@ def _vllm_problems(service: dict) -> list[str]:
             )
         else:
             need = get_quantization_config(quantization).get_min_capability()
-            have = current_platform.get_device_capability()
             if have is not None and have.to_int() < need:
                 problems.append(
                     f"--quantization {quantization}: needs compute capability >= {need / 10} "
@@ -932,7 +939,10 @@ def main(argv=None) -> int:
     p.set_defaults(func=fetch)
     p = sub.add_parser("vllm-check")
     p.add_argument(
-        "--service", action="append", required=True, help='{"name": ..., "parser": "api_server"|"serve", "argv": [...]}'
+        "--service",
+        action="append",
+        required=True,
+        help='{"name": ..., "parser": "api_server"|"serve", "argv": [...], "cc": the GPUs\' planned compute capability}',
     )
     p.set_defaults(func=vllm_check)
     p = sub.add_parser("status")

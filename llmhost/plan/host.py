@@ -23,6 +23,7 @@ from llmhost.plan.hostplan import HostPlan
 from llmhost.plan.inputs import Backend, GatewayInputs, HostFacts, owned_record
 from llmhost.plan.models import check_disk
 from llmhost.plan.packages import SystemPackages
+from llmhost.plan.releases import gpus_cc
 from llmhost.plan.route import may_use_gpus
 from llmhost.plan.services import plan_services
 from llmhost.plan.types import EnginePlan, PlanError, ServicePlan, unit_of
@@ -42,14 +43,20 @@ def supervised(settings: Settings) -> tuple[str, tuple[str, ...], str]:
     return SERVICE_USER, tuple(units), venvs_dir(settings.root)
 
 
-def vllm_checks(services: list[ServicePlan]) -> dict[str, tuple[str, ...]]:
+def vllm_checks(services: list[ServicePlan], facts: HostFacts) -> dict[str, tuple[str, ...]]:
     """Each vLLM venv's services, as llmhost-hosttool's vllm-check takes them: the name, the parser
-    of what runs (the OpenAI server module, or `vllm serve` for a headless worker) and its arguments."""
+    of what runs (the OpenAI server module, or `vllm serve` for a headless worker), its arguments and
+    the compute capability it was planned for (None: the CPU build)."""
     checks: dict[str, list[str]] = {}
     for svc in services:
         if svc.engine.engine.startswith("vllm"):
             node = svc.argv[2:3] == ("vllm-node",)  # python hosttool vllm-node ARGS; else python -m module ARGS
-            spec = {"name": svc.name, "parser": "serve" if node else "api_server", "argv": list(svc.argv[3:])}
+            spec = {
+                "name": svc.name,
+                "parser": "serve" if node else "api_server",
+                "argv": list(svc.argv[3:]),
+                "cc": gpus_cc(facts) if svc.engine.cuda else None,
+            }
             checks.setdefault(svc.engine.venv, []).append(json.dumps(spec, sort_keys=True))
     return {venv: tuple(specs) for venv, specs in checks.items()}
 
@@ -133,7 +140,7 @@ def plan_host(
                 + ("" if engine is svc.engine else f" (its converter and llama-quantize make {svc.name}'s GGUF)")
             )
         packages.for_service(svc, facts)  # (refuses a distribution with no known tcmalloc here)
-    for venv, specs in vllm_checks(services).items():  # a new vLLM venv proves it takes the planned options
+    for venv, specs in vllm_checks(services, facts).items():  # a new vLLM venv proves it takes the planned options
         engines[venv] = replace(engines[venv], serves=specs, check_tool=f"{settings.root}/bin/llmhost-hosttool")
     gateway_plan = None
     if settings.gateway and not driver_first:
