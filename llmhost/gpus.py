@@ -202,6 +202,23 @@ CUDA_REPO_DISTROS = {
 CUDA_REPO_WSL = "wsl-ubuntu"
 CUDA_REPO_ARCHS = {"x86_64": "x86_64", "aarch64": "sbsa"}
 CUDA_KEYRING = "cuda-keyring_1.1-1_all.deb"
+# On Ubuntu the driver is Canonical's (ubuntu-drivers: signed prebuilt modules). NVIDIA's repository
+# carries packages of the same names up to branch 580 (nvidia-kernel-common-580, libnvidia-compute-580,
+# ...), and its cuda-keyring pins the whole repository at 600 (cuda-repository-pin-600: "Package: *",
+# "Pin: release l=NVIDIA CUDA"), above the archive's 500: apt would take NVIDIA's driver packages,
+# whose versions Canonical's signed modules do not depend on. This file holds them below the
+# archive; NVIDIA's toolkits keep its 600. Read back by the real apt in tests/unit/test_apt_pin.py.
+DRIVER_PIN_FILE = "/etc/apt/preferences.d/llmhost-nvidia-driver"
+DRIVER_PIN_PACKAGES = (
+    "nvidia-*",
+    "libnvidia-*",
+    "xserver-xorg-video-nvidia-*",
+    "linux-modules-nvidia-*",
+    "linux-objects-nvidia-*",
+    "linux-signatures-nvidia-*",
+)
+CUDA_REPO_LABEL = "NVIDIA CUDA"  # its Release file's Label (a mirror copies it, signed)
+DRIVER_PIN_PRIORITY = 100
 
 
 def cuda_toolkit_package(version: str) -> str:

@@ -68,6 +68,7 @@ def host_json(plan: HostPlan) -> dict:
                 **e.summary(),
                 "requirements": list(e.requirements),
                 "remove": list(e.remove),
+                "check": list(e.check),  # what a new venv must pass before the link moves to it
             }
             for e in plan.engines
         },

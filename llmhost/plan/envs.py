@@ -393,5 +393,12 @@ def engine_reason(engine: EnginePlan, settings: Settings) -> str:
         f"engine {'conda env' if engine.conda else 'venv'} {engine.venv}: {', '.join(engine.requirements)}"
         + (f" ({'; '.join(where)})" if where else "")
         + fitted
-        + f"; {engine.link} switches to it once its Python imports {engine.module}; {engine.keep} venv(s) kept"
+        + f"; {engine.link} switches to it once "
+        + (
+            "its vLLM accepts the planned services' arguments (llmhost-hosttool vllm-check: vLLM's own parser, "
+            "the quantization registered and supported by the GPUs, the dtype)"
+            if engine.engine.startswith("vllm")
+            else f"its Python imports {engine.module}"
+        )
+        + f"; {engine.keep} venv(s) kept"
     )

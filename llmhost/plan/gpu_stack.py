@@ -15,6 +15,9 @@ from llmhost.gpus import (
     CUDA_REPO_WSL,
     DRIVER_BRANCH,
     DRIVER_METHODS,
+    DRIVER_PIN_FILE,
+    DRIVER_PIN_PACKAGES,
+    DRIVER_PIN_PRIORITY,
     FABRIC_MANAGER_SERVICE,
     OPEN_MODULES_MIN_CC,
     OPEN_MODULES_MIN_PCI_DEVICE,
@@ -264,12 +267,19 @@ def toolkits(
     if arch is None:
         raise PlanError(f"{key}: NVIDIA's CUDA repository has no packages for {facts.arch}")
     mirror = None if settings.cuda_repo_given else dict(settings.mirror).get("cuda")
-    repo = CudaRepoPlan(mirror or settings.cuda_repo_url, distro, arch)
+    ubuntu = facts.os_id == "ubuntu" and not facts.wsl  # the driver is Canonical's (wsl-ubuntu has none)
+    repo = CudaRepoPlan(mirror or settings.cuda_repo_url, distro, arch, DRIVER_PIN_FILE if ubuntu else None)
     reasons = [
         f"cuda repository: {repo.url} (its {CUDA_KEYRING}; the source file llmhost writes)"
         + (f"; llmhost_mirror ({settings.mirror_name}): a copy of NVIDIA's, signed by NVIDIA's key" if mirror else "")
         + (" — wsl-ubuntu: toolkits without any driver" if facts.wsl else "")
     ]
+    if repo.driver_pin:
+        reasons.append(
+            f"apt pin {repo.driver_pin}: NVIDIA's driver packages ({' '.join(DRIVER_PIN_PACKAGES)}) at priority "
+            f"{DRIVER_PIN_PRIORITY} from its repository (cuda-keyring pins all of it at 600, above Ubuntu's 500): "
+            "the driver and its signed modules stay Canonical's; the toolkits come from NVIDIA"
+        )
     if settings.cuda_toolkits:
         have = [v for v in settings.cuda_toolkits if v in facts.cuda_toolkits]
         reasons.append(

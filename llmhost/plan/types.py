@@ -78,6 +78,7 @@ class CudaRepoPlan:
     base: str
     distro: str
     arch: str
+    driver_pin: str | None = None  # Ubuntu: the apt preferences file holding its driver packages to Ubuntu's
 
     @property
     def url(self) -> str:

@@ -240,3 +240,29 @@ def test_a_removed_service_is_stopped_and_its_files_go(first_run):
     chat()
     again = pyinfra(*DEPLOY)
     assert again.rc == 0 and again.changed == []
+
+
+def test_a_new_vllm_venv_is_checked_with_the_planned_arguments_by_vllm_itself(first_run):
+    """The check a new vLLM venv passes before its link moves (llmhost-hosttool vllm-check, as the plan
+    gives it), run for real in the venv this machine serves from: the planned arguments pass vLLM's own
+    parser; an argument vLLM does not take fails it, naming it."""
+    plan = subprocess.run(
+        [".venv/bin/llmhost", "plan", "inventories/local.py", "--json", *LOCAL_TORCH],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    (engine,) = json.loads(plan.stdout)["@local"]["engines"].values()
+    check = engine["check"]
+    assert check[1:3] == ["/opt/llmhost/bin/llmhost-hosttool", "vllm-check"], check
+    current = os.path.realpath("/opt/llmhost/venvs/vllm-cpu-current")
+    argv = [f"{current}/bin/python", *check[1:]]  # the venv serving now: the plan's is the same one
+    started = time.monotonic()
+    ok = subprocess.run(argv, capture_output=True, text=True, check=False)
+    record_timing("vllm-check of the planned service in the vllm-cpu venv", time.monotonic() - started)
+    assert ok.returncode == 0 and "vLLM 0.32.0 accepts the arguments of tiny" in ok.stdout, ok.stderr[-3000:]
+    spec = json.loads(check[-1])
+    bad = json.dumps({**spec, "argv": [*spec["argv"], "--max-num-seqz", "4"]})
+    refused = subprocess.run([*argv[:-1], bad], capture_output=True, text=True, check=False)
+    assert refused.returncode == 1
+    assert "vLLM 0.32.0 cannot serve tiny: " in refused.stderr and "--max-num-seqz" in refused.stderr, refused.stderr
