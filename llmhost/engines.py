@@ -100,6 +100,11 @@ VLLM_CUDA = EngineRelease(
 # compute capability >= 7.0 up to the 0.14 line, >= 7.5 later; V100s run it in fp16, eager) and
 # every GPU whose kept driver predates CUDA 13 (branch < 580: CUDA minor-version compatibility,
 # llmhost/gpus.py).
+# On Volta its attention is Triton's: of its backends (vllm/platforms/cuda.py) FlashAttention needs
+# cc >= 8.0 and FlashInfer 7.5, so TRITON_ATTN serves cc 7.0 (xformers is gone), on triton 3.5.1
+# (torch 2.9.1's pin), whose README lists "Compute Capability 8.0+" since triton-lang/triton#5066,
+# which made tl.dot fall back to FMA below 8.0 rather than refuse: it runs, more slowly. Not seen on
+# a V100 here (the lent machines are H100/H200); llama.cpp remains the Volta fallback.
 VLLM_CU128 = EngineRelease(
     engine="vllm",
     version="0.14.1",

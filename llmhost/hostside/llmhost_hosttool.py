@@ -903,7 +903,11 @@ def vllm_check(args) -> int:
 
     load_general_plugins()
     services = [json.loads(s) for s in args.service]
-    problems = [f"{s['name']}: {p}" for s in services for p in _vllm_problems(s)]
+    try:
+        problems = [f"{s['name']}: {p}" for s in services for p in _vllm_problems(s)]
+    except Exception as e:  # noqa: BLE001 (vLLM's own start-up checks, e.g. no device it can use)
+        print(f"vLLM {__version__} cannot serve here: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
     for line in problems:
         print(f"vLLM {__version__} cannot serve {line}", file=sys.stderr)
     if not problems:

@@ -15,6 +15,8 @@
 #     is kept and the service is started by hand with the plan's own argv and environment
 #  4. the service answers a chat completion, every layer on the GPU (llama.cpp's log, and
 #     nvidia-smi's compute apps list the server with its memory)
+#  (1b, said, not counted: the vLLM release the plan picks for this driver, and the check a new vLLM
+#     venv must pass run on this GPU with the image's vLLM where it has one; no vLLM venv is installed)
 # Exit 0 only when 1, 2 and 4 held. Budget: ~8 minutes on 16 cores (the CUDA build is most of it).
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 2
@@ -66,6 +68,22 @@ step "plan: $(grep -c . "$OUT/plan.txt") lines; $(grep -m1 'llama-server built w
   && step "plan of two real models: ok ($OUT/plan-only.txt)" || step "plan of two real models refused: $(tail -1 "$OUT/plan-only.txt")"
 "${LLMHOST[@]}" plan scripts/gpu-acceptance/refuse-72b.py > "$OUT/refuse-72b.txt" 2>&1 \
   && fail "a 72B in bf16 on this machine was planned ($OUT/refuse-72b.txt)" || step "72B refused: $(tail -1 "$OUT/refuse-72b.txt")"
+
+# 1b. the vLLM GPU path, as far as this machine allows. The release the plan picks for this driver
+# (the driver kept: the newest vLLM it runs), then the check a new vLLM venv must pass, run on the
+# real GPU with a Python that has vLLM where the image has one (VLLM_PY, default the image's python3):
+# the pinned wheels (10 GB with their CUDA libraries) cannot travel here and no index answers, so
+# no vLLM venv is installed; what ran is said.
+step "vllm release: $(grep -h -m1 -o 'vllm [0-9][0-9.]*[^;]*: the driver[^;]*runs CUDA [0-9.]*' "$OUT/plan-only.txt" "$OUT/plan.txt" | head -1 | cut -c1-300)"
+"${LLMHOST[@]}" plan scripts/gpu-acceptance/plan-only.py --json > "$OUT/plan-only.json" 2> "$OUT/plan-only.err"
+VLLM_PY=${VLLM_PY:-python3}
+if "$VLLM_PY" -c 'import vllm' > /dev/null 2>&1; then
+  "$PY" scripts/gpu-acceptance/vllm_check.py "$OUT/plan-only.json" "$VLLM_PY" > "$OUT/vllm-check.txt" 2>&1
+  step "vllm-check on this GPU: exit $? ($(tr '\n' ' ' < "$OUT/vllm-check.txt" | cut -c1-700))"
+else
+  step "vllm-check: not run: no vLLM in $VLLM_PY (the pinned wheels cannot be carried here; tests/upstream/test_gpu_contract.py runs the same check in them without a GPU)"
+fi
+step "driver verdict of the image's torch: $(python3 -c 'import torch; print(torch.version.cuda, torch.cuda.is_available())' 2>&1 | tail -1)"
 
 # The plan's engine directory and flags, from the same planner the deploy runs
 read -r ENGINE_DIR FLAGS < <("$PY" scripts/gpu-acceptance/planned_build.py "$OUT/plan.txt")
