@@ -98,13 +98,10 @@ VLLM_CUDA = EngineRelease(
 # The last vLLM built with CUDA 12 that llmhost pins: 0.14.1 pins torch 2.9.1, PyPI's CUDA 12.8 build
 # (nvidia-cuda-runtime-cu12==12.8.90). It serves Volta (cc 7.0: vLLM's GPU install docs list
 # compute capability >= 7.0 up to the 0.14 line, >= 7.5 later; V100s run it in fp16, eager) and
-# every GPU whose kept driver predates CUDA 13 (branch < 580: CUDA minor-version compatibility,
-# llmhost/gpus.py).
-# On Volta its attention is Triton's: of its backends (vllm/platforms/cuda.py) FlashAttention needs
-# cc >= 8.0 and FlashInfer 7.5, so TRITON_ATTN serves cc 7.0 (xformers is gone), on triton 3.5.1
-# (torch 2.9.1's pin), whose README lists "Compute Capability 8.0+" since triton-lang/triton#5066,
-# which made tl.dot fall back to FMA below 8.0 rather than refuse: it runs, more slowly. Not seen on
-# a V100 here (the lent machines are H100/H200); llama.cpp remains the Volta fallback.
+# every GPU whose kept driver predates CUDA 13 (< 580: minor-version compatibility, llmhost/gpus.py).
+# On Volta its attention is TRITON_ATTN (FlashAttention needs cc 8.0, FlashInfer 7.5) on triton 3.5.1,
+# which lists cc 8.0+ since triton-lang/triton#5066, where tl.dot falls back to FMA below 8.0: it
+# runs, slower. Not seen on a V100 here; llama.cpp remains the Volta fallback.
 VLLM_CU128 = EngineRelease(
     engine="vllm",
     version="0.14.1",
@@ -122,11 +119,9 @@ VLLM_CU128 = EngineRelease(
 # bitsandbytes 4-bit (quantization=bitsandbytes): vLLM quantizes the checkpoint as it loads, through
 # this package, which its wheels do not pull in. Added to a vLLM venv only when a service plans it.
 BITSANDBYTES = ("bitsandbytes==0.50.2",)  # PyPI 0.50.2 (torch>=2.4,<3)
-# vLLM 0.33.0 has no bitsandbytes of its own (QuantizationMethods lacks it; vllm/config/model.py:
-# "Unknown quantization method"): the out-of-tree plugin registers it through the
-# vllm.general_plugins entry point (vllm_bnb_plugin:register, which vLLM's server loads at start).
-# PyPI 0.0.3 requires vllm (unpinned) and bitsandbytes>=0.48.1. The releases that still have it built
-# in need only the package.
+# vLLM 0.33.0 has no bitsandbytes of its own ("Unknown quantization method"): the plugin registers it
+# through the vllm.general_plugins entry point its server loads (PyPI 0.0.3: vllm unpinned,
+# bitsandbytes>=0.48.1, held against its metadata by tests/upstream/test_pins.py).
 BITSANDBYTES_PLUGIN = {"0.33.0": ("vllm-bnb-plugin==0.0.3",)}
 
 
