@@ -32,12 +32,17 @@ SEEDS = {
 # allows the reboot. Its mirrors (TUNA's PyPI) are not reachable from here either: a run there is
 # refused before any change, naming llmhost_mirror (tests/e2e/test_bad_input.py shows such a
 # refusal), so the dry run takes PyPI.
+# The rtx4060 seed keeps its working driver 550 (llmhost_driver's default): vLLM 0.14.1 (CUDA 12.8)
+# runs on it. The v100 stand-in's 470 runs no CUDA 12 wheel, and the a800 dry run is the one that
+# reboots: both ask for the upgrade.
 OVERRIDES = {
     "a800": {
         "llmhost_services": [{"name": "qwen7", "model": "Qwen/Qwen2.5-7B-Instruct"}],
         "llmhost_allow_reboot": True,
         "llmhost_mirror": "none",
-    }
+        "llmhost_driver": "upgrade",
+    },
+    "v100": {"llmhost_driver": "upgrade"},
 }
 
 
@@ -81,13 +86,19 @@ def dry(host, seed: str) -> tuple[list[str], str]:
     return changing, out
 
 
-def test_rtx4060_seed_dry_run_plans_driver_repository_toolkits_then_stops(gpu_host):
+def test_rtx4060_seed_dry_run_keeps_its_driver_and_goes_on_to_the_engines(gpu_host):
     changing, out = dry(gpu_host, "rtx4060-laptop")
     gpu = [name for name in changing if name.startswith("llmhost gpu layer | ")]
-    assert gpu == driver_from_nvidia_repo("open") + ["llmhost gpu layer | CUDA toolkits 12.9, 12.6 side by side"]
-    # driver 550 -> 580 needs a reboot that is not allowed: nothing after the gpu layer
-    assert not [n for n in changing if n.split(" | ")[0] in ("llmhost engine layer", "llmhost service layer")]
-    assert "this run ends after the gpu layer: driver branch 580 is installed by this run" in out
+    # no driver operation: 550 is kept; NVIDIA's repository for the toolkits the seed asks for
+    assert gpu == [
+        "llmhost gpu layer | NVIDIA's cuda-keyring (debian12)",
+        "llmhost gpu layer | NVIDIA's repository (/etc/apt/sources.list.d/cuda-debian12-x86_64.list)",
+        "llmhost gpu layer | Refresh apt package lists (NVIDIA's repository)",
+        "llmhost gpu layer | CUDA toolkits 12.9, 12.6 side by side",
+    ]
+    # and the run goes on: vLLM 0.14.1, the release that runs on that driver
+    assert any(n.startswith("llmhost engine layer | Install vllm 0.14.1") for n in changing), changing
+    assert "this run ends after the gpu layer" not in out
     assert "Operations:" not in out and gpu_host.sh("ls /etc/apt/sources.list.d/").strip() == ""  # dry: nothing ran
 
 

@@ -88,7 +88,12 @@ def test_a_driver_installed_before_waits_for_its_reboot_and_the_run_stops_there(
         f"dpkg -i {REPO_DIR}/debian12/x86_64/nvidia-driver-pinning-580_580.95.05-1_amd64.deb "
         f"{REPO_DIR}/debian12/x86_64/nvidia-open_580.95.05-1_amd64.deb >/dev/null"
     )
-    gpu_data = {**DATA, "llmhost_services": [{"name": "q", "model": "Qwen/Qwen2.5-0.5B-Instruct"}]}  # engine auto
+    # engine auto; the earlier run that installed 580 was asked to upgrade (a working 550 is kept otherwise)
+    gpu_data = {
+        **DATA,
+        "llmhost_services": [{"name": "q", "model": "Qwen/Qwen2.5-0.5B-Instruct"}],
+        "llmhost_driver": "upgrade",
+    }
     inv = str(harness.write_inventory(harness.STATE / "nvrepo-gpu.py", [host], gpu_data))
     r = run(inv, "deploys/serve.py", "driver installed, reboot pending")
     assert r.changed == []  # nothing installed again, no engine layer at all
