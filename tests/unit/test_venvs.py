@@ -4,8 +4,10 @@ link/prune operations at the command level (facts in, commands or a no-op out)."
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import shlex
+import subprocess
 
 import pytest
 
@@ -230,3 +232,25 @@ def test_pruning_keeps_the_current_and_the_newest_that_worked(monkeypatch, venvs
     )
     assert commands == [["rm", "-rf", f"/v/{name}"] for name in dropped]
     assert bool(fake.noops) == (not dropped)
+
+
+def test_a_vllm_venvs_check_reaches_its_python_as_the_plan_wrote_it(monkeypatch, tmp_path):
+    """The check a new vLLM venv passes (llmhost-hosttool vllm-check with each service's JSON) as the
+    operation yields it, run by a real shell: a stand-in Python receives exactly the plan's arguments."""
+    from tests.unit.common import seed_plan
+
+    plan = seed_plan("rtx4060-laptop")
+    (engine,) = [e for e in plan.engines if e.engine == "vllm"]
+    assert engine.check[1:3] == ("/opt/llmhost/bin/llmhost-hosttool", "vllm-check")
+    specs = [json.loads(s) for s in engine.check[4::2]]
+    assert [s["argv"] for s in specs] == [list(svc.argv[3:]) for svc in plan.services if svc.engine.engine == "vllm"]
+    assert {s["cc"] for s in specs} == {8.9} and {s["parser"] for s in specs} == {"api_server"}
+    python = tmp_path / "python"
+    python.write_text('#!/bin/sh\nfor a in "$@"; do printf "%s\\0" "$a"; done\n')
+    python.chmod(0o755)
+    check = [str(python), *engine.check[1:]]
+    commands = venv_ops.current._inner(link="/v/vllm-current", venv="/v/vllm-0.14.1-x", check=check)
+    monkeypatch.setattr(venv_ops, "host", FakeHost(by_class={"Link": {"link_target": "vllm-0.33.0-y"}}))
+    first = next(iter(commands)).get_raw_value()
+    got = subprocess.run(["sh", "-c", first], capture_output=True, check=True).stdout.split(b"\0")[:-1]
+    assert [a.decode() for a in got] == list(engine.check[1:])
