@@ -282,16 +282,24 @@ def parse_ollama(files: Mapping[str, str]) -> dict:
         raise ValueError("convert/convert.go: no switch p.Architectures[0] in LoadModelMetadata")
     convert = {name for case in re.findall(r"\n\tcase ([^\n]*):", switch.group(1)) for name in _GO_STRING.findall(case)}
     vendored = re.search(r'LLAMA_COMMIT\s*=\s*"(\w+)"', files.get("llama/build-info.cpp", ""))
+    # the daemon's settings (envconfig's AsMap) and a Modelfile's PARAMETER names (the json tags of
+    # api.Options and the Runner it embeds, which the Modelfile parser maps them by)
+    env = re.findall(r'^\s*"(OLLAMA_\w+)":\s*\{', files["envconfig/config.go"].split("func AsMap()", 1)[1], re.M)
+    types = files["api/types.go"]
+    structs = [types.split(f"\ntype {name} struct {{", 1)[1].split("\n}", 1)[0] for name in ("Options", "Runner")]
     return {
         **({"llama_cpp_commit": vendored.group(1)} if vendored else {}),
         "gguf": gguf_arch_names(files["llama/llama.cpp/src/llama-arch.cpp"]),
         "native": sorted(engine),
         "convert": sorted(convert),
+        "env": sorted(env),
+        "parameters": sorted({tag for body in structs for tag in re.findall(r'json:"(\w+)', body)}),
     }
 
 
 _OLLAMA_FILES = re.compile(
     r"llama/(llama\.cpp/src/llama-arch\.cpp|build-info\.cpp)|convert/convert\.go|model/models/.*\.go"
+    r"|envconfig/config\.go|api/types\.go"
 )
 
 
@@ -299,7 +307,7 @@ def _ollama_source(version: str, commit: str) -> str:
     return (
         f"{OLLAMA_REPO} tag v{version} = commit {commit}: llama/llama.cpp/src/llama-arch.cpp (vendored "
         "llama.cpp; its commit: llama/build-info.cpp), model/models/*/*.go (model.Register), "
-        "convert/convert.go (LoadModelMetadata)"
+        "convert/convert.go (LoadModelMetadata), envconfig/config.go (AsMap), api/types.go (Options, Runner)"
     )
 
 

@@ -108,6 +108,60 @@ def render_cli(hardware: str) -> str:
     return "\n".join(run_cli(argv) for argv in cli_cases(hardware))
 
 
+CLI_KEYS = {  # `llmhost plan` flags -> service keys (llmhost/cli.py), their types
+    "--engine": ("engine", str),
+    "--max-model-len": ("max_model_len", int),
+    "--max-num-seqs": ("max_num_seqs", int),
+    "--dtype": ("dtype", str),
+    "--quantization": ("quantization", str),
+    "--tensor-parallel-size": ("tensor_parallel_size", int),
+    "--gpu-memory-utilization": ("gpu_memory_utilization", float),
+}
+
+
+def cli_service(argv: list[str]) -> dict:
+    """The service of a `llmhost plan --hardware ... --model ...` case, as the CLI makes it."""
+    args = dict(zip(argv[1::2], argv[2::2]))
+    service = {"name": "model", "model": args["--model"]}
+    for flag, (key, kind) in CLI_KEYS.items():
+        if flag in args:
+            service[key] = kind(args[flag])
+    return service
+
+
+def every_plan(hub: str | None = None):
+    """(where, HostPlan) of every plan the golden set makes, in the current directory (see workdir):
+    the scenarios, and each seed's own data, `llmhost plan` cases and (with the test hub at ``hub``)
+    hub models, each with its driver kept and upgraded. Refusals are left out."""
+    from llmhost import hubmeta
+    from llmhost.hardware import load_hardware
+    from llmhost.plan import PlanError, plan_host
+    from llmhost.settings import DataError, load
+
+    cases = [
+        (f"plan-{name}", dataclasses.replace(_hardware(sc["hardware"]), **sc["facts"]), sc["data"])
+        for name, sc in SCENARIOS.items()
+    ]
+    for seed in SEEDS:
+        facts = load_hardware(REPO / "tests" / "fixtures" / "hardware" / f"{seed}.yaml")
+        for policy in ("keep", "upgrade"):
+            also = f" (llmhost_driver {policy})"
+            cases.append((f"seed {seed}{also}", facts, {**seed_data(seed), "llmhost_driver": policy}))
+            for argv in cli_cases(seed):
+                data = {"llmhost_services": [cli_service(argv)], "llmhost_driver": policy}
+                cases.append((f"llmhost {' '.join(argv)}{also}", facts, data))
+            for model in hub_models() if hub else ():
+                data = {"llmhost_services": [{"name": "model", "model": model}], "llmhost_hf_endpoint": hub}
+                cases.append(
+                    (f"llmhost plan --hardware {seed} --model {model}{also}", facts, {**data, "llmhost_driver": policy})
+                )
+    for where, facts, data in cases:
+        try:
+            yield where, plan_host(facts, hubmeta.attach(load(data, estimate_weights=True)))
+        except (DataError, PlanError, hubmeta.HubError):
+            continue
+
+
 # --- llmhost plan --hardware F --model hf:ORG/NAME: any model, from the hub's metadata -----------------
 
 # the test hub's repositories (tests/hubrepos.py: real config.json files, safetensors headers) and

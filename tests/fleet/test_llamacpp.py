@@ -8,9 +8,11 @@ builds llama-server (most of its 318 s on the 2-core AMD machine, 2026-12-07; 43
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
+from tests import golden
 from tests.fleet import harness
 from tests.fleet.serving import DATA, MODEL, SERVICE, chat, serve
 
@@ -73,6 +75,26 @@ def test_llama_server_is_built_and_serves_the_gguf_beside_vllm(two_engines):
         "gguf-py",
     ]
     assert host.sh("ps -o user= -p $(systemctl show -p MainPID --value llmhost-gguf)").strip() == "llmhost"
+
+
+def test_every_option_llmhost_plans_is_one_the_built_llama_server_takes(two_engines):
+    """The options of every llama-server llmhost plans (tests/golden.py every_plan: CPU and GPU,
+    every seed) held against `llama-server --help` of the binary built from the pinned source."""
+    host, _, _ = two_engines
+    text = host.sh("/opt/llmhost/venvs/llamacpp-current/bin/llama-server --help")
+    takes = set(re.findall(r"(?:^|[\s,])(--?[A-Za-z][\w-]*)", text))
+    planned: dict[str, str] = {}
+    with golden.workdir():
+        for where, plan in golden.every_plan():
+            for svc in plan.services:
+                if svc.engine.engine == "llamacpp":
+                    for arg in svc.argv[1:]:
+                        if re.match(r"--?[A-Za-z]", arg):
+                            planned.setdefault(arg, where)
+    assert {"-ngl", "-c", "-np", "-t", "--metrics"} <= set(planned)
+    assert not {a: w for a, w in planned.items() if a not in takes}, {
+        a: w for a, w in planned.items() if a not in takes
+    }
 
 
 def test_second_run_changes_nothing_with_two_engines(served):

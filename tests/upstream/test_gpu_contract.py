@@ -18,7 +18,6 @@ Later runs: the checks alone (see the timings printed)."""
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import lzma
@@ -48,15 +47,6 @@ RELEASES = (VLLM_CU128, VLLM_CUDA)
 DEBIAN = "http://deb.debian.org/debian"
 # Debian's NVIDIA driver libraries by branch: the suite whose non-free section has that branch
 LIBCUDA_SUITES = {"535": "bookworm", "550": "trixie"}
-CLI_KEYS = {  # `llmhost plan` flags -> service keys (llmhost/cli.py), their types
-    "--engine": ("engine", str),
-    "--max-model-len": ("max_model_len", int),
-    "--max-num-seqs": ("max_num_seqs", int),
-    "--dtype": ("dtype", str),
-    "--quantization": ("quantization", str),
-    "--tensor-parallel-size": ("tensor_parallel_size", int),
-    "--gpu-memory-utilization": ("gpu_memory_utilization", float),
-}
 
 
 def _digest(value) -> str:
@@ -137,52 +127,12 @@ def fetched():
     return drivers, venvs
 
 
-def _cli_service(argv: list[str]) -> tuple[str, dict]:
-    """(seed, service) of a `llmhost plan --hardware ... --model ...` case (tests/golden.py)."""
-    args = dict(zip(argv[1::2], argv[2::2]))
-    service = {"name": "model", "model": args["--model"]}
-    for flag, (key, kind) in CLI_KEYS.items():
-        if flag in args:
-            service[key] = kind(args[flag])
-    return Path(args["--hardware"]).stem, service
-
-
 def planned(hub: str) -> dict[tuple[str, ...], dict[str, tuple[dict, list[str]]]]:
-    """The checks of every vLLM GPU venv llmhost plans, by its requirements: each distinct service
-    check (argv and compute capability) with where it was planned. ``hub``: the test hub's address
-    (its models: real config.json files and safetensors headers, AWQ and GPTQ checkpoints among them)."""
-    from llmhost import hubmeta
-    from llmhost.hardware import load_hardware
-    from llmhost.plan import PlanError, plan_host
-    from llmhost.settings import DataError, load
-
-    cases: list[tuple[str, object, dict]] = []
-    for name, scenario in golden.SCENARIOS.items():
-        facts = dataclasses.replace(golden._hardware(scenario["hardware"]), **scenario["facts"])
-        cases.append((f"plan-{name}", facts, scenario["data"]))
-    for seed in golden.SEEDS:
-        facts = load_hardware(golden.REPO / "tests" / "fixtures" / "hardware" / f"{seed}.yaml")
-        for policy in ("keep", "upgrade"):
-            cases.append(
-                (f"seed {seed} (llmhost_driver {policy})", facts, {**golden.seed_data(seed), "llmhost_driver": policy})
-            )
-            for argv in golden.cli_cases(seed):
-                _, service = _cli_service(argv)
-                data = {"llmhost_services": [service], "llmhost_driver": policy}
-                cases.append((f"llmhost {' '.join(argv)} (llmhost_driver {policy})", facts, data))
-            for model in golden.hub_models():
-                data = {
-                    "llmhost_services": [{"name": "model", "model": model}],
-                    "llmhost_hf_endpoint": hub,
-                    "llmhost_driver": policy,
-                }
-                cases.append((f"llmhost plan --hardware {seed} --model {model} (llmhost_driver {policy})", facts, data))
+    """The checks of every vLLM GPU venv llmhost plans (tests/golden.py every_plan, with the test
+    hub at ``hub``), by its requirements: each distinct service check (argv and compute capability)
+    with where it was planned."""
     checks: dict[tuple[str, ...], dict[str, tuple[dict, list[str]]]] = {}
-    for where, facts, data in cases:
-        try:
-            plan = plan_host(facts, hubmeta.attach(load(data, estimate_weights=True)))
-        except (DataError, PlanError, hubmeta.HubError):
-            continue  # a refusal: nothing to run
+    for where, plan in golden.every_plan(hub):
         for engine in plan.engines:
             if engine.engine == "vllm" and engine.serves:
                 for text in engine.serves:
