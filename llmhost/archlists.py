@@ -284,7 +284,9 @@ def parse_ollama(files: Mapping[str, str]) -> dict:
     vendored = re.search(r'LLAMA_COMMIT\s*=\s*"(\w+)"', files.get("llama/build-info.cpp", ""))
     # the daemon's settings (envconfig's AsMap) and a Modelfile's PARAMETER names (the json tags of
     # api.Options and the Runner it embeds, which the Modelfile parser maps them by)
-    env = re.findall(r'^\s*"(OLLAMA_\w+)":\s*\{', files["envconfig/config.go"].split("func AsMap()", 1)[1], re.M)
+    env = re.findall(
+        r'^\s*"(OLLAMA_\w+)":\s*\{', files["envconfig/config.go"].split("func AsMap()", 1)[1], re.MULTILINE
+    )
     types = files["api/types.go"]
     structs = [types.split(f"\ntype {name} struct {{", 1)[1].split("\n}", 1)[0] for name in ("Options", "Runner")]
     return {

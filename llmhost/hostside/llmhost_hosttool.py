@@ -895,7 +895,7 @@ def _vllm_problems(service: dict) -> list[str]:
 
 
 def vllm_check(args) -> int:
-    """Each --service (JSON: name, parser, argv) against this venv's vLLM, its general plugins loaded
+    """Each --service (JSON: name, parser, argv, cc) against this venv's vLLM, its general plugins loaded
     first as the server loads them (an out-of-tree quantization registers there). Prints one line per
     problem (exit 1), or one line saying what was checked."""
     from vllm import __version__

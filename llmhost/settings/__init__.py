@@ -38,6 +38,7 @@ from llmhost.settings.values import (
     _mirror,
     _opt_int,
     _opt_str,
+    _own_dir,
     _python,
     _sha256,
     _str,
@@ -45,6 +46,7 @@ from llmhost.settings.values import (
     _url,
     _version,
     looks_like_ours,
+    no_control_characters,
     unknown_key,
 )
 
@@ -125,6 +127,8 @@ def load(data: Mapping[str, Any], base: Path | None = None, estimate_weights: bo
     if unknown:
         raise unknown_key("", unknown[0], known, "key")
     merged = {**known, **{k: v for k, v in data.items() if k in known}}
+    for key, raw in merged.items():
+        no_control_characters(key, raw)
     base = base or Path.cwd()
 
     def value(key: str, check, *args):
@@ -171,8 +175,8 @@ def load(data: Mapping[str, Any], base: Path | None = None, estimate_weights: bo
 
     return Settings(
         services=services,
-        root=value("llmhost_root", _abs_path),
-        env_dir=value("llmhost_env_dir", _abs_path),
+        root=value("llmhost_root", _own_dir),
+        env_dir=value("llmhost_env_dir", _own_dir),
         supervisor=value("llmhost_supervisor", _choice, SUPERVISORS),
         health_timeout=value("llmhost_health_timeout", _int, 10, 86400),
         pip_index_url=optional("llmhost_pip_index_url", _url),

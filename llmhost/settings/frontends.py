@@ -91,7 +91,7 @@ def _gateway(key: str, value: Any) -> GatewayWish | None:
     if not isinstance(aliases, Mapping):
         raise DataError(f"{key}.aliases", f"expected a dict of alias -> served_model_name, got {_describe(aliases)}")
     for alias, target in aliases.items():
-        if not isinstance(alias, str) or not _SERVED.match(alias):
+        if not isinstance(alias, str) or not _SERVED.fullmatch(alias):
             raise DataError(f"{key}.aliases", f"unexpected characters in the alias {alias!r}")
         _str(f"{key}.aliases.{alias}", target)
     fallbacks = value["fallbacks"] or {}
@@ -143,7 +143,7 @@ def _webui(key: str, value: Any, managed: tuple[str, ...]) -> WebuiWish | None:
     value = _with_defaults(key, value, WEBUI_DEFAULTS, "web UI")
     hosts = _hosts(f"{key}.hosts", value["hosts"])
     email = _str(f"{key}.admin_email", value["admin_email"])
-    if not _EMAIL.match(email):
+    if not _EMAIL.fullmatch(email):
         raise DataError(f"{key}.admin_email", f"expected an e-mail address (admin@example.com), got {email!r}")
     password = _opt_str(f"{key}.admin_password", value["admin_password"])
     if password is not None and not WEBUI_PASSWORD.fullmatch(password):
@@ -154,7 +154,7 @@ def _webui(key: str, value: Any, managed: tuple[str, ...]) -> WebuiWish | None:
             "out to have one generated",
         )
     default_model = _opt_str(f"{key}.default_model", value["default_model"])
-    if default_model is not None and not _SERVED.match(default_model):
+    if default_model is not None and not _SERVED.fullmatch(default_model):
         raise DataError(f"{key}.default_model", f"unexpected characters in {default_model!r}")
     env = value["env"] or {}
     if not isinstance(env, Mapping):

@@ -47,11 +47,11 @@ def _hub_parts(ref: str) -> tuple[str, str, str]:
 def _hub(key: str, kind: str, ref: str, value: str) -> ModelSource:
     repo, file, revision = _hub_parts(ref)
     path = f"{repo}/{file}" if file else repo
-    if file and (not file.endswith(".gguf") or not _GGUF_PATH.match(file)):
+    if file and (not file.endswith(".gguf") or not _GGUF_PATH.fullmatch(file)):
         raise DataError(
             key, f"a hub id names the repository, or one .gguf file in it ({kind}:org/name/file.gguf), got {value!r}"
         )
-    if not _REPO.match(repo) or "@" in revision or (ref.endswith("@") and not revision):
+    if not _REPO.fullmatch(repo) or "@" in revision or (ref.endswith("@") and not revision):
         raise DataError(key, f"expected a hub id like {kind}:Qwen/Qwen2.5-1.5B-Instruct[@revision], got {value!r}")
     spec = f"{kind}:{path}" + (f"@{revision}" if revision else "")
     info = catalog.gguf_lookup(repo, file) if file else catalog.lookup(repo)
@@ -74,7 +74,7 @@ def parse_model(key: str, value: Any, base: Path, estimate: bool = False) -> Mod
         path = raw.rstrip("/")
         return ModelSource(value, "host", path, None, "host--" + path.strip("/").replace("/", "--"), None)
     repo, file, _ = _hub_parts(value)
-    if _REPO.match(repo) and (not file or file.endswith(".gguf")) and not value.startswith((".", "/", "~")):
+    if _REPO.fullmatch(repo) and (not file or file.endswith(".gguf")) and not value.startswith((".", "/", "~")):
         return _hub(key, "hf", value, value)
     if value.startswith(("controller:", ".", "/", "~")):
         raw = value.removeprefix("controller:")

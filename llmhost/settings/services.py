@@ -78,10 +78,10 @@ def _service(index: int, raw: Any, base: Path, estimate: bool = False) -> Servic
             raise DataError(f"{key}.{required}", "is required")
     raw = {**SERVICE_DEFAULTS, **raw}
     name = _str(f"{key}.name", raw["name"])
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise DataError(f"{key}.name", f"expected [a-z0-9-] (max 41 chars), got {name!r}")
     served = name if raw["served_model_name"] is None else _str(f"{key}.served_model_name", raw["served_model_name"])
-    if not _SERVED.match(served):
+    if not _SERVED.fullmatch(served):
         raise DataError(f"{key}.served_model_name", f"unexpected characters in {served!r}")
     return ServiceWish(
         name=name,
@@ -158,7 +158,7 @@ def _services(key: str, value: Any, base: Path, lock_dir: Path, estimate: bool =
                     f"{key}[{i}].api_key",
                     "Ollama has no API key; leave it out (bind 127.0.0.1, or put a proxy in front)",
                 )
-            if not _OLLAMA_NAME.match(svc.served_model_name):
+            if not _OLLAMA_NAME.fullmatch(svc.served_model_name):
                 raise DataError(
                     f"{key}[{i}].served_model_name",
                     f"{svc.served_model_name!r} is not an Ollama model name (lowercase name[:tag])",

@@ -116,7 +116,7 @@ def _choice(key: str, value: Any, choices: tuple[str, ...]) -> str:
 
 def _url(key: str, value: Any) -> str:
     value = _str(key, value)
-    if not re.match(r"^(https?|file)://\S+$", value):
+    if not re.fullmatch(r"(https?|file)://\S+", value):
         raise DataError(key, f"expected an http(s):// or file:// URL, got {value!r}")
     return value.rstrip("/")
 
@@ -144,6 +144,84 @@ def _abs_path(key: str, value: Any) -> str:
     if not value.startswith("/"):
         raise DataError(key, f"expected an absolute path on the host, got {value!r}")
     return value.rstrip("/") or "/"
+
+
+# The system's own directories: llmhost makes its root and env dir its own (mode, owner), so a typo
+# naming one of these (or a path that walks back up with ..) would change the system's.
+SYSTEM_DIRS = frozenset(
+    [
+        "/",
+        "/bin",
+        "/boot",
+        "/dev",
+        "/etc",
+        "/home",
+        "/lib",
+        "/lib32",
+        "/lib64",
+        "/media",
+        "/mnt",
+        "/opt",
+        "/proc",
+        "/root",
+        "/run",
+        "/sbin",
+        "/srv",
+        "/sys",
+        "/tmp",
+        "/usr",
+        "/usr/bin",
+        "/usr/lib",
+        "/usr/local",
+        "/usr/local/bin",
+        "/usr/sbin",
+        "/usr/share",
+        "/var",
+        "/var/lib",
+        "/var/log",
+        "/var/tmp",
+    ]
+)
+
+
+def _own_dir(key: str, value: Any) -> str:
+    """A directory llmhost makes its own: absolute, no . or .. parts, not a system directory."""
+    value = _abs_path(key, value)
+    if any(part in (".", "..") for part in value.split("/")):
+        raise DataError(key, f"expected a path without . or .. parts, got {value!r}")
+    if value in SYSTEM_DIRS:
+        raise DataError(
+            key, f"{value} is a system directory; llmhost sets the mode and owner of its own (e.g. /opt/llmhost)"
+        )
+    if not re.fullmatch(r"[\w./+@-]+", value):
+        raise DataError(
+            key, f"expected letters, digits and . _ - + @ / only (it lands in shells and units), got {value!r}"
+        )
+    return value
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def no_control_characters(key: str, value: Any) -> None:
+    """Refuse a control character anywhere in a data value (lists and mappings walked, each item
+    named): values land in unit files, env files, pip.conf and shells, where a line break starts a
+    new setting or command."""
+    if isinstance(value, str):
+        found = _CONTROL.search(value)
+        if found:
+            raise DataError(
+                key,
+                f"a control character ({found.group()!r}) at position {found.start()}: values land in unit files, "
+                "env files and shells, where it would start a new line or setting",
+            )
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            no_control_characters(key, k)
+            no_control_characters(f"{key}.{k}", v)
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            no_control_characters(f"{key}[{i}]", v)
 
 
 def _python(key: str, value: Any) -> str:
@@ -225,13 +303,13 @@ def _bind(key: str, value: Any) -> str:
 
 def _version(key: str, value: Any) -> str:
     text = _str(key, value).removeprefix("v")
-    if not _VERSION.match(text):
+    if not _VERSION.fullmatch(text):
         raise DataError(key, f'expected a release version like "0.22.1", got {value!r}')
     return text
 
 
 def _keep_alive(key: str, value: Any) -> str:
     text = str(value) if isinstance(value, int) and not isinstance(value, bool) else _str(key, value)
-    if not _KEEP_ALIVE.match(text):
+    if not _KEEP_ALIVE.fullmatch(text):
         raise DataError(key, f'expected a duration ("5m", "1h30m"), seconds, or -1 (forever), got {text!r}')
     return text

@@ -1,0 +1,65 @@
+"""Bad data refused in one line before any change (issue 37, the part done so far): a control
+character anywhere in any value (it would start a new line in a unit, an env file, pip.conf or a
+shell), patterns that match the whole value (a `$` lets one trailing newline through), and no
+system directory as llmhost's root or env dir (llmhost sets the mode and owner of its own)."""
+
+from __future__ import annotations
+
+import pytest
+
+from llmhost.settings import DataError, load
+
+SERVICE = {"name": "tiny", "model": "./build/models/tiny-qwen2"}
+
+
+@pytest.mark.parametrize(
+    "data, key",
+    [
+        ({"llmhost_webui": {"title": "Lab\nExecStartPre=/bin/touch /tmp/pwned\n#"}}, "llmhost_webui.title"),
+        ({"llmhost_services": [{**SERVICE, "name": "tiny\n"}]}, "llmhost_services[0].name"),
+        ({"llmhost_services": [{**SERVICE, "served_model_name": "tiny\r"}]}, "llmhost_services[0].served_model_name"),
+        ({"llmhost_services": [{**SERVICE, "api_key": "k\x00ey"}]}, "llmhost_services[0].api_key"),
+        ({"llmhost_pip_find_links": ["/w\nindex-url = http://evil.example"]}, "llmhost_pip_find_links[0]"),
+        ({"llmhost_pip_index_url": "https://pypi.example/simple\x1b[2J"}, "llmhost_pip_index_url"),
+        ({"llmhost_hf_token": "hf_abc\u2028def"}, "llmhost_hf_token"),
+        (
+            {"llmhost_engine_pins": {"vllm-cpu": ["six==1.17.0\n--index-url=http://x"]}},
+            "llmhost_engine_pins.vllm-cpu[0]",
+        ),
+        ({"llmhost_env_dir": "/etc/llmhost\t"}, "llmhost_env_dir"),
+    ],
+)
+def test_a_control_character_anywhere_is_one_line_naming_the_item(data, key):
+    with pytest.raises(DataError) as err:
+        load(data)
+    assert err.value.key == key and "\n" not in str(err.value), str(err.value)
+    assert "control character" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "path", ["/", "/etc", "/usr", "/var", "/tmp", "/home", "/root", "/boot", "/usr/local", "/etc/"]
+)
+@pytest.mark.parametrize("key", ["llmhost_root", "llmhost_env_dir"])
+def test_a_system_directory_is_never_llmhosts_own(key, path):
+    with pytest.raises(DataError, match=rf"^{key}: {path.rstrip('/') or '/'} is a system directory"):
+        load({key: path})
+
+
+@pytest.mark.parametrize(
+    "path, problem",
+    [
+        ("/opt/../etc", "without . or .. parts"),
+        ("/opt/llm host", "letters, digits"),
+        ("/opt/$(reboot)", "letters, digits"),
+        ("/opt/llmhost;rm", "letters, digits"),
+        ("opt/llmhost", "absolute path"),
+    ],
+)
+def test_a_root_that_would_reach_a_shell_unquoted_is_refused(path, problem):
+    with pytest.raises(DataError, match=problem):
+        load({"llmhost_root": path})
+
+
+def test_ordinary_values_pass():
+    s = load({"llmhost_root": "/srv/llmhost", "llmhost_env_dir": "/etc/llmhost-lab", "llmhost_services": [SERVICE]})
+    assert (s.root, s.env_dir) == ("/srv/llmhost", "/etc/llmhost-lab")
