@@ -464,7 +464,8 @@ llmhost_ollama_max_loaded_models = None
 llmhost_hf_endpoint = None
 
 # Hugging Face access token for gated or private repositories: the host's download and the
-# controller's metadata read (never a token saved on the controller by `hf auth login`).
+# controller's metadata read (never a token saved on the controller by `hf auth login`). It reaches
+# the host as <llmhost_env_dir>/hf-token.env (0600, uploaded), never on a command line.
 # Example: llmhost_hf_token = "hf_xxx"
 llmhost_hf_token = None
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from io import StringIO
+
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.operation import OperationMeta
@@ -9,6 +11,7 @@ from pyinfra.operations import files
 
 from llmhost.deploys.engine import venv
 from llmhost.manifest import run_manifest
+from llmhost.operations import files as llmfiles
 from llmhost.operations import llamacpp, model
 from llmhost.plan import HostPlan
 
@@ -23,6 +26,16 @@ def apply(plan: HostPlan, convert: bool = True) -> dict[str, list[OperationMeta]
     full = plan.verify == "full"
     if plan.tools:  # the hub clients that fetch models on the host
         venv(plan.tools, plan.tool)
+    token_file = None
+    if plan.hf_token and any(s.model.source == "hf" for s in plan.services):
+        # the token reaches the host as a 0600 file (uploaded, never on a command line), read by the tool
+        token_file = f"{plan.env_dir}/hf-token.env"
+        llmfiles.content(
+            name=f"HF token for hub downloads ({token_file}, 0600)",
+            src=StringIO(f"HF_TOKEN={plan.hf_token}\n"),
+            dest=token_file,
+            mode="600",
+        )
     for service in plan.services:
         m = service.model
         if m.path in by_path:  # two services of one model share its directory
@@ -62,7 +75,7 @@ def apply(plan: HostPlan, convert: bool = True) -> dict[str, list[OperationMeta]
                 tool=plan.tool,
                 endpoint=plan.hf_endpoint if m.source == "hf" else plan.modelscope_endpoint,
                 endpoint_key=dict(plan.endpoint_keys)[m.source],
-                token=plan.hf_token if m.source == "hf" else None,
+                token_file=token_file if m.source == "hf" else None,
                 full=full,
                 file=m.file,
             )

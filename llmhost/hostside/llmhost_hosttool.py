@@ -669,6 +669,10 @@ def fetch(args) -> int:
     from pathlib import Path
 
     dest, manifest_path = Path(args.dest), Path(args.manifest)
+    if args.token_file:  # HF_TOKEN=<token>, 0600: the hub clients read it from the environment
+        value = _env_value([args.token_file], "HF_TOKEN")
+        if value:
+            os.environ["HF_TOKEN"] = value
     if args.endpoint_key:  # an unreachable hub fails in bounded time, naming the key that sets it
         endpoint = args.endpoint or ("https://huggingface.co" if args.source == "hf" else "https://www.modelscope.cn")
         problem = _unreachable(endpoint)
@@ -959,6 +963,7 @@ def main(argv=None) -> int:
     p.add_argument("--dest", required=True)
     p.add_argument("--manifest", required=True)
     p.add_argument("--progress-every", type=float, default=10.0, help="seconds between progress lines (stderr)")
+    p.add_argument("--token-file", help="a 0600 file with HF_TOKEN=<token> (never the token on the command line)")
     p.set_defaults(func=fetch)
     p = sub.add_parser("vllm-check")
     p.add_argument(

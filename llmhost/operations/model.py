@@ -102,7 +102,7 @@ def fetched(
     revision: str | None = None,
     locked: dict | None = None,
     endpoint: str | None = None,
-    token: str | None = None,
+    token_file: str | None = None,
     endpoint_key: str | None = None,
     full: bool = False,
     file: str | None = None,
@@ -124,7 +124,8 @@ def fetched(
     + endpoint: the hub endpoint (e.g. https://hf-mirror.com)
     + endpoint_key: the data key that sets it: the host probes the endpoint first (bounded time) and
       an unreachable one fails naming the key
-    + token: HF_TOKEN for gated repositories
+    + token_file: a 0600 file on the host holding ``HF_TOKEN=<token>`` (gated or private
+      repositories): the tool reads it, so the token is never on a command line
     + full: re-hash every file on the host instead of trusting the stored manifest and sizes
 
     With a lock entry, nothing is fetched when the stored manifest is the lock's and every file
@@ -163,7 +164,6 @@ def fetched(
             return
         if stored and stored.get("revision") == locked["revision"]:
             only = stale  # the same commit: fetch just the files that disagree
-    env = {"HF_TOKEN": token} if token else {}
     args = [
         python,
         tool,
@@ -191,8 +191,9 @@ def fetched(
         args += ["--file", file]
     for rel in only:
         args += ["--only", rel]
-    env_args = ["env", *(f"{k}={v}" for k, v in env.items())] if env else []
-    yield StringCommand(*env_args, *(QuoteString(a) for a in args))
+    if token_file:
+        args += ["--token-file", token_file]
+    yield StringCommand(*(QuoteString(a) for a in args))
 
 
 @reads(

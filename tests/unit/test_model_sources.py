@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shlex
 from pathlib import Path
 
@@ -236,12 +237,13 @@ def test_locked_with_one_bad_file_fetches_that_file(monkeypatch):
         "sizes": {"config.json": 621, "model.safetensors": 5000},
         "hashes": {"config.json": "11" * 32, "model.safetensors": "33" * 32},
     }
-    (command,), _ = _run(monkeypatch, fact, locked=locked, full=True, token="hf_secret")
+    (command,), _ = _run(monkeypatch, fact, locked=locked, full=True, token_file="/etc/llmhost/hf-token.env")
     assert command[command.index("--only") + 1] == "model.safetensors" and command.count("--only") == 1
     expect = json.loads(command[command.index("--expect") + 1])
     assert expect == {"revision": "v1.0", "files": FILES}
     assert "--revision" not in command  # the lock's commit, not the revision as written
-    assert command[:2] == ["env", "HF_TOKEN=hf_secret"]
+    # the token reaches the tool as a 0600 file's name, never itself on the command line
+    assert command[command.index("--token-file") + 1] == "/etc/llmhost/hf-token.env" and command[0] == "/v/bin/python"
 
 
 def test_a_hub_model_without_numbers_leaves_length_and_dtype_to_the_engine():
@@ -312,3 +314,18 @@ def test_a_hub_gguf_is_planned_fetched_alone_and_served_by_its_path(monkeypatch)
         endpoint=None,
     )
     assert commands[0][-2:] == ["--file", "qwen2.5-1.5b-instruct-q4_k_m.gguf"]
+
+
+def test_the_tool_takes_the_token_from_its_file_before_any_request(monkeypatch, tmp_path, capsys):
+    """llmhost-hosttool fetch --token-file: HF_TOKEN from the 0600 file the model layer uploads, set
+    for the hub clients before the first request (here the endpoint probe, which fails: no hub)."""
+    from llmhost.hostside import llmhost_hosttool as tool
+
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    token = tmp_path / "hf-token.env"
+    token.write_text("HF_TOKEN=hf_from_the_file\n")
+    argv = ["fetch", "--source", "hf", "--repo", "a/b", "--spec", "hf:a/b", "--dest", str(tmp_path / "d")]
+    argv += ["--manifest", str(tmp_path / "m.json"), "--endpoint", "http://127.0.0.1:9", "--endpoint-key", "k"]
+    assert tool.main([*argv, "--token-file", str(token)]) == 1
+    assert "llmhost-hosttool: k: http://127.0.0.1:9 is not reachable" in capsys.readouterr().err
+    assert os.environ["HF_TOKEN"] == "hf_from_the_file"
