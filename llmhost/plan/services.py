@@ -69,6 +69,19 @@ def plan_services(
     return [planned[i] for i, _ in wishes], ollama
 
 
+LLAMACPP_USES = "llama.cpp (its GGUF's quantization, its layers on the GPUs)"
+
+
+def _unused(sizing: Sizing, wish: ServiceWish, engine: str) -> Sizing:
+    """The sizing, with a reason naming the service's settings for vLLM on GPUs that ``engine`` has
+    no use for (never dropped without a word)."""
+    keys = ("quantization", "tensor_parallel_size", "gpu_memory_utilization")
+    unused = [f"{k}={getattr(wish, k)}" for k in keys if getattr(wish, k) is not None]
+    if not unused:
+        return sizing
+    return replace(sizing, reasons=(*sizing.reasons, f"{', '.join(unused)}: set by the service, unused by {engine}"))
+
+
 def _size(
     index: int,
     wish: ServiceWish,
@@ -93,10 +106,11 @@ def _size(
         cc = min(ccs)
     if route.engine == "vllm-cpu":
         refuse_unserved(key, wish, VLLM_CPU, pins)
-        return size_cpu(key, wish, facts, share, root), route.reason
+        return _unused(size_cpu(key, wish, facts, share, root), wish, "vllm-cpu"), route.reason
     if route.engine == "llamacpp":
         refuse_unserved(key, wish, LLAMACPP, pins)
-        return size_llamacpp(key, wish, facts, share, None, ledger), route.reason
+        sizing = size_llamacpp(key, wish, facts, share, None, ledger)
+        return _unused(sizing, wish, LLAMACPP_USES), route.reason
     try:
         return size_vllm_gpu(key, wish, facts, cc, ledger, pins, vllm_release(facts, settings)), route.reason
     except PlanError as vllm_refusal:
@@ -105,10 +119,8 @@ def _size(
         reason = str(vllm_refusal).split(": ", 1)[1]
         try:
             refuse_unserved(key, wish, LLAMACPP, pins)
-            return (
-                size_llamacpp(key, wish, facts, share, f"vLLM cannot serve it here ({reason})", ledger),
-                f"engine=llamacpp: {route.fallback}",
-            )
+            sizing = size_llamacpp(key, wish, facts, share, f"vLLM cannot serve it here ({reason})", ledger)
+            return _unused(sizing, wish, LLAMACPP_USES), f"engine=llamacpp: {route.fallback}"
         except PlanError:
             raise vllm_refusal
 

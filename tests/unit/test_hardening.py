@@ -63,3 +63,16 @@ def test_a_root_that_would_reach_a_shell_unquoted_is_refused(path, problem):
 def test_ordinary_values_pass():
     s = load({"llmhost_root": "/srv/llmhost", "llmhost_env_dir": "/etc/llmhost-lab", "llmhost_services": [SERVICE]})
     assert (s.root, s.env_dir) == ("/srv/llmhost", "/etc/llmhost-lab")
+
+
+def test_gpu_settings_an_engine_has_no_use_for_are_said_not_dropped():
+    from llmhost.plan import plan_host
+    from tests.golden import _hardware
+
+    wish = {**SERVICE, "quantization": "fp8", "tensor_parallel_size": 2, "gpu_memory_utilization": 0.5}
+    (svc,) = plan_host(_hardware("devbox"), load({"llmhost_services": [wish]})).services
+    assert svc.engine.engine == "vllm-cpu"
+    assert (
+        "quantization=fp8, tensor_parallel_size=2, gpu_memory_utilization=0.5: set by the service, unused by vllm-cpu"
+        in svc.reasons
+    )
