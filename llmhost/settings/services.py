@@ -178,4 +178,10 @@ def _services(key: str, value: Any, base: Path, lock_dir: Path, estimate: bool =
             raise DataError(f"{key}[{i}].port", f"{svc.port} is already used by {key}[{seen_ports[svc.port]}]")
         seen_names[svc.name] = i
         seen_ports[svc.port] = i
+    for i, svc in enumerate(services):  # a service across hosts: its rendezvous port is the head's too
+        if svc.nodes and svc.master_port in seen_ports:
+            raise DataError(
+                f"{key}[{i}].master_port",
+                f"{svc.master_port} is {key}[{seen_ports[svc.master_port]}]'s port; the rendezvous needs its own",
+            )
     return services

