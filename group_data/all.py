@@ -453,6 +453,12 @@ llmhost_ollama_keep_alive = "5m"
 # Example: llmhost_ollama_max_loaded_models = 6
 llmhost_ollama_max_loaded_models = None
 
+# Ollama has no API key: whoever reaches its port can use, pull and delete every model. An ollama
+# service bound beyond loopback (host other than 127.0.0.1/::1/localhost) is refused unless this is
+# true (then the plan says what it leaves open; put a firewall or an authenticating proxy in front).
+# Example: llmhost_ollama_public = true
+llmhost_ollama_public = False
+
 # ---------------------------------------------------------------------------------------------
 # Model downloads
 # ---------------------------------------------------------------------------------------------

@@ -521,7 +521,10 @@ SCENARIOS: dict[str, dict] = {
     ),
     "cpu-ollama-public-too-big": _s(
         {**UBUNTU, "memory_gib": 1},
-        {"llmhost_services": [svc(HUB_GGUF, "o", engine="ollama", host="0.0.0.0", port=11434)]},
+        {
+            "llmhost_services": [svc(HUB_GGUF, "o", engine="ollama", host="0.0.0.0", port=11434)],
+            "llmhost_ollama_public": True,
+        },
     ),
     "cpu-ollama-len-beyond-model": _s(
         "devbox", {"llmhost_services": [svc(TINY_GGUF, "o", engine="ollama", max_model_len=8192)]}
@@ -775,7 +778,8 @@ SCENARIOS: dict[str, dict] = {
             "llmhost_services": [
                 svc("google/gemma-2-9b-it", "o", engine="ollama", host="0.0.0.0", port=11434),
                 svc("Qwen/Qwen2.5-1.5B-Instruct", "p", engine="ollama", host="0.0.0.0", port=11434),
-            ]
+            ],
+            "llmhost_ollama_public": True,
         },
     ),
     "gpu-cuda-env": _s(

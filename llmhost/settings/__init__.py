@@ -159,6 +159,15 @@ def load(data: Mapping[str, Any], base: Path | None = None, estimate_weights: bo
     secrets_dir = Path(value("llmhost_secrets_dir", _str)).expanduser()
     secrets_dir = secrets_dir if secrets_dir.is_absolute() else base / secrets_dir
     services = value("llmhost_services", _services, base, lock_dir, estimate_weights)
+    ollama_public = value("llmhost_ollama_public", _bool)
+    for i, svc in enumerate(services):
+        if svc.engine == "ollama" and svc.bind_public and not ollama_public:
+            raise DataError(
+                f"llmhost_services[{i}].host",
+                f"{svc.host}: Ollama has no API key, so a bind beyond loopback lets whoever reaches port {svc.port} "
+                "use, pull and delete every model; bind 127.0.0.1 (the gateway fronts it with keys), or set "
+                "llmhost_ollama_public = true",
+            )
     if gateway and any(s.port == gateway.port for s in services):
         index = next(i for i, s in enumerate(services) if s.port == gateway.port)
         raise DataError("llmhost_gateway.port", f"{gateway.port} is already used by llmhost_services[{index}]")

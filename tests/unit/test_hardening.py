@@ -82,3 +82,18 @@ def test_a_rendezvous_port_that_is_a_services_port_is_refused():
     head = {**SERVICE, "nodes": ["a", "b"], "engine": "vllm-cpu", "master_port": 8001}
     with pytest.raises(DataError, match=r"^llmhost_services\[0\]\.master_port: 8001 is llmhost_services\[1\]'s port"):
         load({"llmhost_services": [head, {"name": "other", "model": "./build/models/tiny-qwen2", "port": 8001}]})
+
+
+def test_a_public_ollama_bind_needs_the_explicit_opt_in():
+    public = {
+        **SERVICE,
+        "model": "./build/models/tiny-qwen2-gguf",
+        "engine": "ollama",
+        "host": "0.0.0.0",
+        "port": 11434,
+    }
+    with pytest.raises(
+        DataError, match=r"^llmhost_services\[0\]\.host: 0\.0\.0\.0: Ollama has no API key.*ollama_public"
+    ):
+        load({"llmhost_services": [public]})
+    assert load({"llmhost_services": [public], "llmhost_ollama_public": True}).services[0].bind_public
