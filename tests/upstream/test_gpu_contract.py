@@ -119,6 +119,20 @@ def libcuda(branch: str) -> tuple[str, Path]:
 @pytest.fixture(scope="module")
 def fetched():
     require(shutil.which("dpkg-deb") is not None, "dpkg-deb extracts Debian's libcuda1 (a Debian or Ubuntu machine)")
+    missing = [
+        r
+        for r in RELEASES
+        if not (
+            CACHE / f"{r.requirements[0].replace('==', '-')}-{_digest(r.requirements)}" / ".llmhost-complete"
+        ).exists()
+    ]
+    CACHE.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(CACHE).free / 2**30
+    require(
+        not missing or free >= 12 * len(missing),
+        f"installing {', '.join(r.requirements[0] for r in missing)} needs ~{12 * len(missing)} GiB under {CACHE}; "
+        f"{free:.1f} GiB free",
+    )
     try:
         drivers = {branch: libcuda(branch) for branch in LIBCUDA_SUITES}
         venvs = {r.version: venv_of(r.requirements) for r in RELEASES}
