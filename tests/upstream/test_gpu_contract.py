@@ -64,10 +64,15 @@ def _pip(python: Path, *args: str, timeout: int = 1800) -> None:
     assert done.returncode == 0, f"pip install {' '.join(args)}:\n{done.stderr[-3000:]}"
 
 
+def venv_path(requirements: tuple[str, ...]) -> Path:
+    """Where the venv of ``requirements`` is cached (it is complete once it holds .llmhost-complete)."""
+    return CACHE / f"{requirements[0].replace('==', '-')}-{_digest(requirements)}"
+
+
 def venv_of(requirements: tuple[str, ...]) -> Path:
     """A venv with ``requirements`` and their dependencies from the index pip is configured with,
     made once per set (a marker says it finished)."""
-    path = CACHE / f"{requirements[0].replace('==', '-')}-{_digest(requirements)}"
+    path = venv_path(requirements)
     if not (path / ".llmhost-complete").exists():
         shutil.rmtree(path, ignore_errors=True)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -119,13 +124,7 @@ def libcuda(branch: str) -> tuple[str, Path]:
 @pytest.fixture(scope="module")
 def fetched():
     require(shutil.which("dpkg-deb") is not None, "dpkg-deb extracts Debian's libcuda1 (a Debian or Ubuntu machine)")
-    missing = [
-        r
-        for r in RELEASES
-        if not (
-            CACHE / f"{r.requirements[0].replace('==', '-')}-{_digest(r.requirements)}" / ".llmhost-complete"
-        ).exists()
-    ]
+    missing = [r for r in RELEASES if not (venv_path(r.requirements) / ".llmhost-complete").exists()]
     CACHE.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(CACHE).free / 2**30
     require(

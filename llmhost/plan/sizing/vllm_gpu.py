@@ -12,7 +12,7 @@ from llmhost.modelinfo import ModelInfo
 from llmhost.plan.inputs import HostFacts
 from llmhost.plan.packing import GPU_USABLE_FRACTION, GPU_UTIL_MAX, Ledger
 from llmhost.plan.releases import VllmChoice
-from llmhost.plan.route import refuse_unserved, unsupported
+from llmhost.plan.route import unsupported
 from llmhost.plan.sizing import DTYPE_BYTES, Sizing, kv_words
 from llmhost.plan.types import GiB, PlanError, gib
 from llmhost.settings import ServiceWish
@@ -81,13 +81,15 @@ def size_vllm_gpu(
         raise PlanError(f"{key}.engine: {choice.refusal}")
     if release is None:
         raise PlanError(f"{key}.engine: vLLM needs compute capability >= 7.0; {facts.gpus[0].name} has {cc}")
+    why = unsupported(info, release, pins)
     newer = choice.upgrade_brings
-    if newer and unsupported(info, release, pins) and not unsupported(info, newer, pins):
-        raise PlanError(
-            f"{key}.engine: {unsupported(info, release, pins)}; vllm {release.version} is the newest that runs on "
-            f'the kept driver {facts.gpu_driver}: llmhost_driver = "upgrade" brings vllm {newer.version}'
+    if why and newer and not unsupported(info, newer, pins):
+        why += (
+            f"; vllm {release.version} is the newest that runs on the kept driver {facts.gpu_driver}: "
+            f'llmhost_driver = "upgrade" brings vllm {newer.version}'
         )
-    refuse_unserved(key, wish, release, pins)
+    if why:
+        raise PlanError(f"{key}.engine: {why}")
     reasons = [
         f"engine vllm=={release.version} ({release.variant}): the GPUs have compute capability {cc}"
         + (" (Volta: vLLM's docs list cc >= 7.0 up to the 0.14 line, cc >= 7.5 later)" if cc < 7.5 else ""),
