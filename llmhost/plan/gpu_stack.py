@@ -27,8 +27,10 @@ from llmhost.gpus import (
     driver_tuple,
     fabric_manager,
     min_driver,
+    wheel_min_driver,
 )
 from llmhost.plan.inputs import HostFacts
+from llmhost.plan.releases import gpus_cc
 from llmhost.plan.types import CudaPlan, CudaRepoPlan, DriverPlan, EnginePlan, PlanError
 from llmhost.settings import Settings
 
@@ -66,9 +68,12 @@ def driver(facts: HostFacts, engines: list[EnginePlan], settings: Settings) -> t
         )
     found = facts.gpu_driver
     ok = found is not None and driver_tuple(found) >= driver_tuple(minimum)
-    source = (
-        "pip wheels: CUDA minor-version compatibility" if not engine.build else "CUDA Toolkit release notes, Table 3"
-    ) + (", Windows" if facts.wsl else "")
+    if engine.build:
+        source = "CUDA Toolkit release notes, Table 3"
+    else:  # the wheels' rule (wheel_min_driver): their major's first driver, or on cc >= 9.0 their toolkit's
+        why = wheel_min_driver(cuda, facts.wsl, gpus_cc(facts))[1]
+        source = "pip wheels: " + ("CUDA minor-version compatibility" if why.endswith("compatibility") else why)
+    source += ", Windows" if facts.wsl else ""
     if facts.wsl:
         if found is not None and not ok:
             raise PlanError(

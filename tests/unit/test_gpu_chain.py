@@ -96,6 +96,13 @@ def test_hopper_needs_the_wheels_own_toolkit_driver_and_a_kept_535_runs_no_vllm(
     plan = plan_host(dataclasses.replace(facts, gpus=h100), load(auto))
     assert plan.services[0].engine.engine == "llamacpp" and not plan.driver.install
     assert plan.services[0].engine.cuda == "12.2"
+    # a new enough driver there: kept, and the reason is the wheels' own toolkit driver, not compatibility
+    h580 = tuple(dataclasses.replace(g, driver="580.95.05") for g in h100)
+    ok = plan_host(dataclasses.replace(facts, gpus=h580), load(data))
+    assert (
+        "driver: 580.95.05 satisfies CUDA 13.0 of vllm 0.33.0 (>= 580.65.06, pip wheels: CUDA 13.0's own driver: "
+        "its kernels' PTX is compiled by the driver on cc >= 9.0); not touched" in ok.reasons
+    )
 
 
 def test_a_new_enough_driver_is_left_alone():
