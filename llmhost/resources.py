@@ -40,5 +40,9 @@ def hostside_tool() -> str:
     return str(_PACKAGE / "hostside" / "llmhost_hosttool.py")
 
 
+def hostside_vllm_auth() -> str:
+    return str(_PACKAGE / "hostside" / "llmhost_vllm_auth.py")
+
+
 def hostside_bench() -> str:
     return str(_PACKAGE / "hostside" / "llmhost_bench.py")

@@ -14,7 +14,7 @@ from llmhost.operations import conda, model
 from llmhost.operations import files as dirs
 from llmhost.plan import HostPlan, supervised
 from llmhost.render import condarc_vars
-from llmhost.resources import hostside_tool, template
+from llmhost.resources import hostside_tool, hostside_vllm_auth, template
 from llmhost.settings import Settings
 
 
@@ -77,6 +77,8 @@ def apply(plan: HostPlan) -> None:
         + [(plan.env_dir, "700", None)],
     )
     dirs.content(name="Install llmhost-hosttool", src=hostside_tool(), dest=plan.tool, mode="755")
+    if plan.vllm_auth:  # vLLM's --middleware: the API key on every route, not only /v1 (llmhost_vllm_auth.py)
+        dirs.content(name="Install llmhost_vllm_auth", src=hostside_vllm_auth(), dest=plan.vllm_auth, mode="644")
     if plan.wheelhouse:
         # the same manifest-checked push as a model directory: only changed wheels travel
         model.pushed(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from llmhost.plan.inputs import Owned, owned_record
+from llmhost.plan.inputs import VLLM_AUTH, Owned, lib_dir, owned_record
 from llmhost.plan.types import (
     AptPlan,
     CondaPlan,
@@ -172,7 +172,13 @@ class HostPlan:
     @property
     def directories(self) -> tuple[str, ...]:
         r = self.root
-        return (r, f"{r}/bin", f"{r}/venvs", f"{r}/models", f"{r}/run")
+        return (r, f"{r}/bin", lib_dir(r), f"{r}/venvs", f"{r}/models", f"{r}/run")
+
+    @property
+    def vllm_auth(self) -> str | None:
+        """Where the module that puts the API key on every vLLM route goes, when a service needs it."""
+        needed = any(VLLM_AUTH in s.argv for s in self.services)
+        return f"{lib_dir(self.root)}/{VLLM_AUTH.split('.')[0]}.py" if needed else None
 
     @property
     def writable_directories(self) -> tuple[str, ...]:

@@ -13,6 +13,16 @@ def owned_record(root: str) -> str:
     return f"{root}/owned.json"
 
 
+# vLLM's API key on every route (llmhost/hostside/llmhost_vllm_auth.py): the module llmhost installs
+# into <root>/lib, and the class vLLM's --middleware names
+VLLM_AUTH = "llmhost_vllm_auth.KeyOnEveryRoute"
+
+
+def lib_dir(root: str) -> str:
+    """Where llmhost's host-side Python modules are, for an engine's PYTHONPATH (root's, mode 755)."""
+    return f"{root}/lib"
+
+
 @dataclass(frozen=True)
 class Owned:
     """A supervised process llmhost created on a host and the files it wrote for it, as its record

@@ -10,7 +10,7 @@ from llmhost.gpus import compute_capability
 from llmhost.plan.cluster import Cluster, ClusterInputs, plan_cluster, stage_info
 from llmhost.plan.envs import engine_plan
 from llmhost.plan.gpu_stack import cuda_env
-from llmhost.plan.inputs import HostFacts
+from llmhost.plan.inputs import VLLM_AUTH, HostFacts, lib_dir
 from llmhost.plan.mirrors import endpoints
 from llmhost.plan.models import convert_plan, model_plan
 from llmhost.plan.packing import Ledger, cpu_shares, memory_share
@@ -125,6 +125,16 @@ def _size(
             raise vllm_refusal
 
 
+# what an engine's API key guards: vLLM's own --api-key guards only /v1, /v2, /inference and /cohere
+# (its authenticate middleware), so llmhost adds its own to vLLM (--middleware, llmhost_vllm_auth);
+# llama-server's key guards all but /health, /v1/health and its page (tools/server/server-http.cpp; --no-webui)
+GUARDED = {
+    "vllm": "every route but /health (vLLM's key alone leaves /tokenize, /pooling, /invocations, /metrics open: "
+    f"llmhost's --middleware {VLLM_AUTH} closes them)",
+    "llamacpp": "every route but /health and /v1/health (llama-server's own key)",
+}
+
+
 def plan_service(
     index: int,
     wish: ServiceWish,
@@ -212,6 +222,7 @@ def plan_service(
             str(wish.port),
             *sizing.args,
             *(cluster.args() if cluster else ()),
+            *(("--middleware", VLLM_AUTH) if wish.api_key or wish.bind_public else ()),
         )
     env = {
         "HOME": f"{root}/home",
@@ -245,8 +256,11 @@ def plan_service(
     api_key_var = "LLAMA_API_KEY" if release.build else "VLLM_API_KEY"
     secret_env = ((api_key_var, wish.api_key),) if wish.api_key else ()
     key_file = None
+    guarded = GUARDED[engine.engine if release.build else "vllm"]
+    if VLLM_AUTH in argv:
+        env["PYTHONPATH"] = lib_dir(root)
     if wish.api_key:
-        reasons.append(f"api key: required on /v1/* ({api_key_var} from the 0600 env file)")
+        reasons.append(f"api key: required on {guarded} ({api_key_var} from the 0600 env file)")
     elif wish.bind_public:
         key_file = f"{settings.env_dir}/{wish.name}.key.env"
         reasons.append(
@@ -254,7 +268,7 @@ def plan_service(
             f"{wish.host}, beyond loopback, and the service sets no api_key"
         )
     if wish.bind_public:
-        reasons.append(f"bind {wish.host}: asked for by the service; the API key guards /v1/*")
+        reasons.append(f"bind {wish.host}: asked for by the service; the API key guards {guarded}")
     return ServicePlan(
         **SupervisedProcess.files(wish.name, root, settings.env_dir),
         engine=engine,

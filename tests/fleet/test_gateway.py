@@ -111,9 +111,13 @@ def post(host, model: str, api_key: str | None) -> tuple[int, dict]:
     return int(code), json.loads(text)
 
 
-def served(host, port: int = 8000) -> float:
-    """Chat completions the engine on ``port`` finished (vLLM's own counter, /metrics)."""
-    metrics = host.sh(f"curl -sf http://127.0.0.1:{port}/metrics")
+def served(host, port: int = 8000, name: str = "tiny") -> float:
+    """Chat completions the engine ``name`` on ``port`` finished (vLLM's own counter, /metrics, which
+    needs the service's key: read from its 0600 env file, never put on the test's command line)."""
+    metrics = host.sh(
+        f"set -a; . /etc/llmhost/{name}.env; "
+        f'curl -sf -H "Authorization: Bearer $VLLM_API_KEY" http://127.0.0.1:{port}/metrics'
+    )
     return sum(float(m) for m in re.findall(r"^vllm:request_success_total\{[^}]*\} (\S+)$", metrics, re.MULTILINE))
 
 
@@ -184,6 +188,32 @@ def test_aliases_route_and_a_request_without_the_key_is_refused(pair):
     assert code == 401, answer
     # LiteLLM without a database answers 400 ("No connected db."), not 401, for a wrong key
     assert post(a, "gpt-4", "sk-wrong")[0] in (400, 401)
+
+
+# vLLM's own --api-key guards only /v1, /v2, /inference and /cohere: these answer anyone without
+# llmhost_vllm_auth (GET or POST, as vLLM routes them; a 401 comes before vLLM's router)
+OPEN_WITHOUT_LLMHOST = ("/tokenize", "/detokenize", "/pooling", "/classify", "/score", "/rerank", "/invocations")
+
+
+def test_a_public_vllm_answers_no_route_without_the_key(pair):
+    """b's engine listens on 0.0.0.0 with a key: from a, over the network, every route but /health is 401
+    without the key (vLLM's own key leaves the routes above and /metrics open), and /tokenize works with it."""
+    a, b = pair
+    url = f"http://{b.ip}:8000"
+    probe = "curl -s -o /dev/null -w '%{http_code} ' "
+    codes = a.sh(
+        " ; ".join(
+            f"{probe}-X POST -H 'Content-Type: application/json' -d '{{}}' {url}{p}" for p in OPEN_WITHOUT_LLMHOST
+        )
+        + f" ; {probe}{url}/metrics ; {probe}{url}/version ; {probe}{url}/v1/models ; {probe}{url}/health"
+    ).split()
+    assert codes == ["401"] * (len(OPEN_WITHOUT_LLMHOST) + 3) + ["200"], codes
+    body = json.dumps({"model": MODEL, "prompt": "Hello"})
+    out = a.sh(
+        f"curl -s -H 'Authorization: Bearer key-of-b' -H 'Content-Type: application/json' -d '{body}' {url}/tokenize"
+    )
+    assert json.loads(out)["count"] > 0, out
+    assert served(b) >= 0  # /metrics with the key
 
 
 def test_requests_are_load_balanced_across_both_engines(pair):

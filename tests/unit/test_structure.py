@@ -112,4 +112,4 @@ def test_the_host_side_tools_import_the_standard_library_alone_at_their_top():
                 found.update({a.name.split(".")[0]: tool.name for a in node.names})
             elif isinstance(node, ast.ImportFrom) and node.module:
                 found[node.module.split(".")[0]] = tool.name
-    assert len(tools) == 2 and {m: t for m, t in found.items() if m not in sys.stdlib_module_names} == {}
+    assert len(tools) == 3 and {m: t for m, t in found.items() if m not in sys.stdlib_module_names} == {}
