@@ -96,9 +96,12 @@ __llmhost_services_keys__ = {
     # share of each GPU's memory vLLM may use, 0.05-0.99. null:
     # 0.90, raised up to 0.95 when a model only fits that way.
     "gpu_memory_utilization": None,
-    # bearer token the engine requires on /v1/* (null: none). Stored on
-    # the host in /etc/llmhost/<name>.env, mode 0600, never in the launcher.
-    # Not for ollama services (Ollama has no API key).
+    # bearer token the engine requires on every route but /health (null: none;
+    # vLLM: llmhost adds the middleware that guards the routes vLLM's own key
+    # leaves open). The characters of an HTTP bearer token (A-Z a-z 0-9 - . _ ~ +
+    # /, then = padding), like every key of this file: each reader takes them
+    # alike. Stored on the host in /etc/llmhost/<name>.env, mode 0600, never in
+    # the launcher or on a command line. Not for ollama services (no API key).
     "api_key": None,
     # null | F16 | BF16 | Q8_0 | Q6_K | Q5_K_M | Q5_K_S | Q5_0 | Q4_K_M | Q4_K_S |
     # Q4_0 | Q3_K_M | Q2_K. Make a GGUF of this type from the (HF)
@@ -196,6 +199,11 @@ __llmhost_gateway_keys__ = {
     # (or set a new key here) and run again (the gateway restarts with it). There
     # are no per-client keys (LiteLLM's virtual keys need PostgreSQL).
     "master_key": None,
+    # LiteLLM's admin UI (/ui) and its API docs (/, /docs, /redoc, /openapi.json).
+    # false: off (DISABLE_ADMIN_UI, NO_DOCS, NO_REDOC, NO_OPENAPI): the UI needs a
+    # database llmhost does not run, and the docs list every route to whoever
+    # reaches the port. true: on (every other route still needs the master key).
+    "admin_pages": False,
 }
 
 # A web chat page on this host: Open WebUI (open-webui, pinned in llmhost/engines.py, with PyTorch's
@@ -471,7 +479,8 @@ llmhost_hf_endpoint = None
 
 # Hugging Face access token for gated or private repositories: the host's download and the
 # controller's metadata read (never a token saved on the controller by `hf auth login`). It reaches
-# the host as <llmhost_env_dir>/hf-token.env (0600, uploaded), never on a command line.
+# the host as <llmhost_env_dir>/hf-token.env (0600, uploaded), never on a command line, and the file
+# goes when the key does. The characters of an HTTP bearer token, like api_key.
 # Example: llmhost_hf_token = "hf_xxx"
 llmhost_hf_token = None
 

@@ -26,10 +26,8 @@ def apply(plan: HostPlan, convert: bool = True) -> dict[str, list[OperationMeta]
     full = plan.verify == "full"
     if plan.tools:  # the hub clients that fetch models on the host
         venv(plan.tools, plan.tool)
-    token_file = None
-    if plan.hf_token and any(s.model.source == "hf" for s in plan.services):
-        # the token reaches the host as a 0600 file (uploaded, never on a command line), read by the tool
-        token_file = f"{plan.env_dir}/hf-token.env"
+    token_file = plan.hf_token_file
+    if token_file:  # the token reaches the host as a 0600 file (uploaded, never on a command line)
         llmfiles.content(
             name=f"HF token for hub downloads ({token_file}, 0600)",
             src=StringIO(f"HF_TOKEN={plan.hf_token}\n"),

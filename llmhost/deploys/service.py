@@ -288,7 +288,7 @@ def _teardown(plan: HostPlan) -> None:
                 running=False,
                 enabled=False,
             )
-        elif gone.stop:
+        elif gone.stop and gone.supervisor == "tmux":
             tmux.session(name=f"Stop {gone.unit} (no longer planned)", session=gone.unit, command="", present=False)
         removed += [
             files.file(name=f"Remove {path} ({gone.unit}, no longer planned)", path=path, present=False)

@@ -33,6 +33,11 @@ OFFLINE_ENV = {
 }
 
 
+# LiteLLM's admin UI and API docs, off unless llmhost_gateway.admin_pages (litellm/proxy/utils.py
+# get_docs_url & co., litellm/proxy/common_utils/admin_ui_utils.py)
+PAGES_OFF = {"DISABLE_ADMIN_UI": "True", "NO_DOCS": "True", "NO_REDOC": "True", "NO_OPENAPI": "True"}
+
+
 def loopback(address: str) -> bool:
     """A bind only its own host reaches (as ServiceWish.bind_public tells a public one)."""
     return ipaddress.ip_address(address).is_loopback
@@ -183,6 +188,14 @@ def plan_gateway(
         "settings); Prometheus /metrics behind the master key; a changed config restarts the gateway "
         "(LiteLLM has no reload), never an engine"
     )
+    reasons.append(
+        "gateway admin UI and API docs: "
+        + (
+            "on (llmhost_gateway.admin_pages; every other route needs the master key)"
+            if gw.admin_pages
+            else "off (" + ", ".join(PAGES_OFF) + "; llmhost_gateway.admin_pages turns them on)"
+        )
+    )
     engine = engine_plan(GATEWAY, settings, facts)
     root = settings.root
     config = f"{root}/run/gateway.yaml"
@@ -191,6 +204,7 @@ def plan_gateway(
         "PATH": f"{engine.link}/bin:/usr/local/bin:/usr/bin:/bin",
         "LANG": "C.UTF-8",
         **OFFLINE_ENV,
+        **({} if gw.admin_pages else PAGES_OFF),
     }
     return GatewayPlan(
         **SupervisedProcess.files(NAME, root, settings.env_dir),

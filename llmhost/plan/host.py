@@ -171,8 +171,13 @@ def plan_host(
         conda, conda_reason = envs.conda(settings, facts, fitted)
         reasons.append(conda_reason)
     made, gone = (), ()
+    # the hub token reaches the host as a 0600 file (uploaded, never on a command line), for the
+    # services fetched from the hub there; a token no longer wanted goes with the record's teardown
+    hf_token_file = None
+    if settings.hf_token and any(s.model.source == "hf" for s in services):
+        hf_token_file = f"{settings.env_dir}/hf-token.env"
     if not driver_first:  # (the services are planned, and the host's record read, once the GPUs can be)
-        made = teardown.owned(services, ollama, supervisor, gateway_plan, webui_plan)
+        made = teardown.owned(services, ollama, supervisor, gateway_plan, webui_plan, hf_token_file)
         gone, teardown_reasons = teardown.teardown(facts, made, owned_record(settings.root))
         teardown.refuse_emptied(made, gone, settings.remove_all)
         reasons += teardown_reasons
@@ -223,6 +228,7 @@ def plan_host(
         services=tuple(services),
         hf_endpoint=mirrors.endpoints(settings)["hf"],
         hf_token=settings.hf_token,
+        hf_token_file=hf_token_file,
         health_timeout=settings.health_timeout,
         reasons=tuple(reasons),
         disk_free_bytes=facts.disk_free_bytes,

@@ -156,6 +156,7 @@ class HostPlan:
     gateway: GatewayPlan | None = None  # llmhost_gateway: LiteLLM's proxy in front of the inventory's services
     webui: WebuiPlan | None = None  # llmhost_webui: Open WebUI in front of the gateway or the services
     missing_packages: tuple[str, ...] = ()  # of system_packages, those the host does not have yet
+    hf_token_file: str | None = None  # where hf_token reaches the host (0600), for its hub downloads
 
     @property
     def owned_file(self) -> str:

@@ -9,6 +9,9 @@ from llmhost.plan.hostplan import GatewayPlan, WebuiPlan
 from llmhost.plan.inputs import HostFacts, Owned
 from llmhost.plan.types import OllamaPlan, PlanError, ServicePlan, Teardown
 
+HF_TOKEN = "hf-token"  # the record's name of <llmhost_env_dir>/hf-token.env
+FILES_ONLY = "files"  # a record entry with files and no process (no supervisor to stop it)
+
 
 def owned(
     services: list[ServicePlan],
@@ -16,10 +19,12 @@ def owned(
     supervisor: str,
     gateway: GatewayPlan | None = None,
     webui: WebuiPlan | None = None,
+    hf_token_file: str | None = None,
 ) -> tuple[Owned, ...]:
     """What this plan creates: each engine's (the gateway's, the web UI's) unit or tmux session and
-    the files written for it (the web UI's database stays, like the models)."""
-    made = []
+    the files written for it (the web UI's database stays, like the models), and the hub token's
+    file (a file alone: FILES_ONLY, nothing to stop)."""
+    made = [Owned(HF_TOKEN, FILES_ONLY, (hf_token_file,))] if hf_token_file else []
     if gateway:
         kept = (gateway.supervisor_file(supervisor), gateway.config, *gateway.secret_files)
         made.append(Owned(gateway.unit, supervisor, kept))
@@ -51,7 +56,7 @@ def teardown(facts: HostFacts, made: tuple[Owned, ...], record: str) -> tuple[tu
         what = (
             f"{old.unit} ({old.supervisor}) is no longer planned: stopped"
             + (" and disabled" if old.supervisor == "systemd" else "")
-            if stop
+            if stop and old.supervisor != FILES_ONLY
             else f"{old.unit}: files no longer planned"
         )
         reasons.append(
@@ -66,7 +71,7 @@ def refuse_emptied(made: tuple[Owned, ...], gone: tuple[Teardown, ...], remove_a
     """A plan with nothing on the host that would stop what llmhost runs there: refused unless
     llmhost_remove_all says it is meant (data never read, e.g. group data pyinfra did not find,
     looks the same). Removing some services while others stay needs no flag."""
-    stopped = [t.unit for t in gone if t.stop]
+    stopped = [t.unit for t in gone if t.stop and t.supervisor != FILES_ONLY]
     if made or not stopped or remove_all:
         return
     raise PlanError(

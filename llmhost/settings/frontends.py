@@ -10,7 +10,19 @@ from typing import Any
 
 from llmhost.contract import keys_of
 from llmhost.settings.services import _SERVED
-from llmhost.settings.values import DataError, _bind, _describe, _int, _opt_str, _str, _str_list, unknown_key
+from llmhost.settings.values import (
+    TOKEN_CHARS,
+    DataError,
+    _bind,
+    _bool,
+    _describe,
+    _int,
+    _opt_str,
+    _opt_token,
+    _str,
+    _str_list,
+    unknown_key,
+)
 
 
 @dataclass(frozen=True)
@@ -27,6 +39,7 @@ class GatewayWish:
     cooldown_time: int
     allowed_fails: int
     master_key: str | None = field(repr=False)  # None: generated on the controller
+    admin_pages: bool = False  # LiteLLM's admin UI and API docs served
 
 
 # the keys of llmhost_gateway and their defaults, as group_data/all.py documents them
@@ -34,7 +47,7 @@ GATEWAY_DEFAULTS = keys_of("llmhost_gateway")
 # LiteLLM refuses to start with these (its master_key_boot_check blocklist: the docs' example key)
 WEAK_MASTER_KEYS = ("sk-1234",)
 # what llmhost takes as a gateway master key (given in the data, or read back from the controller)
-MASTER_KEY = re.compile(r"sk-[\x21-\x7e]{16,}")
+MASTER_KEY = re.compile(rf"sk-[{TOKEN_CHARS}]{{16,}}=*")
 
 
 @dataclass(frozen=True)
@@ -108,7 +121,7 @@ def _gateway(key: str, value: Any) -> GatewayWish | None:
         if group in targets:
             raise DataError(f"{key}.fallbacks.{group}", "a model group cannot fall back to itself")
         clean_fallbacks.append((_str(f"{key}.fallbacks", group), targets))
-    master_key = _opt_str(f"{key}.master_key", value["master_key"])
+    master_key = _opt_token(f"{key}.master_key", value["master_key"])
     if master_key is not None:
         if master_key.strip() in WEAK_MASTER_KEYS:
             raise DataError(
@@ -118,8 +131,7 @@ def _gateway(key: str, value: Any) -> GatewayWish | None:
         if not MASTER_KEY.fullmatch(master_key):
             raise DataError(
                 f"{key}.master_key",
-                'expected "sk-" and at least 16 more printable characters (no '
-                "spaces); leave it out to have one generated",
+                'expected "sk-" and at least 16 more characters; leave it out to have one generated',
             )
     return GatewayWish(
         host=_bind(f"{key}.host", value["host"]),
@@ -132,6 +144,7 @@ def _gateway(key: str, value: Any) -> GatewayWish | None:
         cooldown_time=_int(f"{key}.cooldown_time", value["cooldown_time"], 0, 86400),
         allowed_fails=_int(f"{key}.allowed_fails", value["allowed_fails"], 0, 1000),
         master_key=master_key,
+        admin_pages=_bool(f"{key}.admin_pages", value["admin_pages"]),
     )
 
 

@@ -20,7 +20,7 @@ from llmhost.settings.values import (
     _int,
     _opt_fraction,
     _opt_int,
-    _opt_str,
+    _opt_token,
     _str,
     _str_list,
     unknown_key,
@@ -93,7 +93,7 @@ def _service(index: int, raw: Any, base: Path, estimate: bool = False) -> Servic
         max_model_len=_opt_int(f"{key}.max_model_len", raw["max_model_len"], 16, 10_000_000),
         max_num_seqs=_opt_int(f"{key}.max_num_seqs", raw["max_num_seqs"], 1, 4096),
         dtype=_choice(f"{key}.dtype", raw["dtype"], DTYPES),
-        api_key=_opt_str(f"{key}.api_key", raw["api_key"]),
+        api_key=_opt_token(f"{key}.api_key", raw["api_key"]),
         quantization=(
             None if raw["quantization"] is None else _choice(f"{key}.quantization", raw["quantization"], QUANTIZATIONS)
         ),

@@ -108,6 +108,29 @@ def _opt_str(key: str, value: Any) -> str | None:
     return None if value is None else _str(key, value)
 
 
+# One charset for every key and token of the data (api_key, llmhost_gateway.master_key,
+# llmhost_hf_token): RFC 6750's b64token, what an "Authorization: Bearer" header carries. Each place
+# a key lands reads it alike: systemd's EnvironmentFile (nothing to unquote, unescape or expand: no
+# quote, backslash, space or $), bash, YAML, JSON, and LiteLLM's and vLLM's ";"-joined key lists.
+TOKEN_CHARS = "A-Za-z0-9._~+/-"
+TOKEN = re.compile(rf"[{TOKEN_CHARS}]+=*")
+
+
+def _token(key: str, value: Any) -> str:
+    value = _str(key, value)
+    if len(value) > 1024 or not TOKEN.fullmatch(value):
+        bad = next((i for i, c in enumerate(value, 1) if not re.fullmatch(rf"[={TOKEN_CHARS}]", c)), None)
+        where = f"character {bad} is not one of them" if bad else "it is over 1024 characters or = is not at its end"
+        raise DataError(
+            key, f"expected the characters of an HTTP bearer token: A-Z a-z 0-9 - . _ ~ + / (then = padding); {where}"
+        )
+    return value
+
+
+def _opt_token(key: str, value: Any) -> str | None:
+    return None if value is None else _token(key, value)
+
+
 def _choice(key: str, value: Any, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise DataError(key, f"expected one of {' | '.join(choices)}, got {_describe(value)}")

@@ -178,6 +178,9 @@ def test_two_hosts_and_a_gateway_serve_cold(hosts, cold):
     # the config reaches b at its bridge address with b's key (by variable)
     config = a.sh("cat /opt/llmhost/run/gateway.yaml")
     assert f"api_base: http://{b.ip}:8000/v1" in config and "os.environ/LLMHOST_BACKEND_KEY_" in config
+    # LiteLLM's API docs are off (llmhost_gateway.admin_pages): they list every route to anyone
+    probe = "curl -s -o /dev/null -w '%{http_code} ' http://127.0.0.1:4000"
+    assert a.sh(f"{probe}/docs ; {probe}/redoc ; {probe}/openapi.json").split() == ["404"] * 3
 
 
 def test_aliases_route_and_a_request_without_the_key_is_refused(pair):

@@ -181,7 +181,7 @@ def test_only_the_hosts_named(tiny):
             {"prot": 4000},
             (
                 "llmhost_gateway.prot: unknown gateway key; did you mean port? (known: host, port, hosts, aliases, fallbacks, "
-                "num_retries, timeout, cooldown_time, allowed_fails, master_key)"
+                "num_retries, timeout, cooldown_time, allowed_fails, master_key, admin_pages)"
             ),
         ),
         (
@@ -194,8 +194,15 @@ def test_only_the_hosts_named(tiny):
         (
             {"master_key": "hunter2"},
             (
-                'llmhost_gateway.master_key: expected "sk-" and at least 16 more printable '
-                "characters (no spaces); leave it out to have one generated"
+                'llmhost_gateway.master_key: expected "sk-" and at least 16 more characters; '
+                "leave it out to have one generated"
+            ),
+        ),
+        (
+            {"master_key": "sk-0123456789abcdef'0"},
+            (
+                "llmhost_gateway.master_key: expected the characters of an HTTP bearer token: A-Z a-z 0-9 - . _ ~ + / "
+                "(then = padding); character 20 is not one of them"
             ),
         ),
         ({"port": 8000}, "llmhost_gateway.port: 8000 is already used by llmhost_services[0]"),

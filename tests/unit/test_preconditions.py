@@ -138,6 +138,30 @@ def test_what_the_record_lists_and_the_plan_does_not_is_torn_down(tiny):
     ) in plan.reasons
 
 
+def test_the_hub_token_file_is_recorded_and_goes_when_the_token_does():
+    hub = {"name": "q", "model": "Qwen/Qwen2.5-1.5B-Instruct"}
+    plan = plan_host(DEVBOX, data(hub, llmhost_hf_token="hf_abc"))
+    assert plan.hf_token_file == "/etc/llmhost/hf-token.env"
+    assert Owned("hf-token", "files", ("/etc/llmhost/hf-token.env",)) in plan.owned
+    # the token dropped from the data: its file goes, and nothing is stopped for it
+    facts = dataclasses.replace(DEVBOX, owned=plan.owned)
+    plan = plan_host(facts, data(hub))
+    assert plan.hf_token_file is None
+    (gone,) = plan.teardown
+    assert (gone.unit, gone.supervisor, gone.files) == ("hf-token", "files", ("/etc/llmhost/hf-token.env",))
+    assert (
+        "teardown: hf-token: files no longer planned; /etc/llmhost/hf-token.env removed (llmhost's record "
+        "/opt/llmhost/owned.json; models and venvs stay)"
+    ) in plan.reasons
+    # a token with no hub model to fetch never reaches the host
+    assert (
+        plan_host(
+            DEVBOX, data({"name": "t", "model": "./build/models/tiny-qwen2"}, llmhost_hf_token="hf_abc")
+        ).hf_token_file
+        is None
+    )
+
+
 def test_a_service_moved_to_tmux_is_stopped_under_systemd_and_keeps_its_env_file(tiny):
     record = (Owned("llmhost-t", "systemd", ("/etc/systemd/system/llmhost-t.service", "/etc/llmhost/t.env")),)
     facts = dataclasses.replace(DEVBOX, systemd=True, owned=record)

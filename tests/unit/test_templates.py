@@ -20,7 +20,7 @@ def plan(tmp_path_factory):
 
     model = write_tiny_model(tmp_path_factory.mktemp("m") / "tiny-qwen2")
     data = {
-        "llmhost_services": [{"name": "tiny", "model": str(model), "host": "0.0.0.0", "api_key": "k3y with space"}],
+        "llmhost_services": [{"name": "tiny", "model": str(model), "host": "0.0.0.0", "api_key": "k3y-._~+/=="}],
         "llmhost_pip_index_url": "https://pypi.tuna.tsinghua.edu.cn/simple",
         "llmhost_pip_find_links": ["/opt/wheels", "/srv/wheelhouse"],
     }
@@ -52,12 +52,12 @@ def test_launcher_gives_the_engine_exactly_the_planned_environment(plan, tmp_pat
     assert lines[-1] == "llmhost: llmhost-tiny exited with status 0"
     # (ld.so complains when the planned LD_PRELOAD's venv is not on this machine: not the env's output)
     seen = dict(line.split("=", 1) for line in lines[1:-1] if not line.startswith("ERROR: ld.so:"))
-    assert seen == {**dict(svc.env), "VLLM_API_KEY": "k3y with space"}
+    assert seen == {**dict(svc.env), "VLLM_API_KEY": "k3y-._~+/=="}
 
 
 def test_env_file_holds_the_secret(plan):
     text = render("service.env.j2", env_file_vars(plan.services[0]))
-    assert "VLLM_API_KEY=k3y with space\n" in text
+    assert "VLLM_API_KEY=k3y-._~+/==\n" in text
 
 
 def test_pip_conf_is_read_by_configparser_as_pip_does(plan):
