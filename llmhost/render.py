@@ -46,15 +46,20 @@ def _header(service: SupervisedProcess) -> dict:
     }
 
 
-def launcher_vars(service: SupervisedProcess, nofile: int) -> dict:
+def launcher_vars(service: SupervisedProcess, nofile: int, python: str, tool: str, user: str | None) -> dict:
+    """tmux: the launcher starts ``service.argv`` through ``llmhost-hosttool exec`` run by ``python``
+    (isolated: -I), which reads the secret files itself and switches to ``user``."""
+    exec_args = [*(("--user", user) if user else ())]
+    exec_args += [part for k, v in service.env for part in ("--env", f"{k}={v}")]
+    exec_args += [part for f in service.secret_files for part in ("--env-file", f)]
     return {
         **_header(service),
         "nofile": nofile,
         "secret_files": list(service.secret_files),
+        "run_as": user or "the launcher's",
         "restart_delay": RESTART_DELAY_SECONDS,
         "log_q": shlex.quote(service.log),
-        "secret_files_q": [shlex.quote(f) for f in service.secret_files],
-        "env_q": [shlex.quote(f"{k}={v}") for k, v in service.env],
+        "exec_q": [shlex.quote(a) for a in (python, "-I", tool, "exec", *exec_args, "--")],
         "argv_q": [shlex.quote(a) for a in service.argv],
     }
 
@@ -91,9 +96,12 @@ def ollama_override_vars(ollama: OllamaPlan, nofile: int) -> dict:
     }
 
 
-def ollama_launcher_vars(services: list[ServicePlan], nofile: int) -> dict:
+def ollama_launcher_vars(services: list[ServicePlan], nofile: int, python: str, tool: str, user: str | None) -> dict:
     """tmux: the daemon's launcher (the ollama services share it: same argv and environment)."""
-    return {**launcher_vars(services[0], nofile), "served_model_name": ", ".join(s.served_model_name for s in services)}
+    return {
+        **launcher_vars(services[0], nofile, python, tool, user),
+        "served_model_name": ", ".join(s.served_model_name for s in services),
+    }
 
 
 def env_file_vars(service: SupervisedProcess) -> dict:

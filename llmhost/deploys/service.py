@@ -104,7 +104,7 @@ def _tmux(plan: HostPlan, service: SupervisedProcess, inputs: list[OperationMeta
         src=template("launcher.sh.j2"),
         dest=service.launcher,
         mode="755",
-        **launcher_vars(service, plan.nofile),
+        **launcher_vars(service, plan.nofile, plan.python, plan.tool, plan.service_user),
     )
     tmux.session(
         name=f"Restart {service.unit} (argv, environment, engine or model changed)",
@@ -171,13 +171,19 @@ def _ollama(plan: HostPlan, model_ops: dict[str, list[OperationMeta]], engine_op
             name="Run ollama under systemd, enabled at boot", service="ollama.service", running=True, enabled=True
         )
     else:
-        files.directory(name=f"OLLAMA_MODELS {o.models_dir}", path=o.models_dir, mode="755")
+        files.directory(
+            name=f"OLLAMA_MODELS {o.models_dir}",
+            path=o.models_dir,
+            user=plan.service_user,
+            group=plan.service_user,
+            mode="755",
+        )
         launcher = files.template(
             name="Launcher of ollama",
             src=template("launcher.sh.j2"),
             dest=o.launcher,
             mode="755",
-            **ollama_launcher_vars(services, plan.nofile),
+            **ollama_launcher_vars(services, plan.nofile, plan.python, plan.tool, plan.service_user),
         )
         tmux.session(
             name="Restart ollama (settings or release changed)",

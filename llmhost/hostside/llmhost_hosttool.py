@@ -12,6 +12,9 @@ venv's Python. Standard library only, except `fetch`, which imports huggingface_
   reachable each --url answers within a bounded time, or one line names it and its data key (exit 1)
   webui-admin  Open WebUI's admin account against the data's e-mail and password (with --apply: set)
   vllm-node ARGS  a headless worker of vLLM across hosts (`vllm serve ARGS`), run with the engine's Python
+  exec [--user U] [--env K=V]... [--env-file F]... -- ARGV  how a tmux launcher starts a process: ARGV
+            with exactly these variables and those of the 0600 env files (read here, so no secret is
+            ever on a command line), as the service user U
   vllm-check   whether this venv's vLLM can serve the planned services' arguments (run with its Python
             before the venv becomes current): parsed by vLLM's own parser, quantization registered and
             supported by the GPUs, dtype supported by the platform
@@ -922,10 +925,59 @@ def vllm_check(args) -> int:
     return 1 if problems else 0
 
 
+ENV_LINE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(.*)")
+
+
+def exec_as(argv: list[str]) -> int:
+    """``exec [--user U] [--env K=V]... [--env-file F]... -- ARGV``: replace this process with ARGV,
+    given exactly the --env variables and the KEY=VALUE lines of each readable env file (as
+    systemd's EnvironmentFile= reads llmhost's: the data's values hold nothing it would unquote;
+    a missing file is skipped, like EnvironmentFile=-), as user U (its groups; root stays root
+    without --user). The files are read here, as the launcher's user (root), before the switch:
+    the secrets never reach a command line, and the engine cannot read them back from disk."""
+    split = argv.index("--") if "--" in argv else len(argv)
+    p = argparse.ArgumentParser(prog="llmhost-hosttool exec")
+    p.add_argument("--user")
+    p.add_argument("--env", action="append", default=[])
+    p.add_argument("--env-file", action="append", default=[])
+    args = p.parse_args(argv[:split])
+    command = argv[split + 1 :]
+    if not command:
+        p.error("no command after --")
+    env = {}
+    for item in args.env:
+        match = ENV_LINE.fullmatch(item)
+        if not match:
+            p.error(f"--env {item.split('=', 1)[0]!r}: expected NAME=VALUE")
+        env[match[1]] = match[2]
+    for path in args.env_file:
+        try:
+            with open(path, encoding="utf-8") as file:
+                text = file.read()
+        except FileNotFoundError:
+            continue
+        for line in text.splitlines():
+            match = ENV_LINE.fullmatch(line)
+            if match:
+                env[match[1]] = match[2]
+    if args.user:
+        import pwd
+
+        account = pwd.getpwnam(args.user)
+        if os.getuid() != account.pw_uid:
+            os.initgroups(args.user, account.pw_gid)
+            os.setgid(account.pw_gid)
+            os.setuid(account.pw_uid)
+    os.execvpe(command[0], command, env)
+    return 127  # not reached: execvpe replaces this process or raises
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["vllm-node"]:  # every argument after it is vLLM's
         return vllm_node(argv[1:])
+    if argv[:1] == ["exec"]:  # (its command's own arguments would confuse argparse's subparsers)
+        return exec_as(argv[1:])
     parser = argparse.ArgumentParser(prog="llmhost-hosttool")
     sub = parser.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("check")

@@ -27,7 +27,9 @@ def directories(directories: list[tuple[str, str, str | None]]):
     ``files.directory`` per path does, with one command to read them all.
 
     + directories: ``(path, mode, owner or None)``, parents before children; the owner's group
-      is the owner's name (llmhost's service account)
+      is the owner's name (llmhost's service account). A directory that exists with another
+      owner gets the owner on everything in it too (``chown -RP``: no symlink followed): what ran as root before
+      (a tmux host's engines, until they ran as the service user) is the service's to write.
 
     **Example:**
 
@@ -48,8 +50,10 @@ def directories(directories: list[tuple[str, str, str | None]]):
             steps.append(("mkdir", "-p", QuoteString(path)))
         if not now or now["mode"] != int(mode, 8):
             steps.append(("chmod", mode, QuoteString(path)))
-        if owner and (not now or (now["user"], now["group"]) != (owner, owner)):
+        if owner and not now:
             steps.append(("chown", f"{owner}:{owner}", QuoteString(path)))
+        elif owner and (now["user"], now["group"]) != (owner, owner):
+            steps.append(("chown", "-RP", f"{owner}:{owner}", QuoteString(path)))  # -P: no symlink followed
     if not steps:
         host.noop(f"{len(directories)} directories are as planned")
         return

@@ -221,7 +221,7 @@ def plan_host(
         root=settings.root,
         env_dir=settings.env_dir,
         supervisor=supervisor,
-        service_user=SERVICE_USER if supervisor == "systemd" else None,
+        service_user=SERVICE_USER,
         system_packages=packages.all(),
         missing_packages=tuple(p for p in packages.all() if p not in facts.deb_packages),
         engines=tuple(engines.values()),

@@ -123,7 +123,7 @@ class HostPlan:
     root: str
     env_dir: str
     supervisor: str
-    service_user: str | None  # systemd: engines run as this system user; tmux: the connecting user
+    service_user: str | None  # the system user engines, the gateway and the web UI run as (systemd and tmux)
     system_packages: tuple[str, ...]
     engines: tuple[EnginePlan, ...]
     services: tuple[ServicePlan, ...]

@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -122,7 +123,7 @@ def _launch(tmp_path: Path, script: str, unit: str) -> Path:
 
     from llmhost.plan import plan_host
     from llmhost.render import launcher_vars
-    from llmhost.resources import template
+    from llmhost.resources import hostside_tool, template
     from llmhost.settings import load
     from llmhost.tinymodel import write_tiny_model
     from tests.unit.common import DEVBOX
@@ -138,7 +139,9 @@ def _launch(tmp_path: Path, script: str, unit: str) -> Path:
     env = Environment(undefined=StrictUndefined, keep_trailing_newline=True)
     launcher = tmp_path / "launch.sh"
     launcher.write_text(
-        env.from_string(Path(template("launcher.sh.j2")).read_text()).render(**launcher_vars(svc, 4096))
+        env.from_string(Path(template("launcher.sh.j2")).read_text()).render(
+            **launcher_vars(svc, 4096, sys.executable, hostside_tool(), None)
+        )
     )
     subprocess.run(["tmux", "new-session", "-d", "-s", unit, f"bash {launcher}"], check=True)
     return log

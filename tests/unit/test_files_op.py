@@ -44,7 +44,9 @@ def test_only_what_differs_is_changed_and_none_is_a_noop(monkeypatch):
     commands, fake = run(monkeypatch, ok)
     assert commands == [] and fake.noops == ["3 directories are as planned"]
     drift = {**ok, "/opt/l/logs": {**ok["/opt/l/logs"], "user": "root"}, "/etc/l": {**ok["/etc/l"], "mode": 0o755}}
-    assert run(monkeypatch, drift)[0] == ["chown llmhost:llmhost /opt/l/logs && chmod 700 /etc/l"]
+    # an existing directory of another owner (root's, from a tmux host before its engines ran as the
+    # service user) is the service user's with everything in it, no symlink followed
+    assert run(monkeypatch, drift)[0] == ["chown -RP llmhost:llmhost /opt/l/logs && chmod 700 /etc/l"]
 
 
 def test_a_path_that_is_not_a_directory_stops_the_operation(monkeypatch):

@@ -307,7 +307,10 @@ def test_the_official_unit_and_every_setting_in_the_drop_in(models):
         render("ollama-override.conf.j2", ollama_override_vars(plan.ollama, plan.nofile)) == dropin
     )  # same bytes every time
     launcher = render(
-        "launcher.sh.j2", ollama_launcher_vars([s for s in plan.services if s.engine.archive], plan.nofile)
+        "launcher.sh.j2",
+        ollama_launcher_vars(
+            [s for s in plan.services if s.engine.archive], plan.nofile, plan.python, plan.tool, plan.service_user
+        ),
     )
     assert "OLLAMA_NUM_PARALLEL=4" in launcher and "HOME=/opt/llmhost/home" in launcher
     assert launcher.rstrip().splitlines()[0] == "#!/bin/bash"

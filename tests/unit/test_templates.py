@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import configparser
 import dataclasses
+import os
 import subprocess
+import sys
 
 import pytest
 
 from llmhost.plan import plan_host
 from llmhost.render import env_file_vars, launcher_vars, pip_conf_vars
+from llmhost.resources import hostside_tool
 from llmhost.settings import load
 from tests.unit.common import DEVBOX, render
 
@@ -27,10 +30,14 @@ def plan(tmp_path_factory):
     return plan_host(DEVBOX, load(data))
 
 
+# how a launcher starts its engine on this machine: this Python, the repository's host tool, no user switch
+HERE = (sys.executable, hostside_tool(), None)
+
+
 def test_launcher_is_valid_bash_and_deterministic(plan):
     svc = plan.services[0]
-    text = render("launcher.sh.j2", launcher_vars(svc, 65536))
-    assert text == render("launcher.sh.j2", launcher_vars(svc, 65536))
+    text = render("launcher.sh.j2", launcher_vars(svc, 65536, *HERE))
+    assert text == render("launcher.sh.j2", launcher_vars(svc, 65536, *HERE))
     subprocess.run(["bash", "-n"], input=text, text=True, check=True)
     assert "k3y" not in text  # secrets stay in the 0600 env file
 
@@ -43,7 +50,7 @@ def test_launcher_gives_the_engine_exactly_the_planned_environment(plan, tmp_pat
     # Same plan, but the "engine" prints its environment and exits 0 (ending the restart loop).
     probe = dataclasses.replace(svc, argv=("/usr/bin/env",), env_file=str(env_file), log=str(log))
     launcher = tmp_path / "launch.sh"
-    launcher.write_text(render("launcher.sh.j2", launcher_vars(probe, 65536)))
+    launcher.write_text(render("launcher.sh.j2", launcher_vars(probe, 65536, *HERE)))
     subprocess.run(["bash", str(launcher)], check=True, timeout=30, env={"LEAK": "1", "PATH": "/usr/bin:/bin"})
     lines = log.read_text().splitlines()
     assert lines[0] == "llmhost: session llmhost-tiny"  # once per session; then each start of the engine
@@ -53,6 +60,31 @@ def test_launcher_gives_the_engine_exactly_the_planned_environment(plan, tmp_pat
     # (ld.so complains when the planned LD_PRELOAD's venv is not on this machine: not the env's output)
     seen = dict(line.split("=", 1) for line in lines[1:-1] if not line.startswith("ERROR: ld.so:"))
     assert seen == {**dict(svc.env), "VLLM_API_KEY": "k3y-._~+/=="}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching user needs root")
+def test_the_engine_runs_as_the_service_user_and_no_command_line_holds_the_secret(plan, tmp_path):
+    """While the engine runs, no process on this machine has the key on its command line (the
+    launcher's exec reads the env file itself), and the engine is the service user, not root."""
+    svc = plan.services[0]
+    env_file = tmp_path / "tiny.env"
+    env_file.write_text(render("service.env.j2", env_file_vars(svc)))
+    env_file.chmod(0o600)
+    log = tmp_path / "tiny.log"
+    script = (
+        'echo "user=$(id -un) key=${VLLM_API_KEY:-}"; echo "--- command lines"; '
+        "for f in /proc/[0-9]*/cmdline; do tr '\\000' ' ' < \"$f\" 2>/dev/null; echo; done"
+    )
+    probe = dataclasses.replace(svc, argv=("/bin/sh", "-c", script), env_file=str(env_file), log=str(log))
+    launcher = tmp_path / "launch.sh"
+    launcher.write_text(
+        render("launcher.sh.j2", launcher_vars(probe, 65536, sys.executable, hostside_tool(), "nobody"))
+    )
+    subprocess.run(["bash", str(launcher)], check=True, timeout=30, env={"PATH": "/usr/bin:/bin"})
+    output, cmdlines = log.read_text().split("--- command lines", 1)
+    assert "user=nobody key=k3y-._~+/==" in output.splitlines()
+    assert "/bin/sh -c echo" in cmdlines and "k3y" not in cmdlines
+    assert "k3y" not in launcher.read_text()
 
 
 def test_env_file_holds_the_secret(plan):
@@ -138,7 +170,7 @@ def test_template_vars_do_not_collide_with_files_template_arguments(plan):
     reserved = set(inspect.signature(files.template._inner).parameters) - {"data"}
     svc = plan.services[0]
     names = {
-        *launcher_vars(svc, 65536),
+        *launcher_vars(svc, 65536, *HERE),
         *env_file_vars(svc),
         *pip_conf_vars(plan.engines[0]),
         *unit_vars(svc, user="llmhost", workdir="/opt/llmhost/home", nofile=65536),
