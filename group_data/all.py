@@ -266,6 +266,13 @@ llmhost_address = None
 # Example: llmhost_cluster_interface = "eth1"
 llmhost_cluster_interface = None
 
+# Whether this host's llmhost_cluster_interface may carry a public address. false: the planner
+# refuses a cluster interface whose IPv4 address is not private (RFC 1918 10/8, 172.16/12,
+# 192.168/16; shared CGNAT 100.64/10, as Tailscale's): torch's rendezvous on the head's master_port
+# and vLLM's queues between nodes take connections without any authentication.
+# Example: llmhost_cluster_public = true
+llmhost_cluster_public = False
+
 # Directory on the controller (relative to where pyinfra runs) of the secrets llmhost generates
 # there, mode 0600: each gateway's master key (<host>/gateway-master-key), each web UI's admin
 # password and session secret (<host>/webui-admin-password, <host>/webui-secret-key). Keep it out

@@ -88,12 +88,14 @@ def cluster_inputs(
         if other.name not in names:
             continue
         if other.name == host.name:
-            nodes.append(Node(host.name, facts, settings.cluster_interface, settings.services))
+            nodes.append(Node(host.name, facts, settings.cluster_interface, settings.services, settings.cluster_public))
             continue
         theirs = _their_data(other, host, "a service across hosts")
         if other.name not in read:
             read[other.name] = offline or host_facts(other, theirs.root, (), theirs.python, network=True)
-        nodes.append(Node(other.name, read[other.name], theirs.cluster_interface, theirs.services))
+        nodes.append(
+            Node(other.name, read[other.name], theirs.cluster_interface, theirs.services, theirs.cluster_public)
+        )
     return ClusterInputs(host.name, tuple(h.name for h in host.inventory), tuple(nodes))
 
 

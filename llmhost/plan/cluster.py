@@ -9,6 +9,7 @@ stage the sizing fits on each node, and each node's rank, addresses and environm
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import math
 from dataclasses import dataclass, fields, replace
@@ -17,6 +18,17 @@ from llmhost.modelinfo import ModelInfo
 from llmhost.plan.inputs import HostFacts
 from llmhost.plan.types import PlanError
 from llmhost.settings import ServiceWish
+
+# addresses only a private network reaches: RFC 1918's, and the shared address space of RFC 6598
+# (CGNAT, which overlay networks like Tailscale use); Python's is_private leaves the latter out
+PRIVATE_NETWORKS = tuple(
+    ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7")
+)
+
+
+def private(address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    return any(ip in network for network in PRIVATE_NETWORKS if network.version == ip.version)
 
 
 @dataclass(frozen=True)
@@ -28,6 +40,7 @@ class Node:
     facts: HostFacts
     interface: str | None
     services: tuple[ServiceWish, ...]
+    public: bool = False  # its llmhost_cluster_public: its interface may carry a public address
 
 
 @dataclass(frozen=True)
@@ -176,7 +189,15 @@ def plan_cluster(index: int, wish: ServiceWish, cluster: ClusterInputs | None, f
                 f"llmhost_cluster_interface: {node.name} has no interface {node.interface} with an IPv4 "
                 f"address (it has: {seen or 'none read'})"
             )
-        addresses.append(have[node.interface][0])
+        address = have[node.interface][0]
+        if not node.public and not private(address):
+            raise PlanError(
+                f"llmhost_cluster_interface: {node.interface} of {node.name} has the public address {address}; "
+                "the traffic between nodes (torch's rendezvous, vLLM's queues) is neither authenticated nor "
+                "encrypted: name the interface of a private network (10/8, 172.16/12, 192.168/16, 100.64/10), "
+                f"or set llmhost_cluster_public = true for {node.name}"
+            )
+        addresses.append(address)
     head = nodes[0]
     for node in nodes[1:]:
         a, b = head.facts, node.facts

@@ -110,6 +110,7 @@ class Settings:
     webui: WebuiWish | None  # llmhost_webui
     address: str | None  # llmhost_address: where other hosts reach this one
     cluster_interface: str | None  # llmhost_cluster_interface: the NIC a multi-node service's traffic takes
+    cluster_public: bool  # llmhost_cluster_public: that NIC may carry a public address
     secrets_dir: str  # llmhost_secrets_dir, resolved on the controller
 
     def pins(self, env: str) -> tuple[str, ...]:
@@ -224,5 +225,6 @@ def load(data: Mapping[str, Any], base: Path | None = None, estimate_weights: bo
         webui=webui,
         address=value("llmhost_address", _opt_str),
         cluster_interface=value("llmhost_cluster_interface", _interface),
+        cluster_public=value("llmhost_cluster_public", _bool),
         secrets_dir=str(secrets_dir),
     )

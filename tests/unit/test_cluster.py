@@ -41,7 +41,7 @@ def plan(me, nodes, inventory=None):
         me,
         tuple(inventory or nodes),
         tuple(
-            Node(name, facts, settings[name].cluster_interface, settings[name].services)
+            Node(name, facts, settings[name].cluster_interface, settings[name].services, settings[name].cluster_public)
             for name, (facts, _) in nodes.items()
         ),
     )
@@ -189,6 +189,26 @@ def test_a_missing_interface_is_refused_with_what_the_host_has():
     )
     nodes["gpu-2"] = (nodes["gpu-2"][0], data(QWEN72, interface=None))
     assert _refusal("gpu-1", nodes).startswith("llmhost_cluster_interface: not set for gpu-2, a node of qwen72")
+
+
+def test_a_cluster_interface_with_a_public_address_needs_the_opt_in():
+    """torch's rendezvous and vLLM's queues take connections without authentication: a public
+    address on the cluster interface is refused unless that node's data opts in."""
+    nodes = a800_pair()
+    nodes["gpu-2"] = (on_net(A800, "203.0.113.7"), data(QWEN72))
+    assert _refusal("gpu-1", nodes) == (
+        "llmhost_cluster_interface: eth1 of gpu-2 has the public address 203.0.113.7; the traffic between nodes "
+        "(torch's rendezvous, vLLM's queues) is neither authenticated nor encrypted: name the interface of a "
+        "private network (10/8, 172.16/12, 192.168/16, 100.64/10), or set llmhost_cluster_public = true for gpu-2"
+    )
+    nodes["gpu-2"] = (on_net(A800, "203.0.113.7"), {**data(QWEN72), "llmhost_cluster_public": True})
+    assert plan("gpu-1", nodes).services[0].nodes == ("gpu-1", "gpu-2")
+    # CGNAT's shared space (an overlay network's) is private; 172.32/16 is not RFC 1918's
+    for address in ("100.100.1.2", "172.31.255.1"):
+        nodes["gpu-2"] = (on_net(A800, address), data(QWEN72))
+        assert plan("gpu-1", nodes).services, address
+    nodes["gpu-2"] = (on_net(A800, "172.32.0.1"), data(QWEN72))
+    assert "has the public address 172.32.0.1" in _refusal("gpu-1", nodes)
 
 
 def test_more_nodes_than_layers_and_heads_tp_does_not_divide_are_refused(tiny):
