@@ -33,7 +33,7 @@ from llmhost.facts.nvidia import (
     PciNvidiaGpus,
     SecureBoot,
 )
-from llmhost.facts.pip import PythonVersion
+from llmhost.facts.pip import PythonReach, PythonVersion
 from llmhost.plan import Gpu, HostFacts, Owned, owned_record
 
 # the installed packages the planner reads: NVIDIA's driver, toolkits and repository keyring
@@ -74,6 +74,7 @@ def host_facts(
         numa,
         disk_free,
         python_version,
+        python_reach,
         nvswitches,
         nvidia_module,
         kernel,
@@ -98,6 +99,7 @@ def host_facts(
             (NumaNodes, ()),
             (DiskFree, (("path", f"{root}/models"),)),
             (PythonVersion, (("python", python),)),
+            (PythonReach, (("python", python),)),
             (NvSwitches, ()),
             (NvidiaModule, ()),
             (KernelVersion, ()),
@@ -144,6 +146,7 @@ def host_facts(
         disk_free_bytes=disk_free,
         model_bytes=tuple((path, sum(model["sizes"].values())) for (path, _), model in zip(model_dirs, models)),
         python_version=python_version,
+        python_unreachable=python_reach,
         cuda_toolkits=tuple(cuda["toolkits"]),
         cuda_default=cuda["default"],
         cuda_link=cuda["link"],

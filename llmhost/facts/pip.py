@@ -81,6 +81,40 @@ class PythonVersion(FactBase[str]):
         return ""
 
 
+class PythonReach(FactBase[str]):
+    """
+    Where the service user could not reach an interpreter of the host: the first of its resolved
+    path's directories (or the file) that others may not enter (execute), with its mode; ``""``
+    where every one of them is open to others, or there is no such interpreter. An engine venv
+    links its ``python`` to the interpreter it was made from: an interpreter under ``/root``
+    (pyenv's, say) runs for root alone.
+
+    .. code:: python
+
+        "/root (mode 700)"
+    """
+
+    def command(self, python: str) -> str:
+        # one stat for the file and each of its parents (walked with the shell's own expansion)
+        return (
+            f'r=$(readlink -f "$(command -v {shlex.quote(python)})" 2>/dev/null) && [ -n "$r" ] && '
+            '{ set -- "$r"; d="$r"; while [ -n "$d" ]; do d="${d%/*}"; set -- "$@" "${d:-/}"; done; '
+            "stat -c 'mode %a %n' \"$@\"; }; true"
+        )
+
+    @staticmethod
+    def default() -> str:
+        return ""
+
+    def process(self, output) -> str:
+        closed = ""
+        for line in output:
+            parts = line.split(" ", 2)
+            if len(parts) == 3 and parts[0] == "mode" and not int(parts[1], 8) & 0o001:
+                closed = f"{parts[2]} (mode {parts[1]})"  # the last printed is the outermost: the one to name
+        return closed
+
+
 class VenvDirsDict(TypedDict):
     current: str | None
     venvs: list[str]

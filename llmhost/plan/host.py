@@ -30,7 +30,7 @@ from llmhost.plan.types import EnginePlan, PlanError, ServicePlan, unit_of
 from llmhost.plan.webui import plan_webui
 from llmhost.settings import HUB_SOURCES, Settings
 
-SERVICE_USER = "llmhost"  # the system account that runs the engines under systemd
+SERVICE_USER = "llmhost"  # the system account that runs the engines (under systemd and tmux)
 
 
 def supervised(settings: Settings) -> tuple[str, tuple[str, ...], str]:
@@ -102,8 +102,6 @@ def plan_host(
     reasons += mirror_reasons
     cuda, cuda_reasons = gpu_stack.cuda_default(settings, facts)
     reasons += cuda_reasons
-    if supervisor == "systemd":
-        reasons.append("service user llmhost: a system account without login runs the engines")
     conda = None
     packages = SystemPackages(facts, settings, supervisor)
     if settings.env_manager == "conda":
@@ -116,6 +114,21 @@ def plan_host(
         )
     if facts.python_version and not conda:
         reasons.append(f"python: {settings.python} is Python {facts.python_version} on the host (llmhost_python)")
+    service_user = SERVICE_USER
+    if facts.python_unreachable and not conda:
+        # an engine venv's python links to the interpreter it was made from: unreachable, it runs for root alone
+        service_user = None
+        reasons.append(
+            f"user root runs the engines, the gateway and the web UI: llmhost_python ({settings.python}) is under "
+            f"{facts.python_unreachable}, which the service user {SERVICE_USER} cannot enter; name an interpreter "
+            'outside root\'s home (llmhost_python = "/usr/bin/python3") or set llmhost_env_manager = "conda" '
+            f"to run them as {SERVICE_USER}"
+        )
+    else:
+        reasons.append(
+            f"service user {SERVICE_USER}: a system account without login runs the engines, the gateway and the web "
+            f"UI ({'User= in their units' if supervisor == 'systemd' else 'switched to by their launchers'})"
+        )
 
     reasons += preconditions.memory(facts)
     # GPUs on the PCI bus that nvidia-smi cannot read: the driver first, the services after it runs
@@ -221,7 +234,7 @@ def plan_host(
         root=settings.root,
         env_dir=settings.env_dir,
         supervisor=supervisor,
-        service_user=SERVICE_USER,
+        service_user=service_user,
         system_packages=packages.all(),
         missing_packages=tuple(p for p in packages.all() if p not in facts.deb_packages),
         engines=tuple(engines.values()),

@@ -68,6 +68,8 @@ class HostFacts:
     # version of llmhost_python on the host ("3.11.2"); "" when the host has no such interpreter;
     # None when unknown (a plan from a hardware file)
     python_version: str | None = None
+    # where others may not enter on the way to llmhost_python ("/root (mode 700)"; "": open to the service user)
+    python_unreachable: str = ""
     cuda_toolkits: tuple[str, ...] = ()  # CUDA toolkits under /usr/local/cuda-X.Y
     cuda_default: str | None = None  # the one /usr/local/cuda resolves to
     cuda_link: str | None = None  # what /usr/local/cuda is: link | alternatives | directory | None

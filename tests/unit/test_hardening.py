@@ -97,3 +97,27 @@ def test_a_public_ollama_bind_needs_the_explicit_opt_in():
     ):
         load({"llmhost_services": [public]})
     assert load({"llmhost_services": [public], "llmhost_ollama_public": True}).services[0].bind_public
+
+
+def test_engines_run_as_the_service_user_unless_the_interpreter_is_out_of_its_reach():
+    """Under tmux as under systemd the engines run as llmhost; an llmhost_python that user cannot
+    reach (pyenv's under /root: a venv's python links to it) leaves them root's, said with the fix."""
+    import dataclasses
+
+    from llmhost.plan import plan_host
+    from tests.golden import _hardware
+
+    facts = _hardware("devbox")
+    assert not facts.systemd and plan_host(facts, load({"llmhost_services": [SERVICE]})).service_user == "llmhost"
+    closed = dataclasses.replace(facts, python_unreachable="/root (mode 700)")
+    plan = plan_host(closed, load({"llmhost_services": [SERVICE]}))
+    assert plan.service_user is None
+    assert (
+        "user root runs the engines, the gateway and the web UI: llmhost_python (python3) is under /root (mode 700), "
+        "which the service user llmhost cannot enter; name an interpreter outside root's home (llmhost_python = "
+        '"/usr/bin/python3") or set llmhost_env_manager = "conda" to run them as llmhost'
+    ) in plan.reasons
+    conda = plan_host(
+        closed, load({"llmhost_services": [SERVICE], "llmhost_env_manager": "conda", "llmhost_python": "3.12"})
+    )
+    assert conda.service_user == "llmhost"
