@@ -378,7 +378,8 @@ llmhost_python = "python3"
 llmhost_env_manager = "venv"
 
 # The Miniforge installer (llmhost_env_manager = "conda"). null: Miniforge 25.11.0-1 from the
-# llmhost_mirror (TUNA's github-release mirror) or from GitHub.
+# llmhost_mirror (TUNA's github-release mirror) or from GitHub. https:// or file:// (it runs as root:
+# plain http:// is refused).
 # Example: llmhost_conda_installer_url = "https://mirrors.example.com/miniforge/Miniforge3-25.11.0-1-Linux-x86_64.sh"
 llmhost_conda_installer_url = None
 
@@ -406,6 +407,7 @@ llmhost_cuda_toolkits = []
 
 # NVIDIA's CUDA apt repositories (<url>/<distro>/<arch>/, e.g. ubuntu2404/x86_64): the toolkits
 # and, on Debian, the pinned driver branch come from here. A mirror of the same layout works.
+# https:// or file:// (its signing keyring is installed from here as root: plain http:// is refused).
 # Example: llmhost_cuda_repo_url = "https://mirrors.example.com/nvidia-cuda"
 llmhost_cuda_repo_url = "https://developer.download.nvidia.com/compute/cuda/repos"
 
@@ -451,6 +453,7 @@ llmhost_ollama_version = "0.22.1"
 
 # Where hosts fetch the release tarball (ollama-linux-<arch>.tar.zst). null: the GitHub release,
 # or the copy in llmhost_wheelhouse (`llmhost wheelhouse DIR --engine ollama` puts it there).
+# https:// or file:// (plain http:// is refused).
 # Example: llmhost_ollama_url = "https://mirrors.example.com/ollama/v0.22.1/ollama-linux-amd64.tar.zst"
 llmhost_ollama_url = None
 

@@ -144,6 +144,20 @@ def _url(key: str, value: Any) -> str:
     return value.rstrip("/")
 
 
+def _secure_url(key: str, value: Any) -> str:
+    """A URL of what llmhost runs or trusts as root (an installer, a tarball, the repository its
+    signing keyring comes from): https:// or file://, never plain http://, which anyone on the way
+    could answer instead."""
+    value = _url(key, value)
+    if value.startswith("http://"):
+        raise DataError(
+            key,
+            f"{value}: plain http:// is refused for what llmhost runs or trusts as root (anyone on the way could "
+            "answer instead); use https://, or copy it to the host and give a file:// URL",
+        )
+    return value
+
+
 def _str_list(key: str, value: Any, item: Callable[[str, Any], str]) -> tuple[str, ...]:
     if not isinstance(value, (list, tuple)):
         raise DataError(key, f"expected a list, got {_describe(value)}")

@@ -60,6 +60,13 @@ def test_a_root_that_would_reach_a_shell_unquoted_is_refused(path, problem):
         load({"llmhost_root": path})
 
 
+@pytest.mark.parametrize("key", ["llmhost_conda_installer_url", "llmhost_cuda_repo_url", "llmhost_ollama_url"])
+def test_what_runs_or_is_trusted_as_root_never_comes_over_plain_http(key):
+    with pytest.raises(DataError, match=rf"^{key}: http://mirror.example/x: plain http:// is refused"):
+        load({key: "http://mirror.example/x"})
+    assert load({key: "https://mirror.example/x"})
+
+
 def test_ordinary_values_pass():
     s = load({"llmhost_root": "/srv/llmhost", "llmhost_env_dir": "/etc/llmhost-lab", "llmhost_services": [SERVICE]})
     assert (s.root, s.env_dir) == ("/srv/llmhost", "/etc/llmhost-lab")
