@@ -16,6 +16,8 @@ from llmhost.settings.values import DataError, _str
 
 HUB_SOURCES = ("hf", "modelscope")
 _REPO = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+# a branch, tag or commit as git and the hubs name them (refs/pr/1 too): no spaces, no "..", no ~^:?*[\\
+_REVISION = re.compile(r"(?!.*\.\.)[A-Za-z0-9][\w./-]{0,255}")
 _GGUF_PATH = re.compile(r"^(?!\.\.?(/|$))[\w.-]+(/(?!\.\.?(/|$))[\w.-]+)*$")  # no . or .. parts
 
 
@@ -51,7 +53,8 @@ def _hub(key: str, kind: str, ref: str, value: str) -> ModelSource:
         raise DataError(
             key, f"a hub id names the repository, or one .gguf file in it ({kind}:org/name/file.gguf), got {value!r}"
         )
-    if not _REPO.fullmatch(repo) or "@" in revision or (ref.endswith("@") and not revision):
+    bad_revision = (revision or ref.endswith("@")) and not _REVISION.fullmatch(revision)
+    if not _REPO.fullmatch(repo) or bad_revision:
         raise DataError(key, f"expected a hub id like {kind}:Qwen/Qwen2.5-1.5B-Instruct[@revision], got {value!r}")
     spec = f"{kind}:{path}" + (f"@{revision}" if revision else "")
     info = catalog.gguf_lookup(repo, file) if file else catalog.lookup(repo)

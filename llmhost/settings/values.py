@@ -158,6 +158,24 @@ def _secure_url(key: str, value: Any) -> str:
     return value
 
 
+_HOSTNAME = re.compile(
+    r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
+)
+
+
+def _opt_address(key: str, value: Any) -> str | None:
+    """An IP address or a DNS name (RFC 1123) other hosts reach this one at (it lands in URLs)."""
+    if value is None:
+        return None
+    value = _str(key, value)
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        if not _HOSTNAME.fullmatch(value):
+            raise DataError(key, f"expected an IP address or a host name, got {value!r}") from None
+    return value
+
+
 def _str_list(key: str, value: Any, item: Callable[[str, Any], str]) -> tuple[str, ...]:
     if not isinstance(value, (list, tuple)):
         raise DataError(key, f"expected a list, got {_describe(value)}")
