@@ -201,6 +201,14 @@ def _abs_path(key: str, value: Any) -> str:
     return value.rstrip("/") or "/"
 
 
+def _pip_path(key: str, value: Any) -> str:
+    """A find-links directory: pip splits a multi-valued option of pip.conf on whitespace."""
+    value = _abs_path(key, value)
+    if re.search(r"\s", value):
+        raise DataError(key, f"{value!r}: pip reads whitespace in pip.conf as the end of a path; name one without")
+    return value
+
+
 # The system's own directories: llmhost makes its root and env dir its own (mode, owner), so a typo
 # naming one of these (or a path that walks back up with ..) would change the system's.
 SYSTEM_DIRS = frozenset(
