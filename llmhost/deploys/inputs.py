@@ -22,6 +22,7 @@ from llmhost.plan import (
     HostFacts,
     HostPlan,
     Node,
+    listen_ports,
     model_path,
     plan_host,
     reachable,
@@ -56,7 +57,13 @@ def host_inputs(host, write: bool = True) -> tuple[Settings, HostFacts]:
 
     also = tuple(system.reads_ahead(settings) + service.reads_ahead(settings))
     return settings, host_facts(
-        host, settings.root, tuple(hub_dirs.items()), settings.python, network=network, also=also
+        host,
+        settings.root,
+        tuple(hub_dirs.items()),
+        settings.python,
+        network=network,
+        also=also,
+        ports=listen_ports(settings),
     )
 
 

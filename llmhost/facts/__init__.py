@@ -34,6 +34,7 @@ from llmhost.facts.nvidia import (
     SecureBoot,
 )
 from llmhost.facts.pip import PythonReach, PythonVersion
+from llmhost.facts.ports import ListeningPorts
 from llmhost.plan import Gpu, HostFacts, Owned, owned_record
 
 # the installed packages the planner reads: NVIDIA's driver, toolkits and repository keyring
@@ -47,6 +48,7 @@ def host_facts(
     python: str = "python3",
     network: bool = False,
     also: tuple[tuple[type, dict], ...] = (),
+    ports: tuple[int, ...] = (),
 ) -> HostFacts:
     """Read the facts the planner needs from a live pyinfra host (one round trip for most of them).
 
@@ -75,6 +77,7 @@ def host_facts(
         disk_free,
         python_version,
         python_reach,
+        listening,
         nvswitches,
         nvidia_module,
         kernel,
@@ -100,6 +103,7 @@ def host_facts(
             (DiskFree, (("path", f"{root}/models"),)),
             (PythonVersion, (("python", python),)),
             (PythonReach, (("python", python),)),
+            (ListeningPorts, (("ports", tuple(sorted(set(ports)))),)),
             (NvSwitches, ()),
             (NvidiaModule, ()),
             (KernelVersion, ()),
@@ -147,6 +151,7 @@ def host_facts(
         model_bytes=tuple((path, sum(model["sizes"].values())) for (path, _), model in zip(model_dirs, models)),
         python_version=python_version,
         python_unreachable=python_reach,
+        listening=tuple(tuple(held) for held in listening),
         cuda_toolkits=tuple(cuda["toolkits"]),
         cuda_default=cuda["default"],
         cuda_link=cuda["link"],

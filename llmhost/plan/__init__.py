@@ -19,6 +19,7 @@ from llmhost.plan.hostplan import GatewayPlan, HostPlan, WebuiPlan
 from llmhost.plan.inputs import Backend, GatewayInputs, Gpu, HostFacts, Owned, owned_record
 from llmhost.plan.mirrors import endpoints
 from llmhost.plan.models import model_path
+from llmhost.plan.preconditions import listen_ports
 from llmhost.plan.types import (
     AptPlan,
     CondaPlan,
@@ -55,6 +56,7 @@ __all__ = [
     "WebuiPlan",
     "applicable",
     "endpoints",
+    "listen_ports",
     "model_path",
     "owned_record",
     "plan_bench",

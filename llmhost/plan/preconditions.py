@@ -9,6 +9,7 @@ import math
 
 from llmhost.plan.inputs import HostFacts
 from llmhost.plan.types import GiB, PlanError, ServicePlan, ShmPlan, gib
+from llmhost.settings import Settings
 
 MiB = 2**20
 # vLLM's shared-memory message queues (vllm/distributed/device_communicators/shm_broadcast.py; vLLM
@@ -115,3 +116,36 @@ def memory(facts: HostFacts) -> list[str]:
             f"{gib(facts.memory_bytes)}): the engines are sized within it"
         )
     ]
+
+
+def listen_ports(settings: Settings) -> tuple[int, ...]:
+    """The ports the data's services, gateway and web UI listen on: read ahead with the planner's
+    facts (ListeningPorts), for ``ports_free``."""
+    ports = [s.port for s in settings.services] + [x.port for x in (settings.gateway, settings.webui) if x]
+    return tuple(sorted(set(ports)))
+
+
+def ports_free(facts: HostFacts, settings: Settings, services: list[ServicePlan]) -> None:
+    """A port the plan listens on that another program holds on the host stops the plan, before any
+    change (else the engine would find it when it starts). One held by llmhost's own process (its
+    executable or command line under llmhost_root: an engine venv, a build, Ollama's release) is
+    the service a re-run finds running."""
+    held = {port: (pid, exe, cmd) for port, pid, exe, cmd in facts.listening}
+    if not held:
+        return
+    bound = {s.name for s in services if s.health_url}  # a headless worker of a cluster listens on none
+    wanted = [(f"llmhost_services[{i}].port", s.port) for i, s in enumerate(settings.services) if s.name in bound]
+    wanted += [
+        (f"{key}.port", x.port)
+        for key, x in (("llmhost_gateway", settings.gateway), ("llmhost_webui", settings.webui))
+        if x
+    ]
+    own = f"{settings.root}/"
+    for key, port in wanted:
+        if port not in held:
+            continue
+        pid, exe, cmd = held[port]
+        if own in exe or own in cmd:
+            continue
+        who = f"pid {pid} ({cmd or exe})" if pid else "a process this host's PID namespace does not show"
+        raise PlanError(f"{key}: {port} is already in use on the host, by {who}; stop it or choose another port")

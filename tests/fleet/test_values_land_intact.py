@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from llmhost.render import env_file_vars, unit_vars
 from tests.fleet import harness
 from tests.unit.common import render
-from tests.unit.test_values_land_intact import FIELDS, PROBE, VALID, planned_or_refused, wish
+from tests.values import FIELDS, PROBE, VALID, planned_or_refused, wish
 
 pytestmark = pytest.mark.fleet
 

@@ -12,12 +12,13 @@ from llmhost.facts import host as host_facts
 from llmhost.facts import model as model_facts
 from llmhost.facts import nvidia as nvidia_facts
 from llmhost.facts import pip as pip_facts
+from llmhost.facts import ports as ports_facts
 from llmhost.facts import tmux as tmux_facts
 
 FIXTURES = sorted((Path(__file__).parent.parent / "fixtures" / "facts").glob("*.json"))
 FACTS = {
     name: getattr(module, name)
-    for module in (host_facts, nvidia_facts, tmux_facts, model_facts, pip_facts)
+    for module in (host_facts, nvidia_facts, tmux_facts, model_facts, pip_facts, ports_facts)
     for name in dir(module)
     if not name.startswith("_") and isinstance(getattr(module, name), type)
 }

@@ -128,3 +128,35 @@ def test_engines_run_as_the_service_user_unless_the_interpreter_is_out_of_its_re
         closed, load({"llmhost_services": [SERVICE], "llmhost_env_manager": "conda", "llmhost_python": "3.12"})
     )
     assert conda.service_user == "llmhost"
+
+
+def test_a_port_something_else_listens_on_is_refused_in_the_plan_and_llmhosts_own_is_not():
+    """Read from the host before any change (ListeningPorts): a port held by another program stops
+    the plan naming the key, the process and the fix; one held by llmhost's own engine (its
+    executable or command line under llmhost_root) is the service a re-run finds running."""
+    import dataclasses
+
+    from llmhost.plan import PlanError, plan_host
+    from tests.golden import _hardware
+
+    facts = _hardware("devbox")
+    foreign = dataclasses.replace(
+        facts, listening=((8000, 4242, "/usr/bin/python3.11", "python3 -m http.server 8000"),)
+    )
+    with pytest.raises(PlanError) as err:
+        plan_host(foreign, load({"llmhost_services": [SERVICE]}))
+    assert str(err.value) == (
+        "llmhost_services[0].port: 8000 is already in use on the host, by pid 4242 (python3 -m http.server 8000); "
+        "stop it or choose another port"
+    )
+    ours = dataclasses.replace(
+        facts, listening=((8000, 77, "/usr/bin/python3.11", "/opt/llmhost/venvs/vllm-cpu-current/bin/python -m vllm"),)
+    )
+    assert plan_host(ours, load({"llmhost_services": [SERVICE]})).services
+    ollama = dataclasses.replace(
+        facts, listening=((8000, 78, "/opt/llmhost/venvs/ollama-0.22.1-x/bin/ollama", "/usr/local/bin/ollama serve"),)
+    )
+    assert plan_host(ollama, load({"llmhost_services": [SERVICE]})).services
+    unseen = dataclasses.replace(facts, listening=((4000, 0, "", ""),))
+    with pytest.raises(PlanError, match=r"^llmhost_gateway\.port: 4000 is already in use on the host, by a process"):
+        plan_host(unseen, load({"llmhost_services": [SERVICE], "llmhost_gateway": {}}))

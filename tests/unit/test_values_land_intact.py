@@ -21,42 +21,12 @@ import sys
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from llmhost.plan import plan_host
 from llmhost.render import env_file_vars, launcher_vars, pip_conf_vars
 from llmhost.resources import hostside_tool
-from llmhost.settings import DataError, load
-from llmhost.settings.values import TOKEN
-from tests.unit.common import DEVBOX, render
+from tests.unit.common import render
+from tests.values import FIELDS, PROBE, TEXT, VALID, planned_or_refused, wish
 
-# anything a YAML or Python group-data file can hold: every code point but lone surrogates
-TEXT = st.text(st.characters(codec="utf-8"), min_size=1, max_size=24)
-PROBE = "import json, os, sys; print('PROBE ' + json.dumps([sys.argv[1:], dict(os.environ)]))"
 EXAMPLES = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-
-
-def wish(title: str, admin: str, path: str, served: str, key: str) -> dict:
-    return {
-        "llmhost_services": [
-            {
-                "name": "t",
-                "model": f"host:/srv/{path}",
-                "engine": "vllm-cpu",
-                "max_model_len": 1024,
-                "served_model_name": served,
-                "api_key": key,
-            }
-        ],
-        "llmhost_webui": {"title": title, "admin_name": admin},
-    }
-
-
-def planned_or_refused(wish: dict):
-    """The plan of ``wish``, or None where the data is refused (in one line naming a key)."""
-    try:
-        return plan_host(DEVBOX, load(wish))
-    except DataError as e:
-        assert "\n" not in str(e) and str(e).startswith(f"{e.key}: "), str(e)
-        return None
 
 
 def received(process, tmp_path) -> tuple[list[str], dict]:
@@ -76,21 +46,6 @@ def received(process, tmp_path) -> tuple[list[str], dict]:
     line = next(x for x in log.read_text(encoding="utf-8").splitlines() if x.startswith("PROBE "))
     argv, env = json.loads(line.removeprefix("PROBE "))
     return argv, env
-
-
-VALID = {"title": "Lab", "admin": "Admin", "path": "m", "served": "t", "key": "k3y"}
-# a key's values: any text, and text of the bearer-token characters (the charset keys are held to)
-FIELDS = {
-    "title": TEXT,
-    "admin": TEXT,
-    "path": TEXT,
-    "served": st.one_of(TEXT, st.from_regex(r"[\w.:/-]{1,24}", fullmatch=True)),
-    "key": st.one_of(
-        TEXT,
-        st.text(st.sampled_from("AZaz09-._~+/= '\"$%\\;"), min_size=1, max_size=24),
-        st.from_regex(TOKEN, fullmatch=True),
-    ),
-}
 
 
 @EXAMPLES
