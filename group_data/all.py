@@ -220,12 +220,15 @@ __llmhost_gateway_keys__ = {
 # __llmhost_webui_keys__ below (all optional).
 # Example:
 #   llmhost_webui = {"host": "0.0.0.0", "title": "Lab chat", "admin_email": "ops@example.com",
-#                    "env": {"ENABLE_TITLE_GENERATION": False}}
+#                    "env": {"CORS_ALLOW_ORIGIN": "https://chat.example.com",
+#                            "ENABLE_TITLE_GENERATION": False}}
 llmhost_webui = None
 
 # The keys of llmhost_webui and their defaults.
 __llmhost_webui_keys__ = {
-    # bind address (Open WebUI's own default is 0.0.0.0).
+    # bind address (Open WebUI's own default is 0.0.0.0). Beyond loopback, env must
+    # name the origins the page is reached at (CORS_ALLOW_ORIGIN, ";" between them):
+    # its API and websocket answer those alone.
     "host": "127.0.0.1",
     "port": 8080,
     # without a gateway: the inventory hosts whose services it lists. null:

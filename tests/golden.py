@@ -476,7 +476,11 @@ SCENARIOS: dict[str, dict] = {
                 svc(TINY, "k", host="0.0.0.0", api_key="sk-given"),
                 svc(TINY_GGUF, "o", engine="ollama", port=11434),
             ],
-            "llmhost_webui": {"host": "0.0.0.0", "port": 3000},
+            "llmhost_webui": {
+                "host": "0.0.0.0",
+                "port": 3000,
+                "env": {"CORS_ALLOW_ORIGIN": "https://chat.example.com;http://10.0.0.5:3000"},
+            },
         },
     ),
     "cpu-webui-python310": _s(

@@ -122,8 +122,9 @@ def plan_webui(
     data_dir = f"{root}/webui"
     url = bind_url(wish.host, wish.port)
     # the origins its API and its websocket (socket.io checks Origin) answer: the page's own URL; a
-    # public bind is reached by names the plan does not know: any origin, unless the data names it
-    origins = f"{url};http://localhost:{wish.port}" if loopback(wish.host) else "*"
+    # public bind is reached by names only the data knows (llmhost_webui.env.CORS_ALLOW_ORIGIN, which
+    # the data must give there, and which wins below)
+    origins = f"{url};http://localhost:{wish.port}"
     env = {
         "HOME": f"{root}/home",
         "PATH": f"{engine.link}/bin:/usr/local/bin:/usr/bin:/bin",
@@ -162,12 +163,7 @@ def plan_webui(
     if not loopback(wish.host):
         reasons.append(
             f"webui bind {wish.host}: asked for; every page and API route but /health needs a sign-in; "
-            + (
-                "CORS and websocket origins from llmhost_webui.env"
-                if "CORS_ALLOW_ORIGIN" in dict(wish.env)
-                else "any origin (CORS_ALLOW_ORIGIN=*: the names the page is reached by are not in the "
-                "data; set llmhost_webui.env.CORS_ALLOW_ORIGIN to its URL)"
-            )
+            f"CORS and websocket origins {dict(wish.env)['CORS_ALLOW_ORIGIN']} (llmhost_webui.env)"
         )
     reasons.append(
         f"webui: offline and private (OFFLINE_MODE, no embedding model, no version check, no telemetry): "

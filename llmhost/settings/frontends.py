@@ -3,6 +3,7 @@ key by key (GatewayWish, WebuiWish)."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -191,8 +192,16 @@ def _webui(key: str, value: Any, managed: tuple[str, ...]) -> WebuiWish | None:
                 f"{key}.env.{name}", f"expected a one-line string, number or true/false, got {_describe(setting)}"
             )
         clean_env.append((name, setting))
+    host = _bind(f"{key}.host", value["host"])
+    if not ipaddress.ip_address(host).is_loopback and "CORS_ALLOW_ORIGIN" not in dict(clean_env):
+        raise DataError(
+            f"{key}.host",
+            f"{host}: a web UI beyond loopback answers the origins it is reached at, and only those (else any "
+            "site a signed-in user visits may call its API): name them in llmhost_webui.env.CORS_ALLOW_ORIGIN "
+            '(e.g. "https://chat.example.com;http://10.0.0.5:8080")',
+        )
     return WebuiWish(
-        host=_bind(f"{key}.host", value["host"]),
+        host=host,
         port=_int(f"{key}.port", value["port"], 1, 65535),
         hosts=hosts,
         title=_str(f"{key}.title", value["title"]),

@@ -54,6 +54,10 @@ def service(name: str, key: str, port: int = 8000, served: str = MODEL) -> dict:
     }
 
 
+def with_origin(webui: dict, origin: str) -> dict:
+    return {**webui, "env": {**webui.get("env", {}), "CORS_ALLOW_ORIGIN": origin}}
+
+
 def inventory(hosts, gateway: dict | None = GATEWAY, b_services: list | None = None, webui: dict | None = None) -> str:
     """Host a (the gateway, and a backend; the web UI) and host b (a backend), SSH by IP."""
     a, b = hosts
@@ -80,7 +84,8 @@ def inventory(hosts, gateway: dict | None = GATEWAY, b_services: list | None = N
                 **base,
                 "llmhost_services": [service("tiny", "key-of-a")],
                 "llmhost_gateway": gateway,
-                **({"llmhost_webui": webui} if webui else {}),
+                # a public web UI names the origin its page is reached at (the browser test's)
+                **({"llmhost_webui": with_origin(webui, f"http://{a.ip}:8080")} if webui else {}),
                 **({"llmhost_wheelhouse": "build/wheelhouse-webui"} if webui and base else {}),
             },
         ),

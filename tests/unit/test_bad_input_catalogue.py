@@ -1,4 +1,4 @@
-"""The bad-input catalogue (issue 37): 165 bad or hostile values across every key of the data
+"""The bad-input catalogue (issue 37): 166 bad or hostile values across every key of the data
 contract, as a new user would mistype them and as someone with write access to group data would
 try them (a line break into a unit or pip.conf, a shell word into a path, a quote into a key, a
 system directory as llmhost's own, plain http:// for what runs as root). Each is refused before
@@ -186,6 +186,7 @@ CATALOGUE = [
     ({"llmhost_webui": {"admin_password": 'with"quote-long'}}, "llmhost_webui.admin_password"),
     ({"llmhost_webui": {"port": 70000}}, "llmhost_webui.port"),
     ({"llmhost_webui": {"host": "0.0.0.0/0"}}, "llmhost_webui.host"),
+    ({"llmhost_webui": {"host": "0.0.0.0"}}, "llmhost_webui.host"),
     ({"llmhost_webui": {"default_model": "a b"}}, "llmhost_webui.default_model"),
     ({"llmhost_webui": {"env": {"WEBUI_SECRET_KEY": "x"}}}, "llmhost_webui.env.WEBUI_SECRET_KEY"),
     ({"llmhost_webui": {"env": {"bad name": "x"}}}, "llmhost_webui.env"),

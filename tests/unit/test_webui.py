@@ -84,14 +84,22 @@ def test_without_a_gateway_the_services_and_this_hosts_ollama(tiny, tmp_path):
         {"name": "tiny", "model": tiny, "host": "0.0.0.0", "api_key": "own-key"},
         {"name": "o", "model": str(gguf), "engine": "ollama", "port": 11434, "served_model_name": "o"},
     ]
-    p = plan(tiny, {"host": "0.0.0.0", "default_model": "tiny-b"}, None, (remote(),), services)
+    origin = "http://10.0.0.11:8080"
+    p = plan(
+        tiny,
+        {"host": "0.0.0.0", "default_model": "tiny-b", "env": {"CORS_ALLOW_ORIGIN": origin}},
+        None,
+        (remote(),),
+        services,
+    )
     ui = p.webui
     env, secrets = dict(ui.env), dict(ui.secret_env)
     assert env["OPENAI_API_BASE_URLS"] == "http://127.0.0.1:8000/v1;http://10.0.0.12:8000/v1"
     assert secrets["OPENAI_API_KEYS"] == "own-key;k-b"
     assert env["ENABLE_OLLAMA_API"] == "true" and env["OLLAMA_BASE_URL"] == "http://127.0.0.1:11434"
     assert ui.models == ("tiny", "o", "tiny-b") and env["DEFAULT_MODELS"] == "tiny-b"
-    assert env["CORS_ALLOW_ORIGIN"] == "*" and any("any origin" in r for r in p.reasons)
+    # public: the origins the data names, never "*" (a bind beyond loopback without them is refused)
+    assert env["CORS_ALLOW_ORIGIN"] == origin and any(f"websocket origins {origin}" in r for r in p.reasons)
 
 
 def test_a_keyless_local_service_gets_an_empty_key(tiny):
