@@ -92,10 +92,10 @@ def pyinfra(*args: str, cwd: Path = REPO, timeout: int = 3600, env: dict | None 
     return Run(proc.returncode, seconds, proc.stdout, proc.stderr, (payload or {}).get("results"))
 
 
-def serve_ok(inv: str, label: str) -> Run:
-    """`pyinfra -y INVENTORY deploys/serve.py` that must succeed with no failed operation, its time
-    recorded as "<label> (N operations changed)"."""
-    run = pyinfra(inv, "deploys/serve.py")
+def serve_ok(inv: str, label: str, *extra: str) -> Run:
+    """`pyinfra -y INVENTORY deploys/serve.py [EXTRA]` that must succeed with no failed operation,
+    its time recorded as "<label> (N operations changed)"."""
+    run = pyinfra(inv, "deploys/serve.py", *extra)
     record_timing(f"{label} ({len(run.changed)} operations changed)", run.seconds)
     assert run.rc == 0, run.stderr[-6000:]
     assert not run.failed

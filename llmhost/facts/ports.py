@@ -7,13 +7,15 @@ import shlex
 
 from pyinfra.api import FactBase
 
-# Listening TCP sockets from /proc/net/tcp{,6} (state 0A), their owners from /proc/<pid>/fd: no
-# iproute2 (`ss`) needed, which minimal images lack. Python's standard library only (the host's
-# python3, read before any change). Only the ports asked about are reported.
+# Listening TCP sockets from /proc/net/tcp{,6} (state 0A) with the user that opened them, their
+# processes from /proc/<pid>/fd: no iproute2 (`ss`) needed, which minimal images lack. Root in a
+# container without CAP_SYS_PTRACE (Docker's default) cannot read another user's /proc/<pid>/fd:
+# the socket's user still tells. Python's standard library only (the host's python3, read before
+# any change). Only the ports asked about are reported.
 _SCRIPT = r"""
-import json, os, sys
+import json, os, pwd, sys
 wanted = set(json.loads(sys.argv[1]))
-inodes = {}
+inodes, users = {}, {}
 for table in ("/proc/net/tcp", "/proc/net/tcp6"):
     try:
         lines = open(table).read().splitlines()[1:]
@@ -24,6 +26,10 @@ for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         port = int(f[1].rsplit(":", 1)[1], 16)
         if f[3] == "0A" and port in wanted:
             inodes[f[9]] = port
+            try:
+                users.setdefault(port, pwd.getpwuid(int(f[7])).pw_name)
+            except KeyError:
+                users.setdefault(port, f[7])
 found = {}
 if inodes:
     for pid in filter(str.isdigit, os.listdir("/proc")):
@@ -49,20 +55,21 @@ if inodes:
                 found.setdefault(port, [int(pid), exe, cmd.strip()[:300]])
     for port in set(inodes.values()) - set(found):
         found[port] = [0, "", ""]
-print(json.dumps(sorted([p] + rest for p, rest in found.items())))
+print(json.dumps(sorted([p] + rest + [users.get(p, "")] for p, rest in found.items())))
 """
 
 
 class ListeningPorts(FactBase[list]):
     """
-    Of ``ports``, those a TCP socket on the host listens on: ``(port, pid, executable, command
-    line)`` (pid 0 and "" where no process of this host's PID namespace holds it).
+    Of ``ports``, those a TCP socket on the host listens on: ``[port, pid, executable, command
+    line, user]`` (pid 0 and "" where this run may not see the process: another user's, in a
+    container without CAP_SYS_PTRACE; the user that opened the socket is always read).
 
     + ports: the ports to look at
 
     .. code:: python
 
-        [[8000, 4242, "/usr/bin/python3.11", "/opt/llmhost/venvs/vllm-cpu-current/bin/python -m vllm..."]]
+        [[8000, 0, "", "", "llmhost"], [4000, 4242, "/usr/bin/python3.11", "python3 -m http.server 4000", "root"]]
     """
 
     def command(self, ports: tuple[int, ...]) -> str:
@@ -77,5 +84,7 @@ class ListeningPorts(FactBase[list]):
     def process(self, output) -> list:
         for line in output:
             if line.startswith("["):
-                return [[int(port), int(pid), str(exe), str(cmd)] for port, pid, exe, cmd in json.loads(line)]
+                return [
+                    [int(p), int(pid), str(exe), str(cmd), str(user)] for p, pid, exe, cmd, user in json.loads(line)
+                ]
         return []

@@ -194,7 +194,7 @@ def plan_host(
         gone, teardown_reasons = teardown.teardown(facts, made, owned_record(settings.root))
         teardown.refuse_emptied(made, gone, settings.remove_all)
         reasons += teardown_reasons
-    preconditions.ports_free(facts, settings, services)
+    preconditions.ports_free(facts, settings, services, {SERVICE_USER} | ({ollama.user} if ollama else set()))
     shm, shm_reasons = preconditions.shared_memory(facts, services)
     nofile, nofile_reasons = preconditions.open_files(facts, supervisor, services)
     reasons += shm_reasons + nofile_reasons

@@ -70,8 +70,9 @@ class HostFacts:
     python_version: str | None = None
     # where others may not enter on the way to llmhost_python ("/root (mode 700)"; "": open to the service user)
     python_unreachable: str = ""
-    # of the ports the data names, those something listens on: (port, pid, executable, command line)
-    listening: tuple[tuple[int, int, str, str], ...] = ()
+    # of the ports the data names, those something listens on: (port, pid, executable, command
+    # line, user); pid 0 where the process is not to be seen (another user's, in a container)
+    listening: tuple[tuple[int, int, str, str, str], ...] = ()
     cuda_toolkits: tuple[str, ...] = ()  # CUDA toolkits under /usr/local/cuda-X.Y
     cuda_default: str | None = None  # the one /usr/local/cuda resolves to
     cuda_link: str | None = None  # what /usr/local/cuda is: link | alternatives | directory | None

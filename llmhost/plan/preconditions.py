@@ -125,12 +125,13 @@ def listen_ports(settings: Settings) -> tuple[int, ...]:
     return tuple(sorted(set(ports)))
 
 
-def ports_free(facts: HostFacts, settings: Settings, services: list[ServicePlan]) -> None:
+def ports_free(facts: HostFacts, settings: Settings, services: list[ServicePlan], accounts: set[str]) -> None:
     """A port the plan listens on that another program holds on the host stops the plan, before any
-    change (else the engine would find it when it starts). One held by llmhost's own process (its
-    executable or command line under llmhost_root: an engine venv, a build, Ollama's release) is
-    the service a re-run finds running."""
-    held = {port: (pid, exe, cmd) for port, pid, exe, cmd in facts.listening}
+    change (else the engine would find it when it starts). One held by llmhost's own process is the
+    service a re-run finds running: its executable or command line under llmhost_root (an engine
+    venv, a build, Ollama's release), or its socket opened by one of llmhost's ``accounts`` (the
+    service account, Ollama's), which root in a container may not look into."""
+    held = {port: (pid, exe, cmd, user) for port, pid, exe, cmd, user in facts.listening}
     if not held:
         return
     bound = {s.name for s in services if s.health_url}  # a headless worker of a cluster listens on none
@@ -144,8 +145,8 @@ def ports_free(facts: HostFacts, settings: Settings, services: list[ServicePlan]
     for key, port in wanted:
         if port not in held:
             continue
-        pid, exe, cmd = held[port]
-        if own in exe or own in cmd:
+        pid, exe, cmd, user = held[port]
+        if own in exe or own in cmd or user in accounts:
             continue
-        who = f"pid {pid} ({cmd or exe})" if pid else "a process this host's PID namespace does not show"
+        who = f"pid {pid} ({cmd or exe})" if pid else f"a process of user {user or '?'}"
         raise PlanError(f"{key}: {port} is already in use on the host, by {who}; stop it or choose another port")

@@ -96,8 +96,8 @@ def inventory(hosts, gateway: dict | None = GATEWAY, b_services: list | None = N
     return str(path)
 
 
-def serve(inv: str, label: str):
-    return serve_ok(inv, f"fleet gateway: {label}")
+def serve(inv: str, label: str, *extra: str):
+    return serve_ok(inv, f"fleet gateway: {label}", *extra)
 
 
 def key(host) -> str:
@@ -149,8 +149,9 @@ def hosts(fleet, served_image):
 
 @pytest.fixture(scope="module")
 def cold(hosts):
-    """The two hosts served cold, the gateway on a: the run."""
-    return serve(inventory(hosts), "cold: two hosts, a gateway on one")
+    """The two hosts served cold, the gateway on a: the run, with pyinfra's --debug (every command
+    it runs, in its log: the test greps it for the secrets)."""
+    return serve(inventory(hosts), "cold: two hosts, a gateway on one (--debug)", "--debug")
 
 
 @pytest.fixture
@@ -180,6 +181,13 @@ def test_two_hosts_and_a_gateway_serve_cold(hosts, cold):
     for path in ("/opt/llmhost/run/gateway.yaml", "/etc/systemd/system/llmhost-gateway.service"):
         assert master not in a.sh(f"cat {path}")
     assert master not in run.stdout + run.stderr and "key-of-b" not in a.sh("cat /opt/llmhost/run/gateway.yaml")
+    # no secret in the --debug log of the run that wrote them all, nor on any command line of the hosts
+    assert len(run.stderr + run.stdout) > 10_000 and "key-of-a" not in run.stderr + run.stdout
+    assert "key-of-b" not in run.stderr + run.stdout
+    for host in hosts:
+        cmdlines = host.sh("ps -eo args")
+        assert "vllm.entrypoints.openai.api_server" in cmdlines
+        assert not any(secret in cmdlines for secret in (master, "key-of-a", "key-of-b")), host.name
     # the config reaches b at its bridge address with b's key (by variable)
     config = a.sh("cat /opt/llmhost/run/gateway.yaml")
     assert f"api_base: http://{b.ip}:8000/v1" in config and "os.environ/LLMHOST_BACKEND_KEY_" in config

@@ -133,30 +133,34 @@ def test_engines_run_as_the_service_user_unless_the_interpreter_is_out_of_its_re
 def test_a_port_something_else_listens_on_is_refused_in_the_plan_and_llmhosts_own_is_not():
     """Read from the host before any change (ListeningPorts): a port held by another program stops
     the plan naming the key, the process and the fix; one held by llmhost's own engine (its
-    executable or command line under llmhost_root) is the service a re-run finds running."""
+    executable or command line under llmhost_root, or a socket of the service account's, which
+    root in a container cannot look into) is the service a re-run finds running."""
     import dataclasses
 
     from llmhost.plan import PlanError, plan_host
     from tests.golden import _hardware
 
     facts = _hardware("devbox")
-    foreign = dataclasses.replace(
-        facts, listening=((8000, 4242, "/usr/bin/python3.11", "python3 -m http.server 8000"),)
-    )
+    data = load({"llmhost_services": [SERVICE]})
+
+    def held(*by):
+        return dataclasses.replace(facts, listening=tuple((8000, *b) for b in by))
+
     with pytest.raises(PlanError) as err:
-        plan_host(foreign, load({"llmhost_services": [SERVICE]}))
+        plan_host(held((4242, "/usr/bin/python3.11", "python3 -m http.server 8000", "root")), data)
     assert str(err.value) == (
         "llmhost_services[0].port: 8000 is already in use on the host, by pid 4242 (python3 -m http.server 8000); "
         "stop it or choose another port"
     )
-    ours = dataclasses.replace(
-        facts, listening=((8000, 77, "/usr/bin/python3.11", "/opt/llmhost/venvs/vllm-cpu-current/bin/python -m vllm"),)
-    )
-    assert plan_host(ours, load({"llmhost_services": [SERVICE]})).services
-    ollama = dataclasses.replace(
-        facts, listening=((8000, 78, "/opt/llmhost/venvs/ollama-0.22.1-x/bin/ollama", "/usr/local/bin/ollama serve"),)
-    )
-    assert plan_host(ollama, load({"llmhost_services": [SERVICE]})).services
-    unseen = dataclasses.replace(facts, listening=((4000, 0, "", ""),))
-    with pytest.raises(PlanError, match=r"^llmhost_gateway\.port: 4000 is already in use on the host, by a process"):
-        plan_host(unseen, load({"llmhost_services": [SERVICE], "llmhost_gateway": {}}))
+    # as the fleet's hosts show it: another user's process in a container (tests/fixtures/facts)
+    with pytest.raises(
+        PlanError,
+        match=r"^llmhost_services\[0\]\.port: 8000 is already in use on the host, by a process of user nobody;",
+    ):
+        plan_host(held((0, "", "", "nobody")), data)
+    for ours in (
+        (77, "/usr/bin/python3.11", "/opt/llmhost/venvs/vllm-cpu-current/bin/python -m vllm", "root"),
+        (78, "/opt/llmhost/venvs/ollama-0.22.1-x/bin/ollama", "/usr/local/bin/ollama serve", "ollama"),
+        (0, "", "", "llmhost"),
+    ):
+        assert plan_host(held(ours), data).services, ours
