@@ -54,3 +54,16 @@ FIELDS = {
         st.from_regex(TOKEN, fullmatch=True),
     ),
 }
+
+
+def assert_received(plan, values: dict, receive) -> None:
+    """The service's and the web UI's processes got exactly the data's ``values``: ``receive``
+    (process -> (argv after the program, environment)) is the reader under test."""
+    (svc,) = plan.services
+    argv, env = receive(svc)
+    assert argv == list(svc.argv[1:])
+    assert argv[argv.index("--model") + 1] == f"/srv/{values['path']}".rstrip("/")
+    assert argv[argv.index("--served-model-name") + 1] == values["served"]
+    assert env == {**dict(svc.env), "VLLM_API_KEY": values["key"]}
+    _, env = receive(plan.webui)
+    assert (env["WEBUI_NAME"], env["WEBUI_ADMIN_NAME"]) == (values["title"], values["admin"])

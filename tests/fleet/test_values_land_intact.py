@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from llmhost.render import env_file_vars, unit_vars
 from tests.fleet import harness
 from tests.unit.common import render
-from tests.values import FIELDS, PROBE, VALID, planned_or_refused, wish
+from tests.values import FIELDS, PROBE, VALID, assert_received, planned_or_refused, wish
 
 pytestmark = pytest.mark.fleet
 
@@ -103,11 +103,4 @@ def test_systemd_gives_the_process_the_data_or_the_data_is_refused(probe_host, d
         assert "pwned" not in probe_host.sh("ls /tmp")
         return
     assert not hostile, "the hostile title was accepted"
-    (svc,) = plan.services
-    argv, env = systemd_gives(probe_host, svc)
-    assert argv == list(svc.argv[1:])
-    assert argv[argv.index("--model") + 1] == f"/srv/{values['path']}".rstrip("/")
-    assert argv[argv.index("--served-model-name") + 1] == values["served"]
-    assert env == {**dict(svc.env), "VLLM_API_KEY": values["key"]}
-    _, env = systemd_gives(probe_host, plan.webui)
-    assert (env["WEBUI_NAME"], env["WEBUI_ADMIN_NAME"]) == (values["title"], values["admin"])
+    assert_received(plan, values, lambda process: systemd_gives(probe_host, process))

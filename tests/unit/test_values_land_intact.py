@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from llmhost.render import env_file_vars, launcher_vars, pip_conf_vars
 from llmhost.resources import hostside_tool
 from tests.unit.common import render
-from tests.values import FIELDS, PROBE, TEXT, VALID, planned_or_refused, wish
+from tests.values import FIELDS, PROBE, TEXT, VALID, assert_received, planned_or_refused, wish
 
 EXAMPLES = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -57,14 +57,7 @@ def test_what_a_launched_process_receives_is_the_data_or_the_data_is_refused(tmp
     event(f"{field}: {'refused' if plan is None else 'read back'}")
     if plan is None:
         return
-    (svc,) = plan.services
-    argv, env = received(svc, tmp_path)
-    assert argv == list(svc.argv[1:])
-    assert argv[argv.index("--model") + 1] == f"/srv/{values['path']}".rstrip("/")
-    assert argv[argv.index("--served-model-name") + 1] == values["served"]
-    assert env == {**dict(svc.env), "VLLM_API_KEY": values["key"]}
-    _, env = received(plan.webui, tmp_path)
-    assert (env["WEBUI_NAME"], env["WEBUI_ADMIN_NAME"]) == (values["title"], values["admin"])
+    assert_received(plan, values, lambda process: received(process, tmp_path))
 
 
 @EXAMPLES
