@@ -20,7 +20,10 @@ ENGINE_NAMES = {"llamacpp": "llama.cpp", "ollama": "Ollama"}  # the engines that
 
 
 def applicable(plan: HostPlan) -> HostPlan:
-    """The plan, if this version's layers can apply it; else one line saying what they cannot."""
+    """The plan, if this version's layers can apply it and the ports it listens on are free (or
+    llmhost's own); else one line saying what stops it."""
+    if plan.port_conflicts:
+        raise PlanError(plan.port_conflicts[0])
     for index, service in enumerate(plan.services):
         if (
             service.engine.binary

@@ -194,7 +194,10 @@ def plan_host(
         gone, teardown_reasons = teardown.teardown(facts, made, owned_record(settings.root))
         teardown.refuse_emptied(made, gone, settings.remove_all)
         reasons += teardown_reasons
-    preconditions.ports_free(facts, settings, services, {SERVICE_USER} | ({ollama.user} if ollama else set()))
+    taken = preconditions.port_conflicts(
+        facts, settings, services, {SERVICE_USER} | ({ollama.user} if ollama else set())
+    )
+    reasons += [f"port taken: {line} (a serve run stops here, before any change)" for line in taken]
     shm, shm_reasons = preconditions.shared_memory(facts, services)
     nofile, nofile_reasons = preconditions.open_files(facts, supervisor, services)
     reasons += shm_reasons + nofile_reasons
@@ -243,6 +246,7 @@ def plan_host(
         hf_endpoint=mirrors.endpoints(settings)["hf"],
         hf_token=settings.hf_token,
         hf_token_file=hf_token_file,
+        port_conflicts=taken,
         health_timeout=settings.health_timeout,
         reasons=tuple(reasons),
         disk_free_bytes=facts.disk_free_bytes,

@@ -157,6 +157,7 @@ class HostPlan:
     webui: WebuiPlan | None = None  # llmhost_webui: Open WebUI in front of the gateway or the services
     missing_packages: tuple[str, ...] = ()  # of system_packages, those the host does not have yet
     hf_token_file: str | None = None  # where hf_token reaches the host (0600), for its hub downloads
+    port_conflicts: tuple[str, ...] = ()  # ports it listens on that another program holds (serve refuses)
 
     @property
     def owned_file(self) -> str:

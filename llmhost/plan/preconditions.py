@@ -120,20 +120,22 @@ def memory(facts: HostFacts) -> list[str]:
 
 def listen_ports(settings: Settings) -> tuple[int, ...]:
     """The ports the data's services, gateway and web UI listen on: read ahead with the planner's
-    facts (ListeningPorts), for ``ports_free``."""
+    facts (ListeningPorts), for ``port_conflicts``."""
     ports = [s.port for s in settings.services] + [x.port for x in (settings.gateway, settings.webui) if x]
     return tuple(sorted(set(ports)))
 
 
-def ports_free(facts: HostFacts, settings: Settings, services: list[ServicePlan], accounts: set[str]) -> None:
-    """A port the plan listens on that another program holds on the host stops the plan, before any
-    change (else the engine would find it when it starts). One held by llmhost's own process is the
-    service a re-run finds running: its executable or command line under llmhost_root (an engine
-    venv, a build, Ollama's release), or its socket opened by one of llmhost's ``accounts`` (the
-    service account, Ollama's), which root in a container may not look into."""
+def port_conflicts(
+    facts: HostFacts, settings: Settings, services: list[ServicePlan], accounts: set[str]
+) -> tuple[str, ...]:
+    """The ports the plan listens on that another program holds on the host, each as the line that
+    stops a serve run before any change (else the engine would find it when it starts; a run that
+    only reads, fetches models or stops goes on). One held by llmhost's own process is the service a
+    re-run finds running: its executable or command line under llmhost_root (an engine venv, a
+    build, Ollama's release), or its socket opened by one of llmhost's ``accounts`` (the service
+    account, Ollama's), which root in a container may not look into."""
     held = {port: (pid, exe, cmd, user) for port, pid, exe, cmd, user in facts.listening}
-    if not held:
-        return
+    conflicts = []
     bound = {s.name for s in services if s.health_url}  # a headless worker of a cluster listens on none
     wanted = [(f"llmhost_services[{i}].port", s.port) for i, s in enumerate(settings.services) if s.name in bound]
     wanted += [
@@ -149,4 +151,5 @@ def ports_free(facts: HostFacts, settings: Settings, services: list[ServicePlan]
         if own in exe or own in cmd or user in accounts:
             continue
         who = f"pid {pid} ({cmd or exe})" if pid else f"a process of user {user or '?'}"
-        raise PlanError(f"{key}: {port} is already in use on the host, by {who}; stop it or choose another port")
+        conflicts.append(f"{key}: {port} is already in use on the host, by {who}; stop it or choose another port")
+    return tuple(conflicts)

@@ -130,37 +130,39 @@ def test_engines_run_as_the_service_user_unless_the_interpreter_is_out_of_its_re
     assert conda.service_user == "llmhost"
 
 
-def test_a_port_something_else_listens_on_is_refused_in_the_plan_and_llmhosts_own_is_not():
-    """Read from the host before any change (ListeningPorts): a port held by another program stops
-    the plan naming the key, the process and the fix; one held by llmhost's own engine (its
-    executable or command line under llmhost_root, or a socket of the service account's, which
-    root in a container cannot look into) is the service a re-run finds running."""
+def test_a_port_something_else_listens_on_stops_a_serve_run_and_llmhosts_own_does_not():
+    """Read from the host before any change (ListeningPorts): a port held by another program is in
+    the plan (its reasons, `llmhost plan` shows it) and stops a serve run (``applicable``, before any
+    change) naming the key, the process and the fix; status, stop and a models-only run go on. One
+    held by llmhost's own engine (its executable or command line under llmhost_root, or a socket of
+    the service account's, which root in a container cannot look into) is the running service."""
     import dataclasses
 
-    from llmhost.plan import PlanError, plan_host
+    from llmhost.plan import PlanError, applicable, plan_host
     from tests.golden import _hardware
 
     facts = _hardware("devbox")
     data = load({"llmhost_services": [SERVICE]})
 
     def held(*by):
-        return dataclasses.replace(facts, listening=tuple((8000, *b) for b in by))
+        return plan_host(dataclasses.replace(facts, listening=tuple((8000, *b) for b in by)), data)
 
-    with pytest.raises(PlanError) as err:
-        plan_host(held((4242, "/usr/bin/python3.11", "python3 -m http.server 8000", "root")), data)
-    assert str(err.value) == (
+    line = (
         "llmhost_services[0].port: 8000 is already in use on the host, by pid 4242 (python3 -m http.server 8000); "
         "stop it or choose another port"
     )
+    plan = held((4242, "/usr/bin/python3.11", "python3 -m http.server 8000", "root"))
+    assert plan.port_conflicts == (line,)
+    assert f"port taken: {line} (a serve run stops here, before any change)" in plan.reasons
+    with pytest.raises(PlanError) as err:
+        applicable(plan)
+    assert str(err.value) == line
     # as the fleet's hosts show it: another user's process in a container (tests/fixtures/facts)
-    with pytest.raises(
-        PlanError,
-        match=r"^llmhost_services\[0\]\.port: 8000 is already in use on the host, by a process of user nobody;",
-    ):
-        plan_host(held((0, "", "", "nobody")), data)
+    (line,) = held((0, "", "", "nobody")).port_conflicts
+    assert line.startswith("llmhost_services[0].port: 8000 is already in use on the host, by a process of user nobody;")
     for ours in (
         (77, "/usr/bin/python3.11", "/opt/llmhost/venvs/vllm-cpu-current/bin/python -m vllm", "root"),
         (78, "/opt/llmhost/venvs/ollama-0.22.1-x/bin/ollama", "/usr/local/bin/ollama serve", "ollama"),
         (0, "", "", "llmhost"),
     ):
-        assert plan_host(held(ours), data).services, ours
+        assert applicable(held(ours)).port_conflicts == (), ours
