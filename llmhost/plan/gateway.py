@@ -5,14 +5,12 @@ A backend it cannot reach or cannot authenticate to is refused here, with the ke
 
 from __future__ import annotations
 
-import ipaddress
-
 from llmhost.engines import ENGINE_DEATH, GATEWAY
 from llmhost.plan.envs import engine_plan
 from llmhost.plan.hostplan import Deployment, GatewayPlan
 from llmhost.plan.inputs import Backend, HostFacts
 from llmhost.plan.types import PlanError, SupervisedProcess, bind_url, unit_of
-from llmhost.settings import Settings
+from llmhost.settings import Settings, loopback
 
 KEY = "llmhost_gateway"
 NAME = "gateway"
@@ -36,11 +34,6 @@ OFFLINE_ENV = {
 # LiteLLM's admin UI and API docs, off unless llmhost_gateway.admin_pages (litellm/proxy/utils.py
 # get_docs_url & co., litellm/proxy/common_utils/admin_ui_utils.py)
 PAGES_OFF = {"DISABLE_ADMIN_UI": "True", "NO_DOCS": "True", "NO_REDOC": "True", "NO_OPENAPI": "True"}
-
-
-def loopback(address: str) -> bool:
-    """A bind only its own host reaches (as ServiceWish.bind_public tells a public one)."""
-    return ipaddress.ip_address(address).is_loopback
 
 
 def _where(b: Backend) -> str:

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from llmhost.engines import ENGINE_DEATH, WEBUI
 from llmhost.plan.envs import engine_plan
-from llmhost.plan.gateway import fronted, loopback, reach
+from llmhost.plan.gateway import fronted, reach
 from llmhost.plan.hostplan import GatewayPlan, WebuiPlan
 from llmhost.plan.inputs import Backend, HostFacts
 from llmhost.plan.types import PlanError, SupervisedProcess, bind_url, unit_of
-from llmhost.settings import Settings
+from llmhost.settings import Settings, loopback
 
 KEY = "llmhost_webui"
 NAME = "webui"

@@ -48,6 +48,7 @@ from llmhost.settings.values import (
     _url,
     _version,
     looks_like_ours,
+    loopback,
     no_control_characters,
     unknown_key,
 )
@@ -65,6 +66,7 @@ __all__ = [
     "defaults",
     "load",
     "lock_file_name",
+    "loopback",
     "parse_model",
 ]
 

@@ -3,7 +3,6 @@ key by key (GatewayWish, WebuiWish)."""
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from llmhost.settings.values import (
     _opt_token,
     _str,
     _str_list,
+    loopback,
     unknown_key,
 )
 
@@ -193,7 +193,7 @@ def _webui(key: str, value: Any, managed: tuple[str, ...]) -> WebuiWish | None:
             )
         clean_env.append((name, setting))
     host = _bind(f"{key}.host", value["host"])
-    if not ipaddress.ip_address(host).is_loopback and "CORS_ALLOW_ORIGIN" not in dict(clean_env):
+    if not loopback(host) and "CORS_ALLOW_ORIGIN" not in dict(clean_env):
         raise DataError(
             f"{key}.host",
             f"{host}: a web UI beyond loopback answers the origins it is reached at, and only those (else any "

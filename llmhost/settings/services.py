@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -23,6 +22,7 @@ from llmhost.settings.values import (
     _opt_token,
     _str,
     _str_list,
+    loopback,
     unknown_key,
 )
 
@@ -63,7 +63,7 @@ class ServiceWish:
 
     @property
     def bind_public(self) -> bool:
-        return not ipaddress.ip_address(self.host).is_loopback
+        return not loopback(self.host)
 
 
 def _service(index: int, raw: Any, base: Path, estimate: bool = False) -> ServiceWish:

@@ -355,6 +355,11 @@ def _mirror(key: str, value: Any) -> tuple[str, tuple[tuple[str, str], ...]]:
     )
 
 
+def loopback(address: str) -> bool:
+    """A bind address only its own host reaches (the data's host keys, already checked by _bind)."""
+    return ipaddress.ip_address(address).is_loopback
+
+
 def _bind(key: str, value: Any) -> str:
     value = _str(key, value)
     try:
