@@ -144,7 +144,10 @@ def port_conflicts(
         if x
     ]
     own = f"{settings.root}/"
+    first: dict[int, str] = {}  # each port once, by its first key (the ollama services share one)
     for key, port in wanted:
+        first.setdefault(port, key)
+    for port, key in first.items():
         if port not in held:
             continue
         pid, exe, cmd, user = held[port]

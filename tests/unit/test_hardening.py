@@ -166,3 +166,12 @@ def test_a_port_something_else_listens_on_stops_a_serve_run_and_llmhosts_own_doe
         (0, "", "", "llmhost"),
     ):
         assert applicable(held(ours)).port_conflicts == (), ours
+    # the ollama services share the daemon's port: one line for it, naming the first
+    gguf = {**SERVICE, "model": "./build/models/tiny-qwen2-gguf", "engine": "ollama", "port": 11434}
+    two = load({"llmhost_services": [gguf, {**gguf, "name": "b", "served_model_name": "b"}]})
+    someone = dataclasses.replace(facts, listening=((11434, 5, "/usr/bin/ollama", "/usr/bin/ollama serve", "alice"),))
+    line = (
+        "llmhost_services[0].port: 11434 is already in use on the host, by pid 5 (/usr/bin/ollama serve); "
+        "stop it or choose another port"
+    )
+    assert plan_host(someone, two).port_conflicts == (line,)
