@@ -229,6 +229,8 @@ class _FixtureHost:
         "DebPackages": {},  # only nvidia-*/cuda-* packages are read: none on the dev machine
         "ModelDir": {"manifest": None, "sizes": {}, "hashes": None},
         "OwnedRecord": {},  # no record of what llmhost created: nothing to tear down
+        "OwnedDirectories": [],  # nor of the directories it made
+        "PathStates": {},  # none of llmhost's directories there: each is made, and is llmhost's
         "NvidiaDisplays": [],  # read only where there are NVIDIA GPUs
         "NvidiaComputeApps": {},  # read only where a GPU has memory in use
     }

@@ -23,6 +23,7 @@ from llmhost.plan import (
     HostPlan,
     Node,
     listen_ports,
+    llmhost_directories,
     model_path,
     plan_host,
     reachable,
@@ -64,6 +65,7 @@ def host_inputs(host, write: bool = True) -> tuple[Settings, HostFacts]:
         network=network,
         also=also,
         ports=listen_ports(settings),
+        directories=tuple(path for path, _, _ in llmhost_directories(settings)),
     )
 
 

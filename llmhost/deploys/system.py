@@ -3,6 +3,9 @@ directories, its host-side tool, the offline wheelhouse, and Miniforge when the 
 
 from __future__ import annotations
 
+import io
+import json
+
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server
@@ -69,12 +72,15 @@ def apply(plan: HostPlan) -> None:
             shell=account["shell"],
         )
     # where the engines write (logs, caches, HOME): owned by the service user when there is one;
-    # the env files' directory (secrets) is root's alone. One read of them all.
-    dirs.directories(
-        name=f"Directories under {plan.root} and {plan.env_dir}",
-        directories=[(path, "755", None) for path in plan.directories]
-        + [(path, "755", user) for path in plan.writable_directories]
-        + [(plan.env_dir, "700", None)],
+    # the env files' directory (secrets) is root's alone. One read of them all (the planner's). A
+    # directory llmhost did not make keeps its mode and owner; the record of those it made is
+    # written as soon as they are (a run that stops after the driver layer has made them too).
+    dirs.directories(name=f"Directories under {plan.root} and {plan.env_dir}", directories=list(plan.directories))
+    dirs.content(
+        name=f"llmhost's record of the directories it made ({plan.directories_file})",
+        src=io.StringIO(json.dumps({"directories": list(plan.made_directories), "version": 1}, indent=1) + "\n"),
+        dest=plan.directories_file,
+        mode="644",
     )
     dirs.content(name="Install llmhost-hosttool", src=hostside_tool(), dest=plan.tool, mode="755")
     if plan.vllm_auth:  # vLLM's --middleware: the API key on every route, not only /v1 (llmhost_vllm_auth.py)

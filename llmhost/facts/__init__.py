@@ -9,6 +9,7 @@ from pyinfra.facts.server import KernelVersion
 from llmhost.distros import DEBIAN_SOURCES
 from llmhost.facts import prefetch
 from llmhost.facts.batch import read_facts
+from llmhost.facts.files import PathStates
 from llmhost.facts.host import (
     AptSourceFiles,
     Cpu,
@@ -17,7 +18,6 @@ from llmhost.facts.host import (
     Memory,
     NumaNodes,
     OpenFiles,
-    OwnedRecord,
     SharedMemory,
     SystemdIsPid1,
     Wsl,
@@ -35,7 +35,8 @@ from llmhost.facts.nvidia import (
 )
 from llmhost.facts.pip import PythonReach, PythonVersion
 from llmhost.facts.ports import ListeningPorts
-from llmhost.plan import Gpu, HostFacts, Owned, owned_record
+from llmhost.facts.records import OwnedDirectories, OwnedRecord
+from llmhost.plan import Gpu, HostFacts, Owned, directories_record, owned_record
 
 # the installed packages the planner reads: NVIDIA's driver, toolkits and repository keyring
 NVIDIA_PACKAGE_PREFIXES = ("nvidia-", "cuda-", "libnvidia-")
@@ -49,13 +50,16 @@ def host_facts(
     network: bool = False,
     also: tuple[tuple[type, dict], ...] = (),
     ports: tuple[int, ...] = (),
+    directories: tuple[str, ...] = (),
 ) -> HostFacts:
     """Read the facts the planner needs from a live pyinfra host (one round trip for most of them).
 
     ``model_dirs``: (directory, manifest) of the models to be fetched; the bytes already there let
     the planner check a download against the free disk. ``python``: the interpreter the venvs are
     made with (llmhost_python), whose version the planner checks. ``network``: read the IPv4
-    addresses of its interfaces too (a node of a service across hosts). ``also``: facts the
+    addresses of its interfaces too (a node of a service across hosts). ``ports``: those the data
+    listens on (who holds them). ``directories``: those the system layer makes (what is there, and
+    which of them llmhost's record says it made; the layer's own read of them is answered too). ``also``: facts the
     layers will read, read in the same round trip and handed to them (``prefetch.answered``).
     """
     # one round trip for every fact that does not depend on another (pyinfra 3 caches none)
@@ -78,6 +82,8 @@ def host_facts(
         python_version,
         python_reach,
         listening,
+        paths,
+        made_directories,
         nvswitches,
         nvidia_module,
         kernel,
@@ -104,6 +110,8 @@ def host_facts(
             (PythonVersion, (("python", python),)),
             (PythonReach, (("python", python),)),
             (ListeningPorts, (("ports", tuple(sorted(set(ports)))),)),
+            (PathStates, (("paths", directories),)),
+            (OwnedDirectories, (("owned", owned_record(root)), ("path", directories_record(root)))),
             (NvSwitches, ()),
             (NvidiaModule, ()),
             (KernelVersion, ()),
@@ -113,6 +121,7 @@ def host_facts(
             *((cls, tuple(sorted(kwargs.items()))) for cls, kwargs in also),
         ],
     )
+    prefetch.answered(host, PathStates, paths, paths=directories)
     for (cls, kwargs), value in zip(also, models[len(models) - len(also) :]):
         prefetch.answered(host, cls, value, **kwargs)
     del models[len(models) - len(also) :]
@@ -152,6 +161,8 @@ def host_facts(
         python_version=python_version,
         python_unreachable=python_reach,
         listening=tuple(tuple(held) for held in listening),
+        paths=tuple((path, p["type"], p["mode"], p["user"]) for path, p in sorted(paths.items())),
+        made_directories=None if made_directories is None else tuple(made_directories),
         cuda_toolkits=tuple(cuda["toolkits"]),
         cuda_default=cuda["default"],
         cuda_link=cuda["link"],

@@ -19,17 +19,19 @@ from llmhost.facts.files import FileState, PathStates
 from llmhost.facts.prefetch import reads
 
 
-@reads(lambda directories, **_: [(PathStates, {"paths": tuple(path for path, _, _ in directories)})])
+@reads(lambda directories, **_: [(PathStates, {"paths": tuple(path for path, *_ in directories)})])
 @operation()
-def directories(directories: list[tuple[str, str, str | None]]):
+def directories(directories: list[tuple[str, str, str | None, bool]]):
     """
-    Make each directory, with its mode and owner, where it is missing or differs; what a
-    ``files.directory`` per path does, with one command to read them all.
+    Make each directory, with its mode and owner, where it is missing; where it exists, set its
+    mode and owner only if it is llmhost's (the plan's ownership record says so): a directory
+    llmhost did not make stays as it is. One command reads them all.
 
-    + directories: ``(path, mode, owner or None)``, parents before children; the owner's group
-      is the owner's name (llmhost's service account). A directory that exists with another
-      owner gets the owner on everything in it too (``chown -RP``: no symlink followed): what ran as root before
-      (a tmux host's engines, until they ran as the service user) is the service's to write.
+    + directories: ``(path, mode, owner or None, llmhost's)``, parents before children; the
+      owner's group is the owner's name (llmhost's service account). A directory of llmhost's that
+      exists with another owner gets the owner on everything in it too (``chown -RP``: no symlink
+      followed): what ran as root before (a tmux host's engines, until they ran as the service
+      user) is the service's to write.
 
     **Example:**
 
@@ -37,15 +39,17 @@ def directories(directories: list[tuple[str, str, str | None]]):
 
         files.directories(
             name="llmhost's directories",
-            directories=[("/opt/llmhost", "755", None), ("/opt/llmhost/logs", "755", "llmhost")],
+            directories=[("/opt/llmhost", "755", None, True), ("/opt/llmhost/logs", "755", "llmhost", True)],
         )
     """
-    states = prefetch.get(host, PathStates, paths=tuple(path for path, _, _ in directories))
+    states = prefetch.get(host, PathStates, paths=tuple(path for path, *_ in directories))
     steps = []  # one command for them all: a bare host's dozen directories cost one round trip
-    for path, mode, owner in directories:
+    for path, mode, owner, ours in directories:
         now = states.get(path)
         if now and now["type"] != "directory":
             raise OperationError(f"{path} is a {now['type']}, not a directory")
+        if now and not ours:
+            continue  # not llmhost's: its mode and owner are someone else's
         if not now:
             steps.append(("mkdir", "-p", QuoteString(path)))
         if not now or now["mode"] != int(mode, 8):

@@ -16,10 +16,10 @@ from llmhost.plan.bench import BenchPlan, BenchRequest, plan_bench
 from llmhost.plan.cluster import ClusterInputs, Node
 from llmhost.plan.host import plan_host, supervised
 from llmhost.plan.hostplan import GatewayPlan, HostPlan, WebuiPlan
-from llmhost.plan.inputs import Backend, GatewayInputs, Gpu, HostFacts, Owned, owned_record
+from llmhost.plan.inputs import Backend, GatewayInputs, Gpu, HostFacts, Owned, directories_record, owned_record
 from llmhost.plan.mirrors import endpoints
 from llmhost.plan.models import model_path
-from llmhost.plan.preconditions import listen_ports
+from llmhost.plan.preconditions import listen_ports, llmhost_directories
 from llmhost.plan.types import (
     AptPlan,
     CondaPlan,
@@ -55,8 +55,10 @@ __all__ = [
     "SupervisedProcess",
     "WebuiPlan",
     "applicable",
+    "directories_record",
     "endpoints",
     "listen_ports",
+    "llmhost_directories",
     "model_path",
     "owned_record",
     "plan_bench",

@@ -198,6 +198,8 @@ def plan_host(
         facts, settings, services, {SERVICE_USER} | ({ollama.user} if ollama else set())
     )
     reasons += [f"port taken: {line} (a serve run stops here, before any change)" for line in taken]
+    directories, made_directories, directory_reasons = preconditions.directories(facts, settings, service_user)
+    reasons += directory_reasons
     shm, shm_reasons = preconditions.shared_memory(facts, services)
     nofile, nofile_reasons = preconditions.open_files(facts, supervisor, services)
     reasons += shm_reasons + nofile_reasons
@@ -247,6 +249,8 @@ def plan_host(
         hf_token=settings.hf_token,
         hf_token_file=hf_token_file,
         port_conflicts=taken,
+        directories=directories,
+        made_directories=made_directories,
         health_timeout=settings.health_timeout,
         reasons=tuple(reasons),
         disk_free_bytes=facts.disk_free_bytes,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from llmhost.plan.inputs import VLLM_AUTH, Owned, lib_dir, owned_record
+from llmhost.plan.inputs import VLLM_AUTH, Owned, directories_record, lib_dir, owned_record
 from llmhost.plan.types import (
     AptPlan,
     CondaPlan,
@@ -158,6 +158,14 @@ class HostPlan:
     missing_packages: tuple[str, ...] = ()  # of system_packages, those the host does not have yet
     hf_token_file: str | None = None  # where hf_token reaches the host (0600), for its hub downloads
     port_conflicts: tuple[str, ...] = ()  # ports it listens on that another program holds (serve refuses)
+    # the directories the system layer makes, parents first: (path, mode, owner or None: root's,
+    # llmhost's: its mode and owner are set; else it exists and stays as it is)
+    directories: tuple[tuple[str, str, str | None, bool], ...] = ()
+    made_directories: tuple[str, ...] = ()  # the directories llmhost's record lists after the run
+
+    @property
+    def directories_file(self) -> str:
+        return directories_record(self.root)
 
     @property
     def owned_file(self) -> str:
@@ -172,17 +180,7 @@ class HostPlan:
         return f"{self.root}/bin/llmhost-hosttool"
 
     @property
-    def directories(self) -> tuple[str, ...]:
-        r = self.root
-        return (r, f"{r}/bin", lib_dir(r), f"{r}/venvs", f"{r}/models", f"{r}/run")
-
-    @property
     def vllm_auth(self) -> str | None:
         """Where the module that puts the API key on every vLLM route goes, when a service needs it."""
         needed = any(VLLM_AUTH in s.argv for s in self.services)
         return f"{lib_dir(self.root)}/{VLLM_AUTH.split('.')[0]}.py" if needed else None
-
-    @property
-    def writable_directories(self) -> tuple[str, ...]:
-        r = self.root
-        return (f"{r}/logs", f"{r}/home", f"{r}/cache") + ((self.webui.data_dir,) if self.webui else ())

@@ -13,6 +13,17 @@ def owned_record(root: str) -> str:
     return f"{root}/owned.json"
 
 
+def directories_record(root: str) -> str:
+    """Where llmhost keeps its record of the directories it made on a host (the system layer writes
+    it as soon as they are made: a run that stops after the driver has made them too)."""
+    return f"{root}/owned-directories.json"
+
+
+def webui_data_dir(root: str) -> str:
+    """Open WebUI's database and uploads (the service user's, kept across upgrades)."""
+    return f"{root}/webui"
+
+
 # vLLM's API key on every route (llmhost/hostside/llmhost_vllm_auth.py): the module llmhost installs
 # into <root>/lib, and the class vLLM's --middleware names
 VLLM_AUTH = "llmhost_vllm_auth.KeyOnEveryRoute"
@@ -90,6 +101,12 @@ class HostFacts:
     shm_growable: bool = False  # llmhost may remount /dev/shm larger (root with CAP_SYS_ADMIN, a tmpfs)
     nofile_hard: int | None = None  # the hard open-files limit tmux sessions inherit (None: unknown or unlimited)
     owned: tuple[Owned, ...] = ()  # what llmhost's record on the host says it created (None recorded: nothing)
+    # the directories llmhost may make that exist: (path, type, permission bits, owner); type is
+    # directory | file | link | other (a link not followed)
+    paths: tuple[tuple[str, str, int, str], ...] = ()
+    # the directories llmhost's record says it made; None: a host provisioned before that record
+    # (its owned.json is there, and llmhost made what it finds of its directories)
+    made_directories: tuple[str, ...] | None = ()
     nvidia_smi: str | None = None  # the nvidia-smi that read the GPUs (WSL's is in /usr/lib/wsl/lib)
     pci_gpu_devices: tuple[str, ...] = ()  # PCI device ids of the NVIDIA GPUs ("0x2684")
     nvswitches: int = 0  # NVSwitch bridges on PCI (HGX boards: they need the fabric manager)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from llmhost.plan.inputs import HostFacts
+from llmhost.plan.inputs import HostFacts, directories_record, lib_dir, webui_data_dir
 from llmhost.plan.types import GiB, PlanError, ServicePlan, ShmPlan, gib
 from llmhost.settings import Settings
 
@@ -116,6 +116,62 @@ def memory(facts: HostFacts) -> list[str]:
             f"{gib(facts.memory_bytes)}): the engines are sized within it"
         )
     ]
+
+
+def llmhost_directories(settings: Settings) -> tuple[tuple[str, str, bool], ...]:
+    """The directories the system layer makes on a host, parents first: (path, mode, whether the
+    service user writes there). Read ahead with the planner's facts (PathStates), for
+    ``directories``: root's own (bin, lib, venvs, models, run), the service user's (logs, home,
+    cache, the web UI's data) and the env files' (secrets: root's alone)."""
+    r = settings.root
+    own = (r, f"{r}/bin", lib_dir(r), f"{r}/venvs", f"{r}/models", f"{r}/run")
+    writable = (f"{r}/logs", f"{r}/home", f"{r}/cache") + ((webui_data_dir(r),) if settings.webui else ())
+    return (
+        tuple((path, "755", False) for path in own)
+        + tuple((path, "755", True) for path in writable)
+        + ((settings.env_dir, "700", False),)
+    )
+
+
+def directories(
+    facts: HostFacts, settings: Settings, user: str | None
+) -> tuple[tuple[tuple[str, str, str | None, bool], ...], tuple[str, ...], list[str]]:
+    """Each planned directory as the system layer takes it: (path, mode, owner or None, llmhost's),
+    the directories llmhost's record lists after the run, and the reasons. llmhost sets the mode
+    and owner only of the directories it made (its record says which, or this run makes them); one
+    that exists and is not llmhost's stays as it is, and is refused where the service user could
+    not write it (the engines' logs, caches, HOME) or where it is no directory."""
+    found = {path: (kind, mode, owner) for path, kind, mode, owner in facts.paths}
+    recorded = facts.made_directories
+    key = {settings.env_dir: "llmhost_env_dir"}
+    planned, foreign = [], []
+    for path, mode, writable in llmhost_directories(settings):
+        owner = user if writable else None
+        now = found.get(path)
+        if now and now[0] != "directory":
+            what = "a symbolic link" if now[0] == "link" else f"a {now[0]}"
+            raise PlanError(
+                f"{key.get(path, 'llmhost_root')}: {path} is {what}, not a directory; llmhost makes its "
+                "directories itself (name the real directory, or remove it)"
+            )
+        ours = not now or recorded is None or path in recorded
+        if now and not ours:
+            _, bits, holder = now
+            if owner and holder != owner:
+                raise PlanError(
+                    f"{key.get(path, 'llmhost_root')}: {path} exists and llmhost did not make it (owner {holder}, "
+                    f"mode {bits:o}); its engines write there as {owner}, and llmhost changes the owner of no "
+                    f"directory it did not make: remove it, give it to {owner}, or choose another llmhost_root"
+                )
+            foreign.append(f"{path} ({holder}, {bits:o})")
+        planned.append((path, mode, owner, ours))
+    made = tuple(sorted(set(recorded or ()) | {path for path, _, _, ours in planned if ours}))
+    said = (
+        f"directories: {', '.join(foreign)} exist and llmhost did not make them (its record "
+        f"{directories_record(settings.root)}): their mode and owner stay as they are"
+    )
+    reasons = [said] if foreign else []
+    return tuple(planned), made, reasons
 
 
 def listen_ports(settings: Settings) -> tuple[int, ...]:

@@ -9,7 +9,7 @@ from llmhost.engines import ENGINE_DEATH, WEBUI
 from llmhost.plan.envs import engine_plan
 from llmhost.plan.gateway import fronted, reach
 from llmhost.plan.hostplan import GatewayPlan, WebuiPlan
-from llmhost.plan.inputs import Backend, HostFacts
+from llmhost.plan.inputs import Backend, HostFacts, webui_data_dir
 from llmhost.plan.types import PlanError, SupervisedProcess, bind_url, unit_of
 from llmhost.settings import Settings, loopback
 
@@ -119,7 +119,7 @@ def plan_webui(
     )
     engine = engine_plan(WEBUI, settings, facts)
     root = settings.root
-    data_dir = f"{root}/webui"
+    data_dir = webui_data_dir(root)
     url = bind_url(wish.host, wish.port)
     # the origins its API and its websocket (socket.io checks Origin) answer: the page's own URL; a
     # public bind is reached by names only the data knows (llmhost_webui.env.CORS_ALLOW_ORIGIN, which

@@ -235,6 +235,8 @@ def test_a_removed_service_is_stopped_and_its_files_go(first_run):
         assert not os.path.exists(path), path
     with open("/opt/llmhost/owned.json") as f:
         assert list(json.load(f)["units"]) == ["llmhost-tiny"]
+    with open("/opt/llmhost/owned-directories.json") as f:  # the directories whose mode and owner are llmhost's
+        assert {"/opt/llmhost", "/opt/llmhost/logs", "/etc/llmhost"} <= set(json.load(f)["directories"])
     # the service that stays restarts once: alone again it has both CPUs (beside dead it had one)
     assert "llmhost service layer | Restart llmhost-tiny (argv, environment, engine or model changed)" in run.changed
     chat()

@@ -173,6 +173,16 @@ def test_a_removed_service_is_torn_down_and_what_llmhost_did_not_write_is_left_a
         "printf '[Service]\\nExecStart=/bin/sleep infinity\\n' > /etc/systemd/system/llmhost-foo.service && "
         "systemctl daemon-reload && systemctl start llmhost-foo && echo mine > /opt/llmhost/run/foreign.txt"
     )
+    # and a directory llmhost did not make (taken out of its record): its mode stays someone else's
+    made = json.loads(host.sh("cat /opt/llmhost/owned-directories.json"))["directories"]
+    assert {"/opt/llmhost", "/opt/llmhost/logs", "/opt/llmhost/models", "/etc/llmhost"} <= set(made), made
+    theirs = {"directories": [d for d in made if d != "/opt/llmhost/models"], "version": 1}
+    host.exec(
+        "python3",
+        "-c",
+        f"open('/opt/llmhost/owned-directories.json', 'w').write({json.dumps(theirs, indent=1) + chr(10)!r})",
+    )
+    host.sh("chmod 751 /opt/llmhost/models")
     inv = inventory([host])  # the data without "dead"
     run = pyinfra(inv, "deploys/serve.py")
     record_timing(f"fleet: a removed service torn down ({len(run.changed)} operations changed)", run.seconds)
@@ -188,6 +198,7 @@ def test_a_removed_service_is_torn_down_and_what_llmhost_did_not_write_is_left_a
     assert list(record["units"]) == ["llmhost-tiny"]
     assert host.sh("systemctl is-active llmhost-foo").strip() == "active"
     assert host.sh("cat /opt/llmhost/run/foreign.txt").strip() == "mine"
+    assert host.sh("stat -c %a /opt/llmhost/models").strip() == "751"
     chat(host)
     again = pyinfra(inv, "deploys/serve.py")
     assert again.rc == 0 and again.changed == [], again.changed

@@ -13,12 +13,13 @@ from llmhost.facts import model as model_facts
 from llmhost.facts import nvidia as nvidia_facts
 from llmhost.facts import pip as pip_facts
 from llmhost.facts import ports as ports_facts
+from llmhost.facts import records as records_facts
 from llmhost.facts import tmux as tmux_facts
 
 FIXTURES = sorted((Path(__file__).parent.parent / "fixtures" / "facts").glob("*.json"))
 FACTS = {
     name: getattr(module, name)
-    for module in (host_facts, nvidia_facts, tmux_facts, model_facts, pip_facts, ports_facts)
+    for module in (host_facts, nvidia_facts, tmux_facts, model_facts, pip_facts, ports_facts, records_facts)
     for name in dir(module)
     if not name.startswith("_") and isinstance(getattr(module, name), type)
 }
@@ -35,7 +36,7 @@ def test_every_host_fact_has_a_fixture():
     """Each fact the planner reads (llmhost.facts.host, llmhost.facts.nvidia) is held to an output
     captured on a host."""
     covered = {p.name.split(".")[0] for p in FIXTURES}
-    modules = {host_facts.__name__, nvidia_facts.__name__}
+    modules = {host_facts.__name__, nvidia_facts.__name__, records_facts.__name__}
     planners = [n for n, cls in FACTS.items() if cls.__module__ in modules and issubclass(cls, FactBase)]
     assert len(planners) > 15
     assert [name for name in planners if name not in covered] == []

@@ -15,13 +15,13 @@ from llmhost.facts.files import Account, FileState, PathStates
 from llmhost.operations import files
 from tests.helpers import FakeHost
 
-DIRS = [("/opt/l", "755", None), ("/opt/l/logs", "755", "llmhost"), ("/etc/l", "700", None)]
+DIRS = [("/opt/l", "755", None, True), ("/opt/l/logs", "755", "llmhost", True), ("/etc/l", "700", None, True)]
 
 
-def run(monkeypatch, states):
+def run(monkeypatch, states, directories=DIRS):
     fake = FakeHost(states)
     monkeypatch.setattr(files, "host", fake)
-    return [str(c.get_raw_value()) for c in files.directories._inner(directories=DIRS)], fake
+    return [str(c.get_raw_value()) for c in files.directories._inner(directories=directories)], fake
 
 
 def test_missing_directories_are_made_with_mode_and_owner(monkeypatch):
@@ -47,6 +47,22 @@ def test_only_what_differs_is_changed_and_none_is_a_noop(monkeypatch):
     # an existing directory of another owner (root's, from a tmux host before its engines ran as the
     # service user) is the service user's with everything in it, no symlink followed
     assert run(monkeypatch, drift)[0] == ["chown -RP llmhost:llmhost /opt/l/logs && chmod 700 /etc/l"]
+
+
+def test_a_directory_llmhost_did_not_make_keeps_its_mode_and_owner(monkeypatch):
+    theirs = {
+        "/opt/l": {"type": "directory", "mode": 0o770, "user": "alice", "group": "lab"},
+        "/opt/l/logs": {"type": "directory", "mode": 0o700, "user": "llmhost", "group": "lab"},
+    }
+    foreign = [(path, mode, owner, False) for path, mode, owner, _ in DIRS[:2]] + DIRS[2:]
+    # nothing for the two that exist and are not llmhost's; the missing one is made (and is then its)
+    assert run(monkeypatch, theirs, foreign)[0] == ["mkdir -p /etc/l && chmod 700 /etc/l"]
+    # the same directories, llmhost's by its record: their mode and owner are set
+    fixed = (
+        "chmod 755 /opt/l && chmod 755 /opt/l/logs && chown -RP llmhost:llmhost /opt/l/logs && "
+        "mkdir -p /etc/l && chmod 700 /etc/l"
+    )
+    assert run(monkeypatch, theirs)[0] == [fixed]
 
 
 def test_a_path_that_is_not_a_directory_stops_the_operation(monkeypatch):
@@ -161,3 +177,28 @@ def test_diff_shows_the_change_of_a_rendered_file_with_its_values_masked(monkeyp
     assert logged[0] == "Will modify /etc/l/a.env"
     assert "+ A=*** (changed)" in text and "- K=***" in text and "+ K=*** (changed)" in text
     assert "secret" not in text and "old" not in text
+
+
+def test_under_pyinfra_a_directory_llmhost_did_not_make_is_left_as_it_is(tmp_path):
+    """The real pyinfra CLI on this machine (@local, ~3 s): theirs/ (nobody's, 2750) stays as it is;
+    ours/ (llmhost's, at 700) is set to 755; new/ is made."""
+    from tests.helpers import pyinfra
+
+    theirs, ours, new = tmp_path / "theirs", tmp_path / "ours", tmp_path / "new"
+    for path in (theirs, ours):
+        path.mkdir()
+    os.chmod(theirs, 0o2750)
+    os.chown(theirs, pwd.getpwnam("nobody").pw_uid, -1)
+    os.chmod(ours, 0o700)
+    deploy = tmp_path / "deploy.py"
+    deploy.write_text(
+        "from llmhost.operations import files\n"
+        f"files.directories(name='dirs', directories=[({str(theirs)!r}, '755', None, False), "
+        f"({str(ours)!r}, '755', None, True), ({str(new)!r}, '755', None, True)])\n"
+    )
+    result = pyinfra("@local", str(deploy))
+    assert result.rc == 0, result.stderr[-3000:]
+    mode = lambda p: oct(os.stat(p).st_mode & 0o7777)
+    assert (mode(theirs), pwd.getpwuid(os.stat(theirs).st_uid).pw_name) == ("0o2750", "nobody")
+    assert mode(ours) == "0o755" and mode(new) == "0o755"
+    assert pyinfra("@local", str(deploy)).changed == []  # and a second run changes nothing

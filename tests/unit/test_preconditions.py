@@ -193,10 +193,91 @@ def test_nothing_recorded_nothing_torn_down(tiny):
 
 
 def test_the_record_fact_reads_only_what_llmhost_wrote():
-    from llmhost.facts.host import OwnedRecord
+    from llmhost.facts.records import OwnedRecord
 
     fact = OwnedRecord()
     good = '{"version": 1, "units": {"llmhost-t": {"supervisor": "tmux", "files": ["/opt/llmhost/run/t.sh"]}}}'
     assert fact.process([good]) == {"llmhost-t": {"supervisor": "tmux", "files": ["/opt/llmhost/run/t.sh"]}}
     assert fact.process([]) == {} and fact.process(["{broken"]) == {}
     assert fact.process(['{"units": {"x": {"supervisor": "launchd", "files": []}}}']) == {}
+
+
+# --- llmhost's directories: the mode and owner of those it made, and of no other ------------------
+
+LLMHOST_DIRS = [
+    "/opt/llmhost",
+    "/opt/llmhost/bin",
+    "/opt/llmhost/lib",
+    "/opt/llmhost/venvs",
+    "/opt/llmhost/models",
+    "/opt/llmhost/run",
+    "/opt/llmhost/logs",
+    "/opt/llmhost/home",
+    "/opt/llmhost/cache",
+    "/etc/llmhost",
+]
+SERVED = dataclasses.replace(DEVBOX, python_unreachable="")  # the service user runs the engines
+
+
+def there(*paths, mode=0o755, user="root"):
+    return tuple((p, "directory", mode, user) for p in paths)
+
+
+def test_a_new_host_gets_every_directory_made_and_recorded(tiny):
+    plan = plan_host(SERVED, data({"name": "t", "model": tiny}))
+    assert [d[0] for d in plan.directories] == LLMHOST_DIRS
+    assert plan.directories[6] == ("/opt/llmhost/logs", "755", "llmhost", True)
+    assert plan.directories[-1] == ("/etc/llmhost", "700", None, True)
+    assert plan.made_directories == tuple(sorted(LLMHOST_DIRS))
+    assert plan.directories_file == "/opt/llmhost/owned-directories.json"
+    assert not any(r.startswith("directories:") for r in plan.reasons)
+
+
+def test_a_root_llmhost_did_not_make_keeps_its_mode_and_owner(tiny):
+    """llmhost_root = "/srv/lab", a directory the lab made: llmhost makes what it lacks and sets
+    the mode and owner of those alone; /srv/lab stays 2775 alice's, and is not in the record."""
+    facts = dataclasses.replace(SERVED, paths=there("/srv/lab", mode=0o2775, user="alice"), made_directories=())
+    plan = plan_host(facts, data({"name": "t", "model": tiny}, llmhost_root="/srv/lab"))
+    assert plan.directories[0] == ("/srv/lab", "755", None, False)
+    assert all(ours for _, _, _, ours in plan.directories[1:])
+    assert "/srv/lab" not in plan.made_directories and "/srv/lab/logs" in plan.made_directories
+    assert (
+        "directories: /srv/lab (alice, 2775) exist and llmhost did not make them (its record "
+        "/srv/lab/owned-directories.json): their mode and owner stay as they are"
+    ) in plan.reasons
+
+
+def test_a_directory_the_engines_write_that_llmhost_did_not_make_is_refused(tiny):
+    facts = dataclasses.replace(SERVED, paths=there("/srv/lab", "/srv/lab/logs", user="root"), made_directories=())
+    with pytest.raises(PlanError) as e:
+        plan_host(facts, data({"name": "t", "model": tiny}, llmhost_root="/srv/lab"))
+    assert str(e.value) == (
+        "llmhost_root: /srv/lab/logs exists and llmhost did not make it (owner root, mode 755); its engines "
+        "write there as llmhost, and llmhost changes the owner of no directory it did not make: remove it, "
+        "give it to llmhost, or choose another llmhost_root"
+    )
+    # one the service user has already is used as it is
+    facts = dataclasses.replace(facts, paths=there("/srv/lab") + there("/srv/lab/logs", mode=0o750, user="llmhost"))
+    plan = plan_host(facts, data({"name": "t", "model": tiny}, llmhost_root="/srv/lab"))
+    assert ("/srv/lab/logs", "755", "llmhost", False) in plan.directories
+
+
+def test_what_llmhost_recorded_is_its_own_and_stays_recorded(tiny):
+    # its record lists them (and the web UI's data, no longer planned: it stays llmhost's)
+    recorded = (*LLMHOST_DIRS, "/opt/llmhost/webui")
+    facts = dataclasses.replace(SERVED, paths=there(*LLMHOST_DIRS, mode=0o700), made_directories=recorded)
+    plan = plan_host(facts, data({"name": "t", "model": tiny}))
+    assert all(ours for _, _, _, ours in plan.directories)
+    assert plan.made_directories == tuple(sorted(recorded))
+    # a host provisioned before the record (owned.json alone): what llmhost finds of its directories it made
+    legacy = dataclasses.replace(facts, made_directories=None)
+    assert all(ours for _, _, _, ours in plan_host(legacy, data({"name": "t", "model": tiny})).directories)
+
+
+def test_a_root_that_is_a_link_or_a_file_is_refused(tiny):
+    facts = dataclasses.replace(SERVED, paths=(("/opt/llmhost", "link", 0, "root"),))
+    with pytest.raises(PlanError, match="^llmhost_root: /opt/llmhost is a symbolic link, not a directory; "):
+        plan_host(facts, data({"name": "t", "model": tiny}))
+    facts = dataclasses.replace(SERVED, paths=(("/etc/llmhost", "file", 0o644, "root"),))
+    with pytest.raises(PlanError, match="^llmhost_env_dir: /etc/llmhost is a file, not a directory; "):
+        plan_host(facts, data({"name": "t", "model": tiny}))

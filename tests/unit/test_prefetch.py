@@ -19,7 +19,7 @@ from llmhost.operations import files
 
 prefetch.expect(host, Account, user="root")  # a read at deploy time shares the first round trip
 assert prefetch.get(host, Account, user="root")["uid"] == 0
-files.directories(name="dirs", directories=[("{d}/a", "755", None), ("{d}/b", "700", None)])
+files.directories(name="dirs", directories=[("{d}/a", "755", None, True), ("{d}/b", "700", None, True)])
 for name in ("one", "two", "three"):
     files.content(name=f"file {{name}}", src=io.StringIO(f"{{name}}\\n"), dest=f"{d}/a/{{name}}", mode="644")
 """

@@ -62,7 +62,7 @@ def test_in_front_of_the_gateway_one_connection_with_its_master_key(tiny):
     assert ui.engine in p.engines and ui.engine.requirements == ("open-webui==0.12.4", "torch==2.13.0+cpu")
     assert "https://download.pytorch.org/whl/cpu" in ui.engine.pip_extra_index_urls
     # the data directory is the service user's; the unit and its env file are recorded as llmhost's
-    assert "/opt/llmhost/webui" in p.writable_directories
+    assert ("/opt/llmhost/webui", "755", "llmhost", True) in p.directories
     assert any(o.unit == "llmhost-webui" and ui.env_file in o.files for o in p.owned)
 
 
