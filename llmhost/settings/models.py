@@ -66,7 +66,11 @@ def _hub(key: str, kind: str, ref: str, value: str) -> ModelSource:
 
 def parse_model(key: str, value: Any, base: Path, estimate: bool = False) -> ModelSource:
     """Parse a service's ``model`` value (see group_data/all.py for the accepted forms)."""
-    value = _str(key, value).strip()
+    given = _str(key, value)
+    value = given.strip()
+    if value != given and value.startswith(("host:", "controller:", ".", "/", "~")):
+        # a hub id's stray space is no part of it; a directory's name may end in one
+        raise DataError(key, f"{given!r} begins or ends with whitespace: write the directory exactly")
     for kind in HUB_SOURCES:
         if value.startswith(f"{kind}:"):
             return _hub(key, kind, value.removeprefix(f"{kind}:"), value)
