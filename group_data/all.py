@@ -386,7 +386,8 @@ llmhost_env_manager = "venv"
 # Example: llmhost_conda_installer_url = "https://mirrors.example.com/miniforge/Miniforge3-25.11.0-1-Linux-x86_64.sh"
 llmhost_conda_installer_url = None
 
-# The installer's sha256. null: checked against the <installer>.sha256 published beside it.
+# The installer's sha256 (it runs as root). null: llmhost's pin of Miniforge's installer for the host's
+# arch, which holds for a mirror's copy of the same file; an installer of another name needs it.
 # Example: llmhost_conda_installer_sha256 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 llmhost_conda_installer_sha256 = None
 
@@ -413,6 +414,13 @@ llmhost_cuda_toolkits = []
 # https:// or file:// (its signing keyring is installed from here as root: plain http:// is refused).
 # Example: llmhost_cuda_repo_url = "https://mirrors.example.com/nvidia-cuda"
 llmhost_cuda_repo_url = "https://developer.download.nvidia.com/compute/cuda/repos"
+
+# The sha256 of that repository's cuda-keyring_1.1-1_all.deb (its signing key, which dpkg installs as
+# root). null: llmhost's pin for the host's repository (ubuntu2204, ubuntu2404, debian12, wsl-ubuntu
+# on x86_64; ubuntu2404 on sbsa), which a mirror's copy must match too; another repository needs it
+# (its Packages file lists it: the "SHA256:" line under "Package: cuda-keyring").
+# Example: llmhost_cuda_keyring_sha256 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+llmhost_cuda_keyring_sha256 = None
 
 # What a host's working NVIDIA driver gets when it is older than the newest engine release wants.
 # "keep": it stays; the plan picks the newest engine release that runs on it (CUDA minor-version
@@ -460,7 +468,9 @@ llmhost_ollama_version = "0.22.1"
 # Example: llmhost_ollama_url = "https://mirrors.example.com/ollama/v0.22.1/ollama-linux-amd64.tar.zst"
 llmhost_ollama_url = None
 
-# The tarball's sha256. null: the line for it in the sha256sum.txt published beside it.
+# The tarball's sha256 (root unpacks it). null: llmhost's pin for the version and arch (0.22.1 on
+# x86_64), from GitHub, a mirror or the wheelhouse; without a pin, the line for it in the release's
+# sha256sum.txt, and a llmhost_ollama_url then needs it.
 # Example: llmhost_ollama_sha256 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 llmhost_ollama_sha256 = None
 

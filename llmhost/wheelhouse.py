@@ -105,16 +105,18 @@ def fetch_source(build, directory: Path, index_url: str | None = None) -> Path:
 
 def fetch_ollama(directory: Path, version: str, arch: str = "x86_64") -> Path:
     """Ollama's release tarball and its sha256sum.txt into ``directory/ollama-<version>/`` (where a
-    host with llmhost_wheelhouse takes them from), the tarball checked against the sums file (and
-    kept by the next run when it still matches)."""
+    host with llmhost_wheelhouse takes them from), the tarball checked against the sums file and
+    llmhost's pin where it has one (and kept by the next run when it still matches)."""
     import urllib.request
 
-    from llmhost.engines import ollama_archive
+    from llmhost.engines import OLLAMA_RELEASES, ollama_archive
+    from llmhost.pins import ollama_sha256
 
-    archive = ollama_archive(version, arch, None, None, None)
+    archive = ollama_archive(version, arch, None, ollama_sha256(version, arch), None)
+    sums_url = f"{OLLAMA_RELEASES}/v{version}/sha256sum.txt"
     target = directory / f"ollama-{version}"
     target.mkdir(parents=True, exist_ok=True)
-    with urllib.request.urlopen(archive.sums_url, timeout=60) as resp:
+    with urllib.request.urlopen(sums_url, timeout=60) as resp:
         sums = resp.read().decode()
     (target / "sha256sum.txt").write_text(sums)
     wanted = next(
@@ -126,7 +128,9 @@ def fetch_ollama(directory: Path, version: str, arch: str = "x86_64") -> Path:
         None,
     )
     if wanted is None:
-        raise ValueError(f"{archive.sums_url} lists no {archive.filename}")
+        raise ValueError(f"{sums_url} lists no {archive.filename}")
+    if archive.sha256 and wanted != archive.sha256:
+        raise ValueError(f"{sums_url} lists {wanted} for {archive.filename}; llmhost's pin is {archive.sha256}")
     out = _fetch_checked(archive.url, target / archive.filename, wanted, "the release's")
     print(f"llmhost wheelhouse: Ollama {version} {archive.filename} (sha256 checked against the release)", flush=True)
     return out

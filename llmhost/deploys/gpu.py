@@ -37,6 +37,7 @@ def apply(plan: HostPlan) -> None:
             name=f"NVIDIA's cuda-keyring ({repo.distro})",
             url=repo.keyring_url,
             download=f"{plan.root}/cache/{repo.keyring_url.rsplit('/', 1)[-1]}",
+            sha256=repo.keyring_sha256,
             source_key="llmhost_cuda_repo_url",
         )
         # the keyring package writes this file too; llmhost's names the repository it was given

@@ -7,18 +7,20 @@ from pyinfra.api import StringCommand, operation
 from pyinfra.api.command import QuoteString
 from pyinfra.facts.deb import DebPackages
 
-from llmhost.operations.download import fetch
+from llmhost.operations.download import checked
 
 APT_ENV = "DEBIAN_FRONTEND=noninteractive"
 
 
 @operation()
-def keyring(url: str, download: str, source_key: str | None = None):
+def keyring(url: str, download: str, sha256: str, source_key: str | None = None):
     """
-    Install NVIDIA's ``cuda-keyring`` package (the repository's signing key, and its source file).
+    Install NVIDIA's ``cuda-keyring`` package (the repository's signing key, and its source file),
+    checked against its sha256 before dpkg runs it.
 
     + url: the ``cuda-keyring_<version>_all.deb`` of the host's repository
     + download: where the package is fetched to on the host (removed after)
+    + sha256: what the package must hash to (llmhost's pin, or llmhost_cuda_keyring_sha256)
     + source_key: the data key that sets ``url``, named when it cannot be fetched (bounded time)
 
     A host with ``cuda-keyring`` installed changes nothing.
@@ -31,12 +33,13 @@ def keyring(url: str, download: str, source_key: str | None = None):
             name="NVIDIA's cuda-keyring",
             url="https://developer.download.nvidia.com/compute/cuda/repos/ubuntu2404/x86_64/cuda-keyring_1.1-1_all.deb",
             download="/opt/llmhost/cache/cuda-keyring_1.1-1_all.deb",
+            sha256="d2a6b11c096396d868758b86dab1823b25e14d70333f1dfa74da5ddaf6a06dba",
         )
     """
     if "cuda-keyring" in host.get_fact(DebPackages):
         host.noop("cuda-keyring is installed")
         return
-    yield fetch(url, download, source_key)
+    yield from checked(url, download, sha256, source_key)
     yield StringCommand(APT_ENV, "dpkg", "-i", QuoteString(download))
     yield StringCommand("rm", "-f", QuoteString(download))
 

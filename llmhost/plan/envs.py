@@ -29,6 +29,7 @@ from llmhost.gpus import (
     min_driver,
     wheel_min_driver,
 )
+from llmhost.pins import MINIFORGE_SHA256, ollama_sha256
 from llmhost.plan.inputs import HostFacts
 from llmhost.plan.releases import gpus_cc
 from llmhost.plan.types import CondaPlan, EnginePlan, PlanError
@@ -64,11 +65,20 @@ def conda(settings: Settings, facts: HostFacts, engines: list[EnginePlan]) -> tu
     installer = settings.conda_installer_url or MINIFORGE_INSTALLERS[
         "tuna" if settings.mirror_name == "tuna" else "none"
     ].format(v=MINIFORGE_VERSION, arch=arch)
+    # llmhost's pin holds for the release's file from any mirror; another file needs the data's (root runs it)
+    pinned = MINIFORGE_SHA256.get((MINIFORGE_VERSION, arch))
+    default_name = MINIFORGE_INSTALLERS["none"].format(v=MINIFORGE_VERSION, arch=arch).rsplit("/", 1)[-1]
+    sha256 = settings.conda_installer_sha256 or (pinned if installer.rsplit("/", 1)[-1] == default_name else None)
+    if settings.conda_installer_url and not sha256:
+        raise PlanError(
+            f"llmhost_conda_installer_sha256: llmhost_conda_installer_url names {installer.rsplit('/', 1)[-1]}, "
+            f"not {default_name} whose sha256 llmhost pins: give its sha256 (root runs it)"
+        )
     plan = CondaPlan(
         prefix=miniforge(settings.root),
         version=MINIFORGE_VERSION,
         installer=installer,
-        sha256=settings.conda_installer_sha256,
+        sha256=sha256,
         forge_base=mirror.get("conda"),
         installer_key="llmhost_conda_installer_url"
         if settings.conda_installer_url
@@ -78,7 +88,7 @@ def conda(settings: Settings, facts: HostFacts, engines: list[EnginePlan]) -> tu
     )
     return plan, (
         f"conda: Miniforge {plan.version} in {plan.prefix} from {plan.installer} ("
-        + (f"sha256 {plan.sha256[:12]}..." if plan.sha256 else "checked against its published .sha256")
+        + (f"sha256 {plan.sha256[:12]}..." if plan.sha256 else "no pin: checked against the .sha256 beside it")
         + "); channel conda-forge only"
         + (f", from {plan.forge_base}" if plan.forge_base else "")
         + (
@@ -329,11 +339,17 @@ def ollama_engine(settings: Settings, host: HostFacts) -> EnginePlan:
         settings.ollama_version,
         host.arch,
         settings.ollama_url,
-        settings.ollama_sha256,
+        settings.ollama_sha256 or ollama_sha256(settings.ollama_version, host.arch),
         f"{root}/wheelhouse" if settings.wheelhouse else None,
     )
-    # its identity: the release and its bytes (not where they come from: a mirror is the same Ollama)
-    identity = [settings.ollama_version, archive.filename, archive.sha256]
+    if settings.ollama_url and not archive.sha256:  # root unpacks and installs it
+        raise PlanError(
+            f"llmhost_ollama_sha256: llmhost_ollama_url names {archive.filename}, and llmhost pins none for Ollama "
+            f"{settings.ollama_version} there: give its sha256"
+        )
+    # its identity: the release and its bytes (not where they come from: a mirror is the same Ollama;
+    # llmhost's pin is the release's own bytes)
+    identity = [settings.ollama_version, archive.filename, settings.ollama_sha256]
     key = (
         "llmhost_ollama_url"
         if settings.ollama_url
@@ -366,7 +382,7 @@ def engine_reason(engine: EnginePlan, settings: Settings) -> str:
         a = engine.archive
         return (
             f"engine {engine.venv}: Ollama {engine.version} unpacked from {a.url} ("
-            + (f"sha256 {a.sha256[:12]}..." if a.sha256 else f"checked against {a.sums_url}")
+            + (f"sha256 {a.sha256[:12]}..." if a.sha256 else f"no pin: checked against {a.sums_url}")
             + f"; never its install.sh, which may install a driver); {engine.link} switches to it once "
             f"`ollama --version` runs; /usr/local/bin/ollama links to it; {engine.keep} release(s) kept"
         )

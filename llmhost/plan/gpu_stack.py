@@ -29,6 +29,7 @@ from llmhost.gpus import (
     min_driver,
     wheel_min_driver,
 )
+from llmhost.pins import CUDA_KEYRING_SHA256
 from llmhost.plan.inputs import HostFacts
 from llmhost.plan.releases import gpus_cc
 from llmhost.plan.types import CudaPlan, CudaRepoPlan, DriverPlan, EnginePlan, PlanError
@@ -273,9 +274,20 @@ def toolkits(
         raise PlanError(f"{key}: NVIDIA's CUDA repository has no packages for {facts.arch}")
     mirror = None if settings.cuda_repo_given else dict(settings.mirror).get("cuda")
     ubuntu = facts.os_id == "ubuntu" and not facts.wsl  # the driver is Canonical's (wsl-ubuntu has none)
-    repo = CudaRepoPlan(mirror or settings.cuda_repo_url, distro, arch, DRIVER_PIN_FILE if ubuntu else None)
+    keyring_sha256 = settings.cuda_keyring_sha256 or CUDA_KEYRING_SHA256.get((distro, arch))
+    if not keyring_sha256:
+        raise PlanError(
+            f"llmhost_cuda_keyring_sha256: llmhost pins no sha256 for {distro}/{arch}'s {CUDA_KEYRING} (dpkg "
+            f"installs its signing key as root): give the one its repository lists (the SHA256: line under "
+            f"Package: cuda-keyring in {mirror or settings.cuda_repo_url}/{distro}/{arch}/Packages)"
+        )
+    repo = CudaRepoPlan(
+        mirror or settings.cuda_repo_url, distro, arch, DRIVER_PIN_FILE if ubuntu else None, keyring_sha256
+    )
     reasons = [
-        f"cuda repository: {repo.url} (its {CUDA_KEYRING}; the source file llmhost writes)"
+        f"cuda repository: {repo.url} (its {CUDA_KEYRING}, sha256 {keyring_sha256[:12]}... "
+        + ("llmhost_cuda_keyring_sha256" if settings.cuda_keyring_sha256 else "llmhost's pin")
+        + "; the source file llmhost writes)"
         + (f"; llmhost_mirror ({settings.mirror_name}): a copy of NVIDIA's, signed by NVIDIA's key" if mirror else "")
         + (" — wsl-ubuntu: toolkits without any driver" if facts.wsl else "")
     ]

@@ -79,6 +79,7 @@ class CudaRepoPlan:
     distro: str
     arch: str
     driver_pin: str | None = None  # Ubuntu: the apt preferences file holding its driver packages to Ubuntu's
+    keyring_sha256: str = ""  # what its cuda-keyring package must hash to before dpkg installs it
 
     @property
     def url(self) -> str:

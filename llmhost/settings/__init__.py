@@ -99,6 +99,7 @@ class Settings:
     cuda_default: str | None  # the toolkit /usr/local/cuda points to ("12.6"); None: left alone
     cuda_toolkits: tuple[str, ...]  # toolkits installed side by side from NVIDIA's repository
     cuda_repo_url: str
+    cuda_keyring_sha256: str | None  # None: llmhost's pin for the host's repository
     allow_reboot: bool  # reboot the host when a driver install needs it
     driver: str  # keep | upgrade: what a working NVIDIA driver older than the newest engine's gets
     remove_all: bool  # llmhost_remove_all: data listing nothing may stop what runs
@@ -216,6 +217,7 @@ def load(data: Mapping[str, Any], base: Path | None = None, estimate_weights: bo
         cuda_default=value("llmhost_cuda_default", _cuda_version),
         cuda_toolkits=tuple(dict.fromkeys(value("llmhost_cuda_toolkits", _str_list, _cuda_version))),
         cuda_repo_url=value("llmhost_cuda_repo_url", _secure_url),
+        cuda_keyring_sha256=value("llmhost_cuda_keyring_sha256", _sha256),
         allow_reboot=value("llmhost_allow_reboot", _bool),
         driver=value("llmhost_driver", _choice, DRIVER_POLICIES),
         remove_all=value("llmhost_remove_all", _bool),

@@ -8,6 +8,8 @@ at the command level and by the seeds' dry runs).
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from tests.fleet import harness, nvidia_repo
@@ -33,7 +35,10 @@ def repo_host(fleet):
     base = nvidia_repo.build(harness.STATE / "nvidia-repo")
     host = fleet("llmhost-fleet-nvrepo")
     harness._run("docker", "cp", f"{base}/.", f"{host.name}:{REPO_DIR}")
-    inv = str(harness.write_inventory(harness.STATE / "nvrepo.py", [host], DATA))
+    # the stand-in keyring is not NVIDIA's: its sha256 is the data's (llmhost's pin is NVIDIA's)
+    keyring = base / nvidia_repo.DISTRO / nvidia_repo.ARCH / "cuda-keyring_1.1-1_all.deb"
+    data = {**DATA, "llmhost_cuda_keyring_sha256": hashlib.sha256(keyring.read_bytes()).hexdigest()}
+    inv = str(harness.write_inventory(harness.STATE / "nvrepo.py", [host], data))
     return host, inv
 
 

@@ -1,7 +1,7 @@
 """The Ollama layer for real on a systemd fleet host, with a stand-in Ollama release
 (tests/fleet/ollama_release.py: Ollama's tarball layout and sha256sum.txt; its bin/ollama is a
 small Python daemon and client, not Ollama, because no real release can be downloaded here): the
-tarball checked against the release's sums and unpacked into its versioned directory behind
+tarball checked against its sha256 (the data's: a URL of its own needs one) and unpacked into its versioned directory behind
 ollama-current and /usr/local/bin/ollama, the ollama system user, Ollama's official unit with every
 setting in override.conf, the daemon running as ollama with those settings, the tiny model's GGUF
 imported from its Modelfile, health and a chat completion through the verify layer; then a second
@@ -11,6 +11,7 @@ re-imports the model without restarting the daemon, and an "upgrade" that rewrit
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -55,6 +56,9 @@ def ollama_host(fleet):
 
 
 def serve(host, label: str, **data):
+    # a URL of the data's needs its sha256 (the stand-in's: same bytes every build)
+    archive = harness.STATE / "ollama-release" / f"v{VERSION}" / ollama_release.FILENAME
+    data = {"llmhost_ollama_sha256": hashlib.sha256(archive.read_bytes()).hexdigest(), **data}
     inv = str(harness.write_inventory(harness.STATE / "ollama.py", [host], {**DATA, **data}))
     r = pyinfra(inv, "deploys/serve.py")
     record_timing(f"fleet ollama (stand-in release): {label} ({len(r.changed)} operations changed)", r.seconds)

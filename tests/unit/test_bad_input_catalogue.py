@@ -42,6 +42,7 @@ CATALOGUE = [
     (svc(model=""), "llmhost_services[0].model"),
     (svc(model="host:relative/dir"), "llmhost_services[0].model"),
     (svc(model="host:/opt/m\nExecStartPre=/bin/true"), "llmhost_services[0].model"),
+    (svc(model="host:/srv/ "), "llmhost_services[0].model"),  # was planned as /srv (found by hypothesis)
     (svc(model="/no/such/dir/on/the/controller"), "llmhost_services[0].model"),
     (svc(model="hf:org/name@rev with space"), "llmhost_services[0].model"),
     (svc(model="hf:../../etc/passwd"), "llmhost_services[0].model"),
@@ -149,6 +150,8 @@ CATALOGUE = [
     ({"llmhost_ollama_url": "http://mirror.example/ollama.tar.zst"}, "llmhost_ollama_url"),
     ({"llmhost_ollama_url": "ftp://x"}, "llmhost_ollama_url"),
     ({"llmhost_ollama_sha256": "Z" * 64}, "llmhost_ollama_sha256"),
+    ({"llmhost_cuda_keyring_sha256": "d2a6b11c"}, "llmhost_cuda_keyring_sha256"),
+    ({"llmhost_cuda_keyring_sha256": "d2a6b11c" * 8 + "\n"}, "llmhost_cuda_keyring_sha256"),
     ({"llmhost_hf_endpoint": "hf-mirror.com"}, "llmhost_hf_endpoint"),
     ({"llmhost_modelscope_endpoint": "https://x\n"}, "llmhost_modelscope_endpoint"),
     ({"llmhost_hf_token": "hf_abc\u2028def"}, "llmhost_hf_token"),
@@ -243,4 +246,3 @@ def test_the_catalogue_covers_every_key_of_the_data_contract():
         subs = {k.removeprefix(prefix).split(".")[0].split("[")[0] for k in named if k.startswith(prefix)}
         missing = set(keys_of(parent)) - subs
         assert missing == set(), (parent, missing)
-    (svc(model="host:/srv/ "), "llmhost_services[0].model"),  # was planned as /srv (found by hypothesis)

@@ -43,7 +43,8 @@ def test_conda_plan_from_github_with_conda_forge_only():
     assert c.installer == (
         "https://github.com/conda-forge/miniforge/releases/download/25.11.0-1/Miniforge3-25.11.0-1-Linux-x86_64.sh"
     )
-    assert c.sha256 is None and c.forge_base is None
+    # llmhost's pin of the release's installer (tests/upstream/test_download_pins.py checks it where GitHub answers)
+    assert c.sha256 == "be1bad9d4e67a8753eb76fb4940e9a08036786675c7adf060627e55791bf110d" and c.forge_base is None
     (e,) = p.engines
     assert e.conda == "/opt/llmhost/miniforge/bin/conda" and e.python == "3.12"
     assert e.link == "/opt/llmhost/venvs/vllm-cpu-current"
@@ -172,3 +173,18 @@ def test_a_tampered_installer_never_runs(monkeypatch, tmp_path, pinned):
     failed = _run_all(commands)
     assert failed is not None and "FAILED" in failed.stdout + failed.stderr
     assert not prefix.exists()
+
+
+def test_an_installer_url_of_the_datas_needs_its_sha256_unless_it_is_the_pinned_file():
+    no_python = dataclasses.replace(DEVBOX, python_version="")
+    tuna = "https://mirrors.tuna.tsinghua.edu.cn/github-release/conda-forge/miniforge/25.11.0-1"
+    # a mirror's copy of the release's installer: llmhost's pin holds for it
+    same = plan(no_python, llmhost_conda_installer_url=f"{tuna}/Miniforge3-25.11.0-1-Linux-x86_64.sh").conda
+    assert same.sha256 == "be1bad9d4e67a8753eb76fb4940e9a08036786675c7adf060627e55791bf110d"
+    # another file, with no sha256: refused before any change (root runs it)
+    with pytest.raises(PlanError) as e:
+        plan(no_python, llmhost_conda_installer_url="https://mirror.example/Miniforge3.sh")
+    assert str(e.value) == (
+        "llmhost_conda_installer_sha256: llmhost_conda_installer_url names Miniforge3.sh, not "
+        "Miniforge3-25.11.0-1-Linux-x86_64.sh whose sha256 llmhost pins: give its sha256 (root runs it)"
+    )

@@ -110,3 +110,26 @@ def test_the_tuna_preset_takes_nvidias_cuda_repository_from_aliyuns_copy_unless_
     assert given.url == "https://cuda.example.com/repos/ubuntu2404/x86_64/"
     default = plan(ubuntu, llmhost_cuda_toolkits=["12.8"]).cuda_repo
     assert default.url == "https://developer.download.nvidia.com/compute/cuda/repos/ubuntu2404/x86_64/"
+
+
+def test_the_keyring_is_checked_against_the_pin_or_the_datas_sha256_and_a_repository_without_one_is_refused():
+    """dpkg installs the keyring's signing key as root: llmhost's pin for the host's repository holds
+    for a mirror's copy too; a repository llmhost pins none for (debian13: its copies disagree)
+    needs llmhost_cuda_keyring_sha256, named with where to read it."""
+    ubuntu = dataclasses.replace(RTX, os_id="ubuntu", os_version="24.04")
+    mirrored = plan(ubuntu, llmhost_mirror="tuna", llmhost_cuda_toolkits=["12.8"]).cuda_repo
+    assert mirrored.keyring_sha256 == "d2a6b11c096396d868758b86dab1823b25e14d70333f1dfa74da5ddaf6a06dba"
+    trixie = dataclasses.replace(RTX, os_id="debian", os_version="13")
+    with pytest.raises(PlanError) as e:
+        plan(trixie, llmhost_cuda_toolkits=["12.8"])
+    assert str(e.value) == (
+        "llmhost_cuda_keyring_sha256: llmhost pins no sha256 for debian13/x86_64's cuda-keyring_1.1-1_all.deb "
+        "(dpkg installs its signing key as root): give the one its repository lists (the SHA256: line under "
+        "Package: cuda-keyring in https://developer.download.nvidia.com/compute/cuda/repos/debian13/x86_64/Packages)"
+    )
+    given = plan(trixie, llmhost_cuda_toolkits=["12.8"], llmhost_cuda_keyring_sha256="AB" * 32).cuda_repo
+    assert given.keyring_sha256 == "ab" * 32
+    assert any(
+        "sha256 abababababab... llmhost_cuda_keyring_sha256" in r
+        for r in plan(trixie, llmhost_cuda_toolkits=["12.8"], llmhost_cuda_keyring_sha256="AB" * 32).reasons
+    )

@@ -47,7 +47,14 @@ def driver_commands(monkeypatch, plan, installed=()):
 
 def keyring_commands(monkeypatch, plan, installed=()):
     r = plan.cuda_repo
-    return commands(monkeypatch, nvidia.keyring, installed, url=r.keyring_url, download="/opt/llmhost/cache/k.deb")
+    return commands(
+        monkeypatch,
+        nvidia.keyring,
+        installed,
+        url=r.keyring_url,
+        download="/opt/llmhost/cache/k.deb",
+        sha256=r.keyring_sha256,
+    )
 
 
 def facts(seed, **changes):
@@ -91,6 +98,16 @@ def test_rtx4060_seed_installs_580_the_ubuntu_way_then_stops_for_the_reboot(monk
             "-o",
             "/opt/llmhost/cache/k.deb",
             "https://developer.download.nvidia.com/compute/cuda/repos/ubuntu2404/x86_64/cuda-keyring_1.1-1_all.deb",
+        ],
+        # checked against llmhost's pin (the one NVIDIA's Packages index lists) before dpkg runs it as root
+        [
+            "echo",
+            "d2a6b11c096396d868758b86dab1823b25e14d70333f1dfa74da5ddaf6a06dba  /opt/llmhost/cache/k.deb",
+            "|",
+            "sha256sum",
+            "--check",
+            "--strict",
+            "-",
         ],
         ["DEBIAN_FRONTEND=noninteractive", "dpkg", "-i", "/opt/llmhost/cache/k.deb"],
         ["rm", "-f", "/opt/llmhost/cache/k.deb"],

@@ -75,7 +75,11 @@ def test_two_ollama_services_share_one_daemon_with_its_settings_in_the_drop_in(m
     e = tiny.engine
     assert e.venv.startswith("/opt/llmhost/venvs/ollama-0.22.1-") and e.check == (f"{e.venv}/bin/ollama", "--version")
     assert e.archive.url == "https://github.com/ollama/ollama/releases/download/v0.22.1/ollama-linux-amd64.tar.zst"
-    assert e.archive.sums_url == "https://github.com/ollama/ollama/releases/download/v0.22.1/sha256sum.txt"
+    # llmhost's pin of the default release's archive (tests/upstream/test_download_pins.py checks it where GitHub answers)
+    assert (e.archive.sha256, e.archive.sums_url) == (
+        "e27c0fe8f60a824162f81ce07b4bfda767dce4f357d762e149b3d0de0abad9fb",
+        None,
+    )
     assert any(r.startswith("OLLAMA_MAX_LOADED_MODELS=2: 2 of the 2 model(s)") for r in tiny.reasons)
     assert any("Ollama 0.22.1 unpacked from" in r and "never its install.sh" in r for r in plan.reasons)
 
@@ -118,7 +122,28 @@ def test_a_pinned_release_url_sha256_and_the_wheelhouse_copy(models, tmp_path):
     shipped = plan_host(DEVBOX, load({"llmhost_services": services(gguf_dir), "llmhost_wheelhouse": str(tmp_path)}))
     a = shipped.ollama.engine.archive
     assert a.url == "file:///opt/llmhost/wheelhouse/ollama-0.22.1/ollama-linux-amd64.tar.zst"
-    assert a.sums_url == "file:///opt/llmhost/wheelhouse/ollama-0.22.1/sha256sum.txt"
+    assert a.sha256 == "e27c0fe8f60a824162f81ce07b4bfda767dce4f357d762e149b3d0de0abad9fb"  # the pin, wherever it is
+    # an arm64 host: no pin of 0.22.1's arm64 archive, checked against the release's sums (said in the plan)
+    arm = plan_host(dataclasses.replace(DEVBOX, arch="aarch64"), load({"llmhost_services": services(gguf_dir)}))
+    a = arm.ollama.engine.archive
+    assert (a.sha256, a.sums_url) == (None, "https://github.com/ollama/ollama/releases/download/v0.22.1/sha256sum.txt")
+    assert any(f"no pin: checked against {a.sums_url}" in r for r in arm.reasons)
+    # a URL of the data's for a version llmhost pins none of: its sha256 is needed
+    with pytest.raises(PlanError) as e:
+        plan_host(
+            DEVBOX,
+            load(
+                {
+                    "llmhost_services": services(gguf_dir),
+                    "llmhost_ollama_version": "0.30.0",
+                    "llmhost_ollama_url": "https://mirror.example/ollama/ollama-linux-amd64.tar.zst",
+                }
+            ),
+        )
+    assert str(e.value) == (
+        "llmhost_ollama_sha256: llmhost_ollama_url names ollama-linux-amd64.tar.zst, and llmhost pins none for "
+        "Ollama 0.30.0 there: give its sha256"
+    )
     # the same release from elsewhere is the same install (its directory does not move)
     mirrored = plan_host(DEVBOX, load({"llmhost_services": services(gguf_dir)}))
     assert mirrored.ollama.engine.venv == shipped.ollama.engine.venv

@@ -24,6 +24,7 @@ RANK = {
     "tinymodel": 0,
     "gpus": 0,
     "distros": 0,
+    "pins": 0,  # the sha256 of what llmhost downloads and runs as root
     "hostside": 0,
     "contract": 1,  # group_data/all.py, read
     "inventory": 1,  # an inventory as pyinfra reads it, before any connection

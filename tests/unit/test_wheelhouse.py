@@ -107,3 +107,9 @@ def test_the_ollama_release_is_fetched_checked_against_its_sums_and_kept(tmp_pat
     with pytest.raises(ValueError, match=r"is not the release's 1{64}"):
         fetch_ollama(tmp_path / "wh", "0.0.1")
     assert sorted(p.name for p in (tmp_path / "wh/ollama-0.0.1").iterdir()) == ["sha256sum.txt"]
+    # a release whose sums disagree with llmhost's pin of it: refused before any download
+    from llmhost import pins
+
+    monkeypatch.setitem(pins.OLLAMA_SHA256, ("0.0.1", "x86_64"), "2" * 64)
+    with pytest.raises(ValueError, match=r"lists 1{64} for ollama-linux-amd64.tar.zst; llmhost's pin is 2{64}$"):
+        fetch_ollama(tmp_path / "wh", "0.0.1")
