@@ -92,7 +92,10 @@ def driver(facts: HostFacts, engines: list[EnginePlan], settings: Settings) -> t
         return plan, reasons + fabric_reasons
     if ok:
         reasons.append(f"driver: {found} satisfies {what} (>= {minimum}, {source}); not touched")
-        plan, fabric_reasons = _with_fabric(facts, DriverPlan(cuda, minimum, found, False, DRIVER_BRANCH))
+        # a kept driver keeps its branch: an NVSwitch board's fabric manager is that branch's (535's
+        # packages depend on a 535 driver; 580's would pull the driver up with them)
+        kept = found.split(".")[0]
+        plan, fabric_reasons = _with_fabric(facts, DriverPlan(cuda, minimum, found, False, kept))
         return plan, reasons + fabric_reasons
     if settings.driver == "keep":
         raise PlanError(

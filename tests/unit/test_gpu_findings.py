@@ -132,7 +132,13 @@ def test_an_hgx_board_gets_the_fabric_manager_of_the_drivers_branch():
         )
         for r in plan.reasons
     )
+    # the seed's own data keeps its 535: the fabric manager is 535's, not the branch an upgrade would
+    # bring (nvidia-fabricmanager-580 depends on a 580 driver: apt would pull the driver up with it)
+    kept = seed_plan("a800")
+    assert (kept.driver.install, kept.driver.found) == (False, "535.161.08")
+    assert kept.driver.fabric == ("nvidia-fabricmanager-535", "libnvidia-nscq-535")
     # a driver new enough already: the fabric manager is still planned (installed here: nothing missing)
+
     new = hw("a800", nvidia_packages=frozenset({"nvidia-fabricmanager-580", "libnvidia-nscq-580"}))
     new = dataclasses.replace(new, gpus=tuple(dataclasses.replace(g, driver="580.95.05") for g in new.gpus))
     ok = plan_host(new, load({"llmhost_services": [{"name": "q", "model": "Qwen/Qwen2-7B-Instruct"}]}))
