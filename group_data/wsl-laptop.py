@@ -1,9 +1,10 @@
 """Seed 000: Windows 10 + WSL2 Ubuntu 24.04 with a GeForce MX450 (2 GB, cc 7.5), in China.
 
-The seed served Qwen2.5-1.5B-Instruct with vLLM and --dtype half (bf16 crashed on cc 7.5). Its fp16
-weights (3.1 GB) do not fit 2 GB (`llmhost plan --hardware tests/fixtures/hardware/wsl-laptop.yaml
---model Qwen/Qwen2.5-1.5B-Instruct` says so and plans llama.cpp with the Q4_K_M GGUF instead): the
-service names that GGUF, which llama.cpp serves with every layer on the GPU.
+The seed served Qwen2.5-1.5B-Instruct with vLLM and --dtype half (vLLM refused bf16 on cc 7.5:
+"Bfloat16 is only supported on GPUs with compute capability of at least 8.0"), its fp16 weights
+loaded to the edge of the 2 GB. llmhost plans within the card instead (`llmhost plan --hardware
+tests/fixtures/hardware/wsl-laptop.yaml --model Qwen/Qwen2.5-1.5B-Instruct` says what vLLM lacks
+and plans llama.cpp with the Q4_K_M GGUF): the service names that GGUF.
 """
 
 llmhost_services = [

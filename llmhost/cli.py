@@ -116,7 +116,8 @@ def data_option(p) -> None:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """llmhost's command line (the docs site's CLI reference is its help, generated)."""
     parser = argparse.ArgumentParser(prog="llmhost", description=__doc__)
     parser.add_argument("--version", action="version", version=f"llmhost {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -131,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         "--shape",
         choices=("tiny", "qwen2.5-0.5b"),
         default="tiny",
-        help="tiny (default: 3 MB, float32) or qwen2.5-0.5b (Qwen2.5-0.5B's shapes in bfloat16, 0.99 GB: "
+        help="tiny (default: 5.5 MB of float32 weights) or qwen2.5-0.5b (Qwen2.5-0.5B's shapes in bfloat16, 0.99 GB: "
         "what the CPU benchmark runs)",
     )
     p.set_defaults(func=_tiny_model)
@@ -288,8 +289,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--compare", nargs="+", default=[], metavar="RECORD", help="earlier records to plot beside this run")
     p.add_argument("--plot", help="the PNG to write (default: <results>/<stamp>.png)")
     p.set_defaults(func=commands.bench)
+    return parser
 
-    args = parser.parse_args(argv)
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     try:
         return args.func(args)
     except (OSError, ValueError) as e:

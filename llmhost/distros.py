@@ -12,7 +12,7 @@ from dataclasses import dataclass
 APT_DISTROS = ("debian", "ubuntu")
 
 # libtcmalloc_minimal.so.4 (vLLM's CPU backend warns without it; +50% decode throughput measured
-# here, reference/engines.md). Package names per distribution release; Ubuntu 24.04 and Debian 13
+# here, docs/project/engine-notes.md). Package names per distribution release; Ubuntu 24.04 and Debian 13
 # renamed it in the 64-bit time_t transition (packages.ubuntu.com / packages.debian.org).
 TCMALLOC_PACKAGE = {
     ("debian", "11"): "libtcmalloc-minimal4",
@@ -45,7 +45,7 @@ CONDA_FORGE_MIRRORS = {"tuna": "https://mirrors.tuna.tsinghua.edu.cn/anaconda/cl
 PYPI_SIMPLE = "https://pypi.org/simple/"  # pip's default index (no llmhost_pip_index_url, no mirror)
 
 # What `llmhost_mirror: tuna` means, per thing it mirrors (mirrors.tuna.tsinghua.edu.cn/help/*;
-# reference/engines.md "Mirrors (China)"; docs/mirrors.md, with the evidence for each). Hugging
+# docs/project/engine-notes.md "Mirrors (China)"; docs/mirrors.md, with the evidence for each). Hugging
 # Face has no TUNA mirror: hf-mirror.com is the one the seeds use. ModelScope is served from China
 # already: no mirror. TUNA mirrors neither PyTorch's wheel indexes (tuna/issues#1050, #405) nor
 # NVIDIA's CUDA repository ("we only mirror open source", tuna/issues#564): the preset takes NJU's

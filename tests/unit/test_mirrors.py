@@ -1,5 +1,5 @@
 """llmhost_mirror: one switch for apt, pip, Hugging Face and ModelScope, planned from facts and
-rendered from the plan alone. Expected files are written out by hand (reference/engines.md and the
+rendered from the plan alone. Expected files are written out by hand (docs/project/engine-notes.md and the
 TUNA help pages), not copied from llmhost's output. The Debian case also runs for real on a fleet
 host (tests/fleet/test_mirrors.py); Ubuntu images cannot be had here, so Ubuntu 22.04 and 24.04
 are checked from their LinuxOs fact fixtures."""

@@ -15,7 +15,7 @@ from llmhost.plan.types import GiB, PlanError, gib
 from llmhost.settings import ServiceWish
 
 # Python, torch and vLLM's own heap per CPU engine process, measured here as ~0.9 GiB RSS for
-# the tiny model (reference/engines.md host); rounded up.
+# the tiny model (docs/project/engine-notes.md host); rounded up.
 CPU_RUNTIME_BYTES = 1 * GiB
 
 
@@ -44,7 +44,7 @@ def _cpu_dtype(wish: ServiceWish, facts: HostFacts, info: ModelInfo | None) -> t
 # Tokens per streamed chunk for workload: throughput (vLLM's SchedulerConfig.stream_interval: "a
 # larger value reduces host overhead and may increase throughput"). Measured here (2 EPYC cores,
 # a Qwen2.5-0.5B-shaped bf16 model, prompt 155, 64 out, c=8, three launches of each interleaved):
-# 137.4 output tok/s with 16 against 132.9 with 1 (+3.4%); the minimal launch 88.9 (README, "The
+# 137.4 output tok/s with 16 against 132.9 with 1 (+3.4%); the minimal launch 88.9 (docs/project/benchmarks.md, "The
 # CPU plan at the hardware's limit"). The price: a streaming client sees 16 tokens at a time.
 STREAM_INTERVAL = 16
 

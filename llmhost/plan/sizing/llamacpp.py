@@ -13,7 +13,7 @@ from llmhost.plan.sizing import Sizing
 from llmhost.plan.types import GiB, PlanError, gib
 from llmhost.settings import ServiceWish
 
-# llama.cpp's CUDA context and compute buffers (reference/engines.md, measured at -c 4096).
+# llama.cpp's CUDA context and compute buffers (docs/project/engine-notes.md, measured at -c 4096).
 LLAMACPP_RUNTIME_BYTES = int(0.35 * GiB)
 LLAMACPP_SLOTS = 4  # llama-server parallel slots unless max_num_seqs says otherwise
 
