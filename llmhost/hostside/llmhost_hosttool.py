@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 # hashlib, pathlib, shutil, subprocess and urllib are imported where they are used: `check` runs on
 # every host at every run (a no-op's read-ahead), and on a Debian 12 host it took 63 ms with them and
-# urllib's HTTP client at the top, 41 ms with neither (2026-11-27; README, "Re-runs").
+# urllib's HTTP client at the top, 41 ms with neither (2026-11-27; docs/project/benchmarks.md).
 
 MANIFEST_VERSION = 1
 

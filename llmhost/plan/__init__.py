@@ -4,7 +4,7 @@ No I/O here. Every decision carries a reason, kept next to the code that makes i
 wish raises :class:`PlanError` with the numbers, before any host is touched. The layers
 (llmhost/deploys) only turn a plan into operations.
 
-Where each decision is made: one module per concern, listed with its decisions in README.md
+Where each decision is made: one module per concern, listed with its decisions in docs/project/design.md
 (Layout); tests/unit/test_plan_package.py holds the table to the modules.
 
 Imports flow one way: settings, catalog and data tables -> types -> the deciding modules ->

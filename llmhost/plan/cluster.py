@@ -1,6 +1,6 @@
 """One vLLM across several hosts (a service with ``nodes``): vLLM's own multi-node mode, the head
 running the API server and each other node a headless worker (``--nnodes``, ``--node-rank``,
-``--master-addr``, ``--master-port``, ``--headless``; README "One model across hosts" says why not
+``--master-addr``, ``--master-port``, ``--headless``; docs/hosts/multi-node.md says why not
 Ray). Decided here: that the cluster can be formed (every node in the inventory, with the same
 service in its data, an interface with an address, the same GPUs and driver, nothing else served),
 its parallelism (tensor parallel = GPUs per node, pipeline parallel = nodes), the largest pipeline

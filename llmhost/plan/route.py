@@ -23,7 +23,7 @@ NOT_OLLAMA = (
     "loads them on demand and has no API key"
 )
 
-# What `workload` chooses between on a CPU host, measured with `scripts/bench_cpu.py` (README,
+# What `workload` chooses between on a CPU host, measured with `scripts/bench_cpu.py` (docs/project/benchmarks.md,
 # "Benchmarks": a Qwen2.5-0.5B-shaped bf16 model on 2 EPYC cores, prompt 155, 64 out).
 LATENCY = (
     "llama.cpp decodes one stream nearest the memory-bandwidth bound (0.86-1.00x measured in three runs, "

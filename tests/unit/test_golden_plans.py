@@ -12,7 +12,7 @@ from tests import golden
 
 NAMES = (
     [f"cli-{hw}.txt" for hw in golden.SEEDS]
-    + [f"inventory-{p.stem}.json" for p in sorted((golden.REPO / "inventories").glob("*.py"))]
+    + [f"inventory-{name}.json" for name in (*golden.SEEDS, "local")]
     + [f"plan-{name}.json" for name in golden.SCENARIOS]
     + [f"hub-{hw}.txt" for hw in golden.SEEDS]
 )

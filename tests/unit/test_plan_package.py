@@ -111,7 +111,7 @@ def test_one_place_reads_a_services_engine_wish():
     assert readers == ["route"]
 
 
-def test_the_readmes_table_names_every_module_of_the_package():
-    text = (REPO / "README.md").read_text()
+def test_the_design_pages_table_names_every_module_of_the_package():
+    text = (REPO / "docs" / "project" / "design.md").read_text()
     rows = re.findall(r"^\| .+ \| `([\w/]+\.py)` \|$", text, re.MULTILINE)
     assert sorted(rows) == sorted(str(p.relative_to(PLAN)) for p in MODULES if p.name != "__init__.py")

@@ -38,25 +38,6 @@ def test_every_key_is_documented_with_a_comment_and_an_example():
     assert [k for k, block in blocks.items() if "Example" not in block] == [], "no example"
 
 
-def test_the_readmes_data_keys_table_says_each_default_as_all_py_writes_it():
-    """Row by row: every key once, in all.py's order, its default as written there; for the keys
-    whose value is a dict, every one of their keys named, each default given equal to all.py's."""
-    from llmhost.contract import keys_of
-
-    readme = (REPO / "README.md").read_text()
-    table = readme[readme.index("| key | default | meaning |") :].split("\n\n", 1)[0]
-    rows = re.findall(r"^\| `(llmhost_\w+)` \| `([^`]*)` \| (.+) \|$", table, re.MULTILINE)
-    shown = lambda v: v if isinstance(v, str) else repr(v)
-    assert [key for key, _, _ in rows] == list(defaults())
-    assert [(key, cell) for key, cell, _ in rows] == [(k, shown(v)) for k, v in defaults().items()]
-    meanings = {key: meaning for key, _, meaning in rows}
-    for key in ("llmhost_services", "llmhost_gateway", "llmhost_webui"):
-        nested = keys_of(key)
-        assert set(re.findall(r"`(\w+)`", meanings[key])) >= set(nested), key
-        given = re.findall(r"`(\w+)` \(`([^`]*)`", meanings[key])
-        assert len(given) >= 5 and [(k, shown(nested[k])) for k, _ in given] == given, key
-
-
 def test_a_valid_service_gets_its_defaults(model_dir):
     s = load({"llmhost_services": [_svc(model_dir)]})
     (svc,) = s.services
