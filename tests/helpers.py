@@ -119,3 +119,18 @@ class FakeHost:
 
     def get_temp_filename(self, hash_key=None, hash_filename=True, *, temp_directory=None):
         return f"/tmp/pyinfra-{hash_key}"
+
+
+def build_docs(out: Path) -> None:
+    """The docs site built into ``out`` as `make docs` builds it (`mkdocs build --strict`: a
+    broken link, a missing page or include fails, with mkdocs's own words)."""
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("mkdocs")), "build", "--strict", "-d", str(out)],
+        check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},  # Material's banner about MkDocs 2
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

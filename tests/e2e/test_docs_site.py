@@ -7,7 +7,6 @@ text is checked: the navigation, the seed's generated plan transcript, the inclu
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -17,7 +16,7 @@ import urllib.request
 import pytest
 
 from tests.fleet import browser
-from tests.helpers import REPO, record_timing, require
+from tests.helpers import REPO, build_docs, record_timing, require
 
 pytestmark = pytest.mark.e2e
 SHOTS = REPO / "build" / "docs-site"
@@ -34,16 +33,7 @@ def served(tmp_path_factory):
     require(browser.available() is None, str(browser.available()))
     site = tmp_path_factory.mktemp("site")
     started = time.monotonic()
-    built = subprocess.run(
-        [str(REPO / ".venv" / "bin" / "mkdocs"), "build", "--strict", "-d", str(site)],
-        check=False,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
-        timeout=300,
-    )
-    assert built.returncode == 0, built.stderr[-3000:]
+    build_docs(site)
     record_timing("docs site: mkdocs build --strict", time.monotonic() - started)
     port = _free_port()
     server = subprocess.Popen(

@@ -7,17 +7,15 @@ their English pages, and the README a page a newcomer reads. ~15 s (the build)."
 from __future__ import annotations
 
 import html
-import os
 import re
 import runpy
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from llmhost.contract import defaults, keys_of
-from tests.helpers import REPO
+from tests.helpers import REPO, build_docs
 
 sys.path.insert(0, str(REPO / "scripts"))
 import docs_hooks
@@ -36,16 +34,7 @@ RUN_BY_TESTS = set(re.findall(r"^\$ (llmhost plan .+)$", (DOCS / "seeds.md").rea
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("site")
-    result = subprocess.run(
-        [str(Path(sys.executable).with_name("mkdocs")), "build", "--strict", "-d", str(out)],
-        check=False,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    build_docs(out)
     return out
 
 
