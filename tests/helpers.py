@@ -38,12 +38,18 @@ PYINFRA = str(Path(sys.executable).parent / "pyinfra")
 # wheels taken with no PyTorch index; LLMHOST_TORCH_INDEX_URL, another index; neither: PyTorch's own.
 TORCH_WHEELS = os.environ.get("LLMHOST_TORCH_WHEELS") or (os.environ.get("PIP_FIND_LINKS") or "").split(" ")[0]
 TORCH_INDEX_URL = os.environ.get("LLMHOST_TORCH_INDEX_URL") or None
-TORCH_DATA = {
+# And the interpreter the venvs are made with: the system's. On the project's machines `python3` on
+# the PATH is pyenv's under /root (mode 700), which the service user cannot enter, so the plan would
+# run the engines as root there; a user's Debian or Ubuntu has /usr/bin/python3, and the engines run
+# as the service user under tmux too, as they do here with it.
+SYSTEM_PYTHON = "/usr/bin/python3"
+LOCAL_DATA = {
     **({"llmhost_pip_find_links": [TORCH_WHEELS], "llmhost_torch_index_url": None} if TORCH_WHEELS else {}),
     **({"llmhost_torch_index_url": TORCH_INDEX_URL} if TORCH_INDEX_URL else {}),
+    **({"llmhost_python": SYSTEM_PYTHON} if os.path.exists(SYSTEM_PYTHON) else {}),
 }
 # the same as pyinfra's --data flags, after an inventory that does not set them (inventories/local.py)
-LOCAL_TORCH = tuple(a for k, v in TORCH_DATA.items() for a in ("--data", f"{k}={json.dumps(v)}"))
+LOCAL_FLAGS = tuple(a for k, v in LOCAL_DATA.items() for a in ("--data", f"{k}={json.dumps(v)}"))
 
 
 @dataclass

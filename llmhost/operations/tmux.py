@@ -41,7 +41,10 @@ def session(
     + stop_timeout: seconds to wait for the session's processes to exit before SIGKILL
 
     A session ends when its command exits, so "running" means the command is alive. Gate
-    ``restarted=True`` with ``_if=`` on the operations that changed the command's inputs.
+    ``restarted=True`` with ``_if=`` on the operations that changed the command's inputs. The
+    session starts in ``/``, as systemd starts a system service: the folder the run was started
+    from may be one the service user cannot enter (vLLM's engine core died of a PermissionError on
+    its working directory when `llmhost serve` ran from root's own temporary folder).
 
     **Example:**
 
@@ -67,4 +70,4 @@ def session(
         return
     if pid is not None:
         yield _stop(session, pid, stop_timeout)
-    yield StringCommand("tmux", "new-session", "-d", "-s", QuoteString(session), QuoteString(command))
+    yield StringCommand("tmux", "new-session", "-d", "-c", "/", "-s", QuoteString(session), QuoteString(command))

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import LOCAL_TORCH, REPO, TORCH_DATA, pyinfra, record_timing
+from tests.helpers import LOCAL_DATA, LOCAL_FLAGS, REPO, pyinfra, record_timing
 
 KEY = "sk-llmhost-e2e-bench-0123456789"
 LLMHOST = str(REPO / ".venv" / "bin" / "llmhost")
@@ -31,7 +31,7 @@ FAST = ("--prompt-tokens", "64", "--output-tokens", "16", "--requests", "4")
 
 
 def inventory(path: Path, *services: dict) -> str:
-    data = {"llmhost_services": list(services), **TORCH_DATA}
+    data = {"llmhost_services": list(services), **LOCAL_DATA}
     path.write_text(f"local = [('@local', {data!r})]\n")
     return str(path)
 
@@ -53,7 +53,7 @@ def keyed(local_host_ready, tiny_model, tmp_path_factory):
     record_timing(f"serve @local with an api_key ({len(run.changed)} operations changed)", run.seconds)
     assert run.rc == 0, run.stderr[-4000:]
     yield inv
-    back = pyinfra("inventories/local.py", "deploys/serve.py", *LOCAL_TORCH)
+    back = pyinfra("inventories/local.py", "deploys/serve.py", *LOCAL_FLAGS)
     record_timing("serve @local back without the key", back.seconds)
     assert back.rc == 0, back.stderr[-4000:]
 

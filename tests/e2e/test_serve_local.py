@@ -18,12 +18,12 @@ import time
 import pytest
 import requests
 
-from tests.helpers import LOCAL_TORCH, pyinfra, record_timing
+from tests.helpers import LOCAL_DATA, LOCAL_FLAGS, pyinfra, record_timing
 
 URL = "http://127.0.0.1:8000"
 MODEL = "tiny-qwen2"
 SESSION = "llmhost-tiny"
-DEPLOY = ("inventories/local.py", "deploys/serve.py", *LOCAL_TORCH)
+DEPLOY = ("inventories/local.py", "deploys/serve.py", *LOCAL_FLAGS)
 
 
 def tmux_pid() -> int | None:
@@ -82,7 +82,7 @@ def first_run(local_host_ready, tiny_model):
     assert not run.failed
     yield run
     # the engine stops with this module: the fleet tests after it need this machine's memory
-    stopped = pyinfra("inventories/local.py", "deploys/stop.py", *LOCAL_TORCH)
+    stopped = pyinfra("inventories/local.py", "deploys/stop.py", *LOCAL_FLAGS)
     assert stopped.rc == 0, stopped.stderr[-3000:]
 
 
@@ -93,6 +93,33 @@ def test_first_run_serves_a_chat_completion(first_run):
     assert answer["usage"]["completion_tokens"] > 0
     assert answer["choices"][0]["message"]["role"] == "assistant"
     assert tmux_pid() is not None
+
+
+def user_of(pid: int) -> str:
+    return subprocess.run(
+        ["ps", "-o", "user=", "-p", str(pid)], capture_output=True, text=True, check=False
+    ).stdout.strip()
+
+
+def all_cmdlines() -> str:
+    """Every process's command line on this machine, as anyone may read them in /proc."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                found.append(f.read().replace(b"\0", b" ").decode(errors="replace"))
+        except (OSError, ValueError):
+            continue
+    return "\n".join(found)
+
+
+@pytest.mark.skipif("llmhost_python" not in LOCAL_DATA, reason="no /usr/bin/python3 the service user can reach")
+def test_under_tmux_the_engine_runs_as_the_service_user(first_run):
+    """The tmux session is root's; its launcher hands the engine to the service user (llmhost-hosttool
+    exec: initgroups, setgid, setuid), as on a user's machine whose python3 the account can reach."""
+    assert user_of(tmux_pid()) == "root"
+    assert user_of(engine_pid()) == "llmhost"
+    assert os.stat("/opt/llmhost/logs").st_uid == os.stat("/opt/llmhost/home").st_uid != 0
 
 
 def test_second_run_changes_nothing_and_leaves_the_server_alone(first_run):
@@ -185,6 +212,11 @@ def test_a_web_ui_under_tmux_lists_the_service_and_leaves_with_the_data(first_ru
     assert oct(os.stat("/etc/llmhost/webui.env").st_mode & 0o777) == "0o600"
     with open("/opt/llmhost/run/webui.sh") as f:
         assert "e2e-password-1" not in f.read()  # the launcher reads the env file at start
+    # no process's command line holds the password, and the page runs as the service user
+    assert "e2e-password-1" not in all_cmdlines()
+    if "llmhost_python" in LOCAL_DATA:
+        webui = subprocess.run(["pgrep", "-f", "open-webui serve"], capture_output=True, text=True, check=False)
+        assert webui.stdout.split() and {user_of(int(pid)) for pid in webui.stdout.split()} == {"llmhost"}
     again = pyinfra(*DEPLOY, *(a for d in data for a in ("--data", d)))
     assert again.rc == 0 and again.changed == []
     gone = pyinfra(*DEPLOY)
@@ -249,7 +281,7 @@ def test_a_new_vllm_venv_is_checked_with_the_planned_arguments_by_vllm_itself(fi
     gives it), run for real in the venv this machine serves from: the planned arguments pass vLLM's own
     parser; an argument vLLM does not take fails it, naming it."""
     plan = subprocess.run(
-        [".venv/bin/llmhost", "plan", "inventories/local.py", "--json", *LOCAL_TORCH],
+        [".venv/bin/llmhost", "plan", "inventories/local.py", "--json", *LOCAL_FLAGS],
         capture_output=True,
         text=True,
         check=True,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import time
@@ -58,6 +59,8 @@ def test_start_noop_restart_stop(clean):
     assert run().changed == ["tmux session under test"]
     first = pane_pid()
     assert first is not None
+    # started in /, as systemd starts a service, not in the folder the run was started from
+    assert os.readlink(f"/proc/{first}/cwd") == "/"
 
     assert run().changed == []
     assert pane_pid() == first

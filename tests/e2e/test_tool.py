@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.helpers import REPO, TORCH_DATA, record_timing
+from tests.helpers import LOCAL_DATA, REPO, record_timing
 
 URL = "http://127.0.0.1:8000"
 SERVICE = {"name": "tiny", "engine": "vllm-cpu", "port": 8000, "served_model_name": "tiny-qwen2"}
@@ -59,7 +59,7 @@ def project(tool, tmp_path_factory) -> tuple[Path, Path]:
     (project / "inventories").mkdir()
     (project / "group_data").mkdir()
     (project / "inventories" / "lab.py").write_text('lab = ["@local"]\n')
-    data = {"llmhost_services": [{**SERVICE, "model": str(project / "models" / "tiny-qwen2")}], **TORCH_DATA}
+    data = {"llmhost_services": [{**SERVICE, "model": str(project / "models" / "tiny-qwen2")}], **LOCAL_DATA}
     (project / "group_data" / "lab.py").write_text("".join(f"{k} = {v!r}\n" for k, v in data.items()))
     elsewhere = tmp_path_factory.mktemp("elsewhere")
     return project / "inventories" / "lab.py", elsewhere
