@@ -109,11 +109,11 @@ def fetch_ollama(directory: Path, version: str, arch: str = "x86_64") -> Path:
     llmhost's pin where it has one (and kept by the next run when it still matches)."""
     import urllib.request
 
-    from llmhost.engines import OLLAMA_RELEASES, ollama_archive
+    from llmhost.engines import ollama_archive
     from llmhost.pins import ollama_sha256
 
-    archive = ollama_archive(version, arch, None, ollama_sha256(version, arch), None)
-    sums_url = f"{OLLAMA_RELEASES}/v{version}/sha256sum.txt"
+    archive = ollama_archive(version, arch, None, None, None)  # the release's files, its sums beside them
+    pin, sums_url = ollama_sha256(version, arch), archive.sums_url
     target = directory / f"ollama-{version}"
     target.mkdir(parents=True, exist_ok=True)
     with urllib.request.urlopen(sums_url, timeout=60) as resp:
@@ -129,8 +129,8 @@ def fetch_ollama(directory: Path, version: str, arch: str = "x86_64") -> Path:
     )
     if wanted is None:
         raise ValueError(f"{sums_url} lists no {archive.filename}")
-    if archive.sha256 and wanted != archive.sha256:
-        raise ValueError(f"{sums_url} lists {wanted} for {archive.filename}; llmhost's pin is {archive.sha256}")
+    if pin and wanted != pin:
+        raise ValueError(f"{sums_url} lists {wanted} for {archive.filename}; llmhost's pin is {pin}")
     out = _fetch_checked(archive.url, target / archive.filename, wanted, "the release's")
     print(f"llmhost wheelhouse: Ollama {version} {archive.filename} (sha256 checked against the release)", flush=True)
     return out

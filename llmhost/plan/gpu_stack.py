@@ -277,16 +277,16 @@ def toolkits(
         raise PlanError(f"{key}: NVIDIA's CUDA repository has no packages for {facts.arch}")
     mirror = None if settings.cuda_repo_given else dict(settings.mirror).get("cuda")
     ubuntu = facts.os_id == "ubuntu" and not facts.wsl  # the driver is Canonical's (wsl-ubuntu has none)
-    keyring_sha256 = settings.cuda_keyring_sha256 or CUDA_KEYRING_SHA256.get((distro, arch))
+    keyring_sha256 = settings.cuda_keyring_sha256 or CUDA_KEYRING_SHA256.get((distro, arch), "")
+    repo = CudaRepoPlan(
+        mirror or settings.cuda_repo_url, distro, arch, DRIVER_PIN_FILE if ubuntu else None, keyring_sha256
+    )
     if not keyring_sha256:
         raise PlanError(
             f"llmhost_cuda_keyring_sha256: llmhost pins no sha256 for {distro}/{arch}'s {CUDA_KEYRING} (dpkg "
             f"installs its signing key as root): give the one its repository lists (the SHA256: line under "
-            f"Package: cuda-keyring in {mirror or settings.cuda_repo_url}/{distro}/{arch}/Packages)"
+            f"Package: cuda-keyring in {repo.url}Packages)"
         )
-    repo = CudaRepoPlan(
-        mirror or settings.cuda_repo_url, distro, arch, DRIVER_PIN_FILE if ubuntu else None, keyring_sha256
-    )
     reasons = [
         f"cuda repository: {repo.url} (its {CUDA_KEYRING}, sha256 {keyring_sha256[:12]}... "
         + ("llmhost_cuda_keyring_sha256" if settings.cuda_keyring_sha256 else "llmhost's pin")
