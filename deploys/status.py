@@ -2,8 +2,8 @@
 
     llmhost status inventories/a800.py     (runs: pyinfra INVENTORY deploys/status.py --dry)
 
-Per host, one JSON line: each service's (the gateway's, the web UI's) supervisor state, restarts, health,
-model manifest, engine, listen address; and the drift: the operations a serve run would change now (pyinfra's own check of
+Per host, one JSON line: each service's (the gateway's, the web UI's, Prometheus's) supervisor state, restarts,
+health, model manifest, engine, listen address; the live load of the services its Prometheus watches; and the drift: the operations a serve run would change now (pyinfra's own check of
 every layer against the host's facts; those gated by `_if` follow from others and are left out).
 """
 
@@ -14,8 +14,9 @@ from pyinfra import host, state
 from llmhost.deploys import serve
 from llmhost.deploys.inputs import host_endpoints, host_planned
 from llmhost.facts.model import EngineState, ModelDir
+from llmhost.facts.monitoring import PrometheusLoad
 from llmhost.manifest import stale_files
-from llmhost.plan import applicable
+from llmhost.plan import LOAD_QUERIES, applicable
 
 settings, plan = host_planned(host, write_secrets=False)
 plan = applicable(plan)
@@ -64,10 +65,41 @@ for name, g in (("gateway", plan.gateway), ("webui", plan.webui)):
             "engine": f"{g.engine.engine} {g.engine.version}",
             "listen": f"{g.bind}:{g.port}",
         }
+monitoring = None
+if plan.monitoring:  # Prometheus and its exporter: a row each; the load of every service it watches
+    m = plan.monitoring
+    for name, unit, port, health in (
+        ("prometheus", m.unit, m.port, "/-/healthy"),
+        ("node-exporter", m.exporter_unit, m.exporter_port, "/metrics"),
+    ):
+        live = host.get_fact(
+            EngineState,
+            python=plan.python,
+            tool=plan.tool,
+            supervisor="systemd",
+            unit=unit,
+            url=f"http://127.0.0.1:{port}",
+            health_path=health,
+            log="",
+        )
+        services[name] = {
+            **live,
+            "unit": unit,
+            "model": "-",
+            "manifest": "-",
+            "engine": f"{unit} (package)",
+            "listen": f"127.0.0.1:{port}",
+        }
+    monitoring = {
+        "url": m.url,
+        **host.get_fact(PrometheusLoad, python=plan.python, tool=plan.tool, url=m.url, queries=LOAD_QUERIES),
+    }
 drift = []
 for op_hash in host.op_hash_order:
     data = state.get_op_data_for_host(host, op_hash)
     if data.operation_meta.will_change and not data.global_arguments.get("_if"):
         drift.append(min(state.get_op_meta(op_hash).names).split(" | ", 1)[-1])
 status = {"services": services, "drift": drift, "endpoints": host_endpoints(host, settings, plan)}
+if monitoring:
+    status["monitoring"] = monitoring
 print(json.dumps({"host": host.name, "status": status}, sort_keys=True), flush=True)

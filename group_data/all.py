@@ -254,6 +254,63 @@ __llmhost_webui_keys__ = {
     "env": {},
 }
 
+# Monitoring on this host: Prometheus (the distribution's package, under its own systemd unit)
+# scraping every vLLM and llama.cpp service of the hosts it watches (with each one's api_key, in
+# 0640 files only Prometheus reads), the gateways of those hosts (their master key), itself, and
+# this host's node exporter (disk, the systemd units' state and restarts); the alert rules below,
+# which `llmhost status` and Prometheus's own pages (/alerts) show. Ollama has no metrics endpoint
+# (ollama#3144): its daemon is watched through its unit alone. Needs systemd (the packages' own
+# units). A service on another host is reached and keyed as a gateway reaches it (the same rules
+# as llmhost_gateway.hosts). null: no monitoring on this host; a dict: the keys of
+# __llmhost_monitoring_keys__ below (all optional).
+# Example:
+#   llmhost_monitoring = {"hosts": ["gpu1", "gpu2"], "retention": "30d", "queue_for": "2m"}
+llmhost_monitoring = None
+
+# The keys of llmhost_monitoring and their defaults.
+__llmhost_monitoring_keys__ = {
+    # Prometheus's bind address (its package's own default is 0.0.0.0, with no
+    # sign-in): loopback only. Reach its pages through an SSH tunnel
+    # (ssh -L 9090:127.0.0.1:9090 HOST).
+    "host": "127.0.0.1",
+    "port": 9090,
+    # the node exporter's port on this host (bound to loopback as well).
+    "node_exporter_port": 9100,
+    # the inventory hosts whose services and gateway it scrapes, by inventory name.
+    # null: every host of the inventory, this one included.
+    "hosts": None,
+    # how long samples are kept (a Prometheus duration: 12h, 15d, 4w).
+    "retention": "15d",
+    # how often every target is scraped and every rule evaluated.
+    "scrape_interval": "15s",
+    # LlmhostServiceDown: a service, gateway or exporter unreachable this long.
+    "down_for": "1m",
+    # LlmhostServiceRestarting: systemd restarted a unit more than this many times in
+    # the last 30 minutes.
+    "restarts": 2,
+    # LlmhostRequestsQueued: requests waiting (none running for them) this long.
+    "queue_for": "5m",
+    # LlmhostKvCacheFull: a vLLM service's KV cache fuller than this fraction for 5m.
+    "kv_cache_usage": 0.9,
+    # LlmhostSlowFirstToken: a vLLM service's p95 time to first token (5m) above this
+    # many seconds. null: twice the slowest p99 its newest benchmark record measured
+    # (llmhost bench; llmhost_bench_results), else 10.
+    "ttft_p95_seconds": None,
+    # LlmhostGpuMemoryFull / LlmhostGpuHot: a GPU's memory fuller than this fraction
+    # (above any gpu_memory_utilization: vLLM takes that much at start), or hotter than
+    # this (Celsius), for 5m (NVIDIA's DCGM exporter's series).
+    "gpu_memory_usage": 0.98,
+    "gpu_temperature": 85,
+    # LlmhostDiskFilling: the filesystem of the model store (<llmhost_root>/models) on
+    # this host with less than this fraction free.
+    "disk_free": 0.1,
+}
+
+# Where `llmhost bench` keeps its records on the controller (<results>/<host>/<service>/<stamp>.json,
+# relative to where it runs; its --results), and where monitoring reads a service's newest one.
+# Example: llmhost_bench_results = "~/llmhost-bench"
+llmhost_bench_results = "build/bench"
+
 # The address other hosts of the inventory (a gateway) reach this host at, for services bound to
 # a wildcard address (0.0.0.0). null: the ssh_hostname of its inventory data, else its
 # inventory name.

@@ -60,6 +60,19 @@ def load(paths) -> list[dict]:
     return records
 
 
+def slowest_first_token(results: str | Path, host: str, service: str) -> tuple[float, str] | None:
+    """The slowest p99 time to first token (seconds) of the newest record of ``host``'s ``service``
+    under ``results`` (over its levels that ran), and that record's path; None: no record with one."""
+    paths = sorted(Path(results).glob(f"{host}/{service}/*.json"))
+    if not paths:
+        return None
+    (record,) = load(paths[-1:])
+    p99 = [
+        lv["ttft_ms"]["p99"] for lv in record["levels"] if lv.get("status") == "ok" and lv.get("ttft_ms", {}).get("p99")
+    ]
+    return (max(p99) / 1000, str(paths[-1])) if p99 else None
+
+
 def label(record: dict) -> str:
     return f"{record['host']}/{record['service']} {record['stamp']}"
 

@@ -17,6 +17,7 @@ import argparse
 import sys
 
 from llmhost import __version__, commands, wheelhouse
+from llmhost.contract import defaults
 from llmhost.engines import OLLAMA_VERSION
 
 
@@ -262,6 +263,12 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("inventory", help="a pyinfra inventory")
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    p.add_argument(
+        "--watch",
+        type=_positive,
+        metavar="SECONDS",
+        help="read it again this many seconds after each read, until ^C (the load: llmhost_monitoring)",
+    )
     limit(p)
     p.set_defaults(func=commands.status)
 
@@ -285,7 +292,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--output-tokens", type=_positive, default=128, help="tokens generated per request (default 128)")
     p.add_argument("--requests", type=_positive, help="requests per level (default: 4 per stream, at least 8)")
     p.add_argument("--max-seconds", type=_positive, default=600, help="longest a level may run (default 600)")
-    p.add_argument("--results", default="build/bench", help="where records are kept (default build/bench)")
+    results = defaults()["llmhost_bench_results"]
+    p.add_argument(
+        "--results", default=results, help=f"where records are kept (default {results}: llmhost_bench_results)"
+    )
     p.add_argument("--compare", nargs="+", default=[], metavar="RECORD", help="earlier records to plot beside this run")
     p.add_argument("--plot", help="the PNG to write (default: <results>/<stamp>.png)")
     p.set_defaults(func=commands.bench)

@@ -177,20 +177,33 @@ def stop(args) -> int:
 
 def status(args) -> int:
     """Every host and service of an inventory now, read-only: exit 1 when anything is unhealthy or
-    drifted (a serve run would change something), 2 when a host cannot be read or planned."""
+    drifted (a serve run would change something), 2 when a host cannot be read or planned.
+    ``--watch``: read again every SECONDS until ^C (the last read's exit status)."""
     if _inventory("status", args) is None:
         return 2
+    while True:
+        code = _status_once(args)
+        if not args.watch or code == 2:
+            return code
+        try:
+            time.sleep(args.watch)
+        except KeyboardInterrupt:
+            return code
+        print(f"\n--- {time.strftime('%H:%M:%S')} ---", flush=True)
+
+
+def _status_once(args) -> int:
     # --dry without -y: pyinfra checks what every operation of the serve layers would change, and stops
     stdout = runner.read("status", args.inventory, "status.py", "--dry", *_limit(args))
     if stdout is None:
         return 2
     hosts = _host_lines(stdout, "status")
     if args.json:
-        print(report.dumps(hosts))
+        print(report.dumps(hosts), flush=True)
     else:
         print(report.status_text(hosts))
         print()
-        print(report.endpoints_text({name: h["endpoints"] for name, h in hosts.items()}))
+        print(report.endpoints_text({name: h["endpoints"] for name, h in hosts.items()}), flush=True)
     return 0 if all(report.green(h) for h in hosts.values()) else 1
 
 

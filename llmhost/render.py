@@ -14,6 +14,7 @@ from llmhost.plan import (
     CudaPlan,
     EnginePlan,
     GatewayPlan,
+    MonitoringPlan,
     OllamaPlan,
     ServicePlan,
     SupervisedProcess,
@@ -184,3 +185,65 @@ def gateway_config(gateway: GatewayPlan) -> str:
         "# Rendered by llmhost from the host plan; changes here are overwritten on the next run.\n"
     )
     return header + yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
+
+
+def monitoring_dropin_vars(monitoring: MonitoringPlan, unit: str) -> dict:
+    """A drop-in that replaces the package's ExecStart with llmhost's argv (Prometheus's or the node exporter's)."""
+    argv = monitoring.argv if unit == monitoring.unit else monitoring.exporter_argv
+    return {"unit": unit, "exec_start": " ".join(_systemd_quote(a, command=True) for a in argv)}
+
+
+def prometheus_config(monitoring: MonitoringPlan) -> str:
+    """Prometheus's config: one scrape job per target (each its own key, read from a file: no
+    secret in it), labelled host/service/kind, and llmhost's rules. From the plan alone."""
+    import yaml
+
+    seconds = int(monitoring.scrape_interval.removesuffix("s")) if monitoring.scrape_interval[:-1].isdigit() else 0
+    global_ = {"scrape_interval": monitoring.scrape_interval, "evaluation_interval": monitoring.scrape_interval}
+    if 0 < seconds < 10 and monitoring.scrape_interval.endswith("s"):  # (its default of 10s may not exceed it)
+        global_["scrape_timeout"] = monitoring.scrape_interval
+    jobs = []
+    for t in monitoring.targets:
+        job = {
+            "job_name": t.job,
+            "metrics_path": t.metrics_path,
+            "static_configs": [
+                {"targets": [t.address], "labels": {"host": t.host, "service": t.service, "kind": t.kind}}
+            ],
+        }
+        if t.credentials:
+            job["authorization"] = {"type": "Bearer", "credentials_file": t.credentials}
+        jobs.append(job)
+    config = {"global": global_, "rule_files": [monitoring.rules_file], "scrape_configs": jobs}
+    header = (
+        f"# Prometheus for llmhost: {len(monitoring.targets)} targets (llmhost_monitoring).\n"
+        "# Rendered by llmhost from the host plan; changes here are overwritten on the next run.\n"
+    )
+    return header + yaml.safe_dump(config, sort_keys=False, default_flow_style=False, allow_unicode=True)
+
+
+def prometheus_rules(monitoring: MonitoringPlan) -> str:
+    """llmhost's alert rules, in one group (Prometheus's rule file format)."""
+    import yaml
+
+    rules = [
+        {
+            "alert": r.name,
+            "expr": r.expr,
+            **({"for": r.for_} if r.for_ != "0s" else {}),
+            "labels": {"severity": r.severity, **dict(r.labels)},
+            "annotations": {"summary": r.summary},
+        }
+        for r in monitoring.rules
+    ]
+    header = "# llmhost's alert rules (llmhost_monitoring); overwritten on the next run.\n"
+    return header + yaml.safe_dump(
+        {"groups": [{"name": "llmhost", "rules": rules}]}, sort_keys=False, default_flow_style=False, allow_unicode=True
+    )
+
+
+def credentials_text(target) -> str:
+    """A target's key as Prometheus reads a credentials_file (the whole file, trimmed)."""
+    if not target.token or any(c in target.token for c in "\r\n"):
+        raise ValueError(f"the key of {target.job} is empty or holds a newline")
+    return f"{target.token}\n"

@@ -52,6 +52,12 @@ def host_text(name: str, plan: HostPlan) -> str:
         lines += [f"    connection {url} ({what})" for url, what in w.connections]
         lines += [f"    ollama {w.ollama_url}"] if w.ollama_url else []
         lines.append("    argv               " + " ".join(w.argv))
+    if plan.monitoring:
+        m = plan.monitoring
+        lines.append(
+            f"  monitoring: Prometheus on {m.bind}:{m.port}, every {m.scrape_interval}, {len(m.rules)} alert rules"
+        )
+        lines += [f"    scrape {t.job:<24} {t.kind:<10} http://{t.address}{t.metrics_path}" for t in m.targets]
     return "\n".join(lines)
 
 
@@ -74,6 +80,7 @@ def host_json(plan: HostPlan) -> dict:
         },
         **({"gateway": plan.gateway.summary()} if plan.gateway else {}),
         **({"webui": plan.webui.summary()} if plan.webui else {}),
+        **({"monitoring": plan.monitoring.summary()} if plan.monitoring else {}),
     }
 
 
@@ -102,11 +109,36 @@ _STATUS = (
 )
 
 
+def load_text(load: dict | None) -> str:
+    """A service's live load as Prometheus has it (``PrometheusLoad``'s values of one host/service)."""
+    if not load:
+        return "-"
+    parts = []
+    if "running" in load or "waiting" in load:
+        parts.append(f"{load.get('running', 0):g} running, {load.get('waiting', 0):g} waiting")
+    if "tokens_per_second" in load:
+        parts.append(f"{load['tokens_per_second']:.1f} tok/s")
+    if "requests_per_second" in load:
+        parts.append(f"{load['requests_per_second']:.2f} req/s")
+    if "kv_cache_usage" in load:
+        parts.append(f"KV {load['kv_cache_usage']:.0%}")
+    if "ttft_p95_seconds" in load:
+        parts.append(f"TTFT p95 {load['ttft_p95_seconds']:.2f}s")
+    return ", ".join(parts) or "-"
+
+
 def status_text(hosts: dict) -> str:
-    """`llmhost status` as a table per host, then each host's drift (what a serve run would change)."""
-    rows = [("HOST", *(label for label, _ in _STATUS))]
+    """`llmhost status` as a table per host (with each service's live load where a host of the
+    inventory monitors it), then each host's drift (what a serve run would change) and the alerts
+    firing."""
+    loads = {where: v for st in hosts.values() for where, v in (st.get("monitoring") or {}).get("load", {}).items()}
+    columns = (*_STATUS[:5], ("LOAD (1m)", lambda n, s: load_text(loads.get(f"{s['_host']}/{n}"))), *_STATUS[5:])
+    rows = [("HOST", *(label for label, _ in columns))]
     for host, status in sorted(hosts.items()):
-        rows += [(host, *(value(name, s) for _, value in _STATUS)) for name, s in sorted(status["services"].items())]
+        rows += [
+            (host, *(value(name, {**s, "_host": host}) for _, value in columns))
+            for name, s in sorted(status["services"].items())
+        ]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     for host, status in sorted(hosts.items()):
@@ -114,6 +146,18 @@ def status_text(hosts: dict) -> str:
             lines.append(f"{host}: drift, a serve run would change: " + "; ".join(status["drift"]))
         else:
             lines.append(f"{host}: no drift" + ("" if green(status) else "; not every service is running and healthy"))
+    for host, status in sorted(hosts.items()):
+        m = status.get("monitoring")
+        if not m:
+            continue
+        if m.get("error"):
+            lines.append(f"{host}: Prometheus at {m['url']} did not answer: {m['error']}")
+        else:
+            firing = m.get("alerts") or []
+            lines.append(
+                f"{host}: Prometheus at {m['url']}: "
+                + (f"alerts firing: {'; '.join(firing)}" if firing else "no alert firing")
+            )
     return "\n".join(lines)
 
 

@@ -456,6 +456,18 @@ SCENARIOS: dict[str, dict] = {
             "llmhost_gateway": {"aliases": {"gpt-4": "m"}, "fallbacks": {"m": ["g"]}},
         },
     ),
+    # monitoring: Prometheus scraping this host's services and gateway (an inventory's hosts:
+    # tests/unit/test_monitoring.py); refused where systemd is not PID 1
+    "cpu-monitoring": _s(
+        "devbox",
+        {
+            "llmhost_services": [svc(TINY), svc(TINY_GGUF, "g", port=8001, engine="llamacpp")],
+            "llmhost_gateway": {},
+            "llmhost_monitoring": {"retention": "30d", "queue_for": "2m"},
+        },
+        facts={"systemd": True},
+    ),
+    "cpu-monitoring-tmux": _s("devbox", {"llmhost_services": [svc(TINY)], "llmhost_monitoring": {}}),
     # a web UI: in front of this host's gateway; in front of the services (a keyed one, an Ollama
     # daemon); on a host whose Python is outside Open WebUI's 3.11-3.12 (a conda env); refusals
     "cpu-webui-gateway": _s(

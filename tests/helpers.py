@@ -140,3 +140,23 @@ def build_docs(out: Path) -> None:
         timeout=300,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+PROMETHEUS_DEB = REPO / "build" / "prometheus-deb"
+
+
+def prometheus_tool(name: str) -> Path:
+    """``promtool`` or ``prometheus`` of the distribution's package (what llmhost_monitoring installs
+    on a Debian 12 host), unpacked under build/ from `apt-get download prometheus` (nothing
+    installed here, no service started)."""
+    path = PROMETHEUS_DEB / "usr" / "bin" / name
+    if not path.exists():
+        import shutil
+
+        require(shutil.which("apt-get") is not None, "apt-get is not on this machine (a Debian package is unpacked)")
+        debs = PROMETHEUS_DEB / "debs"
+        debs.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["apt-get", "download", "prometheus"], cwd=debs, check=True, capture_output=True, timeout=600)
+        (deb,) = debs.glob("prometheus_*.deb")
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(PROMETHEUS_DEB)], check=True, timeout=300)
+    return path

@@ -19,7 +19,7 @@ from llmhost.plan import HostPlan
 
 def serve(plan: HostPlan) -> None:
     """Every layer in order (deploys/serve.py; deploys/status.py runs them dry, for drift)."""
-    from llmhost.deploys import cuda, engine, gpu, mirrors, model, service, system, verify
+    from llmhost.deploys import cuda, engine, gpu, mirrors, model, monitoring, service, system, verify
 
     for layer in (system, service):  # what the layers read while they are prepared: in one round trip
         for cls, kwargs in layer.reads(plan):
@@ -34,5 +34,6 @@ def serve(plan: HostPlan) -> None:
     engine_ops = engine.apply(plan)
     model_ops = model.apply(plan)
     service.apply(plan, model_ops, engine_ops)
+    monitoring.apply(plan)
     engine.pruned(plan)
     verify.apply(plan)

@@ -10,6 +10,7 @@ import sys
 import weakref
 
 from llmhost import hubmeta, report
+from llmhost.benchmarks import slowest_first_token
 from llmhost.deploys.controller_secrets import master_key, secret_files, webui_secrets
 from llmhost.facts import host_facts
 from llmhost.facts.pip import SourcesUnreachable
@@ -109,12 +110,13 @@ def cluster_inputs(
 
 
 def gateway_inputs(host, settings: Settings, write_secrets: bool = True) -> GatewayInputs | None:
-    """The services of every host of the inventory, from their data (a bad value in another host's
-    data is named with that host), and the secrets kept on the controller, for ``host``'s gateway
-    and web UI; None where it has neither."""
-    if not settings.gateway and not settings.webui:
+    """The services and gateways of every host of the inventory, from their data (a bad value in
+    another host's data is named with that host), the secrets kept on the controller, and the
+    services' benchmark records there, for ``host``'s gateway, web UI and monitoring; None where it
+    has none of them."""
+    if not settings.gateway and not settings.webui and not settings.monitoring:
         return None
-    backends = []
+    backends, gateways = [], []
     for other in host.inventory:
         # by name: the deploy's `host` is pyinfra's context proxy, never the inventory's object itself
         # (`is` made every service of the host remote: its loopback ones were refused, seen under @local)
@@ -127,7 +129,18 @@ def gateway_inputs(host, settings: Settings, write_secrets: bool = True) -> Gate
             for i, s in enumerate(theirs.services)
             if not s.nodes or s.nodes[0] == other.name
         ]
+        if settings.monitoring and theirs.gateway:
+            key = master_key(theirs, other.name, write_secrets)
+            g = theirs.gateway
+            gateways.append(Backend(other.name, this, address, -1, "gateway", "gateway", g.host, g.port, "", key))
     password, secret = webui_secrets(settings, host.name, write_secrets) if settings.webui else ("", "")
+    first_tokens = ()
+    if settings.monitoring:
+        try:
+            measured = [(b.host, b.name, slowest_first_token(settings.bench_results, b.host, b.name)) for b in backends]
+        except (ValueError, KeyError, TypeError) as e:  # a record that is not one
+            raise DataError("llmhost_bench_results", f"{e}") from None
+        first_tokens = tuple(((h, name), found) for h, name, found in measured if found)
     return GatewayInputs(
         host.name,
         tuple(h.name for h in host.inventory),
@@ -135,6 +148,8 @@ def gateway_inputs(host, settings: Settings, write_secrets: bool = True) -> Gate
         master_key(settings, host.name, write_secrets) if settings.gateway else "",
         password,
         secret,
+        gateways=tuple(gateways),
+        first_tokens=first_tokens,
     )
 
 

@@ -1,6 +1,7 @@
 """Layer: every service answers /health and a real chat completion; so does the gateway, for each
 model group and alias, with its master key (and refuses a request without it); the web UI signs its
-admin in, lists the default model and chats with it through its own API."""
+admin in, lists the default model and chats with it through its own API; Prometheus scrapes every
+target it was given, each up."""
 
 from __future__ import annotations
 
@@ -52,6 +53,17 @@ def apply(plan: HostPlan) -> None:
             name,
             plan.python,
             refused_without_key=True,
+        )
+    m = plan.monitoring
+    if m:
+        endpoint.prometheus_ready(
+            name=f"Prometheus at {m.url} scrapes its {len(m.targets)} targets, {len(m.rules)} alert rules loaded",
+            url=m.url,
+            python=plan.python,
+            tool=plan.tool,
+            rules=len(m.rules),
+            targets=len(m.targets),
+            timeout=plan.health_timeout,
         )
     ui = plan.webui
     if ui:

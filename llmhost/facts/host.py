@@ -337,6 +337,24 @@ class DiskFree(FactBase[int | None]):
         return None
 
 
+class DiskMount(DiskFree):
+    """
+    The mount point of the filesystem that holds ``path`` (or its nearest existing parent), as the
+    node exporter labels it (``mountpoint``).
+
+    .. code:: python
+
+        "/"
+    """
+
+    def process(self, output) -> str | None:  # type: ignore[override]
+        for line in output:
+            parts = line.split()
+            if len(parts) >= 6 and parts[3].isdigit():
+                return " ".join(parts[5:])
+        return None
+
+
 class AptSourceFiles(FactBase[list[str]]):
     """
     Which of the given apt sources files exist and are not empty (Debian 12 hosts list their

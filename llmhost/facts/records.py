@@ -78,5 +78,6 @@ class OwnedRecord(FactBase[dict]):
                 "files": [f for f in entry.get("files", []) if isinstance(f, str)],
             }
             for unit, entry in units.items()
-            if isinstance(entry, dict) and entry.get("supervisor") in ("systemd", "tmux")
+            # "files": files alone, no process (the hub token's file; that llmhost installed Prometheus)
+            if isinstance(entry, dict) and entry.get("supervisor") in ("systemd", "tmux", "files")
         }

@@ -445,6 +445,79 @@ def status(args) -> int:
     return 0
 
 
+def _prom(url: str, path: str, timeout: float = 5) -> dict:
+    """One answer of Prometheus's HTTP API (its JSON's ``data``); OSError where it gives none."""
+    code, body = _http(f"{url}{path}", timeout=timeout)
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        raise OSError(f"{url}{path}: HTTP {code}, not JSON") from None
+    if code != 200 or answer.get("status") != "success":
+        raise OSError(f"{url}{path}: HTTP {code}: {answer.get('error') or body[:200]!r}")
+    return answer["data"]
+
+
+def _targets_seen(url: str) -> tuple[list[dict], list[dict]]:
+    """(every active target, those not scraped yet or down): job, health and the last error."""
+    active = [
+        {"job": t["labels"].get("job"), "health": t.get("health"), "error": t.get("lastError") or ""}
+        for t in _prom(url, "/api/v1/targets?state=active")["activeTargets"]
+    ]
+    return active, [t for t in active if t["health"] != "up"]
+
+
+def prometheus(args) -> int:
+    """Prometheus on this host: ``--check`` waits until it is ready, has loaded ``--rules`` alert
+    rules and has scraped every target up (else exits 1 naming each target down and why); without
+    it, its live load: each ``--query NAME=PROMQL``'s values by host/service, and the alerts firing."""
+    import math
+    from urllib.parse import quote
+
+    url = args.url
+    if args.check:
+        deadline, last = time.monotonic() + args.timeout, "no answer"
+        while True:
+            try:
+                _http(f"{url}/-/ready", timeout=3)
+                rules = sum(len(g["rules"]) for g in _prom(url, "/api/v1/rules?type=alert")["groups"])
+                active, down = _targets_seen(url)
+                if rules != args.rules:
+                    last = f"{rules} alert rules loaded, {args.rules} planned"
+                elif len(active) != args.targets:
+                    last = f"{len(active)} targets active, {args.targets} planned"
+                elif not down:
+                    print(json.dumps({"ok": True, "targets": len(active), "rules": rules}))
+                    return 0
+                else:
+                    last = "; ".join(
+                        f"{t['job']} {t['health']}" + (f" ({t['error']})" if t["error"] else "") for t in down
+                    )
+            except (OSError, KeyError, TypeError) as e:
+                last = str(e)
+            if time.monotonic() > deadline:
+                print(json.dumps({"ok": False, "error": f"Prometheus at {url}: {last}"}))
+                return 1
+            time.sleep(1)
+    out: dict = {"load": {}, "alerts": [], "error": None}
+    try:
+        for item in args.query:
+            name, _, query = item.partition("=")
+            for r in _prom(url, f"/api/v1/query?query={quote(query)}")["result"]:
+                where = f"{r['metric'].get('host')}/{r['metric'].get('service')}"
+                value = float(r["value"][1])
+                if not math.isnan(value):  # (NaN: no requests in the window)
+                    out["load"].setdefault(where, {})[name] = round(value, 4)
+        out["alerts"] = sorted(
+            f"{a['labels'].get('alertname')} {a['labels'].get('host', '')}/{a['labels'].get('service', '')}".rstrip("/")
+            for a in _prom(url, "/api/v1/alerts")["alerts"]
+            if a.get("state") == "firing"
+        )
+    except (OSError, KeyError, TypeError, ValueError) as e:
+        out["error"] = str(e)
+    print(json.dumps(out, sort_keys=True))
+    return 0
+
+
 def _hashes(path: Path) -> tuple[str, str]:
     """sha256 of a file and its git blob id (sha1 of "blob <size>\\0" + content), in one read."""
     import hashlib
@@ -1035,6 +1108,14 @@ def main(argv=None) -> int:
     p.add_argument("--health-path", default="/health")
     p.add_argument("--log", default="")
     p.set_defaults(func=status)
+    p = sub.add_parser("prometheus")
+    p.add_argument("--url", required=True, help="Prometheus on this host (http://127.0.0.1:9090)")
+    p.add_argument("--check", action="store_true", help="wait until it is ready and every target is up")
+    p.add_argument("--timeout", type=int, default=120)
+    p.add_argument("--rules", type=int, default=0, help="--check: the alert rules it must have loaded")
+    p.add_argument("--targets", type=int, default=0, help="--check: the targets it must scrape")
+    p.add_argument("--query", action="append", default=[], help="NAME=PROMQL: a value per host/service (repeatable)")
+    p.set_defaults(func=prometheus)
     p = sub.add_parser("reachable")
     p.add_argument("--url", action="append", default=[], help="a URL that must answer (repeatable)")
     p.add_argument("--key", action="append", default=[], help="the data key that sets each --url, in order")

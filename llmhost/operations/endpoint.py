@@ -7,6 +7,7 @@ from pyinfra.api import FunctionCommand, operation
 
 from llmhost.facts import prefetch
 from llmhost.facts.model import EndpointCheck
+from llmhost.facts.monitoring import PrometheusCheck
 from llmhost.facts.prefetch import reads
 
 
@@ -123,6 +124,50 @@ def ready(
     def fail(state, host) -> bool:
         lines = "\n".join(f"    {line}" for line in result["log_tail"])
         logger.error(f"{host.print_prefix}{result['error']}\n  last lines of {log}:\n{lines}")
+        return False
+
+    yield FunctionCommand(fail, (), {})
+
+
+@operation()
+def prometheus_ready(url: str, python: str, tool: str, rules: int, targets: int, timeout: int = 120):
+    """
+    Wait for Prometheus to be ready, with ``rules`` alert rules loaded and every one of its
+    ``targets`` scraped and up (each with its key: a target that refuses it is named, with
+    Prometheus's last scrape error).
+
+    + url: Prometheus on the host, e.g. ``http://127.0.0.1:9090``
+    + python, tool: the host's Python and llmhost's host-side tool, which check it
+    + rules, targets: how many alert rules and targets the plan gave it
+    + timeout: seconds to wait
+
+    Runs at execution only (a passing check is a noop; a failing one fails the operation).
+
+    **Example:**
+
+    .. code:: python
+
+        endpoint.prometheus_ready(
+            name="Prometheus scrapes every target",
+            url="http://127.0.0.1:9090",
+            python="python3",
+            tool="/opt/llmhost/bin/llmhost-hosttool",
+            rules=11,
+            targets=5,
+        )
+    """
+    if not host.state.is_executing:
+        host.noop(f"{url} is checked when the deploy executes")
+        return
+    result = host.get_fact(
+        PrometheusCheck, python=python, tool=tool, url=url, rules=rules, targets=targets, timeout=timeout
+    )
+    if result["ok"]:
+        host.noop(f"{url}: {result['targets']} targets up, {result['rules']} alert rules loaded")
+        return
+
+    def fail(state, host) -> bool:
+        logger.error(f"{host.print_prefix}{result['error']}")
         return False
 
     yield FunctionCommand(fail, (), {})

@@ -15,10 +15,11 @@ from llmhost.plan.applicable import applicable, reachable
 from llmhost.plan.bench import BenchPlan, BenchRequest, plan_bench
 from llmhost.plan.cluster import ClusterInputs, Node
 from llmhost.plan.host import plan_host, supervised
-from llmhost.plan.hostplan import GatewayPlan, HostPlan, WebuiPlan
+from llmhost.plan.hostplan import GatewayPlan, HostPlan, MonitoringPlan, WebuiPlan
 from llmhost.plan.inputs import Backend, GatewayInputs, Gpu, HostFacts, Owned, directories_record, owned_record
 from llmhost.plan.mirrors import endpoints
 from llmhost.plan.models import model_path
+from llmhost.plan.monitoring import LOAD_QUERIES
 from llmhost.plan.preconditions import listen_ports, llmhost_directories
 from llmhost.plan.types import (
     AptPlan,
@@ -33,6 +34,7 @@ from llmhost.plan.types import (
 )
 
 __all__ = [
+    "LOAD_QUERIES",
     "AptPlan",
     "Backend",
     "BenchPlan",
@@ -47,6 +49,7 @@ __all__ = [
     "Gpu",
     "HostFacts",
     "HostPlan",
+    "MonitoringPlan",
     "Node",
     "OllamaPlan",
     "Owned",

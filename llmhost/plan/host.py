@@ -22,6 +22,7 @@ from llmhost.plan.gateway import plan_gateway
 from llmhost.plan.hostplan import HostPlan
 from llmhost.plan.inputs import Backend, GatewayInputs, HostFacts, owned_record
 from llmhost.plan.models import check_disk
+from llmhost.plan.monitoring import plan_monitoring
 from llmhost.plan.packages import SystemPackages
 from llmhost.plan.releases import gpus_cc
 from llmhost.plan.route import may_use_gpus
@@ -74,7 +75,9 @@ def _supervisor(facts: HostFacts, settings: Settings) -> tuple[str, str]:
 
 
 def _alone(settings: Settings) -> GatewayInputs:
-    """A gateway planned without an inventory (a hardware file): in front of this host's services."""
+    """A gateway (web UI, monitoring) planned without an inventory (a hardware file): in front of
+    this host's services (and gateway)."""
+    g = settings.gateway
     return GatewayInputs(
         "this host",
         ("this host",),
@@ -82,6 +85,7 @@ def _alone(settings: Settings) -> GatewayInputs:
             Backend("this host", True, "127.0.0.1", i, s.name, s.engine, s.host, s.port, s.served_model_name, s.api_key)
             for i, s in enumerate(settings.services)
         ),
+        gateways=(Backend("this host", True, "127.0.0.1", -1, "gateway", "gateway", g.host, g.port, ""),) if g else (),
     )
 
 
@@ -179,6 +183,13 @@ def plan_host(
         engines[webui_plan.engine.venv] = webui_plan.engine
         reasons.append(envs.engine_reason(webui_plan.engine, settings) + " (the web UI)")
         reasons += webui_plan.reasons
+    monitoring_plan = None
+    if settings.monitoring and not driver_first:
+        g = gateway or _alone(settings)
+        monitoring_plan = plan_monitoring(
+            settings, facts, supervisor, g.host, services, g.backends, g.gateways, g.inventory, dict(g.first_tokens)
+        )
+        reasons += monitoring_plan.reasons
     fitted = [e for e in engines.values() if e.host_python]
     if fitted and not conda:  # releases the host's Python does not fit get conda envs of their own
         conda, conda_reason = envs.conda(settings, facts, fitted)
@@ -190,12 +201,15 @@ def plan_host(
     if settings.hf_token and any(s.model.source == "hf" for s in services):
         hf_token_file = f"{settings.env_dir}/hf-token.env"
     if not driver_first:  # (the services are planned, and the host's record read, once the GPUs can be)
-        made = teardown.owned(services, ollama, supervisor, gateway_plan, webui_plan, hf_token_file)
+        made = teardown.owned(
+            services, ollama, supervisor, gateway_plan, webui_plan, hf_token_file, monitoring_plan, facts.owned
+        )
         gone, teardown_reasons = teardown.teardown(facts, made, owned_record(settings.root))
         teardown.refuse_emptied(made, gone, settings.remove_all)
         reasons += teardown_reasons
+    accounts = {SERVICE_USER} | ({ollama.user} if ollama else set())
     taken = preconditions.port_conflicts(
-        facts, settings, services, {SERVICE_USER} | ({ollama.user} if ollama else set())
+        facts, settings, services, accounts | ({monitoring_plan.user} if monitoring_plan else set())
     )
     reasons += [f"port taken: {line} (a serve run stops here, before any change)" for line in taken]
     directories, made_directories, directory_reasons = preconditions.directories(facts, settings, service_user)
@@ -276,4 +290,5 @@ def plan_host(
         teardown=gone,
         gateway=gateway_plan,
         webui=webui_plan,
+        monitoring=monitoring_plan,
     )

@@ -19,6 +19,7 @@ from llmhost.plan.types import (
     ShmPlan,
     SupervisedProcess,
     Teardown,
+    bind_url,
 )
 
 
@@ -119,6 +120,82 @@ class WebuiPlan(SupervisedProcess):
 
 
 @dataclass(frozen=True)
+class ScrapeTarget:
+    """One scrape job of Prometheus (one per target: each has its own key): a service, a gateway,
+    the node exporter, Prometheus itself. ``host``, ``service`` and ``kind`` label every series."""
+
+    job: str  # job_name: "<host>/<service>"
+    kind: str  # vllm | llamacpp | gateway | node | prometheus
+    address: str  # host:port
+    host: str  # the inventory name of the host it runs on
+    service: str  # its name there (gateway, node-exporter, prometheus)
+    metrics_path: str = "/metrics"
+    credentials: str | None = None  # the file Prometheus reads the bearer token from (None: none sent)
+    token: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    name: str
+    expr: str  # PromQL
+    for_: str  # how long expr must hold (a Prometheus duration)
+    summary: str  # a Go template over the alert's labels
+    severity: str = "warning"
+    labels: tuple[tuple[str, str], ...] = ()  # more labels (one rule per service: its host and name)
+
+
+@dataclass(frozen=True)
+class MonitoringPlan:
+    """Prometheus and the node exporter on this host, from the distribution's packages under their
+    own systemd units, each unit's ExecStart replaced by a drop-in (llmhost's argv: loopback, its
+    config); the config, the rules and the targets' keys (0640, group ``user``) in /etc/prometheus."""
+
+    bind: str
+    port: int
+    exporter_port: int
+    scrape_interval: str
+    targets: tuple[ScrapeTarget, ...]
+    rules: tuple[AlertRule, ...]
+    argv: tuple[str, ...]  # Prometheus's
+    exporter_argv: tuple[str, ...]
+    missing: tuple[str, ...]  # of packages, those the host does not have yet
+    reasons: tuple[str, ...]
+    packages: tuple[str, ...] = ("prometheus", "prometheus-node-exporter")
+    user: str = "prometheus"  # the packages' account (their units' User=)
+    home: str = "/var/lib/prometheus"
+    config: str = "/etc/prometheus/llmhost.yml"
+    rules_file: str = "/etc/prometheus/llmhost-rules.yml"
+    keys_dir: str = "/etc/prometheus/llmhost-keys"
+    unit: str = "prometheus"
+    exporter_unit: str = "prometheus-node-exporter"
+
+    @property
+    def url(self) -> str:
+        return bind_url(self.bind, self.port)
+
+    def dropin(self, unit: str) -> str:
+        return f"/etc/systemd/system/{unit}.service.d/llmhost.conf"
+
+    @property
+    def key_files(self) -> tuple[str, ...]:
+        return tuple(t.credentials for t in self.targets if t.credentials)
+
+    def summary(self) -> dict:
+        """The JSON shape of `llmhost plan --json` (secrets left out)."""
+        return {
+            "url": self.url,
+            "scrape_interval": self.scrape_interval,
+            "targets": [
+                {"job": t.job, "kind": t.kind, "address": t.address, "keyed": bool(t.token)} for t in self.targets
+            ],
+            "rules": [r.name for r in self.rules],
+            "argv": list(self.argv),
+            "exporter_argv": list(self.exporter_argv),
+            "reasons": list(self.reasons),
+        }
+
+
+@dataclass(frozen=True)
 class HostPlan:
     root: str
     env_dir: str
@@ -155,6 +232,7 @@ class HostPlan:
     nofile: int = 65536  # the engines' open-files limit (LimitNOFILE=, or ulimit -n in a launcher)
     gateway: GatewayPlan | None = None  # llmhost_gateway: LiteLLM's proxy in front of the inventory's services
     webui: WebuiPlan | None = None  # llmhost_webui: Open WebUI in front of the gateway or the services
+    monitoring: MonitoringPlan | None = None  # llmhost_monitoring: Prometheus, the node exporter, alert rules
     missing_packages: tuple[str, ...] = ()  # of system_packages, those the host does not have yet
     hf_token_file: str | None = None  # where hf_token reaches the host (0600), for its hub downloads
     port_conflicts: tuple[str, ...] = ()  # ports it listens on that another program holds (serve refuses)

@@ -72,6 +72,7 @@ class HostFacts:
     numa_nodes: int = 1
     gpus: tuple[Gpu, ...] = ()
     disk_free_bytes: int | None = None
+    disk_mount: str | None = None  # the mount point of the file system that holds the model store
     # bytes already under each model directory on the host (path -> bytes; missing: nothing there)
     model_bytes: tuple[tuple[str, int], ...] = ()
     os_codename: str = ""
@@ -156,3 +157,7 @@ class GatewayInputs:
     master_key: str = field(default="", repr=False)
     webui_password: str = field(default="", repr=False)
     webui_secret: str = field(default="", repr=False)
+    # every host's gateway (a Backend named "gateway", its master key as api_key), for monitoring
+    gateways: tuple[Backend, ...] = field(default=(), repr=False)
+    # (host, service) -> (the slowest p99 TTFT of its newest benchmark record, s; the record's path)
+    first_tokens: tuple[tuple[tuple[str, str], tuple[float, str]], ...] = ()

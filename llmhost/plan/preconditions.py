@@ -175,9 +175,11 @@ def directories(
 
 
 def listen_ports(settings: Settings) -> tuple[int, ...]:
-    """The ports the data's services, gateway and web UI listen on: read ahead with the planner's
+    """The ports the data's services, gateway, web UI and monitoring listen on: read ahead with the planner's
     facts (ListeningPorts), for ``port_conflicts``."""
     ports = [s.port for s in settings.services] + [x.port for x in (settings.gateway, settings.webui) if x]
+    if settings.monitoring:
+        ports += [settings.monitoring.port, settings.monitoring.node_exporter_port]
     return tuple(sorted(set(ports)))
 
 
@@ -199,6 +201,8 @@ def port_conflicts(
         for key, x in (("llmhost_gateway", settings.gateway), ("llmhost_webui", settings.webui))
         if x
     ]
+    if settings.monitoring:
+        wanted += [(f"llmhost_monitoring.{k}", getattr(settings.monitoring, k)) for k in ("port", "node_exporter_port")]
     own = f"{settings.root}/"
     first: dict[int, str] = {}  # each port once, by its first key (the ollama services share one)
     for key, port in wanted:

@@ -5,12 +5,15 @@ not, stay as they are. Models and engine venvs stay (their own keep/prune rules)
 
 from __future__ import annotations
 
-from llmhost.plan.hostplan import GatewayPlan, WebuiPlan
+from llmhost.plan.hostplan import GatewayPlan, MonitoringPlan, WebuiPlan
 from llmhost.plan.inputs import HostFacts, Owned
 from llmhost.plan.types import OllamaPlan, PlanError, ServicePlan, Teardown
 
 HF_TOKEN = "hf-token"  # the record's name of <llmhost_env_dir>/hf-token.env
 FILES_ONLY = "files"  # a record entry with files and no process (no supervisor to stop it)
+# the record's entry that says llmhost installed Prometheus's packages (kept once monitoring is
+# removed: the packages stay, stopped, and a later llmhost_monitoring takes them up again)
+PROMETHEUS_PACKAGES = "prometheus-packages"
 
 
 def owned(
@@ -20,11 +23,21 @@ def owned(
     gateway: GatewayPlan | None = None,
     webui: WebuiPlan | None = None,
     hf_token_file: str | None = None,
+    monitoring: MonitoringPlan | None = None,
+    recorded: tuple[Owned, ...] = (),
 ) -> tuple[Owned, ...]:
     """What this plan creates: each engine's (the gateway's, the web UI's) unit or tmux session and
     the files written for it (the web UI's database stays, like the models), and the hub token's
-    file (a file alone: FILES_ONLY, nothing to stop)."""
+    file (a file alone: FILES_ONLY, nothing to stop), Prometheus's and the node exporter's units
+    (the packages' own: their drop-ins and llmhost's config, rules and keys are what it wrote) and
+    that llmhost installed their packages (``recorded``: the host's record, which may say so)."""
     made = [Owned(HF_TOKEN, FILES_ONLY, (hf_token_file,))] if hf_token_file else []
+    if monitoring:
+        kept = (monitoring.dropin(monitoring.unit), monitoring.config, monitoring.rules_file, *monitoring.key_files)
+        made.append(Owned(monitoring.unit, "systemd", kept))
+        made.append(Owned(monitoring.exporter_unit, "systemd", (monitoring.dropin(monitoring.exporter_unit),)))
+    if monitoring or any(o.unit == PROMETHEUS_PACKAGES for o in recorded):
+        made.append(Owned(PROMETHEUS_PACKAGES, FILES_ONLY, ()))
     if gateway:
         kept = (gateway.supervisor_file(supervisor), gateway.config, *gateway.secret_files)
         made.append(Owned(gateway.unit, supervisor, kept))
@@ -72,7 +85,7 @@ def refuse_emptied(made: tuple[Owned, ...], gone: tuple[Teardown, ...], remove_a
     llmhost_remove_all says it is meant (data never read, e.g. group data pyinfra did not find,
     looks the same). Removing some services while others stay needs no flag."""
     stopped = [t.unit for t in gone if t.stop and t.supervisor != FILES_ONLY]
-    if made or not stopped or remove_all:
+    if any(o.unit != PROMETHEUS_PACKAGES for o in made) or not stopped or remove_all:
         return
     raise PlanError(
         f"llmhost_services: this host's data lists no service, gateway or web UI, and the run would stop "

@@ -20,6 +20,7 @@ from llmhost.contract import defaults
 from llmhost.engines import WEBUI_MANAGED_ENV
 from llmhost.settings.frontends import MASTER_KEY, WEBUI_PASSWORD, GatewayWish, WebuiWish, _gateway, _webui
 from llmhost.settings.models import HUB_SOURCES, ModelSource, lock_file_name, parse_model
+from llmhost.settings.monitoring import MonitoringWish, _monitoring
 from llmhost.settings.services import ServiceWish, _services
 from llmhost.settings.values import (
     DRIVER_POLICIES,
@@ -112,6 +113,8 @@ class Settings:
     cuda_repo_given: bool  # llmhost_cuda_repo_url set to other than its default (a mirror's does not replace it)
     gateway: GatewayWish | None  # llmhost_gateway
     webui: WebuiWish | None  # llmhost_webui
+    monitoring: MonitoringWish | None  # llmhost_monitoring
+    bench_results: str  # llmhost_bench_results, resolved on the controller
     address: str | None  # llmhost_address: where other hosts reach this one
     cluster_interface: str | None  # llmhost_cluster_interface: the NIC a multi-node service's traffic takes
     cluster_public: bool  # llmhost_cluster_public: that NIC may carry a public address
@@ -184,6 +187,17 @@ def load(data: Mapping[str, Any], base: Path | None = None, estimate_weights: bo
             taken[gateway.port] = "llmhost_gateway"
         if webui.port in taken:
             raise DataError("llmhost_webui.port", f"{webui.port} is already used by {taken[webui.port]}")
+    monitoring = value("llmhost_monitoring", _monitoring)
+    if monitoring:
+        taken = {s.port: f"llmhost_services[{i}]" for i, s in enumerate(services)}
+        taken.update({f.port: k for k, f in (("llmhost_gateway", gateway), ("llmhost_webui", webui)) if f})
+        for sub in ("port", "node_exporter_port"):
+            if getattr(monitoring, sub) in taken:
+                raise DataError(
+                    f"llmhost_monitoring.{sub}",
+                    f"{getattr(monitoring, sub)} is already used by {taken[getattr(monitoring, sub)]}",
+                )
+    bench_results = Path(value("llmhost_bench_results", _str)).expanduser()
     torch_index = merged["llmhost_torch_index_url"]
     if torch_index not in (None, "auto"):
         torch_index = value("llmhost_torch_index_url", _url)
@@ -228,6 +242,8 @@ def load(data: Mapping[str, Any], base: Path | None = None, estimate_weights: bo
         ollama_max_loaded_models=value("llmhost_ollama_max_loaded_models", _opt_int, 1, 64),
         gateway=gateway,
         webui=webui,
+        monitoring=monitoring,
+        bench_results=str(bench_results if bench_results.is_absolute() else base / bench_results),
         address=value("llmhost_address", _opt_address),
         cluster_interface=value("llmhost_cluster_interface", _interface),
         cluster_public=value("llmhost_cluster_public", _bool),

@@ -34,6 +34,10 @@ pytestmark = pytest.mark.fleet
 MODEL = "tiny-qwen2"
 SECRETS = harness.STATE / "gateway-secrets"
 GATEWAY = {"aliases": {"gpt-4": MODEL, "gpt-3.5-turbo": MODEL}, "cooldown_time": 5}
+# Prometheus on host a, watching both hosts (b's service with its key, across the bridge); short
+# windows so the down alert fires within the test's wait
+MONITORING = {"scrape_interval": "5s", "down_for": "15s"}
+PROMETHEUS = "http://127.0.0.1:9090"
 BASE = {
     "llmhost_wheelhouse": "build/wheelhouse",
     "llmhost_torch_index_url": None,
@@ -58,8 +62,14 @@ def with_origin(webui: dict, origin: str) -> dict:
     return {**webui, "env": {**webui.get("env", {}), "CORS_ALLOW_ORIGIN": origin}}
 
 
-def inventory(hosts, gateway: dict | None = GATEWAY, b_services: list | None = None, webui: dict | None = None) -> str:
-    """Host a (the gateway, and a backend; the web UI) and host b (a backend), SSH by IP."""
+def inventory(
+    hosts,
+    gateway: dict | None = GATEWAY,
+    b_services: list | None = None,
+    webui: dict | None = None,
+    monitoring: dict | None = MONITORING,
+) -> str:
+    """Host a (the gateway, Prometheus, and a backend; the web UI) and host b (a backend), SSH by IP."""
     a, b = hosts
     ssh = {
         "ssh_user": "root",
@@ -84,6 +94,7 @@ def inventory(hosts, gateway: dict | None = GATEWAY, b_services: list | None = N
                 **base,
                 "llmhost_services": [service("tiny", "key-of-a")],
                 "llmhost_gateway": gateway,
+                "llmhost_monitoring": monitoring,
                 # a public web UI names the origin its page is reached at (the browser test's)
                 **({"llmhost_webui": with_origin(webui, f"http://{a.ip}:8080")} if webui else {}),
                 **({"llmhost_wheelhouse": "build/wheelhouse-webui"} if webui and base else {}),
@@ -124,6 +135,29 @@ def served(host, port: int = 8000, name: str = "tiny") -> float:
         f'curl -sf -H "Authorization: Bearer $VLLM_API_KEY" http://127.0.0.1:{port}/metrics'
     )
     return sum(float(m) for m in re.findall(r"^vllm:request_success_total\{[^}]*\} (\S+)$", metrics, re.MULTILINE))
+
+
+def prometheus(host, path: str) -> dict:
+    """An answer of Prometheus's API on ``host`` (loopback: from the host itself)."""
+    answer = json.loads(host.sh(f"curl -sf '{PROMETHEUS}{path}'"))
+    assert answer["status"] == "success", answer
+    return answer["data"]
+
+
+def query(host, promql: str) -> dict[str, float]:
+    """A PromQL query's values by "host/service"."""
+    from urllib.parse import quote
+
+    result = prometheus(host, f"/api/v1/query?query={quote(promql)}")["result"]
+    return {f"{r['metric'].get('host')}/{r['metric'].get('service')}": float(r["value"][1]) for r in result}
+
+
+def firing(host, alert: str) -> list[dict]:
+    return [
+        a["labels"]
+        for a in prometheus(host, "/api/v1/alerts")["alerts"]
+        if a["labels"]["alertname"] == alert and a["state"] == "firing"
+    ]
 
 
 def pid(host, unit: str) -> str:
@@ -194,6 +228,81 @@ def test_two_hosts_and_a_gateway_serve_cold(hosts, cold):
     # LiteLLM's API docs are off (llmhost_gateway.admin_pages): they list every route to anyone
     probe = "curl -s -o /dev/null -w '%{http_code} ' http://127.0.0.1:4000"
     assert a.sh(f"{probe}/docs ; {probe}/redoc ; {probe}/openapi.json").split() == ["404"] * 3
+
+
+def test_prometheus_scrapes_both_hosts_with_their_keys_and_listens_on_loopback(pair):
+    a, b = pair
+    targets = prometheus(a, "/api/v1/targets?state=active")["activeTargets"]
+    jobs = {t["labels"]["job"]: t["health"] for t in targets}
+    assert jobs == {
+        f"{a.ip}/prometheus": "up",
+        f"{a.ip}/node-exporter": "up",
+        f"{a.ip}/tiny": "up",
+        f"{b.ip}/tiny": "up",
+        f"{a.ip}/gateway": "up",
+    }, jobs
+    rules = [r["name"] for g in prometheus(a, "/api/v1/rules")["groups"] for r in g["rules"]]
+    assert "LlmhostServiceDown" in rules and "LlmhostSlowFirstToken" in rules, rules
+    # each key in a 0640 file of Prometheus's group; none in its config, its units or a command line
+    keys = a.sh("stat -c '%n %a %U %G' /etc/prometheus/llmhost-keys/*").strip().split("\n")
+    assert len(keys) == 3 and all(line.endswith(" 640 root prometheus") for line in keys), keys
+    config = a.sh("cat /etc/prometheus/llmhost.yml /etc/systemd/system/prometheus*.service.d/llmhost.conf")
+    assert "credentials_file" in config and not any(k in config for k in ("key-of-a", "key-of-b", key(a)))
+    assert not any(k in a.sh("ps -eo args") for k in ("key-of-a", "key-of-b", key(a)))
+    # Prometheus and the node exporter answer on loopback alone (their packages' default: every interface)
+    listening = a.sh("ss -Hltn '( sport = :9090 or sport = :9100 )'")
+    assert sorted(line.split()[3] for line in listening.splitlines()) == ["127.0.0.1:9090", "127.0.0.1:9100"]
+
+
+def test_load_shows_in_prometheus_and_in_status_and_a_stopped_engine_fires_the_down_alert(pair):
+    a, b = pair
+    total = "sum by (host, service) (vllm:request_success_total)"
+    before = query(a, total)
+    started = time.monotonic()
+    for _ in range(8):  # bounded load: 8 chat completions through the gateway, on both engines
+        code, answer = post(a, MODEL, key(a))
+        assert code == 200, answer
+    time.sleep(12)  # two scrapes
+    after = query(a, total)
+    tokens = query(a, "sum by (host, service) (vllm:generation_tokens_total)")
+    gained = {k: after[k] - before.get(k, 0) for k in after}
+    record_timing(f"fleet monitoring: 8 requests seen by Prometheus {gained}", time.monotonic() - started)
+    assert sum(gained.values()) >= 8 and set(after) == {f"{a.ip}/tiny", f"{b.ip}/tiny"}, (before, after)
+    assert all(tokens[k] > 0 for k in after), tokens
+    assert query(a, "sum by (host, service) (litellm_proxy_total_requests_metric_total)")[f"{a.ip}/gateway"] >= 8
+    out = subprocess.run(
+        [str(REPO / ".venv" / "bin" / "llmhost"), "status", inventory(pair), "--json"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    status = json.loads(out.stdout)
+    load = status[a.ip]["monitoring"]["load"]
+    assert load[f"{a.ip}/tiny"]["tokens_per_second"] > 0 and "running" in load[f"{b.ip}/tiny"], load
+    assert status[a.ip]["services"]["prometheus"]["healthy"], status[a.ip]["services"]
+    table = subprocess.run(
+        [str(REPO / ".venv" / "bin" / "llmhost"), "status", inventory(pair)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    ).stdout
+    assert "LOAD (1m)" in table and "tok/s" in table, table
+    b.sh("systemctl stop llmhost-tiny")
+    try:
+        stopped, fired = time.monotonic(), []
+        while not fired and time.monotonic() - stopped < 120:
+            time.sleep(2)
+            fired = [x for x in firing(a, "LlmhostServiceDown") if x.get("host") == b.ip and x.get("service") == "tiny"]
+        waited = time.monotonic() - stopped
+        record_timing("fleet monitoring: LlmhostServiceDown firing after the engine stopped", waited)
+        assert fired, f"no LlmhostServiceDown for {b.ip}/tiny {waited:.0f} s after it stopped"
+        assert waited < 60  # down_for 15s, a scrape and an evaluation every 5s
+    finally:
+        b.sh("systemctl start llmhost-tiny")
 
 
 def test_aliases_route_and_a_request_without_the_key_is_refused(pair):
@@ -444,13 +553,14 @@ def test_changed_settings_reach_the_running_web_ui(webui_host, hosts):
 def test_a_gateway_and_a_web_ui_removed_from_the_data_are_torn_down(hosts, webui_host):
     a, _ = hosts
     engine_a = pid(a, "llmhost-tiny")
-    serve(inventory(hosts, None, BOTH), "gateway and web UI removed from the data")
-    for unit in ("llmhost-gateway", "llmhost-webui"):
+    serve(inventory(hosts, None, BOTH, monitoring=None), "gateway, web UI and monitoring removed from the data")
+    for unit in ("llmhost-gateway", "llmhost-webui", "prometheus", "prometheus-node-exporter"):
         assert a.sh(f"systemctl is-active {unit}", check=False).strip() != "active"
     assert (
         a.sh(
             "ls /etc/llmhost/gateway.env /opt/llmhost/run/gateway.yaml /etc/llmhost/webui.env "
-            "/etc/systemd/system/llmhost-webui.service 2>/dev/null || true"
+            "/etc/systemd/system/llmhost-webui.service /etc/prometheus/llmhost.yml /etc/prometheus/llmhost-keys/* "
+            "/etc/systemd/system/prometheus.service.d/llmhost.conf 2>/dev/null || true"
         ).strip()
         == ""
     )

@@ -35,6 +35,7 @@ RANK = {
     "sizing.vllm_gpu": 4,
     "sizing.llamacpp": 4,
     "webui": 4,
+    "monitoring": 4,
     "sizing.ollama": 5,
     "services": 6,
     "host": 7,

@@ -200,6 +200,9 @@ def test_the_record_fact_reads_only_what_llmhost_wrote():
     assert fact.process([good]) == {"llmhost-t": {"supervisor": "tmux", "files": ["/opt/llmhost/run/t.sh"]}}
     assert fact.process([]) == {} and fact.process(["{broken"]) == {}
     assert fact.process(['{"units": {"x": {"supervisor": "launchd", "files": []}}}']) == {}
+    # a record of files alone (the hub token's) is read back: else a token no longer wanted stays
+    token = '{"units": {"hf-token": {"supervisor": "files", "files": ["/etc/llmhost/hf-token.env"]}}}'
+    assert fact.process([token]) == {"hf-token": {"supervisor": "files", "files": ["/etc/llmhost/hf-token.env"]}}
 
 
 # --- llmhost's directories: the mode and owner of those it made, and of no other ------------------

@@ -1,0 +1,106 @@
+"""Layer: Prometheus and the node exporter as llmhost_monitoring plans them. Their packages' own
+units run them; llmhost's drop-ins replace each ExecStart (loopback, llmhost's config) and are
+written, with the config, the rules and the targets' keys, before the packages are installed, so
+neither ever starts with its defaults (every interface). A changed drop-in restarts its unit; a
+changed config, rule file or key reloads Prometheus (SIGHUP: no gap in its samples)."""
+
+from __future__ import annotations
+
+import io
+import posixpath
+
+from pyinfra.api import deploy
+from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations.util import any_changed
+
+from llmhost.operations import files as llmfiles
+from llmhost.plan import HostPlan
+from llmhost.render import credentials_text, monitoring_dropin_vars, prometheus_config, prometheus_rules
+from llmhost.resources import template
+
+
+@deploy("llmhost monitoring layer")
+def apply(plan: HostPlan) -> None:
+    m = plan.monitoring
+    if not m:
+        return
+    # the packages' account, as their postinst makes it (adduser --system --group, no home made):
+    # the keys are its group's before the packages are installed
+    server.group(name=f"Group {m.user}", group=m.user, system=True)
+    server.user(
+        name=f"System user {m.user} (the packages' own)",
+        user=m.user,
+        group=m.user,
+        system=True,
+        home=m.home,
+        create_home=False,
+        ensure_home=False,
+        shell="/usr/sbin/nologin",
+    )
+    files.directory(name="Directory /etc/prometheus", path=posixpath.dirname(m.config), mode="755")
+    files.directory(
+        name=f"Directory of the targets' keys ({m.keys_dir}, readable by {m.user} alone)",
+        path=m.keys_dir,
+        user="root",
+        group=m.user,
+        mode="750",
+    )
+    inputs = [
+        files.put(
+            name=f"Key of {t.job} for Prometheus ({t.credentials})",
+            src=io.StringIO(credentials_text(t)),
+            dest=t.credentials,
+            user="root",
+            group=m.user,
+            mode="640",
+        )
+        for t in m.targets
+        if t.credentials
+    ]
+    inputs += [
+        llmfiles.content(
+            name=f"Prometheus config ({len(m.targets)} targets)",
+            src=io.StringIO(prometheus_config(m)),
+            dest=m.config,
+            mode="644",
+        ),
+        llmfiles.content(
+            name=f"Alert rules ({len(m.rules)})",
+            src=io.StringIO(prometheus_rules(m)),
+            dest=m.rules_file,
+            mode="644",
+        ),
+    ]
+    dropins = {}
+    for unit in (m.unit, m.exporter_unit):
+        files.directory(name=f"Drop-in directory of {unit}", path=posixpath.dirname(m.dropin(unit)), mode="755")
+        dropins[unit] = llmfiles.rendered(
+            name=f"Drop-in of {unit} (llmhost's argv)",
+            src=template("prometheus-override.conf.j2"),
+            dest=m.dropin(unit),
+            mode="644",
+            **monitoring_dropin_vars(m, unit),
+        )
+    systemd.daemon_reload(name="Reload systemd units (monitoring drop-ins)", _if=any_changed(*dropins.values()))
+    if m.missing:
+        apt.update(name="Refresh apt package lists", cache_time=3600)
+        apt.packages(
+            name=f"Install {', '.join(m.missing)}",
+            packages=list(m.missing),
+            no_recommends=True,
+        )
+    for unit in (m.unit, m.exporter_unit):
+        systemd.service(
+            name=f"Restart {unit} (its argv changed)",
+            service=f"{unit}.service",
+            restarted=True,
+            _if=dropins[unit].did_change,
+        )
+    for unit in (m.unit, m.exporter_unit):
+        systemd.service(name=f"Run {unit}, enabled at boot", service=f"{unit}.service", running=True, enabled=True)
+    systemd.service(
+        name=f"Reload {m.unit} (config, rules or keys changed)",
+        service=f"{m.unit}.service",
+        reloaded=True,
+        _if=lambda: any_changed(*inputs)() and not dropins[m.unit].did_change(),  # (a restart reads them too)
+    )
