@@ -68,10 +68,13 @@ for name, g in (("gateway", plan.gateway), ("webui", plan.webui)):
 monitoring = None
 if plan.monitoring:  # Prometheus and its exporter: a row each; the load of every service it watches
     m = plan.monitoring
-    for name, unit, port, health in (
+    rows = [
         ("prometheus", m.unit, m.port, "/-/healthy"),
         ("node-exporter", m.exporter_unit, m.exporter_port, "/metrics"),
-    ):
+    ]
+    if m.alertmanager_port:
+        rows.append(("alertmanager", m.alertmanager_unit, m.alertmanager_port, "/-/healthy"))
+    for name, unit, port, health in rows:
         live = host.get_fact(
             EngineState,
             python=plan.python,

@@ -304,6 +304,17 @@ __llmhost_monitoring_keys__ = {
     # LlmhostDiskFilling: the filesystem of the model store (<llmhost_root>/models) on
     # this host with less than this fraction free.
     "disk_free": 0.1,
+    # Where firing alerts are sent, through Alertmanager (the distribution's package,
+    # on 127.0.0.1:alertmanager_port, its clustering off). Both null: no Alertmanager;
+    # the alerts show in Prometheus's pages and `llmhost status` alone.
+    # webhook: an http(s) URL that gets Alertmanager's JSON (firing and resolved); it is
+    # kept in a 0640 file of Prometheus's group. DingTalk, WeCom or Feishu need an
+    # adapter between them (they take their own JSON).
+    "webhook": None,
+    # email: {"to", "from", "smarthost" (host:port, STARTTLS), "username", "password"}
+    # ("username" and "password" optional; the password in a 0640 file).
+    "email": None,
+    "alertmanager_port": 9093,
 }
 
 # Where `llmhost bench` keeps its records on the controller (<results>/<host>/<service>/<stamp>.json,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import shlex
 
 from llmhost.plan import (
+    LOAD_QUERIES,
     AptPlan,
     CondaPlan,
     CudaPlan,
@@ -189,7 +190,7 @@ def gateway_config(gateway: GatewayPlan) -> str:
 
 def monitoring_dropin_vars(monitoring: MonitoringPlan, unit: str) -> dict:
     """A drop-in that replaces the package's ExecStart with llmhost's argv (Prometheus's or the node exporter's)."""
-    argv = monitoring.argv if unit == monitoring.unit else monitoring.exporter_argv
+    argv = monitoring.units[unit]
     return {"unit": unit, "exec_start": " ".join(_systemd_quote(a, command=True) for a in argv)}
 
 
@@ -215,6 +216,10 @@ def prometheus_config(monitoring: MonitoringPlan) -> str:
             job["authorization"] = {"type": "Bearer", "credentials_file": t.credentials}
         jobs.append(job)
     config = {"global": global_, "rule_files": [monitoring.rules_file], "scrape_configs": jobs}
+    if monitoring.alertmanager_port:
+        config["alerting"] = {
+            "alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{monitoring.alertmanager_port}"]}]}]
+        }
     header = (
         f"# Prometheus for llmhost: {len(monitoring.targets)} targets (llmhost_monitoring).\n"
         "# Rendered by llmhost from the host plan; changes here are overwritten on the next run.\n"
@@ -247,3 +252,60 @@ def credentials_text(target) -> str:
     if not target.token or any(c in target.token for c in "\r\n"):
         raise ValueError(f"the key of {target.job} is empty or holds a newline")
     return f"{target.token}\n"
+
+
+def alertmanager_config(monitoring: MonitoringPlan) -> str:
+    """Alertmanager's config: every alert to one receiver (the data's webhook and/or e-mail), grouped
+    by alert and service, resolved ones too. The SMTP password is a file it reads (never in here);
+    the webhook's URL is (Alertmanager 0.25 reads no URL from a file): the file is 0640."""
+    import yaml
+
+    receiver: dict = {"name": "llmhost"}
+    if monitoring.webhook:
+        receiver["webhook_configs"] = [{"url": monitoring.webhook, "send_resolved": True}]
+    email = dict(monitoring.email)
+    if email:
+        mail = {"to": email["to"], "from": email["from"], "smarthost": email["smarthost"], "send_resolved": True}
+        if "username" in email:
+            mail["auth_username"] = email["username"]
+        if monitoring.smtp_password_file:
+            mail["auth_password_file"] = monitoring.smtp_password_file
+        receiver["email_configs"] = [mail]
+    config = {
+        "route": {
+            "receiver": "llmhost",
+            "group_by": ["alertname", "host", "service"],
+            "group_wait": "10s",
+            "group_interval": "1m",
+            "repeat_interval": "4h",
+        },
+        "receivers": [receiver],
+    }
+    header = "# Alertmanager for llmhost (llmhost_monitoring); overwritten on the next run.\n"
+    return header + yaml.safe_dump(config, sort_keys=False, default_flow_style=False, allow_unicode=True)
+
+
+def prometheus_console(queries: tuple[tuple[str, str], ...] = LOAD_QUERIES) -> str:
+    """A page of Prometheus's own (/consoles/llmhost.html, a Go template it renders at each view)
+    for hosts without Grafana: every watched service and gateway, up or not, with ``queries``'
+    values (`llmhost status`'s load, the same PromQL), and the alerts firing."""
+    heads = "".join(f"<th>{name.replace('_', ' ')}</th>" for name, _ in queries)
+    cells = "".join(
+        "<td>{{ range query `" + query + "` }}{{ if and (eq .Labels.host $h) (eq .Labels.service $s) }}"
+        '{{ printf "%.4g" .Value }}{{ end }}{{ end }}</td>'
+        for _, query in queries
+    )
+    return (
+        "{{/* llmhost (llmhost_monitoring): its services as Prometheus sees them; overwritten on the next run */}}\n"
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><meta http-equiv="refresh" content="15">'
+        "<title>llmhost</title></head><body>\n"
+        "<h1>llmhost: the services Prometheus watches</h1>\n"
+        f'<table border="1"><tr><th>host/service</th><th>kind</th><th>up</th>{heads}</tr>\n'
+        '{{ range query `up{kind!~"node|prometheus|alertmanager"}` | sortByLabel "job" }}'
+        "{{ $h := .Labels.host }}{{ $s := .Labels.service }}"
+        "<tr><td>{{ .Labels.job }}</td><td>{{ .Labels.kind }}</td><td>{{ .Value }}</td>"
+        f"{cells}</tr>\n{{{{ end }}}}</table>\n"
+        '<h2>Alerts firing</h2>\n<ul>{{ range query `ALERTS{alertstate="firing"}` | sortByLabel "alertname" }}'
+        "<li>{{ .Labels.alertname }} {{ .Labels.host }}/{{ .Labels.service }}</li>{{ else }}<li>none</li>{{ end }}</ul>\n"
+        "</body></html>\n"
+    )

@@ -145,10 +145,10 @@ def build_docs(out: Path) -> None:
 PROMETHEUS_DEB = REPO / "build" / "prometheus-deb"
 
 
-def prometheus_tool(name: str) -> Path:
-    """``promtool`` or ``prometheus`` of the distribution's package (what llmhost_monitoring installs
-    on a Debian 12 host), unpacked under build/ from `apt-get download prometheus` (nothing
-    installed here, no service started)."""
+def prometheus_tool(name: str, package: str = "prometheus") -> Path:
+    """A program of the distribution's ``package`` (``promtool``, ``prometheus``; ``amtool`` of
+    prometheus-alertmanager): what llmhost_monitoring installs on a Debian 12 host, unpacked under
+    build/ from `apt-get download` (nothing installed here, no service started)."""
     path = PROMETHEUS_DEB / "usr" / "bin" / name
     if not path.exists():
         import shutil
@@ -156,7 +156,7 @@ def prometheus_tool(name: str) -> Path:
         require(shutil.which("apt-get") is not None, "apt-get is not on this machine (a Debian package is unpacked)")
         debs = PROMETHEUS_DEB / "debs"
         debs.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["apt-get", "download", "prometheus"], cwd=debs, check=True, capture_output=True, timeout=600)
-        (deb,) = debs.glob("prometheus_*.deb")
+        subprocess.run(["apt-get", "download", package], cwd=debs, check=True, capture_output=True, timeout=600)
+        (deb,) = debs.glob(f"{package}_*.deb")
         subprocess.run(["dpkg-deb", "-x", str(deb), str(PROMETHEUS_DEB)], check=True, timeout=300)
     return path

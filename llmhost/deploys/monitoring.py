@@ -15,7 +15,14 @@ from pyinfra.operations.util import any_changed
 
 from llmhost.operations import files as llmfiles
 from llmhost.plan import HostPlan
-from llmhost.render import credentials_text, monitoring_dropin_vars, prometheus_config, prometheus_rules
+from llmhost.render import (
+    alertmanager_config,
+    credentials_text,
+    monitoring_dropin_vars,
+    prometheus_config,
+    prometheus_console,
+    prometheus_rules,
+)
 from llmhost.resources import template
 
 
@@ -71,8 +78,37 @@ def apply(plan: HostPlan) -> None:
             mode="644",
         ),
     ]
+    files.directory(name="Directory of Prometheus's console pages", path=posixpath.dirname(m.console), mode="755")
+    llmfiles.content(  # (rendered by Prometheus at each view: nothing to reload)
+        name="Prometheus console page of the services (/consoles/llmhost.html)",
+        src=io.StringIO(prometheus_console()),
+        dest=m.console,
+        mode="644",
+    )
+    alerting = []
+    if m.alertmanager_argv:
+        if m.smtp_password_file:
+            password = files.put(
+                name=f"SMTP password of Alertmanager ({m.smtp_password_file})",
+                src=io.StringIO(dict(m.email)["password"] + "\n"),
+                dest=m.smtp_password_file,
+                user="root",
+                group=m.user,
+                mode="640",
+            )
+            alerting.append(password)
+        alerting.append(
+            files.put(  # (the webhook's URL may hold a token: readable by Alertmanager's account alone)
+                name="Alertmanager config (its receivers)",
+                src=io.StringIO(alertmanager_config(m)),
+                dest=m.alertmanager_config,
+                user="root",
+                group=m.user,
+                mode="640",
+            )
+        )
     dropins = {}
-    for unit in (m.unit, m.exporter_unit):
+    for unit in m.units:
         files.directory(name=f"Drop-in directory of {unit}", path=posixpath.dirname(m.dropin(unit)), mode="755")
         dropins[unit] = llmfiles.rendered(
             name=f"Drop-in of {unit} (llmhost's argv)",
@@ -89,14 +125,14 @@ def apply(plan: HostPlan) -> None:
             packages=list(m.missing),
             no_recommends=True,
         )
-    for unit in (m.unit, m.exporter_unit):
+    for unit in m.units:
         systemd.service(
             name=f"Restart {unit} (its argv changed)",
             service=f"{unit}.service",
             restarted=True,
             _if=dropins[unit].did_change,
         )
-    for unit in (m.unit, m.exporter_unit):
+    for unit in m.units:
         systemd.service(name=f"Run {unit}, enabled at boot", service=f"{unit}.service", running=True, enabled=True)
     systemd.service(
         name=f"Reload {m.unit} (config, rules or keys changed)",
@@ -104,3 +140,11 @@ def apply(plan: HostPlan) -> None:
         reloaded=True,
         _if=lambda: any_changed(*inputs)() and not dropins[m.unit].did_change(),  # (a restart reads them too)
     )
+    if m.alertmanager_argv:
+        unit = m.alertmanager_unit
+        systemd.service(
+            name=f"Reload {unit} (its receivers changed)",
+            service=f"{unit}.service",
+            reloaded=True,
+            _if=lambda: any_changed(*alerting)() and not dropins[unit].did_change(),
+        )

@@ -64,6 +64,7 @@ def apply(plan: HostPlan) -> None:
             rules=len(m.rules),
             targets=len(m.targets),
             timeout=plan.health_timeout,
+            alertmanagers=1 if m.alertmanager_port else 0,
         )
     ui = plan.webui
     if ui:

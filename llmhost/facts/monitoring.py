@@ -24,7 +24,8 @@ def _json(output, default: dict) -> dict:
 class PrometheusCheck(FactBase[dict]):
     """
     Waits (up to ``timeout`` seconds) until Prometheus at ``url`` is ready, has loaded ``rules``
-    alert rules and scrapes ``targets`` targets, every one of them up; else the error names each
+    alert rules, sends alerts to ``alertmanagers`` Alertmanagers and scrapes ``targets`` targets,
+    every one of them up; else the error names each
     target down and why (Prometheus's last scrape error: a refused key reads 401).
 
     .. code:: python
@@ -32,8 +33,11 @@ class PrometheusCheck(FactBase[dict]):
         {"ok": True, "targets": 5, "rules": 11}
     """
 
-    def command(self, python: str, tool: str, url: str, rules: int, targets: int, timeout: int) -> str:
+    def command(
+        self, python: str, tool: str, url: str, rules: int, targets: int, timeout: int, alertmanagers: int = 0
+    ) -> str:
         more = ("--check", "--rules", str(rules), "--targets", str(targets), "--timeout", str(timeout))
+        more += ("--alertmanagers", str(alertmanagers))
         return _tool(python, tool, url, *more) + " || true"
 
     @staticmethod

@@ -481,8 +481,11 @@ def prometheus(args) -> int:
                 _http(f"{url}/-/ready", timeout=3)
                 rules = sum(len(g["rules"]) for g in _prom(url, "/api/v1/rules?type=alert")["groups"])
                 active, down = _targets_seen(url)
+                managers = len(_prom(url, "/api/v1/alertmanagers")["activeAlertmanagers"])
                 if rules != args.rules:
                     last = f"{rules} alert rules loaded, {args.rules} planned"
+                elif managers != args.alertmanagers:
+                    last = f"{managers} Alertmanagers active, {args.alertmanagers} planned"
                 elif len(active) != args.targets:
                     last = f"{len(active)} targets active, {args.targets} planned"
                 elif not down:
@@ -1114,6 +1117,7 @@ def main(argv=None) -> int:
     p.add_argument("--timeout", type=int, default=120)
     p.add_argument("--rules", type=int, default=0, help="--check: the alert rules it must have loaded")
     p.add_argument("--targets", type=int, default=0, help="--check: the targets it must scrape")
+    p.add_argument("--alertmanagers", type=int, default=0, help="--check: the Alertmanagers it must send to")
     p.add_argument("--query", action="append", default=[], help="NAME=PROMQL: a value per host/service (repeatable)")
     p.set_defaults(func=prometheus)
     p = sub.add_parser("reachable")

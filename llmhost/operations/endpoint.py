@@ -130,7 +130,9 @@ def ready(
 
 
 @operation()
-def prometheus_ready(url: str, python: str, tool: str, rules: int, targets: int, timeout: int = 120):
+def prometheus_ready(
+    url: str, python: str, tool: str, rules: int, targets: int, timeout: int = 120, alertmanagers: int = 0
+):
     """
     Wait for Prometheus to be ready, with ``rules`` alert rules loaded and every one of its
     ``targets`` scraped and up (each with its key: a target that refuses it is named, with
@@ -140,6 +142,7 @@ def prometheus_ready(url: str, python: str, tool: str, rules: int, targets: int,
     + python, tool: the host's Python and llmhost's host-side tool, which check it
     + rules, targets: how many alert rules and targets the plan gave it
     + timeout: seconds to wait
+    + alertmanagers: how many Alertmanagers it must send its alerts to
 
     Runs at execution only (a passing check is a noop; a failing one fails the operation).
 

@@ -146,9 +146,10 @@ class AlertRule:
 
 @dataclass(frozen=True)
 class MonitoringPlan:
-    """Prometheus and the node exporter on this host, from the distribution's packages under their
-    own systemd units, each unit's ExecStart replaced by a drop-in (llmhost's argv: loopback, its
-    config); the config, the rules and the targets' keys (0640, group ``user``) in /etc/prometheus."""
+    """Prometheus, the node exporter (and Alertmanager, where the data names a receiver) on this
+    host, from the distribution's packages under their own systemd units, each unit's ExecStart
+    replaced by a drop-in (llmhost's argv: loopback, its config); the configs, the rules and the
+    targets' keys (0640, group ``user``) in /etc/prometheus."""
 
     bind: str
     port: int
@@ -158,27 +159,48 @@ class MonitoringPlan:
     rules: tuple[AlertRule, ...]
     argv: tuple[str, ...]  # Prometheus's
     exporter_argv: tuple[str, ...]
+    packages: tuple[str, ...]
     missing: tuple[str, ...]  # of packages, those the host does not have yet
     reasons: tuple[str, ...]
-    packages: tuple[str, ...] = ("prometheus", "prometheus-node-exporter")
+    alertmanager_argv: tuple[str, ...] = ()  # () : no Alertmanager
+    alertmanager_port: int | None = None
+    webhook: str | None = field(default=None, repr=False)  # where Alertmanager posts (may hold a token)
+    email: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # to, from, smarthost[, username, password]
     user: str = "prometheus"  # the packages' account (their units' User=)
     home: str = "/var/lib/prometheus"
     config: str = "/etc/prometheus/llmhost.yml"
     rules_file: str = "/etc/prometheus/llmhost-rules.yml"
     keys_dir: str = "/etc/prometheus/llmhost-keys"
+    alertmanager_config: str = "/etc/prometheus/llmhost-alertmanager.yml"
+    console: str = "/etc/prometheus/consoles/llmhost.html"  # Prometheus's own page of the services
     unit: str = "prometheus"
     exporter_unit: str = "prometheus-node-exporter"
+    alertmanager_unit: str = "prometheus-alertmanager"
 
     @property
     def url(self) -> str:
         return bind_url(self.bind, self.port)
 
+    @property
+    def units(self) -> dict[str, tuple[str, ...]]:
+        """Each unit it runs and the argv its drop-in gives it."""
+        units = {self.unit: self.argv, self.exporter_unit: self.exporter_argv}
+        if self.alertmanager_argv:
+            units[self.alertmanager_unit] = self.alertmanager_argv
+        return units
+
     def dropin(self, unit: str) -> str:
         return f"/etc/systemd/system/{unit}.service.d/llmhost.conf"
 
     @property
+    def smtp_password_file(self) -> str | None:
+        return f"{self.keys_dir}/alertmanager-smtp.password" if dict(self.email).get("password") else None
+
+    @property
     def key_files(self) -> tuple[str, ...]:
-        return tuple(t.credentials for t in self.targets if t.credentials)
+        return tuple(t.credentials for t in self.targets if t.credentials) + tuple(
+            f for f in (self.smtp_password_file,) if f
+        )
 
     def summary(self) -> dict:
         """The JSON shape of `llmhost plan --json` (secrets left out)."""
@@ -189,8 +211,8 @@ class MonitoringPlan:
                 {"job": t.job, "kind": t.kind, "address": t.address, "keyed": bool(t.token)} for t in self.targets
             ],
             "rules": [r.name for r in self.rules],
-            "argv": list(self.argv),
-            "exporter_argv": list(self.exporter_argv),
+            "units": {unit: list(argv) for unit, argv in self.units.items()},
+            "alerts_to": [k for k, on in (("webhook", self.webhook), ("email", self.email)) if on],
             "reasons": list(self.reasons),
         }
 

@@ -242,9 +242,17 @@ def plan_monitoring(
             "runs tmux (systemd is not PID 1); monitor it from a host with systemd (llmhost_monitoring there, "
             "naming this one in its hosts)"
         )
+    taken = [s.name for s in services if s.name in ("prometheus", "node-exporter", "alertmanager")]
+    if taken:
+        index = next(i for i, s in enumerate(settings.services) if s.name == taken[0])
+        raise PlanError(
+            f"llmhost_services[{index}].name: {taken[0]!r} names a row of monitoring's in `llmhost status` on this "
+            "host; rename the service"
+        )
+    packages = ("prometheus", "prometheus-node-exporter", *(("prometheus-alertmanager",) if m.alerting else ()))
     ours = any(o.unit == PROMETHEUS_PACKAGES for o in facts.owned)
-    missing = tuple(p for p in MonitoringPlan.packages if p not in facts.deb_packages)
-    foreign = [p for p in MonitoringPlan.packages if p in facts.deb_packages and not ours]
+    missing = tuple(p for p in packages if p not in facts.deb_packages)
+    foreign = [p for p in packages if p in facts.deb_packages and not ours]
     if foreign:
         raise PlanError(
             f"{KEY}: {foreign[0]} is installed here and llmhost did not install it (its record {owned_record(settings.root)} "
@@ -258,6 +266,20 @@ def plan_monitoring(
         ScrapeTarget(f"{host}/prometheus", "prometheus", f"127.0.0.1:{m.port}", host, "prometheus"),
         ScrapeTarget(f"{host}/node-exporter", "node", f"127.0.0.1:{m.node_exporter_port}", host, "node-exporter"),
     ]
+    alertmanager_argv = ()
+    if m.alerting:
+        local.append(
+            ScrapeTarget(
+                f"{host}/alertmanager", "alertmanager", f"127.0.0.1:{m.alertmanager_port}", host, "alertmanager"
+            )
+        )
+        alertmanager_argv = (
+            "/usr/bin/prometheus-alertmanager",
+            f"--config.file={MonitoringPlan.alertmanager_config}",
+            f"--web.listen-address=127.0.0.1:{m.alertmanager_port}",
+            "--cluster.listen-address=",  # (its default: a gossip port on every interface, for peers it has none of)
+            "--storage.path=/var/lib/prometheus/alertmanager/",
+        )
     models = f"{settings.root}/models"
     mount = facts.disk_mount or models
     rules, rule_reasons = _rules(settings, targets, mount, records)
@@ -279,8 +301,9 @@ def plan_monitoring(
         f"--collector.filesystem.mount-points-exclude={MOUNTS_EXCLUDED}",
         f"--collector.filesystem.fs-types-exclude={FS_TYPES_EXCLUDED}",
     )
+    receivers = [k for k, on in (("a webhook", m.webhook), ("e-mail to " + dict(m.email).get("to", ""), m.email)) if on]
     reasons = [
-        f"monitoring: Prometheus ({', '.join(MonitoringPlan.packages)} from the distribution"
+        f"monitoring: Prometheus ({', '.join(packages)} from the distribution"
         + (f"; to install: {', '.join(missing)}" if missing else "")
         + f") on {m.host}:{m.port}, scraping every {m.scrape_interval}, keeping {m.retention}; its units' ExecStart "
         "replaced by llmhost's drop-ins before the packages are installed (their own default is every interface)",
@@ -290,6 +313,14 @@ def plan_monitoring(
         ),
         *reasons,
         *rule_reasons,
+        (
+            f"monitoring: Alertmanager on 127.0.0.1:{m.alertmanager_port} sends firing and resolved alerts to "
+            + " and ".join(receivers)
+            + " (clustering off)"
+            if m.alerting
+            else "monitoring: no Alertmanager (llmhost_monitoring names no webhook or email): alerts show in "
+            "Prometheus's pages and `llmhost status`"
+        ),
     ]
     return MonitoringPlan(
         bind=m.host,
@@ -300,8 +331,13 @@ def plan_monitoring(
         rules=tuple(rules),
         argv=argv,
         exporter_argv=exporter_argv,
+        packages=packages,
         missing=missing,
         reasons=tuple(reasons),
+        alertmanager_argv=alertmanager_argv,
+        alertmanager_port=m.alertmanager_port if m.alerting else None,
+        webhook=m.webhook,
+        email=m.email,
     )
 
 

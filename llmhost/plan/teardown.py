@@ -33,9 +33,18 @@ def owned(
     that llmhost installed their packages (``recorded``: the host's record, which may say so)."""
     made = [Owned(HF_TOKEN, FILES_ONLY, (hf_token_file,))] if hf_token_file else []
     if monitoring:
-        kept = (monitoring.dropin(monitoring.unit), monitoring.config, monitoring.rules_file, *monitoring.key_files)
+        kept = (
+            monitoring.dropin(monitoring.unit),
+            monitoring.config,
+            monitoring.rules_file,
+            monitoring.console,
+            *monitoring.key_files,
+        )
         made.append(Owned(monitoring.unit, "systemd", kept))
         made.append(Owned(monitoring.exporter_unit, "systemd", (monitoring.dropin(monitoring.exporter_unit),)))
+        if monitoring.alertmanager_argv:
+            unit = monitoring.alertmanager_unit
+            made.append(Owned(unit, "systemd", (monitoring.dropin(unit), monitoring.alertmanager_config)))
     if monitoring or any(o.unit == PROMETHEUS_PACKAGES for o in recorded):
         made.append(Owned(PROMETHEUS_PACKAGES, FILES_ONLY, ()))
     if gateway:

@@ -191,7 +191,7 @@ def load(data: Mapping[str, Any], base: Path | None = None, estimate_weights: bo
     if monitoring:
         taken = {s.port: f"llmhost_services[{i}]" for i, s in enumerate(services)}
         taken.update({f.port: k for k, f in (("llmhost_gateway", gateway), ("llmhost_webui", webui)) if f})
-        for sub in ("port", "node_exporter_port"):
+        for sub in monitoring.ports:
             if getattr(monitoring, sub) in taken:
                 raise DataError(
                     f"llmhost_monitoring.{sub}",

@@ -4,12 +4,23 @@ key (MonitoringWish)."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from llmhost.contract import keys_of
-from llmhost.settings.frontends import _hosts, _with_defaults
-from llmhost.settings.values import DataError, _bind, _describe, _int, _opt_fraction, loopback
+from llmhost.settings.frontends import _EMAIL, _hosts, _with_defaults
+from llmhost.settings.values import (
+    _HOSTNAME,
+    DataError,
+    _bind,
+    _describe,
+    _int,
+    _opt_fraction,
+    _opt_str,
+    loopback,
+)
+
+EMAIL_KEYS = ("to", "from", "smarthost", "username", "password")
 
 # the keys of llmhost_monitoring and their defaults, as group_data/all.py documents them
 MONITORING_DEFAULTS = keys_of("llmhost_monitoring")
@@ -43,6 +54,19 @@ class MonitoringWish:
     gpu_memory_usage: float
     gpu_temperature: int
     disk_free: float
+    alertmanager_port: int
+    webhook: str | None = field(default=None, repr=False)  # may hold a token
+    email: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # to, from, smarthost[, username, password]
+
+    @property
+    def ports(self) -> tuple[str, ...]:
+        """Its keys of the ports it listens on (Alertmanager's only when it runs)."""
+        return ("port", "node_exporter_port", *(("alertmanager_port",) if self.alerting else ()))
+
+    @property
+    def alerting(self) -> bool:
+        """Alertmanager is planned: the data names a receiver."""
+        return bool(self.webhook or self.email)
 
 
 def _duration(key: str, value: Any, lo: int, hi: int) -> str:
@@ -58,6 +82,42 @@ def _fraction(key: str, value: Any) -> float:
     if fraction is None:
         raise DataError(key, f"expected a number 0.05..0.99, got {_describe(value)}")
     return fraction
+
+
+def _webhook(key: str, value: Any) -> str | None:
+    text = _opt_str(key, value)
+    if text is not None and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", text):
+        raise DataError(key, f"expected an http(s):// URL that takes Alertmanager's JSON, got {text!r}")
+    return text
+
+
+def _email(key: str, value: Any) -> tuple[tuple[str, str], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        raise DataError(key, f"expected a dict of {', '.join(EMAIL_KEYS)} (or null), got {_describe(value)}")
+    unknown = sorted(set(value) - set(EMAIL_KEYS))
+    if unknown:
+        raise DataError(f"{key}.{unknown[0]}", f"unknown e-mail key (known: {', '.join(EMAIL_KEYS)})")
+    out = []
+    for name in EMAIL_KEYS:
+        text = _opt_str(f"{key}.{name}", value.get(name))
+        if text is None:
+            if name in ("to", "from", "smarthost"):
+                raise DataError(f"{key}.{name}", "required (where Alertmanager sends the alerts)")
+            continue
+        if name in ("to", "from") and not _EMAIL.fullmatch(text):
+            raise DataError(f"{key}.{name}", f"expected an e-mail address, got {text!r}")
+        if name == "smarthost":
+            server, _, port = text.rpartition(":")
+            if not (_HOSTNAME.fullmatch(server) and port.isdigit() and 0 < int(port) < 65536):
+                raise DataError(
+                    f"{key}.{name}", f"expected host:port of an SMTP server (smtp.example.com:587), got {text!r}"
+                )
+        if name in ("username", "password") and any(c.isspace() for c in text):
+            raise DataError(f"{key}.{name}", "expected no spaces or line breaks")
+        out.append((name, text))
+    return tuple(out)
 
 
 def _monitoring(key: str, value: Any) -> MonitoringWish | None:
@@ -79,6 +139,9 @@ def _monitoring(key: str, value: Any) -> MonitoringWish | None:
     exporter = _int(f"{key}.node_exporter_port", value["node_exporter_port"], 1, 65535)
     if exporter == port:
         raise DataError(f"{key}.node_exporter_port", f"{exporter} is Prometheus's own port ({key}.port)")
+    alertmanager = _int(f"{key}.alertmanager_port", value["alertmanager_port"], 1, 65535)
+    if alertmanager in (port, exporter) and (value["webhook"] or value["email"]):
+        raise DataError(f"{key}.alertmanager_port", f"{alertmanager} is already one of llmhost_monitoring's ports")
     scrape = _duration(f"{key}.scrape_interval", value["scrape_interval"], 1, 3600)
     return MonitoringWish(
         host=host,
@@ -95,4 +158,7 @@ def _monitoring(key: str, value: Any) -> MonitoringWish | None:
         gpu_memory_usage=_fraction(f"{key}.gpu_memory_usage", value["gpu_memory_usage"]),
         gpu_temperature=_int(f"{key}.gpu_temperature", value["gpu_temperature"], 40, 120),
         disk_free=_fraction(f"{key}.disk_free", value["disk_free"]),
+        alertmanager_port=alertmanager,
+        webhook=_webhook(f"{key}.webhook", value["webhook"]),
+        email=_email(f"{key}.email", value["email"]),
     )

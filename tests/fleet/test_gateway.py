@@ -20,6 +20,7 @@ import json
 import os
 import pprint
 import re
+import shlex
 import shutil
 import subprocess
 import time
@@ -36,7 +37,17 @@ SECRETS = harness.STATE / "gateway-secrets"
 GATEWAY = {"aliases": {"gpt-4": MODEL, "gpt-3.5-turbo": MODEL}, "cooldown_time": 5}
 # Prometheus on host a, watching both hosts (b's service with its key, across the bridge); short
 # windows so the down alert fires within the test's wait
-MONITORING = {"scrape_interval": "5s", "down_for": "15s"}
+MONITORING = {"scrape_interval": "5s", "down_for": "15s", "webhook": "http://127.0.0.1:5001/llmhost"}
+# what the webhook above gets, on host a: each POST's body, a line each
+RECEIVER = (
+    "import http.server\n"
+    "class H(http.server.BaseHTTPRequestHandler):\n"
+    "    def do_POST(self):\n"
+    "        body = self.rfile.read(int(self.headers['Content-Length']))\n"
+    "        open('/tmp/alerts.jsonl', 'ab').write(body.replace(b'\\n', b' ') + b'\\n')\n"
+    "        self.send_response(200); self.end_headers()\n"
+    "http.server.HTTPServer(('127.0.0.1', 5001), H).serve_forever()\n"
+)
 PROMETHEUS = "http://127.0.0.1:9090"
 BASE = {
     "llmhost_wheelhouse": "build/wheelhouse",
@@ -237,6 +248,7 @@ def test_prometheus_scrapes_both_hosts_with_their_keys_and_listens_on_loopback(p
     assert jobs == {
         f"{a.ip}/prometheus": "up",
         f"{a.ip}/node-exporter": "up",
+        f"{a.ip}/alertmanager": "up",
         f"{a.ip}/tiny": "up",
         f"{b.ip}/tiny": "up",
         f"{a.ip}/gateway": "up",
@@ -250,8 +262,14 @@ def test_prometheus_scrapes_both_hosts_with_their_keys_and_listens_on_loopback(p
     assert "credentials_file" in config and not any(k in config for k in ("key-of-a", "key-of-b", key(a)))
     assert not any(k in a.sh("ps -eo args") for k in ("key-of-a", "key-of-b", key(a)))
     # Prometheus and the node exporter answer on loopback alone (their packages' default: every interface)
-    listening = a.sh("ss -Hltn '( sport = :9090 or sport = :9100 )'")
-    assert sorted(line.split()[3] for line in listening.splitlines()) == ["127.0.0.1:9090", "127.0.0.1:9100"]
+    # (Alertmanager's too, and its cluster port not at all)
+    listening = a.sh("ss -Hltn '( sport = :9090 or sport = :9100 or sport = :9093 or sport = :9094 )'")
+    assert sorted(line.split()[3] for line in listening.splitlines()) == [
+        "127.0.0.1:9090",
+        "127.0.0.1:9093",
+        "127.0.0.1:9100",
+    ]
+    assert a.sh("stat -c '%a %G' /etc/prometheus/llmhost-alertmanager.yml").strip() == "640 prometheus"
 
 
 def test_load_shows_in_prometheus_and_in_status_and_a_stopped_engine_fires_the_down_alert(pair):
@@ -291,6 +309,7 @@ def test_load_shows_in_prometheus_and_in_status_and_a_stopped_engine_fires_the_d
         check=False,
     ).stdout
     assert "LOAD (1m)" in table and "tok/s" in table, table
+    a.sh(f"rm -f /tmp/alerts.jsonl; nohup python3 -c {shlex.quote(RECEIVER)} >/dev/null 2>&1 &")
     b.sh("systemctl stop llmhost-tiny")
     try:
         stopped, fired = time.monotonic(), []
@@ -301,6 +320,19 @@ def test_load_shows_in_prometheus_and_in_status_and_a_stopped_engine_fires_the_d
         record_timing("fleet monitoring: LlmhostServiceDown firing after the engine stopped", waited)
         assert fired, f"no LlmhostServiceDown for {b.ip}/tiny {waited:.0f} s after it stopped"
         assert waited < 60  # down_for 15s, a scrape and an evaluation every 5s
+        # and Alertmanager sends it to the data's webhook (its group_wait: 10 s)
+        sent = []
+        while not sent and time.monotonic() - stopped < 120:
+            time.sleep(2)
+            lines = a.sh("cat /tmp/alerts.jsonl 2>/dev/null || true").splitlines()
+            sent = [
+                alert
+                for line in lines
+                for alert in json.loads(line)["alerts"]
+                if alert["labels"]["alertname"] == "LlmhostServiceDown" and alert["labels"].get("host") == b.ip
+            ]
+        record_timing("fleet monitoring: the webhook got LlmhostServiceDown", time.monotonic() - stopped)
+        assert sent and sent[0]["status"] == "firing", lines
     finally:
         b.sh("systemctl start llmhost-tiny")
 
@@ -554,7 +586,13 @@ def test_a_gateway_and_a_web_ui_removed_from_the_data_are_torn_down(hosts, webui
     a, _ = hosts
     engine_a = pid(a, "llmhost-tiny")
     serve(inventory(hosts, None, BOTH, monitoring=None), "gateway, web UI and monitoring removed from the data")
-    for unit in ("llmhost-gateway", "llmhost-webui", "prometheus", "prometheus-node-exporter"):
+    for unit in (
+        "llmhost-gateway",
+        "llmhost-webui",
+        "prometheus",
+        "prometheus-node-exporter",
+        "prometheus-alertmanager",
+    ):
         assert a.sh(f"systemctl is-active {unit}", check=False).strip() != "active"
     assert (
         a.sh(

@@ -189,6 +189,23 @@ CATALOGUE = [
         "llmhost_monitoring.port",
     ),
     ({"llmhost_bench_results": 7}, "llmhost_bench_results"),
+    ({"llmhost_monitoring": {"webhook": "ftp://hooks.example.com"}}, "llmhost_monitoring.webhook"),
+    ({"llmhost_monitoring": {"webhook": "https://hooks.example.com/a b"}}, "llmhost_monitoring.webhook"),
+    ({"llmhost_monitoring": {"email": "ops@example.com"}}, "llmhost_monitoring.email"),
+    ({"llmhost_monitoring": {"email": {"to": "ops@example.com"}}}, "llmhost_monitoring.email.from"),
+    (
+        {"llmhost_monitoring": {"email": {"to": "ops", "from": "l@example.com", "smarthost": "smtp.example.com:25"}}},
+        "llmhost_monitoring.email.to",
+    ),
+    (
+        {"llmhost_monitoring": {"email": {"to": "o@example.com", "from": "l@example.com", "smarthost": "smtp:x"}}},
+        "llmhost_monitoring.email.smarthost",
+    ),
+    ({"llmhost_monitoring": {"email": {"cc": "x"}}}, "llmhost_monitoring.email.cc"),
+    (
+        {"llmhost_monitoring": {"webhook": "https://h.example.com", "alertmanager_port": 9090}},
+        "llmhost_monitoring.alertmanager_port",
+    ),
     ({"llmhost_gateway": "yes"}, "llmhost_gateway"),
     ({"llmhost_gateway": {"prot": 4000}}, "llmhost_gateway.prot"),
     ({"llmhost_gateway": {"port": 0}}, "llmhost_gateway.port"),

@@ -28,7 +28,14 @@ from llmhost.facts.monitoring import PrometheusCheck, PrometheusLoad
 from llmhost.operations import endpoint
 from llmhost.plan import LOAD_QUERIES, Backend, GatewayInputs, Owned, PlanError, plan_host
 from llmhost.plan.teardown import PROMETHEUS_PACKAGES
-from llmhost.render import credentials_text, monitoring_dropin_vars, prometheus_config, prometheus_rules
+from llmhost.render import (
+    alertmanager_config,
+    credentials_text,
+    monitoring_dropin_vars,
+    prometheus_config,
+    prometheus_console,
+    prometheus_rules,
+)
 from llmhost.resources import hostside_tool
 from llmhost.settings import load
 from tests.helpers import REPO, prometheus_tool, record_timing
@@ -42,10 +49,11 @@ def backend(host, name="tiny", engine="auto", bind="0.0.0.0", port=8000, api_key
     return Backend(host, local, host, index, name, engine, bind, port, name, api_key)
 
 
-def plan(tiny, monitoring=None, others=(), gateways=(), facts=SYSTEMD, records=(), **data):
+def plan(tiny, monitoring=None, others=(), gateways=(), facts=SYSTEMD, records=(), data_services=None, **data):
     settings = load(
         {
-            "llmhost_services": [{"name": "tiny", "model": tiny, "engine": "vllm-cpu", "api_key": "k-a"}],
+            "llmhost_services": data_services
+            or [{"name": "tiny", "model": tiny, "engine": "vllm-cpu", "api_key": "k-a"}],
             "llmhost_monitoring": monitoring or {},
             **data,
         }
@@ -147,6 +155,51 @@ def test_packages_it_installed_are_taken_up_again_and_kept_in_its_record(tiny):
     assert all(t.stop for t in gone.teardown)
     assert "/etc/prometheus/llmhost-keys/mon_tiny.key" in [f for t in gone.teardown for f in t.files]
     assert PROMETHEUS_PACKAGES in {o.unit for o in gone.owned}
+
+
+def test_a_receiver_in_the_data_adds_alertmanager_on_loopback_its_secrets_in_files(tiny, tmp_path):
+    email = {"to": "ops@example.com", "from": "llmhost@example.com", "smarthost": "smtp.example.com:587"}
+    email |= {"username": "llmhost", "password": "smtp-secret"}
+    hook = "https://hooks.example.com/llmhost?token=hook-secret"
+    m = plan(tiny, {"webhook": hook, "email": email}).monitoring
+    assert m.packages[-1] == "prometheus-alertmanager" and m.alertmanager_port == 9093
+    assert m.units["prometheus-alertmanager"][1:] == (
+        "--config.file=/etc/prometheus/llmhost-alertmanager.yml",
+        "--web.listen-address=127.0.0.1:9093",
+        "--cluster.listen-address=",
+        "--storage.path=/var/lib/prometheus/alertmanager/",
+    )
+    assert ("mon/alertmanager", "127.0.0.1:9093") in [(t.job, t.address) for t in m.targets]
+    assert yaml.safe_load(prometheus_config(m))["alerting"]["alertmanagers"][0]["static_configs"][0] == {
+        "targets": ["127.0.0.1:9093"]
+    }
+    config = alertmanager_config(m)
+    assert (
+        "smtp-secret" not in config
+        and "auth_password_file: /etc/prometheus/llmhost-keys/alertmanager-smtp.password" in config
+    )
+    assert "hook-secret" not in json.dumps(m.summary()) and "smtp-secret" not in repr(m)
+    # Debian 12's amtool reads it back (the password file where the test can write it)
+    (tmp_path / "pw").write_text("smtp-secret\n")
+    (tmp_path / "am.yml").write_text(config.replace(m.smtp_password_file, str(tmp_path / "pw")))
+    out = subprocess.run(
+        [str(prometheus_tool("amtool", "prometheus-alertmanager")), "check-config", str(tmp_path / "am.yml")],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert out.returncode == 0 and "SUCCESS" in out.stdout and "1 receivers" in out.stdout, out.stdout + out.stderr
+    owned = {o.unit: o.files for o in plan(tiny, {"webhook": hook, "email": email}).owned}
+    assert owned["prometheus-alertmanager"] == (
+        "/etc/systemd/system/prometheus-alertmanager.service.d/llmhost.conf",
+        "/etc/prometheus/llmhost-alertmanager.yml",
+    )
+    assert m.smtp_password_file in owned["prometheus"]
+    # no receiver: no Alertmanager, and the plan says where the alerts show
+    assert not plan(tiny).monitoring.alertmanager_argv
+    with pytest.raises(PlanError, match=r"llmhost_services\[0\].name: 'prometheus' names a row of monitoring's"):
+        plan(tiny, data_services=[{"name": "prometheus", "model": tiny, "api_key": "k"}])
 
 
 def test_the_ttft_threshold_comes_from_the_data_or_the_services_benchmark_record(tiny, tmp_path):
@@ -409,7 +462,10 @@ def prometheus_here(tmp_path_factory, tiny):
         Path(t.credentials).write_text(credentials_text(t))
     (where / "rules.yml").write_text(prometheus_rules(m))
     (where / "prometheus.yml").write_text(prometheus_config(m))
+    (where / "consoles").mkdir()
+    (where / "consoles" / "llmhost.html").write_text(prometheus_console())
     argv = [a for a in m.argv if not a.startswith(("--config.file", "--storage.tsdb.path", "--web.console"))]
+    argv.append(f"--web.console.templates={where / 'consoles'}")
     process = subprocess.Popen(
         [
             str(prometheus_tool("prometheus")),
@@ -489,3 +545,11 @@ def test_the_live_load_is_read_by_host_and_service(prometheus_here, here):
     assert out["alerts"] == [] or all(a.startswith("Llmhost") for a in out["alerts"])
     # and `llmhost status` writes it in its LOAD column
     assert report.load_text(load).startswith(f"{gauges['num_requests_running']:g} running, ")
+    # and Prometheus's own page shows it, with the same queries
+    with urllib.request.urlopen(f"{m.url}/consoles/llmhost.html", timeout=10) as answer:
+        page = answer.read().decode()
+    row = re.search(r"<tr><td>mon/tiny</td><td>vllm</td><td>1</td>(.*?)</tr>", page)
+    assert row, page
+    cells = re.findall(r"<td>([^<]*)</td>", row[1])
+    assert cells[0] == f"{gauges['num_requests_running']:.4g}" and cells[3] == f"{gauges['kv_cache_usage_perc']:.4g}", cells
+    assert "<li>none</li>" in page or "Llmhost" in page
