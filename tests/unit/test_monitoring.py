@@ -551,5 +551,6 @@ def test_the_live_load_is_read_by_host_and_service(prometheus_here, here):
     row = re.search(r"<tr><td>mon/tiny</td><td>vllm</td><td>1</td>(.*?)</tr>", page)
     assert row, page
     cells = re.findall(r"<td>([^<]*)</td>", row[1])
-    assert cells[0] == f"{gauges['num_requests_running']:.4g}" and cells[3] == f"{gauges['kv_cache_usage_perc']:.4g}", cells
+    running, kv = f"{gauges['num_requests_running']:.4g}", f"{gauges['kv_cache_usage_perc']:.4g}"
+    assert cells[0] == running and cells[3] == kv, cells
     assert "<li>none</li>" in page or "Llmhost" in page
