@@ -74,6 +74,8 @@ if plan.monitoring:  # Prometheus and its exporter: a row each; the load of ever
     ]
     if m.alertmanager_port:
         rows.append(("alertmanager", m.alertmanager_unit, m.alertmanager_port, "/-/healthy"))
+    if m.grafana_port:
+        rows.append(("grafana", m.grafana_unit, m.grafana_port, "/api/health"))
     for name, unit, port, health in rows:
         live = host.get_fact(
             EngineState,

@@ -315,6 +315,14 @@ __llmhost_monitoring_keys__ = {
     # ("username" and "password" optional; the password in a 0640 file).
     "email": None,
     "alertmanager_port": 9093,
+    # Grafana on this host (Grafana Labs' APT repository, or its mirror: llmhost_mirror's
+    # "grafana"; its signing key checked by fingerprint), on 127.0.0.1:grafana_port, with
+    # Prometheus as its data source and llmhost's dashboards (vLLM, llama.cpp, the gateway,
+    # the host) provisioned as files. Its admin password: generated once on the controller
+    # into llmhost_secrets_dir/<host>/grafana-admin-password (0600), set at Grafana's first
+    # start. Not run on llmhost's own test machines (no route to Grafana's repository).
+    "grafana": False,
+    "grafana_port": 3000,
 }
 
 # Where `llmhost bench` keeps its records on the controller (<results>/<host>/<service>/<stamp>.json,
@@ -383,13 +391,15 @@ llmhost_health_timeout = 600
 #   tuna   Tsinghua's mirrors for apt (Debian, Ubuntu; security updates stay on the distribution's
 #          own host), pip and conda (conda-forge, the Miniforge installer); hf-mirror.com for
 #          Hugging Face; NJU's copy of PyTorch's wheel indexes and Aliyun's of NVIDIA's CUDA
-#          repository (TUNA mirrors neither). docs/mirrors.md: every download, its mirror and the
+#          repository (TUNA mirrors neither); TUNA's copy of Grafana's APT repository.
+#          docs/mirrors.md: every download, its mirror and the
 #          evidence, or that none exists.
 #   {...}  your own: any of debian, ubuntu (apt base URLs), pip (an index URL), hf (an HF endpoint),
 #          modelscope (a ModelScope endpoint), conda (the host serving conda-forge, as
 #          https://mirrors.tuna.tsinghua.edu.cn/anaconda/cloud), torch (a copy of
 #          https://download.pytorch.org/whl: <torch>/cpu is an index), cuda (a copy of
-#          https://developer.download.nvidia.com/compute/cuda/repos); a target left out keeps its default.
+#          https://developer.download.nvidia.com/compute/cuda/repos), grafana (a copy of
+#          https://apt.grafana.com, for llmhost_monitoring.grafana); a target left out keeps its default.
 # llmhost_pip_index_url, llmhost_torch_index_url, llmhost_cuda_repo_url, llmhost_hf_endpoint and
 # llmhost_modelscope_endpoint, when set, win over the mirror. The apt sources file is backed up once (<file>.llmhost-orig) before it is rewritten.
 # Example: llmhost_mirror = {"ubuntu": "https://mirrors.example.com/ubuntu", "pip": "https://mirrors.example.com/pypi/simple"}

@@ -52,7 +52,8 @@ PYPI_SIMPLE = "https://pypi.org/simple/"  # pip's default index (no llmhost_pip_
 # copy of download.pytorch.org/whl (a PEP 503 index per variant, synced by ustcmirror-images'
 # pytorch job) and Aliyun's of developer.download.nvidia.com/compute/cuda/repos.
 PYTORCH_WHEELS = "https://download.pytorch.org/whl"  # what a "torch" mirror stands in for
-MIRROR_TARGETS = ("debian", "ubuntu", "pip", "hf", "modelscope", "conda", "torch", "cuda")
+GRAFANA_APT = "https://apt.grafana.com"  # Grafana Labs' APT repository (what a "grafana" mirror stands in for)
+MIRROR_TARGETS = ("debian", "ubuntu", "pip", "hf", "modelscope", "conda", "torch", "cuda", "grafana")
 TUNA = {
     "debian": "https://mirrors.tuna.tsinghua.edu.cn/debian",
     "ubuntu": "https://mirrors.tuna.tsinghua.edu.cn/ubuntu",
@@ -62,6 +63,7 @@ TUNA = {
     "conda": CONDA_FORGE_MIRRORS["tuna"],
     "torch": "https://mirrors.nju.edu.cn/pytorch/whl",
     "cuda": "https://mirrors.aliyun.com/nvidia-cuda",
+    "grafana": "https://mirrors.tuna.tsinghua.edu.cn/grafana/apt",
 }
 
 

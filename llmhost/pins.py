@@ -40,3 +40,10 @@ def ollama_sha256(version: str, arch: str) -> str | None:
     """llmhost's pin of Ollama ``version``'s archive for a host of ``arch`` (x86_64: its
     ollama-linux-amd64.tar.zst); None: none."""
     return OLLAMA_SHA256.get((version, arch))
+
+
+# Grafana Labs' APT signing key (its gpg.key, at apt.grafana.com and TUNA's mirror of it), checked
+# by its fingerprint before apt trusts it: the value Grafana's install docs publish, as Puppet
+# manifests (apt::source key id), provisioning scripts that refuse another key, and a mirror's
+# README all give it (2026-12-08: ten sources agree, found with the library's code search).
+GRAFANA_KEY_FINGERPRINT = "B53AE77BADB630A683046005963FA27710458545"

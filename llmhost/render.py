@@ -309,3 +309,57 @@ def prometheus_console(queries: tuple[tuple[str, str], ...] = LOAD_QUERIES) -> s
         "<li>{{ .Labels.alertname }} {{ .Labels.host }}/{{ .Labels.service }}</li>{{ else }}<li>none</li>{{ end }}</ul>\n"
         "</body></html>\n"
     )
+
+
+def grafana_dropin_vars(monitoring: MonitoringPlan) -> dict:
+    return {
+        "unit": monitoring.grafana_unit,
+        "environment": [_systemd_quote(f"{k}={v}") for k, v in monitoring.grafana_env],
+    }
+
+
+def grafana_sources(monitoring: MonitoringPlan) -> str:
+    """The APT source of Grafana's repository, trusted only with its keyring."""
+    return (
+        "# Grafana's APT repository (llmhost_monitoring.grafana); overwritten on the next run.\n"
+        f"deb [signed-by={monitoring.grafana_keyring}] {monitoring.grafana_repo} stable main\n"
+    )
+
+
+def grafana_provisioning(monitoring: MonitoringPlan) -> tuple[str, str]:
+    """Grafana's provisioning files: Prometheus as its data source (the dashboards' uid), and the
+    directory of llmhost's dashboards (read-only in its UI; rescanned every 30 s)."""
+    import yaml
+
+    from llmhost.dashboards import DATASOURCE
+
+    header = "# llmhost_monitoring; overwritten on the next run.\n"
+    source = {
+        "apiVersion": 1,
+        "datasources": [
+            {
+                "name": "Prometheus (llmhost)",
+                "uid": DATASOURCE["uid"],
+                "type": DATASOURCE["type"],
+                "access": "proxy",
+                "url": monitoring.url,
+                "isDefault": True,
+                "editable": False,
+            }
+        ],
+    }
+    provider = {
+        "apiVersion": 1,
+        "providers": [
+            {
+                "name": "llmhost",
+                "folder": "llmhost",
+                "type": "file",
+                "disableDeletion": True,
+                "allowUiUpdates": False,
+                "updateIntervalSeconds": 30,
+                "options": {"path": monitoring.dashboards_dir},
+            }
+        ],
+    }
+    return header + yaml.safe_dump(source, sort_keys=False), header + yaml.safe_dump(provider, sort_keys=False)

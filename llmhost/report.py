@@ -199,6 +199,13 @@ def endpoints(address: str, plan: HostPlan, secret_files: dict[str, str]) -> dic
             "admin": w.admin_email,
             "password": f"on the controller: {where}" if where else "from the data (llmhost_webui.admin_password)",
         }
+    if plan.monitoring:
+        m = plan.monitoring
+        out["monitoring"] = {"prometheus": f"{m.url}/consoles/llmhost.html"}
+        if m.grafana_port:
+            where = secret_files.get("grafana-admin-password")
+            out["monitoring"]["grafana"] = f"http://127.0.0.1:{m.grafana_port}"
+            out["monitoring"]["password"] = f"admin, password on the controller: {where}"
     return out
 
 
@@ -213,5 +220,10 @@ def endpoints_text(hosts: dict) -> str:
         if "webui" in e:
             w = e["webui"]
             rows.append((host, "web page", w["url"], "-", f"{w['admin']}, password {w['password']}"))
+        if "monitoring" in e:
+            m = e["monitoring"]
+            rows.append((host, "Prometheus (loopback: ssh -L)", m["prometheus"], "-", "none"))
+            if "grafana" in m:
+                rows.append((host, "Grafana (loopback: ssh -L)", m["grafana"], "-", m["password"]))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)

@@ -24,6 +24,8 @@ def secret_files(settings: Settings, host_name: str) -> dict[str, str]:
         files["gateway-master-key"] = str(_path(settings, host_name, "gateway-master-key"))
     if settings.webui and not settings.webui.admin_password:
         files["webui-admin-password"] = str(_path(settings, host_name, "webui-admin-password"))
+    if settings.monitoring and settings.monitoring.grafana:
+        files["grafana-admin-password"] = str(_path(settings, host_name, "grafana-admin-password"))
     return files
 
 
@@ -88,3 +90,20 @@ def webui_secrets(settings: Settings, host_name: str, write: bool = True) -> tup
         write,
     )
     return password, secret
+
+
+GRAFANA_PASSWORD = re.compile(r"[A-Za-z0-9_-]{24,}")
+
+
+def grafana_password(settings: Settings, host_name: str, write: bool = True) -> str:
+    """Grafana's admin password, generated once on the controller
+    (llmhost_secrets_dir/<host>/grafana-admin-password, 0600): the same on every run and rebuild."""
+    return controller_secret(
+        settings,
+        host_name,
+        "grafana-admin-password",
+        lambda: secrets.token_urlsafe(24),
+        GRAFANA_PASSWORD,
+        "a Grafana admin password (24+ letters, digits, - or _)",
+        write,
+    )

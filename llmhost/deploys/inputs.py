@@ -11,7 +11,7 @@ import weakref
 
 from llmhost import hubmeta, report
 from llmhost.benchmarks import slowest_first_token
-from llmhost.deploys.controller_secrets import master_key, secret_files, webui_secrets
+from llmhost.deploys.controller_secrets import grafana_password, master_key, secret_files, webui_secrets
 from llmhost.facts import host_facts
 from llmhost.facts.pip import SourcesUnreachable
 from llmhost.inventory import unread_group_data
@@ -150,6 +150,9 @@ def gateway_inputs(host, settings: Settings, write_secrets: bool = True) -> Gate
         secret,
         gateways=tuple(gateways),
         first_tokens=first_tokens,
+        grafana_password=grafana_password(settings, host.name, write_secrets)
+        if settings.monitoring and settings.monitoring.grafana
+        else "",
     )
 
 

@@ -13,11 +13,16 @@ from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
+from llmhost.dashboards import dashboard_json
 from llmhost.operations import files as llmfiles
+from llmhost.operations import signing
 from llmhost.plan import HostPlan
 from llmhost.render import (
     alertmanager_config,
     credentials_text,
+    grafana_dropin_vars,
+    grafana_provisioning,
+    grafana_sources,
     monitoring_dropin_vars,
     prometheus_config,
     prometheus_console,
@@ -148,3 +153,72 @@ def apply(plan: HostPlan) -> None:
             reloaded=True,
             _if=lambda: any_changed(*alerting)() and not dropins[unit].did_change(),
         )
+    if m.grafana_port:
+        _grafana(m)
+
+
+def _grafana(m) -> None:
+    """Grafana from its APT repository (its key checked by fingerprint first), installed (its package
+    starts nothing), then its settings (the drop-in), admin password, data source and dashboards
+    before its first start; restarted when a setting, the password or the data source changed
+    (it reads the dashboards' directory again by itself)."""
+    key = signing.key(
+        name=f"Grafana's signing key ({m.grafana_key_fingerprint})",
+        url=f"{m.grafana_repo}/gpg.key",
+        fingerprint=m.grafana_key_fingerprint,
+        keyring=m.grafana_keyring,
+    )
+    source = llmfiles.content(
+        name=f"Grafana's APT source ({m.grafana_repo})",
+        src=io.StringIO(grafana_sources(m)),
+        dest=m.grafana_sources,
+        mode="644",
+    )
+    apt.update(name="Refresh apt package lists (Grafana's repository)", _if=any_changed(key, source))
+    if m.grafana_missing:
+        apt.packages(name="Install grafana", packages=["grafana"], no_recommends=True)
+    datasource, provider = grafana_provisioning(m)
+    inputs = [
+        files.put(
+            name=f"Grafana's admin password ({m.grafana_password_file})",
+            src=io.StringIO(m.grafana_password + "\n"),
+            dest=m.grafana_password_file,
+            user="root",
+            group="grafana",
+            mode="640",
+        ),
+        llmfiles.content(
+            name="Grafana's data source (Prometheus)",
+            src=io.StringIO(datasource),
+            dest=m.grafana_datasource,
+            mode="644",
+        ),
+        llmfiles.content(
+            name="Grafana's dashboard provider", src=io.StringIO(provider), dest=m.grafana_provider, mode="644"
+        ),
+    ]
+    files.directory(name="Directory of llmhost's dashboards", path=m.dashboards_dir, mode="755")
+    for kind in m.dashboards:
+        llmfiles.content(
+            name=f"Dashboard llmhost-{kind}",
+            src=io.StringIO(dashboard_json(kind)),
+            dest=f"{m.dashboards_dir}/{kind}.json",
+            mode="644",
+        )
+    unit = m.grafana_unit
+    files.directory(name=f"Drop-in directory of {unit}", path=posixpath.dirname(m.dropin(unit)), mode="755")
+    dropin = llmfiles.rendered(
+        name=f"Drop-in of {unit} (its settings)",
+        src=template("grafana-override.conf.j2"),
+        dest=m.dropin(unit),
+        mode="644",
+        **grafana_dropin_vars(m),
+    )
+    systemd.daemon_reload(name=f"Reload systemd units ({unit}'s drop-in)", _if=dropin.did_change)
+    systemd.service(
+        name=f"Restart {unit} (its settings, password or data source changed)",
+        service=f"{unit}.service",
+        restarted=True,
+        _if=any_changed(dropin, *inputs),
+    )
+    systemd.service(name=f"Run {unit}, enabled at boot", service=f"{unit}.service", running=True, enabled=True)

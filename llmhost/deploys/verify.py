@@ -65,6 +65,7 @@ def apply(plan: HostPlan) -> None:
             targets=len(m.targets),
             timeout=plan.health_timeout,
             alertmanagers=1 if m.alertmanager_port else 0,
+            grafana=f"http://127.0.0.1:{m.grafana_port}" if m.grafana_port else None,
         )
     ui = plan.webui
     if ui:

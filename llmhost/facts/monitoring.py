@@ -25,7 +25,7 @@ class PrometheusCheck(FactBase[dict]):
     """
     Waits (up to ``timeout`` seconds) until Prometheus at ``url`` is ready, has loaded ``rules``
     alert rules, sends alerts to ``alertmanagers`` Alertmanagers and scrapes ``targets`` targets,
-    every one of them up; else the error names each
+    every one of them up, and (``grafana``) Grafana's /api/health answers 200; else the error names each
     target down and why (Prometheus's last scrape error: a refused key reads 401).
 
     .. code:: python
@@ -34,10 +34,18 @@ class PrometheusCheck(FactBase[dict]):
     """
 
     def command(
-        self, python: str, tool: str, url: str, rules: int, targets: int, timeout: int, alertmanagers: int = 0
+        self,
+        python: str,
+        tool: str,
+        url: str,
+        rules: int,
+        targets: int,
+        timeout: int,
+        alertmanagers: int = 0,
+        grafana: str | None = None,
     ) -> str:
         more = ("--check", "--rules", str(rules), "--targets", str(targets), "--timeout", str(timeout))
-        more += ("--alertmanagers", str(alertmanagers))
+        more += ("--alertmanagers", str(alertmanagers), *(("--grafana", grafana) if grafana else ()))
         return _tool(python, tool, url, *more) + " || true"
 
     @staticmethod
@@ -69,3 +77,27 @@ class PrometheusLoad(FactBase[dict]):
 
     def process(self, output) -> dict:
         return _json(output, self.default())
+
+
+class KeyringFingerprints(FactBase[list[str]]):
+    """
+    The fingerprints of the primary keys in an OpenPGP keyring file (armored or not), as gpg reads
+    them (none: no file, not a keyring, or no gpg).
+
+    .. code:: python
+
+        ["B53AE77BADB630A683046005963FA27710458545"]
+    """
+
+    def command(self, path: str) -> str:
+        return (
+            f"gpg --show-keys --with-colons {shlex.quote(path)} 2>/dev/null "
+            '| awk -F: \'$1=="pub"{p=1;next} p&&$1=="fpr"{print $10;p=0}\' || true'
+        )
+
+    @staticmethod
+    def default() -> list[str]:
+        return []
+
+    def process(self, output) -> list[str]:
+        return [line.strip() for line in output if line.strip()]

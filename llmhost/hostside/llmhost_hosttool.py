@@ -482,7 +482,15 @@ def prometheus(args) -> int:
                 rules = sum(len(g["rules"]) for g in _prom(url, "/api/v1/rules?type=alert")["groups"])
                 active, down = _targets_seen(url)
                 managers = len(_prom(url, "/api/v1/alertmanagers")["activeAlertmanagers"])
-                if rules != args.rules:
+                try:
+                    grafana = (
+                        f"HTTP {_http(f'{args.grafana}/api/health', timeout=3)[0]}" if args.grafana else "HTTP 200"
+                    )
+                except OSError as e:
+                    grafana = str(e)
+                if grafana != "HTTP 200":
+                    last = f"Grafana at {args.grafana}: /api/health: {grafana}"
+                elif rules != args.rules:
                     last = f"{rules} alert rules loaded, {args.rules} planned"
                 elif managers != args.alertmanagers:
                     last = f"{managers} Alertmanagers active, {args.alertmanagers} planned"
@@ -1118,6 +1126,7 @@ def main(argv=None) -> int:
     p.add_argument("--rules", type=int, default=0, help="--check: the alert rules it must have loaded")
     p.add_argument("--targets", type=int, default=0, help="--check: the targets it must scrape")
     p.add_argument("--alertmanagers", type=int, default=0, help="--check: the Alertmanagers it must send to")
+    p.add_argument("--grafana", help="--check: Grafana's URL, whose /api/health must answer 200")
     p.add_argument("--query", action="append", default=[], help="NAME=PROMQL: a value per host/service (repeatable)")
     p.set_defaults(func=prometheus)
     p = sub.add_parser("reachable")

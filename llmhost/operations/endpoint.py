@@ -131,7 +131,14 @@ def ready(
 
 @operation()
 def prometheus_ready(
-    url: str, python: str, tool: str, rules: int, targets: int, timeout: int = 120, alertmanagers: int = 0
+    url: str,
+    python: str,
+    tool: str,
+    rules: int,
+    targets: int,
+    timeout: int = 120,
+    alertmanagers: int = 0,
+    grafana: str | None = None,
 ):
     """
     Wait for Prometheus to be ready, with ``rules`` alert rules loaded and every one of its
@@ -143,6 +150,7 @@ def prometheus_ready(
     + rules, targets: how many alert rules and targets the plan gave it
     + timeout: seconds to wait
     + alertmanagers: how many Alertmanagers it must send its alerts to
+    + grafana: Grafana's URL on the host, whose ``/api/health`` must answer 200 (None: no Grafana)
 
     Runs at execution only (a passing check is a noop; a failing one fails the operation).
 
@@ -163,7 +171,15 @@ def prometheus_ready(
         host.noop(f"{url} is checked when the deploy executes")
         return
     result = host.get_fact(
-        PrometheusCheck, python=python, tool=tool, url=url, rules=rules, targets=targets, timeout=timeout
+        PrometheusCheck,
+        python=python,
+        tool=tool,
+        url=url,
+        rules=rules,
+        targets=targets,
+        timeout=timeout,
+        alertmanagers=alertmanagers,
+        grafana=grafana,
     )
     if result["ok"]:
         host.noop(f"{url}: {result['targets']} targets up, {result['rules']} alert rules loaded")

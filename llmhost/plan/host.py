@@ -187,7 +187,16 @@ def plan_host(
     if settings.monitoring and not driver_first:
         g = gateway or _alone(settings)
         monitoring_plan = plan_monitoring(
-            settings, facts, supervisor, g.host, services, g.backends, g.gateways, g.inventory, dict(g.first_tokens)
+            settings,
+            facts,
+            supervisor,
+            g.host,
+            services,
+            g.backends,
+            g.gateways,
+            g.inventory,
+            dict(g.first_tokens),
+            g.grafana_password,
         )
         reasons += monitoring_plan.reasons
     fitted = [e for e in engines.values() if e.host_python]

@@ -173,6 +173,37 @@ class MonitoringPlan:
     keys_dir: str = "/etc/prometheus/llmhost-keys"
     alertmanager_config: str = "/etc/prometheus/llmhost-alertmanager.yml"
     console: str = "/etc/prometheus/consoles/llmhost.html"  # Prometheus's own page of the services
+    grafana_port: int | None = None  # None: no Grafana
+    grafana_repo: str = ""  # Grafana's APT repository (or its mirror)
+    grafana_key_fingerprint: str = ""  # what its gpg.key must be before apt trusts it
+    grafana_missing: bool = False  # the grafana package is to be installed
+    grafana_env: tuple[tuple[str, str], ...] = ()  # its settings (GF_*), in its unit's drop-in
+    grafana_password: str = field(default="", repr=False)  # its admin's, set at its first start
+    dashboards: tuple[str, ...] = ()  # llmhost.dashboards' kinds provisioned
+    grafana_unit: str = "grafana-server"
+    grafana_keyring: str = "/etc/apt/keyrings/grafana.gpg"
+    grafana_sources: str = "/etc/apt/sources.list.d/grafana.list"
+    grafana_password_file: str = "/etc/grafana/llmhost-admin-password"
+    grafana_datasource: str = "/etc/grafana/provisioning/datasources/llmhost.yaml"
+    grafana_provider: str = "/etc/grafana/provisioning/dashboards/llmhost.yaml"
+    dashboards_dir: str = "/etc/grafana/llmhost-dashboards"
+
+    @property
+    def grafana_files(self) -> tuple[str, ...]:
+        """What llmhost writes for Grafana (its package's own files stay)."""
+        if not self.grafana_port:
+            return ()
+        boards = tuple(f"{self.dashboards_dir}/{kind}.json" for kind in self.dashboards)
+        return (
+            self.grafana_sources,
+            self.grafana_keyring,
+            self.grafana_password_file,
+            self.grafana_datasource,
+            self.grafana_provider,
+            self.dropin(self.grafana_unit),
+            *boards,
+        )
+
     unit: str = "prometheus"
     exporter_unit: str = "prometheus-node-exporter"
     alertmanager_unit: str = "prometheus-alertmanager"
@@ -213,6 +244,9 @@ class MonitoringPlan:
             "rules": [r.name for r in self.rules],
             "units": {unit: list(argv) for unit, argv in self.units.items()},
             "alerts_to": [k for k, on in (("webhook", self.webhook), ("email", self.email)) if on],
+            "grafana": {"port": self.grafana_port, "repo": self.grafana_repo, "dashboards": list(self.dashboards)}
+            if self.grafana_port
+            else None,
             "reasons": list(self.reasons),
         }
 

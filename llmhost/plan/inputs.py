@@ -161,3 +161,4 @@ class GatewayInputs:
     gateways: tuple[Backend, ...] = field(default=(), repr=False)
     # (host, service) -> (the slowest p99 TTFT of its newest benchmark record, s; the record's path)
     first_tokens: tuple[tuple[tuple[str, str], tuple[float, str]], ...] = ()
+    grafana_password: str = field(default="", repr=False)  # llmhost_monitoring.grafana's admin's

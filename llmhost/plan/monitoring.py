@@ -14,6 +14,8 @@ import json
 import posixpath
 import re
 
+from llmhost.distros import GRAFANA_APT
+from llmhost.pins import GRAFANA_KEY_FINGERPRINT
 from llmhost.plan.gateway import reach
 from llmhost.plan.hostplan import AlertRule, MonitoringPlan, ScrapeTarget
 from llmhost.plan.inputs import Backend, HostFacts, owned_record
@@ -231,6 +233,7 @@ def plan_monitoring(
     gateways: tuple[Backend, ...],
     inventory: tuple[str, ...],
     records: dict,
+    grafana_password: str = "",
 ) -> MonitoringPlan:
     """``services``: this host's, planned; ``backends``/``gateways``: every service and gateway of every host of the inventory
     (``inventory``: their names), from their data; ``records``: (host, service) -> the slowest p99
@@ -242,7 +245,7 @@ def plan_monitoring(
             "runs tmux (systemd is not PID 1); monitor it from a host with systemd (llmhost_monitoring there, "
             "naming this one in its hosts)"
         )
-    taken = [s.name for s in services if s.name in ("prometheus", "node-exporter", "alertmanager")]
+    taken = [s.name for s in services if s.name in ("prometheus", "node-exporter", "alertmanager", "grafana")]
     if taken:
         index = next(i for i, s in enumerate(settings.services) if s.name == taken[0])
         raise PlanError(
@@ -251,8 +254,10 @@ def plan_monitoring(
         )
     packages = ("prometheus", "prometheus-node-exporter", *(("prometheus-alertmanager",) if m.alerting else ()))
     ours = any(o.unit == PROMETHEUS_PACKAGES for o in facts.owned)
-    missing = tuple(p for p in packages if p not in facts.deb_packages)
     foreign = [p for p in packages if p in facts.deb_packages and not ours]
+    if m.grafana:  # what fetches and checks Grafana's signing key
+        packages += ("curl", "gpg")
+    missing = tuple(p for p in packages if p not in facts.deb_packages)
     if foreign:
         raise PlanError(
             f"{KEY}: {foreign[0]} is installed here and llmhost did not install it (its record {owned_record(settings.root)} "
@@ -322,6 +327,36 @@ def plan_monitoring(
             "Prometheus's pages and `llmhost status`"
         ),
     ]
+    grafana = {}
+    if m.grafana:
+        repo = dict(settings.mirror).get("grafana") or GRAFANA_APT
+        kinds = ("host", *(k for k in ("vllm", "llamacpp", "gateway") if any(k in t.kind for t in targets)))
+        password_file = MonitoringPlan.grafana_password_file
+        grafana = {
+            "grafana_port": m.grafana_port,
+            "grafana_repo": repo,
+            "grafana_key_fingerprint": GRAFANA_KEY_FINGERPRINT,
+            "grafana_missing": "grafana" not in facts.deb_packages,
+            "grafana_password": grafana_password,
+            "dashboards": kinds,
+            "grafana_env": (
+                ("GF_SERVER_HTTP_ADDR", "127.0.0.1"),
+                ("GF_SERVER_HTTP_PORT", str(m.grafana_port)),
+                ("GF_SECURITY_ADMIN_PASSWORD__FILE", password_file),
+                ("GF_USERS_ALLOW_SIGN_UP", "false"),
+                ("GF_ANALYTICS_REPORTING_ENABLED", "false"),
+                ("GF_ANALYTICS_CHECK_FOR_UPDATES", "false"),
+                ("GF_ANALYTICS_CHECK_FOR_PLUGIN_UPDATES", "false"),
+                ("GF_NEWS_NEWS_FEED_ENABLED", "false"),
+            ),
+        }
+        reasons.append(
+            f"monitoring: Grafana on 127.0.0.1:{m.grafana_port} from {repo} ("
+            + ("llmhost_mirror" if repo != GRAFANA_APT else "Grafana Labs' APT repository")
+            + f"; its key checked by fingerprint {GRAFANA_KEY_FINGERPRINT}), Prometheus its data source, "
+            f"dashboards {', '.join(kinds)}; its admin password from the controller, set at its first start; "
+            "no usage reports, no update checks"
+        )
     return MonitoringPlan(
         bind=m.host,
         port=m.port,
@@ -338,6 +373,7 @@ def plan_monitoring(
         alertmanager_port=m.alertmanager_port if m.alerting else None,
         webhook=m.webhook,
         email=m.email,
+        **grafana,
     )
 
 

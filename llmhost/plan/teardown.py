@@ -42,6 +42,8 @@ def owned(
         )
         made.append(Owned(monitoring.unit, "systemd", kept))
         made.append(Owned(monitoring.exporter_unit, "systemd", (monitoring.dropin(monitoring.exporter_unit),)))
+        if monitoring.grafana_port:
+            made.append(Owned(monitoring.grafana_unit, "systemd", monitoring.grafana_files))
         if monitoring.alertmanager_argv:
             unit = monitoring.alertmanager_unit
             made.append(Owned(unit, "systemd", (monitoring.dropin(unit), monitoring.alertmanager_config)))

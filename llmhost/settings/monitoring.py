@@ -13,6 +13,7 @@ from llmhost.settings.values import (
     _HOSTNAME,
     DataError,
     _bind,
+    _bool,
     _describe,
     _int,
     _opt_fraction,
@@ -55,13 +56,20 @@ class MonitoringWish:
     gpu_temperature: int
     disk_free: float
     alertmanager_port: int
+    grafana: bool
+    grafana_port: int
     webhook: str | None = field(default=None, repr=False)  # may hold a token
     email: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # to, from, smarthost[, username, password]
 
     @property
     def ports(self) -> tuple[str, ...]:
         """Its keys of the ports it listens on (Alertmanager's only when it runs)."""
-        return ("port", "node_exporter_port", *(("alertmanager_port",) if self.alerting else ()))
+        return (
+            "port",
+            "node_exporter_port",
+            *(("alertmanager_port",) if self.alerting else ()),
+            *(("grafana_port",) if self.grafana else ()),
+        )
 
     @property
     def alerting(self) -> bool:
@@ -159,6 +167,8 @@ def _monitoring(key: str, value: Any) -> MonitoringWish | None:
         gpu_temperature=_int(f"{key}.gpu_temperature", value["gpu_temperature"], 40, 120),
         disk_free=_fraction(f"{key}.disk_free", value["disk_free"]),
         alertmanager_port=alertmanager,
+        grafana=_bool(f"{key}.grafana", value["grafana"]),
+        grafana_port=_int(f"{key}.grafana_port", value["grafana_port"], 1, 65535),
         webhook=_webhook(f"{key}.webhook", value["webhook"]),
         email=_email(f"{key}.email", value["email"]),
     )

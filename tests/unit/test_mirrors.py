@@ -147,7 +147,7 @@ def test_a_mirror_for_an_unknown_release_is_refused():
         (
             {"apt": "http://m/debian"},
             "llmhost_mirror.apt",
-            "unknown mirror target (known: debian, ubuntu, pip, hf, modelscope, conda, torch, cuda)",
+            "unknown mirror target (known: debian, ubuntu, pip, hf, modelscope, conda, torch, cuda, grafana)",
         ),
         ({"pip": "pypi.example"}, "llmhost_mirror.pip", "expected an http(s):// or file:// URL"),
     ],

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
 import re
 import signal
 import socket
@@ -24,13 +25,17 @@ import yaml
 from pyinfra.api import FunctionCommand
 
 from llmhost import report
-from llmhost.facts.monitoring import PrometheusCheck, PrometheusLoad
-from llmhost.operations import endpoint
+from llmhost.dashboards import dashboard, dashboard_json
+from llmhost.facts.monitoring import KeyringFingerprints, PrometheusCheck, PrometheusLoad
+from llmhost.operations import endpoint, signing
 from llmhost.plan import LOAD_QUERIES, Backend, GatewayInputs, Owned, PlanError, plan_host
 from llmhost.plan.teardown import PROMETHEUS_PACKAGES
 from llmhost.render import (
     alertmanager_config,
     credentials_text,
+    grafana_dropin_vars,
+    grafana_provisioning,
+    grafana_sources,
     monitoring_dropin_vars,
     prometheus_config,
     prometheus_console,
@@ -514,6 +519,17 @@ def test_the_check_names_a_refused_key_then_passes_once_prometheus_reloads_the_r
     assert here.get_fact(PrometheusCheck, **check, timeout=30)["ok"]
     assert list(endpoint.prometheus_ready._inner(**check, timeout=30)) == []
     assert here.noops[-1] == f"{m.url}: 3 targets up, {len(m.rules)} alert rules loaded"
+    # an Alertmanager or a Grafana planned and not there fails it, named (the op hands both on)
+    result = here.get_fact(PrometheusCheck, **check, timeout=2, alertmanagers=1)
+    assert not result["ok"] and "0 Alertmanagers active, 1 planned" in result["error"], result
+    asked = []
+    real = here.get_fact
+    here.get_fact = lambda cls, **kwargs: asked.append(kwargs) or real(cls, **kwargs)
+    grafana = f"http://127.0.0.1:{_free_port()}"
+    (fail,) = list(endpoint.prometheus_ready._inner(**check, timeout=2, alertmanagers=1, grafana=grafana))
+    assert isinstance(fail, FunctionCommand) and asked[-1]["alertmanagers"] == 1 and asked[-1]["grafana"] == grafana
+    result = real(PrometheusCheck, **check, timeout=2, grafana=grafana)
+    assert not result["ok"] and f"Grafana at {grafana}" in result["error"], result
     record_timing("Prometheus here: started, a wrong key named, reloaded, every target up", time.monotonic() - started)
 
 
@@ -554,3 +570,145 @@ def test_the_live_load_is_read_by_host_and_service(prometheus_here, here):
     running, kv = f"{gauges['num_requests_running']:.4g}", f"{gauges['kv_cache_usage_perc']:.4g}"
     assert cells[0] == running and cells[3] == kv, cells
     assert "<li>none</li>" in page or "Llmhost" in page
+
+
+# --- Grafana: its signing key by fingerprint (real gpg here), its plan, provisioning, dashboards -----
+
+
+@pytest.fixture(scope="module")
+def signing_keys(tmp_path_factory):
+    """Two OpenPGP keys made here with gpg, exported armored: (path, fingerprint) each."""
+    where = tmp_path_factory.mktemp("gpg")
+    env = {**os.environ, "GNUPGHOME": str(where / "home")}
+    (where / "home").mkdir(mode=0o700)
+    keys = []
+    for name in ("grafana-test", "someone-else"):
+        subprocess.run(
+            ["gpg", "--batch", "--passphrase", "", "--quick-gen-key", name, "ed25519", "sign", "never"],
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        armored = subprocess.run(
+            ["gpg", "--armor", "--export", name], env=env, check=True, capture_output=True, timeout=60
+        ).stdout
+        path = where / f"{name}.asc"
+        path.write_bytes(armored)
+        colons = subprocess.run(
+            ["gpg", "--with-colons", "--list-keys", name], env=env, check=True, capture_output=True, text=True
+        ).stdout
+        keys.append((path, next(line.split(":")[9] for line in colons.splitlines() if line.startswith("fpr"))))
+    return keys
+
+
+def test_a_signing_key_is_trusted_only_at_its_pinned_fingerprint(signing_keys, tmp_path, monkeypatch):
+    machine = ThisMachine()
+    monkeypatch.setattr(signing, "host", machine)
+    (good, fingerprint), (other, _) = signing_keys
+    keyring = tmp_path / "keyrings" / "grafana.gpg"
+    args = {"url": f"file://{good}", "fingerprint": fingerprint, "keyring": str(keyring)}
+    machine.run(signing.key._inner(**args))
+    assert keyring.stat().st_mode & 0o777 == 0o644 and not keyring.read_bytes().startswith(b"-----BEGIN")
+    assert machine.get_fact(KeyringFingerprints, path=str(keyring)) == [fingerprint]
+    assert list(signing.key._inner(**args)) == [] and machine.noops[-1] == f"{keyring} holds the key {fingerprint}"
+    # another key at that URL (a compromised mirror, a rotation nobody checked) fails, the keyring kept
+    before = keyring.read_bytes()
+    with pytest.raises(subprocess.CalledProcessError):
+        machine.run(signing.key._inner(**{**args, "url": f"file://{other}", "keyring": str(tmp_path / "new.gpg")}))
+    assert not (tmp_path / "new.gpg").exists() and keyring.read_bytes() == before
+    (command,) = [str(c.get_raw_value()) for c in signing.key._inner(**{**args, "keyring": str(tmp_path / "x.gpg")})]
+    assert f"not {fingerprint} (llmhost.pins)" in command
+
+
+def test_grafana_is_planned_from_its_repository_or_the_mirror_on_loopback(tiny):
+    m = plan(tiny, {"grafana": True}).monitoring
+    assert m.grafana_repo == "https://apt.grafana.com" and m.grafana_port == 3000
+    assert m.grafana_key_fingerprint == "B53AE77BADB630A683046005963FA27710458545"
+    assert ("GF_SERVER_HTTP_ADDR", "127.0.0.1") in m.grafana_env and m.dashboards == ("host", "vllm")
+    assert {"curl", "gpg"} <= set(m.packages)
+    tuna = plan(tiny, {"grafana": True}, llmhost_mirror="tuna").monitoring
+    assert tuna.grafana_repo == "https://mirrors.tuna.tsinghua.edu.cn/grafana/apt"
+    assert grafana_sources(tuna).splitlines()[-1] == (
+        "deb [signed-by=/etc/apt/keyrings/grafana.gpg] https://mirrors.tuna.tsinghua.edu.cn/grafana/apt stable main"
+    )
+    text = render("grafana-override.conf.j2", grafana_dropin_vars(m))
+    assert 'Environment="GF_SECURITY_ADMIN_PASSWORD__FILE=/etc/grafana/llmhost-admin-password"' in text
+    source, provider = (yaml.safe_load(t) for t in grafana_provisioning(m))
+    assert source["datasources"][0]["url"] == "http://127.0.0.1:9090"
+    assert source["datasources"][0]["uid"] == dashboard("vllm")["panels"][0]["datasource"]["uid"]
+    assert provider["providers"][0]["options"]["path"] == m.dashboards_dir
+    assert m.grafana_files[-2:] == (
+        "/etc/grafana/llmhost-dashboards/host.json",
+        "/etc/grafana/llmhost-dashboards/vllm.json",
+    )
+    assert "grafana-server" in {o.unit for o in plan(tiny, {"grafana": True}).owned}
+
+
+# The names each real program exported on the fleet's hosts (tests/fixtures/metrics/), and those
+# read from the pinned sources where no run here exports them: llama-server (this project's fleet
+# builds it only in tests/fleet/test_llamacpp.py), LiteLLM's fallback counters (made at the first
+# fallback), NVIDIA's DCGM exporter (no GPU here).
+METRICS = REPO / "tests" / "fixtures" / "metrics"
+FROM_SOURCE = {
+    # vendor/llama.cpp/tools/server/server-task.cpp 1522-1617 (llama_cpp_python 0.3.36)
+    "llamacpp:prompt_tokens_total",
+    "llamacpp:prompt_seconds_total",
+    "llamacpp:tokens_predicted_total",
+    "llamacpp:tokens_predicted_seconds_total",
+    "llamacpp:requests_processing",
+    "llamacpp:requests_deferred",
+    # litellm/integrations/prometheus.py 830, 836 (1.106.12)
+    "litellm_deployment_successful_fallbacks_total",
+    "litellm_deployment_failed_fallbacks_total",
+    # dcgm-exporter etc/default-counters.csv lines 11, 38, 39
+    "DCGM_FI_DEV_GPU_TEMP",
+    "DCGM_FI_DEV_FB_FREE",
+    "DCGM_FI_DEV_FB_USED",
+}
+NAME = re.compile(r"\b(vllm:[a-z_:]+|llamacpp:[a-z_]+|litellm_[a-z_]+|node_[a-z_]+|DCGM_[A-Z_]+|up)\b")
+
+
+def _exported() -> set[str]:
+    names = set()
+    for path in METRICS.glob("*.txt"):
+        names |= {m[1] for m in re.finditer(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)[{ ]", path.read_text(), re.MULTILINE)}
+    return names | {"up"}
+
+
+def test_every_name_the_rules_dashboards_and_status_query_is_one_the_programs_export(tiny):
+    gw = Backend("mon", True, "mon", -1, "gateway", "gateway", "127.0.0.1", 4000, "", KEY)
+    m = plan(tiny, gateways=(gw,)).monitoring
+    queries = [r.expr for r in m.rules] + [q for _, q in LOAD_QUERIES]
+    queries += [
+        t["expr"]
+        for kind in ("vllm", "llamacpp", "gateway", "host")
+        for p in dashboard(kind)["panels"]
+        for t in p["targets"]
+    ]
+    used = {name for q in queries for name in NAME.findall(q)}
+    exported = _exported()
+    assert used - exported - FROM_SOURCE == set()
+    # and what was read from the source alone is not also exported here (else it belongs to the run)
+    assert not FROM_SOURCE & exported
+    record_timing(
+        f"metric names: {len(used)} used, {len(used & exported)} seen exported, {len(used & FROM_SOURCE)} from source",
+        0,
+    )
+
+
+def test_the_dashboards_are_grafana_json_on_the_provisioned_data_source():
+    for kind in ("vllm", "llamacpp", "gateway", "host"):
+        board = json.loads(dashboard_json(kind))
+        assert board["uid"] == f"llmhost-{kind}" and board["title"].startswith("llmhost: ")
+        ids = [p["id"] for p in board["panels"]]
+        assert ids == list(range(1, len(ids) + 1))
+        assert all(
+            t["datasource"] == {"type": "prometheus", "uid": "llmhost-prometheus"}
+            for p in board["panels"]
+            for t in p["targets"]
+        )
+        assert {v["name"] for v in board["templating"]["list"]} >= {"host"}
+        assert dashboard_json(kind) == dashboard_json(kind)  # same bytes every run
+    # llama-server has no KV cache or TTFT series: its board asks for none
+    assert "kv_cache" not in dashboard_json("llamacpp") and "first_token" not in dashboard_json("llamacpp")

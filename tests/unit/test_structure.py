@@ -41,6 +41,7 @@ RANK = {
     "facts": 5,  # what a host is
     "hardware": 5,
     "hubmeta": 5,  # what a hub says of a model, read on the controller
+    "dashboards": 0,  # the Grafana dashboards, as JSON
     "render": 5,
     "report": 5,
     "operations": 6,  # what changes a host
