@@ -160,15 +160,14 @@ def plan_host(
     for venv, specs in vllm_checks(services, facts).items():  # a new vLLM venv proves it takes the planned options
         engines[venv] = replace(engines[venv], serves=specs, check_tool=f"{settings.root}/bin/llmhost-hosttool")
     gateway_plan = None
+    g = gateway or _alone(settings)  # the inventory around this host (none: this host alone)
     if settings.gateway and not driver_first:
-        g = gateway or _alone(settings)
         gateway_plan = plan_gateway(settings, facts, g.host, g.backends, g.inventory, g.master_key)
         engines[gateway_plan.engine.venv] = gateway_plan.engine
         reasons.append(envs.engine_reason(gateway_plan.engine, settings) + " (the gateway)")
         reasons += gateway_plan.reasons
     webui_plan = None
     if settings.webui and not driver_first:
-        g = gateway or _alone(settings)
         webui_plan = plan_webui(
             settings,
             facts,
@@ -185,19 +184,7 @@ def plan_host(
         reasons += webui_plan.reasons
     monitoring_plan = None
     if settings.monitoring and not driver_first:
-        g = gateway or _alone(settings)
-        monitoring_plan = plan_monitoring(
-            settings,
-            facts,
-            supervisor,
-            g.host,
-            services,
-            g.backends,
-            g.gateways,
-            g.inventory,
-            dict(g.first_tokens),
-            g.grafana_password,
-        )
+        monitoring_plan = plan_monitoring(settings, facts, supervisor, services, g)
         reasons += monitoring_plan.reasons
     fitted = [e for e in engines.values() if e.host_python]
     if fitted and not conda:  # releases the host's Python does not fit get conda envs of their own

@@ -18,7 +18,7 @@ from llmhost.distros import GRAFANA_APT
 from llmhost.pins import GRAFANA_KEY_FINGERPRINT
 from llmhost.plan.gateway import reach
 from llmhost.plan.hostplan import AlertRule, MonitoringPlan, ScrapeTarget
-from llmhost.plan.inputs import Backend, HostFacts, owned_record
+from llmhost.plan.inputs import GatewayInputs, HostFacts, owned_record
 from llmhost.plan.teardown import PROMETHEUS_PACKAGES
 from llmhost.plan.types import PlanError, ServicePlan
 from llmhost.settings import Settings
@@ -224,20 +224,12 @@ def _rules(settings: Settings, targets: list[ScrapeTarget], mount: str, records:
 
 
 def plan_monitoring(
-    settings: Settings,
-    facts: HostFacts,
-    supervisor: str,
-    host: str,
-    services: list[ServicePlan],
-    backends: tuple[Backend, ...],
-    gateways: tuple[Backend, ...],
-    inventory: tuple[str, ...],
-    records: dict,
-    grafana_password: str = "",
+    settings: Settings, facts: HostFacts, supervisor: str, services: list[ServicePlan], around: GatewayInputs
 ) -> MonitoringPlan:
-    """``services``: this host's, planned; ``backends``/``gateways``: every service and gateway of every host of the inventory
-    (``inventory``: their names), from their data; ``records``: (host, service) -> the slowest p99
-    TTFT of its newest benchmark record and the record's path."""
+    """``services``: this host's, planned; ``around``: every service and gateway of every host of
+    the inventory (from their data), the slowest p99 TTFT of each one's newest benchmark record,
+    and Grafana's admin password (from the controller)."""
+    host, inventory, records = around.host, around.inventory, dict(around.first_tokens)
     m = settings.monitoring
     if supervisor != "systemd":
         raise PlanError(
@@ -266,7 +258,7 @@ def plan_monitoring(
         )
     keys_dir = MonitoringPlan.keys_dir
     planned = {s.name: s.engine.engine for s in services}
-    targets, reasons = _targets(settings, host, planned, backends, gateways, inventory, keys_dir)
+    targets, reasons = _targets(settings, host, planned, around.backends, around.gateways, inventory, keys_dir)
     local = [
         ScrapeTarget(f"{host}/prometheus", "prometheus", f"127.0.0.1:{m.port}", host, "prometheus"),
         ScrapeTarget(f"{host}/node-exporter", "node", f"127.0.0.1:{m.node_exporter_port}", host, "node-exporter"),
@@ -337,7 +329,7 @@ def plan_monitoring(
             "grafana_repo": repo,
             "grafana_key_fingerprint": GRAFANA_KEY_FINGERPRINT,
             "grafana_missing": "grafana" not in facts.deb_packages,
-            "grafana_password": grafana_password,
+            "grafana_password": around.grafana_password,
             "dashboards": kinds,
             "grafana_env": (
                 ("GF_SERVER_HTTP_ADDR", "127.0.0.1"),
