@@ -712,3 +712,18 @@ def test_the_dashboards_are_grafana_json_on_the_provisioned_data_source():
         assert dashboard_json(kind) == dashboard_json(kind)  # same bytes every run
     # llama-server has no KV cache or TTFT series: its board asks for none
     assert "kv_cache" not in dashboard_json("llamacpp") and "first_token" not in dashboard_json("llamacpp")
+
+
+def test_the_packages_entry_alone_does_not_let_empty_data_stop_what_runs():
+    """The record's prometheus-packages entry is kept with no monitoring: data that lists nothing
+    (group data pyinfra did not find) must still be refused rather than stop the engines."""
+    facts = replace(
+        SYSTEMD,
+        owned=(
+            Owned(PROMETHEUS_PACKAGES, "files", ()),
+            Owned("llmhost-tiny", "systemd", ("/etc/systemd/system/llmhost-tiny.service",)),
+        ),
+    )
+    with pytest.raises(PlanError, match=r"this host's data lists no service, gateway or web UI"):
+        plan_host(facts, load({}))
+    assert {t.unit for t in plan_host(facts, load({"llmhost_remove_all": True})).teardown} == {"llmhost-tiny"}
