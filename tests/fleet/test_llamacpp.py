@@ -12,6 +12,8 @@ import re
 
 import pytest
 
+from llmhost.dashboards import dashboard
+from llmhost.plan import LOAD_QUERIES
 from tests import golden
 from tests.fleet import harness
 from tests.fleet.serving import DATA, MODEL, SERVICE, chat, serve
@@ -55,7 +57,13 @@ def test_llama_server_is_built_and_serves_the_gguf_beside_vllm(two_engines):
     unit = host.sh("cat /etc/systemd/system/llmhost-gguf.service")
     assert '"-t" "1" "--cpu-range" "1-1" "--metrics"' in unit  # systemd quotes every word
     assert "VLLM_CPU_OMP_THREADS_BIND=0" in host.sh("cat /etc/systemd/system/llmhost-tiny.service")
-    assert "llamacpp:requests_processing" in host.sh("curl -s http://127.0.0.1:8001/metrics")
+    # every llama.cpp name that monitoring's rules, dashboards and `llmhost status` query is one the
+    # built llama-server exports (tests/unit/test_monitoring.py reads them from its source alone)
+    metrics = host.sh("curl -s http://127.0.0.1:8001/metrics")
+    exported = set(re.findall(r"^(llamacpp:[a-z_]+)[ {]", metrics, re.MULTILINE))
+    queries = [q for _, q in LOAD_QUERIES] + [t["expr"] for p in dashboard("llamacpp")["panels"] for t in p["targets"]]
+    used = {n for q in queries for n in re.findall(r"\bllamacpp:[a-z_]+", q)}
+    assert len(used) >= 5 and used <= exported, (used - exported, sorted(exported))
     # the build left only its binary (and marks) behind, through the link
     link = host.sh("readlink /opt/llmhost/venvs/llamacpp-current").strip()
     assert link.startswith("llamacpp-0.3.36-")
