@@ -199,10 +199,9 @@ def prometheus_config(monitoring: MonitoringPlan) -> str:
     secret in it), labelled host/service/kind, and llmhost's rules. From the plan alone."""
     import yaml
 
-    seconds = int(monitoring.scrape_interval.removesuffix("s")) if monitoring.scrape_interval[:-1].isdigit() else 0
     global_ = {"scrape_interval": monitoring.scrape_interval, "evaluation_interval": monitoring.scrape_interval}
-    if 0 < seconds < 10 and monitoring.scrape_interval.endswith("s"):  # (its default of 10s may not exceed it)
-        global_["scrape_timeout"] = monitoring.scrape_interval
+    if monitoring.scrape_timeout:
+        global_["scrape_timeout"] = monitoring.scrape_timeout
     jobs = []
     for t in monitoring.targets:
         job = {

@@ -82,16 +82,22 @@ def reach(b: Backend, host: str, key: str = KEY) -> tuple[str, str, str | None]:
     return api_base, why, None
 
 
-def fronted(
-    key: str, hosts: tuple[str, ...] | None, backends: tuple[Backend, ...], inventory: tuple[str, ...]
-) -> list[Backend]:
-    """The backends of ``hosts`` (None: every host of the inventory); an unknown host is refused."""
-    chosen_hosts = hosts or inventory
-    unknown = [h for h in chosen_hosts if h not in inventory]
+def named_hosts(key: str, hosts: tuple[str, ...] | None, inventory: tuple[str, ...]) -> tuple[str, ...]:
+    """``<key>.hosts`` (None: every host of the inventory); a host the inventory lacks is refused."""
+    chosen = hosts or inventory
+    unknown = [h for h in chosen if h not in inventory]
     if unknown:
         raise PlanError(
             f"{key}.hosts: {unknown[0]!r} is not a host of the inventory (its hosts: {', '.join(inventory)})"
         )
+    return chosen
+
+
+def fronted(
+    key: str, hosts: tuple[str, ...] | None, backends: tuple[Backend, ...], inventory: tuple[str, ...]
+) -> list[Backend]:
+    """The backends of ``hosts`` (None: every host of the inventory); an unknown host is refused."""
+    chosen_hosts = named_hosts(key, hosts, inventory)
     chosen = [b for b in backends if b.host in chosen_hosts]
     if not chosen:
         raise PlanError(f"{key}: the hosts it fronts ({', '.join(chosen_hosts)}) serve no service (llmhost_services)")

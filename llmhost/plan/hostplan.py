@@ -155,6 +155,7 @@ class MonitoringPlan:
     port: int
     exporter_port: int
     scrape_interval: str
+    scrape_timeout: str | None  # None: Prometheus's 10s default (not above the interval)
     targets: tuple[ScrapeTarget, ...]
     rules: tuple[AlertRule, ...]
     argv: tuple[str, ...]  # Prometheus's

@@ -16,12 +16,13 @@ import re
 
 from llmhost.distros import GRAFANA_APT
 from llmhost.pins import GRAFANA_KEY_FINGERPRINT
-from llmhost.plan.gateway import reach
+from llmhost.plan.gateway import named_hosts, reach
 from llmhost.plan.hostplan import AlertRule, MonitoringPlan, ScrapeTarget
 from llmhost.plan.inputs import GatewayInputs, HostFacts, owned_record
 from llmhost.plan.teardown import PROMETHEUS_PACKAGES
 from llmhost.plan.types import PlanError, ServicePlan
-from llmhost.settings import Settings
+from llmhost.settings import Settings, loopback
+from llmhost.settings.monitoring import seconds
 
 KEY = "llmhost_monitoring"
 TTFT_WITHOUT_RECORD = 10.0  # seconds: the p95 TTFT alert's threshold for a service never benchmarked
@@ -53,12 +54,7 @@ def _targets(
     settings: Settings, host: str, planned: dict[str, str], backends, gateways, inventory, keys_dir: str
 ) -> tuple[list, list]:
     """The scrape targets of the watched hosts' services and gateways, and why each (or why not)."""
-    hosts = settings.monitoring.hosts or inventory
-    unknown = [h for h in hosts if h not in inventory]
-    if unknown:
-        raise PlanError(
-            f"{KEY}.hosts: {unknown[0]!r} is not a host of the inventory (its hosts: {', '.join(inventory)})"
-        )
+    hosts = named_hosts(KEY, settings.monitoring.hosts, inventory)
     targets, reasons = [], []
     for b in backends:
         if b.host not in hosts:
@@ -81,7 +77,7 @@ def _targets(
     for g in gateways:
         if g.host not in hosts:
             continue
-        if not g.local and g.bind in ("127.0.0.1", "::1", "localhost"):
+        if not g.local and loopback(g.bind):
             raise PlanError(
                 f"{KEY}: {g.host}'s gateway listens on {g.bind}, which {host} cannot reach; set "
                 f"llmhost_gateway.host on {g.host} to its private address (or 0.0.0.0), or leave {g.host} out of "
@@ -354,6 +350,8 @@ def plan_monitoring(
         port=m.port,
         exporter_port=m.node_exporter_port,
         scrape_interval=m.scrape_interval,
+        # Prometheus refuses a scrape timeout above the interval, and its default is 10s
+        scrape_timeout=m.scrape_interval if seconds(m.scrape_interval) < 10 else None,
         targets=tuple(local + targets),
         rules=tuple(rules),
         argv=argv,

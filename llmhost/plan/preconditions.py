@@ -179,7 +179,7 @@ def listen_ports(settings: Settings) -> tuple[int, ...]:
     facts (ListeningPorts), for ``port_conflicts``."""
     ports = [s.port for s in settings.services] + [x.port for x in (settings.gateway, settings.webui) if x]
     if settings.monitoring:
-        ports += [getattr(settings.monitoring, k) for k in settings.monitoring.ports]
+        ports += [port for _, port in settings.monitoring.ports]
     return tuple(sorted(set(ports)))
 
 
@@ -202,7 +202,7 @@ def port_conflicts(
         if x
     ]
     if settings.monitoring:
-        wanted += [(f"llmhost_monitoring.{k}", getattr(settings.monitoring, k)) for k in settings.monitoring.ports]
+        wanted += [(f"llmhost_monitoring.{k}", port) for k, port in settings.monitoring.ports]
     own = f"{settings.root}/"
     first: dict[int, str] = {}  # each port once, by its first key (the ollama services share one)
     for key, port in wanted:

@@ -180,23 +180,20 @@ def load(data: Mapping[str, Any], base: Path | None = None, estimate_weights: bo
     if gateway and any(s.port == gateway.port for s in services):
         index = next(i for i, s in enumerate(services) if s.port == gateway.port)
         raise DataError("llmhost_gateway.port", f"{gateway.port} is already used by llmhost_services[{index}]")
+    # the ports taken so far, by the key that takes each: the web UI's and monitoring's may be none of them
+    taken = {s.port: f"llmhost_services[{i}]" for i, s in enumerate(services)}
+    if gateway:
+        taken[gateway.port] = "llmhost_gateway"
     webui = value("llmhost_webui", _webui, WEBUI_MANAGED_ENV)
     if webui:
-        taken = {s.port: f"llmhost_services[{i}]" for i, s in enumerate(services)}
-        if gateway:
-            taken[gateway.port] = "llmhost_gateway"
         if webui.port in taken:
             raise DataError("llmhost_webui.port", f"{webui.port} is already used by {taken[webui.port]}")
+        taken[webui.port] = "llmhost_webui"
     monitoring = value("llmhost_monitoring", _monitoring)
     if monitoring:
-        taken = {s.port: f"llmhost_services[{i}]" for i, s in enumerate(services)}
-        taken.update({f.port: k for k, f in (("llmhost_gateway", gateway), ("llmhost_webui", webui)) if f})
-        for sub in monitoring.ports:
-            if getattr(monitoring, sub) in taken:
-                raise DataError(
-                    f"llmhost_monitoring.{sub}",
-                    f"{getattr(monitoring, sub)} is already used by {taken[getattr(monitoring, sub)]}",
-                )
+        for sub, port in monitoring.ports:
+            if port in taken:
+                raise DataError(f"llmhost_monitoring.{sub}", f"{port} is already used by {taken[port]}")
     bench_results = Path(value("llmhost_bench_results", _str)).expanduser()
     torch_index = merged["llmhost_torch_index_url"]
     if torch_index not in (None, "auto"):

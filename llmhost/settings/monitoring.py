@@ -62,14 +62,15 @@ class MonitoringWish:
     email: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # to, from, smarthost[, username, password]
 
     @property
-    def ports(self) -> tuple[str, ...]:
-        """Its keys of the ports it listens on (Alertmanager's only when it runs)."""
-        return (
+    def ports(self) -> tuple[tuple[str, int], ...]:
+        """(its key, the port) of each port it listens on (Alertmanager's, Grafana's only when they run)."""
+        keys = (
             "port",
             "node_exporter_port",
             *(("alertmanager_port",) if self.alerting else ()),
             *(("grafana_port",) if self.grafana else ()),
         )
+        return tuple((k, getattr(self, k)) for k in keys)
 
     @property
     def alerting(self) -> bool:

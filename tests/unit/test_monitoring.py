@@ -130,6 +130,12 @@ def test_only_the_hosts_named_and_ollama_said_not_scraped(tiny):
             SYSTEMD,
             "10.0.0.12's gateway listens on 127.0.0.1",
         ),
+        (
+            (),
+            (Backend("10.0.0.12", False, "10.0.0.12", -1, "gateway", "gateway", "127.0.0.2", 4000, "", KEY),),
+            SYSTEMD,
+            "10.0.0.12's gateway listens on 127.0.0.2",
+        ),
         ((), (), DEVBOX, "run under their packages' systemd units, and this host runs tmux"),
         (
             (),
@@ -262,6 +268,11 @@ def test_the_config_passes_promtool_check_config(tiny, tmp_path):
     record_timing(f"promtool check config ({version})", 0)
     # a 5s interval sets the scrape timeout to it (Prometheus refuses a timeout above the interval)
     assert yaml.safe_load(prometheus_config(m))["global"]["scrape_timeout"] == "5s"
+    # a minute's interval keeps Prometheus's 10s timeout (it used to be parsed as int("1m") and fail)
+    assert (
+        "scrape_timeout"
+        not in yaml.safe_load(prometheus_config(plan(tiny, {"scrape_interval": "1m"}).monitoring))["global"]
+    )
 
 
 # Each alert on synthetic series named as the pinned engines expose them: (alert, series and
